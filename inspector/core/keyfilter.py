@@ -1,0 +1,43 @@
+"""Matching keys by substring, glob or regex: the tree's filter box and export's include/exclude."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import re
+
+
+class MatchMode(enum.Enum):
+    SUBSTRING = "substring"
+    GLOB = "glob"
+    REGEX = "regex"
+
+
+class KeyMatcher:
+    """A compiled filter. Substring matching ignores case; glob and regex are as typed.
+
+    Raises ValueError with a sentence for an invalid regex.
+    """
+
+    def __init__(self, pattern: str, mode: MatchMode = MatchMode.SUBSTRING) -> None:
+        self.pattern = pattern
+        self.mode = mode
+        if mode is MatchMode.SUBSTRING:
+            self._needle = pattern.lower()
+        elif mode is MatchMode.GLOB:
+            glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
+            self._regex = re.compile(fnmatch.translate(glob))
+        else:
+            try:
+                self._regex = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"“{pattern}” is not a valid regular expression: {exc}.") from exc
+
+    def matches(self, key: str) -> bool:
+        if not self.pattern:
+            return True
+        if self.mode is MatchMode.SUBSTRING:
+            return self._needle in key.lower()
+        if self.mode is MatchMode.GLOB:
+            return self._regex.match(key) is not None
+        return self._regex.search(key) is not None

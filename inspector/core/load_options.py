@@ -1,0 +1,93 @@
+"""How the engine should ``torch.load`` a file: the user's map_location, weights_only and mmap."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+#: None means "as saved"; a str is one device for everything; a dict maps saved → target device.
+MapLocation = str | dict[str, str] | None
+
+_DEVICE = re.compile(r"^(cpu|meta|mps|xpu|cuda(:\d+)?|privateuseone(:\d+)?)$")
+
+
+def is_device_name(text: str) -> bool:
+    return bool(_DEVICE.match(text))
+
+
+def parse_map_location(text: str) -> MapLocation:
+    """Parse what a user types: "" / "As saved", "cpu", "cuda:0", or "cuda:1→cuda:0, cuda:2->cpu".
+
+    Raises ValueError with a sentence when the text is not a device or a mapping.
+    """
+    text = text.strip()
+    if not text or text.lower() in {"as saved", "as-saved", "none"}:
+        return None
+    if "→" in text or "->" in text or "=" in text:
+        mapping: dict[str, str] = {}
+        for part in re.split(r"[,;]", text):
+            part = part.strip()
+            if not part:
+                continue
+            pieces = re.split(r"→|->|=", part)
+            if len(pieces) != 2:
+                raise ValueError(f"“{part}” is not a mapping like cuda:1→cuda:0.")
+            src, dst = (p.strip() for p in pieces)
+            for dev in (src, dst):
+                if not is_device_name(dev):
+                    raise ValueError(f"“{dev}” is not a device name (cpu, meta, mps, cuda:N).")
+            mapping[src] = dst
+        if not mapping:
+            raise ValueError("The mapping is empty.")
+        return mapping
+    if not is_device_name(text):
+        raise ValueError(f"“{text}” is not a device name (cpu, meta, mps, cuda:N) or a mapping.")
+    return text
+
+
+def format_map_location(loc: MapLocation) -> str:
+    """The inverse of ``parse_map_location``, for display and settings."""
+    if loc is None:
+        return "As saved"
+    if isinstance(loc, str):
+        return loc
+    return ", ".join(f"{k}→{v}" for k, v in loc.items())
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """The arguments the engine passes to ``torch.load`` (``weights_only`` is always explicit)."""
+
+    map_location: MapLocation = None
+    weights_only: bool = True
+    mmap: bool = True  # used where the format allows it (zip files)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "map_location": self.map_location,
+            "weights_only": self.weights_only,
+            "mmap": self.mmap,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadOptions:
+        loc = data.get("map_location")
+        if isinstance(loc, dict):
+            loc = {str(k): str(v) for k, v in loc.items()}
+        elif loc is not None:
+            loc = str(loc)
+        return cls(
+            map_location=loc,
+            weights_only=bool(data.get("weights_only", True)),
+            mmap=bool(data.get("mmap", True)),
+        )
+
+    def target_device(self, saved_device: str) -> str:
+        """Where torch will put a storage saved on ``saved_device`` (before torch checks it exists)."""
+        loc = self.map_location
+        if loc is None:
+            return saved_device
+        if isinstance(loc, str):
+            return loc
+        return loc.get(saved_device, saved_device)
