@@ -48,7 +48,7 @@ class GlobalRef:
         return f"{self.module}.{self.name}"
 
 
-@dataclass
+@dataclass(slots=True)
 class TensorInfo:
     """Everything the static read knows about one tensor."""
 
@@ -76,7 +76,7 @@ class TensorInfo:
         return self.numel * self.itemsize
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """One row of the tree. Parents aggregate params and bytes of every tensor below them."""
 

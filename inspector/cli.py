@@ -1,0 +1,119 @@
+"""The command line: ``info`` and ``scan`` without a window; anything else opens the window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from inspector import __version__
+from inspector.core.errors import CheckpointError
+from inspector.core.load_options import LoadOptions, parse_map_location
+from inspector.core.model import GlobalClass, PathPart
+from inspector.core.peek import peek
+from inspector.core.report import index_to_json, render_text
+
+SUBCOMMANDS = ("info", "scan")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="checkpoint-inspector",
+        description="See every tensor of a PyTorch checkpoint, safely. "
+        "Without a subcommand, opens the window on the given files.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    info = sub.add_parser("info", help="print the tree of a checkpoint (static read; no code runs)")
+    info.add_argument("file")
+    info.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    info.add_argument(
+        "--load", action="store_true", help="also torch.load it (weights_only=True) to report devices"
+    )
+    info.add_argument(
+        "--map-location",
+        default="",
+        metavar="LOC",
+        help="with --load: cpu, meta, cuda:N, or a mapping like 'cuda:1->cuda:0' (default: as saved)",
+    )
+    info.add_argument("--no-mmap", action="store_true", help="with --load: do not memory-map")
+    scan = sub.add_parser("scan", help="list the globals a checkpoint's pickles reference")
+    scan.add_argument("file")
+    scan.add_argument("--json", action="store_true")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(message.replace("\n", " "), file=sys.stderr)
+    return 2
+
+
+def _info(args: argparse.Namespace) -> int:
+    try:
+        loc = parse_map_location(args.map_location)
+    except ValueError as exc:
+        return _fail(str(exc))
+    index = peek(args.file)
+    devices: dict[tuple[PathPart, ...], str] | None = None
+    if args.load:
+        from inspector.engine.loader import load_checkpoint  # imports torch: only when asked
+
+        result = load_checkpoint(args.file, LoadOptions(map_location=loc, mmap=not args.no_mmap))
+        devices = {tuple(path): device for path, device in result.devices}
+    if args.json:
+        print(json.dumps(index_to_json(index, devices), ensure_ascii=False, indent=1))
+    else:
+        print(render_text(index, devices))
+    return 0
+
+
+def _scan(args: argparse.Namespace) -> int:
+    index = peek(args.file)
+    report = index_to_json(index)
+    verdict = "dangerous" if index.dangerous_globals else ("unknown" if index.unsafe_globals else "safe")
+    if args.json:
+        print(json.dumps({"path": index.path, "verdict": verdict, "globals": report["globals"]}, indent=1))
+    else:
+        print(f"{index.path}: {verdict}")
+        for g in report["globals"]:
+            print(f"  {g['verdict']:9}  {g['name']}  ({g['pickle']}, byte {g['offset']}, ×{g['count']})")
+    bad = any(g.verdict is not GlobalClass.ALLOWED for g in index.globals)
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        args = _build_parser().parse_args(argv)
+        try:
+            return _info(args) if args.command == "info" else _scan(args)
+        except CheckpointError as exc:
+            return _fail(exc.message)
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:  # `info … | head`: the reader went away, which is fine
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
+        except Exception as exc:  # one line for the user, never a traceback
+            if os.environ.get("CHECKPOINT_INSPECTOR_DEBUG"):
+                raise
+            return _fail(f"Unexpected error while reading {args.file}: {type(exc).__name__}: {exc}")
+    if "--" in argv:
+        i = argv.index("--")
+        opts, files = argv[:i], argv[i + 1 :]
+    else:
+        opts = [a for a in argv if a.startswith("-")]
+        files = [a for a in argv if not a.startswith("-")]
+    if opts:
+        # Only --help / --version reach here; anything else is reported by argparse.
+        _build_parser().parse_args(opts)
+    from inspector.app import run_gui
+
+    return run_gui([os.path.abspath(f) for f in files], [sys.argv[0]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

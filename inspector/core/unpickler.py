@@ -1,0 +1,549 @@
+"""A pickle interpreter that executes nothing.
+
+It reads every opcode of protocols 0–5 and builds inert stand-ins (``Global``, ``Call``,
+``Instance``, ``PDict`` …) instead of importing modules or calling anything. Callers give it two
+hooks: ``reduce_hook`` turns calls of known functions (torch's tensor rebuilders) into their own
+records, and ``persistent_load`` turns persistent ids into storage records. Every limit is fixed
+in advance (opcodes, memo entries, mark depth, sizes, time), never taken from the file's claims.
+"""
+
+from __future__ import annotations
+
+import codecs
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CheckpointError
+
+
+class PickleError(CheckpointError):
+    """The pickle is malformed, truncated, or exceeds a limit."""
+
+
+class NeedMoreData(Exception):
+    """The pickle runs past the end of the buffer it was given (the caller may give more)."""
+
+
+@dataclass(eq=False)
+class Global:
+    """A reference to ``module.name``; never imported."""
+
+    module: str
+    name: str
+    offset: int = 0
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(eq=False)
+class Call:
+    """``func(*args)`` as the pickle asked for it, never performed; BUILD/SETITEMS/APPENDS land here."""
+
+    func: Any
+    args: Any
+    state: Any = None
+    items: list[tuple[Any, Any]] = field(default_factory=list)
+    list_items: list[Any] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Instance:
+    """``cls.__new__(cls, *args)`` (NEWOBJ, INST, OBJ), never performed."""
+
+    cls: Any
+    args: Any
+    state: Any = None
+    items: list[tuple[Any, Any]] = field(default_factory=list)
+    list_items: list[Any] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class PDict:
+    """A dict as a list of pairs: keys are never hashed, duplicates are kept, order is the file's."""
+
+    items: list[tuple[Any, Any]] = field(default_factory=list)
+    cls: str = "dict"
+
+
+@dataclass(eq=False)
+class PSet:
+    items: list[Any] = field(default_factory=list)
+    frozen: bool = False
+
+
+@dataclass(eq=False)
+class PersistentRef:
+    """A persistent id nobody claimed."""
+
+    pid: Any
+
+
+@dataclass
+class Limits:
+    max_opcodes: int = 50_000_000
+    max_marks: int = 100_000
+    max_stack: int = 2_000_000
+    max_long_bytes: int = 4096
+    max_seconds: float = 120.0
+
+
+Hook = Callable[[Any, Any], Any]
+_NOT_HANDLED = object()
+
+
+def _u(data: bytes, pos: int, n: int, end: int) -> int:
+    if pos + n > end:
+        raise NeedMoreData
+    return pos + n
+
+
+class SafeUnpickler:
+    """Interprets one pickle from ``data[start:]``; ``load()`` returns the object and stop offset."""
+
+    NOT_HANDLED = _NOT_HANDLED
+
+    def __init__(
+        self,
+        data: bytes,
+        start: int = 0,
+        *,
+        name: str = "pickle",
+        on_global: Callable[[Global], None] | None = None,
+        reduce_hook: Hook | None = None,
+        persistent_load: Callable[[Any], Any] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.data = data
+        self.start = start
+        self.name = name
+        self.on_global = on_global
+        self.reduce_hook = reduce_hook
+        self.persistent_load = persistent_load
+        self.limits = limits or Limits()
+
+    def _error(self, what: str, pos: int) -> PickleError:
+        return PickleError(f"its {self.name} is malformed: {what} (at byte {pos}).")
+
+    def _global(self, module: Any, name: Any, pos: int) -> Global:
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise self._error("a global name is not a string", pos)
+        g = Global(module, name, pos)
+        if self.on_global is not None:
+            self.on_global(g)
+        return g
+
+    def _reduce(self, func: Any, args: Any) -> Any:
+        if self.reduce_hook is not None:
+            result = self.reduce_hook(func, args)
+            if result is not _NOT_HANDLED:
+                return result
+        if isinstance(func, Global):
+            q = func.qualname
+            if q in ("collections.OrderedDict", "builtins.dict", "__builtin__.dict"):
+                d = PDict(cls="OrderedDict" if "Ordered" in q else "dict")
+                if isinstance(args, tuple) and args and isinstance(args[0], list):
+                    for pair in args[0]:
+                        if isinstance(pair, (tuple, list)) and len(pair) == 2:
+                            d.items.append((pair[0], pair[1]))
+                return d
+            if q in ("builtins.set", "builtins.frozenset", "__builtin__.set"):
+                items = args[0] if isinstance(args, tuple) and args else []
+                return PSet(list(items) if isinstance(items, (list, tuple)) else [], "frozen" in q)
+            if q in ("_codecs.encode", "codecs.encode") and isinstance(args, tuple):
+                if len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin1", "latin-1"):
+                    try:
+                        return args[0].encode("latin1")
+                    except UnicodeEncodeError:
+                        pass
+            if q == "builtins.bytearray" and isinstance(args, tuple):
+                if len(args) == 1 and isinstance(args[0], bytes):
+                    return bytearray(args[0])
+                if not args:
+                    return bytearray()
+            if q == "builtins.complex" and isinstance(args, tuple) and len(args) == 2:
+                re_, im = args
+                if isinstance(re_, (int, float)) and isinstance(im, (int, float)):
+                    return complex(re_, im)
+            if q == "torch.Size" and isinstance(args, tuple) and len(args) == 1:
+                if isinstance(args[0], tuple):
+                    return args[0]
+        return Call(func, args)
+
+    def load(self) -> tuple[Any, int]:  # noqa: C901 - one dispatch loop is the fast form
+        data = self.data
+        end = len(data)
+        pos = self.start
+        stack: list[Any] = []
+        marks: list[int] = []
+        memo: dict[int, Any] = {}
+        limits = self.limits
+        max_marks = limits.max_marks
+        max_stack = limits.max_stack
+        count = 0
+        check_every = 1 << 16
+        next_check = check_every
+        deadline = time.monotonic() + limits.max_seconds
+        unpack_from = struct.unpack_from
+        err = self._error
+
+        def pop_mark(p: int) -> list[Any]:
+            if not marks:
+                raise err("an opcode needs a MARK that is missing", p)
+            k = marks.pop()
+            items = stack[k:]
+            del stack[k:]
+            return items
+
+        def readline(p: int) -> tuple[bytes, int]:
+            nl = data.find(b"\n", p)
+            if nl < 0:
+                raise NeedMoreData
+            if nl - p > 1 << 20:
+                raise err("a text argument is longer than 1 MiB", p)
+            return bytes(data[p:nl]), nl + 1
+
+        try:
+            while True:
+                if pos >= end:
+                    raise NeedMoreData
+                op = data[pos]
+                opos = pos
+                pos += 1
+                count += 1
+                if count >= next_check:
+                    next_check += check_every
+                    if count > limits.max_opcodes:
+                        raise err(f"more than {limits.max_opcodes:,} opcodes", opos)
+                    if time.monotonic() > deadline:
+                        raise err(f"reading took longer than {limits.max_seconds:.0f} s", opos)
+                    if len(stack) > max_stack:
+                        raise err("the stack grew too large", opos)
+                # Most frequent opcodes of torch.save output first, bounds checked inline.
+                if op == 0x72:  # LONG_BINPUT
+                    memo[unpack_from("<I", data, pos)[0]] = stack[-1]
+                    pos += 4
+                elif op == 0x68:  # BINGET
+                    try:
+                        stack.append(memo[data[pos]])
+                    except KeyError:
+                        raise err("GET of a memo entry that was never stored", opos) from None
+                    pos += 1
+                elif op == 0x4B:  # BININT1
+                    stack.append(data[pos])
+                    pos += 1
+                elif op == 0x28:  # MARK
+                    marks.append(len(stack))
+                    if len(marks) > max_marks:
+                        raise err(f"containers nested deeper than {max_marks:,}", opos)
+                elif op == 0x58:  # BINUNICODE
+                    n = unpack_from("<I", data, pos)[0]
+                    pos += 4 + n
+                    if pos > end:
+                        raise NeedMoreData
+                    stack.append(str(data[pos - n : pos], "utf-8", "surrogatepass"))
+                elif op == 0x74:  # TUPLE
+                    stack.append(tuple(pop_mark(opos)))
+                elif op == 0x85:  # TUPLE1
+                    if not stack:
+                        raise err("TUPLE1 on an empty stack", opos)
+                    stack[-1] = (stack[-1],)
+                elif op == 0x86:  # TUPLE2
+                    if len(stack) < 2:
+                        raise err("TUPLE2 needs two items", opos)
+                    b = stack.pop()
+                    stack[-1] = (stack[-1], b)
+                elif op == 0x87:  # TUPLE3
+                    if len(stack) < 3:
+                        raise err("TUPLE3 needs three items", opos)
+                    c = stack.pop()
+                    b = stack.pop()
+                    stack[-1] = (stack[-1], b, c)
+                elif op == 0x52:  # REDUCE
+                    if len(stack) < 2:
+                        raise err("REDUCE needs a callable and arguments", opos)
+                    args = stack.pop()
+                    stack[-1] = self._reduce(stack[-1], args)
+                elif op == 0x51:  # BINPERSID
+                    if not stack:
+                        raise err("BINPERSID on an empty stack", opos)
+                    pid = stack[-1]
+                    stack[-1] = (
+                        self.persistent_load(pid) if self.persistent_load else PersistentRef(pid)
+                    )
+                elif op == 0x89:  # NEWFALSE
+                    stack.append(False)
+                elif op == 0x88:  # NEWTRUE
+                    stack.append(True)
+                elif op == 0x29:  # EMPTY_TUPLE
+                    stack.append(())
+                elif op == 0x4A:  # BININT
+                    pos = _u(data, pos, 4, end)
+                    stack.append(unpack_from("<i", data, pos - 4)[0])
+                elif op == 0x4D:  # BININT2
+                    pos = _u(data, pos, 2, end)
+                    stack.append(unpack_from("<H", data, pos - 2)[0])
+                elif op == 0x71:  # BINPUT
+                    memo[data[pos]] = stack[-1]
+                    pos += 1
+                elif op == 0x6A:  # LONG_BINGET
+                    pos = _u(data, pos, 4, end)
+                    try:
+                        stack.append(memo[unpack_from("<I", data, pos - 4)[0]])
+                    except KeyError:
+                        raise err("GET of a memo entry that was never stored", opos) from None
+                elif op == 0x94:  # MEMOIZE
+                    if not stack:
+                        raise err("MEMOIZE on an empty stack", opos)
+                    memo[len(memo)] = stack[-1]
+                elif op == 0x8C:  # SHORT_BINUNICODE
+                    pos = _u(data, pos, 1, end)
+                    n = data[pos - 1]
+                    pos = _u(data, pos, n, end)
+                    stack.append(str(data[pos - n : pos], "utf-8", "surrogatepass"))
+                elif op == 0x63:  # GLOBAL
+                    mod, pos = readline(pos)
+                    name, pos = readline(pos)
+                    stack.append(
+                        self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos)
+                    )
+                elif op == 0x93:  # STACK_GLOBAL
+                    if len(stack) < 2:
+                        raise err("STACK_GLOBAL needs a module and a name", opos)
+                    name_ = stack.pop()
+                    stack[-1] = self._global(stack[-1], name_, opos)
+                elif op == 0x7D:  # EMPTY_DICT
+                    stack.append(PDict())
+                elif op == 0x5D:  # EMPTY_LIST
+                    stack.append([])
+                elif op == 0x75:  # SETITEMS
+                    items = pop_mark(opos)
+                    if not stack:
+                        raise err("SETITEMS without a dict", opos)
+                    self._setitems(stack[-1], items, opos)
+                elif op == 0x73:  # SETITEM
+                    if len(stack) < 3:
+                        raise err("SETITEM needs a dict, a key and a value", opos)
+                    v = stack.pop()
+                    k = stack.pop()
+                    self._setitems(stack[-1], [k, v], opos)
+                elif op == 0x65:  # APPENDS
+                    items = pop_mark(opos)
+                    if not stack:
+                        raise err("APPENDS without a list", opos)
+                    self._append(stack[-1], items, opos)
+                elif op == 0x61:  # APPEND
+                    if len(stack) < 2:
+                        raise err("APPEND needs a list and a value", opos)
+                    v = stack.pop()
+                    self._append(stack[-1], [v], opos)
+                elif op == 0x62:  # BUILD
+                    if len(stack) < 2:
+                        raise err("BUILD needs an object and its state", opos)
+                    state = stack.pop()
+                    obj = stack[-1]
+                    if isinstance(obj, (Call, Instance)):
+                        obj.state = state
+                    elif hasattr(obj, "build_state"):
+                        obj.build_state(state)
+                elif op == 0x81:  # NEWOBJ
+                    if len(stack) < 2:
+                        raise err("NEWOBJ needs a class and arguments", opos)
+                    args = stack.pop()
+                    stack[-1] = Instance(stack[-1], args)
+                elif op == 0x92:  # NEWOBJ_EX
+                    if len(stack) < 3:
+                        raise err("NEWOBJ_EX needs a class and arguments", opos)
+                    kwargs = stack.pop()
+                    args = stack.pop()
+                    stack[-1] = Instance(stack[-1], (args, kwargs))
+                elif op == 0x80:  # PROTO
+                    pos = _u(data, pos, 1, end)
+                    if data[pos - 1] > 5:
+                        raise err(f"unsupported pickle protocol {data[pos - 1]}", opos)
+                elif op == 0x95:  # FRAME
+                    pos = _u(data, pos, 8, end)
+                elif op == 0x2E:  # STOP
+                    if not stack:
+                        raise err("STOP on an empty stack", opos)
+                    return stack[-1], pos
+                elif op == 0x4E:  # NONE
+                    stack.append(None)
+                elif op == 0x47:  # BINFLOAT
+                    pos = _u(data, pos, 8, end)
+                    stack.append(unpack_from(">d", data, pos - 8)[0])
+                elif op == 0x8A:  # LONG1
+                    pos = _u(data, pos, 1, end)
+                    n = data[pos - 1]
+                    pos = _u(data, pos, n, end)
+                    stack.append(int.from_bytes(data[pos - n : pos], "little", signed=True))
+                elif op == 0x8B:  # LONG4
+                    pos = _u(data, pos, 4, end)
+                    (n,) = unpack_from("<i", data, pos - 4)
+                    if n < 0 or n > limits.max_long_bytes:
+                        raise err(f"an integer of {n} bytes", opos)
+                    pos = _u(data, pos, n, end)
+                    stack.append(int.from_bytes(data[pos - n : pos], "little", signed=True))
+                elif op == 0x43:  # SHORT_BINBYTES
+                    pos = _u(data, pos, 1, end)
+                    n = data[pos - 1]
+                    pos = _u(data, pos, n, end)
+                    stack.append(bytes(data[pos - n : pos]))
+                elif op in (0x42, 0x54):  # BINBYTES, BINSTRING
+                    pos = _u(data, pos, 4, end)
+                    (n,) = unpack_from("<I" if op == 0x42 else "<i", data, pos - 4)
+                    if n < 0:
+                        raise err("a negative length", opos)
+                    pos = _u(data, pos, n, end)
+                    raw = bytes(data[pos - n : pos])
+                    stack.append(raw if op == 0x42 else raw.decode("latin1"))
+                elif op == 0x55:  # SHORT_BINSTRING
+                    pos = _u(data, pos, 1, end)
+                    n = data[pos - 1]
+                    pos = _u(data, pos, n, end)
+                    stack.append(bytes(data[pos - n : pos]).decode("latin1"))
+                elif op in (0x8D, 0x8E, 0x96):  # BINUNICODE8, BINBYTES8, BYTEARRAY8
+                    pos = _u(data, pos, 8, end)
+                    (n,) = unpack_from("<Q", data, pos - 8)
+                    pos = _u(data, pos, n, end)
+                    raw = bytes(data[pos - n : pos])
+                    if op == 0x8D:
+                        stack.append(raw.decode("utf-8", "surrogatepass"))
+                    elif op == 0x8E:
+                        stack.append(raw)
+                    else:
+                        stack.append(bytearray(raw))
+                elif op == 0x32:  # DUP
+                    if not stack:
+                        raise err("DUP on an empty stack", opos)
+                    stack.append(stack[-1])
+                elif op == 0x30:  # POP
+                    if stack and (not marks or marks[-1] < len(stack)):
+                        stack.pop()
+                    elif marks and marks[-1] == len(stack):
+                        marks.pop()
+                    else:
+                        raise err("POP on an empty stack", opos)
+                elif op == 0x31:  # POP_MARK
+                    pop_mark(opos)
+                elif op == 0x64:  # DICT
+                    items = pop_mark(opos)
+                    d = PDict()
+                    self._setitems(d, items, opos)
+                    stack.append(d)
+                elif op == 0x6C:  # LIST
+                    stack.append(pop_mark(opos))
+                elif op == 0x8F:  # EMPTY_SET
+                    stack.append(PSet())
+                elif op == 0x90:  # ADDITEMS
+                    items = pop_mark(opos)
+                    if not stack or not isinstance(stack[-1], PSet):
+                        raise err("ADDITEMS without a set", opos)
+                    stack[-1].items.extend(items)
+                elif op == 0x91:  # FROZENSET
+                    stack.append(PSet(pop_mark(opos), frozen=True))
+                elif op == 0x69:  # INST
+                    mod, pos = readline(pos)
+                    name, pos = readline(pos)
+                    cls = self._global(
+                        mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos
+                    )
+                    stack.append(Instance(cls, tuple(pop_mark(opos))))
+                elif op == 0x6F:  # OBJ
+                    items = pop_mark(opos)
+                    if not items:
+                        raise err("OBJ without a class", opos)
+                    stack.append(Instance(items[0], tuple(items[1:])))
+                elif op in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
+                    n = {0x82: 1, 0x83: 2, 0x84: 4}[op]
+                    pos = _u(data, pos, n, end)
+                    code = int.from_bytes(data[pos - n : pos], "little")
+                    stack.append(self._global("copyreg._extension_registry", str(code), opos))
+                elif op == 0x50:  # PERSID
+                    line, pos = readline(pos)
+                    pid = line.decode("ascii", "replace")
+                    stack.append(
+                        self.persistent_load(pid) if self.persistent_load else PersistentRef(pid)
+                    )
+                elif op == 0x49:  # INT
+                    line, pos = readline(pos)
+                    if line == b"00":
+                        stack.append(False)
+                    elif line == b"01":
+                        stack.append(True)
+                    else:
+                        stack.append(self._parse_int(line, opos))
+                elif op == 0x4C:  # LONG
+                    line, pos = readline(pos)
+                    stack.append(self._parse_int(line.rstrip(b"L"), opos))
+                elif op == 0x46:  # FLOAT
+                    line, pos = readline(pos)
+                    try:
+                        stack.append(float(line))
+                    except ValueError:
+                        raise err("a FLOAT that is not a number", opos) from None
+                elif op == 0x53:  # STRING
+                    line, pos = readline(pos)
+                    if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
+                        raise err("a STRING that is not quoted", opos)
+                    try:
+                        value = codecs.escape_decode(line[1:-1])[0]
+                    except ValueError:
+                        raise err("a STRING with a bad escape", opos) from None
+                    stack.append(value.decode("latin1"))
+                elif op == 0x56:  # UNICODE
+                    line, pos = readline(pos)
+                    stack.append(line.decode("raw_unicode_escape"))
+                elif op == 0x67:  # GET
+                    line, pos = readline(pos)
+                    try:
+                        stack.append(memo[self._parse_int(line, opos)])
+                    except KeyError:
+                        raise err("GET of a memo entry that was never stored", opos) from None
+                elif op == 0x70:  # PUT
+                    line, pos = readline(pos)
+                    if not stack:
+                        raise err("PUT on an empty stack", opos)
+                    memo[self._parse_int(line, opos)] = stack[-1]
+                elif op in (0x97, 0x98):  # NEXT_BUFFER, READONLY_BUFFER
+                    if op == 0x97:
+                        raise err("out-of-band buffers are not part of a checkpoint", opos)
+                else:
+                    raise err(f"unknown opcode 0x{op:02x}", opos)
+        except (IndexError, struct.error):
+            if pos >= end - 8:
+                raise NeedMoreData from None
+            raise self._error("an opcode found too few items on the stack", pos) from None
+        except RecursionError:
+            raise self._error("objects nested too deeply", pos) from None
+
+    def _parse_int(self, line: bytes, pos: int) -> int:
+        if len(line) > 4000:
+            raise self._error("an integer with too many digits", pos)
+        try:
+            return int(line)
+        except ValueError:
+            raise self._error("an integer that is not a number", pos) from None
+
+    def _setitems(self, target: Any, items: list[Any], pos: int) -> None:
+        if len(items) % 2:
+            raise self._error("SETITEMS with an odd number of items", pos)
+        pairs = list(zip(items[::2], items[1::2], strict=True))
+        if isinstance(target, PDict):
+            target.items.extend(pairs)
+        elif isinstance(target, (Call, Instance)):
+            target.items.extend(pairs)
+        else:
+            raise self._error("SETITEMS on something that is not a dict", pos)
+
+    def _append(self, target: Any, items: list[Any], pos: int) -> None:
+        if isinstance(target, list):
+            target.extend(items)
+        elif isinstance(target, (Call, Instance)):
+            target.list_items.extend(items)
+        else:
+            raise self._error("APPENDS on something that is not a list", pos)
