@@ -30,7 +30,9 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("file")
     info.add_argument("--json", action="store_true", help="one JSON object instead of text")
     info.add_argument(
-        "--load", action="store_true", help="also torch.load it (weights_only=True) to report devices"
+        "--load",
+        action="store_true",
+        help="also torch.load it (weights_only=True) to report devices",
     )
     info.add_argument(
         "--map-location",

@@ -53,10 +53,34 @@ _DANGEROUS_MODULES = frozenset(
 _DANGEROUS_NAMES = {
     "builtins": frozenset(
         {
-            "eval", "exec", "compile", "getattr", "setattr", "delattr", "__import__", "open",
-            "input", "breakpoint", "globals", "locals", "vars", "apply", "execfile", "file",
-            "reload", "help", "memoryview", "type", "object", "super", "classmethod",
-            "staticmethod", "property", "__build_class__", "exit", "quit",
+            "eval",
+            "exec",
+            "compile",
+            "getattr",
+            "setattr",
+            "delattr",
+            "__import__",
+            "open",
+            "input",
+            "breakpoint",
+            "globals",
+            "locals",
+            "vars",
+            "apply",
+            "execfile",
+            "file",
+            "reload",
+            "help",
+            "memoryview",
+            "type",
+            "object",
+            "super",
+            "classmethod",
+            "staticmethod",
+            "property",
+            "__build_class__",
+            "exit",
+            "quit",
         }
     ),
     "types": frozenset({"CodeType", "FunctionType", "LambdaType", "MethodType", "ModuleType"}),
@@ -101,9 +125,14 @@ def classify(module: str, name: str) -> GlobalClass:
         return GlobalClass.ALLOWED
     if module == "torch" and (name in ITEMSIZE or name in QSCHEMES or name in TENSOR_TYPES):
         return GlobalClass.ALLOWED
-    if module in ("torch", "torch.cuda") and name in STORAGE_DTYPE and name not in (
-        "UntypedStorage",
-        "TypedStorage",
+    if (
+        module in ("torch", "torch.cuda")
+        and name in STORAGE_DTYPE
+        and name
+        not in (
+            "UntypedStorage",
+            "TypedStorage",
+        )
     ):
         return GlobalClass.ALLOWED
     if module == "torch.cuda" and name in TENSOR_TYPES:

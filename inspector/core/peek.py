@@ -159,7 +159,9 @@ def _peek_zip(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> t
                 f"{reader.name} is a torch.package archive or a zip of code, not a checkpoint "
                 "made by torch.save."
             )
-        raise CheckpointError(f"{reader.name} is a zip archive but not a PyTorch checkpoint (it has no data.pkl).")
+        raise CheckpointError(
+            f"{reader.name} is a zip archive but not a PyTorch checkpoint (it has no data.pkl)."
+        )
     prefix, pkl_name = found
     if pkl_name in archive.duplicates:
         raise CheckpointError(
@@ -175,7 +177,9 @@ def _peek_zip(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> t
     try:
         top, _ = reader.unpickle(data, 0, "data.pkl")
     except NeedMoreData:
-        raise CheckpointError(f"{reader.name} is damaged: its data.pkl stops in the middle of the object.") from None
+        raise CheckpointError(
+            f"{reader.name} is damaged: its data.pkl stops in the middle of the object."
+        ) from None
     _check_zip_storages(archive, prefix, reader.torch.storages, warnings)
     if is_script:
         return "torchscript", top

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from .dtypes import ITEMSIZE
 from .errors import CheckpointError
@@ -88,7 +88,9 @@ def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
     builder = TreeBuilder()
     root: Node = builder.build(top)
     if isinstance(metadata, dict):
-        meta = root.add(Node(name="__metadata__", kind=NodeKind.DICT, key="__metadata__", path=("__metadata__",)))
+        meta = root.add(
+            Node(name="__metadata__", kind=NodeKind.DICT, key="__metadata__", path=("__metadata__",))
+        )
         for k, v in metadata.items():
             meta.add(Node(name=str(k), kind=NodeKind.VALUE, key=f"__metadata__.{k}",
                           path=("__metadata__", str(k)), value=repr(v)))  # fmt: skip

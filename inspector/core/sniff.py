@@ -103,4 +103,7 @@ def sniff(head: bytes, size: int) -> tuple[FileKind, str | None]:
         return FileKind.NOT_CHECKPOINT, text
     if head[:1] in (b"(", b"}", b"]", b")", b"c", b"q"):
         return FileKind.PICKLE, None
-    return FileKind.NOT_CHECKPOINT, "not in any checkpoint format this app knows (unrecognised bytes)"
+    return (
+        FileKind.NOT_CHECKPOINT,
+        "not in any checkpoint format this app knows (unrecognised bytes)",
+    )

@@ -125,7 +125,10 @@ class TorchPickleReader:
                 return self._tensor(args[0], args[1], args[2], args[3], None, args[4:5])
             if q == "torch._utils._rebuild_tensor_v3":
                 return self._tensor(args[0], args[1], args[2], args[3], _dtype_of(args[6]), args[4:5])
-            if q in ("torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state"):
+            if q in (
+                "torch._utils._rebuild_parameter",
+                "torch._utils._rebuild_parameter_with_state",
+            ):
                 data = args[0]
                 if isinstance(data, TensorRef):
                     data.is_parameter = True
@@ -160,7 +163,13 @@ class TorchPickleReader:
         return SafeUnpickler.NOT_HANDLED
 
     def _tensor(
-        self, storage: Any, offset: Any, size: Any, stride: Any, dtype: str | None, rg: tuple[Any, ...]
+        self,
+        storage: Any,
+        offset: Any,
+        size: Any,
+        stride: Any,
+        dtype: str | None,
+        rg: tuple[Any, ...],
     ) -> TensorRef:
         if not isinstance(storage, StorageRef):
             raise BadTensor("its storage is not a storage record")

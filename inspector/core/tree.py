@@ -179,9 +179,7 @@ class TreeBuilder:
                     continue
                 seen[oid] = child_key
                 keepalive.append(value)
-                child = parent.add(
-                    Node(name=name, kind=sub[0], key=child_key, path=child_path)
-                )
+                child = parent.add(Node(name=name, kind=sub[0], key=child_key, path=child_path))
                 if isinstance(value, (Call, Instance)):
                     child.value = describe(value.func if isinstance(value, Call) else value.cls)
                 elif isinstance(value, PDict) and value.cls != "dict":
@@ -205,9 +203,7 @@ class TreeBuilder:
             parent = g
         return parent
 
-    def _leaf(
-        self, parent: Node, name: str, path: tuple[PathPart, ...], value: Any, key: str = ""
-    ) -> None:
+    def _leaf(self, parent: Node, name: str, path: tuple[PathPart, ...], value: Any, key: str = "") -> None:
         if isinstance(value, TensorRef):
             info = _tensor_info(value)
             parent.add(Node(name=name, kind=NodeKind.TENSOR, key=key, path=path, tensor=info,

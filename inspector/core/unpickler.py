@@ -154,12 +154,17 @@ class SafeUnpickler:
             if q in ("builtins.set", "builtins.frozenset", "__builtin__.set"):
                 items = args[0] if isinstance(args, tuple) and args else []
                 return PSet(list(items) if isinstance(items, (list, tuple)) else [], "frozen" in q)
-            if q in ("_codecs.encode", "codecs.encode") and isinstance(args, tuple):
-                if len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin1", "latin-1"):
-                    try:
-                        return args[0].encode("latin1")
-                    except UnicodeEncodeError:
-                        pass
+            if (
+                q in ("_codecs.encode", "codecs.encode")
+                and isinstance(args, tuple)
+                and len(args) == 2
+                and isinstance(args[0], str)
+                and args[1] in ("latin1", "latin-1")
+            ):
+                try:
+                    return args[0].encode("latin1")
+                except UnicodeEncodeError:
+                    pass
             if q == "builtins.bytearray" and isinstance(args, tuple):
                 if len(args) == 1 and isinstance(args[0], bytes):
                     return bytearray(args[0])
@@ -169,12 +174,16 @@ class SafeUnpickler:
                 re_, im = args
                 if isinstance(re_, (int, float)) and isinstance(im, (int, float)):
                     return complex(re_, im)
-            if q == "torch.Size" and isinstance(args, tuple) and len(args) == 1:
-                if isinstance(args[0], tuple):
-                    return args[0]
+            if (
+                q == "torch.Size"
+                and isinstance(args, tuple)
+                and len(args) == 1
+                and isinstance(args[0], tuple)
+            ):
+                return args[0]
         return Call(func, args)
 
-    def load(self) -> tuple[Any, int]:  # noqa: C901 - one dispatch loop is the fast form
+    def load(self) -> tuple[Any, int]:
         data = self.data
         end = len(data)
         pos = self.start
@@ -272,9 +281,7 @@ class SafeUnpickler:
                     if not stack:
                         raise err("BINPERSID on an empty stack", opos)
                     pid = stack[-1]
-                    stack[-1] = (
-                        self.persistent_load(pid) if self.persistent_load else PersistentRef(pid)
-                    )
+                    stack[-1] = self.persistent_load(pid) if self.persistent_load else PersistentRef(pid)
                 elif op == 0x89:  # NEWFALSE
                     stack.append(False)
                 elif op == 0x88:  # NEWTRUE
@@ -449,9 +456,7 @@ class SafeUnpickler:
                 elif op == 0x69:  # INST
                     mod, pos = readline(pos)
                     name, pos = readline(pos)
-                    cls = self._global(
-                        mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos
-                    )
+                    cls = self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos)
                     stack.append(Instance(cls, tuple(pop_mark(opos))))
                 elif op == 0x6F:  # OBJ
                     items = pop_mark(opos)
@@ -466,9 +471,7 @@ class SafeUnpickler:
                 elif op == 0x50:  # PERSID
                     line, pos = readline(pos)
                     pid = line.decode("ascii", "replace")
-                    stack.append(
-                        self.persistent_load(pid) if self.persistent_load else PersistentRef(pid)
-                    )
+                    stack.append(self.persistent_load(pid) if self.persistent_load else PersistentRef(pid))
                 elif op == 0x49:  # INT
                     line, pos = readline(pos)
                     if line == b"00":
@@ -533,9 +536,7 @@ class SafeUnpickler:
         if len(items) % 2:
             raise self._error("SETITEMS with an odd number of items", pos)
         pairs = list(zip(items[::2], items[1::2], strict=True))
-        if isinstance(target, PDict):
-            target.items.extend(pairs)
-        elif isinstance(target, (Call, Instance)):
+        if isinstance(target, (PDict, Call, Instance)):
             target.items.extend(pairs)
         else:
             raise self._error("SETITEMS on something that is not a dict", pos)

@@ -20,7 +20,6 @@ _ZIP64_EOCD = b"PK\x06\x06"
 _CENTRAL = b"PK\x01\x02"
 _LOCAL = b"PK\x03\x04"
 _CENTRAL_FMT = struct.Struct("<4s6H3I5H2I")
-_LOCAL_FMT = struct.Struct("<4s5H3I2H")
 
 
 @dataclass
@@ -134,15 +133,14 @@ class ZipArchive:
         head = self.f.read(30)
         if len(head) < 30 or head[:4] != _LOCAL:
             raise self._fail(f"the record of {member.name} is missing")
-        fields = _LOCAL_FMT.unpack(head)
-        return member.header_offset + 30 + fields[9] + fields[10]
+        name_len, extra_len = struct.unpack_from("<HH", head, 26)
+        return int(member.header_offset + 30 + name_len + extra_len)
 
     def read(self, member: ZipMember, max_size: int) -> bytes:
         """A member's bytes; refuses encrypted members and anything larger than ``max_size``."""
         if member.encrypted:
             raise CheckpointError(
-                f"{self.display_name} contains an encrypted member ({member.name}); "
-                "torch never writes those."
+                f"{self.display_name} contains an encrypted member ({member.name}); torch never writes those."
             )
         if member.size > max_size:
             raise CheckpointError(

@@ -1,0 +1,43 @@
+"""The layer rules of DESIGN.md and the code style hold for the whole package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_layer_contracts_hold() -> None:
+    """core imports neither torch nor Qt; the engine no Qt; the GUI never torch."""
+    result = _run(str(BIN / "lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_ruff_is_clean() -> None:
+    result = _run(sys.executable, "-m", "ruff", "check", "inspector", "tests", "resources")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_on_core_and_engine() -> None:
+    result = _run(sys.executable, "-m", "mypy", "inspector/core", "inspector/engine")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_never_imports_torch_or_qt_at_runtime() -> None:
+    """Importing the static reader and reading a file pulls in neither torch nor Qt."""
+    code = (
+        "import sys, inspector.core.peek, inspector.core.report, inspector.cli;"
+        "bad = [m for m in ('torch', 'PySide6', 'numpy') if m in sys.modules];"
+        "print(bad)"
+    )
+    result = _run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
