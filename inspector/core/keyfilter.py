@@ -6,6 +6,8 @@ import enum
 import fnmatch
 import re
 
+from .model import Node
+
 
 class MatchMode(enum.Enum):
     SUBSTRING = "substring"
@@ -41,3 +43,28 @@ class KeyMatcher:
         if self.mode is MatchMode.GLOB:
             return self._regex.match(key) is not None
         return self._regex.search(key) is not None
+
+
+def visible_nodes(root: Node, matcher: KeyMatcher) -> set[int]:
+    """``id()`` of every node a filter keeps: nodes whose key matches, everything below them,
+    and their ancestors (so parents of matches stay visible). One pass, no recursion.
+    """
+    keep: set[int] = set()
+    hits: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(child, False) for child in root.children]
+    matches = matcher.matches
+    while stack:
+        node, inherited = stack.pop()
+        hit = inherited or matches(node.key)
+        if hit:
+            keep.add(id(node))
+            if not inherited:
+                hits.append(node)
+        for child in node.children:
+            stack.append((child, hit))
+    for node in hits:
+        up = node.parent
+        while up is not None and id(up) not in keep:
+            keep.add(id(up))
+            up = up.parent
+    return keep

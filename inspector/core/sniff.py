@@ -105,5 +105,5 @@ def sniff(head: bytes, size: int) -> tuple[FileKind, str | None]:
         return FileKind.PICKLE, None
     return (
         FileKind.NOT_CHECKPOINT,
-        "not in any checkpoint format this app knows (unrecognised bytes)",
+        "binary data in no format this app recognises",
     )

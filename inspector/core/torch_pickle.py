@@ -85,6 +85,21 @@ def _device_of(v: Any) -> str:
     return "unknown"
 
 
+_TORCH_REDUCERS = frozenset(
+    {
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_tensor_v3",
+        "torch._utils._rebuild_parameter",
+        "torch._utils._rebuild_parameter_with_state",
+        "torch._utils._rebuild_qtensor",
+        "torch._utils._rebuild_meta_tensor_no_storage",
+        "torch._utils._rebuild_wrapper_subclass",
+        "torch._tensor._rebuild_from_type_v2",
+    }
+)
+
+
 class TorchPickleReader:
     """Hooks for ``SafeUnpickler`` that understand torch's storages and tensors."""
 
@@ -120,6 +135,8 @@ class TorchPickleReader:
         if not isinstance(func, Global) or not isinstance(args, tuple):
             return SafeUnpickler.NOT_HANDLED
         q = func.qualname
+        if q not in _TORCH_REDUCERS:
+            return SafeUnpickler.NOT_HANDLED
         try:
             if q in ("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor"):
                 return self._tensor(args[0], args[1], args[2], args[3], None, args[4:5])

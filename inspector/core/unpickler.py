@@ -27,17 +27,19 @@ class NeedMoreData(Exception):
     """The pickle runs past the end of the buffer it was given (the caller may give more)."""
 
 
-@dataclass(eq=False)
 class Global:
     """A reference to ``module.name``; never imported."""
 
-    module: str
-    name: str
-    offset: int = 0
+    __slots__ = ("module", "name", "offset", "qualname")
 
-    @property
-    def qualname(self) -> str:
-        return f"{self.module}.{self.name}"
+    def __init__(self, module: str, name: str, offset: int = 0) -> None:
+        self.module = module
+        self.name = name
+        self.offset = offset
+        self.qualname = f"{module}.{name}"
+
+    def __repr__(self) -> str:
+        return f"Global({self.qualname!r})"
 
 
 @dataclass(eq=False)
@@ -256,7 +258,12 @@ class SafeUnpickler:
                         raise NeedMoreData
                     stack.append(str(data[pos - n : pos], "utf-8", "surrogatepass"))
                 elif op == 0x74:  # TUPLE
-                    stack.append(tuple(pop_mark(opos)))
+                    if not marks:
+                        raise err("TUPLE needs a MARK that is missing", opos)
+                    k = marks.pop()
+                    t = tuple(stack[k:])
+                    del stack[k:]
+                    stack.append(t)
                 elif op == 0x85:  # TUPLE1
                     if not stack:
                         raise err("TUPLE1 on an empty stack", opos)

@@ -1,0 +1,391 @@
+"""``torch.load`` with the user's options, each loaded tensor's device, and errors as sentences.
+
+Runs inside the engine's worker process. ``weights_only`` is always passed explicitly and never
+relaxed here: only the user may choose to trust a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+from types import FunctionType, ModuleType
+from typing import Any
+
+import torch
+
+from inspector.core.errors import CheckpointError
+from inspector.core.load_options import LoadOptions, format_map_location
+from inspector.core.model import PathPart, path_part
+
+ZIP_MAGIC = b"PK\x03\x04"
+#: ``torch.save``'s legacy format starts with its magic number pickled at protocol 2.
+LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
+
+_GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL (\S+?)(?: was not an allowed global| whose module)")
+_BLOCKED_IN_MESSAGE = re.compile(r"GLOBAL (\S+?) whose module")
+_DEVICE_TROUBLE = re.compile(
+    r"deserialize object on|device not recognized|device module is not registered"
+    r"|Invalid device|device_count\(\)|is_available\(\) is False|no (CUDA|MPS|XPU)"
+    r"|Torch not compiled with",
+    re.IGNORECASE,
+)
+_CORRUPT = re.compile(
+    r"PytorchStreamReader|inline_container|central directory|corrupt|invalid load key"
+    r"|Unsupported operand|could not find MARK|persistent_load|truncated|unpickling stack"
+    r"|Invalid magic number|file in archive|EOF|out of range|size mismatch|invalid zip",
+    re.IGNORECASE,
+)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NOT_TORCH_ZIP = re.compile(r"not in a subdirectory|hasRecord|data\.pkl", re.IGNORECASE)
+
+
+class LoadError(CheckpointError):
+    """``torch.load`` failed: a sentence about the user's file, plus what the GUI needs for a fix.
+
+    ``kind`` is one of ``cuda-unavailable``, ``device-unavailable``, ``weights-only``,
+    ``not-found``, ``unreadable``, ``not-a-checkpoint``, ``corrupt``, ``torchscript``, ``other``.
+    ``extra`` holds plain data: ``devices`` and ``suggest`` for device errors, ``globals`` (and
+    ``blocked``) for weights-only refusals.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        details: str | None = None,
+        kind: str = "other",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details)
+        self.kind = kind
+        self.extra: dict[str, Any] = extra if extra is not None else {}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "details": self.details,
+            "extra": self.extra,
+        }
+
+
+@dataclass
+class LoadResult:
+    """Where ``torch.load`` put each tensor, by the same container paths the static read uses."""
+
+    devices: list[tuple[tuple[PathPart, ...], str]]
+    seconds: float
+    torch_version: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "devices": [{"path": list(path), "device": device} for path, device in self.devices],
+            "seconds": self.seconds,
+            "torch_version": self.torch_version,
+            "warnings": list(self.warnings),
+        }
+
+
+def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
+    """``torch.load`` the file as the options say and report the device of every tensor in it.
+
+    Raises ``LoadError`` for every failure torch reports; never retries with other options.
+    """
+    name = os.path.basename(path) or path
+    try:
+        head = _read_head(path)
+    except OSError as exc:
+        raise _os_error(name, exc) from None
+    kwargs: dict[str, Any] = {
+        "map_location": options.map_location,
+        # Always explicit: an explicit value wins over TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
+        "weights_only": options.weights_only,
+    }
+    if options.mmap and head.startswith(ZIP_MAGIC):
+        kwargs["mmap"] = True  # torch refuses mmap on the legacy format, so only for zip files
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            obj = torch.load(path, **kwargs)
+        except Exception as exc:
+            raise classify_error(path, options, exc, head) from None
+        seconds = time.perf_counter() - started
+        devices = tensor_devices(obj)
+    return LoadResult(
+        devices=devices,
+        seconds=seconds,
+        torch_version=str(torch.__version__),
+        warnings=_unique(str(w.message) for w in caught),
+    )
+
+
+def tensor_devices(obj: object) -> list[tuple[tuple[PathPart, ...], str]]:
+    """Each tensor's container path and device, depth first in container order.
+
+    Dict keys become ``path_part(key)``, list and tuple items their index, and instances with a
+    ``__dict__`` their attribute names, exactly as the static reader names them. Each container is
+    entered once (shared and cyclic references are not repeated).
+    """
+    found: list[tuple[tuple[PathPart, ...], str]] = []
+    visited: set[int] = set()
+    stack: list[tuple[tuple[PathPart, ...], object]] = [((), obj)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            found.append((path, str(item.device)))
+            continue
+        children: list[tuple[PathPart, object]]
+        if isinstance(item, dict):
+            children = [(path_part(k), v) for k, v in item.items()]
+        elif isinstance(item, list | tuple):
+            children = list(enumerate(item))
+        elif isinstance(item, torch.jit.ScriptModule):
+            # Trusted TorchScript: its attributes, nested the way its data.pkl stores them.
+            children = [
+                *item.named_parameters(recurse=False),
+                *item.named_buffers(recurse=False),
+                *item.named_children(),
+            ]
+        elif _has_instance_dict(item):
+            children = [(str(k), v) for k, v in vars(item).items()]
+        else:
+            continue
+        if id(item) in visited:
+            continue
+        visited.add(id(item))
+        stack.extend(((*path, part), child) for part, child in reversed(children))
+    return found
+
+
+def _has_instance_dict(item: object) -> bool:
+    if isinstance(item, type | ModuleType | FunctionType):
+        return False
+    try:
+        return isinstance(vars(item), dict)
+    except TypeError:
+        return False
+
+
+def _is_zip(path: str) -> bool:
+    try:
+        return _read_head(path).startswith(ZIP_MAGIC)
+    except OSError:
+        return False
+
+
+def _read_head(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(len(LEGACY_MAGIC))
+
+
+def _unique(items: Any) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _os_error(name: str, exc: OSError) -> LoadError:
+    raw = str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return LoadError(f"`{name}` does not exist (it may have been moved or deleted).", raw, "not-found")
+    if isinstance(exc, IsADirectoryError):
+        return LoadError(f"`{name}` is a folder, not a checkpoint file.", raw, "unreadable")
+    if isinstance(exc, PermissionError):
+        return LoadError(f"`{name}` cannot be read: permission denied.", raw, "unreadable")
+    return LoadError(f"`{name}` cannot be read: {exc.strerror or raw}.", raw, "unreadable")
+
+
+def classify_error(path: str, options: LoadOptions, exc: BaseException, head: bytes) -> LoadError:
+    """What ``torch.load`` raised, as one sentence about the file with the facts a fix needs."""
+    name = os.path.basename(path) or path
+    raw = _ANSI.sub("", str(exc)) or type(exc).__name__
+    if isinstance(exc, OSError):
+        return _os_error(name, exc)
+    if "TorchScript" in raw or "torchscript" in raw:
+        return LoadError(
+            f"`{name}` is a TorchScript archive, not a torch.save checkpoint; loading it runs code "
+            "stored in the file, so it is only loaded when you trust the file.",
+            raw,
+            "torchscript",
+        )
+    if "Weights only load failed" in raw and "GLOBAL" in raw:
+        return _weights_only_error(path, name, raw)
+    if _DEVICE_TROUBLE.search(raw):
+        device_error = _device_error(path, name, options, raw)
+        if device_error is not None:
+            return device_error
+    if not head:
+        return LoadError(f"`{name}` is empty (0 bytes), so it holds no checkpoint.", raw, "corrupt")
+    is_torch_file = head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_MAGIC)
+    if not is_torch_file and (isinstance(exc, EOFError) or _CORRUPT.search(raw)):
+        return LoadError(
+            f"`{name}` is not a PyTorch checkpoint: it starts with neither a torch.save zip "
+            "archive nor torch's legacy header.",
+            raw,
+            "not-a-checkpoint",
+        )
+    if head.startswith(ZIP_MAGIC) and _NOT_TORCH_ZIP.search(raw):
+        return LoadError(
+            f"`{name}` is a zip archive, but not one written by torch.save.",
+            raw,
+            "not-a-checkpoint",
+        )
+    if isinstance(exc, EOFError) or _CORRUPT.search(raw):
+        fmt = "zip" if head.startswith(ZIP_MAGIC) else "legacy-format"
+        return LoadError(
+            f"`{name}` is damaged: torch could not read it as a {fmt} checkpoint "
+            "(the file may be truncated, or it was not written completely).",
+            raw,
+            "corrupt",
+        )
+    if isinstance(exc, MemoryError):
+        return LoadError(f"`{name}` does not fit in memory with the chosen map location.", raw, "other")
+    return LoadError(f"torch could not load `{name}`: {_first_line(raw)}", raw, "other")
+
+
+def _first_line(raw: str) -> str:
+    line = raw.strip().splitlines()[0] if raw.strip() else raw
+    return line if line.endswith(".") else line + "."
+
+
+def _weights_only_error(path: str, name: str, raw: str) -> LoadError:
+    named = _GLOBAL_IN_MESSAGE.findall(raw)
+    blocked = _unique(_BLOCKED_IN_MESSAGE.findall(raw))
+    all_globals = _unique([*named, *_unsafe_globals(path)])
+    shown = ", ".join(all_globals) if all_globals else "Python objects"
+    if blocked:
+        message = (
+            f"`{name}` references {shown}, which weights-only loading always refuses because it "
+            "can run commands or reach the system; do not trust this file unless you made it."
+        )
+    else:
+        allow = "Allow exactly this one" if len(all_globals) == 1 else "Allow exactly these"
+        message = (
+            f"`{name}` needs {shown}, which weights-only loading does not allow. {allow} for "
+            "this file, or trust the whole file if you know where it came from."
+        )
+    extra: dict[str, Any] = {"globals": all_globals}
+    if blocked:
+        extra["blocked"] = blocked
+    return LoadError(message, raw, "weights-only", extra)
+
+
+def _unsafe_globals(path: str) -> list[str]:
+    """Every global outside torch's weights-only set, by torch (zip files) or core's static read."""
+    try:
+        return [str(g) for g in torch.serialization.get_unsafe_globals_in_checkpoint(path)]
+    except Exception:
+        pass
+    index = _peek(path)
+    if index is None:
+        return []
+    try:
+        return [str(g.qualname) for g in index.unsafe_globals]
+    except Exception:
+        return []
+
+
+def _peek(path: str) -> Any:
+    """Core's static read of the file, when that reader is available; ``None`` otherwise."""
+    try:
+        module = importlib.import_module("inspector.core.peek")
+        return module.peek(path)
+    except Exception:
+        return None
+
+
+def _saved_locations(path: str) -> list[str]:
+    """The distinct devices the file's storages were saved on."""
+    index = _peek(path)
+    if index is not None:
+        try:
+            return [str(d) for d in index.saved_devices()]
+        except Exception:
+            pass
+    # Without the static reader, let torch tell: a map_location callable sees each saved location.
+    seen: list[str] = []
+
+    def record(storage: Any, location: str) -> Any:
+        if location not in seen:
+            seen.append(location)
+        return storage
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # Whatever was recorded before a failure is still true.
+        with contextlib.suppress(Exception):
+            torch.load(path, map_location=record, weights_only=True, mmap=_is_zip(path))
+    return seen
+
+
+def _device_unavailable(device: str) -> str | None:
+    """Why ``device`` does not exist on this machine, or ``None`` when it does."""
+    kind, _, index = device.partition(":")
+    if kind in {"cpu", "meta"}:
+        return None
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            return "this machine has no CUDA device"
+        count = torch.cuda.device_count()
+        if index.isdigit() and int(index) >= count:
+            plural = "device" if count == 1 else "devices"
+            return f"this machine has {count} CUDA {plural} (cuda:0 to cuda:{count - 1})"
+        return None
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            return "this machine has no MPS (Apple GPU) device"
+        return None
+    module = getattr(torch, kind, None)
+    is_available = getattr(module, "is_available", None)
+    if callable(is_available) and is_available():
+        return None
+    return f"this machine has no {kind} device"
+
+
+def _device_error(path: str, name: str, options: LoadOptions, raw: str) -> LoadError | None:
+    saved = _saved_locations(path)
+    if not saved and isinstance(options.map_location, str):
+        saved = ["cpu"]  # one target for everything: the saved locations do not matter
+    missing = [
+        (src, dst) for src in saved if (dst := options.target_device(src)) and _device_unavailable(dst)
+    ]
+    if not missing:
+        return None
+    missing.sort(key=lambda pair: (_device_order(pair[0]), _device_order(pair[1])))
+    targets = _unique(dst for _, dst in missing)
+    reason = _device_unavailable(targets[0])
+    no_cuda = all(t.startswith("cuda") for t in targets) and not torch.cuda.is_available()
+    kind = "cuda-unavailable" if no_cuda else "device-unavailable"
+    extra: dict[str, Any] = {"suggest": "cpu"}
+    if options.map_location is None:
+        extra["devices"] = _unique(src for src, _ in missing)
+        message = (
+            f"`{name}` holds tensors saved on {_join(extra['devices'])}, but {reason}. "
+            "Load it with map location cpu to see it here."
+        )
+    else:
+        extra["devices"] = targets
+        extra["saved_devices"] = _unique(src for src, _ in missing)
+        message = (
+            f"Map location {format_map_location(options.map_location)} would put tensors of "
+            f"`{name}` on {_join(targets)}, but {reason}. Choose cpu (or a device this machine "
+            "has) instead."
+        )
+    return LoadError(message, raw, kind, extra)
+
+
+def _device_order(device: str) -> tuple[str, int]:
+    kind, _, index = device.partition(":")
+    return (kind, int(index) if index.isdigit() else -1)
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

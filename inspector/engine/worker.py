@@ -1,0 +1,109 @@
+"""The engine process: ``python -m inspector.engine.worker``.
+
+Speaks length-prefixed JSON frames (4-byte big-endian length, UTF-8 JSON object) on the stdin and
+stdout it was started with; plain data only, never pickles. Everything else that writes to stdout
+(torch, user code in trusted files) ends up on stderr, so it cannot corrupt a frame.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from inspector.core.load_options import LoadOptions
+from inspector.engine.client import encode_frame, read_frame
+
+
+def available_devices() -> list[str]:
+    """The devices a user may load onto here: cpu, meta, each CUDA device, mps when present."""
+    import torch
+
+    devices = ["cpu", "meta"]
+    if torch.cuda.is_available():
+        devices.extend(f"cuda:{i}" for i in range(torch.cuda.device_count()))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _run_load(payload: dict[str, Any]) -> dict[str, Any]:
+    from inspector.engine.loader import load_checkpoint
+
+    options = LoadOptions.from_json(dict(payload.get("options") or {}))
+    return load_checkpoint(str(payload["path"]), options).to_json()
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"load": _run_load}
+
+
+def handle(request: dict[str, Any]) -> dict[str, Any]:
+    """The event that answers one request (a result or an error); never raises."""
+    from inspector.engine.loader import LoadError
+
+    job = request.get("job")
+    kind = request.get("kind")
+    handler = HANDLERS.get(kind) if isinstance(kind, str) else None
+    if handler is None:
+        return {
+            "event": "error",
+            "job": job,
+            "kind": "bad-request",
+            "message": f"The loader does not know the request {kind!r}.",
+            "details": None,
+            "extra": {},
+        }
+    payload = request.get("payload")
+    try:
+        result = handler(payload if isinstance(payload, dict) else {})
+    except LoadError as exc:
+        return {"event": "error", "job": job, **exc.to_json()}
+    except Exception as exc:  # a bug or an unexpected torch failure: still an answer, not a crash
+        return {
+            "event": "error",
+            "job": job,
+            "kind": "other",
+            "message": f"The loader failed unexpectedly: {type(exc).__name__}: {exc}",
+            "details": repr(exc),
+            "extra": {},
+        }
+    return {"event": "result", "job": job, "result": result}
+
+
+def main() -> int:
+    # Keep the protocol on private descriptors; stray prints go to stderr, stray reads get EOF.
+    protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    protocol_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+    def send(obj: dict[str, Any]) -> None:
+        protocol_out.write(encode_frame(obj))
+
+    import torch
+
+    send(
+        {
+            "event": "ready",
+            "devices": available_devices(),
+            "torch_version": str(torch.__version__),
+            "pid": os.getpid(),
+        }
+    )
+    while True:
+        try:
+            request = read_frame(protocol_in)
+        except (ValueError, EOFError) as exc:
+            print(f"inspector engine: unreadable request, stopping: {exc}", file=sys.stderr)
+            return 2
+        if request is None:
+            return 0
+        send(handle(request))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

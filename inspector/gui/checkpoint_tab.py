@@ -1,0 +1,471 @@
+"""One tab per file: the summary line, the filter, the tree, and what the engine says about loading.
+
+Opening is two-phase (DESIGN.md): the static peek runs on the task pool and shows the tree, then the
+engine loads the file with torch and "Loaded on" fills in. Each phase carries a token (a generation
+number for the peek, the job id for the load) so results that arrive after a cancel, a reload or a
+close are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.core.errors import CheckpointError
+from inspector.core.formatting import format_bytes, format_count, format_params
+from inspector.core.keyfilter import MatchMode
+from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
+from inspector.core.model import CheckpointIndex, Node
+from inspector.gui.engine_bridge import EngineBridge, loaded_devices
+from inspector.gui.filter_proxy import CheckpointFilterProxy
+from inspector.gui.status_widgets import BusyRow, ErrorPanel
+from inspector.gui.tasks import TaskRunner
+from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
+
+PeekFunction = Callable[[str], CheckpointIndex]
+
+#: Trees with more tensors than this open collapsed below the first level and filter-expand less.
+_EXPAND_LIMIT = 5000
+_FILTER_DELAY_MS = 150
+_INVALID_FILTER_STYLE = "QLineEdit { background: #ffd7d7; color: #000000; }"
+
+_MODES = (("Substring", MatchMode.SUBSTRING), ("Glob", MatchMode.GLOB), ("Regex", MatchMode.REGEX))
+
+_KIND_SENTENCES = {
+    "cuda-unavailable": "{name} was saved on CUDA, and this machine has no CUDA device.",
+    "device-unavailable": "{name} needs a device this machine does not have.",
+    "weights-only": "{name} needs globals that weights-only loading does not allow.",
+    "corrupt": "{name} is damaged: torch could not read it.",
+    "not-found": "{name} no longer exists.",
+    "crashed": "The torch worker stopped while loading {name}.",
+    "torchscript": "{name} is a TorchScript archive; it is shown from its static read only.",
+}
+
+
+def default_peek(path: str) -> CheckpointIndex:
+    """Core's static reader, imported on first use so the window starts without it."""
+    from inspector.core.peek import peek
+
+    return peek(path)
+
+
+def summary_text(index: CheckpointIndex) -> str:
+    """One line about the file: format, tensors, params, size, dtype mix, saved devices."""
+    parts = [index.format]
+    tensors = index.tensor_count
+    parts.append(f"{format_count(tensors)} tensor" + ("" if tensors == 1 else "s"))
+    parts.append(f"{format_params(index.total_params)} params")
+    parts.append(format_bytes(index.total_bytes))
+    dtypes = index.dtype_mix()
+    if dtypes:
+        shown = [f"{name} ×{count}" for name, count in list(dtypes.items())[:4]]
+        if len(dtypes) > 4:
+            shown.append(f"+{len(dtypes) - 4} more")
+        parts.append(", ".join(shown))
+    devices = index.saved_devices()
+    if devices:
+        parts.append("saved on " + ", ".join(devices))
+    return "  ·  ".join(parts)
+
+
+class CheckpointTab(QWidget):
+    """Shows one checkpoint; asks the window (by signal) to change options, never the reverse."""
+
+    state_changed = Signal()  # tree shown, busy changed, error shown
+    tree_shown = Signal()
+    load_finished = Signal()  # "Loaded on" filled in
+    load_failed = Signal(str)  # the engine's error kind
+    map_location_requested = Signal(object)  # MapLocation: the error panel's "Load on cpu"
+
+    def __init__(
+        self,
+        path: str,
+        runner: TaskRunner,
+        engine: EngineBridge | None,
+        peek_fn: PeekFunction = default_peek,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.display_name = os.path.basename(path.rstrip(os.sep)) or path
+        self._runner = runner
+        self._engine = engine
+        self._peek_fn = peek_fn
+        self._generation = 0
+        self._job: int | None = None
+        self._options = LoadOptions()
+        self._closed = False
+        self.index: CheckpointIndex | None = None
+        self.model: CheckpointTreeModel | None = None
+        self.proxy = CheckpointFilterProxy(self)
+        self.filter_error: str | None = None
+
+        self.summary_label = QLabel()
+        self.summary_label.setObjectName("summaryLabel")
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.load_label = QLabel()
+        self.load_label.setObjectName("loadLabel")
+        self.busy = BusyRow()
+        self.busy.cancel_requested.connect(self.cancel)
+        self.error_panel = ErrorPanel()
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("filterEdit")
+        self.filter_edit.setPlaceholderText("Filter keys…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_mode_combo = QComboBox()
+        self.filter_mode_combo.setObjectName("filterModeCombo")
+        for label, mode in _MODES:
+            self.filter_mode_combo.addItem(label, mode)
+        self.expand_button = QPushButton("Expand all")
+        self.collapse_button = QPushButton("Collapse all")
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(_FILTER_DELAY_MS)
+        self._filter_timer.timeout.connect(self.apply_filter)
+        self.filter_edit.textChanged.connect(self._filter_timer.start)
+        self.filter_mode_combo.currentIndexChanged.connect(self.apply_filter)
+        self.expand_button.clicked.connect(self.expand_all)
+        self.collapse_button.clicked.connect(self.collapse_all)
+
+        self.tree = QTreeView()
+        self.tree.setObjectName("checkpointTree")
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context_menu)
+        self.tree.setModel(self.proxy)
+        header = self.tree.header()
+        header.setSortIndicatorClearable(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # file order until asked
+        self.tree.setSortingEnabled(True)
+        header.setStretchLastSection(False)
+        header.setSectionsMovable(True)
+        header.setMinimumSectionSize(48)
+
+        self.copy_key_action = QAction("Copy key", self)
+        self.copy_key_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_key_action.triggered.connect(self.copy_key)
+        self.copy_row_action = QAction("Copy row", self)
+        self.copy_row_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
+        self.copy_row_action.triggered.connect(self.copy_row)
+        for action in (self.copy_key_action, self.copy_row_action):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            self.tree.addAction(action)
+
+        filter_row = QHBoxLayout()
+        filter_row.setContentsMargins(0, 0, 0, 0)
+        filter_row.addWidget(self.filter_edit, 1)
+        filter_row.addWidget(self.filter_mode_combo)
+        filter_row.addSpacing(12)
+        filter_row.addWidget(self.expand_button)
+        filter_row.addWidget(self.collapse_button)
+        self.tree_area = QWidget()
+        tree_layout = QVBoxLayout(self.tree_area)
+        tree_layout.setContentsMargins(0, 0, 0, 0)
+        tree_layout.addLayout(filter_row)
+        tree_layout.addWidget(self.tree, 1)
+        self.tree_area.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.load_label)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.error_panel)
+        layout.addWidget(self.tree_area, 1)
+        self._stretch = QWidget()  # keeps the error panel at the top when there is no tree
+        layout.addWidget(self._stretch, 1)
+        self.summary_label.hide()
+        self.load_label.hide()
+
+        if engine is not None:
+            engine.job_finished.connect(self._on_job_finished)
+            engine.job_failed.connect(self._on_job_failed)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def is_tree_shown(self) -> bool:
+        return self.index is not None
+
+    @property
+    def is_busy(self) -> bool:
+        return self.busy.isVisibleTo(self)
+
+    @property
+    def has_error(self) -> bool:
+        return self.error_panel.isVisibleTo(self)
+
+    @property
+    def is_loading(self) -> bool:
+        return self._job is not None
+
+    @property
+    def options(self) -> LoadOptions:
+        return self._options
+
+    # -- opening and loading -----------------------------------------------------------------
+
+    def open(self, options: LoadOptions) -> None:
+        """Peek the file (on the task pool), then load it with the engine."""
+        self._options = options
+        self._cancel_load()
+        self._generation += 1
+        generation = self._generation
+        self.error_panel.clear()
+        self.busy.show_busy(f"Reading {self.display_name}…")
+        self._runner.start(
+            lambda: self._peek_fn(self.path),
+            lambda index: self._on_peek_finished(generation, index),
+            lambda exc: self._on_peek_failed(generation, exc),
+        )
+        self.state_changed.emit()
+
+    def reload(self, options: LoadOptions) -> None:
+        """Load again with new options; the static tree stays, "Loaded on" waits for the answer."""
+        self._options = options
+        if self.index is None:
+            self.open(options)
+            return
+        self._start_load()
+
+    def cancel(self) -> None:
+        """Stop what runs now: a peek's result is dropped, a load is cancelled in the engine."""
+        if self._job is not None:
+            self._cancel_load()
+            self.busy.hide_busy()
+            self.load_label.setText("Loading was cancelled; the tree shows what the file holds.")
+            self.load_label.show()
+            self.error_panel.show_error(
+                "Loading with torch was cancelled.",
+                actions=[("Load again", lambda: self.reload(self._options))],
+            )
+        elif self.index is None and self.is_busy:
+            self._generation += 1
+            self.busy.hide_busy()
+            self.error_panel.show_error(
+                f"Opening {self.display_name} was cancelled.",
+                actions=[("Open again", lambda: self.open(self._options))],
+            )
+        self.state_changed.emit()
+
+    def close_tab(self) -> None:
+        """Drop every pending result and cancel the engine job; the window deletes the widget."""
+        self._closed = True
+        self._generation += 1
+        self._cancel_load()
+        self._filter_timer.stop()
+        if self._engine is not None:
+            self._engine.job_finished.disconnect(self._on_job_finished)
+            self._engine.job_failed.disconnect(self._on_job_failed)
+
+    def _cancel_load(self) -> None:
+        job, self._job = self._job, None  # first: the client may answer "cancelled" at once
+        if job is not None and self._engine is not None:
+            self._engine.cancel(job)
+
+    def _start_load(self) -> None:
+        self._cancel_load()
+        self.error_panel.clear()
+        if self.model is not None:
+            self.model.set_loaded_devices({})
+        if self._engine is None:
+            self.load_label.setText("The torch engine is not available: “Loaded on” stays empty.")
+            self.load_label.show()
+            return
+        where = format_map_location(self._options.map_location)
+        self.load_label.hide()
+        self.busy.show_busy(f"Loading with torch (map location: {where})…")
+        self._job = self._engine.submit_load(self.path, self._options)
+        self.state_changed.emit()
+
+    def _is_current(self, generation: int) -> bool:
+        """False for a stale result, or once the tab is closed or deleted."""
+        return generation == self._generation and not self._closed and shiboken6.isValid(self)
+
+    def _on_peek_finished(self, generation: int, index: CheckpointIndex) -> None:
+        if not self._is_current(generation):
+            return
+        self.busy.hide_busy()
+        self._show_tree(index)
+        self._start_load()
+
+    def _on_peek_failed(self, generation: int, exc: Exception) -> None:
+        if not self._is_current(generation):
+            return
+        self.busy.hide_busy()
+        if isinstance(exc, CheckpointError):
+            message, details = exc.message, exc.details
+        else:
+            message = f"{self.display_name} could not be read because of an unexpected error."
+            details = "".join(traceback.format_exception(exc))
+        self.error_panel.show_error(
+            message, details, actions=[("Try again", lambda: self.open(self._options))]
+        )
+        self.state_changed.emit()
+
+    def _on_job_finished(self, job: int, result: dict[str, Any]) -> None:
+        if job != self._job or self._closed:
+            return
+        self._job = None
+        self.busy.hide_busy()
+        if self.model is not None:
+            self.model.set_loaded_devices(loaded_devices(result))
+        seconds = result.get("seconds")
+        where = format_map_location(self._options.map_location)
+        text = f"Loaded with torch (map location: {where})"
+        if isinstance(seconds, (int, float)):
+            text += f" in {seconds:.1f} s" if seconds >= 0.1 else f" in {seconds * 1000:.0f} ms"
+        self.load_label.setText(text + ".")
+        self.load_label.show()
+        self.load_finished.emit()
+        self.state_changed.emit()
+
+    def _on_job_failed(self, job: int, event: dict[str, Any]) -> None:
+        if job != self._job or self._closed:
+            return
+        self._job = None
+        self.busy.hide_busy()
+        kind = str(event.get("kind") or "other")
+        extra = event.get("extra") or {}
+        message = str(event.get("message") or "")
+        if not message:
+            template = _KIND_SENTENCES.get(kind, "torch could not load {name}.")
+            message = template.format(name=self.display_name)
+        names = [str(g) for g in extra.get("globals") or []]
+        if kind == "weights-only" and names and not all(n in message for n in names):
+            message += " It references: " + ", ".join(names) + "."
+        actions: list[tuple[str, Callable[[], None]]] = []
+        suggest = extra.get("suggest")
+        if suggest:
+            actions.append((f"Load on {suggest}", lambda: self._request_map_location(suggest)))
+        elif kind in ("crashed", "other", "not-found"):
+            actions.append(("Try again", lambda: self.reload(self._options)))
+        self.error_panel.show_error(message, event.get("details"), actions)
+        self.load_label.hide()
+        self.load_failed.emit(kind)
+        self.state_changed.emit()
+
+    def _request_map_location(self, loc: MapLocation) -> None:
+        self.map_location_requested.emit(loc)
+
+    # -- the tree ----------------------------------------------------------------------------
+
+    def _show_tree(self, index: CheckpointIndex) -> None:
+        self.index = index
+        self.model = CheckpointTreeModel(index.root, self)
+        self.proxy.setSourceModel(self.model)
+        self.summary_label.setText(summary_text(index))
+        self.summary_label.setToolTip(index.path)
+        self.summary_label.show()
+        if index.warnings:
+            self.load_label.setText("; ".join(index.warnings))
+            self.load_label.show()
+        self._stretch.hide()
+        self.tree_area.show()
+        if index.tensor_count <= _EXPAND_LIMIT:
+            self.tree.expandToDepth(1)
+        else:
+            self.tree.expandToDepth(0)
+        self._size_columns()
+        self.tree_shown.emit()
+        self.state_changed.emit()
+
+    def _size_columns(self) -> None:
+        header = self.tree.header()
+        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
+        for column in Column:
+            if column is not Column.NAME:
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+                self.tree.resizeColumnToContents(column)
+                width = max(header.sectionSize(column), self.tree.sizeHintForColumn(column))
+                header.resizeSection(column, width + 16)
+
+    def expand_all(self) -> None:
+        self.tree.expandAll()
+
+    def collapse_all(self) -> None:
+        self.tree.collapseAll()
+
+    def apply_filter(self) -> None:
+        """Filter the tree by the box's text in the chosen mode; an invalid regex turns it red."""
+        self._filter_timer.stop()
+        text = self.filter_edit.text()
+        mode = self.filter_mode_combo.currentData()
+        try:
+            self.proxy.set_filter(text, mode)
+        except ValueError as exc:
+            self.filter_error = str(exc)
+            self.filter_edit.setStyleSheet(_INVALID_FILTER_STYLE)
+            self.filter_edit.setToolTip(self.filter_error)
+            return
+        self.filter_error = None
+        self.filter_edit.setStyleSheet("")
+        self.filter_edit.setToolTip("")
+        if text and self.index is not None:
+            if self.index.tensor_count <= _EXPAND_LIMIT:
+                self.tree.expandAll()
+            else:
+                self.tree.expandToDepth(1)
+
+    # -- copying -----------------------------------------------------------------------------
+
+    def selected_nodes(self) -> list[Node]:
+        rows = self.tree.selectionModel().selectedRows(Column.NAME)
+        if not rows and self.tree.currentIndex().isValid():
+            rows = [self.tree.currentIndex().siblingAtColumn(Column.NAME)]
+        return [row.data(ItemRole.NodeRole) for row in rows]
+
+    def copy_key(self) -> None:
+        keys = [node.key for node in self.selected_nodes()]
+        if keys:
+            QGuiApplication.clipboard().setText("\n".join(keys))
+
+    def copy_row(self) -> None:
+        rows = self.tree.selectionModel().selectedRows(Column.NAME)
+        if not rows and self.tree.currentIndex().isValid():
+            rows = [self.tree.currentIndex().siblingAtColumn(Column.NAME)]
+        lines = [self._row_text(row) for row in rows]
+        if lines:
+            QGuiApplication.clipboard().setText("\n".join(lines))
+
+    def _row_text(self, index: QModelIndex) -> str:
+        node: Node = index.data(ItemRole.NodeRole)
+        cells = [node.key]
+        for column in list(Column)[1:]:
+            cells.append(str(index.siblingAtColumn(column).data() or ""))
+        return "\t".join(cells)
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        if not self.tree.indexAt(pos).isValid():
+            return
+        menu = QMenu(self)
+        menu.addAction(self.copy_key_action)
+        menu.addAction(self.copy_row_action)
+        menu.addSeparator()
+        menu.addAction("Expand all", self.expand_all)
+        menu.addAction("Collapse all", self.collapse_all)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.tree.viewport().mapToGlobal(pos))

@@ -1,0 +1,198 @@
+"""The bar where the user chooses how torch loads a file: map_location, weights_only, mmap."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.core.load_options import (
+    LoadOptions,
+    MapLocation,
+    format_map_location,
+    parse_map_location,
+)
+
+AS_SAVED = "As saved"
+CUSTOM = "Custom…"
+_FIXED = (AS_SAVED, "cpu", "meta")
+
+SETTINGS_MAP_LOCATION = "load/map_location"
+SETTINGS_WEIGHTS_ONLY = "load/weights_only"
+SETTINGS_MMAP = "load/mmap"
+
+
+def _setting_bool(settings: QSettings, key: str, default: bool) -> bool:
+    value = settings.value(key, default)
+    if isinstance(value, str):  # IniFormat gives "true"/"false" back
+        return value.lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+class CustomMapLocationDialog(QDialog):
+    """Asks for a device or a mapping such as ``cuda:1→cuda:0``; OK only while it parses."""
+
+    def __init__(self, initial: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Custom map location")
+        self.edit = QLineEdit(initial)
+        self.edit.setPlaceholderText("cuda:1→cuda:0, cuda:2->cpu")
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("A device (cpu, meta, cuda:N, mps) or saved→target pairs:"))
+        layout.addWidget(self.edit)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.edit.textChanged.connect(self._validate)
+        self._validate(initial)
+
+    def map_location(self) -> MapLocation:
+        return parse_map_location(self.edit.text())
+
+    def _validate(self, text: str) -> None:
+        ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        try:
+            parse_map_location(text)
+        except ValueError as exc:
+            self.message.setText(str(exc))
+            ok_button.setEnabled(False)
+        else:
+            self.message.setText("")
+            ok_button.setEnabled(True)
+
+
+class LoadOptionsBar(QWidget):
+    """Emits ``options_changed`` when the user changes an option; remembers them in QSettings."""
+
+    options_changed = Signal(object)  # LoadOptions
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._current_text = AS_SAVED
+        self.custom_dialog: CustomMapLocationDialog | None = None
+
+        self.map_combo = QComboBox()
+        self.map_combo.setObjectName("mapLocationCombo")
+        self.map_combo.setToolTip("Where torch.load puts the tensors (map_location)")
+        self.map_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.map_combo.addItems([*_FIXED, CUSTOM])
+        self.weights_only_check = QCheckBox("weights_only")
+        self.weights_only_check.setToolTip(
+            "Load with torch's safe unpickler: only tensors and plain containers"
+        )
+        self.mmap_check = QCheckBox("mmap")
+        self.mmap_check.setToolTip("Memory-map the file instead of reading it (zip files only)")
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.addWidget(QLabel("Map location:"))
+        layout.addWidget(self.map_combo)
+        layout.addSpacing(12)
+        layout.addWidget(self.weights_only_check)
+        layout.addWidget(self.mmap_check)
+        layout.addStretch(1)
+
+        self._restore()
+        self.map_combo.activated.connect(self._on_map_activated)
+        self.weights_only_check.toggled.connect(self._on_option_toggled)
+        self.mmap_check.toggled.connect(self._on_option_toggled)
+
+    # -- public ------------------------------------------------------------------------------
+
+    def options(self) -> LoadOptions:
+        try:
+            loc = parse_map_location(self._current_text)
+        except ValueError:
+            loc = None
+        return LoadOptions(
+            map_location=loc,
+            weights_only=self.weights_only_check.isChecked(),
+            mmap=self.mmap_check.isChecked(),
+        )
+
+    def set_map_location(self, loc: MapLocation) -> None:
+        """Select ``loc`` (added to the list if new), save it and emit ``options_changed``."""
+        self._select(format_map_location(loc))
+        self._commit()
+
+    def set_engine_devices(self, devices: list[str]) -> None:
+        """Offer each device the engine reports (cuda:N, mps) after the fixed entries."""
+        for device in devices:
+            if self.map_combo.findText(device) < 0:
+                self.map_combo.insertItem(self._first_custom_row(), device)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _first_custom_row(self) -> int:
+        return self.map_combo.count() - 1  # "Custom…" stays last
+
+    def _select(self, text: str) -> None:
+        row = self.map_combo.findText(text)
+        if row < 0:
+            row = self._first_custom_row()
+            self.map_combo.insertItem(row, text)
+        self.map_combo.setCurrentIndex(row)
+        self._current_text = text
+
+    def _restore(self) -> None:
+        text = str(self._settings.value(SETTINGS_MAP_LOCATION, AS_SAVED) or AS_SAVED)
+        try:
+            text = format_map_location(parse_map_location(text))
+        except ValueError:
+            text = AS_SAVED
+        self._select(text)
+        self.weights_only_check.setChecked(_setting_bool(self._settings, SETTINGS_WEIGHTS_ONLY, True))
+        self.mmap_check.setChecked(_setting_bool(self._settings, SETTINGS_MMAP, True))
+
+    def _commit(self) -> None:
+        self._settings.setValue(SETTINGS_MAP_LOCATION, self._current_text)
+        self._settings.setValue(SETTINGS_WEIGHTS_ONLY, self.weights_only_check.isChecked())
+        self._settings.setValue(SETTINGS_MMAP, self.mmap_check.isChecked())
+        self.options_changed.emit(self.options())
+
+    def _on_map_activated(self, row: int) -> None:
+        text = self.map_combo.itemText(row)
+        if text == CUSTOM:
+            self._ask_custom()
+            return
+        changed = text != self._current_text
+        self._select(text)
+        if changed:
+            self._commit()
+
+    def _ask_custom(self) -> None:
+        previous = self._current_text
+        dialog = CustomMapLocationDialog("" if previous == AS_SAVED else previous, self)
+        dialog.setObjectName("customMapLocationDialog")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.custom_dialog = dialog
+
+        def on_finished(result: int) -> None:
+            self.custom_dialog = None
+            if result != QDialog.DialogCode.Accepted:
+                self._select(previous)
+                return
+            self._select(format_map_location(dialog.map_location()))
+            self._commit()
+
+        dialog.finished.connect(on_finished)
+        dialog.open()
+
+    def _on_option_toggled(self, _checked: bool) -> None:
+        self._commit()

@@ -1,0 +1,123 @@
+"""The busy row (indeterminate progress and Cancel) and the error panel shown above a tab's tree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class BusyRow(QWidget):
+    """ "Reading x.pth…" with an indeterminate progress bar and a Cancel button."""
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumWidth(220)
+        self.progress.setMaximumHeight(14)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.cancel_button)
+        layout.addStretch(1)
+        self.hide()
+
+    def show_busy(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+    def hide_busy(self) -> None:
+        # A hidden indeterminate bar stops its animation timer.
+        self.hide()
+
+
+class ErrorPanel(QFrame):
+    """A sentence about the file, a "Details…" expander with the raw text, and action buttons."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorPanel")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet(
+            "#errorPanel { background: palette(base); border: 1px solid #d9822b; border-radius: 4px; }"
+        )
+        self.message_label = QLabel()
+        self.message_label.setObjectName("errorMessage")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.details_button = QToolButton()
+        self.details_button.setObjectName("errorDetailsButton")
+        self.details_button.setText("Details…")
+        self.details_button.setCheckable(True)
+        self.details_text = QPlainTextEdit()
+        self.details_text.setObjectName("errorDetails")
+        self.details_text.setReadOnly(True)
+        self.details_text.setMaximumHeight(160)
+        self.details_text.hide()
+        self.details_button.toggled.connect(self.details_text.setVisible)
+
+        self._actions_layout = QHBoxLayout()
+        self._actions_layout.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(self.message_label, 1)
+        top.addLayout(self._actions_layout)
+        top.addWidget(self.details_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.details_text)
+        self.action_buttons: list[QPushButton] = []
+        self.hide()
+
+    def show_error(
+        self,
+        message: str,
+        details: str | None = None,
+        actions: list[tuple[str, Callable[[], None]]] | None = None,
+    ) -> None:
+        self.clear()
+        self.message_label.setText(message)
+        has_details = bool(details and details.strip() and details.strip() != message)
+        self.details_button.setVisible(has_details)
+        self.details_text.setPlainText((details or "") if has_details else "")
+        for text, callback in actions or []:
+            button = QPushButton(text)
+            button.clicked.connect(callback)
+            self._actions_layout.addWidget(button)
+            self.action_buttons.append(button)
+        self.show()
+
+    def clear(self) -> None:
+        for button in self.action_buttons:
+            self._actions_layout.removeWidget(button)
+            button.deleteLater()
+        self.action_buttons = []
+        self.message_label.clear()
+        self.details_button.setChecked(False)
+        self.details_text.clear()
+        self.hide()
+
+    def button(self, text: str) -> QPushButton | None:
+        """The action button labelled ``text`` (for tests and keyboard users)."""
+        return next((b for b in self.action_buttons if b.text() == text), None)

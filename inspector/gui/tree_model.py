@@ -1,0 +1,290 @@
+"""One lazy item model over core's node tree: rows are created only when a view asks for them."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, overload
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QFont
+
+from inspector.core.formatting import format_bytes, format_count, format_params, format_shape
+from inspector.core.model import Node, NodeKind, PathPart
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+_MAX_VALUE_CHARS = 200
+_MIXED = "mixed"
+
+
+class Column(enum.IntEnum):
+    NAME = 0
+    SHAPE = 1
+    DTYPE = 2
+    SAVED_ON = 3
+    LOADED_ON = 4
+    PARAMS = 5
+    SIZE = 6
+
+
+COLUMN_TITLES = {
+    Column.NAME: "Name",
+    Column.SHAPE: "Shape",
+    Column.DTYPE: "DType",
+    Column.SAVED_ON: "Saved on",
+    Column.LOADED_ON: "Loaded on",
+    Column.PARAMS: "Params",
+    Column.SIZE: "Size",
+}
+
+_CONTAINERS = (NodeKind.DICT, NodeKind.LIST, NodeKind.GROUP, NodeKind.OBJECT)
+
+
+class ItemRole(enum.IntEnum):
+    """Roles beyond Qt's own, numbered from ``Qt.UserRole`` (as napari does)."""
+
+    SortRole = Qt.ItemDataRole.UserRole
+    KeyRole = enum.auto()
+    NodeRole = enum.auto()
+
+
+def _short(text: str) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
+
+
+def _summarize(devices: set[str]) -> str:
+    if not devices:
+        return ""
+    if len(devices) == 1:
+        return next(iter(devices))
+    return _MIXED
+
+
+def _device_summary(root: Node, device_of: Mapping[int, str]) -> dict[int, str]:
+    """For every container, the one device of all tensors below it, or "mixed"."""
+    out: dict[int, str] = {}
+
+    def visit(node: Node) -> set[str]:
+        found: set[str] = set()
+        for child in node.children:
+            if child.kind is NodeKind.TENSOR:
+                dev = device_of.get(id(child))
+                if dev:
+                    found.add(dev)
+            elif child.children:
+                found |= visit(child)
+        out[id(node)] = _summarize(found)
+        return found
+
+    visit(root)
+    return out
+
+
+class CheckpointTreeModel(QAbstractItemModel):
+    """Rows are core ``Node`` objects (``internalPointer`` holds the node, nothing else).
+
+    Parents show the params and bytes of everything below them; "Loaded on" is filled by
+    ``set_loaded_devices`` once the engine has loaded the file.
+    """
+
+    def __init__(self, root: Node, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._root = root
+        saved = {id(n): n.tensor.saved_device for n in root.tensors() if n.tensor is not None}
+        self._saved_summary = _device_summary(root, saved)
+        self._loaded: dict[int, str] = {}
+        self._loaded_summary: dict[int, str] = {}
+        self._italic = QFont()
+        self._italic.setItalic(True)
+
+    @property
+    def root(self) -> Node:
+        return self._root
+
+    # -- structure ---------------------------------------------------------------------------
+
+    def node(self, index: AnyIndex) -> Node:
+        """The node behind ``index``; the root for an invalid index."""
+        if index.isValid():
+            return index.internalPointer()  # type: ignore[no-any-return]
+        return self._root
+
+    def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if not self.hasIndex(row, column, parent):
+            return QModelIndex()
+        return self.createIndex(row, column, self.node(parent).children[row])
+
+    @overload
+    def parent(self) -> QObject: ...
+    @overload
+    def parent(self, child: AnyIndex) -> QModelIndex: ...
+    def parent(self, child: AnyIndex | None = None) -> QObject | QModelIndex:
+        if child is None:
+            return super().parent()
+        if not child.isValid():
+            return QModelIndex()
+        up = self.node(child).parent
+        if up is None or up is self._root:
+            return QModelIndex()
+        return self.createIndex(up.row, 0, up)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        if parent.column() > 0:
+            return 0
+        return len(self.node(parent).children)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return len(Column)
+
+    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        return self.rowCount(parent) > 0
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if not self.node(index).children:
+            flags |= Qt.ItemFlag.ItemNeverHasChildren
+        return flags
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
+            return None
+        column = Column(section)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMN_TITLES[column]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.PARAMS, Column.SIZE):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    # -- data --------------------------------------------------------------------------------
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        node: Node = index.internalPointer()
+        column = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(node, column)
+        if role == ItemRole.SortRole:
+            return self._sort_value(node, column)
+        if role == ItemRole.KeyRole:
+            return node.key
+        if role == ItemRole.NodeRole:
+            return node
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(node, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.PARAMS, Column.SIZE):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and node.kind is NodeKind.REF:
+            return self._italic
+        return None
+
+    def _display(self, node: Node, column: Column) -> str:
+        kind = node.kind
+        tensor = node.tensor
+        if column is Column.NAME:
+            if kind is NodeKind.VALUE:
+                return f"{node.name} = {_short(node.value or '')}"
+            if kind is NodeKind.REF:
+                return f"{node.name} → same as {node.value or '?'}"
+            return node.name
+        if column is Column.SHAPE:
+            if tensor is not None:
+                return format_shape(tensor.shape)
+            if kind in (NodeKind.DICT, NodeKind.LIST):
+                n = len(node.children)
+                return f"{n} item" if n == 1 else f"{n} items"
+            return ""
+        if column is Column.DTYPE:
+            if tensor is not None:
+                return tensor.dtype
+            if kind in (NodeKind.OBJECT, NodeKind.DICT):
+                return node.value or ""  # the class: OrderedDict, argparse.Namespace …
+            return ""
+        if column is Column.SAVED_ON:
+            if tensor is not None:
+                return tensor.saved_device
+            return self._saved_summary.get(id(node), "") if kind in _CONTAINERS else ""
+        if column is Column.LOADED_ON:
+            if tensor is not None:
+                return self._loaded.get(id(node), "")
+            return self._loaded_summary.get(id(node), "") if kind in _CONTAINERS else ""
+        if column is Column.PARAMS:
+            if tensor is not None:
+                return format_params(tensor.numel)
+            return format_params(node.params) if kind in _CONTAINERS and node.params else ""
+        if column is Column.SIZE:
+            if tensor is not None:
+                return format_bytes(tensor.nbytes)
+            return format_bytes(node.nbytes) if kind in _CONTAINERS and node.nbytes else ""
+        return ""
+
+    def _sort_value(self, node: Node, column: Column) -> Any:
+        """Raw values for sorting: numbers for numeric columns, text otherwise."""
+        tensor = node.tensor
+        if column is Column.PARAMS:
+            return tensor.numel if tensor is not None else node.params
+        if column is Column.SIZE:
+            return tensor.nbytes if tensor is not None else node.nbytes
+        if column is Column.SHAPE:
+            return tensor.numel if tensor is not None else -1
+        if column is Column.NAME:
+            return node.name
+        return self._display(node, column)
+
+    def _tooltip(self, node: Node, column: Column) -> str:
+        key = node.key or "(the whole file)"
+        if column is Column.PARAMS and (node.params or node.tensor is not None):
+            count = node.tensor.numel if node.tensor is not None else node.params
+            return f"{key}\n{format_count(count)} parameters"
+        if column is Column.SIZE and (node.nbytes or node.tensor is not None):
+            count = node.tensor.nbytes if node.tensor is not None else node.nbytes
+            return f"{key}\n{format_count(count)} bytes"
+        if node.kind is NodeKind.VALUE and node.value is not None:
+            return f"{key}\n{node.value[:2000]}"
+        return key
+
+    # -- "Loaded on" -------------------------------------------------------------------------
+
+    def set_loaded_devices(self, devices: Mapping[tuple[PathPart, ...], str]) -> None:
+        """Fill "Loaded on" from the engine's answer (tensor path → device); {} clears it."""
+        by_id: dict[int, str] = {}
+        if devices:
+            for tensor in self._root.tensors():
+                dev = devices.get(tuple(tensor.path))
+                if dev is not None:
+                    by_id[id(tensor)] = dev
+        self._loaded = by_id
+        self._loaded_summary = _device_summary(self._root, by_id) if by_id else {}
+        self._emit_column_changed(Column.LOADED_ON)
+
+    def loaded_device(self, node: Node) -> str | None:
+        return self._loaded.get(id(node))
+
+    def _emit_column_changed(self, column: Column) -> None:
+        roles = [Qt.ItemDataRole.DisplayRole]
+        stack: list[tuple[Node, QModelIndex]] = [(self._root, QModelIndex())]
+        while stack:
+            node, parent_index = stack.pop()
+            if not node.children:
+                continue
+            last = len(node.children) - 1
+            self.dataChanged.emit(
+                self.index(0, column, parent_index),
+                self.index(last, column, parent_index),
+                roles,
+            )
+            for child in node.children:
+                if child.children:
+                    stack.append((child, self.createIndex(child.row, 0, child)))

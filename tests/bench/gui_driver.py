@@ -1,0 +1,70 @@
+"""Runs the real window offscreen on one file and reports timings as one JSON line.
+
+Started by ``bench_open.py`` as a fresh process, so "tree shown" includes the interpreter's start,
+every import and the static read, exactly as a user's double-click pays them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+
+def main() -> int:
+    path, filter_text = sys.argv[1], sys.argv[2]
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from inspector.engine.client import EngineClient
+    from inspector.gui.engine_bridge import EngineBridge
+    from inspector.gui.main_window import MainWindow
+
+    app = QApplication([sys.argv[0]])
+    settings = QSettings(os.path.join(os.environ["BENCH_TMP"], "settings.ini"), QSettings.Format.IniFormat)
+    engine = EngineBridge(EngineClient)
+    window = MainWindow(settings, engine)
+    window.resize(1400, 900)
+    window.show()
+    QTimer.singleShot(0, engine.start)
+    tab = window.open_path(path)
+    out: dict[str, float | int | str] = {}
+
+    def on_tree_shown() -> None:
+        out["tree_shown_at"] = time.time()
+        out["rss_tree_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        times = []
+        for text in (filter_text[:1], filter_text[:3], filter_text, ""):
+            t = time.perf_counter()
+            tab.filter_edit.setText(text)
+            tab.apply_filter()
+            app.processEvents()  # the repaint a keystroke costs
+            times.append(time.perf_counter() - t)
+        out["filter_ms_max"] = max(times[:3]) * 1000
+        out["filter_clear_ms"] = times[3] * 1000
+
+    def on_loaded() -> None:
+        out["loaded_at"] = time.time()
+        out["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["torch_in_gui"] = "torch" in sys.modules
+        app.quit()
+
+    def on_failed(kind: str) -> None:
+        out["load_failed"] = kind
+        on_loaded()
+
+    tab.tree_shown.connect(on_tree_shown)
+    tab.load_finished.connect(on_loaded)
+    tab.load_failed.connect(on_failed)
+    QTimer.singleShot(600_000, app.quit)
+    app.exec()
+    engine.close()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
