@@ -45,26 +45,56 @@ class KeyMatcher:
         return self._regex.search(key) is not None
 
 
-def visible_nodes(root: Node, matcher: KeyMatcher) -> set[int]:
-    """``id()`` of every node a filter keeps: nodes whose key matches, everything below them,
-    and their ancestors (so parents of matches stay visible). One pass, no recursion.
+class KeyIndex:
+    """Every node of a tree in display order, prepared so that a filter runs in C-speed loops.
+
+    Built once per tree; ``visible(matcher)`` then costs a few milliseconds at 100,000 keys.
     """
-    keep: set[int] = set()
-    hits: list[Node] = []
-    stack: list[tuple[Node, bool]] = [(child, False) for child in root.children]
-    matches = matcher.matches
-    while stack:
-        node, inherited = stack.pop()
-        hit = inherited or matches(node.key)
-        if hit:
-            keep.add(id(node))
-            if not inherited:
-                hits.append(node)
-        for child in node.children:
-            stack.append((child, hit))
-    for node in hits:
-        up = node.parent
-        while up is not None and id(up) not in keep:
-            keep.add(id(up))
-            up = up.parent
-    return keep
+
+    def __init__(self, root: Node) -> None:
+        self.root = root
+        nodes: list[Node] = []
+        parent_of: list[int] = []
+        stack: list[tuple[Node, int]] = [(c, -1) for c in reversed(root.children)]
+        while stack:
+            node, parent = stack.pop()
+            parent_of.append(parent)
+            nodes.append(node)
+            me = len(nodes) - 1
+            stack.extend((c, me) for c in reversed(node.children))
+        # A subtree is a contiguous run in pre-order: it ends where the next sibling starts.
+        end = list(range(1, len(nodes) + 1))
+        for i in range(len(nodes) - 1, -1, -1):
+            p = parent_of[i]
+            if p >= 0 and end[i] > end[p]:
+                end[p] = end[i]
+        self.nodes = nodes
+        self.position = {id(n): i for i, n in enumerate(nodes)}
+        self._parent = parent_of
+        self._end = end
+        self._keys = [n.key for n in nodes]
+        self._lower = [k.lower() for k in self._keys]
+
+    def hits(self, matcher: KeyMatcher) -> list[int]:
+        """Positions of the nodes whose own key matches."""
+        if matcher.mode is MatchMode.SUBSTRING:
+            needle = matcher.pattern.lower()
+            return [i for i, k in enumerate(self._lower) if needle in k]
+        test = matcher.matches
+        return [i for i, k in enumerate(self._keys) if test(k)]
+
+    def visible(self, matcher: KeyMatcher) -> bytearray:
+        """One byte per node, 1 where the filter keeps it: matches, their subtrees, their ancestors."""
+        keep = bytearray(len(self.nodes))
+        covered = -1
+        for i in self.hits(matcher):
+            if i < covered:
+                continue  # inside a subtree already kept
+            e = self._end[i]
+            keep[i:e] = b"\x01" * (e - i)
+            covered = e
+            p = self._parent[i]
+            while p >= 0 and not keep[p]:
+                keep[p] = 1
+                p = self._parent[p]
+        return keep

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import format_bytes, format_count, format_params
-from inspector.core.keyfilter import MatchMode
+from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
 from inspector.core.model import CheckpointIndex, Node
 from inspector.gui.engine_bridge import EngineBridge, loaded_devices
@@ -44,6 +44,8 @@ from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
 PeekFunction = Callable[[str], CheckpointIndex]
 
 #: Trees with more tensors than this open collapsed below the first level and filter-expand less.
+_REVEAL_LIMIT = 50  # on a large tree, the parents of at most this many matches open
+_WIDE_LIMIT = 200  # on large trees, rows with more children than this start closed
 _EXPAND_LIMIT = 5000
 _FILTER_DELAY_MS = 150
 _INVALID_FILTER_STYLE = "QLineEdit { background: #ffd7d7; color: #000000; }"
@@ -311,6 +313,11 @@ class CheckpointTab(QWidget):
         self.busy.hide_busy()
         self._show_tree(index)
         self._start_load()
+        self._runner.start(
+            lambda: KeyIndex(index.root),
+            lambda keys: self._is_current(generation) and self.proxy.set_key_index(keys),
+            lambda _exc: None,  # the filter builds its own on first use
+        )
 
     def _on_peek_failed(self, generation: int, exc: Exception) -> None:
         if not self._is_current(generation):
@@ -385,10 +392,7 @@ class CheckpointTab(QWidget):
             self.load_label.show()
         self._stretch.hide()
         self.tree_area.show()
-        if index.tensor_count <= _EXPAND_LIMIT:
-            self.tree.expandToDepth(1)
-        else:
-            self.tree.expandToDepth(0)
+        self._expand_initial()
         self._size_columns()
         self.tree_shown.emit()
         self.state_changed.emit()
@@ -424,11 +428,43 @@ class CheckpointTab(QWidget):
         self.filter_error = None
         self.filter_edit.setStyleSheet("")
         self.filter_edit.setToolTip("")
-        if text and self.index is not None:
-            if self.index.tensor_count <= _EXPAND_LIMIT:
-                self.tree.expandAll()
-            else:
-                self.tree.expandToDepth(1)
+        if self.index is None:
+            return
+        if not text:
+            self.tree.collapseAll()
+            self._expand_initial()
+        elif self.index.tensor_count <= _EXPAND_LIMIT:
+            self.tree.expandAll()
+        else:
+            hits = self.proxy.first_hits(_REVEAL_LIMIT + 1)
+            if len(hits) <= _REVEAL_LIMIT:  # a broad filter (the first letters typed) opens nothing
+                self._reveal(hits)
+
+    def _expand_initial(self) -> None:
+        """Two levels open on ordinary files; on large ones only top-level rows with few children
+        (a view lays out every visible row: 10,000 siblings cost a third of a second)."""
+        assert self.index is not None
+        if self.index.tensor_count <= _EXPAND_LIMIT:
+            self.tree.expandToDepth(1)
+            return
+        for row in range(self.proxy.rowCount()):
+            top = self.proxy.index(row, 0)
+            if self.proxy.rowCount(top) <= _WIDE_LIMIT:
+                self.tree.expand(top)
+
+    def _reveal(self, nodes: list[Node]) -> None:
+        """Expand the ancestors of ``nodes`` only: expanding a 100,000-key tree costs seconds."""
+        assert self.model is not None
+        for node in nodes:
+            up = node.parent
+            chain = []
+            while up is not None and up.parent is not None:
+                chain.append(up)
+                up = up.parent
+            for ancestor in reversed(chain):
+                proxy_index = self.proxy.mapFromSource(self.model.index_of(ancestor))
+                if proxy_index.isValid() and not self.tree.isExpanded(proxy_index):
+                    self.tree.expand(proxy_index)
 
     # -- copying -----------------------------------------------------------------------------
 

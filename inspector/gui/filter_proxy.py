@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+)
 
-from inspector.core.keyfilter import KeyMatcher, MatchMode, visible_nodes
+from inspector.core.keyfilter import KeyIndex, KeyMatcher, MatchMode
 from inspector.core.model import Node
 from inspector.gui.tree_model import Column, ItemRole
 
@@ -33,10 +39,23 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._matcher: KeyMatcher | None = None
-        self._visible: set[int] = set()
+        self._keys: KeyIndex | None = None
+        self._visible = bytearray()
         self.setRecursiveFilteringEnabled(False)
         self.setDynamicSortFilter(False)
         self.setSortRole(ItemRole.SortRole)
+
+    def setSourceModel(self, model: QAbstractItemModel | None) -> None:  # type: ignore[override]
+        self._keys = None  # built on the first filter of the new tree
+        self._matcher = None
+        self._visible = bytearray()
+        super().setSourceModel(model)
+
+    def set_key_index(self, keys: KeyIndex) -> None:
+        """Hand over a ``KeyIndex`` built off the GUI thread, so the first keystroke is fast too."""
+        source = self.sourceModel()
+        if source is not None and keys.root is source.root:
+            self._keys = keys
 
     @property
     def matcher(self) -> KeyMatcher | None:
@@ -46,7 +65,11 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         """Apply a filter; an invalid regex raises ValueError (a sentence) and keeps the old one."""
         matcher = KeyMatcher(pattern, mode) if pattern else None
         source = self.sourceModel()
-        visible = visible_nodes(source.root, matcher) if matcher and source is not None else set()
+        visible = bytearray()
+        if matcher is not None and source is not None:
+            if self._keys is None:
+                self._keys = KeyIndex(source.root)
+            visible = self._keys.visible(matcher)
         self.beginFilterChange()
         self._matcher = matcher
         self._visible = visible
@@ -54,7 +77,13 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
 
     def match_count(self) -> int:
         """How many nodes the current filter keeps (matches, their subtrees and ancestors)."""
-        return len(self._visible)
+        return sum(self._visible)
+
+    def first_hits(self, limit: int) -> list[Node]:
+        """Up to ``limit`` nodes whose own key matches, in display order (to reveal in the view)."""
+        if self._matcher is None or self._keys is None:
+            return []
+        return [self._keys.nodes[i] for i in self._keys.hits(self._matcher)[:limit]]
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         if self._matcher is None:
@@ -62,7 +91,8 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         parent: Node = (
             source_parent.internalPointer() if source_parent.isValid() else self.sourceModel().root  # type: ignore[attr-defined]
         )
-        return id(parent.children[source_row]) in self._visible
+        assert self._keys is not None
+        return bool(self._visible[self._keys.position[id(parent.children[source_row])]])
 
     def lessThan(self, source_left: AnyIndex, source_right: AnyIndex) -> bool:
         role = self.sortRole()

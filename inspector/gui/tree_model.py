@@ -136,6 +136,12 @@ class CheckpointTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(up.row, 0, up)
 
+    def index_of(self, node: Node) -> QModelIndex:
+        """The model index of ``node`` (invalid for the root)."""
+        if node is self._root or node.parent is None:
+            return QModelIndex()
+        return self.createIndex(node.row, 0, node)
+
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         if parent.column() > 0:
             return 0
