@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -27,7 +28,6 @@ CUSTOM = "Custom…"
 _FIXED = (AS_SAVED, "cpu", "meta")
 
 SETTINGS_MAP_LOCATION = "load/map_location"
-SETTINGS_WEIGHTS_ONLY = "load/weights_only"
 SETTINGS_MMAP = "load/mmap"
 
 
@@ -110,7 +110,7 @@ class LoadOptionsBar(QWidget):
 
         self._restore()
         self.map_combo.activated.connect(self._on_map_activated)
-        self.weights_only_check.toggled.connect(self._on_option_toggled)
+        self.weights_only_check.toggled.connect(self._on_weights_only_toggled)
         self.mmap_check.toggled.connect(self._on_option_toggled)
 
     # -- public ------------------------------------------------------------------------------
@@ -157,12 +157,12 @@ class LoadOptionsBar(QWidget):
         except ValueError:
             text = AS_SAVED
         self._select(text)
-        self.weights_only_check.setChecked(_setting_bool(self._settings, SETTINGS_WEIGHTS_ONLY, True))
+        # weights_only=False is never restored: a later start must not run a stranger's pickle.
+        self.weights_only_check.setChecked(True)
         self.mmap_check.setChecked(_setting_bool(self._settings, SETTINGS_MMAP, True))
 
     def _commit(self) -> None:
         self._settings.setValue(SETTINGS_MAP_LOCATION, self._current_text)
-        self._settings.setValue(SETTINGS_WEIGHTS_ONLY, self.weights_only_check.isChecked())
         self._settings.setValue(SETTINGS_MMAP, self.mmap_check.isChecked())
         self.options_changed.emit(self.options())
 
@@ -196,3 +196,23 @@ class LoadOptionsBar(QWidget):
 
     def _on_option_toggled(self, _checked: bool) -> None:
         self._commit()
+
+    def _on_weights_only_toggled(self, checked: bool) -> None:
+        if not checked and not self.confirm_unsafe():
+            with QSignalBlocker(self.weights_only_check):
+                self.weights_only_check.setChecked(True)
+            return
+        self._commit()
+
+    def confirm_unsafe(self) -> bool:
+        """Ask before loading without weights_only: the file's pickle may then run any code."""
+        answer = QMessageBox.warning(
+            self,
+            "Load without weights_only?",
+            "With weights_only off, torch.load runs whatever code the file's pickle contains, "
+            "in the loader process, with your permissions.\n\nOnly do this for files you made "
+            "or fully trust. The setting is not remembered: the next start is safe again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes

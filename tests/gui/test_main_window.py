@@ -318,13 +318,28 @@ def test_bad_regex_turns_the_filter_red(qtbot: Any, make_window: MakeWindow, tra
 def test_map_location_is_remembered(make_window: MakeWindow, settings: Any) -> None:
     window = make_window()
     window.options_bar.set_map_location("meta")
+    window.options_bar.mmap_check.setChecked(False)
+    window.options_bar.confirm_unsafe = lambda: True  # type: ignore[method-assign]
     window.options_bar.weights_only_check.setChecked(False)
+    assert window.options_bar.options().weights_only is False
     window.close()
     settings.sync()
     again = make_window()
     assert again.options_bar.map_combo.currentText() == "meta"
     options = again.options_bar.options()
-    assert options.map_location == "meta" and options.weights_only is False and options.mmap
+    assert options.map_location == "meta" and not options.mmap
+    assert options.weights_only is True  # turning it off never outlives the session
+
+
+def test_turning_weights_only_off_asks_first(make_window: MakeWindow) -> None:
+    window = make_window()
+    bar = window.options_bar
+    emitted: list[Any] = []
+    bar.options_changed.connect(emitted.append)
+    bar.confirm_unsafe = lambda: False  # type: ignore[method-assign]
+    bar.weights_only_check.setChecked(False)
+    assert bar.weights_only_check.isChecked() and bar.options().weights_only is True
+    assert emitted == []
 
 
 def test_custom_map_location_dialog(qtbot: Any, make_window: MakeWindow) -> None:
