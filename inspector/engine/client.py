@@ -95,7 +95,7 @@ class _Job:
     def subject(self) -> str:
         path = self.payload.get("path")
         if self.kind == "load" and isinstance(path, str):
-            return f"loading `{os.path.basename(path) or path}`"
+            return f"loading “{os.path.basename(path) or path}”"
         return f"working on a {self.kind} request"
 
 

@@ -192,12 +192,12 @@ def _unique(items: Any) -> list[str]:
 def _os_error(name: str, exc: OSError) -> LoadError:
     raw = str(exc)
     if isinstance(exc, FileNotFoundError):
-        return LoadError(f"`{name}` does not exist (it may have been moved or deleted).", raw, "not-found")
+        return LoadError(f"“{name}” does not exist (it may have been moved or deleted).", raw, "not-found")
     if isinstance(exc, IsADirectoryError):
-        return LoadError(f"`{name}` is a folder, not a checkpoint file.", raw, "unreadable")
+        return LoadError(f"“{name}” is a folder, not a checkpoint file.", raw, "unreadable")
     if isinstance(exc, PermissionError):
-        return LoadError(f"`{name}` cannot be read: permission denied.", raw, "unreadable")
-    return LoadError(f"`{name}` cannot be read: {exc.strerror or raw}.", raw, "unreadable")
+        return LoadError(f"“{name}” cannot be read: permission denied.", raw, "unreadable")
+    return LoadError(f"“{name}” cannot be read: {exc.strerror or raw}.", raw, "unreadable")
 
 
 def classify_error(path: str, options: LoadOptions, exc: BaseException, head: bytes) -> LoadError:
@@ -208,7 +208,7 @@ def classify_error(path: str, options: LoadOptions, exc: BaseException, head: by
         return _os_error(name, exc)
     if "TorchScript" in raw or "torchscript" in raw:
         return LoadError(
-            f"`{name}` is a TorchScript archive, not a torch.save checkpoint; loading it runs code "
+            f"“{name}” is a TorchScript archive, not a torch.save checkpoint; loading it runs code "
             "stored in the file, so it is only loaded when you trust the file.",
             raw,
             "torchscript",
@@ -220,32 +220,32 @@ def classify_error(path: str, options: LoadOptions, exc: BaseException, head: by
         if device_error is not None:
             return device_error
     if not head:
-        return LoadError(f"`{name}` is empty (0 bytes), so it holds no checkpoint.", raw, "corrupt")
+        return LoadError(f"“{name}” is empty (0 bytes), so it holds no checkpoint.", raw, "corrupt")
     is_torch_file = head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_MAGIC)
     if not is_torch_file and (isinstance(exc, EOFError) or _CORRUPT.search(raw)):
         return LoadError(
-            f"`{name}` is not a PyTorch checkpoint: it starts with neither a torch.save zip "
+            f"“{name}” is not a PyTorch checkpoint: it starts with neither a torch.save zip "
             "archive nor torch's legacy header.",
             raw,
             "not-a-checkpoint",
         )
     if head.startswith(ZIP_MAGIC) and _NOT_TORCH_ZIP.search(raw):
         return LoadError(
-            f"`{name}` is a zip archive, but not one written by torch.save.",
+            f"“{name}” is a zip archive, but not one written by torch.save.",
             raw,
             "not-a-checkpoint",
         )
     if isinstance(exc, EOFError) or _CORRUPT.search(raw):
         fmt = "zip" if head.startswith(ZIP_MAGIC) else "legacy-format"
         return LoadError(
-            f"`{name}` is damaged: torch could not read it as a {fmt} checkpoint "
+            f"“{name}” is damaged: torch could not read it as a {fmt} checkpoint "
             "(the file may be truncated, or it was not written completely).",
             raw,
             "corrupt",
         )
     if isinstance(exc, MemoryError):
-        return LoadError(f"`{name}` does not fit in memory with the chosen map location.", raw, "other")
-    return LoadError(f"torch could not load `{name}`: {_first_line(raw)}", raw, "other")
+        return LoadError(f"“{name}” does not fit in memory with the chosen map location.", raw, "other")
+    return LoadError(f"torch could not load “{name}”: {_first_line(raw)}", raw, "other")
 
 
 def _first_line(raw: str) -> str:
@@ -260,13 +260,13 @@ def _weights_only_error(path: str, name: str, raw: str) -> LoadError:
     shown = ", ".join(all_globals) if all_globals else "Python objects"
     if blocked:
         message = (
-            f"`{name}` references {shown}, which weights-only loading always refuses because it "
+            f"“{name}” references {shown}, which weights-only loading always refuses because it "
             "can run commands or reach the system; do not trust this file unless you made it."
         )
     else:
         allow = "Allow exactly this one" if len(all_globals) == 1 else "Allow exactly these"
         message = (
-            f"`{name}` needs {shown}, which weights-only loading does not allow. {allow} for "
+            f"“{name}” needs {shown}, which weights-only loading does not allow. {allow} for "
             "this file, or trust the whole file if you know where it came from."
         )
     extra: dict[str, Any] = {"globals": all_globals}
@@ -366,7 +366,7 @@ def _device_error(path: str, name: str, options: LoadOptions, raw: str) -> LoadE
     if options.map_location is None:
         extra["devices"] = _unique(src for src, _ in missing)
         message = (
-            f"`{name}` holds tensors saved on {_join(extra['devices'])}, but {reason}. "
+            f"“{name}” holds tensors saved on {_join(extra['devices'])}, but {reason}. "
             "Load it with map location cpu to see it here."
         )
     else:
@@ -374,7 +374,7 @@ def _device_error(path: str, name: str, options: LoadOptions, raw: str) -> LoadE
         extra["saved_devices"] = _unique(src for src, _ in missing)
         message = (
             f"Map location {format_map_location(options.map_location)} would put tensors of "
-            f"`{name}` on {_join(targets)}, but {reason}. Choose cpu (or a device this machine "
+            f"“{name}” on {_join(targets)}, but {reason}. Choose cpu (or a device this machine "
             "has) instead."
         )
     return LoadError(message, raw, kind, extra)

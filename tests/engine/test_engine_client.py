@@ -68,7 +68,7 @@ def test_a_failed_load_is_an_error_event_with_a_sentence(engine: Any, tmp_path: 
     expected = "device-unavailable" if torch.cuda.is_available() else "cuda-unavailable"
     assert event["kind"] == expected
     assert event["extra"]["devices"] == ["cuda:1"]
-    assert "`gpu.pth`" in event["message"]
+    assert "“gpu.pth”" in event["message"]
     assert event["details"]
 
 
@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_job_is_reported_and_replaced(
     assert event["event"] == "error"
     assert event["kind"] == "crashed"
     assert "SIGKILL" in event["message"]
-    assert "`stuck.pth`" in event["message"]
+    assert "“stuck.pth”" in event["message"]
     assert "restarted" in event["message"]
     assert engine.events.wait_for(lambda e: e.get("event") == "worker-restarted")
     assert engine.client.pid not in {None, old_pid}

@@ -197,7 +197,7 @@ def test_cuda_checkpoint_as_saved_names_the_device_and_suggests_cpu(
     assert error.kind == MISSING_KIND
     assert error.extra["devices"] == [MISSING_CUDA]
     assert error.extra["suggest"] == "cpu"
-    assert "`x.pth`" in error.message
+    assert "“x.pth”" in error.message
     assert MISSING_CUDA in error.message
     assert "map location cpu" in error.message
     assert "is_available" not in error.message  # torch's raw words stay in details
@@ -228,7 +228,7 @@ def test_mapping_onto_a_missing_device_names_the_target(tmp_path: Path) -> None:
     assert error.kind == MISSING_KIND
     assert error.extra["devices"] == [MISSING_CUDA]
     assert MISSING_CUDA in error.message
-    assert "`x.pth`" in error.message
+    assert "“x.pth”" in error.message
 
 
 def test_mapping_onto_missing_mps_is_device_unavailable(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_a_truncated_checkpoint_is_corrupt(tmp_path: Path, fmt: str) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     error = load_error(path)
     assert error.kind == "corrupt"
-    assert "`t.pth`" in error.message
+    assert "“t.pth”" in error.message
     assert "truncated" in error.message
 
 
@@ -322,7 +322,7 @@ def test_a_file_that_is_no_checkpoint_says_so(tmp_path: Path, content: bytes) ->
     path.write_bytes(content)
     error = load_error(path)
     assert error.kind == "not-a-checkpoint"
-    assert "`odd.pth` is not a PyTorch checkpoint" in error.message
+    assert "“odd.pth” is not a PyTorch checkpoint" in error.message
 
 
 def test_a_zip_not_written_by_torch_says_so(tmp_path: Path) -> None:
@@ -337,7 +337,7 @@ def test_a_zip_not_written_by_torch_says_so(tmp_path: Path) -> None:
 def test_a_missing_file_and_a_folder(tmp_path: Path) -> None:
     missing = load_error(tmp_path / "gone.pth")
     assert missing.kind == "not-found"
-    assert "`gone.pth` does not exist" in missing.message
+    assert "“gone.pth” does not exist" in missing.message
     folder = load_error(tmp_path)
     assert folder.kind == "unreadable"
     assert "folder" in folder.message
@@ -354,7 +354,7 @@ def test_torchscript_is_refused_under_weights_only(tmp_path: Path) -> None:
     error = load_error(_torchscript(tmp_path / "script.pth"))
     assert error.kind == "torchscript"
     assert "TorchScript" in error.message
-    assert "`script.pth`" in error.message
+    assert "“script.pth”" in error.message
 
 
 def test_trusted_torchscript_reports_its_parameters_and_torchs_warnings(tmp_path: Path) -> None:

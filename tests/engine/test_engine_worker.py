@@ -53,7 +53,7 @@ def test_a_failed_load_is_answered_with_kind_message_details_and_extra(tmp_path:
     assert answer["event"] == "error"
     assert answer["job"] == 5
     assert answer["kind"] == "not-found"
-    assert "`no.pth`" in answer["message"]
+    assert "“no.pth”" in answer["message"]
     assert answer["details"]
     assert answer["extra"] == {}
 
