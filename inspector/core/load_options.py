@@ -62,12 +62,18 @@ class LoadOptions:
     map_location: MapLocation = None
     weights_only: bool = True
     mmap: bool = True  # used where the format allows it (zip files)
+    #: ``module.name`` globals the user allowed for this file (``torch.serialization.safe_globals``).
+    allowed_globals: tuple[str, ...] = ()
+    #: With ``weights_only=False`` only: "pickle" (torch's default) or "dill".
+    pickle_module: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "map_location": self.map_location,
             "weights_only": self.weights_only,
             "mmap": self.mmap,
+            "allowed_globals": list(self.allowed_globals),
+            "pickle_module": self.pickle_module,
         }
 
     @classmethod
@@ -81,6 +87,8 @@ class LoadOptions:
             map_location=loc,
             weights_only=bool(data.get("weights_only", True)),
             mmap=bool(data.get("mmap", True)),
+            allowed_globals=tuple(str(g) for g in data.get("allowed_globals") or ()),
+            pickle_module=str(data["pickle_module"]) if data.get("pickle_module") else None,
         )
 
     def target_device(self, saved_device: str) -> str:
