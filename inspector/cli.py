@@ -25,6 +25,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "Without a subcommand, opens the window on the given files.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--new-window", action="store_true", help="open a new window even if the app is already running"
+    )
+    parser.add_argument(
+        "--install-desktop", action="store_true", help="register the app and its file types for this user"
+    )
+    parser.add_argument(
+        "--uninstall-desktop", action="store_true", help="remove what --install-desktop added"
+    )
     sub = parser.add_subparsers(dest="command")
     info = sub.add_parser("info", help="print the tree of a checkpoint (static read; no code runs)")
     info.add_argument("file")
@@ -109,12 +118,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         opts = [a for a in argv if a.startswith("-")]
         files = [a for a in argv if not a.startswith("-")]
-    if opts:
-        # Only --help / --version reach here; anything else is reported by argparse.
-        _build_parser().parse_args(opts)
+    window_args = _build_parser().parse_args(opts)  # --help, --version, unknown options exit here
+    if window_args.install_desktop or window_args.uninstall_desktop:
+        return _desktop(install=window_args.install_desktop)
     from inspector.app import run_gui
 
-    return run_gui([os.path.abspath(f) for f in files], [sys.argv[0]])
+    return run_gui(
+        [os.path.abspath(f) for f in files], [sys.argv[0]], new_window=window_args.new_window
+    )
+
+
+def _desktop(install: bool) -> int:
+    from inspector import desktop
+
+    try:
+        files = desktop.install() if install else desktop.uninstall()
+    except (desktop.DesktopError, OSError) as exc:
+        return _fail(str(exc))
+    verb = "Installed" if install else "Removed"
+    print(f"{verb} {len(files)} files under {desktop.data_home()}.")
+    return 0
 
 
 if __name__ == "__main__":
