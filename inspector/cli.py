@@ -96,6 +96,10 @@ def _scan(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--engine-worker"]:  # the frozen app starts its torch worker this way
+        from inspector.engine.worker import main as worker_main
+
+        return worker_main()
     if argv and argv[0] in SUBCOMMANDS:
         args = _build_parser().parse_args(argv)
         try:
