@@ -128,6 +128,7 @@ class EngineClient:
         self._ready = False
         self._devices: list[str] = []
         self._torch_version: str | None = None
+        self._pickle_modules: list[str] = []
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -147,6 +148,12 @@ class EngineClient:
     def torch_version(self) -> str | None:
         with self._lock:
             return self._torch_version
+
+    @property
+    def pickle_modules(self) -> list[str]:
+        """The pickle modules a trusted load may use there (``pickle``, and ``dill`` if installed)."""
+        with self._lock:
+            return list(self._pickle_modules)
 
     @property
     def pid(self) -> int | None:
@@ -247,7 +254,7 @@ class EngineClient:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             proc = subprocess.Popen(
-                [self._python, "-m", "inspector.engine.worker"],
+                worker_command(self._python),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -343,6 +350,7 @@ class EngineClient:
                 self._start_failures = 0
                 self._devices = [str(d) for d in event.get("devices", [])]
                 self._torch_version = str(event.get("torch_version"))
+                self._pickle_modules = [str(m) for m in event.get("pickle_modules", [])]
             elif kind in {"result", "error"}:
                 if self._in_flight is None or self._in_flight.id != event.get("job"):
                     return  # an answer to a job that was cancelled meanwhile
@@ -412,6 +420,13 @@ def _describe_exit(returncode: int) -> str:
             return "killed by SIGKILL, often a sign that memory ran out"
         return f"killed by {name}"
     return f"exit status {returncode}"
+
+
+def worker_command(python: str) -> list[str]:
+    """How to start the worker: ``python -m …``, or the frozen app's own binary with a flag."""
+    if getattr(sys, "frozen", False) and python == sys.executable:
+        return [sys.executable, "--engine-worker"]
+    return [python, "-m", "inspector.engine.worker"]
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import re
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FunctionType, ModuleType
 from typing import Any
@@ -19,8 +21,9 @@ from typing import Any
 import torch
 
 from inspector.core.errors import CheckpointError
+from inspector.core.globals_policy import classify
 from inspector.core.load_options import LoadOptions, format_map_location
-from inspector.core.model import PathPart, path_part
+from inspector.core.model import GlobalClass, PathPart, path_part
 
 ZIP_MAGIC = b"PK\x03\x04"
 #: ``torch.save``'s legacy format starts with its magic number pickled at protocol 2.
@@ -49,9 +52,11 @@ class LoadError(CheckpointError):
     """``torch.load`` failed: a sentence about the user's file, plus what the GUI needs for a fix.
 
     ``kind`` is one of ``cuda-unavailable``, ``device-unavailable``, ``weights-only``,
-    ``not-found``, ``unreadable``, ``not-a-checkpoint``, ``corrupt``, ``torchscript``, ``other``.
+    ``not-found``, ``unreadable``, ``not-a-checkpoint``, ``corrupt``, ``torchscript``,
+    ``refused-global`` (the user asked to allow a global that is never allowed), ``missing-global``
+    (an allowed global cannot be imported here), ``bad-options``, ``other``.
     ``extra`` holds plain data: ``devices`` and ``suggest`` for device errors, ``globals`` (and
-    ``blocked``) for weights-only refusals.
+    ``blocked``) for weights-only refusals and the two global kinds.
     """
 
     def __init__(
@@ -98,6 +103,9 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
     Raises ``LoadError`` for every failure torch reports; never retries with other options.
     """
     name = os.path.basename(path) or path
+    # Both checks come first: a refused option must never reach the file, let alone torch.load.
+    pickle_module = _pickle_module(name, options)
+    allowed = resolve_allowed_globals(name, options.allowed_globals)
     try:
         head = _read_head(path)
     except OSError as exc:
@@ -107,10 +115,13 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
         # Always explicit: an explicit value wins over TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
         "weights_only": options.weights_only,
     }
+    if pickle_module is not None:
+        kwargs["pickle_module"] = pickle_module
     if options.mmap and head.startswith(ZIP_MAGIC):
         kwargs["mmap"] = True  # torch refuses mmap on the legacy format, so only for zip files
     started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    allowing = torch.serialization.safe_globals(allowed) if allowed else contextlib.nullcontext()
+    with warnings.catch_warnings(record=True) as caught, allowing:
         warnings.simplefilter("always")
         try:
             obj = torch.load(path, **kwargs)
@@ -124,6 +135,118 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
         torch_version=str(torch.__version__),
         warnings=_unique(str(w.message) for w in caught),
     )
+
+
+#: Modules torch's weights-only unpickler refuses even when a user allowlists something in them.
+NEVER_ALLOWED_MODULES = frozenset({"os", "posix", "nt", "sys"})
+#: The pickle modules a trusted load may use: torch's default, and dill when it is installed.
+PICKLE_MODULES = ("pickle", "dill")
+
+
+def available_pickle_modules() -> list[str]:
+    """The ``PICKLE_MODULES`` importable here (found without importing them)."""
+    return [name for name in PICKLE_MODULES if importlib.util.find_spec(name) is not None]
+
+
+def refusal_reason(qualname: str) -> str | None:
+    """Why ``module.name`` may never be allowlisted, or ``None`` when the user may allow it.
+
+    Refused: torch's blocked modules and whatever core's static classifier calls dangerous, for
+    every way the dotted name can split into a module and a name.
+    """
+    parts = qualname.split(".")
+    if len(parts) < 2 or not all(parts):
+        return "it is not a module.name global"
+    if parts[0] in NEVER_ALLOWED_MODULES:
+        return f"torch never allows anything from the {parts[0]} module"
+    for cut in range(1, len(parts)):
+        module, name = ".".join(parts[:cut]), ".".join(parts[cut:])
+        if classify(module, name) is GlobalClass.DANGEROUS:
+            return "it can run code, touch files or processes, or reach the network"
+    return None
+
+
+def resolve_allowed_globals(
+    name: str, allowed: tuple[str, ...]
+) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
+    """The real objects for the globals the user allowed, paired with the name the file uses.
+
+    Refuses (``refused-global``) before importing anything when one may never be allowed; an
+    import that fails is ``missing-global``.
+    """
+    refused = [(g, reason) for g in allowed if (reason := refusal_reason(g)) is not None]
+    if refused:
+        names = [g for g, _ in refused]
+        raise LoadError(
+            f"{_join(names)} cannot be allowed for “{name}”: {refused[0][1]}. Only trusting the "
+            "whole file would load it.",
+            "; ".join(f"{g}: {reason}" for g, reason in refused),
+            "refused-global",
+            {"globals": names},
+        )
+    resolved: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = []
+    missing: list[str] = []
+    for qualname in _unique(allowed):
+        obj = _import_global(qualname)
+        if obj is None:
+            missing.append(qualname)
+        else:
+            resolved.append((obj, qualname))
+    if missing:
+        raise LoadError(
+            f"“{name}” needs {_join(missing)}, which the loader cannot import (is the package "
+            "that defines it installed in the loader's Python?).",
+            None,
+            "missing-global",
+            {"globals": missing},
+        )
+    return resolved
+
+
+def _import_global(qualname: str) -> Any:
+    """The object ``module.name`` names, trying the longest importable module first; else None."""
+    parts = qualname.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except Exception:  # not a module (ModuleNotFoundError), or its import failed: a shorter one?
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            continue
+        try:
+            hash(obj)  # torch keeps allowed globals in a set
+        except TypeError:
+            return None
+        return obj
+    return None
+
+
+def _pickle_module(name: str, options: LoadOptions) -> ModuleType | None:
+    """The module a trusted load unpickles with; ``None`` means torch's default."""
+    chosen = options.pickle_module
+    if chosen is None:
+        return None
+    if options.weights_only:
+        raise LoadError(
+            f"A pickle module ({chosen}) can only be chosen when “{name}” is trusted: torch "
+            "refuses a custom one under weights-only loading.",
+            None,
+            "bad-options",
+        )
+    if chosen not in PICKLE_MODULES:
+        raise LoadError(
+            f"“{chosen}” is not a pickle module the loader offers (pickle or dill).", None, "bad-options"
+        )
+    if chosen not in available_pickle_modules():
+        raise LoadError(
+            f"{chosen} is not installed in the loader's Python, so “{name}” cannot be loaded with it.",
+            None,
+            "bad-options",
+        )
+    return importlib.import_module(chosen)
 
 
 def tensor_devices(obj: object) -> list[tuple[tuple[PathPart, ...], str]]:

@@ -36,7 +36,31 @@ def _run_load(payload: dict[str, Any]) -> dict[str, Any]:
     return load_checkpoint(str(payload["path"]), options).to_json()
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"load": _run_load}
+class JobEvents:
+    """Where a running job sends its intermediate events (export progress); set by ``main``."""
+
+    job: Any = None
+    send: Callable[[dict[str, Any]], None] | None = None
+
+    @classmethod
+    def progress(cls, done: int, total: int) -> None:
+        if cls.send is not None:
+            cls.send({"event": "progress", "job": cls.job, "done": done, "total": total})
+
+
+def _run_export(payload: dict[str, Any]) -> dict[str, Any]:
+    from inspector.core.export_plan import ExportPlan
+    from inspector.engine.export import ExportError, export_checkpoint
+    from inspector.engine.loader import LoadError
+
+    try:
+        report = export_checkpoint(ExportPlan.from_json(dict(payload.get("plan") or {})), JobEvents.progress)
+    except ExportError as exc:
+        raise LoadError(exc.message, exc.details, exc.kind) from None
+    return report.to_json()
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"load": _run_load, "export": _run_export}
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +110,14 @@ def main() -> int:
 
     import torch
 
+    from inspector.engine.loader import available_pickle_modules
+
     send(
         {
             "event": "ready",
             "devices": available_devices(),
             "torch_version": str(torch.__version__),
+            "pickle_modules": available_pickle_modules(),
             "pid": os.getpid(),
         }
     )
@@ -102,6 +129,7 @@ def main() -> int:
             return 2
         if request is None:
             return 0
+        JobEvents.job, JobEvents.send = request.get("job"), send
         send(handle(request))
 
 

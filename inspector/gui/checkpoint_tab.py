@@ -4,6 +4,11 @@ Opening is two-phase (DESIGN.md): the static peek runs on the task pool and show
 engine loads the file with torch and "Loaded on" fills in. Each phase carries a token (a generation
 number for the peek, the job id for the load) so results that arrive after a cancel, a reload or a
 close are dropped.
+
+Safety: the scan verdict is a badge on the tab. A file whose pickle references dangerous globals is
+never handed to the engine until the user trusts it in this tab; globals that weights-only loading
+refuses are allowed, or the file trusted, only by the user's answer to a dialog. These choices live
+in the tab and die with it: nothing is remembered, and nothing is relaxed without asking.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import shiboken6
@@ -19,6 +25,7 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -37,9 +44,18 @@ from inspector.core.load_options import LoadOptions, MapLocation, format_map_loc
 from inspector.core.model import CheckpointIndex, Node
 from inspector.gui.engine_bridge import EngineBridge, loaded_devices
 from inspector.gui.filter_proxy import CheckpointFilterProxy
-from inspector.gui.status_widgets import BusyRow, ErrorPanel
+from inspector.gui.safety import (
+    Verdict,
+    global_class,
+    refused,
+    unique_names,
+    verdict_of,
+    what_would_run,
+)
+from inspector.gui.status_widgets import BusyRow, DangerBanner, ErrorPanel, VerdictBadge
 from inspector.gui.tasks import TaskRunner
 from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
+from inspector.gui.trust_dialog import AllowGlobalsDialog, TrustFileDialog
 
 PeekFunction = Callable[[str], CheckpointIndex]
 
@@ -60,7 +76,12 @@ _KIND_SENTENCES = {
     "not-found": "{name} no longer exists.",
     "crashed": "The torch worker stopped while loading {name}.",
     "torchscript": "{name} is a TorchScript archive; it is shown from its static read only.",
+    "refused-global": "{name} needs a global that can never be allowed; only trusting it would load it.",
+    "missing-global": "{name} needs a global the loader cannot import.",
 }
+
+_TRUST = "Trust this file…"
+_ALLOW_OR_TRUST = "Allow or trust…"
 
 
 def default_peek(path: str) -> CheckpointIndex:
@@ -116,14 +137,23 @@ class CheckpointTab(QWidget):
         self._job: int | None = None
         self._options = LoadOptions()
         self._closed = False
+        # This tab's own answers to the safety dialogs: never saved, never shared with other tabs.
+        self._trusted = False
+        self._pickle_module: str | None = None
+        self._allowed_globals: tuple[str, ...] = ()
+        self._reported_globals: list[str] = []  # what the engine last said weights-only refused
+        self.safety_dialog: QDialog | None = None  # the open Allow/Trust dialog (for tests too)
         self.index: CheckpointIndex | None = None
         self.model: CheckpointTreeModel | None = None
         self.proxy = CheckpointFilterProxy(self)
         self.filter_error: str | None = None
 
+        self.verdict_badge = VerdictBadge()
         self.summary_label = QLabel()
         self.summary_label.setObjectName("summaryLabel")
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.danger_banner = DangerBanner()
+        self.danger_banner.trust_button.clicked.connect(self.ask_trust)
         self.load_label = QLabel()
         self.load_label.setObjectName("loadLabel")
         self.busy = BusyRow()
@@ -192,7 +222,12 @@ class CheckpointTab(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.summary_label)
+        header_row = QHBoxLayout()
+        header_row.setContentsMargins(0, 0, 0, 0)
+        header_row.addWidget(self.verdict_badge)
+        header_row.addWidget(self.summary_label, 1)
+        layout.addLayout(header_row)
+        layout.addWidget(self.danger_banner)
         layout.addWidget(self.load_label)
         layout.addWidget(self.busy)
         layout.addWidget(self.error_panel)
@@ -226,7 +261,31 @@ class CheckpointTab(QWidget):
 
     @property
     def options(self) -> LoadOptions:
+        """The window's load options, as last given to ``open`` or ``reload``."""
         return self._options
+
+    @property
+    def load_options(self) -> LoadOptions:
+        """What the engine is asked for: the window's options plus this tab's allow/trust answers."""
+        if self._trusted:
+            return replace(
+                self._options, weights_only=False, allowed_globals=(), pickle_module=self._pickle_module
+            )
+        return replace(self._options, allowed_globals=self._allowed_globals, pickle_module=None)
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The scan verdict once the static read is shown."""
+        return verdict_of(self.index) if self.index is not None else None
+
+    @property
+    def is_trusted(self) -> bool:
+        return self._trusted
+
+    @property
+    def held_back(self) -> bool:
+        """True while the scan found dangerous globals and the user has not trusted the file."""
+        return self.index is not None and bool(self.index.dangerous_globals) and not self._trusted
 
     # -- opening and loading -----------------------------------------------------------------
 
@@ -279,6 +338,9 @@ class CheckpointTab(QWidget):
         self._generation += 1
         self._cancel_load()
         self._filter_timer.stop()
+        dialog, self.safety_dialog = self.safety_dialog, None
+        if dialog is not None:
+            dialog.reject()  # its answer would be for a tab that is gone
         if self._engine is not None:
             self._engine.job_finished.disconnect(self._on_job_finished)
             self._engine.job_failed.disconnect(self._on_job_failed)
@@ -293,6 +355,15 @@ class CheckpointTab(QWidget):
         self.error_panel.clear()
         if self.model is not None:
             self.model.set_loaded_devices({})
+        if self.held_back:
+            # Not even weights-only loading: the file never reaches torch.load untrusted.
+            self.busy.hide_busy()
+            self.load_label.setText(
+                "Not loaded with torch: shown from the static read only, so nothing in the file ran."
+            )
+            self.load_label.show()
+            self.state_changed.emit()
+            return
         if self._engine is None:
             self.load_label.setText("The torch engine is not available: “Loaded on” stays empty.")
             self.load_label.show()
@@ -300,7 +371,7 @@ class CheckpointTab(QWidget):
         where = format_map_location(self._options.map_location)
         self.load_label.hide()
         self.busy.show_busy(f"Loading with torch (map location: {where})…")
-        self._job = self._engine.submit_load(self.path, self._options)
+        self._job = self._engine.submit_load(self.path, self.load_options)
         self.state_changed.emit()
 
     def _is_current(self, generation: int) -> bool:
@@ -315,9 +386,13 @@ class CheckpointTab(QWidget):
         self._start_load()
         self._runner.start(
             lambda: KeyIndex(index.root),
-            lambda keys: self._is_current(generation) and self.proxy.set_key_index(keys),
+            lambda keys: self._on_key_index(generation, keys),
             lambda _exc: None,  # the filter builds its own on first use
         )
+
+    def _on_key_index(self, generation: int, keys: KeyIndex) -> None:
+        if self._is_current(generation):
+            self.proxy.set_key_index(keys)
 
     def _on_peek_failed(self, generation: int, exc: Exception) -> None:
         if not self._is_current(generation):
@@ -345,6 +420,11 @@ class CheckpointTab(QWidget):
         text = f"Loaded with torch (map location: {where})"
         if isinstance(seconds, (int, float)):
             text += f" in {seconds:.1f} s" if seconds >= 0.1 else f" in {seconds * 1000:.0f} ms"
+        options = self.load_options
+        if not options.weights_only:
+            text += f"; trusted: weights_only=False, pickle module {options.pickle_module or 'pickle'}"
+        elif options.allowed_globals:
+            text += "; allowed for this tab: " + ", ".join(options.allowed_globals)
         self.load_label.setText(text + ".")
         self.load_label.show()
         self.load_finished.emit()
@@ -362,6 +442,8 @@ class CheckpointTab(QWidget):
             template = _KIND_SENTENCES.get(kind, "torch could not load {name}.")
             message = template.format(name=self.display_name)
         names = [str(g) for g in extra.get("globals") or []]
+        if kind == "weights-only":
+            self._reported_globals = unique_names([*self._reported_globals, *names])
         if kind == "weights-only" and names and not all(n in message for n in names):
             message += " It references: " + ", ".join(names) + "."
         actions: list[tuple[str, Callable[[], None]]] = []
@@ -370,10 +452,96 @@ class CheckpointTab(QWidget):
             actions.append((f"Load on {suggest}", lambda: self._request_map_location(suggest)))
         elif kind in ("crashed", "other", "not-found"):
             actions.append(("Try again", lambda: self.reload(self._options)))
+        elif kind == "weights-only" and names:
+            actions.append((_ALLOW_OR_TRUST, lambda: self.ask_allow(names)))
+        elif kind in ("weights-only", "refused-global", "torchscript") and not self._trusted:
+            actions.append((_TRUST, self.ask_trust))
         self.error_panel.show_error(message, event.get("details"), actions)
         self.load_label.hide()
         self.load_failed.emit(kind)
         self.state_changed.emit()
+        if kind == "weights-only" and names and self.safety_dialog is None:
+            self.ask_allow(names)
+
+    # -- allowing globals and trusting the file (this tab only) --------------------------------
+
+    def ask_allow(self, names: list[str]) -> None:
+        """The dialog that lists globals weights-only loading refused: allow exactly them, or trust."""
+        if self.index is None or self._closed:
+            return
+        names = unique_names([*self._allowed_globals, *names])
+        needed = [(name, global_class(name, self.index)) for name in names]
+        dialog = AllowGlobalsDialog(self.display_name, needed, refused(names, self.index), self)
+
+        def on_finished(_result: int) -> None:
+            if self._closed or self.safety_dialog is not dialog:
+                return
+            self.safety_dialog = None
+            if dialog.choice == "allow":
+                self._allowed_globals = tuple(names)
+                self._start_load()
+            elif dialog.choice == "trust":
+                self.ask_trust()
+
+        self._show_dialog(dialog, on_finished)
+
+    def ask_trust(self) -> None:
+        """The warning that names what a trusted load runs; accepting loads with weights_only=False."""
+        if self.index is None or self._closed or self._trusted:
+            return
+        will_run = what_would_run(self.index, [*self._allowed_globals, *self._reported_globals])
+        pickle_modules: list[str] = []
+        if self._engine is not None:
+            pickle_modules = list(getattr(self._engine.client, "pickle_modules", None) or [])
+        dialog = TrustFileDialog(self.display_name, will_run, pickle_modules, self)
+
+        def on_finished(result: int) -> None:
+            if self._closed or self.safety_dialog is not dialog:
+                return
+            self.safety_dialog = None
+            if result == QDialog.DialogCode.Accepted:
+                self._trusted = True
+                self._pickle_module = dialog.pickle_module()
+                self._show_scan()
+                self._start_load()
+
+        self._show_dialog(dialog, on_finished)
+
+    def _show_dialog(self, dialog: QDialog, on_finished: Callable[[int], None]) -> None:
+        if self.safety_dialog is not None:
+            self.safety_dialog.reject()
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.safety_dialog = dialog
+        dialog.finished.connect(on_finished)
+        dialog.open()
+
+    def _show_scan(self) -> None:
+        """The verdict badge, and the red banner for a file with dangerous globals."""
+        assert self.index is not None
+        verdict = verdict_of(self.index)
+        unsafe = unique_names(g.qualname for g in self.index.unsafe_globals)
+        tooltip = (
+            "Globals outside torch's weights-only set: " + ", ".join(unsafe)
+            if unsafe
+            else "The pickle references only what weights-only loading allows."
+        )
+        self.verdict_badge.set_verdict(verdict.value, tooltip)
+        dangerous = unique_names(g.qualname for g in self.index.dangerous_globals)
+        if not dangerous:
+            self.danger_banner.hide()
+            return
+        listed = ", ".join(dangerous)
+        if self._trusted:
+            message = (
+                f"You trusted {self.display_name} in this tab, so it is loaded with weights_only=False "
+                f"and its pickle may call {listed}."
+            )
+        else:
+            message = (
+                f"{self.display_name} references {listed}, which can run code on this computer. "
+                "It is shown from its static read only and is not handed to torch."
+            )
+        self.danger_banner.show_message(message, can_trust=not self._trusted)
 
     def _request_map_location(self, loc: MapLocation) -> None:
         self.map_location_requested.emit(loc)
@@ -387,6 +555,7 @@ class CheckpointTab(QWidget):
         self.summary_label.setText(summary_text(index))
         self.summary_label.setToolTip(index.path)
         self.summary_label.show()
+        self._show_scan()
         if index.warnings:
             self.load_label.setText("; ".join(index.warnings))
             self.load_label.show()

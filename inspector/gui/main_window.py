@@ -22,6 +22,7 @@ from inspector.core.load_options import LoadOptions, MapLocation
 from inspector.gui.checkpoint_tab import CheckpointTab, PeekFunction, default_peek
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.load_options_bar import LoadOptionsBar
+from inspector.gui.safety import Verdict
 from inspector.gui.tasks import TaskRunner
 
 APP_NAME = "Checkpoint Inspector"
@@ -118,6 +119,8 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         self.close_tab_action = file_menu.addAction("&Close Tab", self.close_current_tab)
         self.close_tab_action.setShortcut(QKeySequence("Ctrl+W"))
+        self.export_action = file_menu.addAction("&Export…", self.export_current)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit", self.close)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -200,6 +203,17 @@ class MainWindow(QMainWindow):
         if tab is not None:
             tab.expand_all()
 
+    def export_current(self) -> None:
+        """File ▸ Export… on the current tab (once its static read is done)."""
+        from inspector.gui.export_dialog import ExportDialog
+
+        tab = self.current_tab()
+        if tab is None or tab.index is None:
+            self.statusBar().showMessage("Open a checkpoint first; export works on the current tab.")
+            return
+        self.export_dialog = ExportDialog(tab.index, self._engine, self)
+        self.export_dialog.show()
+
     def collapse_all(self) -> None:
         tab = self.current_tab()
         if tab is not None:
@@ -207,8 +221,13 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        danger = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)
         for row, each in enumerate(self.tab_widgets()):
-            self.tabs.setTabIcon(row, warning if each.has_error else QIcon())
+            verdict = each.verdict
+            dangerous = verdict is Verdict.DANGEROUS
+            self.tabs.setTabIcon(row, danger if dangerous else warning if each.has_error else QIcon())
+            scan = f"\nScan: {verdict.value}" if verdict is not None else ""
+            self.tabs.setTabToolTip(row, each.path + scan)
         tab = self.current_tab()
         if tab is not None and tab.is_tree_shown:
             self.setWindowTitle(f"{tab.display_name} — {APP_NAME}")

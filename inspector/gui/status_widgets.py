@@ -121,3 +121,56 @@ class ErrorPanel(QFrame):
     def button(self, text: str) -> QPushButton | None:
         """The action button labelled ``text`` (for tests and keyboard users)."""
         return next((b for b in self.action_buttons if b.text() == text), None)
+
+
+_BADGE_STYLES = {
+    "Safe": "background: #2e7d32; color: #ffffff;",
+    "Unknown globals": "background: #f9a825; color: #000000;",
+    "Dangerous": "background: #c62828; color: #ffffff;",
+}
+
+
+class VerdictBadge(QLabel):
+    """The scan verdict of a tab's file: Safe, Unknown globals or Dangerous, coloured."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("verdictBadge")
+        self.hide()
+
+    def set_verdict(self, text: str, tooltip: str) -> None:
+        style = _BADGE_STYLES.get(text, "")
+        self.setStyleSheet(
+            f"#verdictBadge {{ {style} border-radius: 4px; padding: 1px 8px; font-weight: bold; }}"
+        )
+        self.setText(text)
+        self.setToolTip(tooltip)
+        self.show()
+
+
+class DangerBanner(QFrame):
+    """A red banner above the tree: why the file was not handed to torch, and the way to trust it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dangerBanner")
+        self.setStyleSheet(
+            "#dangerBanner { background: #fdecea; border: 2px solid #c62828; border-radius: 4px; }"
+            "#dangerBanner QLabel { color: #7f0000; }"
+        )
+        self.message_label = QLabel()
+        self.message_label.setObjectName("dangerMessage")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.trust_button = QPushButton("Trust this file…")
+        self.trust_button.setObjectName("trustFileButton")
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.message_label, 1)
+        layout.addWidget(self.trust_button)
+        self.hide()
+
+    def show_message(self, message: str, can_trust: bool) -> None:
+        self.message_label.setText(message)
+        self.trust_button.setVisible(can_trust)
+        self.show()

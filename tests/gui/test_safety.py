@@ -1,0 +1,343 @@
+"""Safety in the window: the scan badge, files with dangerous globals held back from torch, the
+allow/trust dialogs (this tab only, never remembered), and a worker killed mid-load."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+from inspector.core.model import CheckpointIndex
+from inspector.core.peek import peek
+from inspector.gui.checkpoint_tab import CheckpointTab
+from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.main_window import MainWindow
+from inspector.gui.trust_dialog import AllowGlobalsDialog, TrustFileDialog
+from tests import checkpoints
+
+WAIT_MS = 30_000
+REAL_ENGINE_WAIT_MS = 120_000  # the real worker imports torch first
+SYSTEM = f"{os.system.__module__}.system"  # posix.system here; how the pickle names os.system
+
+MakeWindow = Callable[..., MainWindow]
+
+
+class _RunsCommand:
+    """Unpickling it with plain pickle would run ``touch MARKER``: never trusted in these tests."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _CopiesFile:
+    """A harmless payload: unpickling it copies a small file to MARKER (``shutil.copyfile``)."""
+
+    def __init__(self, source: Path, marker: Path) -> None:
+        self.source = source
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (shutil.copyfile, (str(self.source), str(self.marker)))
+
+
+def _with_payload(folder: Path, name: str, payload: Any) -> Path:
+    path = folder / name
+    torch.save({"weight": torch.ones(2, 3), "payload": payload}, path)
+    return path
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "MARKER"
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def _submitted(engine: EngineBridge) -> list[dict[str, Any]]:
+    """The options of every load the fake client was asked for."""
+    return [payload["options"] for _, payload in engine.client.submitted]  # type: ignore[attr-defined]
+
+
+def _open(qtbot: Any, window: MainWindow, path: Path) -> CheckpointTab:
+    tab = window.open_path(str(path))
+    with qtbot.waitSignal(tab.tree_shown, timeout=WAIT_MS):
+        pass
+    return tab
+
+
+def _wait_failed(qtbot: Any, tab: CheckpointTab) -> str:
+    with qtbot.waitSignal(tab.load_failed, timeout=WAIT_MS) as failed:
+        pass
+    return str(failed.args[0])
+
+
+# -- the verdict badge --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "badge"),
+    [("state_dict", "Safe"), ("namespace", "Unknown globals"), ("command", "Dangerous")],
+)
+def test_every_tab_shows_its_scan_verdict(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, tmp_path: Path, case: str, badge: str
+) -> None:
+    if case == "command":
+        path = _with_payload(tmp_path, "command.pth", _RunsCommand(tmp_path / "MARKER"))
+    else:
+        path = checkpoints.BUILDERS[case][0](tmp_path, "zip").path
+    window = make_window(engine)
+    tab = _open(qtbot, window, path)
+    assert tab.verdict_badge.isVisibleTo(tab)
+    assert tab.verdict_badge.text() == badge
+    assert window.tabs.tabToolTip(window.tabs.indexOf(tab)).endswith(f"Scan: {badge}")
+    if case == "namespace":
+        assert "argparse.Namespace" in tab.verdict_badge.toolTip()
+    assert tab.danger_banner.isVisibleTo(tab) is (badge == "Dangerous")
+
+
+# -- dangerous globals: the static read only, until the user trusts the file --------------------
+
+
+def test_a_command_payload_is_never_handed_to_torch(
+    qtbot: Any,
+    make_window: MakeWindow,
+    engine: EngineBridge,
+    marker: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    path = _with_payload(tmp_path, "command.pth", _RunsCommand(marker))
+    window = make_window(engine)
+    tab = _open(qtbot, window, path)
+    banner = tab.danger_banner
+    assert banner.isVisibleTo(tab)
+    assert SYSTEM in banner.message_label.text()
+    assert "not handed to torch" in banner.message_label.text()
+    assert "weight" in {node.key for node in tab.index.root.walk()}  # type: ignore[union-attr]
+    assert tab.held_back and not tab.is_loading
+    assert "Not loaded with torch" in tab.load_label.text()
+    assert _submitted(engine) == []
+
+    # The trust dialog names what would run; cancelling it changes nothing.
+    qtbot.mouseClick(banner.trust_button, Qt.MouseButton.LeftButton)
+    dialog = tab.safety_dialog
+    assert isinstance(dialog, TrustFileDialog)
+    assert dialog.will_run == [SYSTEM]
+    assert SYSTEM in dialog.message.text() and "weights_only=False" in dialog.message.text()
+    dialog.reject()
+    assert tab.safety_dialog is None and not tab.is_trusted
+
+    # Neither a new map location nor turning weights_only off in the bar gets past the scan.
+    window.options_bar.set_map_location("meta")
+    window.options_bar.confirm_unsafe = lambda: True  # type: ignore[method-assign]
+    window.options_bar.weights_only_check.setChecked(False)
+    assert tab.options.weights_only is False
+    assert _submitted(engine) == []
+    assert tab.held_back and banner.trust_button.isVisibleTo(tab)
+    assert not marker.exists()
+
+
+def test_only_trusting_the_file_lets_its_payload_run(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, marker: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.txt"
+    source.write_text("copied only by a trusted load\n")
+    path = _with_payload(tmp_path, "copier.pth", _CopiesFile(source, marker))
+    window = make_window(engine)
+    tab = _open(qtbot, window, path)
+    assert tab.verdict_badge.text() == "Dangerous"
+    assert "shutil.copyfile" in tab.danger_banner.message_label.text()
+    assert _submitted(engine) == [] and not marker.exists()
+
+    tab.danger_banner.trust_button.click()
+    dialog = tab.safety_dialog
+    assert isinstance(dialog, TrustFileDialog)
+    assert dialog.will_run == ["shutil.copyfile"]
+    assert [dialog.pickle_combo.itemText(i) for i in range(dialog.pickle_combo.count())] == ["pickle"]
+    with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
+        dialog.trust_button.click()
+    assert marker.read_text() == source.read_text()  # the gate, and only it, kept this from running
+    [options] = _submitted(engine)
+    assert options["weights_only"] is False and options["pickle_module"] == "pickle"
+    assert tab.is_trusted and not tab.danger_banner.trust_button.isVisibleTo(tab)
+    assert "You trusted" in tab.danger_banner.message_label.text()
+    assert "trusted: weights_only=False" in tab.load_label.text()
+
+
+# -- globals weights-only loading refuses: allow exactly these, or trust ---------------------------
+
+
+def test_allow_exactly_the_refused_globals_for_this_tab_only(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, settings: Any, tmp_path: Path
+) -> None:
+    settings.setValue("load/map_location", "cpu")
+    path = checkpoints.build_namespace(tmp_path).path
+    window = make_window(engine)
+    tab = window.open_path(str(path))
+    assert _wait_failed(qtbot, tab) == "weights-only"
+    dialog = tab.safety_dialog
+    assert isinstance(dialog, AllowGlobalsDialog)
+    assert dialog.names == ["argparse.Namespace"]
+    assert "argparse.Namespace" in dialog.message.text()
+    assert dialog.allow_button.isEnabled()
+    with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.allow_button, Qt.MouseButton.LeftButton)
+    last = _submitted(engine)[-1]
+    assert last["weights_only"] is True and last["allowed_globals"] == ["argparse.Namespace"]
+    assert "allowed for this tab: argparse.Namespace" in tab.load_label.text()
+
+    # Another map location keeps this tab's answer.
+    with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
+        window.options_bar.set_map_location("meta")
+    assert _submitted(engine)[-1]["allowed_globals"] == ["argparse.Namespace"]
+
+    # A new tab on the same file starts from nothing: the answer was not remembered.
+    window.close_current_tab()
+    again = window.open_path(str(path))
+    assert _wait_failed(qtbot, again) == "weights-only"
+    assert _submitted(engine)[-1]["allowed_globals"] == []
+    assert isinstance(again.safety_dialog, AllowGlobalsDialog)
+    again.safety_dialog.reject()
+    assert again.safety_dialog is None
+    # The error panel asks again; closing the tab closes the question with it.
+    again.error_panel.button("Allow or trust…").click()  # type: ignore[union-attr]
+    reopened = again.safety_dialog
+    assert isinstance(reopened, AllowGlobalsDialog)
+    with qtbot.waitSignal(reopened.finished, timeout=WAIT_MS):
+        window.close_current_tab()
+    assert len(_submitted(engine)) == 4  # open, allowed, meta, the new tab: nothing more
+
+
+def test_trust_the_whole_file_after_a_warning_with_a_pickle_module(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, settings: Any, tmp_path: Path
+) -> None:
+    settings.setValue("load/map_location", "cpu")
+    path = checkpoints.build_namespace(tmp_path).path
+    window = make_window(engine)
+    tab = window.open_path(str(path))
+    assert _wait_failed(qtbot, tab) == "weights-only"
+    engine.client.pickle_modules = ["pickle", "dill"]  # type: ignore[attr-defined]
+    allow = tab.safety_dialog
+    assert isinstance(allow, AllowGlobalsDialog)
+    allow.trust_button.click()
+    trust = tab.safety_dialog
+    assert isinstance(trust, TrustFileDialog)
+    assert trust.will_run == ["argparse.Namespace"]
+    combo = trust.pickle_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["pickle", "dill"]
+    combo.setCurrentText("dill")
+    trust.trust_button.click()
+    qtbot.waitUntil(lambda: not tab.is_loading, timeout=WAIT_MS)
+    last = _submitted(engine)[-1]
+    assert last["weights_only"] is False and last["pickle_module"] == "dill"
+    assert last["allowed_globals"] == []
+    assert tab.is_trusted
+
+
+def test_globals_that_can_never_be_allowed_leave_only_trust(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, fake_client: dict[str, Any], tmp_path: Path
+) -> None:
+    # As if the static read had missed them: the engine names a blocked and a dangerous global.
+    names = ["argparse.Namespace", SYSTEM, "builtins.exec"]
+    fake_client["responder"] = lambda payload: {
+        "event": "error",
+        "kind": "weights-only",
+        "message": "",
+        "details": "Weights only load failed",
+        "extra": {"globals": names, "blocked": [SYSTEM]},
+    }
+    window = make_window(engine)
+    tab = window.open_path(str(checkpoints.build_state_dict(tmp_path).path))
+    assert _wait_failed(qtbot, tab) == "weights-only"
+    dialog = tab.safety_dialog
+    assert isinstance(dialog, AllowGlobalsDialog)
+    assert not dialog.allow_button.isEnabled()
+    assert f"{SYSTEM}, builtins.exec can never be allowed" in dialog.message.text()
+    dialog.trust_button.click()
+    trust = tab.safety_dialog
+    assert isinstance(trust, TrustFileDialog)
+    assert trust.will_run[:2] == [SYSTEM, "builtins.exec"]  # dangerous first
+    trust.reject()
+    assert not tab.is_trusted
+    assert all(options["weights_only"] for options in _submitted(engine))
+
+
+# -- the worker dies mid-load ---------------------------------------------------------------------
+
+
+def _reader_is_waiting(fifo: Path, opened: list[int]) -> bool:
+    """True once some process has the FIFO open for reading (then it stays blocked in read())."""
+    if opened:
+        return True
+    try:
+        opened.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+            raise
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_killing_the_worker_mid_load_leaves_the_window_usable(
+    qtbot: Any, make_window: MakeWindow, real_engine: EngineBridge, settings: Any, tmp_path: Path
+) -> None:
+    settings.setValue("load/map_location", "cpu")
+    first = checkpoints.build_state_dict(tmp_path).path
+    stand_in = checkpoints.build_training(tmp_path).path
+    fifo = tmp_path / "stuck.pth"
+    os.mkfifo(fifo)  # the worker's open() of it waits for a writer: a load that cannot finish
+
+    def peek_fn(path: str) -> CheckpointIndex:
+        # The static reader refuses a FIFO; the engine is handed the FIFO itself.
+        return peek(str(stand_in) if path == str(fifo) else path)
+
+    window = make_window(real_engine, peek_fn=peek_fn)
+    loaded = window.open_path(str(first))
+    with qtbot.waitSignal(loaded.load_finished, timeout=REAL_ENGINE_WAIT_MS):
+        pass
+    stuck = _open(qtbot, window, fifo)
+    assert stuck.is_loading
+    opened: list[int] = []
+    try:
+        qtbot.waitUntil(lambda: _reader_is_waiting(fifo, opened), timeout=WAIT_MS)
+        old_pid = real_engine.client.pid
+        assert old_pid is not None
+        with qtbot.waitSignal(stuck.load_failed, timeout=WAIT_MS) as failed:
+            os.kill(old_pid, signal.SIGKILL)
+    finally:
+        for fd in opened:
+            os.close(fd)
+    assert failed.args == ["crashed"]
+    message = stuck.error_panel.message_label.text()
+    assert "stopped (killed by SIGKILL" in message and "“stuck.pth”" in message
+    assert "the loader was restarted" in message
+    assert stuck.error_panel.button("Try again") is not None
+    assert stuck.is_tree_shown and not stuck.is_busy
+
+    # The first tab is untouched, and a new tab loads in the restarted worker.
+    assert loaded.load_label.text().startswith("Loaded with torch")
+    namespace = checkpoints.build_namespace(tmp_path).path
+    later = window.open_path(str(namespace))
+    assert _wait_failed(qtbot, later) == "weights-only"
+    dialog = later.safety_dialog
+    assert isinstance(dialog, AllowGlobalsDialog)
+    with qtbot.waitSignal(later.load_finished, timeout=REAL_ENGINE_WAIT_MS):
+        dialog.allow_button.click()
+    assert real_engine.client.pid not in {None, old_pid}
+    assert later.model is not None
+    node = next(n for n in later.model.root.walk() if n.key == "model.embed.weight")
+    assert later.model.loaded_device(node) == "cpu"
+    assert window.windowTitle().startswith(namespace.name)
