@@ -37,10 +37,14 @@ def run_gui(paths: list[str], argv: Sequence[str] | None = None, new_window: boo
 
     from inspector.desktop import ICONS
     from inspector.gui.engine_bridge import EngineBridge
+    from inspector.gui.i18n import UiLanguage
     from inspector.gui.main_window import MainWindow
 
     app.setWindowIcon(QIcon(str(ICONS / "checkpoint-inspector.svg")))
     settings = QSettings(APP_ORGANIZATION, APP_NAME)
+    # The system locale, or View ▸ Language's choice; installed before any widget has text.
+    language = UiLanguage(settings, parent=app)
+    language.apply()
     engine: EngineBridge | None
     try:
         from inspector.engine.client import EngineClient
@@ -49,7 +53,7 @@ def run_gui(paths: list[str], argv: Sequence[str] | None = None, new_window: boo
     else:
         engine = EngineBridge(EngineClient)
 
-    window = MainWindow(settings, engine)
+    window = MainWindow(settings, engine, language=language)
     window.show()
 
     def receive(files: list[str]) -> None:

@@ -15,7 +15,7 @@ from inspector.core.model import GlobalClass, PathPart
 from inspector.core.peek import peek
 from inspector.core.report import index_to_json, render_text
 
-SUBCOMMANDS = ("info", "scan")
+SUBCOMMANDS = ("info", "scan", "export", "diff", "stats")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -50,9 +50,21 @@ def _build_parser() -> argparse.ArgumentParser:
         help="with --load: cpu, meta, cuda:N, or a mapping like 'cuda:1->cuda:0' (default: as saved)",
     )
     info.add_argument("--no-mmap", action="store_true", help="with --load: do not memory-map")
-    scan = sub.add_parser("scan", help="list the globals a checkpoint's pickles reference")
+    scan = sub.add_parser(
+        "scan",
+        help="list the globals a checkpoint's pickles reference, each judged allowed/unknown/dangerous "
+        "(static read; no code runs); exit 0 safe, 1 unknown or dangerous globals, 2 unreadable",
+    )
     scan.add_argument("file")
-    scan.add_argument("--json", action="store_true")
+    scan.add_argument(
+        "--json", action="store_true", help="one JSON object: path, format, verdict, globals, warnings"
+    )
+    from inspector.export_cli import add_export_parser
+
+    add_export_parser(sub)
+    from inspector.inspect_cli import add_inspect_parsers
+
+    add_inspect_parsers(sub)
     return parser
 
 
@@ -81,17 +93,44 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    index = peek(args.file)
-    report = index_to_json(index)
-    verdict = "dangerous" if index.dangerous_globals else ("unknown" if index.unsafe_globals else "safe")
+    """Every global the file's pickles reference, worst first; exit 0 all allowed, 1 otherwise.
+
+    A file that cannot be read to the end but named unsafe globals before that is reported with
+    them (exit 1), since "damaged" must not hide "dangerous"; otherwise it is unreadable (exit 2).
+    """
+    from inspector.core.peek import DamagedCheckpointError
+    from inspector.core.report import globals_json
+
+    error = None
+    try:
+        index = peek(args.file)
+        path, fmt, refs, notes = index.path, index.format, index.globals, index.warnings
+    except DamagedCheckpointError as exc:
+        if all(g.verdict is GlobalClass.ALLOWED for g in exc.globals):
+            raise
+        path, fmt, refs, notes, error = args.file, "unreadable", exc.globals, [], exc.message
+    globals_ = globals_json(refs)
+    rank = {"dangerous": 0, "unknown": 1, "allowed": 2}
+    globals_.sort(key=lambda g: (rank.get(g["verdict"], 0), g["name"]))
+    verdicts = {g.verdict for g in refs}
+    verdict = ("dangerous" if GlobalClass.DANGEROUS in verdicts
+               else "unknown" if GlobalClass.UNKNOWN in verdicts else "safe")  # fmt: skip
     if args.json:
-        print(json.dumps({"path": index.path, "verdict": verdict, "globals": report["globals"]}, indent=1))
+        report = {"path": path, "format": fmt, "verdict": verdict, "globals": globals_, "warnings": notes}
+        if error:
+            report["error"] = error
+        print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
-        print(f"{index.path}: {verdict}")
-        for g in report["globals"]:
-            print(f"  {g['verdict']:9}  {g['name']}  ({g['pickle']}, byte {g['offset']}, ×{g['count']})")
-    bad = any(g.verdict is not GlobalClass.ALLOWED for g in index.globals)
-    return 1 if bad else 0
+        print(f"{path}: {verdict} ({fmt}, {len(globals_)} distinct globals)")
+        for g in globals_:
+            places = ", ".join(f"{o['pickle']} byte {o['offset']}" for o in g["occurrences"][:3])
+            more = " …" if len(g["occurrences"]) > 3 else ""
+            print(f"  {g['verdict']:9}  {g['name']}  ×{g['count']}  at {places}{more}")
+        for w in notes:
+            print(f"  note: {w}")
+    if error:
+        print(error, file=sys.stderr)
+    return 0 if verdict == "safe" else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,6 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         args = _build_parser().parse_args(argv)
         try:
+            if args.command == "export":
+                from inspector.export_cli import run_export
+
+                return run_export(args)
+            if args.command in ("diff", "stats"):
+                from inspector.inspect_cli import run_inspect
+
+                return run_inspect(args)
             return _info(args) if args.command == "info" else _scan(args)
         except CheckpointError as exc:
             return _fail(exc.message)

@@ -46,6 +46,10 @@ _DANGEROUS_MODULES = frozenset(
         "imaplib", "logging", "_io", "io", "_osx_support", "_aix_support", "_pyrepl",
         "test", "IPython", "shlex", "glob", "fileinput", "sqlite3", "_posixsubprocess",
         "paramiko", "fabric", "_winapi", "msvcrt", "winreg", "pathlib_abc",
+        "platform", "popen2", "site", "sitecustomize", "usercustomize", "mmap", "fcntl",
+        "resource", "tarfile", "zipfile", "socketserver", "select", "selectors", "urllib3",
+        "httpx", "poplib", "nntplib", "xmlrpclib", "SimpleXMLRPCServer",
+        "torch.multiprocessing", "torch.distributed.rpc", "torch.cuda.memory", "torch._C._jit",
     }
 )  # fmt: skip
 
@@ -88,7 +92,9 @@ _DANGEROUS_NAMES = {
     "operator": frozenset({"attrgetter", "itemgetter", "methodcaller", "call"}),
     "_operator": frozenset({"attrgetter", "itemgetter", "methodcaller", "call"}),
     "torch": frozenset({"load", "save", "compile", "from_file"}),
-    "torch.serialization": frozenset({"load", "save", "_load", "_legacy_load"}),
+    "torch.serialization": frozenset({"load", "save", "_load", "_legacy_load", "_open_file"}),
+    "torch.storage": frozenset({"_load_from_bytes"}),
+    "torch.utils.checkpoint": frozenset({"checkpoint"}),
     "pathlib": frozenset({"Path.write_text", "Path.write_bytes", "Path.unlink"}),
     "copyreg": frozenset({"_reconstructor", "__newobj__", "__newobj_ex__"}),
     "code": frozenset({"InteractiveInterpreter.runcode"}),
@@ -104,19 +110,32 @@ def _in_module(module: str, roots: frozenset[str]) -> bool:
     return any(".".join(parts[:i]) in roots for i in range(1, len(parts) + 1))
 
 
+def _is_dangerous(module: str, name: str) -> bool:
+    return (
+        _in_module(module, _DANGEROUS_MODULES)
+        or f"{module}.{name}" in _DANGEROUS_MODULES
+        or name in _DANGEROUS_NAMES.get(module, frozenset())
+    )
+
+
 def classify(module: str, name: str) -> GlobalClass:
     """The verdict on ``module.name`` as referenced by a pickle."""
     if module == "__builtin__":
         module = "builtins"
     qual = f"{module}.{name}"
-    if _in_module(module, _DANGEROUS_MODULES) or qual in _DANGEROUS_MODULES:
-        return GlobalClass.DANGEROUS
-    if name in _DANGEROUS_NAMES.get(module, frozenset()):
+    if _is_dangerous(module, name):
         return GlobalClass.DANGEROUS
     # Attribute chains in STACK_GLOBAL names ("Path.write_text", "__class__.__base__") reach
-    # arbitrary objects: never allowed, dangerous when they go through dunders.
+    # arbitrary objects: never allowed, dangerous when they go through dunders, and judged as the
+    # object they name ("torch" + "serialization.load" is torch.serialization.load).
     if "." in name:
-        return GlobalClass.DANGEROUS if "__" in name else GlobalClass.UNKNOWN
+        if "__" in name or not all(name.split(".")):
+            return GlobalClass.DANGEROUS
+        parts = qual.split(".")
+        for i in range(module.count(".") + 2, len(parts)):
+            if _is_dangerous(".".join(parts[:i]), parts[i]):
+                return GlobalClass.DANGEROUS
+        return GlobalClass.UNKNOWN
     if name.startswith("__") and name.endswith("__"):
         return GlobalClass.DANGEROUS
     if qual in _ALLOWED_EXACT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import stat
@@ -11,15 +12,40 @@ from typing import Any, BinaryIO
 
 from .errors import CheckpointError
 from .globals_policy import classify
-from .model import CheckpointIndex, GlobalRef, Node
+from .model import CheckpointIndex, GlobalClass, GlobalRef, Node
 from .sniff import LEGACY_MAGIC, FileKind, sniff
 from .torch_pickle import StorageRef, TorchPickleReader
 from .tree import TreeBuilder
 from .unpickler import Global, Limits, NeedMoreData, PickleError, SafeUnpickler
-from .ziparchive import ZipArchive
+from .ziparchive import ZipArchive, ZipMember
 
 MAX_PICKLE_BYTES = 1 << 30  # a data.pkl above 1 GiB is not something torch.save writes
+MAX_COMPRESSED_PICKLE = 64 << 20  # torch never compresses a pickle; inflate at most this much
+MAX_LISTED_PER_GLOBAL = 1000  # occurrences of one global listed one by one; the rest are counted
+MAX_DISTINCT_GLOBALS = 10_000  # distinct globals listed; past it only dangerous ones are added
+MAX_EXTRA_PICKLES = 64  # further pickles (constants.pkl, debug pickles, trailing pickles) read
+MAX_WARNINGS_OF_A_KIND = 20
 _FIRST_READ = 16 << 20
+_EOCD = b"PK\x05\x06"
+
+
+#: Functions that unpickle their bytes argument: a payload can hide a second pickle inside the first.
+_NESTED_LOADS = frozenset(
+    {"pickle.loads", "_pickle.loads", "pickle._loads", "dill.loads", "dill._dill.loads",
+     "cloudpickle.loads", "torch.load", "torch.serialization.load", "marshal.loads"}
+)  # fmt: skip
+_MAX_NESTING = 4
+
+
+class DamagedCheckpointError(CheckpointError):
+    """The file could not be read to the end, but its pickles referenced these globals before that.
+
+    ``scan`` still reports them: a damaged file that names ``os.system`` is dangerous, not just unreadable.
+    """
+
+    def __init__(self, message: str, details: str | None, globals_: list[GlobalRef]) -> None:
+        super().__init__(message, details)
+        self.globals = globals_
 
 
 def display_name(path: str) -> str:
@@ -33,19 +59,87 @@ class _Reader:
         self.name = name
         self.globals: list[GlobalRef] = []
         self.torch = TorchPickleReader()
+        self._listed: dict[tuple[str, str, str], tuple[int, GlobalClass]] = {}
+        self.unlisted = 0  # occurrences beyond MAX_LISTED_PER_GLOBAL of one global
+        self.nested_warnings: list[str] = []
+        self._depth = 0
 
-    def unpickle(self, data: bytes, start: int, which: str, limits: Limits | None = None) -> tuple[Any, int]:
-        def on_global(g: Global) -> None:
-            self.globals.append(GlobalRef(g.module, g.name, classify(g.module, g.name), which, g.offset))
+    def reset(self) -> None:
+        self.globals.clear()
+        self._listed.clear()
+        self.unlisted = 0
+        self.nested_warnings.clear()
+        self.torch = TorchPickleReader()
+
+    def record(self, g: Global, which: str) -> None:
+        """List one occurrence; past the caps only dangerous globals not yet listed are added."""
+        key = (g.module, g.name, which)
+        seen = self._listed.get(key)
+        if seen is None:
+            verdict = classify(g.module, g.name)
+            if len(self._listed) >= MAX_DISTINCT_GLOBALS and verdict is not GlobalClass.DANGEROUS:
+                self.unlisted += 1
+                return
+            self._listed[key] = (1, verdict)
+        elif seen[0] < MAX_LISTED_PER_GLOBAL:
+            verdict = seen[1]
+            self._listed[key] = (seen[0] + 1, verdict)
+        else:
+            self.unlisted += 1
+            return
+        self.globals.append(GlobalRef(g.module, g.name, verdict, which, g.offset))
+
+    def unpickle(
+        self, data: bytes, start: int, which: str, limits: Limits | None = None, *, torch: bool = True
+    ) -> tuple[Any, int]:
+        """One pickle of ``data`` from ``start``: (object, end offset); its globals are recorded."""
+        hooks = self.torch if torch else TorchPickleReader()
+
+        def reduce_hook(func: Any, args: Any) -> Any:
+            if (
+                isinstance(func, Global)
+                and func.qualname in _NESTED_LOADS
+                and isinstance(args, tuple)
+                and args
+                and isinstance(args[0], (bytes, bytearray))
+                and self._depth < _MAX_NESTING
+            ):
+                self._depth += 1
+                try:
+                    self.scan_only(bytes(args[0]), 0, f"{which} › pickle passed to {func.qualname}",
+                                   self.nested_warnings)  # fmt: skip
+                finally:
+                    self._depth -= 1
+            return hooks.reduce_hook(func, args)
 
         up = SafeUnpickler(
-            data, start, name=which, on_global=on_global, reduce_hook=self.torch.reduce_hook,
-            persistent_load=self.torch.persistent_load, limits=limits,
+            data, start, name=which, on_global=lambda g: self.record(g, which),
+            reduce_hook=reduce_hook, persistent_load=hooks.persistent_load, limits=limits,
         )  # fmt: skip
         try:
             return up.load()
         except PickleError as exc:
             raise CheckpointError(f"{self.name} cannot be read: {exc.message}", exc.details) from None
+
+    def scan_only(self, data: bytes, start: int, which: str, warnings: list[str]) -> int | None:
+        """Read a further pickle for its globals only; a damaged one is a warning. Its end, or None."""
+        try:
+            _, end = self.unpickle(data, start, which, Limits(max_bytes=128 << 20), torch=False)
+        except NeedMoreData:
+            warnings.append(f"{which} stops in the middle of a pickle (its globals so far are listed)")
+            return None
+        except CheckpointError as exc:
+            warnings.append(f"{which} could not be read to the end ({exc.message})")
+            return None
+        return end
+
+
+def _limited(items: list[str], what: str) -> list[str]:
+    """The first few warnings of one kind, and a count of the rest."""
+    if len(items) <= MAX_WARNINGS_OF_A_KIND:
+        return items
+    rest = len(items) - MAX_WARNINGS_OF_A_KIND
+    return [*items[:MAX_WARNINGS_OF_A_KIND], f"{rest:,} more {what}"]
 
 
 def _peek(path: str | os.PathLike[str]) -> CheckpointIndex:
@@ -70,20 +164,19 @@ def _peek(path: str | os.PathLike[str]) -> CheckpointIndex:
         with open(p, "rb") as f:
             head = f.read(4096)
             kind, what = sniff(head, size)
-            if kind is FileKind.NOT_CHECKPOINT:
-                raise CheckpointError(f"{name} is {what}, not a checkpoint.")
             reader = _Reader(name)
             warnings: list[str] = []
-            if kind is FileKind.ZIP:
-                fmt, top = _peek_zip(f, size, reader, warnings)
-            elif kind is FileKind.LEGACY_TORCH:
-                fmt, top = _peek_legacy(f, size, reader, warnings)
-            elif kind is FileKind.SAFETENSORS:
-                from .safetensors_header import peek_safetensors
-
-                return peek_safetensors(f, p, size, name)
-            else:
-                fmt, top = _peek_pickle(f, size, reader, warnings)
+            try:
+                fmt, top = _read_format(f, p, size, kind, what, reader, warnings)
+            except DamagedCheckpointError:
+                raise
+            except CheckpointError as exc:
+                if reader.globals:
+                    raise DamagedCheckpointError(exc.message, exc.details, list(reader.globals)) from None
+                raise
+            if fmt == "safetensors":
+                assert isinstance(top, CheckpointIndex)
+                return top
     except PermissionError:
         raise CheckpointError(f"{name} cannot be read: permission denied.") from None
     except IsADirectoryError:
@@ -92,11 +185,51 @@ def _peek(path: str | os.PathLike[str]) -> CheckpointIndex:
         raise CheckpointError(f"{name} needs more memory to read than this machine has.") from None
     except OSError as exc:
         raise CheckpointError(f"{name} cannot be read: {exc.strerror or exc}.") from None
-    warnings.extend(reader.torch.problems)
+    warnings.extend(reader.nested_warnings)
+    warnings.extend(reader.torch.all_problems())
+    if reader.unlisted:
+        warnings.append(
+            f"the pickles reference globals {reader.unlisted:,} more times than are listed one by one"
+        )
     builder = TreeBuilder()
     root = builder.build(top)
     warnings.extend(builder.warnings)
     return _finish(p, fmt, root, reader.globals, size, warnings)
+
+
+def _read_format(
+    f: BinaryIO, p: str, size: int, kind: FileKind, what: str | None, reader: _Reader, warnings: list[str]
+) -> tuple[str, Any]:
+    """(format, top object) of the file, by the kind its first bytes showed (safetensors: its index)."""
+    name = reader.name
+    if kind is FileKind.NOT_CHECKPOINT:
+        archive = _appended_zip(f, size, name)
+        if archive is None:
+            raise CheckpointError(f"{name} is {what}, not a checkpoint.")
+        warnings.append(
+            f"this file is {what} with a zip archive appended (a polyglot file): torch.load "
+            "cannot open it, but zip readers can; the archive was read without running anything"
+        )
+        _, top = _peek_archive(archive, reader, warnings)
+        return "polyglot", top
+    if kind is FileKind.ZIP:
+        return _peek_archive(ZipArchive(f, size, name), reader, warnings)
+    if kind is FileKind.SAFETENSORS:
+        from .safetensors_header import peek_safetensors
+
+        return "safetensors", peek_safetensors(f, p, size, name)
+    if kind is FileKind.LEGACY_TORCH:
+        fmt, top = _peek_legacy(f, size, reader, warnings)
+    else:
+        fmt, top = _peek_pickle(f, size, reader, warnings)
+    archive = _appended_zip(f, size, name)
+    if archive is not None:
+        warnings.append(
+            "a zip archive is appended to the pickle (a polyglot file): torch.load reads "
+            "the pickle, other tools may read the zip; the globals of both are listed"
+        )
+        _scan_member_pickles(archive, "", reader, warnings, skip=None)
+    return fmt, top
 
 
 def peek(path: str | os.PathLike[str]) -> CheckpointIndex:
@@ -117,6 +250,7 @@ def peek(path: str | os.PathLike[str]) -> CheckpointIndex:
 def _finish(
     path: str, fmt: str, root: Node, globals_: list[GlobalRef], size: int, warnings: list[str]
 ) -> CheckpointIndex:
+    beyond: list[str] = []
     views: set[tuple[Any, ...]] = set()
     storages: dict[str, int] = {}
     params = count = 0
@@ -132,7 +266,8 @@ def _finish(
             storages[t.storage_key] = t.storage_nbytes
         extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
         if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
-            warnings.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
+            beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
+    warnings.extend(_limited(beyond, "tensors reach beyond the end of their storage"))
     return CheckpointIndex(
         path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
         total_params=params, total_bytes=sum(storages.values()), tensor_count=count,
@@ -149,11 +284,64 @@ def _find_data_pkl(archive: ZipArchive) -> tuple[str, str] | None:
     return name[: -len("data.pkl")], name
 
 
-def _peek_zip(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
-    archive = ZipArchive(f, size, reader.name)
+def _is_pickle_member(name: str) -> bool:
+    return name.endswith((".pkl", ".pickle", ".debug_pkl")) or os.path.basename(name) == ".metadata"
+
+
+def _read_member(archive: ZipArchive, member: ZipMember, what: str) -> bytes:
+    """A pickle member's bytes: stored ones up to 1 GiB, compressed ones (torch never writes those)
+    only up to a small cap, so a zip bomb costs nothing."""
+    if member.method != 0:
+        if member.size > MAX_COMPRESSED_PICKLE:
+            raise CheckpointError(
+                f"{archive.display_name}: {what} is compressed and declares {member.size:,} bytes; "
+                "torch never compresses its pickles, so it is not inflated."
+            )
+        return archive.read(member, MAX_COMPRESSED_PICKLE)
+    return archive.read(member, MAX_PICKLE_BYTES)
+
+
+def _check_members(archive: ZipArchive, prefix: str, is_script: bool, warnings: list[str]) -> None:
+    """Warnings about member names and encodings torch never writes."""
+    unsafe: list[str] = []
+    packed: list[str] = []
+    locked: list[str] = []
+    for m in archive.members:
+        n = m.name
+        parts = n.replace("\\", "/").split("/")
+        if n.startswith(("/", "\\")) or ".." in parts or (len(n) > 1 and n[1] == ":"):
+            unsafe.append(n)
+        if m.encrypted:
+            locked.append(n)
+        elif m.method != 0 and not (is_script and n.startswith(prefix + "code/")):
+            packed.append(f"{n} ({m.size:,} bytes)")
+    warnings.extend(_limited([f"the archive has a member with an unsafe path: {n}" for n in unsafe],
+                             "members with unsafe paths"))  # fmt: skip
+    if locked:
+        shown = ", ".join(locked[:5]) + (" …" if len(locked) > 5 else "")
+        warnings.append(f"{len(locked)} member(s) are encrypted, which torch never writes: {shown}")
+    if packed:
+        shown = ", ".join(packed[:5]) + (" …" if len(packed) > 5 else "")
+        warnings.append(f"{len(packed)} member(s) are compressed, which torch.save never does: {shown}")
+    dups = sorted(set(archive.duplicates))
+    if dups:
+        shown = ", ".join(dups[:5]) + (" …" if len(dups) > 5 else "")
+        warnings.append(f"the archive has {len(dups)} member name(s) twice: {shown}")
+
+
+def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
+    """A torch zip or TorchScript archive: the tree from data.pkl, the globals of every pickle in it."""
     found = _find_data_pkl(archive)
     if found is None:
         names = {m.name.split("/", 1)[-1] for m in archive.members}
+        if any(_is_pickle_member(m.name) for m in archive.members):
+            _scan_member_pickles(archive, "", reader, warnings, skip=None)
+            dangerous = sorted({g.qualname for g in reader.globals if g.verdict is GlobalClass.DANGEROUS})
+            if dangerous:
+                raise CheckpointError(
+                    f"{reader.name} is a zip archive but not a PyTorch checkpoint, and its pickles "
+                    f"reference dangerous globals: {', '.join(dangerous[:5])}."
+                )
         if any(n.startswith(".data/") or n.endswith(".py") for n in names) and "version" not in names:
             raise CheckpointError(
                 f"{reader.name} is a torch.package archive or a zip of code, not a checkpoint "
@@ -164,67 +352,119 @@ def _peek_zip(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> t
         )
     prefix, pkl_name = found
     if pkl_name in archive.duplicates:
+        copies = [m for m in archive.members if m.name == pkl_name]
+        for i, m in enumerate(copies[:MAX_EXTRA_PICKLES], 1):
+            with contextlib.suppress(CheckpointError):  # the refusal below says enough
+                reader.scan_only(_read_member(archive, m, pkl_name), 0, f"{pkl_name} (copy {i})", warnings)
         raise CheckpointError(
             f"{reader.name} has two members named {pkl_name}; a reader could pick either, so it is refused."
         )
-    for n in archive.members:
-        if n.name.startswith("/") or "../" in n.name or n.name.startswith(".."):
-            warnings.append(f"the archive has a member with an unsafe path: {n.name}")
-    is_script = (prefix + "constants.pkl") in archive.by_name or any(
-        m.name.startswith(prefix + "code/") for m in archive.members
-    )
-    data = archive.read(archive.by_name[pkl_name], MAX_PICKLE_BYTES)
+    others = [m.name for m in archive.members
+              if os.path.basename(m.name) == "data.pkl" and m.name != pkl_name]  # fmt: skip
+    if others:
+        warnings.append(
+            f"the archive holds {len(others) + 1} data.pkl files ({pkl_name}, {', '.join(others[:3])}); "
+            f"the tree shows {pkl_name}, the globals of all are listed"
+        )
+    code = [m.name for m in archive.members if m.name.startswith(prefix + "code/") and m.name.endswith(".py")]
+    is_script = (prefix + "constants.pkl") in archive.by_name or bool(code)
+    _check_members(archive, prefix, is_script, warnings)
+    if archive.prefix_offset:
+        warnings.append(f"{archive.prefix_offset:,} bytes of other data come before the zip archive")
+    data = _read_member(archive, archive.by_name[pkl_name], pkl_name)
     try:
         top, _ = reader.unpickle(data, 0, "data.pkl")
     except NeedMoreData:
         raise CheckpointError(
             f"{reader.name} is damaged: its data.pkl stops in the middle of the object."
         ) from None
+    del data
     _check_zip_storages(archive, prefix, reader.torch.storages, warnings)
+    _scan_member_pickles(archive, prefix, reader, warnings, skip=pkl_name)
     if is_script:
+        shown = ", ".join(c[len(prefix) :] for c in code[:3]) + (" …" if len(code) > 3 else "")
+        what = f"{len(code)} code file(s) ({shown})" if code else "a constants.pkl"
+        warnings.append(
+            f"this is a TorchScript archive with {what}; torch.jit.load would run its code, "
+            "so it is shown from its static read only"
+        )
         return "torchscript", top
     return "torch-zip", top
+
+
+def _scan_member_pickles(
+    archive: ZipArchive, prefix: str, reader: _Reader, warnings: list[str], skip: str | None
+) -> None:
+    """Read every other pickle member (constants.pkl, debug pickles, stray .pkl files) for its globals."""
+    members = [m for m in archive.members if _is_pickle_member(m.name) and m.name != skip]
+    for m in members[:MAX_EXTRA_PICKLES]:
+        which = m.name[len(prefix) :] if m.name.startswith(prefix) else m.name
+        try:
+            data = _read_member(archive, m, which)
+        except CheckpointError as exc:
+            warnings.append(f"{which} was not read ({exc.message})")
+            continue
+        if data:
+            reader.scan_only(data, 0, which, warnings)
+    if len(members) > MAX_EXTRA_PICKLES:
+        warnings.append(f"{len(members) - MAX_EXTRA_PICKLES:,} further pickle members were not read")
+
+
+def _appended_zip(f: BinaryIO, size: int, name: str) -> ZipArchive | None:
+    """The zip archive at the end of a file that starts as something else, if there is one."""
+    tail_len = min(size, 65535 + 22)
+    f.seek(size - tail_len)
+    if _EOCD not in f.read(tail_len):
+        return None
+    try:
+        archive = ZipArchive(f, size, name)
+    except CheckpointError:
+        return None
+    return archive if archive.members else None
 
 
 def _check_zip_storages(
     archive: ZipArchive, prefix: str, storages: dict[str, StorageRef], warnings: list[str]
 ) -> None:
     missing: list[str] = []
+    short: list[str] = []
     for key, st in storages.items():
         member = archive.by_name.get(f"{prefix}data/{key}")
         if member is None:
             missing.append(key)
         elif member.size < st.nbytes:
-            warnings.append(
-                f"storage record data/{key} holds {member.size:,} bytes but declares {st.nbytes:,}"
-            )
-        elif member.method != 0:
-            warnings.append(f"storage record data/{key} is compressed; torch never writes that")
+            short.append(f"storage record data/{key} holds {member.size:,} bytes but declares {st.nbytes:,}")
+    warnings.extend(_limited(short, "storage records are shorter than they declare"))
     if missing:
         shown = ", ".join(f"data/{k}" for k in missing[:5]) + (" …" if len(missing) > 5 else "")
         warnings.append(f"{len(missing)} storage record(s) are missing from the archive: {shown}")
 
 
 def _read_growing(f: BinaryIO, size: int, parse: Callable[[bytes], Any], name: str) -> Any:
-    """Run ``parse`` on the file's first bytes, giving it more while it runs out of data."""
+    """Run ``parse`` on the file's first bytes, giving it more while it runs out of data.
+
+    A length field that reaches past the end of the file is refused at once: the read never grows
+    on the file's own claims, only on bytes the file really has.
+    """
     want = min(size, _FIRST_READ)
     while True:
         f.seek(0)
         data = f.read(want)
         try:
             return parse(data)
-        except NeedMoreData:
-            if want >= size:
+        except NeedMoreData as more:
+            if want >= size or more.needed > size:
                 raise CheckpointError(f"{name} is truncated: it stops in the middle of a pickle.") from None
-            if want >= MAX_PICKLE_BYTES:
+            if want >= MAX_PICKLE_BYTES or more.needed > MAX_PICKLE_BYTES:
                 raise CheckpointError(f"{name} has a pickle larger than 1 GiB; it is not read.") from None
-            want = min(size, want * 4, MAX_PICKLE_BYTES)
+            want = min(size, max(want * 4, more.needed), MAX_PICKLE_BYTES)
+        finally:
+            del data
 
 
 def _peek_legacy(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
     def parse(data: bytes) -> tuple[Any, Any, int]:
-        reader.globals.clear()
-        reader.torch = TorchPickleReader()
+        reader.reset()
         small = Limits(max_opcodes=10_000)
         magic, pos = reader.unpickle(data, 0, "magic number pickle", small)
         if magic != LEGACY_MAGIC:
@@ -245,35 +485,52 @@ def _peek_legacy(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -
         f.seek(pos)
         raw = f.read(8)
         if len(raw) < 8:
-            raise CheckpointError(f"{reader.name} is truncated: the data of storage {key} is missing.")
+            raise CheckpointError(f"{reader.name} is truncated: the data of storage {key[:60]} is missing.")
         (numel,) = struct.unpack("<q", raw)
         st = storages.get(key)
         itemsize = st.nbytes // st.numel if st is not None and st.numel else 1
         if st is not None and numel != st.numel:
             warnings.append(f"storage {key} declares {st.numel:,} elements but its record holds {numel:,}")
         if numel < 0:
-            raise CheckpointError(f"{reader.name} is damaged: storage {key} has a negative size.")
+            raise CheckpointError(f"{reader.name} is damaged: storage {key[:60]} has a negative size.")
         pos += 8 + numel * itemsize
         if pos > size:
             raise CheckpointError(
-                f"{reader.name} is truncated: storage {key} needs {numel * itemsize:,} bytes "
+                f"{reader.name} is truncated: storage {key[:60]} needs {numel * itemsize:,} bytes "
                 f"but the file ends {pos - size:,} bytes too early."
             )
-    missing = [k for k in storages if k not in set(keys)]
+    listed = set(keys)
+    missing = [k for k in storages if k not in listed]
     if missing:
         warnings.append(f"{len(missing)} storage(s) have no data in the file: {', '.join(missing[:5])}")
     return "torch-legacy", top
 
 
 def _peek_pickle(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
-    def parse(data: bytes) -> Any:
-        reader.globals.clear()
-        reader.torch = TorchPickleReader()
-        top, end = reader.unpickle(data, 0, "pickle")
-        if end < size and len(data) >= size:
-            warnings.append(f"{size - end:,} bytes follow the pickle's end")
-        return top
+    """A plain pickle (not torch.save's layout); pickles that follow it are read for their globals."""
 
-    top = _read_growing(f, size, parse, reader.name)
+    def parse(data: bytes) -> tuple[Any, int]:
+        reader.reset()
+        return reader.unpickle(data, 0, "pickle")
+
+    top, end = _read_growing(f, size, parse, reader.name)
     warnings.append("this is a plain pickle, not a torch.save file: torch.load cannot open it")
+    if end < size:
+        f.seek(end)
+        rest = f.read(min(size - end, MAX_PICKLE_BYTES))
+        n = 0
+        pos = 0
+        while pos < len(rest) and rest[pos] == 0x80 and n < MAX_EXTRA_PICKLES:
+            n += 1
+            nxt = reader.scan_only(rest, pos, f"pickle {n + 1}", warnings)
+            if nxt is None:
+                break
+            pos = nxt
+        if n:
+            warnings.append(
+                f"{n} more pickle(s) follow the first; a reader that loads them one after another "
+                "would run them too, so their globals are listed"
+            )
+        if pos < len(rest):
+            warnings.append(f"{size - end - pos:,} bytes follow the pickle's end")
     return "pickle", top

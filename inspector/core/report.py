@@ -11,23 +11,28 @@ from .model import CheckpointIndex, GlobalRef, Node, NodeKind, PathPart
 DevicesByPath = Mapping[tuple[PathPart, ...], str]
 
 
-def _globals_json(refs: list[GlobalRef]) -> list[dict[str, Any]]:
-    """One entry per distinct global, with where it first occurs and how often."""
+_MAX_OCCURRENCES = 20
+
+
+def globals_json(refs: list[GlobalRef]) -> list[dict[str, Any]]:
+    """One entry per distinct global: where it first occurs, how often, and its first occurrences."""
     seen: dict[str, dict[str, Any]] = {}
     for g in refs:
         entry = seen.get(g.qualname)
         if entry is None:
-            seen[g.qualname] = {
+            entry = seen[g.qualname] = {
                 "name": g.qualname,
                 "module": g.module,
                 "attribute": g.name,
                 "verdict": g.verdict.value,
                 "pickle": g.pickle,
                 "offset": g.offset,
-                "count": 1,
+                "count": 0,
+                "occurrences": [],
             }
-        else:
-            entry["count"] += 1
+        entry["count"] += 1
+        if len(entry["occurrences"]) < _MAX_OCCURRENCES:
+            entry["occurrences"].append({"pickle": g.pickle, "offset": g.offset})
     return list(seen.values())
 
 
@@ -51,7 +56,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         if devices is not None:
             entry["device"] = devices.get(node.path)
         tensors.append(entry)
-    globals_ = _globals_json(index.globals)
+    globals_ = globals_json(index.globals)
     return {
         "path": index.path,
         "format": index.format,

@@ -44,7 +44,11 @@ def _is_safetensors(head: bytes, size: int) -> bool:
     if len(head) < 10:
         return False
     (n,) = struct.unpack_from("<Q", head, 0)
-    return 2 <= n <= size - 8 and head[8:9] == b"{"
+    if head[8:9] != b"{" or n < 2:
+        return False
+    # A header length past the end of the file is still a safetensors file that lies (the reader
+    # says so), unless the 8 bytes are printable text that happens to precede a brace.
+    return n <= size - 8 or not all(0x20 <= b < 0x7F for b in head[:8])
 
 
 def _text_kind(head: bytes) -> str | None:
@@ -78,6 +82,21 @@ def _text_kind(head: bytes) -> str | None:
     return "a text file"
 
 
+def _reads_as_pickle(head: bytes) -> bool:
+    """True when text interprets as a protocol-0 pickle (with at least one global) to its end."""
+    from .errors import CheckpointError
+    from .unpickler import Limits, NeedMoreData, SafeUnpickler
+
+    found: list[object] = []
+    try:
+        SafeUnpickler(head, on_global=found.append, limits=Limits(max_opcodes=10_000)).load()
+    except NeedMoreData:
+        return bool(found)
+    except CheckpointError:
+        return False
+    return True
+
+
 def sniff(head: bytes, size: int) -> tuple[FileKind, str | None]:
     """The kind of file, and for non-checkpoints what it is instead ("a PNG image")."""
     if size == 0:
@@ -97,8 +116,11 @@ def sniff(head: bytes, size: int) -> tuple[FileKind, str | None]:
         return FileKind.ZIP, None
     text = _text_kind(head)
     if text is not None:
-        # Protocol 0/1 pickles are ASCII too; they start with an opcode and end with "."
-        if head[:1] in (b"(", b"c", b"}", b"]", b")", b"N") and head.rstrip().endswith(b"."):
+        # Protocol 0/1 pickles are ASCII too; they start with an opcode and end with "." (or, cut
+        # short, at least read as a pickle up to the end of the sample).
+        if head[:1] in (b"(", b"c", b"}", b"]", b")", b"N") and (
+            head.rstrip().endswith(b".") or _reads_as_pickle(head)
+        ):
             return FileKind.PICKLE, None
         return FileKind.NOT_CHECKPOINT, text
     if head[:1] in (b"(", b"}", b"]", b")", b"c", b"q"):

@@ -43,6 +43,17 @@ class TensorRef:
         """BUILD on a tensor (subclass attributes): nothing to keep for the tree."""
 
 
+def _brief(v: Any) -> str:
+    """A short, bounded description of a value from the file (never its full repr)."""
+    if isinstance(v, Global):
+        return v.qualname[:200]
+    if isinstance(v, str):
+        return repr(v[:60])
+    if v is None or isinstance(v, (bool, int, float)):
+        return repr(v)[:60]
+    return f"a {type(v).__name__}"
+
+
 class BadTensor(ValueError):
     """A rebuild call whose arguments are not what torch writes."""
 
@@ -53,13 +64,19 @@ def _int(v: Any, what: str) -> int:
     return v
 
 
+MAX_DIMS = 64  # torch refuses tensors with more dimensions
+MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
+
+
 def _int_tuple(v: Any, what: str) -> tuple[int, ...]:
-    if type(v) is tuple and all(type(x) is int and x >= 0 for x in v):
+    if type(v) is tuple and len(v) <= MAX_DIMS and all(type(x) is int and x >= 0 for x in v):
         return v
     if isinstance(v, Call) and isinstance(v.func, Global) and v.func.qualname == "torch.Size":
         v = v.args[0] if isinstance(v.args, tuple) and v.args else ()
     if not isinstance(v, (tuple, list)):
         raise BadTensor(f"{what} is not a tuple")
+    if len(v) > MAX_DIMS:
+        raise BadTensor(f"{what} has more than {MAX_DIMS} dimensions")
     out = tuple(_int(x, what) for x in v)
     if what == "size" and any(x < 0 for x in out):
         raise BadTensor("size has a negative dimension")
@@ -106,6 +123,19 @@ class TorchPickleReader:
     def __init__(self) -> None:
         self.storages: dict[str, StorageRef] = {}
         self.problems: list[str] = []
+        self.more_problems = 0
+
+    def _problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+        else:
+            self.more_problems += 1
+
+    def all_problems(self) -> list[str]:
+        """The problems met, the first few one by one (each bounded in length)."""
+        if self.more_problems:
+            return [*self.problems, f"{self.more_problems:,} more problems of the same kinds"]
+        return list(self.problems)
 
     def persistent_load(self, pid: Any) -> Any:
         if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
@@ -115,11 +145,17 @@ class TorchPickleReader:
             else:
                 dtype = None
             if dtype is None or not isinstance(location, str):
-                self.problems.append(f"a storage record of unknown type {pid[1]!r}")
+                self._problem(f"a storage record of unknown type {_brief(pid[1])}")
+                return pid
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                self._problem(f"a storage record whose key is {_brief(key)}")
                 return pid
             key = str(key)
+            if len(key) > 200:
+                self._problem("a storage record with a key longer than 200 characters")
+                return pid
             if isinstance(numel, bool) or not isinstance(numel, int) or numel < 0:
-                self.problems.append(f"storage {key} declares an invalid size")
+                self._problem(f"storage {key} declares an invalid size")
                 numel = 0
             root = self.storages.get(key)
             if root is None:
@@ -176,7 +212,7 @@ class TorchPickleReader:
                         inner.subclass = name
                     return inner
         except (BadTensor, IndexError) as exc:
-            self.problems.append(f"a {func.name} call with unexpected arguments ({exc})")
+            self._problem(f"a {func.name} call with unexpected arguments ({exc})")
         return SafeUnpickler.NOT_HANDLED
 
     def _tensor(

@@ -8,6 +8,7 @@ repeated references is expanded once. The walk is iterative: nesting depth costs
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .dtypes import ITEMSIZE
@@ -16,7 +17,13 @@ from .torch_pickle import StorageRef, TensorRef
 from .unpickler import Call, Global, Instance, PDict, PersistentRef, PSet
 
 MAX_DEPTH = 1000
+#: Estimated bytes of the tree's rows (a node, its path tuple and key text); past it the tree stops
+#: with a note, so a small file of millions of empty containers or very deep long keys stays cheap.
+MAX_TREE_BYTES = 300 << 20
+_LEAF_BYTES = 350  # measured: a row with its key text and path tuple
+_CONTAINER_BYTES = 300  # a container row also keeps a seen entry, an empty child list, a stack slot
 _MAX_VALUE_CHARS = 200
+_MAX_KEY_CHARS = 1000
 
 
 def _short(text: str) -> str:
@@ -58,6 +65,17 @@ def describe(obj: Any, budget: int = 4) -> str:
     return type(obj).__name__
 
 
+def _key_part(key: Any) -> PathPart:
+    """The path component of a dict key: str and int as they are, anything else a bounded description."""
+    if isinstance(key, Global):
+        return key.qualname
+    if isinstance(key, str):
+        return key if len(key) <= _MAX_KEY_CHARS else key[: _MAX_KEY_CHARS - 1] + "…"
+    if isinstance(key, int) and not isinstance(key, bool):
+        return path_part(key)
+    return describe(key)
+
+
 def _is_simple(obj: Any, budget: int = 3) -> bool:
     """True for values shown on one line (scalars, and short tuples/calls of scalars)."""
     if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, bytearray, Global)):
@@ -92,16 +110,28 @@ def _tensor_info(t: TensorRef) -> TensorInfo:
     )
 
 
-def _children_of(obj: Any) -> tuple[NodeKind, list[tuple[Any, Any]]] | None:
-    """(kind, [(key, value)]) for containers; None for leaves."""
+def _container_kind(obj: Any) -> NodeKind | None:
+    """The row kind of a container; None for leaves (cheap: nothing is copied)."""
     if isinstance(obj, PDict):
-        return NodeKind.DICT, obj.items
-    if isinstance(obj, list):
-        return NodeKind.LIST, list(enumerate(obj))
-    if isinstance(obj, tuple):
-        return NodeKind.LIST, list(enumerate(obj))
+        return NodeKind.DICT
+    if isinstance(obj, (list, tuple, PSet)):
+        return NodeKind.LIST
+    if isinstance(obj, (Call, Instance)):
+        return NodeKind.OBJECT
+    return None
+
+
+_Pairs = Iterable[tuple[Any, Any]]
+
+
+def _children_of(obj: Any) -> tuple[NodeKind, _Pairs, int] | None:
+    """(kind, (key, value) pairs, how many) for containers; None for leaves. Lists are not copied."""
+    if isinstance(obj, PDict):
+        return NodeKind.DICT, obj.items, len(obj.items)
+    if isinstance(obj, (list, tuple)):
+        return NodeKind.LIST, enumerate(obj), len(obj)
     if isinstance(obj, PSet):
-        return NodeKind.LIST, list(enumerate(obj.items))
+        return NodeKind.LIST, enumerate(obj.items), len(obj.items)
     if isinstance(obj, (Call, Instance)):
         pairs: list[tuple[Any, Any]] = []
         state = obj.state
@@ -119,42 +149,53 @@ def _children_of(obj: Any) -> tuple[NodeKind, list[tuple[Any, Any]]] | None:
         if not pairs:
             args = obj.args if isinstance(obj.args, tuple) else (obj.args,)
             pairs.extend((f"(arg {i})", a) for i, a in enumerate(args))
-        return NodeKind.OBJECT, pairs
+        return NodeKind.OBJECT, pairs, len(pairs)
     return None
 
 
 class TreeBuilder:
     """Builds the node tree for one object graph; ``warnings`` collects what was cut short."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = MAX_TREE_BYTES) -> None:
         self.warnings: list[str] = []
+        self.max_bytes = max_bytes
 
     def build(self, top: Any) -> Node:
         root = Node(name="", kind=NodeKind.DICT, key="", path=())
-        if _children_of(top) is None or _is_simple(top):
+        top_kind = _container_kind(top)
+        if top_kind is None or _is_simple(top):
             self._leaf(root, "(tensor)" if isinstance(top, TensorRef) else "(value)", (), top)
             root.children[0].key = ""
             return root
-        kind, _ = _children_of(top) or (NodeKind.DICT, [])
-        root.kind = kind
+        root.kind = top_kind
         if isinstance(top, (Call, Instance)):
             root.value = describe(top.func if isinstance(top, Call) else top.cls)
         seen: dict[int, str] = {id(top): ""}
         keepalive = [top]
         # (container node, its object, its path, depth)
         stack: list[tuple[Node, Any, tuple[PathPart, ...], int]] = [(root, top, (), 0)]
+        spent = rows = 0
         while stack:
             node, obj, path, depth = stack.pop()
             kind_pairs = _children_of(obj)
             assert kind_pairs is not None
-            _, pairs = kind_pairs
+            _, pairs, count = kind_pairs
             groups: dict[tuple[str, ...], Node] = {}
-            for key, value in pairs:
-                part = path_part(key) if not isinstance(key, Global) else key.qualname
-                if isinstance(key, (tuple, Call, Instance, PDict)):
-                    part = describe(key)
+            for i, (key, value) in enumerate(pairs):
+                rows += 1
+                part = _key_part(key)
                 child_path = (*path, part)
                 child_key = f"{node.key}.{part}" if node.key else str(part)
+                spent += _LEAF_BYTES + 8 * len(child_path) + len(child_key)
+                if spent > self.max_bytes:
+                    node.add(Node(name="…", kind=NodeKind.VALUE, key=child_key, path=child_path,
+                                  value=f"… {count - i:,} more items not shown"))  # fmt: skip
+                    self.warnings.append(
+                        f"the tree is cut short after {rows:,} rows: the file holds more containers "
+                        "than a static view shows"
+                    )
+                    stack.clear()
+                    break
                 parent = node
                 name = str(part)
                 if isinstance(part, str) and "." in part and node.kind is not NodeKind.LIST:
@@ -162,7 +203,7 @@ class TreeBuilder:
                     if len(comps) > 2:
                         parent = self._group(node, groups, tuple(comps[:-2]), path)
                         name = ".".join(comps[-2:])
-                sub = _children_of(value)
+                sub = _container_kind(value)
                 if sub is None or _is_simple(value):
                     self._leaf(parent, name, child_path, value, child_key)
                     continue
@@ -179,7 +220,8 @@ class TreeBuilder:
                     continue
                 seen[oid] = child_key
                 keepalive.append(value)
-                child = parent.add(Node(name=name, kind=sub[0], key=child_key, path=child_path))
+                spent += _CONTAINER_BYTES
+                child = parent.add(Node(name=name, kind=sub, key=child_key, path=child_path))
                 if isinstance(value, (Call, Instance)):
                     child.value = describe(value.func if isinstance(value, Call) else value.cls)
                 elif isinstance(value, PDict) and value.cls != "dict":

@@ -24,7 +24,15 @@ class PickleError(CheckpointError):
 
 
 class NeedMoreData(Exception):
-    """The pickle runs past the end of the buffer it was given (the caller may give more)."""
+    """The pickle runs past the end of the buffer it was given (the caller may give more).
+
+    ``needed`` is the end offset an opcode's length field asks for, when one does: a caller can
+    then refuse a claim beyond the file at once instead of reading more.
+    """
+
+    def __init__(self, needed: int = 0) -> None:
+        super().__init__(needed)
+        self.needed = needed
 
 
 class Global:
@@ -42,7 +50,7 @@ class Global:
         return f"Global({self.qualname!r})"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Call:
     """``func(*args)`` as the pickle asked for it, never performed; BUILD/SETITEMS/APPENDS land here."""
 
@@ -53,7 +61,7 @@ class Call:
     list_items: list[Any] = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Instance:
     """``cls.__new__(cls, *args)`` (NEWOBJ, INST, OBJ), never performed."""
 
@@ -64,7 +72,7 @@ class Instance:
     list_items: list[Any] = field(default_factory=list)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PDict:
     """A dict as a list of pairs: keys are never hashed, duplicates are kept, order is the file's."""
 
@@ -72,13 +80,13 @@ class PDict:
     cls: str = "dict"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PSet:
     items: list[Any] = field(default_factory=list)
     frozen: bool = False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PersistentRef:
     """A persistent id nobody claimed."""
 
@@ -87,11 +95,29 @@ class PersistentRef:
 
 @dataclass
 class Limits:
-    max_opcodes: int = 50_000_000
+    """Fixed bounds on one pickle; a file that needs more is refused with a sentence saying which.
+
+    ``max_bytes`` bounds an estimate of the memory the stand-ins take (objects built, memo entries,
+    references, bytes copied), so a small hostile pickle cannot make the reader allocate gigabytes.
+    A ``torch.save`` of 100,000 tensors needs 3 M opcodes, 0.8 M memo entries and about 150 MB.
+    """
+
+    max_opcodes: int = 30_000_000
     max_marks: int = 100_000
     max_stack: int = 2_000_000
+    max_memo: int = 5_000_000
+    max_bytes: int = 512 << 20
     max_long_bytes: int = 4096
-    max_seconds: float = 120.0
+    max_name_chars: int = 1000
+    max_seconds: float = 60.0
+
+
+#: Estimated bytes of the stand-ins, charged per opcode (references and memo entries are added).
+_OBJ = 64  # a small object: int, float, Global, tuple header
+_BOX = 120  # PDict, PSet, list, Call or Instance with their empty item lists
+_REF = 8  # one reference on the stack or in a container
+_MEMO_ENTRY = 100  # a memo dict slot and its key
+_GLOBAL = 600  # a Global, and the record its caller keeps of it
 
 
 Hook = Callable[[Any, Any], Any]
@@ -100,7 +126,7 @@ _NOT_HANDLED = object()
 
 def _u(data: bytes, pos: int, n: int, end: int) -> int:
     if pos + n > end:
-        raise NeedMoreData
+        raise NeedMoreData(pos + n)
     return pos + n
 
 
@@ -127,6 +153,13 @@ class SafeUnpickler:
         self.reduce_hook = reduce_hook
         self.persistent_load = persistent_load
         self.limits = limits or Limits()
+        self._charged = 0  # estimated bytes of copies made outside the opcode loop
+
+    def _charge(self, nbytes: int, pos: int) -> None:
+        """Count a copy whose size depends on the file (a set of a shared list, an encoded string)."""
+        self._charged += nbytes
+        if self._charged > self.limits.max_bytes:
+            raise self._error(f"its objects would need more than {self.limits.max_bytes >> 20:,} MB", pos)
 
     def _error(self, what: str, pos: int) -> PickleError:
         return PickleError(f"its {self.name} is malformed: {what} (at byte {pos}).")
@@ -134,12 +167,15 @@ class SafeUnpickler:
     def _global(self, module: Any, name: Any, pos: int) -> Global:
         if not isinstance(module, str) or not isinstance(name, str):
             raise self._error("a global name is not a string", pos)
+        if len(module) + len(name) > self.limits.max_name_chars:
+            raise self._error(f"a global name is longer than {self.limits.max_name_chars:,} characters", pos)
+        self._charge(_GLOBAL + 2 * (len(module) + len(name)), pos)
         g = Global(module, name, pos)
         if self.on_global is not None:
             self.on_global(g)
         return g
 
-    def _reduce(self, func: Any, args: Any) -> Any:
+    def _reduce(self, func: Any, args: Any, pos: int) -> Any:
         if self.reduce_hook is not None:
             result = self.reduce_hook(func, args)
             if result is not _NOT_HANDLED:
@@ -149,12 +185,15 @@ class SafeUnpickler:
             if q in ("collections.OrderedDict", "builtins.dict", "__builtin__.dict"):
                 d = PDict(cls="OrderedDict" if "Ordered" in q else "dict")
                 if isinstance(args, tuple) and args and isinstance(args[0], list):
+                    self._charge(len(args[0]) * _OBJ, pos)
                     for pair in args[0]:
                         if isinstance(pair, (tuple, list)) and len(pair) == 2:
                             d.items.append((pair[0], pair[1]))
                 return d
             if q in ("builtins.set", "builtins.frozenset", "__builtin__.set"):
                 items = args[0] if isinstance(args, tuple) and args else []
+                if isinstance(items, (list, tuple)):
+                    self._charge(len(items) * _REF, pos)
                 return PSet(list(items) if isinstance(items, (list, tuple)) else [], "frozen" in q)
             if (
                 q in ("_codecs.encode", "codecs.encode")
@@ -164,11 +203,13 @@ class SafeUnpickler:
                 and args[1] in ("latin1", "latin-1")
             ):
                 try:
+                    self._charge(_OBJ + len(args[0]), pos)
                     return args[0].encode("latin1")
                 except UnicodeEncodeError:
                     pass
             if q == "builtins.bytearray" and isinstance(args, tuple):
                 if len(args) == 1 and isinstance(args[0], bytes):
+                    self._charge(_OBJ + len(args[0]), pos)
                     return bytearray(args[0])
                 if not args:
                     return bytearray()
@@ -195,8 +236,11 @@ class SafeUnpickler:
         limits = self.limits
         max_marks = limits.max_marks
         max_stack = limits.max_stack
+        max_memo = limits.max_memo
+        max_bytes = limits.max_bytes
         count = 0
-        check_every = 1 << 16
+        made = 0  # estimated bytes of the objects built by the opcodes so far
+        check_every = max(1, min(1 << 14, limits.max_opcodes + 1))
         next_check = check_every
         deadline = time.monotonic() + limits.max_seconds
         unpack_from = struct.unpack_from
@@ -211,10 +255,10 @@ class SafeUnpickler:
             return items
 
         def readline(p: int) -> tuple[bytes, int]:
-            nl = data.find(b"\n", p)
+            nl = data.find(b"\n", p, p + (1 << 20) + 1)
             if nl < 0:
-                raise NeedMoreData
-            if nl - p > 1 << 20:
+                if end - p <= 1 << 20:
+                    raise NeedMoreData
                 raise err("a text argument is longer than 1 MiB", p)
             return bytes(data[p:nl]), nl + 1
 
@@ -234,6 +278,10 @@ class SafeUnpickler:
                         raise err(f"reading took longer than {limits.max_seconds:.0f} s", opos)
                     if len(stack) > max_stack:
                         raise err("the stack grew too large", opos)
+                    if len(memo) > max_memo:
+                        raise err(f"more than {max_memo:,} memo entries", opos)
+                    if made + count * _REF + len(memo) * _MEMO_ENTRY + self._charged > max_bytes:
+                        raise err(f"its objects would need more than {max_bytes >> 20:,} MB", opos)
                 # Most frequent opcodes of torch.save output first, bounds checked inline.
                 if op == 0x72:  # LONG_BINPUT
                     memo[unpack_from("<I", data, pos)[0]] = stack[-1]
@@ -255,7 +303,10 @@ class SafeUnpickler:
                     n = unpack_from("<I", data, pos)[0]
                     pos += 4 + n
                     if pos > end:
-                        raise NeedMoreData
+                        raise NeedMoreData(pos)
+                    if n > 1 << 16:
+                        self._charge(n, opos)
+                    made += _OBJ + n
                     stack.append(str(data[pos - n : pos], "utf-8", "surrogatepass"))
                 elif op == 0x74:  # TUPLE
                     if not marks:
@@ -263,31 +314,37 @@ class SafeUnpickler:
                     k = marks.pop()
                     t = tuple(stack[k:])
                     del stack[k:]
+                    made += _OBJ + _REF * len(t)
                     stack.append(t)
                 elif op == 0x85:  # TUPLE1
                     if not stack:
                         raise err("TUPLE1 on an empty stack", opos)
                     stack[-1] = (stack[-1],)
+                    made += _OBJ
                 elif op == 0x86:  # TUPLE2
                     if len(stack) < 2:
                         raise err("TUPLE2 needs two items", opos)
                     b = stack.pop()
                     stack[-1] = (stack[-1], b)
+                    made += _OBJ
                 elif op == 0x87:  # TUPLE3
                     if len(stack) < 3:
                         raise err("TUPLE3 needs three items", opos)
                     c = stack.pop()
                     b = stack.pop()
                     stack[-1] = (stack[-1], b, c)
+                    made += _OBJ
                 elif op == 0x52:  # REDUCE
                     if len(stack) < 2:
                         raise err("REDUCE needs a callable and arguments", opos)
                     args = stack.pop()
-                    stack[-1] = self._reduce(stack[-1], args)
+                    made += _BOX
+                    stack[-1] = self._reduce(stack[-1], args, opos)
                 elif op == 0x51:  # BINPERSID
                     if not stack:
                         raise err("BINPERSID on an empty stack", opos)
                     pid = stack[-1]
+                    made += _BOX
                     stack[-1] = self.persistent_load(pid) if self.persistent_load else PersistentRef(pid)
                 elif op == 0x89:  # NEWFALSE
                     stack.append(False)
@@ -297,6 +354,7 @@ class SafeUnpickler:
                     stack.append(())
                 elif op == 0x4A:  # BININT
                     pos = _u(data, pos, 4, end)
+                    made += _OBJ
                     stack.append(unpack_from("<i", data, pos - 4)[0])
                 elif op == 0x4D:  # BININT2
                     pos = _u(data, pos, 2, end)
@@ -318,6 +376,7 @@ class SafeUnpickler:
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
                     pos = _u(data, pos, n, end)
+                    made += _OBJ + n
                     stack.append(str(data[pos - n : pos], "utf-8", "surrogatepass"))
                 elif op == 0x63:  # GLOBAL
                     mod, pos = readline(pos)
@@ -331,11 +390,14 @@ class SafeUnpickler:
                     name_ = stack.pop()
                     stack[-1] = self._global(stack[-1], name_, opos)
                 elif op == 0x7D:  # EMPTY_DICT
+                    made += _BOX
                     stack.append(PDict())
                 elif op == 0x5D:  # EMPTY_LIST
+                    made += _BOX
                     stack.append([])
                 elif op == 0x75:  # SETITEMS
                     items = pop_mark(opos)
+                    made += _OBJ * (len(items) // 2)
                     if not stack:
                         raise err("SETITEMS without a dict", opos)
                     self._setitems(stack[-1], items, opos)
@@ -344,6 +406,7 @@ class SafeUnpickler:
                         raise err("SETITEM needs a dict, a key and a value", opos)
                     v = stack.pop()
                     k = stack.pop()
+                    made += _OBJ
                     self._setitems(stack[-1], [k, v], opos)
                 elif op == 0x65:  # APPENDS
                     items = pop_mark(opos)
@@ -368,12 +431,14 @@ class SafeUnpickler:
                     if len(stack) < 2:
                         raise err("NEWOBJ needs a class and arguments", opos)
                     args = stack.pop()
+                    made += _BOX
                     stack[-1] = Instance(stack[-1], args)
                 elif op == 0x92:  # NEWOBJ_EX
                     if len(stack) < 3:
                         raise err("NEWOBJ_EX needs a class and arguments", opos)
                     kwargs = stack.pop()
                     args = stack.pop()
+                    made += _BOX
                     stack[-1] = Instance(stack[-1], (args, kwargs))
                 elif op == 0x80:  # PROTO
                     pos = _u(data, pos, 1, end)
@@ -389,11 +454,13 @@ class SafeUnpickler:
                     stack.append(None)
                 elif op == 0x47:  # BINFLOAT
                     pos = _u(data, pos, 8, end)
+                    made += _OBJ
                     stack.append(unpack_from(">d", data, pos - 8)[0])
                 elif op == 0x8A:  # LONG1
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
                     pos = _u(data, pos, n, end)
+                    made += _OBJ + n
                     stack.append(int.from_bytes(data[pos - n : pos], "little", signed=True))
                 elif op == 0x8B:  # LONG4
                     pos = _u(data, pos, 4, end)
@@ -401,11 +468,13 @@ class SafeUnpickler:
                     if n < 0 or n > limits.max_long_bytes:
                         raise err(f"an integer of {n} bytes", opos)
                     pos = _u(data, pos, n, end)
+                    made += _OBJ + n
                     stack.append(int.from_bytes(data[pos - n : pos], "little", signed=True))
                 elif op == 0x43:  # SHORT_BINBYTES
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
                     pos = _u(data, pos, n, end)
+                    made += _OBJ + n
                     stack.append(bytes(data[pos - n : pos]))
                 elif op in (0x42, 0x54):  # BINBYTES, BINSTRING
                     pos = _u(data, pos, 4, end)
@@ -413,17 +482,20 @@ class SafeUnpickler:
                     if n < 0:
                         raise err("a negative length", opos)
                     pos = _u(data, pos, n, end)
+                    self._charge(_OBJ + n, opos)
                     raw = bytes(data[pos - n : pos])
                     stack.append(raw if op == 0x42 else raw.decode("latin1"))
                 elif op == 0x55:  # SHORT_BINSTRING
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
                     pos = _u(data, pos, n, end)
+                    made += _OBJ + n
                     stack.append(bytes(data[pos - n : pos]).decode("latin1"))
                 elif op in (0x8D, 0x8E, 0x96):  # BINUNICODE8, BINBYTES8, BYTEARRAY8
                     pos = _u(data, pos, 8, end)
                     (n,) = unpack_from("<Q", data, pos - 8)
                     pos = _u(data, pos, n, end)
+                    self._charge(_OBJ + n, opos)
                     raw = bytes(data[pos - n : pos])
                     if op == 0x8D:
                         stack.append(raw.decode("utf-8", "surrogatepass"))
@@ -446,12 +518,15 @@ class SafeUnpickler:
                     pop_mark(opos)
                 elif op == 0x64:  # DICT
                     items = pop_mark(opos)
+                    made += _BOX + _OBJ * (len(items) // 2)
                     d = PDict()
                     self._setitems(d, items, opos)
                     stack.append(d)
                 elif op == 0x6C:  # LIST
+                    made += _BOX
                     stack.append(pop_mark(opos))
                 elif op == 0x8F:  # EMPTY_SET
+                    made += _BOX
                     stack.append(PSet())
                 elif op == 0x90:  # ADDITEMS
                     items = pop_mark(opos)
@@ -459,28 +534,34 @@ class SafeUnpickler:
                         raise err("ADDITEMS without a set", opos)
                     stack[-1].items.extend(items)
                 elif op == 0x91:  # FROZENSET
+                    made += _BOX
                     stack.append(PSet(pop_mark(opos), frozen=True))
                 elif op == 0x69:  # INST
                     mod, pos = readline(pos)
                     name, pos = readline(pos)
                     cls = self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos)
+                    made += _BOX + _OBJ
                     stack.append(Instance(cls, tuple(pop_mark(opos))))
                 elif op == 0x6F:  # OBJ
                     items = pop_mark(opos)
                     if not items:
                         raise err("OBJ without a class", opos)
+                    made += _BOX + _OBJ
                     stack.append(Instance(items[0], tuple(items[1:])))
                 elif op in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
                     n = {0x82: 1, 0x83: 2, 0x84: 4}[op]
                     pos = _u(data, pos, n, end)
                     code = int.from_bytes(data[pos - n : pos], "little")
+                    made += _OBJ
                     stack.append(self._global("copyreg._extension_registry", str(code), opos))
                 elif op == 0x50:  # PERSID
                     line, pos = readline(pos)
                     pid = line.decode("ascii", "replace")
+                    made += _BOX + len(line)
                     stack.append(self.persistent_load(pid) if self.persistent_load else PersistentRef(pid))
                 elif op == 0x49:  # INT
                     line, pos = readline(pos)
+                    made += _OBJ + len(line)
                     if line == b"00":
                         stack.append(False)
                     elif line == b"01":
@@ -489,15 +570,18 @@ class SafeUnpickler:
                         stack.append(self._parse_int(line, opos))
                 elif op == 0x4C:  # LONG
                     line, pos = readline(pos)
+                    made += _OBJ + len(line)
                     stack.append(self._parse_int(line.rstrip(b"L"), opos))
                 elif op == 0x46:  # FLOAT
                     line, pos = readline(pos)
+                    made += _OBJ
                     try:
                         stack.append(float(line))
                     except ValueError:
                         raise err("a FLOAT that is not a number", opos) from None
                 elif op == 0x53:  # STRING
                     line, pos = readline(pos)
+                    made += _OBJ + 2 * len(line)
                     if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
                         raise err("a STRING that is not quoted", opos)
                     try:
@@ -507,6 +591,7 @@ class SafeUnpickler:
                     stack.append(value.decode("latin1"))
                 elif op == 0x56:  # UNICODE
                     line, pos = readline(pos)
+                    made += _OBJ + 4 * len(line)
                     stack.append(line.decode("raw_unicode_escape"))
                 elif op == 0x67:  # GET
                     line, pos = readline(pos)
@@ -528,8 +613,12 @@ class SafeUnpickler:
             if pos >= end - 8:
                 raise NeedMoreData from None
             raise self._error("an opcode found too few items on the stack", pos) from None
+        except UnicodeDecodeError:
+            raise self._error("a text argument is not valid UTF-8", pos) from None
         except RecursionError:
             raise self._error("objects nested too deeply", pos) from None
+        except MemoryError:
+            raise self._error("its objects need more memory than this machine has", pos) from None
 
     def _parse_int(self, line: bytes, pos: int) -> int:
         if len(line) > 4000:

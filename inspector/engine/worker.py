@@ -60,7 +60,26 @@ def _run_export(payload: dict[str, Any]) -> dict[str, Any]:
     return report.to_json()
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"load": _run_load, "export": _run_export}
+def _inspect_handler(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A handler for one of the "look inside" jobs (stats, stats-all, slice, diff)."""
+
+    def run(payload: dict[str, Any]) -> dict[str, Any]:
+        from inspector.engine.inspect_jobs import run_inspect_job
+
+        def report(event: dict[str, Any]) -> None:
+            if JobEvents.send is not None:
+                JobEvents.send({"event": "progress", "job": JobEvents.job, **event})
+
+        return run_inspect_job(kind, payload, report)
+
+    return run
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "load": _run_load,
+    "export": _run_export,
+    **{kind: _inspect_handler(kind) for kind in ("stats", "stats-all", "slice", "diff")},
+}
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,15 @@ from dataclasses import replace
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QModelIndex,
+    QPoint,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,6 +40,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QSplitter,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -41,9 +50,13 @@ from inspector.core.errors import CheckpointError
 from inspector.core.formatting import format_bytes, format_count, format_params
 from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
-from inspector.core.model import CheckpointIndex, Node
+from inspector.core.model import CheckpointIndex, Node, PathPart
+from inspector.core.optimizer_map import OptimizerMap, map_optimizers
+from inspector.gui.detail_panel import DetailPanel
 from inspector.gui.engine_bridge import EngineBridge, loaded_devices
 from inspector.gui.filter_proxy import CheckpointFilterProxy
+from inspector.gui.i18n import QT_TRANSLATE_NOOP
+from inspector.gui.load_options_bar import map_location_label
 from inspector.gui.safety import (
     Verdict,
     global_class,
@@ -52,8 +65,10 @@ from inspector.gui.safety import (
     verdict_of,
     what_would_run,
 )
+from inspector.gui.stats_all import StatsAllRow, stats_by_path
 from inspector.gui.status_widgets import BusyRow, DangerBanner, ErrorPanel, VerdictBadge
 from inspector.gui.tasks import TaskRunner
+from inspector.gui.training_breakdown import TrainingBreakdown, tree_notes
 from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
 from inspector.gui.trust_dialog import AllowGlobalsDialog, TrustFileDialog
 
@@ -66,22 +81,44 @@ _EXPAND_LIMIT = 5000
 _FILTER_DELAY_MS = 150
 _INVALID_FILTER_STYLE = "QLineEdit { background: #ffd7d7; color: #000000; }"
 
-_MODES = (("Substring", MatchMode.SUBSTRING), ("Glob", MatchMode.GLOB), ("Regex", MatchMode.REGEX))
+_MODES = (
+    (QT_TRANSLATE_NOOP("CheckpointTab", "Substring"), MatchMode.SUBSTRING),
+    (QT_TRANSLATE_NOOP("CheckpointTab", "Glob"), MatchMode.GLOB),
+    (QT_TRANSLATE_NOOP("CheckpointTab", "Regex"), MatchMode.REGEX),
+)
 
+#: Said when the engine's error carries no sentence of its own (translated at display time).
 _KIND_SENTENCES = {
-    "cuda-unavailable": "{name} was saved on CUDA, and this machine has no CUDA device.",
-    "device-unavailable": "{name} needs a device this machine does not have.",
-    "weights-only": "{name} needs globals that weights-only loading does not allow.",
-    "corrupt": "{name} is damaged: torch could not read it.",
-    "not-found": "{name} no longer exists.",
-    "crashed": "The torch worker stopped while loading {name}.",
-    "torchscript": "{name} is a TorchScript archive; it is shown from its static read only.",
-    "refused-global": "{name} needs a global that can never be allowed; only trusting it would load it.",
-    "missing-global": "{name} needs a global the loader cannot import.",
+    "cuda-unavailable": QT_TRANSLATE_NOOP(
+        "CheckpointTab", "{name} was saved on CUDA, and this machine has no CUDA device."
+    ),
+    "device-unavailable": QT_TRANSLATE_NOOP(
+        "CheckpointTab", "{name} needs a device this machine does not have."
+    ),
+    "weights-only": QT_TRANSLATE_NOOP(
+        "CheckpointTab", "{name} needs globals that weights-only loading does not allow."
+    ),
+    "corrupt": QT_TRANSLATE_NOOP("CheckpointTab", "{name} is damaged: torch could not read it."),
+    "not-found": QT_TRANSLATE_NOOP("CheckpointTab", "{name} no longer exists."),
+    "crashed": QT_TRANSLATE_NOOP("CheckpointTab", "The torch worker stopped while loading {name}."),
+    "torchscript": QT_TRANSLATE_NOOP(
+        "CheckpointTab", "{name} is a TorchScript archive; it is shown from its static read only."
+    ),
+    "refused-global": QT_TRANSLATE_NOOP(
+        "CheckpointTab",
+        "{name} needs a global that can never be allowed; only trusting it would load it.",
+    ),
+    "missing-global": QT_TRANSLATE_NOOP("CheckpointTab", "{name} needs a global the loader cannot import."),
+    "other": QT_TRANSLATE_NOOP("CheckpointTab", "torch could not load {name}."),
 }
 
-_TRUST = "Trust this file…"
-_ALLOW_OR_TRUST = "Allow or trust…"
+_TRUST = QT_TRANSLATE_NOOP("CheckpointTab", "Trust this file…")
+_ALLOW_OR_TRUST = QT_TRANSLATE_NOOP("CheckpointTab", "Allow or trust…")
+
+
+def _tr(text: str) -> str:
+    """Translate a string marked with ``QT_TRANSLATE_NOOP("CheckpointTab", …)``."""
+    return QCoreApplication.translate("CheckpointTab", text)
 
 
 def default_peek(path: str) -> CheckpointIndex:
@@ -95,18 +132,32 @@ def summary_text(index: CheckpointIndex) -> str:
     """One line about the file: format, tensors, params, size, dtype mix, saved devices."""
     parts = [index.format]
     tensors = index.tensor_count
-    parts.append(f"{format_count(tensors)} tensor" + ("" if tensors == 1 else "s"))
-    parts.append(f"{format_params(index.total_params)} params")
+    parts.append(
+        (
+            QCoreApplication.translate("CheckpointTab", "{count} tensor")
+            if tensors == 1
+            else QCoreApplication.translate("CheckpointTab", "{count} tensors")
+        ).format(count=format_count(tensors))
+    )
+    parts.append(
+        QCoreApplication.translate("CheckpointTab", "{params} params").format(
+            params=format_params(index.total_params)
+        )
+    )
     parts.append(format_bytes(index.total_bytes))
     dtypes = index.dtype_mix()
     if dtypes:
         shown = [f"{name} ×{count}" for name, count in list(dtypes.items())[:4]]
         if len(dtypes) > 4:
-            shown.append(f"+{len(dtypes) - 4} more")
+            shown.append(QCoreApplication.translate("CheckpointTab", "+{n} more").format(n=len(dtypes) - 4))
         parts.append(", ".join(shown))
     devices = index.saved_devices()
     if devices:
-        parts.append("saved on " + ", ".join(devices))
+        parts.append(
+            QCoreApplication.translate("CheckpointTab", "saved on {devices}").format(
+                devices=", ".join(devices)
+            )
+        )
     return "  ·  ".join(parts)
 
 
@@ -117,6 +168,7 @@ class CheckpointTab(QWidget):
     tree_shown = Signal()
     load_finished = Signal()  # "Loaded on" filled in
     load_failed = Signal(str)  # the engine's error kind
+    stats_all_finished = Signal(object)  # the stats-all result, after the tree's columns filled in
     map_location_requested = Signal(object)  # MapLocation: the error panel's "Load on cpu"
 
     def __init__(
@@ -162,14 +214,13 @@ class CheckpointTab(QWidget):
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("filterEdit")
-        self.filter_edit.setPlaceholderText("Filter keys…")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_mode_combo = QComboBox()
         self.filter_mode_combo.setObjectName("filterModeCombo")
         for label, mode in _MODES:
-            self.filter_mode_combo.addItem(label, mode)
-        self.expand_button = QPushButton("Expand all")
-        self.collapse_button = QPushButton("Collapse all")
+            self.filter_mode_combo.addItem(_tr(label), mode)
+        self.expand_button = QPushButton()
+        self.collapse_button = QPushButton()
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(_FILTER_DELAY_MS)
@@ -196,10 +247,10 @@ class CheckpointTab(QWidget):
         header.setSectionsMovable(True)
         header.setMinimumSectionSize(48)
 
-        self.copy_key_action = QAction("Copy key", self)
+        self.copy_key_action = QAction(self)
         self.copy_key_action.setShortcut(QKeySequence.StandardKey.Copy)
         self.copy_key_action.triggered.connect(self.copy_key)
-        self.copy_row_action = QAction("Copy row", self)
+        self.copy_row_action = QAction(self)
         self.copy_row_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
         self.copy_row_action.triggered.connect(self.copy_row)
         for action in (self.copy_key_action, self.copy_row_action):
@@ -217,7 +268,23 @@ class CheckpointTab(QWidget):
         tree_layout = QVBoxLayout(self.tree_area)
         tree_layout.setContentsMargins(0, 0, 0, 0)
         tree_layout.addLayout(filter_row)
-        tree_layout.addWidget(self.tree, 1)
+        # The detail panel beside the tree shows the selected tensor (statistics, plots, values).
+        self.detail = DetailPanel(engine)
+        self.detail.stats_computed.connect(self._on_stats_computed)
+        self.stats_all = StatsAllRow(engine)
+        self.stats_all.finished.connect(self._on_stats_all_finished)
+        self.stats_all.failed.connect(self.load_label.setText)
+        self.optimizer_maps: list[OptimizerMap] = []
+        self.breakdown: QDialog | None = None
+        self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("treeDetailSplitter")
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        tree_layout.addWidget(self.stats_all)
+        tree_layout.addWidget(self.splitter, 1)
         self.tree_area.hide()
 
         layout = QVBoxLayout(self)
@@ -236,10 +303,31 @@ class CheckpointTab(QWidget):
         layout.addWidget(self._stretch, 1)
         self.summary_label.hide()
         self.load_label.hide()
+        self._retranslate()
 
         if engine is not None:
             engine.job_finished.connect(self._on_job_finished)
             engine.job_failed.connect(self._on_job_failed)
+
+    def _retranslate(self) -> None:
+        """The tab's fixed texts, and the summary and scan lines; messages wait for the next event."""
+        self.filter_edit.setPlaceholderText(self.tr("Filter keys…"))
+        for row, (label, _mode) in enumerate(_MODES):
+            self.filter_mode_combo.setItemText(row, _tr(label))
+        self.expand_button.setText(self.tr("Expand all"))
+        self.collapse_button.setText(self.tr("Collapse all"))
+        self.copy_key_action.setText(self.tr("Copy key"))
+        self.copy_row_action.setText(self.tr("Copy row"))
+        if self.index is not None:
+            self.summary_label.setText(summary_text(self.index))
+            self._show_scan()
+        if self.model is not None:
+            self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, self.model.columnCount() - 1)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -296,7 +384,7 @@ class CheckpointTab(QWidget):
         self._generation += 1
         generation = self._generation
         self.error_panel.clear()
-        self.busy.show_busy(f"Reading {self.display_name}…")
+        self.busy.show_busy(self.tr("Reading {name}…").format(name=self.display_name))
         self._runner.start(
             lambda: self._peek_fn(self.path),
             lambda index: self._on_peek_finished(generation, index),
@@ -317,18 +405,18 @@ class CheckpointTab(QWidget):
         if self._job is not None:
             self._cancel_load()
             self.busy.hide_busy()
-            self.load_label.setText("Loading was cancelled; the tree shows what the file holds.")
+            self.load_label.setText(self.tr("Loading was cancelled; the tree shows what the file holds."))
             self.load_label.show()
             self.error_panel.show_error(
-                "Loading with torch was cancelled.",
-                actions=[("Load again", lambda: self.reload(self._options))],
+                self.tr("Loading with torch was cancelled."),
+                actions=[(self.tr("Load again"), lambda: self.reload(self._options))],
             )
         elif self.index is None and self.is_busy:
             self._generation += 1
             self.busy.hide_busy()
             self.error_panel.show_error(
-                f"Opening {self.display_name} was cancelled.",
-                actions=[("Open again", lambda: self.open(self._options))],
+                self.tr("Opening {name} was cancelled.").format(name=self.display_name),
+                actions=[(self.tr("Open again"), lambda: self.open(self._options))],
             )
         self.state_changed.emit()
 
@@ -338,6 +426,8 @@ class CheckpointTab(QWidget):
         self._generation += 1
         self._cancel_load()
         self._filter_timer.stop()
+        self.detail.show_node("", None)
+        self.stats_all.cancel()
         dialog, self.safety_dialog = self.safety_dialog, None
         if dialog is not None:
             dialog.reject()  # its answer would be for a tab that is gone
@@ -359,18 +449,18 @@ class CheckpointTab(QWidget):
             # Not even weights-only loading: the file never reaches torch.load untrusted.
             self.busy.hide_busy()
             self.load_label.setText(
-                "Not loaded with torch: shown from the static read only, so nothing in the file ran."
+                self.tr("Not loaded with torch: shown from the static read only, so nothing in the file ran.")
             )
             self.load_label.show()
             self.state_changed.emit()
             return
         if self._engine is None:
-            self.load_label.setText("The torch engine is not available: “Loaded on” stays empty.")
+            self.load_label.setText(self.tr("The torch engine is not available: “Loaded on” stays empty."))
             self.load_label.show()
             return
-        where = format_map_location(self._options.map_location)
+        where = map_location_label(format_map_location(self._options.map_location))
         self.load_label.hide()
-        self.busy.show_busy(f"Loading with torch (map location: {where})…")
+        self.busy.show_busy(self.tr("Loading with torch (map location: {where})…").format(where=where))
         self._job = self._engine.submit_load(self.path, self.load_options)
         self.state_changed.emit()
 
@@ -389,6 +479,11 @@ class CheckpointTab(QWidget):
             lambda keys: self._on_key_index(generation, keys),
             lambda _exc: None,  # the filter builds its own on first use
         )
+        self._runner.start(
+            lambda: map_optimizers(index),
+            lambda maps: self._on_optimizer_maps(generation, maps),
+            lambda _exc: None,  # no notes in the tree; the breakdown computes its own
+        )
 
     def _on_key_index(self, generation: int, keys: KeyIndex) -> None:
         if self._is_current(generation):
@@ -401,10 +496,12 @@ class CheckpointTab(QWidget):
         if isinstance(exc, CheckpointError):
             message, details = exc.message, exc.details
         else:
-            message = f"{self.display_name} could not be read because of an unexpected error."
+            message = self.tr("{name} could not be read because of an unexpected error.").format(
+                name=self.display_name
+            )
             details = "".join(traceback.format_exception(exc))
         self.error_panel.show_error(
-            message, details, actions=[("Try again", lambda: self.open(self._options))]
+            message, details, actions=[(self.tr("Try again"), lambda: self.open(self._options))]
         )
         self.state_changed.emit()
 
@@ -416,16 +513,28 @@ class CheckpointTab(QWidget):
         if self.model is not None:
             self.model.set_loaded_devices(loaded_devices(result))
         seconds = result.get("seconds")
-        where = format_map_location(self._options.map_location)
-        text = f"Loaded with torch (map location: {where})"
+        where = map_location_label(format_map_location(self._options.map_location))
         if isinstance(seconds, (int, float)):
-            text += f" in {seconds:.1f} s" if seconds >= 0.1 else f" in {seconds * 1000:.0f} ms"
+            took = (
+                self.tr("{seconds} s").format(seconds=f"{seconds:.1f}")
+                if seconds >= 0.1
+                else self.tr("{ms} ms").format(ms=f"{seconds * 1000:.0f}")
+            )
+            text = self.tr("Loaded with torch (map location: {where}) in {time}").format(
+                where=where, time=took
+            )
+        else:
+            text = self.tr("Loaded with torch (map location: {where})").format(where=where)
         options = self.load_options
         if not options.weights_only:
-            text += f"; trusted: weights_only=False, pickle module {options.pickle_module or 'pickle'}"
+            text += self.tr("; trusted: weights_only=False, pickle module {module}").format(
+                module=options.pickle_module or "pickle"
+            )
         elif options.allowed_globals:
-            text += "; allowed for this tab: " + ", ".join(options.allowed_globals)
-        self.load_label.setText(text + ".")
+            text += self.tr("; allowed for this tab: {names}").format(
+                names=", ".join(options.allowed_globals)
+            )
+        self.load_label.setText(text + self.tr("."))
         self.load_label.show()
         self.load_finished.emit()
         self.state_changed.emit()
@@ -439,23 +548,24 @@ class CheckpointTab(QWidget):
         extra = event.get("extra") or {}
         message = str(event.get("message") or "")
         if not message:
-            template = _KIND_SENTENCES.get(kind, "torch could not load {name}.")
-            message = template.format(name=self.display_name)
+            template = _KIND_SENTENCES.get(kind, _KIND_SENTENCES["other"])
+            message = _tr(template).format(name=self.display_name)
         names = [str(g) for g in extra.get("globals") or []]
         if kind == "weights-only":
             self._reported_globals = unique_names([*self._reported_globals, *names])
         if kind == "weights-only" and names and not all(n in message for n in names):
-            message += " It references: " + ", ".join(names) + "."
+            message += " " + self.tr("It references: {names}.").format(names=", ".join(names))
         actions: list[tuple[str, Callable[[], None]]] = []
         suggest = extra.get("suggest")
         if suggest:
-            actions.append((f"Load on {suggest}", lambda: self._request_map_location(suggest)))
+            label = self.tr("Load on {device}").format(device=suggest)
+            actions.append((label, lambda: self._request_map_location(suggest)))
         elif kind in ("crashed", "other", "not-found"):
-            actions.append(("Try again", lambda: self.reload(self._options)))
+            actions.append((self.tr("Try again"), lambda: self.reload(self._options)))
         elif kind == "weights-only" and names:
-            actions.append((_ALLOW_OR_TRUST, lambda: self.ask_allow(names)))
+            actions.append((_tr(_ALLOW_OR_TRUST), lambda: self.ask_allow(names)))
         elif kind in ("weights-only", "refused-global", "torchscript") and not self._trusted:
-            actions.append((_TRUST, self.ask_trust))
+            actions.append((_tr(_TRUST), self.ask_trust))
         self.error_panel.show_error(message, event.get("details"), actions)
         self.load_label.hide()
         self.load_failed.emit(kind)
@@ -521,26 +631,26 @@ class CheckpointTab(QWidget):
         verdict = verdict_of(self.index)
         unsafe = unique_names(g.qualname for g in self.index.unsafe_globals)
         tooltip = (
-            "Globals outside torch's weights-only set: " + ", ".join(unsafe)
+            self.tr("Globals outside torch's weights-only set: {names}").format(names=", ".join(unsafe))
             if unsafe
-            else "The pickle references only what weights-only loading allows."
+            else self.tr("The pickle references only what weights-only loading allows.")
         )
-        self.verdict_badge.set_verdict(verdict.value, tooltip)
+        self.verdict_badge.set_verdict(verdict, tooltip)
         dangerous = unique_names(g.qualname for g in self.index.dangerous_globals)
         if not dangerous:
             self.danger_banner.hide()
             return
         listed = ", ".join(dangerous)
         if self._trusted:
-            message = (
-                f"You trusted {self.display_name} in this tab, so it is loaded with weights_only=False "
-                f"and its pickle may call {listed}."
-            )
+            message = self.tr(
+                "You trusted {name} in this tab, so it is loaded with weights_only=False "
+                "and its pickle may call {globals}."
+            ).format(name=self.display_name, globals=listed)
         else:
-            message = (
-                f"{self.display_name} references {listed}, which can run code on this computer. "
+            message = self.tr(
+                "{name} references {globals}, which can run code on this computer. "
                 "It is shown from its static read only and is not handed to torch."
-            )
+            ).format(name=self.display_name, globals=listed)
         self.danger_banner.show_message(message, can_trust=not self._trusted)
 
     def _request_map_location(self, loc: MapLocation) -> None:
@@ -563,6 +673,8 @@ class CheckpointTab(QWidget):
         self.tree_area.show()
         self._expand_initial()
         self._size_columns()
+        for column in (Column.NONFINITE, Column.NORM):  # shown once statistics are computed
+            self.tree.header().setSectionHidden(column, True)
         self.tree_shown.emit()
         self.state_changed.emit()
 
@@ -575,6 +687,60 @@ class CheckpointTab(QWidget):
                 self.tree.resizeColumnToContents(column)
                 width = max(header.sectionSize(column), self.tree.sizeHintForColumn(column))
                 header.resizeSection(column, width + 16)
+
+    # -- looking inside tensors (issue 6) ------------------------------------------------------
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        node = current.siblingAtColumn(Column.NAME).data(ItemRole.NodeRole) if current.isValid() else None
+        self.detail.show_node(self.path, node if node is not None and node.tensor is not None else None)
+
+    def _on_stats_computed(self, path: tuple[PathPart, ...], stats: dict[str, Any]) -> None:
+        if self.model is not None and not self._closed:
+            self.model.set_tensor_stats({path: stats})
+            self._show_stats_columns()
+
+    def _show_stats_columns(self) -> None:
+        header = self.tree.header()
+        for column in (Column.NONFINITE, Column.NORM):
+            if header.isSectionHidden(column):
+                header.setSectionHidden(column, False)
+                header.resizeSection(column, 96)
+
+    def compute_all_stats(self) -> bool:
+        """Statistics for every tensor in the engine (progress and Cancel above the tree)."""
+        if self.index is None or self._closed:
+            return False
+        return self.stats_all.start(self.path)
+
+    def _on_stats_all_finished(self, result: dict[str, Any]) -> None:
+        if self.model is None or self._closed:
+            return
+        self.model.set_tensor_stats(stats_by_path(result))
+        self._show_stats_columns()
+        flagged = list(result.get("flagged") or [])
+        if flagged:
+            shown = ", ".join(flagged[:5]) + (" …" if len(flagged) > 5 else "")
+            self.load_label.setText(self.tr("{0} tensors hold NaN or Inf: {1}").format(len(flagged), shown))
+        else:
+            self.load_label.setText(self.tr("No tensor holds NaN or Inf."))
+        self.load_label.show()
+        self.stats_all_finished.emit(result)
+
+    def _on_optimizer_maps(self, generation: int, maps: list[OptimizerMap]) -> None:
+        if not self._is_current(generation) or self.model is None:
+            return
+        self.optimizer_maps = maps
+        names, tooltips = tree_notes(maps)
+        if names or tooltips:
+            self.model.set_notes(names, tooltips)
+
+    def show_breakdown(self) -> QDialog | None:
+        """The training-checkpoint breakdown (bytes by part, optimizer state by parameter)."""
+        if self.index is None:
+            return None
+        self.breakdown = TrainingBreakdown(self.index, self._engine, self.optimizer_maps or None, self)
+        self.breakdown.show()
+        return self.breakdown
 
     def expand_all(self) -> None:
         self.tree.expandAll()
@@ -670,7 +836,7 @@ class CheckpointTab(QWidget):
         menu.addAction(self.copy_key_action)
         menu.addAction(self.copy_row_action)
         menu.addSeparator()
-        menu.addAction("Expand all", self.expand_all)
-        menu.addAction("Collapse all", self.collapse_all)
+        menu.addAction(self.tr("Expand all"), self.expand_all)
+        menu.addAction(self.tr("Collapse all"), self.collapse_all)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.popup(self.tree.viewport().mapToGlobal(pos))

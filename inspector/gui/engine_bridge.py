@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
+from inspector.core.export_plan import ExportPlan, discard_partial
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import PathPart
 
@@ -49,12 +50,14 @@ class EngineBridge(QObject):
     job_finished = Signal(int, object)  # job id, result dict
     job_failed = Signal(int, object)  # job id, error event dict
     engine_failed = Signal(str)  # a sentence: the worker could not start
+    job_progress = Signal(int, object, object)  # job id, bytes done, bytes total (may exceed 2**31)
 
     def __init__(self, client_factory: ClientFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._client = client_factory(self._on_event)
         self._started = False
         self._closed = False
+        self._exports: dict[int, ExportPlan] = {}  # running exports, to clean up after a kill
 
     @property
     def client(self) -> EngineClientLike:
@@ -78,6 +81,18 @@ class EngineBridge(QObject):
         self.start()
         return self._client.submit("load", {"path": path, "options": options.to_json()})
 
+    def submit_export(self, plan: ExportPlan) -> int:
+        """Run an export in the engine; if it is cancelled or the engine dies, its partial file goes."""
+        self.start()
+        job = self._client.submit("export", {"plan": plan.to_json()})
+        self._exports[job] = plan
+        return job
+
+    def submit_job(self, kind: str, payload: dict[str, Any]) -> int:
+        """Run a "look inside" job (``stats``, ``stats-all``, ``slice``, ``diff``) with a JSON payload."""
+        self.start()
+        return self._client.submit(kind, payload)
+
     def cancel(self, job_id: int) -> None:
         if self._started and not self._closed:
             self._client.cancel(job_id)
@@ -96,9 +111,15 @@ class EngineBridge(QObject):
         if kind == "ready":
             self.engine_ready.emit(list(event.get("devices") or []), str(event.get("torch_version")))
         elif kind == "result":
+            self._exports.pop(int(event["job"]), None)
             self.job_finished.emit(int(event["job"]), event.get("result") or {})
         elif kind == "error":
             job = event.get("job")
+            plan = self._exports.pop(job, None) if isinstance(job, int) else None
+            if plan is not None:
+                discard_partial(plan)  # a killed worker could not remove its temporary file
             self.job_failed.emit(job if isinstance(job, int) else -1, event)
+        elif kind == "progress" and isinstance(event.get("job"), int):
+            self.job_progress.emit(int(event["job"]), event.get("done", 0), event.get("total", 0))
         elif kind == "engine-failed":
-            self.engine_failed.emit(str(event.get("message") or "The loader could not start."))
+            self.engine_failed.emit(str(event.get("message") or self.tr("The loader could not start.")))

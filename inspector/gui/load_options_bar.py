@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,12 +23,23 @@ from inspector.core.load_options import (
     parse_map_location,
 )
 
+#: The combo's item data are canonical map locations (``format_map_location``), the same in every
+#: language; only the labels of these two are translated, and labels are never parsed or stored.
 AS_SAVED = "As saved"
-CUSTOM = "Custom…"
+CUSTOM = "custom"
 _FIXED = (AS_SAVED, "cpu", "meta")
 
 SETTINGS_MAP_LOCATION = "load/map_location"
 SETTINGS_MMAP = "load/mmap"
+
+
+def map_location_label(text: str) -> str:
+    """What the user sees for a canonical map location: "As saved" translated, devices as they are."""
+    if text == AS_SAVED:
+        return QCoreApplication.translate("LoadOptionsBar", "As saved")
+    if text == CUSTOM:
+        return QCoreApplication.translate("LoadOptionsBar", "Custom…")
+    return text
 
 
 def _setting_bool(settings: QSettings, key: str, default: bool) -> bool:
@@ -43,7 +54,7 @@ class CustomMapLocationDialog(QDialog):
 
     def __init__(self, initial: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Custom map location")
+        self.setWindowTitle(self.tr("Custom map location"))
         self.edit = QLineEdit(initial)
         self.edit.setPlaceholderText("cuda:1→cuda:0, cuda:2->cpu")
         self.message = QLabel()
@@ -54,7 +65,7 @@ class CustomMapLocationDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("A device (cpu, meta, cuda:N, mps) or saved→target pairs:"))
+        layout.addWidget(QLabel(self.tr("A device (cpu, meta, cuda:N, mps) or saved→target pairs:")))
         layout.addWidget(self.edit)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
@@ -89,19 +100,17 @@ class LoadOptionsBar(QWidget):
 
         self.map_combo = QComboBox()
         self.map_combo.setObjectName("mapLocationCombo")
-        self.map_combo.setToolTip("Where torch.load puts the tensors (map_location)")
         self.map_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.map_combo.addItems([*_FIXED, CUSTOM])
+        for value in (*_FIXED, CUSTOM):
+            self.map_combo.addItem(map_location_label(value), value)
         self.weights_only_check = QCheckBox("weights_only")
-        self.weights_only_check.setToolTip(
-            "Load with torch's safe unpickler: only tensors and plain containers"
-        )
         self.mmap_check = QCheckBox("mmap")
-        self.mmap_check.setToolTip("Memory-map the file instead of reading it (zip files only)")
+        self.map_label = QLabel()
+        self._retranslate()
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
-        layout.addWidget(QLabel("Map location:"))
+        layout.addWidget(self.map_label)
         layout.addWidget(self.map_combo)
         layout.addSpacing(12)
         layout.addWidget(self.weights_only_check)
@@ -134,19 +143,35 @@ class LoadOptionsBar(QWidget):
     def set_engine_devices(self, devices: list[str]) -> None:
         """Offer each device the engine reports (cuda:N, mps) after the fixed entries."""
         for device in devices:
-            if self.map_combo.findText(device) < 0:
-                self.map_combo.insertItem(self._first_custom_row(), device)
+            if self.map_combo.findData(device) < 0:
+                self.map_combo.insertItem(self._first_custom_row(), device, device)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _retranslate(self) -> None:
+        self.map_label.setText(self.tr("Map location:"))
+        self.map_combo.setToolTip(self.tr("Where torch.load puts the tensors (map_location)"))
+        for row in range(self.map_combo.count()):
+            self.map_combo.setItemText(row, map_location_label(str(self.map_combo.itemData(row))))
+        self.weights_only_check.setToolTip(
+            self.tr("Load with torch's safe unpickler: only tensors and plain containers")
+        )
+        self.mmap_check.setToolTip(self.tr("Memory-map the file instead of reading it (zip files only)"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
 
     def _first_custom_row(self) -> int:
         return self.map_combo.count() - 1  # "Custom…" stays last
 
     def _select(self, text: str) -> None:
-        row = self.map_combo.findText(text)
+        """Select the canonical map location ``text``, adding a row for it if new."""
+        row = self.map_combo.findData(text)
         if row < 0:
             row = self._first_custom_row()
-            self.map_combo.insertItem(row, text)
+            self.map_combo.insertItem(row, map_location_label(text), text)
         self.map_combo.setCurrentIndex(row)
         self._current_text = text
 
@@ -167,7 +192,7 @@ class LoadOptionsBar(QWidget):
         self.options_changed.emit(self.options())
 
     def _on_map_activated(self, row: int) -> None:
-        text = self.map_combo.itemText(row)
+        text = str(self.map_combo.itemData(row))
         if text == CUSTOM:
             self._ask_custom()
             return
@@ -208,10 +233,12 @@ class LoadOptionsBar(QWidget):
         """Ask before loading without weights_only: the file's pickle may then run any code."""
         answer = QMessageBox.warning(
             self,
-            "Load without weights_only?",
-            "With weights_only off, torch.load runs whatever code the file's pickle contains, "
-            "in the loader process, with your permissions.\n\nOnly do this for files you made "
-            "or fully trust. The setting is not remembered: the next start is safe again.",
+            self.tr("Load without weights_only?"),
+            self.tr(
+                "With weights_only off, torch.load runs whatever code the file's pickle contains, "
+                "in the loader process, with your permissions.\n\nOnly do this for files you made "
+                "or fully trust. The setting is not remembered: the next start is safe again."
+            ),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtCore import QEvent, QSettings, Qt
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -20,14 +28,17 @@ from PySide6.QtWidgets import (
 
 from inspector.core.load_options import LoadOptions, MapLocation
 from inspector.gui.checkpoint_tab import CheckpointTab, PeekFunction, default_peek
+from inspector.gui.diff_window import DiffWindow
 from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.i18n import LANGUAGES, QT_TRANSLATE_NOOP, UiLanguage, language_label
 from inspector.gui.load_options_bar import LoadOptionsBar
 from inspector.gui.safety import Verdict
+from inspector.gui.status_widgets import verdict_label
 from inspector.gui.tasks import TaskRunner
 
 APP_NAME = "Checkpoint Inspector"
-FILE_FILTER = "Checkpoints (*.pth *.pt *.ckpt *.bin *.tar);;All files (*)"
-EMPTY_TEXT = "Open a checkpoint (Ctrl+O) or drop one here"
+FILE_FILTER = QT_TRANSLATE_NOOP("MainWindow", "Checkpoints (*.pth *.pt *.ckpt *.bin *.tar);;All files (*)")
+EMPTY_TEXT = QT_TRANSLATE_NOOP("MainWindow", "Open a checkpoint (Ctrl+O) or drop one here")
 RECENT_KEY = "recent/files"
 RECENT_MAX = 10
 
@@ -66,9 +77,12 @@ class MainWindow(QMainWindow):
         runner: TaskRunner | None = None,
         peek_fn: PeekFunction = default_peek,
         parent: QWidget | None = None,
+        language: UiLanguage | None = None,
     ) -> None:
         super().__init__(parent)
         self._settings = settings
+        # Without a ``language`` the menu still stores the choice and installs its translators.
+        self._language = language if language is not None else UiLanguage(settings, parent=self)
         self._engine = engine
         self._runner = runner if runner is not None else TaskRunner(self)
         self._peek_fn = peek_fn
@@ -79,11 +93,11 @@ class MainWindow(QMainWindow):
 
         self.options_bar = LoadOptionsBar(settings)
         self.options_bar.options_changed.connect(self._on_options_changed)
-        toolbar = QToolBar("Load options")
-        toolbar.setObjectName("loadOptionsToolBar")
-        toolbar.setMovable(False)
-        toolbar.addWidget(self.options_bar)
-        self.addToolBar(toolbar)
+        self.options_toolbar = QToolBar()
+        self.options_toolbar.setObjectName("loadOptionsToolBar")
+        self.options_toolbar.setMovable(False)
+        self.options_toolbar.addWidget(self.options_bar)
+        self.addToolBar(self.options_toolbar)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("checkpointTabs")
@@ -92,7 +106,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._update_title)
-        self.empty_label = QLabel(EMPTY_TEXT)
+        self.empty_label = QLabel()
         self.empty_label.setObjectName("emptyLabel")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setStyleSheet("color: palette(placeholder-text); font-size: 15pt;")
@@ -111,27 +125,86 @@ class MainWindow(QMainWindow):
     # -- menus -------------------------------------------------------------------------------
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_action = file_menu.addAction("&Open…", self.open_dialog)
+        """Menus and actions without text: ``_retranslate`` names them, now and on a language change."""
+        self.file_menu = self.menuBar().addMenu("")
+        file_menu = self.file_menu
+        self.open_action = file_menu.addAction("", self.open_dialog)
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu = QMenu(self)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addMenu(self.recent_menu)
-        self.close_tab_action = file_menu.addAction("&Close Tab", self.close_current_tab)
+        self.close_tab_action = file_menu.addAction("", self.close_current_tab)
         self.close_tab_action.setShortcut(QKeySequence("Ctrl+W"))
-        self.export_action = file_menu.addAction("&Export…", self.export_current)
+        self.export_action = file_menu.addAction("", self.export_current)
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.compare_action = file_menu.addAction("", self.compare_dialog)
+        self.compare_action.setShortcut(QKeySequence("Ctrl+D"))
         file_menu.addSeparator()
-        quit_action = file_menu.addAction("&Quit", self.close)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action = file_menu.addAction("", self.close)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
-        view_menu = self.menuBar().addMenu("&View")
-        self.expand_all_action = view_menu.addAction("&Expand All", self.expand_all)
+        self.view_menu = self.menuBar().addMenu("")
+        view_menu = self.view_menu
+        self.expand_all_action = view_menu.addAction("", self.expand_all)
         self.expand_all_action.setShortcut(QKeySequence("Ctrl+Shift+E"))
-        self.collapse_all_action = view_menu.addAction("Co&llapse All", self.collapse_all)
+        self.collapse_all_action = view_menu.addAction("", self.collapse_all)
         self.collapse_all_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        view_menu.addSeparator()
+        self.stats_all_action = view_menu.addAction("", self.compute_all_stats)
+        self.stats_all_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.breakdown_action = view_menu.addAction("", self.show_breakdown)
+        self.breakdown_action.setShortcut(QKeySequence("Ctrl+B"))
+        view_menu.addSeparator()
+        self.language_menu = view_menu.addMenu("")
+        self.language_menu.setObjectName("languageMenu")
+        self.language_group = QActionGroup(self)
+        self.language_actions: dict[str, QAction] = {}
+        for code, _label in LANGUAGES:
+            action = self.language_menu.addAction("")
+            action.setCheckable(True)
+            action.setChecked(code == self._language.choice())
+            action.setData(code)
+            action.triggered.connect(lambda _checked=False, c=code: self._on_language_chosen(c))
+            self.language_group.addAction(action)
+            self.language_actions[code] = action
+        self._retranslate()
+
+    def _retranslate(self) -> None:
+        """Every text the window sets itself, in the current language."""
+        self.file_menu.setTitle(self.tr("&File"))
+        self.open_action.setText(self.tr("&Open…"))
+        self.recent_menu.setTitle(self.tr("Open &Recent"))
+        self.close_tab_action.setText(self.tr("&Close Tab"))
+        self.export_action.setText(self.tr("&Export…"))
+        self.compare_action.setText(self.tr("Co&mpare…"))
+        self.stats_all_action.setText(self.tr("Compute &Statistics for All"))
+        self.breakdown_action.setText(self.tr("Training Check&point Breakdown…"))
+        self.quit_action.setText(self.tr("&Quit"))
+        self.view_menu.setTitle(self.tr("&View"))
+        self.expand_all_action.setText(self.tr("&Expand All"))
+        self.collapse_all_action.setText(self.tr("Co&llapse All"))
+        self.language_menu.setTitle(self.tr("&Language"))
+        for code, action in self.language_actions.items():
+            action.setText(language_label(code))
+        self.options_toolbar.setWindowTitle(self.tr("Load options"))
+        self.empty_label.setText(self.tr(EMPTY_TEXT))
         self._fill_recent_menu()
+        self._update_title()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
+
+    def _on_language_chosen(self, code: str) -> None:
+        """View ▸ Language: store the choice and switch now (windows retranslate on LanguageChange)."""
+        self._language.set_choice(code)
+        self.language_actions[self._language.choice()].setChecked(True)
+        self.statusBar().showMessage(
+            self.tr("Language changed. Messages already shown change the next time they are shown."),
+            8000,
+        )
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -141,7 +214,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
         if paths:
             self.recent_menu.addSeparator()
-        clear = self.recent_menu.addAction("Clear", self._clear_recent)
+        clear = self.recent_menu.addAction(self.tr("Clear"), self._clear_recent)
         clear.setEnabled(bool(paths))
 
     def _clear_recent(self) -> None:
@@ -158,7 +231,7 @@ class MainWindow(QMainWindow):
         return widget if isinstance(widget, CheckpointTab) else None
 
     def open_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open checkpoint", "", FILE_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, self.tr("Open checkpoint"), "", self.tr(FILE_FILTER))
         self.open_paths(paths)
 
     def open_paths(self, paths: list[str]) -> None:
@@ -209,10 +282,31 @@ class MainWindow(QMainWindow):
 
         tab = self.current_tab()
         if tab is None or tab.index is None:
-            self.statusBar().showMessage("Open a checkpoint first; export works on the current tab.")
+            self.statusBar().showMessage(self.tr("Open a checkpoint first; export works on the current tab."))
             return
         self.export_dialog = ExportDialog(tab.index, self._engine, self)
         self.export_dialog.show()
+
+    def compare_dialog(self, path_b: str = "") -> DiffWindow:
+        """File ▸ Compare…: the current tab's file as A (if any); B is chosen in the window."""
+        tab = self.current_tab()
+        path_a = tab.path if tab is not None else ""
+        self.diff_window = DiffWindow(self._engine, self._runner, path_a, path_b, self._peek_fn, self)
+        self.diff_window.show()
+        if path_a and path_b:
+            self.diff_window.compare()
+        return self.diff_window
+
+    def compute_all_stats(self) -> None:
+        """View ▸ Compute Statistics for All on the current tab (NaN/Inf and norm columns fill in)."""
+        tab = self.current_tab()
+        if tab is None or not tab.compute_all_stats():
+            self.statusBar().showMessage(self.tr("Open a checkpoint first, and wait for the one running."))
+
+    def show_breakdown(self) -> None:
+        tab = self.current_tab()
+        if tab is None or tab.show_breakdown() is None:
+            self.statusBar().showMessage(self.tr("Open a checkpoint first."))
 
     def collapse_all(self) -> None:
         tab = self.current_tab()
@@ -226,7 +320,11 @@ class MainWindow(QMainWindow):
             verdict = each.verdict
             dangerous = verdict is Verdict.DANGEROUS
             self.tabs.setTabIcon(row, danger if dangerous else warning if each.has_error else QIcon())
-            scan = f"\nScan: {verdict.value}" if verdict is not None else ""
+            scan = (
+                "\n" + self.tr("Scan: {verdict}").format(verdict=verdict_label(verdict))
+                if verdict is not None
+                else ""
+            )
             self.tabs.setTabToolTip(row, each.path + scan)
         tab = self.current_tab()
         if tab is not None and tab.is_tree_shown:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -17,6 +17,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from inspector.gui.i18n import QT_TRANSLATE_NOOP
+from inspector.gui.safety import Verdict
 
 
 class BusyRow(QWidget):
@@ -32,7 +35,7 @@ class BusyRow(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setMaximumWidth(220)
         self.progress.setMaximumHeight(14)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.clicked.connect(self.cancel_requested)
         layout = QHBoxLayout(self)
@@ -50,6 +53,11 @@ class BusyRow(QWidget):
     def hide_busy(self) -> None:
         # A hidden indeterminate bar stops its animation timer.
         self.hide()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.cancel_button.setText(self.tr("Cancel"))
+        super().changeEvent(event)
 
 
 class ErrorPanel(QFrame):
@@ -69,7 +77,7 @@ class ErrorPanel(QFrame):
         self.message_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.details_button = QToolButton()
         self.details_button.setObjectName("errorDetailsButton")
-        self.details_button.setText("Details…")
+        self.details_button.setText(self.tr("Details…"))
         self.details_button.setCheckable(True)
         self.details_text = QPlainTextEdit()
         self.details_text.setObjectName("errorDetails")
@@ -122,12 +130,28 @@ class ErrorPanel(QFrame):
         """The action button labelled ``text`` (for tests and keyboard users)."""
         return next((b for b in self.action_buttons if b.text() == text), None)
 
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.details_button.setText(self.tr("Details…"))
+        super().changeEvent(event)
+
 
 _BADGE_STYLES = {
-    "Safe": "background: #2e7d32; color: #ffffff;",
-    "Unknown globals": "background: #f9a825; color: #000000;",
-    "Dangerous": "background: #c62828; color: #ffffff;",
+    Verdict.SAFE: "background: #2e7d32; color: #ffffff;",
+    Verdict.UNKNOWN: "background: #f9a825; color: #000000;",
+    Verdict.DANGEROUS: "background: #c62828; color: #ffffff;",
 }
+
+_VERDICT_LABELS = {
+    Verdict.SAFE: QT_TRANSLATE_NOOP("VerdictBadge", "Safe"),
+    Verdict.UNKNOWN: QT_TRANSLATE_NOOP("VerdictBadge", "Unknown globals"),
+    Verdict.DANGEROUS: QT_TRANSLATE_NOOP("VerdictBadge", "Dangerous"),
+}
+
+
+def verdict_label(verdict: Verdict) -> str:
+    """The badge text of a scan verdict, in the interface language."""
+    return QCoreApplication.translate("VerdictBadge", _VERDICT_LABELS[verdict])
 
 
 class VerdictBadge(QLabel):
@@ -136,16 +160,23 @@ class VerdictBadge(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("verdictBadge")
+        self.verdict: Verdict | None = None
         self.hide()
 
-    def set_verdict(self, text: str, tooltip: str) -> None:
-        style = _BADGE_STYLES.get(text, "")
+    def set_verdict(self, verdict: Verdict, tooltip: str) -> None:
+        self.verdict = verdict
+        style = _BADGE_STYLES[verdict]
         self.setStyleSheet(
             f"#verdictBadge {{ {style} border-radius: 4px; padding: 1px 8px; font-weight: bold; }}"
         )
-        self.setText(text)
+        self.setText(verdict_label(verdict))
         self.setToolTip(tooltip)
         self.show()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange and self.verdict is not None:
+            self.setText(verdict_label(self.verdict))
+        super().changeEvent(event)
 
 
 class DangerBanner(QFrame):
@@ -163,7 +194,7 @@ class DangerBanner(QFrame):
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.trust_button = QPushButton("Trust this file…")
+        self.trust_button = QPushButton(self.tr("Trust this file…"))
         self.trust_button.setObjectName("trustFileButton")
         layout = QHBoxLayout(self)
         layout.addWidget(self.message_label, 1)
@@ -174,3 +205,8 @@ class DangerBanner(QFrame):
         self.message_label.setText(message)
         self.trust_button.setVisible(can_trust)
         self.show()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.trust_button.setText(self.tr("Trust this file…"))
+        super().changeEvent(event)

@@ -13,10 +13,11 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
 )
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont
 
 from inspector.core.formatting import format_bytes, format_count, format_params, format_shape
 from inspector.core.model import Node, NodeKind, PathPart
+from inspector.gui.i18n import QT_TRANSLATE_NOOP
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -32,17 +33,25 @@ class Column(enum.IntEnum):
     LOADED_ON = 4
     PARAMS = 5
     SIZE = 6
+    NONFINITE = 7  # filled once statistics are computed; hidden by the view until then
+    NORM = 8
 
 
+#: English titles, translated in ``headerData`` (context "CheckpointTreeModel").
 COLUMN_TITLES = {
-    Column.NAME: "Name",
-    Column.SHAPE: "Shape",
-    Column.DTYPE: "DType",
-    Column.SAVED_ON: "Saved on",
-    Column.LOADED_ON: "Loaded on",
-    Column.PARAMS: "Params",
-    Column.SIZE: "Size",
+    Column.NAME: QT_TRANSLATE_NOOP("CheckpointTreeModel", "Name"),
+    Column.SHAPE: QT_TRANSLATE_NOOP("CheckpointTreeModel", "Shape"),
+    Column.DTYPE: QT_TRANSLATE_NOOP("CheckpointTreeModel", "DType"),
+    Column.SAVED_ON: QT_TRANSLATE_NOOP("CheckpointTreeModel", "Saved on"),
+    Column.LOADED_ON: QT_TRANSLATE_NOOP("CheckpointTreeModel", "Loaded on"),
+    Column.PARAMS: QT_TRANSLATE_NOOP("CheckpointTreeModel", "Params"),
+    Column.SIZE: QT_TRANSLATE_NOOP("CheckpointTreeModel", "Size"),
+    Column.NONFINITE: QT_TRANSLATE_NOOP("CheckpointTreeModel", "NaN/Inf"),
+    Column.NORM: QT_TRANSLATE_NOOP("CheckpointTreeModel", "L2 norm"),
 }
+
+#: Columns right-aligned because they hold numbers.
+_NUMERIC = (Column.PARAMS, Column.SIZE, Column.NORM)
 
 _CONTAINERS = (NodeKind.DICT, NodeKind.LIST, NodeKind.GROUP, NodeKind.OBJECT)
 
@@ -107,6 +116,11 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._loaded_summary: dict[int, str] = {}
         self._italic = QFont()
         self._italic.setItalic(True)
+        self._stats: dict[int, dict[str, Any]] = {}  # id(tensor node) → the engine's statistics
+        self._flagged_below: dict[int, int] = {}  # id(container) → tensors with NaN/Inf below it
+        self._by_path: dict[tuple[PathPart, ...], Node] | None = None
+        self._name_notes: dict[int, str] = {}  # id(node) → text shown after the name
+        self._tooltip_notes: dict[int, str] = {}
 
     @property
     def root(self) -> Node:
@@ -171,8 +185,8 @@ class CheckpointTreeModel(QAbstractItemModel):
             return None
         column = Column(section)
         if role == Qt.ItemDataRole.DisplayRole:
-            return COLUMN_TITLES[column]
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.PARAMS, Column.SIZE):
+            return self.tr(COLUMN_TITLES[column])
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -193,8 +207,10 @@ class CheckpointTreeModel(QAbstractItemModel):
             return node
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(node, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.PARAMS, Column.SIZE):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and column is Column.NONFINITE and self._is_flagged(node):
+            return QColor("#c62828")
         if role == Qt.ItemDataRole.FontRole and node.kind is NodeKind.REF:
             return self._italic
         return None
@@ -206,14 +222,15 @@ class CheckpointTreeModel(QAbstractItemModel):
             if kind is NodeKind.VALUE:
                 return f"{node.name} = {_short(node.value or '')}"
             if kind is NodeKind.REF:
-                return f"{node.name} → same as {node.value or '?'}"
-            return node.name
+                return self.tr("{name} → same as {target}").format(name=node.name, target=node.value or "?")
+            note = self._name_notes.get(id(node))
+            return f"{node.name}  ({note})" if note else node.name
         if column is Column.SHAPE:
             if tensor is not None:
                 return format_shape(tensor.shape)
             if kind in (NodeKind.DICT, NodeKind.LIST):
                 n = len(node.children)
-                return f"{n} item" if n == 1 else f"{n} items"
+                return (self.tr("{n} item") if n == 1 else self.tr("{n} items")).format(n=n)
             return ""
         if column is Column.DTYPE:
             if tensor is not None:
@@ -237,7 +254,29 @@ class CheckpointTreeModel(QAbstractItemModel):
             if tensor is not None:
                 return format_bytes(tensor.nbytes)
             return format_bytes(node.nbytes) if kind in _CONTAINERS and node.nbytes else ""
+        if column is Column.NONFINITE:
+            return self._nonfinite_text(node)
+        if column is Column.NORM:
+            norm = self._stats.get(id(node), {}).get("l2_norm")
+            return f"{norm:.4g}" if isinstance(norm, (int, float)) else str(norm or "")
         return ""
+
+    def _nonfinite_text(self, node: Node) -> str:
+        stats = self._stats.get(id(node))
+        if stats is not None:
+            parts = [f"{label} ×{stats.get(name) or 0:,}" for name, label in
+                     (("nan", "NaN"), ("posinf", "+Inf"), ("neginf", "−Inf")) if stats.get(name)]  # fmt: skip
+            return ", ".join(parts) or "none"
+        flagged = self._flagged_below.get(id(node), 0)
+        if flagged:
+            return f"{flagged} tensor" + ("" if flagged == 1 else "s")
+        return ""
+
+    def _is_flagged(self, node: Node) -> bool:
+        stats = self._stats.get(id(node))
+        if stats is not None:
+            return bool(stats.get("has_nan_or_inf"))
+        return bool(self._flagged_below.get(id(node)))
 
     def _sort_value(self, node: Node, column: Column) -> Any:
         """Raw values for sorting: numbers for numeric columns, text otherwise."""
@@ -248,21 +287,32 @@ class CheckpointTreeModel(QAbstractItemModel):
             return tensor.nbytes if tensor is not None else node.nbytes
         if column is Column.SHAPE:
             return tensor.numel if tensor is not None else -1
+        if column is Column.NORM:
+            norm = self._stats.get(id(node), {}).get("l2_norm")
+            return float(norm) if isinstance(norm, (int, float)) else -1.0
+        if column is Column.NONFINITE:
+            stats = self._stats.get(id(node))
+            if stats is not None:
+                return (
+                    int(stats.get("nan") or 0) + int(stats.get("posinf") or 0) + int(stats.get("neginf") or 0)
+                )
+            return self._flagged_below.get(id(node), -1)
         if column is Column.NAME:
             return node.name
         return self._display(node, column)
 
     def _tooltip(self, node: Node, column: Column) -> str:
-        key = node.key or "(the whole file)"
+        key = node.key or self.tr("(the whole file)")
         if column is Column.PARAMS and (node.params or node.tensor is not None):
             count = node.tensor.numel if node.tensor is not None else node.params
-            return f"{key}\n{format_count(count)} parameters"
+            return key + "\n" + self.tr("{count} parameters").format(count=format_count(count))
         if column is Column.SIZE and (node.nbytes or node.tensor is not None):
             count = node.tensor.nbytes if node.tensor is not None else node.nbytes
-            return f"{key}\n{format_count(count)} bytes"
+            return key + "\n" + self.tr("{count} bytes").format(count=format_count(count))
         if node.kind is NodeKind.VALUE and node.value is not None:
             return f"{key}\n{node.value[:2000]}"
-        return key
+        note = self._tooltip_notes.get(id(node))
+        return f"{key}\n{note}" if note else key
 
     # -- "Loaded on" -------------------------------------------------------------------------
 
@@ -280,6 +330,44 @@ class CheckpointTreeModel(QAbstractItemModel):
 
     def loaded_device(self, node: Node) -> str | None:
         return self._loaded.get(id(node))
+
+    # -- statistics and notes ----------------------------------------------------------------
+
+    def node_at_path(self, path: tuple[PathPart, ...] | list[PathPart]) -> Node | None:
+        """The tensor node with this container path (as the engine's results name it)."""
+        if self._by_path is None:
+            self._by_path = {tuple(n.path): n for n in self._root.tensors()}
+        return self._by_path.get(tuple(path))
+
+    def set_tensor_stats(self, stats: Mapping[tuple[PathPart, ...], dict[str, Any]]) -> None:
+        """Add the engine's statistics (tensor path → stats JSON); "NaN/Inf" and "L2 norm" fill in."""
+        for path, value in stats.items():
+            node = self.node_at_path(path)
+            if node is not None:
+                self._stats[id(node)] = value
+        self._flagged_below = {}
+        for node in self._root.tensors():
+            if self._stats.get(id(node), {}).get("has_nan_or_inf"):
+                up = node.parent
+                while up is not None:
+                    self._flagged_below[id(up)] = self._flagged_below.get(id(up), 0) + 1
+                    up = up.parent
+        self._emit_column_changed(Column.NONFINITE)
+        self._emit_column_changed(Column.NORM)
+
+    def tensor_stats(self, node: Node) -> dict[str, Any] | None:
+        return self._stats.get(id(node))
+
+    @property
+    def has_stats(self) -> bool:
+        return bool(self._stats)
+
+    def set_notes(self, names: Mapping[str, str], tooltips: Mapping[str, str]) -> None:
+        """Text shown after a row's name and added to its tooltip, by key (optimizer ↔ parameter)."""
+        by_key = {n.key: n for n in self._root.walk() if n.key in names or n.key in tooltips}
+        self._name_notes = {id(by_key[k]): v for k, v in names.items() if k in by_key}
+        self._tooltip_notes = {id(by_key[k]): v for k, v in tooltips.items() if k in by_key}
+        self._emit_column_changed(Column.NAME)
 
     def _emit_column_changed(self, column: Column) -> None:
         """Announce that one column changed everywhere.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -22,11 +23,16 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.model import GlobalClass
+from inspector.gui.i18n import QT_TRANSLATE_NOOP
 
 _CLASS_TEXT = {
-    GlobalClass.DANGEROUS: "dangerous: can run commands, touch files or reach the network",
-    GlobalClass.UNKNOWN: "unknown: imported and called as the file says",
-    GlobalClass.ALLOWED: "allowed by weights-only loading",
+    GlobalClass.DANGEROUS: QT_TRANSLATE_NOOP(
+        "TrustFileDialog", "dangerous: can run commands, touch files or reach the network"
+    ),
+    GlobalClass.UNKNOWN: QT_TRANSLATE_NOOP(
+        "TrustFileDialog", "unknown: imported and called as the file says"
+    ),
+    GlobalClass.ALLOWED: QT_TRANSLATE_NOOP("TrustFileDialog", "allowed by weights-only loading"),
 }
 
 
@@ -34,9 +40,8 @@ def _global_list(items: list[tuple[str, GlobalClass]]) -> str:
     rows = []
     for name, verdict in items:
         colour = "#b00020" if verdict is GlobalClass.DANGEROUS else "palette(text)"
-        rows.append(
-            f"<li><code style='color:{colour}'>{html.escape(name)}</code> — {_CLASS_TEXT[verdict]}</li>"
-        )
+        what = QCoreApplication.translate("TrustFileDialog", _CLASS_TEXT[verdict])
+        rows.append(f"<li><code style='color:{colour}'>{html.escape(name)}</code> — {what}</li>")
     return "<ul style='margin-left:-20px'>" + "".join(rows) + "</ul>"
 
 
@@ -58,25 +63,34 @@ class TrustFileDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("trustFileDialog")
-        self.setWindowTitle(f"Trust {name}?")
+        self.setWindowTitle(self.tr("Trust {name}?").format(name=name))
         self.will_run = [qualname for qualname, _ in will_run]
         quoted = html.escape(f"“{name}”")
         if will_run:
             listing = (
-                f"<p>Its pickle names these, and torch.load will import and call them:</p>"
-                f"{_global_list(will_run)}"
+                "<p>"
+                + self.tr("Its pickle names these, and torch.load will import and call them:")
+                + f"</p>{_global_list(will_run)}"
             )
         else:
             listing = (
-                "<p>The static read found nothing beyond torch's own globals, but whatever the "
-                "pickle holds will run.</p>"
+                "<p>"
+                + self.tr(
+                    "The static read found nothing beyond torch's own globals, but whatever the "
+                    "pickle holds will run."
+                )
+                + "</p>"
             )
-        self.message = QLabel(
-            f"<p><b>Trusting loads {quoted} with weights_only=False.</b> torch.load then uses "
+        warning = self.tr(
+            "<b>Trusting loads {name} with weights_only=False.</b> torch.load then uses "
             "Python's full pickle: the file can run any code, in the loader process, with your "
-            f"permissions.</p>{listing}<p>Only trust files you made or whose source you trust. "
-            "This applies to this tab only and is forgotten when it closes.</p>"
+            "permissions."
+        ).format(name=quoted)
+        advice = self.tr(
+            "Only trust files you made or whose source you trust. "
+            "This applies to this tab only and is forgotten when it closes."
         )
+        self.message = QLabel(f"<p>{warning}</p>{listing}<p>{advice}</p>")
         self.message.setObjectName("trustMessage")
         self.message.setWordWrap(True)
         self.message.setMinimumWidth(460)
@@ -85,12 +99,14 @@ class TrustFileDialog(QDialog):
         self.pickle_combo.setObjectName("pickleModuleCombo")
         for module in ["pickle", *(m for m in pickle_modules if m != "pickle")]:
             self.pickle_combo.addItem(module)
-        self.pickle_combo.setToolTip("torch refuses a custom pickle module under weights-only loading")
+        self.pickle_combo.setToolTip(
+            self.tr("torch refuses a custom pickle module under weights-only loading")
+        )
         form = QFormLayout()
-        form.addRow("Pickle module:", self.pickle_combo)
+        form.addRow(self.tr("Pickle module:"), self.pickle_combo)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.trust_button = QPushButton("Trust and load")
+        self.trust_button = QPushButton(self.tr("Trust and load"))
         self.trust_button.setObjectName("trustButton")
         self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.AcceptRole)
         cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
@@ -124,26 +140,37 @@ class AllowGlobalsDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("allowGlobalsDialog")
-        self.setWindowTitle(f"Allow globals for {name}?")
+        self.setWindowTitle(self.tr("Allow globals for {name}?").format(name=name))
         self.names = [qualname for qualname, _ in needed]
         self.choice: str | None = None
         quoted = html.escape(f"“{name}”")
-        allow_label = "Allow exactly these" if len(needed) > 1 else "Allow exactly this"
-        text = (
-            f"<p>Weights-only loading refused {quoted}: its pickle needs "
-            f"{'this global' if len(needed) == 1 else 'these globals'}:</p>{_global_list(needed)}"
+        several = len(needed) > 1
+        allow_label = self.tr("Allow exactly these") if several else self.tr("Allow exactly this")
+        refusal = (
+            self.tr("Weights-only loading refused {name}: its pickle needs these globals:")
+            if several
+            else self.tr("Weights-only loading refused {name}: its pickle needs this global:")
         )
+        text = f"<p>{refusal.format(name=quoted)}</p>{_global_list(needed)}"
         if refused:
-            text += (
-                f"<p style='color:#b00020'>{html.escape(', '.join(refused))} can never be allowed "
-                "(torch blocks it, or it can run code); only trusting the whole file would load it.</p>"
-            )
+            never = self.tr(
+                "{globals} can never be allowed (torch blocks it, or it can run code); "
+                "only trusting the whole file would load it."
+            ).format(globals=html.escape(", ".join(refused)))
+            text += f"<p style='color:#b00020'>{never}</p>"
         else:
-            these = "these" if len(needed) > 1 else "this one"
-            text += (
-                f"<p><b>{allow_label}</b> keeps weights-only loading and lets torch import only {these}, "
-                "for this tab. <b>Trust the whole file</b> loads it without weights_only.</p>"
+            choices = (
+                self.tr(
+                    "<b>Allow exactly these</b> keeps weights-only loading and lets torch import only "
+                    "these, for this tab. <b>Trust the whole file</b> loads it without weights_only."
+                )
+                if several
+                else self.tr(
+                    "<b>Allow exactly this</b> keeps weights-only loading and lets torch import only "
+                    "this one, for this tab. <b>Trust the whole file</b> loads it without weights_only."
+                )
             )
+            text += f"<p>{choices}</p>"
         self.message = QLabel(text)
         self.message.setObjectName("allowMessage")
         self.message.setWordWrap(True)
@@ -153,7 +180,7 @@ class AllowGlobalsDialog(QDialog):
         self.allow_button = QPushButton(allow_label)
         self.allow_button.setObjectName("allowButton")
         self.allow_button.setEnabled(bool(needed) and not refused)
-        self.trust_button = QPushButton("Trust the whole file…")
+        self.trust_button = QPushButton(self.tr("Trust the whole file…"))
         self.trust_button.setObjectName("trustWholeFileButton")
         self.buttons.addButton(self.allow_button, QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.ActionRole)

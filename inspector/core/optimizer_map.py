@@ -1,0 +1,293 @@
+"""Which model parameter each optimizer-state entry belongs to, from the static tree alone.
+
+A saved ``optimizer.state_dict()`` names parameters by number (``state[3]['exp_avg']``); the numbers
+are positions in ``param_groups[*]['params']``, which follow the order the parameters were handed
+to the optimizer (usually ``model.parameters()``, i.e. the model's ``state_dict`` order without
+buffers). Newer torch may save ``param_names`` beside ``params``: then those names are used as they
+are. Otherwise positions are matched to the model's tensors in order, skipping buffers and, when
+the counts differ, tensors whose shape does not fit the state. Standard library only.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .model import CheckpointIndex, Node, NodeKind, PathPart
+
+#: Top-level names that hold the model's state_dict, most likely first.
+MODEL_PART_NAMES = ("model", "model_state_dict", "state_dict", "net", "network", "module", "generator")
+
+#: state_dict entries of ``nn.Module`` buffers that never have optimizer state.
+BUFFER_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked"})
+
+#: Optimizer-state tensors that do not have the parameter's shape.
+_SCALAR_STATE = frozenset({"step"})
+
+_FLOATING_PREFIXES = ("float", "bfloat", "complex")
+
+
+@dataclass
+class ParamState:
+    """One parameter's optimizer state: its number, its model key (if found) and its state tensors."""
+
+    param_id: PathPart
+    group: int
+    param_key: str | None  # the model tensor's key (``model.embed.weight``), None when unmatched
+    slot_key: str | None = None  # the ``optimizer.state.N`` container's key, None without state
+    state_keys: list[str] = field(default_factory=list)  # ``optimizer.state.0.exp_avg`` …
+    state_nbytes: int = 0
+    shape_mismatch: bool = False  # matched by position, but the state's shape differs
+
+
+@dataclass
+class OptimizerMap:
+    """How one optimizer's state lines up with the model's parameters."""
+
+    optimizer_key: str  # ``optimizer``, ``optimizer_states.0`` …
+    model_key: str | None  # the model part's key, None when no model part was found
+    method: str  # "param_names", "order" (counts equal) or "shape" (positions skipped by shape)
+    params: list[ParamState] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # sentences about what did not line up
+
+    def by_param(self) -> dict[str, ParamState]:
+        """Model tensor key → its optimizer state."""
+        return {p.param_key: p for p in self.params if p.param_key is not None}
+
+    def by_state_key(self) -> dict[str, str]:
+        """Every optimizer-state tensor key → the parameter key."""
+        out: dict[str, str] = {}
+        for p in self.params:
+            if p.param_key is None:
+                continue
+            for key in p.state_keys:
+                out[key] = p.param_key
+        return out
+
+    def slot_labels(self) -> dict[str, str]:
+        """The key of each ``state.N`` container → the parameter key (to label the tree's rows)."""
+        out: dict[str, str] = {}
+        for p in self.params:
+            if p.param_key is not None and p.slot_key is not None:
+                out[p.slot_key] = p.param_key
+        return out
+
+
+# -- finding the parts -----------------------------------------------------------------------------
+
+
+def _child(node: Node, name: str) -> Node | None:
+    return next((c for c in node.children if c.name == name), None)
+
+
+def find_optimizers(index: CheckpointIndex, max_depth: int = 3) -> list[Node]:
+    """Containers holding both ``state`` and ``param_groups`` (optimizer state dicts), in tree order."""
+    found: list[Node] = []
+    stack: list[tuple[Node, int]] = [(index.root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if (
+            node.kind in (NodeKind.DICT, NodeKind.OBJECT)
+            and _child(node, "state")
+            and _child(node, "param_groups")
+        ):
+            found.append(node)
+            continue
+        if depth < max_depth:
+            stack.extend((c, depth + 1) for c in reversed(node.children) if c.children)
+    return found
+
+
+def _contains(outer: Node, inner: Node) -> bool:
+    up: Node | None = inner
+    while up is not None:
+        if up is outer:
+            return True
+        up = up.parent
+    return False
+
+
+def find_model_part(index: CheckpointIndex) -> Node | None:
+    """The top-level part holding the model's tensors (``model``, ``state_dict`` …), or None."""
+    optimizers = find_optimizers(index)
+    candidates = [
+        c
+        for c in index.root.children
+        if c.kind in (NodeKind.DICT, NodeKind.OBJECT)
+        and c.params
+        and not any(_contains(c, o) for o in optimizers)
+    ]
+    return _by_name(candidates)
+
+
+def _by_name(candidates: list[Node]) -> Node | None:
+    for name in MODEL_PART_NAMES:
+        for c in candidates:
+            if c.name == name:
+                return c
+    return max(candidates, key=lambda c: c.params, default=None)
+
+
+# -- reading the optimizer ---------------------------------------------------------------------------
+
+
+def _literal(text: str | None) -> object:
+    if text is None:
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def _values(node: Node | None) -> list[object] | None:
+    """A list stored as a LIST of VALUE rows, or as one VALUE whose text is the list's repr."""
+    if node is None:
+        return None
+    if node.kind is NodeKind.LIST:
+        out: list[object] = []
+        for child in node.children:
+            if child.kind is not NodeKind.VALUE:
+                return None
+            out.append(_literal(child.value))
+        return out
+    if node.kind is NodeKind.VALUE:
+        value = _literal(node.value)
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    return None
+
+
+def _param_groups(optimizer: Node) -> list[tuple[int, list[object], list[object] | None]]:
+    """(group number, param ids, param names or None) for each group."""
+    groups_node = _child(optimizer, "param_groups")
+    out: list[tuple[int, list[object], list[object] | None]] = []
+    if groups_node is None:
+        return out
+    for number, group in enumerate(groups_node.children):
+        ids = _values(_child(group, "params"))
+        if ids is None:
+            continue
+        names = _values(_child(group, "param_names"))
+        out.append((number, ids, names if names is not None and len(names) == len(ids) else None))
+    return out
+
+
+def _state_slots(optimizer: Node) -> dict[object, Node]:
+    state = _child(optimizer, "state")
+    if state is None:
+        return {}
+    return {c.path[-1] if c.path else c.name: c for c in state.children if c.kind is NodeKind.DICT}
+
+
+def _state_shape(slot: Node | None) -> tuple[int, ...] | None:
+    """The parameter's shape as its state tensors show it (None when they disagree or are scalars)."""
+    if slot is None:
+        return None
+    shapes = {c.tensor.shape for c in slot.children if c.tensor is not None and c.name not in _SCALAR_STATE}
+    return next(iter(shapes)) if len(shapes) == 1 else None
+
+
+def _is_buffer(node: Node) -> bool:
+    info = node.tensor
+    assert info is not None
+    name = str(node.path[-1]) if node.path else node.name
+    if name.rsplit(".", 1)[-1] in BUFFER_NAMES:
+        return True
+    return not info.dtype.startswith(_FLOATING_PREFIXES)
+
+
+def model_parameters(model: Node | Iterable[Node]) -> list[Node]:
+    """The tensors of a model part that can have optimizer state, in state_dict order."""
+    tensors = list(model.tensors()) if isinstance(model, Node) else list(model)
+    marked = [t for t in tensors if t.tensor is not None and t.tensor.is_parameter]
+    if marked:
+        return marked
+    return [t for t in tensors if not _is_buffer(t)]
+
+
+# -- the mapping ---------------------------------------------------------------------------------------
+
+
+def map_optimizer(index: CheckpointIndex, optimizer: Node, model: Node | None) -> OptimizerMap:
+    """Line up one optimizer's state with the model's parameters (see the module docstring)."""
+    model_root = model if model is not None else index.root
+    tensors = [t for t in model_root.tensors() if not _contains(optimizer, t)]
+    result = OptimizerMap(optimizer.key, model.key if model is not None else None, "order")
+    slots = _state_slots(optimizer)
+    groups = _param_groups(optimizer)
+    flat = [(g, pid, names[i] if names else None) for g, ids, names in groups for i, pid in enumerate(ids)]
+    for group, pid, _name in flat:
+        slot = slots.get(pid)
+        entry = ParamState(pid if isinstance(pid, (int, str)) else str(pid), group, None)
+        if slot is not None:
+            entry.slot_key = slot.key
+            for t in slot.tensors():
+                assert t.tensor is not None
+                entry.state_keys.append(t.key)
+                entry.state_nbytes += t.tensor.nbytes
+        result.params.append(entry)
+    if not flat:
+        result.notes.append(f"“{optimizer.key}” has no parameter list in its param_groups.")
+        return result
+
+    by_local_key = {_local_key(t, model_root): t for t in tensors}
+    if all(name is not None for _, _, name in flat):
+        result.method = "param_names"
+        for entry, (_, _, name) in zip(result.params, flat, strict=True):
+            node = by_local_key.get(str(name))
+            entry.param_key = node.key if node is not None else None
+        missing = sum(1 for p in result.params if p.param_key is None)
+        if missing:
+            result.notes.append(f"{missing} of the names in param_names are not tensors of the model.")
+        return result
+
+    params = model_parameters(tensors)
+    shapes = [_state_shape(slots.get(pid)) for _, pid, _ in flat]
+    if len(params) == len(flat):
+        for entry, node, shape in zip(result.params, params, shapes, strict=True):
+            entry.param_key = node.key
+            entry.shape_mismatch = (
+                shape is not None and node.tensor is not None and node.tensor.shape != shape
+            )
+        bad = sum(p.shape_mismatch for p in result.params)
+        if bad:
+            result.notes.append(
+                f"{bad} parameters have optimizer state of another shape: the optimizer was "
+                "probably not built from model.parameters() in order."
+            )
+        return result
+
+    # Counts differ (frozen parameters, unrecognised buffers): walk both lists, skipping model
+    # tensors whose shape cannot be the next state's.
+    result.method = "shape"
+    at = 0
+    for entry, shape in zip(result.params, shapes, strict=True):
+        while at < len(params):
+            node = params[at]
+            at += 1
+            if shape is None or (node.tensor is not None and node.tensor.shape == shape):
+                entry.param_key = node.key
+                break
+        else:
+            break
+    unmatched = sum(1 for p in result.params if p.param_key is None)
+    result.notes.append(
+        f"The optimizer lists {len(flat)} parameters and the model has {len(params)} trainable-looking "
+        "tensors; they were matched in order by shape, so check names that matter."
+        + (f" {unmatched} could not be matched." if unmatched else "")
+    )
+    return result
+
+
+def _local_key(node: Node, model_root: Node) -> str:
+    """The key of ``node`` inside the model part (its state_dict key)."""
+    prefix = model_root.key + "." if model_root.key else ""
+    return node.key[len(prefix) :] if prefix and node.key.startswith(prefix) else node.key
+
+
+def map_optimizers(index: CheckpointIndex) -> list[OptimizerMap]:
+    """Every optimizer in the file mapped onto the model part (empty for a plain state_dict)."""
+    model = find_model_part(index)
+    return [map_optimizer(index, opt, model) for opt in find_optimizers(index)]

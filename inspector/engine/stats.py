@@ -1,0 +1,522 @@
+"""Statistics and histograms of tensors of any size, computed in bounded chunks.
+
+Every tensor is walked in blocks of at most ``chunk`` elements (views of the mapped file; a block
+is copied only when upcast), so memory stays bounded whatever the tensor's size. Conventions:
+
+- Floating tensors (every float8 variant and bfloat16 included) are upcast to float64 per block.
+  ``min``, ``max``, ``mean``, ``std``, ``abs_mean`` and ``l2_norm`` are over the *finite* values;
+  NaN, +Inf and −Inf are counted apart. ``std`` is the population one (NumPy's default, ddof=0).
+- Complex tensors: NaN counts elements with a NaN part, +Inf those with an infinite part (and no
+  NaN), and the numbers describe the magnitudes ``|z|`` (``computed_on`` says "magnitude").
+- Integer and bool tensors: exact ``min``/``max`` (Python ints), float64 ``mean``/``std``/norms,
+  and ``value_counts`` while the tensor has at most ``MAX_DISTINCT`` distinct values. Bool adds
+  ``true``/``false``.
+- Packed or opaque dtypes (float4_e2m1fn_x2, bits*) are described as their raw unsigned bytes
+  (``computed_on`` names the integer type).
+- JSON: non-finite floats become the strings ``"nan"``, ``"inf"``, ``"-inf"`` (see ``json_float``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+#: Elements per block: 4 Mi (32 MiB once upcast to float64).
+CHUNK_ELEMS = 1 << 22
+#: Value counts are kept for integer tensors with at most this many distinct values.
+MAX_DISTINCT = 256
+MAX_BINS = 256
+DEFAULT_BINS = 128
+
+#: Dtypes torch cannot compute on, described as raw unsigned integers of the same size.
+_RAW_AS = {
+    "float4_e2m1fn_x2": torch.uint8,
+    "bits8": torch.uint8,
+    "bits1x8": torch.uint8,
+    "bits2x4": torch.uint8,
+    "bits4x2": torch.uint8,
+    "bits16": torch.uint16,
+}
+
+Cancelled = Callable[[], bool]
+
+
+class StatsCancelled(Exception):
+    """The caller's ``cancelled`` callable said stop (checked between blocks)."""
+
+
+def json_float(x: float | None) -> float | str | None:
+    """A float for JSON: finite floats stay, NaN/±Inf become ``"nan"``/``"inf"``/``"-inf"``."""
+    if x is None or math.isfinite(x):
+        return x
+    if math.isnan(x):
+        return "nan"
+    return "inf" if x > 0 else "-inf"
+
+
+@dataclass
+class Histogram:
+    """Counts of finite values in equal bins; ``edges`` has one more entry than ``counts``.
+
+    Bin ``i`` is ``[edges[i], edges[i+1])``, the last one closed, as ``numpy.histogram`` does.
+    """
+
+    edges: list[float]
+    counts: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"edges": [json_float(e) for e in self.edges], "counts": list(self.counts)}
+
+
+@dataclass
+class TensorStats:
+    """What ``tensor_stats`` reports for one tensor."""
+
+    dtype: str
+    shape: list[int]
+    numel: int
+    kind: str  # "float", "complex", "int", "bool"
+    computed_on: str | None = None  # "magnitude" for complex, "uint8"/"uint16" for raw dtypes
+    finite: int = 0
+    min: float | int | None = None
+    max: float | int | None = None
+    mean: float | None = None
+    std: float | None = None
+    abs_mean: float | None = None
+    l2_norm: float | None = None
+    zeros: int = 0
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+    true: int | None = None
+    false: int | None = None
+    value_counts: list[tuple[int, int]] | None = None  # (value, count), by value
+    histogram: Histogram | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_nan_or_inf(self) -> bool:
+        return bool(self.nan or self.posinf or self.neginf)
+
+    @property
+    def zero_share(self) -> float:
+        return self.zeros / self.numel if self.numel else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        def num(x: float | int | None) -> float | int | str | None:
+            return x if x is None or isinstance(x, int) else json_float(x)
+
+        return {
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "numel": self.numel,
+            "kind": self.kind,
+            "computed_on": self.computed_on,
+            "finite": self.finite,
+            "min": num(self.min),
+            "max": num(self.max),
+            "mean": json_float(self.mean),
+            "std": json_float(self.std),
+            "abs_mean": json_float(self.abs_mean),
+            "l2_norm": json_float(self.l2_norm),
+            "zeros": self.zeros,
+            "zero_share": self.zero_share,
+            "nan": self.nan,
+            "posinf": self.posinf,
+            "neginf": self.neginf,
+            "has_nan_or_inf": self.has_nan_or_inf,
+            "true": self.true,
+            "false": self.false,
+            "value_counts": [list(vc) for vc in self.value_counts] if self.value_counts is not None else None,
+            "histogram": self.histogram.to_json() if self.histogram is not None else None,
+            "seconds": self.seconds,
+        }
+
+
+# -- walking a tensor in blocks -----------------------------------------------------------------
+
+
+def blocks(shape: tuple[int, ...], max_elems: int = CHUNK_ELEMS) -> Iterator[tuple[int | slice, ...]]:
+    """Index expressions that cover a tensor of ``shape`` in logical order, each ≤ ``max_elems``.
+
+    Two tensors of one shape get the same blocks, so they can be walked side by side.
+    """
+    if not shape:
+        yield ()
+        return
+    inner = math.prod(shape[1:])
+    if inner == 0 or shape[0] == 0:
+        return
+    if inner <= max_elems:
+        rows = max(1, max_elems // inner)
+        for i in range(0, shape[0], rows):
+            yield (slice(i, min(i + rows, shape[0])),)
+        return
+    for i in range(shape[0]):
+        for rest in blocks(shape[1:], max_elems):
+            yield (i, *rest)
+
+
+def memory_order(t: torch.Tensor) -> torch.Tensor:
+    """The same elements with dimensions ordered by stride, so a transposed view walks contiguously."""
+    if t.dim() < 2 or t.is_contiguous():
+        return t
+    strides: tuple[int, ...] = tuple(t.stride())
+    order = sorted(range(t.dim()), key=lambda d: (-strides[d], d))
+    return t.permute(order)
+
+
+def flat_blocks(
+    t: torch.Tensor, max_elems: int = CHUNK_ELEMS, cancelled: Cancelled | None = None
+) -> Iterator[torch.Tensor]:
+    """1-D blocks of ``t`` (views where the memory allows, small copies otherwise)."""
+    for index in blocks(tuple(t.shape), max_elems):
+        if cancelled is not None and cancelled():
+            raise StatsCancelled
+        yield t[index].reshape(-1)
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+
+def _value_dtype(dtype: torch.dtype) -> tuple[str, torch.dtype | None]:
+    """(kind, dtype to view raw data as) for a tensor dtype."""
+    name = str(dtype).removeprefix("torch.")
+    if name in _RAW_AS:
+        return ("int", _RAW_AS[name])
+    if dtype == torch.bool:
+        return ("bool", None)
+    if dtype.is_complex:
+        return ("complex", None)
+    if dtype.is_floating_point:
+        return ("float", None)
+    return ("int", None)
+
+
+def _into(buffer: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+    """``block`` copied (and converted) into the front of a reused flat buffer.
+
+    Reusing one buffer avoids faulting in fresh pages for every block, which costs more than
+    the arithmetic.
+    """
+    out = buffer[: block.numel()]
+    out.view(block.shape).copy_(block)
+    return out
+
+
+class _Moments:
+    """Per-block sums merged (Chan et al.) into count, mean, M2, |x| sum, x² sum and extremes."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.abs_sum = 0.0
+        self.sq_sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.zeros = 0
+
+    def add_finite(self, x: np.ndarray[Any, Any], scratch: np.ndarray[Any, Any]) -> None:
+        """Add a contiguous float64 block of finite values (``scratch`` is as long or longer)."""
+        n = len(x)
+        if not n:
+            return
+        s1 = float(x.sum())
+        s2 = float(np.dot(x, x))
+        mean = s1 / n
+        m2 = s2 - s1 * mean
+        if not (math.isfinite(m2) and m2 > 1e-6 * s2):  # cancellation (or overflow): the slow, exact way
+            d = np.subtract(x, mean, out=scratch[:n])
+            m2 = float(np.dot(d, d))
+        self.abs_sum += float(np.abs(x, out=scratch[:n]).sum())
+        self.sq_sum += s2
+        lo, hi = torch.aminmax(torch.from_numpy(x))
+        self.min = min(self.min, float(lo))
+        self.max = max(self.max, float(hi))
+        self.zeros += n - int(np.count_nonzero(x))
+        self._merge(n, mean, m2)
+
+    def add_table(self, values: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> None:
+        """Add distinct finite ``values`` with their ``counts`` (counts > 0)."""
+        n = int(counts.sum())
+        if not n:
+            return
+        c = counts.astype(np.float64)
+        mean = float(np.dot(values, c)) / n
+        d = values - mean
+        self.abs_sum += float(np.dot(np.abs(values), c))
+        self.sq_sum += float(np.dot(values * values, c))
+        self.min = min(self.min, float(values.min()))
+        self.max = max(self.max, float(values.max()))
+        self.zeros += int(counts[values == 0].sum())
+        self._merge(n, mean, float(np.dot(d * d, c)))
+
+    def _merge(self, n: int, mean: float, m2: float) -> None:
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.n * n / total
+        self.n = total
+
+    def fill(self, out: TensorStats) -> None:
+        out.finite = self.n
+        out.zeros += self.zeros
+        if self.n:
+            out.min, out.max = self.min, self.max
+            out.mean = self.mean
+            out.std = math.sqrt(max(self.m2 / self.n, 0.0))
+            out.abs_mean = self.abs_sum / self.n
+            out.l2_norm = math.sqrt(self.sq_sum)
+
+
+def _magnitude(z: torch.Tensor) -> torch.Tensor:
+    """``|z|`` as NumPy computes it (its hypot differs from torch's in the last bit)."""
+    return torch.from_numpy(np.abs(z.numpy()))
+
+
+def _wide_pass(t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None) -> None:
+    """float32/float64/complex: each block upcast into a reused float64 (complex128) buffer."""
+    moments = _Moments()
+    complex_ = out.kind == "complex"
+    n_max = min(chunk, out.numel)
+    buf = torch.empty(n_max, dtype=torch.complex128 if complex_ else torch.float64)
+    scratch = np.empty(n_max, dtype=np.float64)
+    for block in flat_blocks(t, chunk, cancelled):
+        x = _into(buf, block).numpy()
+        if complex_:
+            finite = np.isfinite(x)
+            nan = int(np.isnan(x).sum())
+            out.nan += nan
+            out.posinf += len(x) - int(finite.sum()) - nan
+            values = np.abs(x[finite] if out.nan or out.posinf else x)
+            moments.add_finite(values, scratch)
+            continue
+        if math.isfinite(float(np.dot(x, x))):
+            moments.add_finite(x, scratch)
+            continue
+        finite = np.isfinite(x)
+        out.nan += int(np.isnan(x).sum())
+        out.posinf += int((x == math.inf).sum())
+        out.neginf += int((x == -math.inf).sum())
+        moments.add_finite(np.ascontiguousarray(x[finite]), scratch)
+    moments.fill(out)
+
+
+#: 1- and 2-byte dtypes are summarised through a table of how often each bit pattern occurs.
+_PATTERN_VIEW = {1: torch.uint8, 2: torch.uint16}
+
+
+def _pattern_counts(t: torch.Tensor, chunk: int, cancelled: Cancelled | None) -> np.ndarray[Any, Any]:
+    """How often each bit pattern occurs in a 1- or 2-byte tensor (one bincount per block)."""
+    view = _PATTERN_VIEW[t.element_size()]
+    size = 1 << (8 * t.element_size())
+    counts = np.zeros(size, dtype=np.int64)
+    buf = torch.empty(min(chunk, t.numel()), dtype=view)
+    for block in flat_blocks(t, chunk, cancelled):
+        raw = block.view(view) if block.dtype != torch.bool else block.view(torch.uint8)
+        if not raw.is_contiguous():
+            raw = _into(buf, raw)
+        counts += np.bincount(raw.numpy(), minlength=size)
+    return counts
+
+
+def _pattern_values(dtype: torch.dtype, size: int) -> np.ndarray[Any, Any]:
+    """Every bit pattern of a 1- or 2-byte dtype, decoded to float64 (ints exactly)."""
+    patterns = torch.arange(size, dtype=torch.int32).to(_PATTERN_VIEW[dtype.itemsize])
+    decoded = patterns.view(torch.uint8 if dtype == torch.bool else dtype)
+    return decoded.to(torch.float64).numpy()
+
+
+def _table_pass(t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None) -> _Table:
+    counts = _pattern_counts(t, chunk, cancelled)
+    values = _pattern_values(t.dtype, len(counts))
+    present = counts > 0
+    values, counts = values[present], counts[present]
+    finite = np.isfinite(values)
+    out.nan = int(counts[np.isnan(values)].sum())
+    out.posinf = int(counts[values == math.inf].sum())
+    out.neginf = int(counts[values == -math.inf].sum())
+    values, counts = values[finite], counts[finite]
+    order = np.argsort(values, kind="stable")
+    values, counts = values[order], counts[order]
+    moments = _Moments()
+    moments.add_table(values, counts)
+    moments.fill(out)
+    if out.kind != "float":
+        out.min = int(values.min()) if len(values) else None
+        out.max = int(values.max()) if len(values) else None
+        if len(values) <= MAX_DISTINCT:
+            out.value_counts = [
+                (int(v), int(c)) for v, c in zip(values.tolist(), counts.tolist(), strict=True)
+            ]
+    return _Table(values, counts)
+
+
+@dataclass
+class _Table:
+    """The distinct finite values of a tensor with their counts (sorted when from ints)."""
+
+    values: np.ndarray[Any, Any]
+    counts: np.ndarray[Any, Any]
+
+
+def _int_pass(t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None) -> None:
+    """4- and 8-byte integers: exact extremes in NumPy, float64 moments, counts while few distinct."""
+    moments = _Moments()
+    n_max = min(chunk, out.numel)
+    buf = np.empty(n_max, dtype=np.float64)
+    scratch = np.empty(n_max, dtype=np.float64)
+    lo_all: int | None = None
+    hi_all: int | None = None
+    counts: dict[int, int] | None = {}
+    for block in flat_blocks(t, chunk, cancelled):
+        arr = block.contiguous().numpy()
+        lo, hi = int(arr.min()), int(arr.max())
+        lo_all = lo if lo_all is None else min(lo_all, lo)
+        hi_all = hi if hi_all is None else max(hi_all, hi)
+        x = buf[: len(arr)]
+        np.copyto(x, arr, casting="unsafe")
+        moments.add_finite(x, scratch)
+        if counts is not None:
+            if hi - lo < 1 << 16:
+                shifted = (arr - arr.dtype.type(lo)).astype(np.int64)
+                found = np.bincount(shifted)
+                (nz,) = np.nonzero(found)
+                pairs = zip((nz + lo).tolist(), found[nz].tolist(), strict=True)
+            else:
+                uniq, cnt = np.unique(arr, return_counts=True)
+                pairs = zip(uniq.tolist(), cnt.tolist(), strict=True)
+            for value, count in pairs:
+                counts[value] = counts.get(value, 0) + count
+            if len(counts) > MAX_DISTINCT:
+                counts = None
+    moments.fill(out)
+    out.min, out.max = lo_all, hi_all
+    if counts is not None:
+        out.value_counts = sorted(counts.items())
+
+
+def tensor_stats(
+    t: torch.Tensor,
+    *,
+    bins: int | None = DEFAULT_BINS,
+    chunk: int = CHUNK_ELEMS,
+    cancelled: Cancelled | None = None,
+) -> TensorStats:
+    """Statistics of ``t`` (and a histogram of ``bins`` bins, ≤ 256; ``None`` for none).
+
+    Raises ``StatsCancelled`` when ``cancelled()`` turns true between blocks.
+    """
+    start = time.perf_counter()
+    kind, raw = _value_dtype(t.dtype)
+    out = TensorStats(
+        dtype=str(t.dtype).removeprefix("torch."), shape=list(t.shape), numel=t.numel(), kind=kind
+    )
+    if raw is not None:
+        t = t.view(raw)
+        out.computed_on = str(raw).removeprefix("torch.")
+    elif kind == "complex":
+        out.computed_on = "magnitude"
+    walk = memory_order(t)
+    table: _Table | None = None
+    if out.numel == 0:
+        pass
+    elif kind != "complex" and t.element_size() <= 2:
+        table = _table_pass(walk, out, chunk, cancelled)
+    elif kind in ("float", "complex"):
+        _wide_pass(walk, out, chunk, cancelled)
+    else:
+        _int_pass(walk, out, chunk, cancelled)
+    if kind == "bool":
+        counts = dict(out.value_counts or [])
+        out.true, out.false = counts.get(1, 0), counts.get(0, 0)
+        out.min = bool(out.min) if out.min is not None else None
+        out.max = bool(out.max) if out.max is not None else None
+    if bins and out.finite:
+        if table is not None:
+            out.histogram = _table_histogram(table, out, bins)
+        else:
+            out.histogram = histogram(t, out, bins, chunk=chunk, cancelled=cancelled)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+# -- histograms ---------------------------------------------------------------------------------
+
+
+def histogram_edges(stats: TensorStats, bins: int) -> np.ndarray[Any, Any]:
+    """Bin edges over the finite range: one bin per value for integers spanning ≤ ``MAX_BINS``."""
+    lo, hi = float(stats.min), float(stats.max)  # type: ignore[arg-type]
+    if stats.kind in ("int", "bool") and (stats.max - stats.min) < MAX_BINS:  # type: ignore[operator]
+        bins = int(stats.max - stats.min) + 1  # type: ignore[operator]
+        lo, hi = lo - 0.5, hi + 0.5
+    elif lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    bins = max(1, min(bins, MAX_BINS))
+    return np.linspace(lo, hi, bins + 1)
+
+
+def _bin_index(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """The bin of each finite float64 value, by ``numpy.histogram``'s own arithmetic."""
+    n = len(edges) - 1
+    lo = float(edges[0])
+    span = float(edges[-1]) - lo
+    if math.isfinite(span) and bool((edges[1:] > edges[:-1]).all()):
+        idx = ((x - lo) / span * n).to(torch.int64)
+        idx[idx == n] = n - 1
+        idx -= (x < edges[idx]).to(torch.int64)
+        idx += ((x >= edges[idx + 1]) & (idx != n - 1)).to(torch.int64)
+        return idx
+    # a range too wide (or too narrow) for float64 arithmetic: look the edges up
+    return (torch.searchsorted(edges, x, right=True) - 1).clamp_(0, n - 1)
+
+
+def _table_histogram(table: _Table, stats: TensorStats, bins: int) -> Histogram:
+    edges = histogram_edges(stats, bins)
+    idx = _bin_index(torch.from_numpy(table.values), torch.from_numpy(edges))
+    counts = np.bincount(idx.numpy(), weights=table.counts, minlength=len(edges) - 1)
+    return Histogram(edges=edges.tolist(), counts=[int(c) for c in counts])
+
+
+def histogram(
+    t: torch.Tensor,
+    stats: TensorStats,
+    bins: int = DEFAULT_BINS,
+    *,
+    chunk: int = CHUNK_ELEMS,
+    cancelled: Cancelled | None = None,
+) -> Histogram:
+    """A second pass over ``t``: counts of its finite values in the bins ``histogram_edges`` chose.
+
+    Bin assignment repeats ``numpy.histogram``'s arithmetic, so the counts agree with it exactly.
+    """
+    edges_np = histogram_edges(stats, bins)
+    n = len(edges_np) - 1
+    edges = torch.from_numpy(edges_np)
+    counts = torch.zeros(n, dtype=torch.int64)
+    lo, hi = float(edges_np[0]), float(edges_np[-1])
+    # numpy.histogram refuses ranges too wide for float64 or too narrow for distinct edges
+    ordinary = math.isfinite(hi - lo) and bool((np.diff(edges_np) > 0).all())
+    complex_ = stats.kind == "complex"
+    buf = torch.empty(min(chunk, t.numel()), dtype=torch.complex128 if complex_ else torch.float64)
+    for block in flat_blocks(memory_order(t), chunk, cancelled):
+        x = _into(buf, block)
+        if complex_:
+            x = _magnitude(x[torch.isfinite(x)])
+        elif stats.nan or stats.posinf or stats.neginf:
+            x = x[torch.isfinite(x)]
+        if not x.numel():
+            continue
+        if ordinary:
+            counts += torch.from_numpy(np.histogram(x.numpy(), bins=n, range=(lo, hi))[0])
+        else:
+            counts += torch.bincount(_bin_index(x, edges), minlength=n)
+    return Histogram(edges=edges_np.tolist(), counts=counts.tolist())

@@ -1,0 +1,135 @@
+"""``checkpoint-inspector export``: the same ``ExportPlan`` as the dialog, run in this process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, TextIO
+
+from inspector.core.errors import CheckpointError
+from inspector.core.export_plan import (
+    FORMATS,
+    TARGET_DTYPES,
+    ExportPlan,
+    ExportPlanError,
+    KeyRule,
+    format_for_path,
+    map_keys,
+    render_preview,
+    values_summary,
+)
+from inspector.core.formatting import format_bytes
+from inspector.core.load_options import is_device_name
+from inspector.core.peek import peek
+
+
+def add_export_parser(sub: Any) -> None:
+    """Add the ``export`` subcommand to the CLI's subparsers."""
+    p = sub.add_parser("export", help="write a remapped, verified copy (device, dtype, format, keys)")
+    p.add_argument("file", metavar="SRC")
+    p.add_argument("-o", "--output", required=True, metavar="DST")
+    p.add_argument("--format", choices=FORMATS, help="default: safetensors for *.safetensors, else pth")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--device", metavar="DEV", help="every tensor onto DEV (cpu, cuda:N, mps)")
+    where.add_argument("--map", action="append", default=[], metavar="A=B", help="saved device A → B")
+    p.add_argument("--dtype", choices=TARGET_DTYPES, help="convert floating tensors")
+    p.add_argument("--convert-only", action="append", default=[], metavar="GLOB")
+    p.add_argument("--subtree", metavar="KEY", help="write only this container (e.g. model)")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+    p.add_argument("--strip-prefix", action="append", default=[], metavar="P")
+    p.add_argument("--rename", action="append", default=[], metavar="'REGEX=>REPL'")
+    p.add_argument("--metadata", action="append", default=[], metavar="K=V", help="safetensors only")
+    p.add_argument("--allow-global", action="append", default=[], metavar="MODULE.NAME")
+    p.add_argument("--dry-run", action="store_true", help="print the before → after keys; write nothing")
+    p.add_argument("--force", action="store_true", help="replace an existing DST")
+
+
+def plan_from_args(args: argparse.Namespace) -> ExportPlan:
+    """The plan the options describe; ``ExportPlanError`` with a sentence for a malformed option."""
+    device: Any = None
+    if args.device:
+        device = args.device
+    elif args.map:
+        device = {}
+        for item in args.map:
+            src, sep, dst = item.replace("->", "=").replace("→", "=").partition("=")
+            if not sep or not is_device_name(src.strip()) or not is_device_name(dst.strip()):
+                raise ExportPlanError(f"“{item}” is not a device mapping like cuda:1=cuda:0.")
+            device[src.strip()] = dst.strip()
+    metadata: dict[str, str] = {}
+    for item in args.metadata:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ExportPlanError(f"“{item}” is not a metadata entry like KEY=VALUE.")
+        metadata[key] = value
+    return ExportPlan(
+        source=args.file,
+        target=args.output,
+        format=args.format or format_for_path(args.output),
+        device=device,
+        dtype=args.dtype,
+        convert_only=tuple(args.convert_only),
+        subtree=args.subtree,
+        include=tuple(args.include),
+        exclude=tuple(args.exclude),
+        strip_prefixes=tuple(args.strip_prefix),
+        renames=tuple(KeyRule.parse_rename(r) for r in args.rename),
+        metadata=metadata,
+        force=args.force,
+        allowed_globals=tuple(args.allow_global),
+    )
+
+
+class ProgressBar:
+    """A one-line bar on a terminal's stderr, redrawn at most ten times a second."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self._stream = stream
+        self._width = width
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        filled = self._width * done // max(1, total)
+        bar = "#" * filled + "-" * (self._width - filled)
+        self._stream.write(f"\r[{bar}] {format_bytes(done)} / {format_bytes(total)}")
+        if done >= total:
+            self._stream.write("\n")
+        self._stream.flush()
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Exit 0 only when the written file verified; errors are one line on stderr, exit 2."""
+    try:
+        plan = plan_from_args(args)
+    except CheckpointError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    if args.dry_run:
+        mapping = map_keys(peek(plan.source), plan)
+        for line in render_preview(mapping):
+            print(line)
+        for line in values_summary(mapping):
+            print(f"value {line}")
+        if mapping.excluded:
+            print(f"left out: {len(mapping.excluded)} tensor(s)")
+        print(
+            f"{len(mapping.tensors)} tensor(s), about {format_bytes(mapping.estimated_bytes)} "
+            f"as {plan.format}; nothing written (dry run)."
+        )
+        if mapping.problems:
+            print(" ".join(mapping.problems), file=sys.stderr)
+            return 2
+        return 0
+    from inspector.engine.export import export_checkpoint  # imports torch: only when writing
+
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    report = export_checkpoint(plan, progress=bar)
+    for line in report.summary():
+        print(line)
+    return 0 if report.verified else 2

@@ -1,0 +1,732 @@
+"""The tensor detail panel: statistics, histogram, heatmap and a paged table of values.
+
+Everything that reads tensor data runs in the engine process (jobs ``stats`` and ``slice``); the
+panel only sends a JSON payload and shows the answer. Each selection bumps a generation number:
+answers for an earlier selection are dropped, and a long-running job for one is cancelled.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.core.formatting import format_bytes, format_count, format_shape
+from inspector.core.model import Node, PathPart
+from inspector.core.value_text import Cell, cells_as_numpy, cells_as_text
+from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.plots import HeatmapPane, HistogramPane
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+#: A page of the values table: this many rows × columns per ``slice`` job.
+PAGE_ROWS = 128
+PAGE_COLS = 32
+_MAX_PAGES = 96  # pages kept; the oldest go first
+#: The heatmap shows at most this many rows and columns (the top-left block of a larger matrix).
+HEATMAP_MAX = 256
+#: A selection of at most this many values can be copied.
+COPY_MAX_CELLS = 250_000
+#: An answer still missing this long after the selection moved on is cancelled in the engine
+#: (which restarts its worker: only worth it for a job that may run much longer).
+CANCEL_AFTER_S = 2.0
+_SELECT_DELAY_MS = 120
+
+#: (stats field, label) in display order.
+STAT_ROWS = (
+    ("min", "min"),
+    ("max", "max"),
+    ("mean", "mean"),
+    ("std", "std"),
+    ("abs_mean", "mean |x|"),
+    ("l2_norm", "L2 norm"),
+    ("zeros", "zeros"),
+    ("nan", "NaN"),
+    ("posinf", "+Inf"),
+    ("neginf", "−Inf"),
+    ("value_counts", "values"),
+)
+
+
+def format_number(x: object) -> str:
+    """A statistic as text: ints exactly, floats to 6 significant digits, "nan"/"inf" as they are."""
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        return f"{x:.6g}" if math.isfinite(x) else str(x)
+    return str(x)
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _cell_display(cell: Cell) -> str:
+    if isinstance(cell, float):
+        return f"{cell:.7g}"
+    if isinstance(cell, bool):
+        return "True" if cell else "False"
+    return str(cell)
+
+
+class _Jobs:
+    """Engine jobs this widget waits for: id → (generation, what, when sent)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, tuple[int, str, float]] = {}
+
+    def add(self, job: int, generation: int, what: str) -> None:
+        self.pending[job] = (generation, what, time.monotonic())
+
+    def pop(self, job: int) -> tuple[int, str] | None:
+        entry = self.pending.pop(job, None)
+        return (entry[0], entry[1]) if entry is not None else None
+
+    def stale(self, generation: int, older_than_s: float) -> list[int]:
+        """Jobs of earlier generations sent more than ``older_than_s`` ago."""
+        now = time.monotonic()
+        return [
+            job
+            for job, (gen, _what, sent) in self.pending.items()
+            if gen != generation and now - sent > older_than_s
+        ]
+
+
+class SliceTableModel(QAbstractTableModel):
+    """A 2-D slice of a tensor, fetched from the engine a page at a time as the view asks for cells.
+
+    Only the pages the view shows are ever requested, so a 32000 × 4096 matrix scrolls without
+    being read whole. ``configure`` picks the tensor, the two shown axes and the other axes' indices.
+    """
+
+    page_loaded = Signal()
+    failed = Signal(str)
+
+    def __init__(self, engine: EngineBridge | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._engine = engine
+        self._generation = 0
+        self._jobs = _Jobs()
+        self._pages: OrderedDict[tuple[int, int], list[list[Cell]]] = OrderedDict()
+        self._requested: set[tuple[int, int]] = set()
+        self.path = ""
+        self.tensor_path: list[PathPart] = []
+        self.shape: tuple[int, ...] = ()
+        self.dtype = ""
+        self.row_axis: int | None = None
+        self.col_axis: int | None = None
+        self.fixed_index: list[int] = []  # position on every axis (shown axes: 0)
+        self._rows = 0
+        self._cols = 0
+        if engine is not None:
+            engine.job_finished.connect(self._on_job_finished)
+            engine.job_failed.connect(self._on_job_failed)
+
+    def configure(
+        self,
+        path: str,
+        tensor_path: Sequence[PathPart],
+        shape: Sequence[int],
+        dtype: str,
+        row_axis: int | None,
+        col_axis: int | None,
+        index: Sequence[int] = (),
+    ) -> None:
+        self.beginResetModel()
+        self._generation += 1
+        self._pages.clear()
+        self._requested.clear()
+        self.path, self.tensor_path = path, list(tensor_path)
+        self.shape, self.dtype = tuple(shape), dtype
+        self.row_axis, self.col_axis = row_axis, col_axis
+        self.fixed_index = [int(i) for i in index] + [0] * max(0, len(self.shape) - len(index))
+        self._rows = self.shape[row_axis] if row_axis is not None else 1
+        self._cols = self.shape[col_axis] if col_axis is not None else 1
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._generation += 1
+        self._pages.clear()
+        self._requested.clear()
+        self.shape, self._rows, self._cols = (), 0, 0
+        self.endResetModel()
+
+    def drop_pending(self) -> None:
+        """Forget every outstanding request (their answers will be ignored)."""
+        self._jobs.pending.clear()
+        self._requested.clear()
+
+    # -- Qt model -------------------------------------------------------------------------------
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._rows
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._cols
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            cell = self.cell(index.row(), index.column())
+            if cell is None:
+                return "…" if role == Qt.ItemDataRole.DisplayRole else None
+            return _cell_display(cell) if role == Qt.ItemDataRole.DisplayRole else repr(cell)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        axis = self.row_axis if orientation == Qt.Orientation.Vertical else self.col_axis
+        return str(section) if axis is not None else ""
+
+    # -- pages ----------------------------------------------------------------------------------
+
+    def cell(self, row: int, col: int, fetch: bool = True) -> Cell | None:
+        """The value at (row, col) if its page is here; otherwise asks for the page (once)."""
+        key = (row // PAGE_ROWS, col // PAGE_COLS)
+        page = self._pages.get(key)
+        if page is None:
+            if fetch:
+                self._request(key)
+            return None
+        self._pages.move_to_end(key)
+        r, c = row - key[0] * PAGE_ROWS, col - key[1] * PAGE_COLS
+        if r < len(page) and c < len(page[r]):
+            return page[r][c]
+        return None
+
+    def cells(self, top: int, left: int, bottom: int, right: int) -> list[list[Cell]] | None:
+        """The block's values, or None while some of its pages are still being fetched."""
+        out: list[list[Cell]] = []
+        missing = False
+        for row in range(top, bottom + 1):
+            values: list[Cell] = []
+            for col in range(left, right + 1):
+                cell = self.cell(row, col)
+                if cell is None:
+                    missing = True
+                    values.append("")
+                else:
+                    values.append(cell)
+            out.append(values)
+        return None if missing else out
+
+    @property
+    def pages_pending(self) -> int:
+        return len(self._requested)
+
+    def _request(self, key: tuple[int, int]) -> None:
+        if key in self._requested or self._engine is None or not self.path:
+            return
+        self._requested.add(key)
+        payload = {
+            "path": self.path,
+            "tensor_path": self.tensor_path,
+            "row_axis": self.row_axis,
+            "col_axis": self.col_axis,
+            "index": self.fixed_index,
+            "row_start": key[0] * PAGE_ROWS,
+            "row_count": PAGE_ROWS,
+            "col_start": key[1] * PAGE_COLS,
+            "col_count": PAGE_COLS,
+        }
+        job = self._engine.submit_job("slice", payload)
+        self._jobs.add(job, self._generation, f"{key[0]},{key[1]}")
+
+    def _on_job_finished(self, job: int, result: object) -> None:
+        entry = self._jobs.pop(job)
+        if entry is None or not isinstance(result, dict):
+            return
+        generation, what = entry
+        if generation != self._generation:
+            return
+        row_page, col_page = (int(x) for x in what.split(","))
+        key = (row_page, col_page)
+        self._requested.discard(key)
+        self._pages[key] = list(result.get("values") or [])
+        while len(self._pages) > _MAX_PAGES:
+            self._pages.popitem(last=False)
+        top, left = row_page * PAGE_ROWS, col_page * PAGE_COLS
+        bottom = min(self._rows, top + PAGE_ROWS) - 1
+        right = min(self._cols, left + PAGE_COLS) - 1
+        if bottom >= top and right >= left:
+            self.dataChanged.emit(self.index(top, left), self.index(bottom, right))
+        self.page_loaded.emit()
+
+    def _on_job_failed(self, job: int, event: object) -> None:
+        entry = self._jobs.pop(job)
+        if entry is None or entry[0] != self._generation:
+            return
+        self._requested.clear()  # let the view ask again
+        if isinstance(event, dict) and event.get("kind") != "cancelled":
+            self.failed.emit(str(event.get("message") or "The values could not be read."))
+
+
+class ValuesView(QWidget):
+    """Axis pickers, indices of the other axes, and the paged table; copies selections as text."""
+
+    copied = Signal(str)  # the text put on the clipboard
+
+    def __init__(self, engine: EngineBridge | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = SliceTableModel(engine, self)
+        self._node: Node | None = None
+        self._path = ""
+        self._pending_copy: str | None = None  # "text" / "numpy" waiting for pages
+        self.row_combo = QComboBox()
+        self.col_combo = QComboBox()
+        self.row_combo.setObjectName("rowAxisCombo")
+        self.col_combo.setObjectName("colAxisCombo")
+        self.index_boxes: list[QSpinBox] = []
+        self.axes_row = QHBoxLayout()
+        self.axes_row.setContentsMargins(0, 0, 0, 0)
+        self.rows_label = QLabel(self.tr("rows"))
+        self.cols_label = QLabel(self.tr("columns"))
+        self.axes_row.addWidget(self.rows_label)
+        self.axes_row.addWidget(self.row_combo)
+        self.axes_row.addWidget(self.cols_label)
+        self.axes_row.addWidget(self.col_combo)
+        self.index_row = QHBoxLayout()
+        self.index_row.setContentsMargins(0, 0, 0, 0)
+        self.axes_row.addLayout(self.index_row)
+        self.axes_row.addStretch(1)
+        self.table = QTableView()
+        self.table.setObjectName("valuesTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ContiguousSelection)
+        self.table.horizontalHeader().setDefaultSectionSize(92)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.copy_text_action = QAction(self.tr("Copy as text"), self)
+        self.copy_text_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_text_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.copy_text_action.triggered.connect(lambda: self.copy_selection("text"))
+        self.copy_numpy_action = QAction(self.tr("Copy as NumPy literal"), self)
+        self.copy_numpy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
+        self.copy_numpy_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.copy_numpy_action.triggered.connect(lambda: self.copy_selection("numpy"))
+        self.table.addAction(self.copy_text_action)
+        self.table.addAction(self.copy_numpy_action)
+        self.copy_text_button = QPushButton(self.tr("Copy as text"))
+        self.copy_text_button.clicked.connect(self.copy_text_action.trigger)
+        self.copy_numpy_button = QPushButton(self.tr("Copy as NumPy"))
+        self.copy_numpy_button.clicked.connect(self.copy_numpy_action.trigger)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.status_label, 1)
+        buttons.addWidget(self.copy_text_button)
+        buttons.addWidget(self.copy_numpy_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(self.axes_row)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self.row_combo.activated.connect(self._on_axes_changed)
+        self.col_combo.activated.connect(self._on_axes_changed)
+        self.model.page_loaded.connect(self._on_page_loaded)
+        self.model.failed.connect(self.status_label.setText)
+
+    def show_tensor(self, path: str, node: Node) -> None:
+        """Show the first two axes of ``node`` (index 0 on the others)."""
+        info = node.tensor
+        assert info is not None
+        self._node, self._path = node, path
+        self._pending_copy = None
+        self.status_label.clear()
+        ndim = len(info.shape)
+        for combo in (self.row_combo, self.col_combo):
+            combo.clear()
+            for axis in range(ndim):
+                combo.addItem(self.tr("axis {0} ({1})").format(axis, info.shape[axis]), axis)
+        self.col_combo.setEnabled(ndim >= 2)
+        self.row_combo.setEnabled(ndim >= 2)
+        if ndim >= 2:
+            self.row_combo.setCurrentIndex(0)
+            self.col_combo.setCurrentIndex(1)
+        self._rebuild_index_boxes()
+        self._configure()
+
+    def set_axes(self, row_axis: int, col_axis: int, index: Sequence[int] = ()) -> None:
+        """Show ``row_axis`` down and ``col_axis`` across, the others at ``index`` (tests, scripts)."""
+        self.row_combo.setCurrentIndex(row_axis)
+        self.col_combo.setCurrentIndex(col_axis)
+        self._rebuild_index_boxes()
+        for axis, box in zip(self._fixed_axes(), self.index_boxes, strict=True):
+            box.blockSignals(True)
+            box.setValue(index[axis] if axis < len(index) else 0)
+            box.blockSignals(False)
+        self._configure()
+
+    def clear(self) -> None:
+        self._node = None
+        self.model.clear()
+        for combo in (self.row_combo, self.col_combo):
+            combo.clear()
+        self._rebuild_index_boxes()
+
+    def _axes(self) -> tuple[int | None, int | None]:
+        assert self._node is not None and self._node.tensor is not None
+        ndim = len(self._node.tensor.shape)
+        if ndim == 0:
+            return None, None
+        if ndim == 1:
+            return 0, None
+        return int(self.row_combo.currentData()), int(self.col_combo.currentData())
+
+    def _fixed_axes(self) -> list[int]:
+        if self._node is None or self._node.tensor is None:
+            return []
+        shown = {a for a in self._axes() if a is not None}
+        return [a for a in range(len(self._node.tensor.shape)) if a not in shown]
+
+    def _rebuild_index_boxes(self) -> None:
+        while self.index_row.count():
+            item = self.index_row.takeAt(0)
+            widget = item.widget()
+            if widget is not None:
+                widget.deleteLater()
+        self.index_boxes = []
+        if self._node is None or self._node.tensor is None:
+            return
+        shape = self._node.tensor.shape
+        for axis in self._fixed_axes():
+            label = QLabel(self.tr("axis {0} =").format(axis))
+            box = QSpinBox()
+            box.setRange(0, max(0, shape[axis] - 1))
+            box.setToolTip(self.tr("Index on axis {0} (length {1})").format(axis, shape[axis]))
+            box.valueChanged.connect(self._configure)
+            self.index_row.addWidget(label)
+            self.index_row.addWidget(box)
+            self.index_boxes.append(box)
+
+    def _on_axes_changed(self) -> None:
+        if self._node is None:
+            return
+        if self.row_combo.currentIndex() == self.col_combo.currentIndex():
+            # The same axis twice: move the other picker to the first free axis.
+            taken = self.row_combo.currentIndex()
+            other = self.col_combo if self.sender() is self.row_combo else self.row_combo
+            other.setCurrentIndex(next(a for a in range(self.row_combo.count()) if a != taken))
+        self._rebuild_index_boxes()
+        self._configure()
+
+    def _configure(self) -> None:
+        if self._node is None or self._node.tensor is None:
+            return
+        info = self._node.tensor
+        row_axis, col_axis = self._axes()
+        index = [0] * len(info.shape)
+        for axis, box in zip(self._fixed_axes(), self.index_boxes, strict=True):
+            index[axis] = box.value()
+        self.model.configure(self._path, self._node.path, info.shape, info.dtype, row_axis, col_axis, index)
+
+    # -- copying --------------------------------------------------------------------------------
+
+    def selected_block(self) -> tuple[int, int, int, int] | None:
+        ranges = self.table.selectionModel().selection()
+        if ranges.isEmpty():
+            current = self.table.currentIndex()
+            if not current.isValid():
+                return None
+            return current.row(), current.column(), current.row(), current.column()
+        top = min(r.top() for r in ranges)
+        left = min(r.left() for r in ranges)
+        bottom = max(r.bottom() for r in ranges)
+        right = max(r.right() for r in ranges)
+        return top, left, bottom, right
+
+    def copy_selection(self, how: str) -> None:
+        """Put the selected block on the clipboard as tab-separated text or a NumPy literal."""
+        block = self.selected_block()
+        if block is None:
+            self.status_label.setText(self.tr("Select values to copy."))
+            return
+        top, left, bottom, right = block
+        if (bottom - top + 1) * (right - left + 1) > COPY_MAX_CELLS:
+            self.status_label.setText(
+                self.tr("Select at most {0} values to copy.").format(format_count(COPY_MAX_CELLS))
+            )
+            return
+        cells = self.model.cells(top, left, bottom, right)
+        if cells is None:
+            self._pending_copy = how
+            self.status_label.setText(self.tr("Reading the selected values…"))
+            return
+        self._pending_copy = None
+        text = cells_as_numpy(cells, self.model.dtype) if how == "numpy" else cells_as_text(cells)
+        QGuiApplication.clipboard().setText(text)
+        count = (bottom - top + 1) * (right - left + 1)
+        self.status_label.setText(self.tr("Copied {0} values.").format(format_count(count)))
+        self.copied.emit(text)
+
+    def _on_page_loaded(self) -> None:
+        if self._pending_copy is not None and not self.model.pages_pending:
+            self.copy_selection(self._pending_copy)
+
+
+class DetailPanel(QWidget):
+    """What the engine can tell about the selected tensor; empty for any other row."""
+
+    stats_shown = Signal(object)  # the stats JSON now on screen
+    stats_computed = Signal(object, object)  # tensor path (tuple), stats JSON: for the tree's columns
+    heatmap_shown = Signal()
+    failed = Signal(str)
+
+    def __init__(self, engine: EngineBridge | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("detailPanel")
+        self._engine = engine
+        self._path = ""
+        self._node: Node | None = None
+        self._generation = 0
+        self._jobs = _Jobs()
+        self.stats: dict[str, Any] | None = None
+        self._select_timer = QTimer(self)
+        self._select_timer.setSingleShot(True)
+        self._select_timer.setInterval(_SELECT_DELAY_MS)
+        self._select_timer.timeout.connect(self._request)
+
+        self.title_label = QLabel()
+        self.title_label.setObjectName("detailTitle")
+        self.title_label.setWordWrap(True)
+        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("detailStatus")
+        self.status_label.setWordWrap(True)
+        self.stats_box = QGroupBox()
+        form = QFormLayout(self.stats_box)
+        form.setContentsMargins(8, 4, 8, 4)
+        form.setVerticalSpacing(2)
+        self.stat_labels: dict[str, QLabel] = {}
+        self._stat_names: dict[str, QLabel] = {}
+        for name, label in STAT_ROWS:
+            value = QLabel("—")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            name_label = QLabel(label)
+            form.addRow(name_label, value)
+            self.stat_labels[name] = value
+            self._stat_names[name] = name_label
+
+        self.histogram = HistogramPane()
+        self.heatmap = HeatmapPane()
+        self.values = ValuesView(engine)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("detailTabs")
+        self.tabs.addTab(self.histogram, "")
+        self.tabs.addTab(self.heatmap, "")
+        self.tabs.addTab(self.values, "")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        layout.addWidget(self.title_label)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.stats_box)
+        layout.addWidget(self.tabs, 1)
+        if engine is not None:
+            engine.job_finished.connect(self._on_job_finished)
+            engine.job_failed.connect(self._on_job_failed)
+        self._retranslate()
+        self.show_node("", None)
+
+    def _retranslate(self) -> None:
+        self.stats_box.setTitle(self.tr("Statistics"))
+        self.tabs.setTabText(0, self.tr("Histogram"))
+        self.tabs.setTabText(1, self.tr("Heatmap"))
+        self.tabs.setTabText(2, self.tr("Values"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
+
+    @property
+    def node(self) -> Node | None:
+        return self._node
+
+    @property
+    def busy(self) -> bool:
+        return any(gen == self._generation for gen, _what, _sent in self._jobs.pending.values())
+
+    def show_node(self, path: str, node: Node | None) -> None:
+        """Show ``node`` of the file at ``path`` (statistics follow shortly); None clears the panel."""
+        self._generation += 1
+        self._select_timer.stop()
+        self._cancel_stale()
+        self.values.model.drop_pending()
+        self._path, self._node = path, node
+        self.stats = None
+        for label in self.stat_labels.values():
+            label.setText("—")
+        self.histogram.clear()
+        self.heatmap.clear()
+        info = node.tensor if node is not None else None
+        enabled = info is not None
+        self.stats_box.setEnabled(enabled)
+        self.tabs.setEnabled(enabled)
+        if node is None or info is None:
+            self.title_label.setText(self.tr("Select a tensor to see its statistics and values."))
+            self.status_label.clear()
+            self.values.clear()
+            return
+        self.title_label.setText(
+            f"<b>{node.key or self.tr('(the whole file)')}</b><br>"
+            f"{format_shape(info.shape)}  ·  {info.dtype}  ·  {format_count(info.numel)} "
+            f"{self.tr('values')}  ·  {format_bytes(info.nbytes)}"
+        )
+        self.tabs.setTabEnabled(1, len(info.shape) == 2)
+        if self._engine is None:
+            self.status_label.setText(self.tr("The engine is not running, so values cannot be read."))
+            return
+        if info.layout != "strided":
+            self.status_label.setText(self.tr("{0} tensors are listed, not read.").format(info.layout))
+            return
+        self.status_label.setText(self.tr("Computing statistics…"))
+        self.values.show_tensor(path, node)
+        self._select_timer.start()
+
+    def _cancel_stale(self) -> None:
+        """Cancel jobs for earlier selections that have run long; quicker ones are just dropped."""
+        if self._engine is None:
+            return
+        for job in self._jobs.stale(self._generation, CANCEL_AFTER_S):
+            self._jobs.pop(job)
+            self._engine.cancel(job)
+
+    def _request(self) -> None:
+        node = self._node
+        if node is None or node.tensor is None or self._engine is None:
+            return
+        payload: dict[str, Any] = {"path": self._path, "tensor_path": list(node.path), "key": node.key}
+        self._jobs.add(self._engine.submit_job("stats", payload), self._generation, "stats")
+        if len(node.tensor.shape) == 2 and node.tensor.numel:
+            page = {
+                "path": self._path,
+                "tensor_path": list(node.path),
+                "row_axis": 0,
+                "col_axis": 1,
+                "row_count": HEATMAP_MAX,
+                "col_count": HEATMAP_MAX,
+            }
+            self._jobs.add(self._engine.submit_job("slice", page), self._generation, "heatmap")
+
+    def _on_job_finished(self, job: int, result: object) -> None:
+        entry = self._jobs.pop(job)
+        if entry is None or not isinstance(result, dict):
+            return
+        generation, what = entry
+        path = tuple(result.get("path") or ())
+        if what == "stats":
+            self.stats_computed.emit(path, result)  # still true of that tensor, shown or not
+        if generation != self._generation:
+            return
+        if what == "stats":
+            self._show_stats(result)
+        elif what == "heatmap":
+            self._show_heatmap(result)
+
+    def _on_job_failed(self, job: int, event: object) -> None:
+        entry = self._jobs.pop(job)
+        if entry is None or entry[0] != self._generation or not isinstance(event, dict):
+            return
+        if event.get("kind") == "cancelled":
+            return
+        message = str(event.get("message") or self.tr("The tensor could not be read."))
+        self.status_label.setText(message)
+        self.failed.emit(message)
+
+    def _show_stats(self, stats: dict[str, Any]) -> None:
+        self.stats = stats
+        numel = int(stats.get("numel") or 0)
+        for name, label in self.stat_labels.items():
+            label.setText(self._stat_text(name, stats, numel))
+        seconds = float(stats.get("seconds") or 0.0)
+        note = ""
+        if stats.get("computed_on") == "magnitude":
+            note = self.tr(" (of the magnitudes |z|)")
+        elif stats.get("computed_on"):
+            note = self.tr(" (of the raw bytes as {0})").format(stats["computed_on"])
+        self.status_label.setText(
+            self.tr("Statistics computed in {0}{1}.").format(format_seconds(seconds), note)
+        )
+        histogram = stats.get("histogram")
+        if isinstance(histogram, dict) and histogram.get("counts"):
+            finite = int(stats.get("finite") or 0)
+            self.histogram.set_histogram(
+                histogram.get("edges") or [],
+                histogram.get("counts") or [],
+                self.tr("{0} finite values").format(format_count(finite)),
+            )
+        self.stats_shown.emit(stats)
+
+    def _stat_text(self, name: str, stats: dict[str, Any], numel: int) -> str:
+        value = stats.get(name)
+        if name in ("zeros", "nan", "posinf", "neginf"):
+            count = int(value or 0)
+            share = f"  ({100 * count / numel:.3g} %)" if numel and count else ""
+            return f"{count:,}{share}"
+        if name == "value_counts":
+            parts: list[str] = []
+            if stats.get("true") is not None:
+                true, false = int(stats["true"]), int(stats.get("false") or 0)
+                parts.append(self.tr("True ×{0}, False ×{1}").format(format_count(true), format_count(false)))
+            elif isinstance(value, list):
+                shown = [f"{v}: {format_count(int(c))}" for v, c in value[:12]]
+                more = len(value) - len(shown)
+                parts.append(", ".join(shown) + (self.tr(" … {0} more").format(more) if more > 0 else ""))
+            elif stats.get("kind") in ("int", "bool"):
+                parts.append(self.tr("too many distinct values to count"))
+            return "; ".join(parts) or "—"
+        return format_number(value)
+
+    def _show_heatmap(self, page: dict[str, Any]) -> None:
+        values = page.get("values") or []
+        if not values or not values[0]:
+            return
+        rows, cols = int(page.get("rows") or 0), int(page.get("cols") or 0)
+        shown_rows, shown_cols = len(values), len(values[0])
+        note = ""
+        if shown_rows < rows or shown_cols < cols:
+            note = self.tr("first {0} × {1} of {2} × {3}").format(shown_rows, shown_cols, rows, cols)
+        self.heatmap.set_values(values, note=note)
+        self.heatmap_shown.emit()

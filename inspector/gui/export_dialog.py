@@ -1,0 +1,349 @@
+"""File ▸ Export…: choose format, device, dtype and key rules; preview before → after; run it.
+
+The preview comes from ``inspector.core.export_plan.map_keys`` on the tab's static tree (no
+torch); the export itself runs in the engine through the ``EngineBridge``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.core.errors import CheckpointError
+from inspector.core.export_plan import (
+    FORMATS,
+    TARGET_DTYPES,
+    ExportPlan,
+    KeyMapping,
+    KeyRule,
+    format_for_path,
+    map_keys,
+    values_summary,
+)
+from inspector.core.formatting import format_bytes
+from inspector.core.load_options import parse_map_location
+from inspector.core.model import CheckpointIndex
+from inspector.gui.engine_bridge import EngineBridge
+
+PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
+_SUFFIX = {"pth": ".pth", "pth-legacy": ".pth", "safetensors": ".safetensors"}
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+class ExportDialog(QDialog):
+    """One export of one open checkpoint; stays open while the engine writes, then reports."""
+
+    def __init__(
+        self, index: CheckpointIndex, engine: EngineBridge | None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Export “{name}”").format(name=os.path.basename(index.path)))
+        self.resize(900, 640)
+        self._index = index
+        self._engine = engine
+        self._job: int | None = None
+        self.mapping: KeyMapping | None = None
+        self.last_result: dict[str, Any] | None = None
+        self.last_error: str | None = None
+
+        self.target_edit = QLineEdit(os.path.splitext(index.path)[0] + "_export.pth")
+        browse = QPushButton(self.tr("Browse…"))
+        browse.clicked.connect(self._browse)
+        target_row = QHBoxLayout()
+        target_row.addWidget(self.target_edit)
+        target_row.addWidget(browse)
+        self.format_combo = QComboBox()
+        self.format_combo.addItems(list(FORMATS))
+        self.device_edit = QLineEdit()
+        self.device_edit.setPlaceholderText(self.tr("as saved — or cpu, cuda:0, or cuda:1→cuda:0"))
+        self.dtype_combo = QComboBox()
+        self.dtype_combo.addItem(self.tr("keep"), None)  # item data: the dtype, None keeps it
+        for dtype in TARGET_DTYPES:
+            self.dtype_combo.addItem(dtype, dtype)
+        self.subtree_edit = QLineEdit()
+        self.subtree_edit.setPlaceholderText(self.tr("e.g. model (written in place of the whole file)"))
+        self.include_edit = QLineEdit()
+        self.include_edit.setPlaceholderText(self.tr("globs, comma-separated (empty: everything)"))
+        self.exclude_edit = QLineEdit()
+        self.strip_edit = QLineEdit()
+        self.strip_edit.setPlaceholderText(self.tr("e.g. module., _orig_mod."))
+        self.rename_edit = QPlainTextEdit()
+        self.rename_edit.setPlaceholderText(self.tr("one rule a line, applied in order:  REGEX=>REPLACEMENT"))
+        self.rename_edit.setFixedHeight(60)
+        self.metadata_edit = QPlainTextEdit("format=pt")
+        self.metadata_edit.setFixedHeight(60)
+        self.metadata_edit.setToolTip(self.tr("safetensors __metadata__: one KEY=VALUE a line"))
+        self.force_box = QComboBox()
+        self.force_box.addItems(
+            [self.tr("refuse to replace an existing file"), self.tr("replace an existing file")]
+        )
+
+        form = QFormLayout()
+        form.addRow(self.tr("Target"), target_row)
+        form.addRow(self.tr("Format"), self.format_combo)
+        form.addRow(self.tr("Device"), self.device_edit)
+        form.addRow(self.tr("Dtype (floating tensors)"), self.dtype_combo)
+        form.addRow(self.tr("Subtree"), self.subtree_edit)
+        form.addRow(self.tr("Include"), self.include_edit)
+        form.addRow(self.tr("Exclude"), self.exclude_edit)
+        form.addRow(self.tr("Strip prefixes"), self.strip_edit)
+        form.addRow(self.tr("Rename rules"), self.rename_edit)
+        form.addRow(self.tr("Metadata"), self.metadata_edit)
+        form.addRow(self.tr("Existing target"), self.force_box)
+
+        self.preview = QTableWidget(0, 3)
+        self.preview.setHorizontalHeaderLabels([self.tr("before"), self.tr("after"), self.tr("note")])
+        self.preview.horizontalHeader().setStretchLastSection(True)
+        self.preview.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.values_label = QLabel()
+        self.values_label.setWordWrap(True)
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #b00020;")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.report_label = QLabel()
+        self.report_label.setWordWrap(True)
+        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton(self.tr("Export"), QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button.clicked.connect(self.cancel)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.preview, 1)
+        for widget in (self.summary_label, self.values_label, self.problem_label, self.progress,
+                       self.report_label, self.buttons):  # fmt: skip
+            layout.addWidget(widget)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(150)
+        self._debounce.timeout.connect(self.update_preview)
+        for edit in (self.target_edit, self.device_edit, self.subtree_edit, self.include_edit,
+                     self.exclude_edit, self.strip_edit):  # fmt: skip
+            edit.textChanged.connect(self._debounce.start)
+        for text_edit in (self.rename_edit, self.metadata_edit):
+            text_edit.textChanged.connect(self._debounce.start)
+        for combo in (self.dtype_combo, self.force_box):
+            combo.currentIndexChanged.connect(self._debounce.start)
+        self.format_combo.currentIndexChanged.connect(self._on_format_changed)
+        if engine is not None:
+            engine.job_finished.connect(self._on_job_finished)
+            engine.job_failed.connect(self._on_job_failed)
+            engine.job_progress.connect(self._on_job_progress)
+        self._on_format_changed()
+        self.update_preview()
+
+    # -- the plan and its preview ------------------------------------------------------------
+
+    def plan(self) -> ExportPlan:
+        """The plan the fields describe; ``CheckpointError`` with a sentence for a malformed field."""
+        try:
+            device = parse_map_location(self.device_edit.text())
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from None
+        renames = tuple(
+            KeyRule.parse_rename(line.strip())
+            for line in self.rename_edit.toPlainText().splitlines()
+            if line.strip()
+        )
+        metadata: dict[str, str] = {}
+        fmt = self.format_combo.currentText()
+        if fmt == "safetensors":
+            for line in self.metadata_edit.toPlainText().splitlines():
+                if not line.strip():
+                    continue
+                key, sep, value = line.partition("=")
+                if not sep or not key.strip():
+                    raise CheckpointError(f"“{line}” is not a metadata entry like KEY=VALUE.")
+                metadata[key.strip()] = value.strip()
+        dtype = self.dtype_combo.currentData()
+        return ExportPlan(
+            source=self._index.path,
+            target=self.target_edit.text().strip(),
+            format=fmt,
+            device=device,
+            dtype=dtype,
+            subtree=self.subtree_edit.text().strip() or None,
+            include=_split(self.include_edit.text()),
+            exclude=_split(self.exclude_edit.text()),
+            strip_prefixes=_split(self.strip_edit.text()),
+            renames=renames,
+            metadata=metadata,
+            force=self.force_box.currentIndex() == 1,
+        )
+
+    def update_preview(self) -> None:
+        """Recompute before → after from the static tree; the Export button follows the verdict."""
+        problems: list[str] = []
+        self.mapping = None
+        try:
+            plan = self.plan()
+            self.mapping = map_keys(self._index, plan)
+            problems = list(self.mapping.problems)
+            if not plan.target:
+                problems.append(self.tr("Choose a target file."))
+            elif os.path.exists(plan.target) and not plan.force:
+                problems.append(
+                    self.tr("“{name}” exists; choose to replace it or rename.").format(
+                        name=os.path.basename(plan.target)
+                    )
+                )
+        except CheckpointError as exc:
+            problems.append(exc.message)
+        self._fill_preview()
+        self.problem_label.setText(" ".join(problems))
+        self.export_button.setEnabled(not problems and self._job is None)
+
+    def _fill_preview(self) -> None:
+        mapping = self.mapping
+        rows = mapping.tensors[:PREVIEW_ROWS] if mapping is not None else []
+        collided = {s for sources in (mapping.collisions.values() if mapping else []) for s in sources}
+        self.preview.setRowCount(len(rows))
+        for row, t in enumerate(rows):
+            note = []
+            if t.converted:
+                note.append(f"{t.dtype} → {t.output_dtype}")
+            if t.output_device != t.saved_device:
+                note.append(f"{t.saved_device} → {t.output_device}")
+            if t.alias_of:
+                note.append(self.tr("alias of {key} (stored once)").format(key=t.alias_of))
+            if t.cloned_from:
+                note.append(self.tr("copied apart from {key}").format(key=t.cloned_from))
+            if t.source_key in collided:
+                note.append(self.tr("COLLISION"))
+            unnamed = self.tr("(tensor)")
+            for col, text in enumerate((t.source_key or unnamed, t.output_key or unnamed, ", ".join(note))):
+                self.preview.setItem(row, col, QTableWidgetItem(text))
+        if mapping is None:
+            self.summary_label.setText("")
+            self.values_label.setText("")
+            return
+        self.summary_label.setText(
+            self.tr("{written} tensors written, {left} left out; about {size}.").format(
+                written=f"{len(mapping.tensors):,}",
+                left=f"{len(mapping.excluded):,}",
+                size=format_bytes(mapping.estimated_bytes),
+            )
+        )
+        values = values_summary(mapping)
+        self.values_label.setText(
+            self.tr("Other values — {values}").format(
+                values="; ".join(values[:12]) + (" …" if len(values) > 12 else "")
+            )
+            if values
+            else ""
+        )
+
+    def _on_format_changed(self) -> None:
+        fmt = self.format_combo.currentText()
+        safetensors = fmt == "safetensors"
+        self.metadata_edit.setEnabled(safetensors)
+        self.device_edit.setEnabled(not safetensors)
+        if safetensors:
+            self.device_edit.clear()
+        stem, ext = os.path.splitext(self.target_edit.text())
+        if ext in {".pth", ".pt", ".safetensors", ".bin", ".ckpt"} and ext != _SUFFIX[fmt]:
+            self.target_edit.setText(stem + _SUFFIX[fmt])
+        self.update_preview()
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export to"), self.target_edit.text())
+        if path:
+            self.target_edit.setText(path)
+            self.format_combo.setCurrentText(format_for_path(path))
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start_export(self) -> None:
+        self.update_preview()
+        if not self.export_button.isEnabled() or self._engine is None:
+            if self._engine is None:
+                self.problem_label.setText(self.tr("The engine is not running, so nothing can be exported."))
+            return
+        plan = self.plan()
+        self._job = self._engine.submit_export(plan)
+        self.export_button.setEnabled(False)
+        self.report_label.setText(self.tr("Exporting…"))
+        self.progress.setValue(0)
+        self.progress.show()
+
+    def cancel(self) -> None:
+        """Stop a running export (the engine process is restarted; its partial file is removed)."""
+        if self._job is not None and self._engine is not None:
+            self._engine.cancel(self._job)
+            return
+        self.reject()
+
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    def _on_job_progress(self, job: int, done: object, total: object) -> None:
+        if job == self._job and isinstance(done, int) and isinstance(total, int) and total > 0:
+            self.progress.setValue(int(1000 * done / total))
+
+    def _on_job_finished(self, job: int, result: object) -> None:
+        if job != self._job or not isinstance(result, dict):
+            return
+        self._job = None
+        self.last_result = result
+        self.progress.setValue(1000)
+        wrote = {
+            "tensors": f"{result.get('tensors', 0):,}",
+            "size": format_bytes(int(result.get("bytes", 0))),
+            "seconds": f"{float(result.get('seconds', 0.0)):.2f}",
+        }
+        report = (
+            self.tr("Wrote {tensors} tensors, {size} in {seconds} s; verified.")
+            if result.get("verified")
+            else self.tr("Wrote {tensors} tensors, {size} in {seconds} s; NOT verified.")
+        ).format(**wrote)
+        if result.get("values_dropped"):
+            report += " " + self.tr("Not written: {values}.").format(
+                values=", ".join(result["values_dropped"])
+            )
+        self.report_label.setText(report)
+        self.cancel_button.setText(self.tr("Close"))
+        self.update_preview()
+
+    def _on_job_failed(self, job: int, event: object) -> None:
+        if job != self._job or not isinstance(event, dict):
+            return
+        self._job = None
+        self.progress.hide()
+        if event.get("kind") == "cancelled":
+            self.last_error = self.tr("The export was cancelled; nothing was written.")
+        else:
+            self.last_error = str(event.get("message") or self.tr("The export failed."))
+        self.report_label.setText(self.last_error)
+        self.update_preview()

@@ -1,0 +1,209 @@
+"""Histogram, heatmap and bar chart widgets over pyqtgraph, which is imported on first use.
+
+pyqtgraph (and the numpy it needs) costs a few hundred milliseconds to import, so nothing here
+imports it until a plot is first shown: the window starts without it. Every plot can be saved as
+a PNG (``save_png``), which is also how tests check that a plot was drawn offscreen.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+_BAR_BRUSH = (52, 101, 164, 170)
+_BAR_PEN = (32, 74, 135)
+
+
+def pyqtgraph() -> Any:
+    """The pyqtgraph module, configured once for this app (light plots, PySide6 binding)."""
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    import pyqtgraph as pg
+
+    if not getattr(pg, "_checkpoint_inspector_configured", False):
+        pg.setConfigOptions(background="w", foreground="k", antialias=True, imageAxisOrder="row-major")
+        pg._checkpoint_inspector_configured = True
+    return pg
+
+
+def _number(x: object) -> float:
+    """A JSON number or the strings "nan"/"inf"/"-inf" as a float."""
+    if isinstance(x, (int, float)):
+        return float(x)
+    try:
+        return float(str(x))
+    except ValueError:
+        return math.nan
+
+
+class PlotPane(QWidget):
+    """A title row (with extra controls and "Save PNG…") above one lazily created plot widget."""
+
+    saved = Signal(str)  # the PNG's path
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title_label = QLabel(title)
+        self.title_label.setStyleSheet("font-weight: bold;")
+        self.note_label = QLabel()
+        self.note_label.setStyleSheet("color: palette(placeholder-text);")
+        self.save_button = QPushButton(self.tr("Save PNG…"))
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._ask_save)
+        self.controls = QHBoxLayout()
+        self.controls.setContentsMargins(0, 0, 0, 0)
+        self.controls.addWidget(self.title_label)
+        self.controls.addWidget(self.note_label, 1)
+        self.controls.addWidget(self.save_button)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addLayout(self.controls)
+        self.plot_widget: Any = None  # a pyqtgraph PlotWidget, made on first use
+
+    def _plot(self) -> Any:
+        if self.plot_widget is None:
+            pg = pyqtgraph()
+            self.plot_widget = pg.PlotWidget()
+            self.plot_widget.setMinimumHeight(150)
+            self.plot_widget.setMenuEnabled(False)
+            self._layout.addWidget(self.plot_widget, 1)
+            self.save_button.setEnabled(True)
+        return self.plot_widget
+
+    def clear(self) -> None:
+        if self.plot_widget is not None:
+            self.plot_widget.clear()
+        self.note_label.clear()
+        self.save_button.setEnabled(False)
+
+    def save_png(self, path: str, width: int = 1000) -> None:
+        """Write the plot as a PNG ``width`` pixels wide."""
+        from pyqtgraph.exporters import ImageExporter
+
+        exporter = ImageExporter(self._plot().getPlotItem())
+        exporter.parameters()["width"] = width
+        exporter.export(path)
+        self.saved.emit(path)
+
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save plot"), "plot.png", "PNG (*.png)")
+        if path:
+            self.save_png(path if path.lower().endswith(".png") else path + ".png")
+
+
+class HistogramPane(PlotPane):
+    """Counts of finite values in equal bins (from the engine's stats), with a log-count toggle."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self.title_label.setText(self.tr("Histogram"))
+        self.log_box = QCheckBox(self.tr("Log count"))
+        self.log_box.toggled.connect(self._apply_log)
+        self.controls.insertWidget(2, self.log_box)
+        self.edges: list[float] = []
+        self.counts: list[int] = []
+
+    def set_histogram(self, edges: Sequence[object], counts: Sequence[int], note: str = "") -> None:
+        import numpy as np
+
+        self.edges = [_number(e) for e in edges]
+        self.counts = [int(c) for c in counts]
+        plot = self._plot()
+        plot.clear()
+        x = np.asarray(self.edges, dtype=float)
+        y = np.asarray(self.counts, dtype=float)
+        pg = pyqtgraph()
+        item = pg.PlotDataItem(x, y, stepMode="center", fillLevel=0, brush=_BAR_BRUSH, pen=_BAR_PEN)
+        plot.addItem(item)
+        plot.setLabel("bottom", self.tr("value"))
+        plot.setLabel("left", self.tr("count"))
+        self.note_label.setText(note)
+        self._apply_log(self.log_box.isChecked())
+
+    def _apply_log(self, on: bool) -> None:
+        if self.plot_widget is None:
+            return
+        for item in self.plot_widget.getPlotItem().listDataItems():
+            item.setFillLevel(None if on else 0)  # log(0) has no place to fill to
+        self.plot_widget.setLogMode(False, on)
+        self.plot_widget.autoRange()
+
+
+class HeatmapPane(PlotPane):
+    """A 2-D block of values as an image with a colour bar (rows down, columns across)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self.title_label.setText(self.tr("Heatmap"))
+        self.image: Any = None
+        self._bar: Any = None
+
+    def set_values(
+        self, values: Sequence[Sequence[object]], row_start: int = 0, col_start: int = 0, note: str = ""
+    ) -> None:
+        import numpy as np
+
+        data = np.array([[_number(v) for v in row] for row in values], dtype=float)
+        if data.ndim != 2 or not data.size:
+            self.clear()
+            return
+        finite = data[np.isfinite(data)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if high <= low:
+            high = low + 1.0
+        data = np.where(np.isfinite(data), data, low)
+        pg = pyqtgraph()
+        plot = self._plot()
+        plot.clear()
+        if self._bar is not None:
+            plot.getPlotItem().layout.removeItem(self._bar)
+            self._bar.setParentItem(None)
+            self._bar = None
+        self.image = pg.ImageItem(data)
+        self.image.setRect(col_start, row_start, data.shape[1], data.shape[0])
+        plot.addItem(self.image)
+        plot.getPlotItem().invertY(True)
+        plot.setAspectLocked(False)
+        plot.setLabel("bottom", self.tr("column"))
+        plot.setLabel("left", self.tr("row"))
+        viridis = pg.colormap.get("viridis")
+        self._bar = pg.ColorBarItem(values=(low, high), colorMap=viridis, interactive=False)
+        self._bar.setImageItem(self.image, insert_in=plot.getPlotItem())
+        plot.autoRange()
+        self.note_label.setText(note)
+
+
+class BarChartPane(PlotPane):
+    """Horizontal-label bar chart: one bar per named part (bytes by top-level part)."""
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.labels: list[str] = []
+        self.values: list[float] = []
+
+    def set_bars(self, labels: Sequence[str], values: Sequence[float], axis_label: str = "") -> None:
+        pg = pyqtgraph()
+        self.labels = list(labels)
+        self.values = [float(v) for v in values]
+        plot = self._plot()
+        plot.clear()
+        bars = pg.BarGraphItem(
+            x=list(range(len(self.values))), height=self.values, width=0.7, brush=_BAR_BRUSH, pen=_BAR_PEN
+        )
+        plot.addItem(bars)
+        plot.getAxis("bottom").setTicks([list(enumerate(self.labels))])
+        plot.setLabel("left", axis_label)
+        plot.getPlotItem().setMouseEnabled(x=False, y=False)
+        plot.autoRange()

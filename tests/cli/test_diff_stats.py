@@ -1,0 +1,133 @@
+"""``checkpoint-inspector diff A B`` and ``checkpoint-inspector stats FILE [KEY ...]``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.checkpoints import BuiltCheckpoint
+from tests.conftest import CliRunner
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    folder = tmp_path_factory.mktemp("diff")
+    gen = torch.Generator().manual_seed(11)
+    a = {
+        "w1": torch.randn(16, 4, generator=gen),
+        "w2": torch.randn(16, generator=gen),
+        "w3": torch.randn(4, 4, generator=gen),
+        "gone": torch.zeros(3),
+        "old_name": torch.arange(5.0),
+        "half": torch.randn(8, generator=gen),
+    }
+    b = dict(a)
+    b["w1"] = a["w1"] * 1.5  # the largest change
+    b["w2"] = a["w2"] + 1e-3  # a small one
+    b["w3"] = a["w3"].clone()
+    b["w3"][0, 0] = math.nan
+    del b["gone"]
+    b["new_name"] = b.pop("old_name")
+    b["half"] = a["half"].half()
+    paths = folder / "a.pt", folder / "b.pt", folder / "a_copy.pt"
+    torch.save(a, paths[0])
+    torch.save(b, paths[1])
+    torch.save({k: v.clone() for k, v in a.items()}, paths[2], _use_new_zipfile_serialization=False)
+    return paths
+
+
+def test_diff_json_has_every_field_and_exit_1(cli: CliRunner, pair: tuple[Path, Path, Path]) -> None:
+    a, b, _ = pair
+    result = cli.run("diff", a, b, "--json")
+    assert result.returncode == 1, result.describe()
+    report = json.loads(result.stdout)
+    assert report["summary"] == "3 changed, 1 dtype changed, 1 renamed?, 1 only in A"
+    rows = {r["key"]: r for r in report["tensors"]}
+    assert rows["w1"]["status"] == "changed"
+    assert rows["w1"]["rel_l2"] == pytest.approx(0.5)
+    assert rows["w1"]["cosine"] == pytest.approx(1.0)
+    assert rows["w3"]["nonfinite_mismatch"] == 1
+    assert rows["half"]["status"] == "dtype" and rows["half"]["dtype_b"] == "float16"
+    assert rows["old_name"]["status"] == "renamed" and rows["old_name"]["key_b"] == "new_name"
+    assert rows["gone"]["status"] == "only_a"
+    assert set(rows["w1"]) >= {"key_a", "key_b", "shape_a", "shape_b", "dtype_a", "dtype_b", "max_abs_diff"}
+    assert report["identical"] is False and report["counts"]["changed"] == 3
+
+
+def test_diff_text_sorted_by_largest_change(cli: CliRunner, pair: tuple[Path, Path, Path]) -> None:
+    a, b, _ = pair
+    by_change, by_key = cli.run_many([("diff", a, b), ("diff", a, b, "--sort", "key")])
+    assert by_change.returncode == 1, by_change.describe()
+
+    def changed_keys(stdout: str) -> list[str]:
+        return [line.split()[4] for line in stdout.splitlines() if line.startswith("changed")]
+
+    # w3 has a NaN where A has a number (rel L2 over the rest is 0): it sorts after the real changes
+    assert changed_keys(by_change.stdout) == ["w1", "w2", "w3"]
+    assert "[1 NaN/Inf positions differ]" in by_change.stdout
+    assert "old_name → new_name" in by_change.stdout
+    assert "Summary: 3 changed, 1 dtype changed, 1 renamed?, 1 only in A" in by_change.stdout
+    assert changed_keys(by_key.stdout) == ["w1", "w2", "w3"]
+    lines = by_key.stdout.splitlines()
+    assert lines.index(next(ln for ln in lines if "gone" in ln)) < lines.index(
+        next(ln for ln in lines if ln.startswith("changed"))
+    )
+
+
+def test_diff_identical_exit_0_and_unreadable_exit_2(
+    cli: CliRunner, pair: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    a, _, copy = pair
+    text = tmp_path / "paths.pth"
+    text.write_text("/usr/lib/python3\n")
+    same, broken = cli.run_many([("diff", a, copy), ("diff", a, text)])
+    assert same.returncode == 0, same.describe()
+    assert "(identical)" in same.stdout
+    assert broken.returncode == 2, broken.describe()
+    assert "paths.pth" in broken.stderr and "Traceback" not in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1
+
+
+def test_diff_reports_the_data_parallel_prefix(
+    cli: CliRunner, built_checkpoints: dict[str, BuiltCheckpoint]
+) -> None:
+    result = cli.run(
+        "diff",
+        built_checkpoints["data_parallel-zip"].path,
+        built_checkpoints["state_dict-zip"].path,
+        "--json",
+    )
+    report = json.loads(result.stdout)
+    assert result.returncode == 1  # same values, but the keys differ by the prefix
+    assert report["prefix_a"] == "module." and report["counts"]["equal"] == len(report["tensors"])
+    assert "module." in report["prefix_note"]
+
+
+def test_stats_all_and_named(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "s.pt"
+    bad = torch.ones(10)
+    bad[2] = math.inf
+    torch.save({"ok": torch.arange(6.0).view(2, 3), "bad": bad, "flags": torch.tensor([True, False])}, path)
+    every, named, text, missing = cli.run_many(
+        [
+            ("stats", path, "--json"),
+            ("stats", path, "ok", "--json", "--bins", "3"),
+            ("stats", path),
+            ("stats", path, "nope"),
+        ]
+    )
+    assert every.returncode == 0, every.describe()
+    report = every.json()
+    assert report["flagged"] == ["bad"]
+    rows = {r["key"]: r["stats"] for r in report["tensors"]}
+    assert rows["ok"]["mean"] == 2.5 and rows["ok"]["max"] == 5.0
+    assert rows["bad"]["posinf"] == 1
+    assert rows["flags"]["true"] == 1
+    ok = named.json()["tensors"][0]["stats"]
+    assert ok["histogram"]["counts"] == [2, 2, 2]
+    assert text.returncode == 0 and "1 tensor(s) hold NaN or Inf: bad" in text.stdout
+    assert missing.returncode == 2 and "no tensor named nope" in missing.stderr

@@ -1,0 +1,366 @@
+"""Exports: every case in every format round-trips; failures, cancels and kills leave no file."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from inspector.core.export_plan import ExportPlan, KeyRule, discard_partial, map_keys
+from inspector.core.peek import peek
+from inspector.engine import export as export_module
+from inspector.engine.export import ExportError, export_checkpoint
+from tests.checkpoints import CASE_IDS, BuiltCheckpoint, TinyNet, walk
+
+FORMATS = ("pth", "pth-legacy", "safetensors")
+SUFFIX = {"pth": ".pth", "pth-legacy": ".pth", "safetensors": ".safetensors"}
+
+
+def _plan(built: BuiltCheckpoint, target: Path, fmt: str = "pth", **kw: Any) -> ExportPlan:
+    return ExportPlan(str(built.path), str(target), fmt, allowed_globals=_allowed(built), **kw)
+
+
+def _allowed(built: BuiltCheckpoint) -> tuple[str, ...]:
+    return tuple(f"{g.__module__}.{g.__qualname__}" for g in built.safe_globals)
+
+
+def _load(path: Path, built: BuiltCheckpoint) -> Any:
+    with torch.serialization.safe_globals(list(built.safe_globals)):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same dtype, shape and bits (works for dtypes torch.equal does not implement)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    raw = [t.detach().contiguous().reshape(-1).view(torch.uint8) for t in (a, b)] if a.numel() else [a, a]
+    return torch.equal(raw[0], raw[1])
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".export-part"))
+
+
+def _expected_refusal(case_id: str, fmt: str) -> str | None:
+    if case_id == "dtypes-zip" and fmt == "pth-legacy":
+        return "legacy format cannot store"
+    if case_id.startswith("dtypes-") and fmt == "safetensors":
+        return "safetensors has no code"
+    return None
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_round_trip(built_checkpoints, torch_views, tmp_path: Path, case_id: str, fmt: str) -> None:
+    """Every tensor comes back bit-identical, with its saved device, sharing and the other values."""
+    built = built_checkpoints[case_id]
+    target = tmp_path / f"out{SUFFIX[fmt]}"
+    plan = _plan(built, target, fmt)
+    refusal = _expected_refusal(case_id, fmt)
+    if refusal is not None:
+        with pytest.raises(ExportError, match=refusal):
+            export_checkpoint(plan)
+        assert not target.exists() and _leftovers(tmp_path) == []
+        return
+    report = export_checkpoint(plan)
+    assert report.verified and target.exists() and _leftovers(tmp_path) == []
+    source = torch_views[case_id]
+    mapping = map_keys(peek(built.path), plan)
+    if fmt == "safetensors":
+        with safe_open(str(target), framework="pt") as f:
+            metadata = f.metadata()
+            for t in mapping.tensors:
+                stored = t.alias_of or t.output_key
+                assert metadata.get(t.output_key) == t.alias_of or t.alias_of is None
+                original = dict(walk(built.torch_load()))[t.source_path]
+                assert _same(f.get_tensor(stored), original)
+        return
+    written_index = peek(target)
+    written = dict(walk(_load(target, built)))
+    original = dict(walk(built.torch_load()))
+    for path, tensor in original.items():
+        if isinstance(tensor, torch.Tensor):
+            assert _same(written[path], tensor)
+            assert written[path].requires_grad == tensor.requires_grad
+            assert isinstance(written[path], torch.nn.Parameter) == isinstance(tensor, torch.nn.Parameter)
+        else:
+            assert path in written  # non-tensor values are kept
+    tags = {n.key: n.tensor.saved_device for n in written_index.root.tensors()}
+    assert tags == {t.key: t.saved_device for t in source.tensors.values()}
+    shared_after = {
+        frozenset(n.key for n in written_index.root.tensors() if n.tensor.storage_key == key)
+        for key in {n.tensor.storage_key for n in written_index.root.tensors()}
+    }
+    assert {g for g in shared_after if len(g) > 1} == source.sharing()
+
+
+def test_strip_prefix_loads_into_the_plain_model(built_checkpoints, tmp_path: Path) -> None:
+    built = built_checkpoints["data_parallel-zip"]
+    for fmt in FORMATS:
+        target = tmp_path / f"plain-{fmt}{SUFFIX[fmt]}"
+        export_checkpoint(_plan(built, target, fmt, strip_prefixes=("module.",)))
+        if fmt == "safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(target))
+        else:
+            state = torch.load(target, weights_only=True)
+        TinyNet().load_state_dict(state, strict=True)
+
+
+def test_subtree_of_a_training_checkpoint_is_the_flat_model(built_checkpoints, tmp_path: Path) -> None:
+    built = built_checkpoints["training-legacy"]
+    target = tmp_path / "model.pth"
+    report = export_checkpoint(_plan(built, target, subtree="model"))
+    state = torch.load(target, weights_only=True)
+    assert list(state) == list(TinyNet().state_dict())
+    TinyNet().load_state_dict(state, strict=True)
+    assert report.values_kept == [] and report.values_dropped == []
+
+
+def test_dtype_conversion_leaves_ints_and_step_counters(built_checkpoints, tmp_path: Path) -> None:
+    built = built_checkpoints["training-zip"]
+    target = tmp_path / "half.pth"
+    export_checkpoint(_plan(built, target, dtype="bfloat16"))
+    source, written = built.torch_load(), torch.load(target, weights_only=True)
+    assert written["model"]["embed.weight"].dtype == torch.bfloat16
+    assert torch.equal(written["model"]["embed.weight"], source["model"]["embed.weight"].bfloat16())
+    assert written["model"]["norm.num_batches_tracked"].dtype == torch.int64
+    assert written["optimizer"]["state"][0]["step"].dtype == source["optimizer"]["state"][0]["step"].dtype
+    assert written["epoch"] == 7 and written["args"] == {"lr": 0.001, "name": "run"}
+
+
+def test_dtype_conversion_keeps_views_shared(built_checkpoints, tmp_path: Path) -> None:
+    built = built_checkpoints["shared-zip"]
+    target = tmp_path / "half.pth"
+    export_checkpoint(_plan(built, target, dtype="float16"))
+    views = torch.load(target, weights_only=True)["views"]
+    assert views["t"].dtype == torch.float16
+    assert views["tail"].untyped_storage().data_ptr() == views["t"].untyped_storage().data_ptr()
+    assert torch.equal(views["t_T"], views["t"].t())
+
+
+def test_safetensors_records_aliases_clones_and_values(built_checkpoints, tmp_path: Path) -> None:
+    shared = built_checkpoints["shared-zip"]
+    report = export_checkpoint(_plan(shared, tmp_path / "s.safetensors", "safetensors"))
+    assert report.aliases == {"views.same": "views.t", "tied.lm_head.weight": "tied.embed.weight"}
+    assert set(report.cloned) == {"views.tail", "views.t_T", "views.column"}
+    with safe_open(str(tmp_path / "s.safetensors"), framework="pt") as f:
+        assert f.metadata()["views.same"] == "views.t" and "views.same" not in set(f.keys())
+    training = built_checkpoints["training-zip"]
+    report = export_checkpoint(_plan(training, tmp_path / "t.safetensors", "safetensors"))
+    with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as f:
+        assert f.metadata()["epoch"] == "7" and f.metadata()["format"] == "pt"
+        assert '"lr": 0.001' in f.metadata()["args"]
+    assert set(report.values_in_metadata) == {"optimizer.param_groups", "scheduler", "epoch", "args"}
+
+
+def test_device_tags_are_the_targets(built_checkpoints, tmp_path: Path) -> None:
+    built = built_checkpoints["cuda_tagged-zip"]
+    target = tmp_path / "moved.pth"
+    export_checkpoint(_plan(built, target, device={"cuda:1": "cuda:0"}), devices=["cpu", "cuda:0"])
+    tags = {n.key: n.tensor.saved_device for n in peek(target).root.tensors()}
+    assert tags == {"encoder.weight": "cuda:0", "decoder.weight": "cuda:0", "decoder.bias": "cuda:0",
+                    "cpu_buffer": "cpu"}  # fmt: skip
+    export_checkpoint(_plan(built, tmp_path / "cpu.pth", device="cpu"))
+    assert {n.tensor.saved_device for n in peek(tmp_path / "cpu.pth").root.tensors()} == {"cpu"}
+
+
+def test_a_device_this_machine_lacks_is_refused(built_checkpoints, tmp_path: Path) -> None:
+    built = built_checkpoints["state_dict-zip"]
+    with pytest.raises(ExportError, match="This machine has no cuda:3") as caught:
+        export_checkpoint(_plan(built, tmp_path / "x.pth", device="cuda:3"), devices=["cpu"])
+    assert caught.value.kind == "refused" and list(tmp_path.iterdir()) == []
+
+
+def test_collisions_are_refused(built_checkpoints, tmp_path: Path) -> None:
+    built = built_checkpoints["data_parallel-zip"]
+    plan = _plan(built, tmp_path / "x.pth", renames=(KeyRule.parse_rename(r"\.(weight|bias)$=>.p"),))
+    with pytest.raises(ExportError, match="Two keys would become one"):
+        export_checkpoint(plan)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_over_the_source_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "model.pth"
+    torch.save({"w": torch.ones(3)}, source)
+    before = source.read_bytes()
+    link = tmp_path / "link.pth"
+    link.symlink_to(source)
+    hard = tmp_path / "hard.pth"
+    os.link(source, hard)
+    for target in (source, link, hard, tmp_path / "." / "model.pth"):
+        plan = ExportPlan(str(source), str(target), force=True)
+        with pytest.raises(ExportError, match="source"):
+            export_checkpoint(plan)
+    assert source.read_bytes() == before and _leftovers(tmp_path) == []
+
+
+def test_an_existing_target_needs_force_and_is_untouched_otherwise(tmp_path: Path) -> None:
+    source = tmp_path / "model.pth"
+    torch.save({"w": torch.ones(3)}, source)
+    target = tmp_path / "out.pth"
+    target.write_bytes(b"precious")
+    with pytest.raises(ExportError, match="already exists"):
+        export_checkpoint(ExportPlan(str(source), str(target)))
+    assert target.read_bytes() == b"precious"
+    export_checkpoint(ExportPlan(str(source), str(target), force=True))
+    assert torch.equal(torch.load(target, weights_only=True)["w"], torch.ones(3))
+
+
+@pytest.mark.parametrize("fmt", ["pth", "pth-legacy", "safetensors"])
+def test_disk_full_is_a_sentence_and_leaves_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    source = tmp_path / "model.pth"
+    torch.save({"a": torch.ones(1000), "b": torch.zeros(1000)}, source)
+    target = tmp_path / f"out{SUFFIX[fmt]}"
+    target.write_bytes(b"old contents")
+
+    def full(*_args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export_module, "_write_record" if fmt == "pth" else "_write_chunk", full)
+    monkeypatch.setattr(export_module, "_copy_range", full)
+    with pytest.raises(ExportError, match="is full") as caught:
+        export_checkpoint(ExportPlan(str(source), str(target), fmt, force=True))
+    assert caught.value.kind == "disk-full"
+    assert target.read_bytes() == b"old contents" and _leftovers(tmp_path) == []
+
+
+def test_too_little_free_space_is_refused_before_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "model.pth"
+    torch.save({"a": torch.ones(1000)}, source)
+    monkeypatch.setattr(export_module.shutil, "disk_usage", lambda _p: _Usage())
+    with pytest.raises(ExportError, match="is full"):
+        export_checkpoint(ExportPlan(str(source), str(tmp_path / "out.pth")))
+    assert list(p.name for p in tmp_path.iterdir()) == ["model.pth"]
+
+
+class _Usage:
+    total, used, free = 1 << 30, 1 << 30, 10
+
+
+def test_a_crash_mid_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((256,), float(i)) for i in range(8)}, source)
+    target = tmp_path / "out.pth"
+    calls = []
+    real = export_module._write_record
+
+    def crash_on_third(*args: Any) -> None:
+        calls.append(args[1])
+        if len(calls) == 3:
+            raise RuntimeError("simulated writer crash")
+        real(*args)
+
+    monkeypatch.setattr(export_module, "_write_record", crash_on_third)
+    with pytest.raises(ExportError, match="simulated writer crash"):
+        export_checkpoint(ExportPlan(str(source), str(target)))
+    assert len(calls) == 3 and not target.exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_cancel_mid_way_leaves_no_file(tmp_path: Path, fmt: str) -> None:
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((256,), float(i)) for i in range(8)}, source)
+    target = tmp_path / f"out{SUFFIX[fmt]}"
+    seen: list[tuple[int, int]] = []
+    with pytest.raises(ExportError, match="cancelled") as caught:
+        export_checkpoint(
+            ExportPlan(str(source), str(target), fmt),
+            progress=lambda done, total: seen.append((done, total)),
+            cancel=lambda: len(seen) >= 3,
+        )
+    assert caught.value.kind == "cancelled"
+    assert 0 < seen[-1][0] < seen[-1][1]  # it stopped part of the way through
+    assert not target.exists() and _leftovers(tmp_path) == []
+
+
+_KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from inspector.core.export_plan import ExportPlan
+    from inspector.engine.export import export_checkpoint
+    source, target, temp = sys.argv[1:4]
+    plan = ExportPlan.from_json({"source": source, "target": target, "temp_path": temp, "force": True})
+    calls = []
+    def die_half_way(done, total):
+        calls.append(done)
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGKILL)
+    export_checkpoint(plan, progress=die_half_way)
+    """
+)
+
+
+def test_a_killed_export_leaves_only_its_temp_file_which_the_caller_removes(tmp_path: Path) -> None:
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((4096,), float(i)) for i in range(8)}, source)
+    target = tmp_path / "out.pth"
+    target.write_bytes(b"old contents")
+    plan = ExportPlan(str(source), str(target), force=True)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(source), str(target), plan.temp_path],
+        env=env, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert Path(plan.temp_path).exists()  # killed mid-write: the partial file exists ...
+    assert target.read_bytes() == b"old contents"  # ... but never under the target's name
+    assert discard_partial(plan)  # what the bridge does after a cancel or a crash
+    assert _leftovers(tmp_path) == [] and target.read_bytes() == b"old contents"
+
+
+def test_unsupported_sources_are_refused(tmp_path: Path) -> None:
+    text = tmp_path / "paths.pth"
+    text.write_text("import os\n/some/dir\n")
+    with pytest.raises(ExportError, match="not a checkpoint"):
+        export_checkpoint(ExportPlan(str(text), str(tmp_path / "o.pth")))
+
+
+def test_worker_runs_exports_and_reports_progress(engine, built_checkpoints, tmp_path: Path) -> None:
+    built = built_checkpoints["training-zip"]
+    target = tmp_path / "w.safetensors"
+    plan = _plan(built, target, "safetensors", dtype="float16")
+    engine.ready()
+    job = engine.client.submit("export", {"plan": plan.to_json()})
+    answer = engine.events.wait_for(lambda e: e.get("job") == job and e["event"] in {"result", "error"})
+    assert answer["event"] == "result", answer
+    assert answer["result"]["verified"] is True and target.exists()
+    progress = [e for e in engine.events.seen if e.get("event") == "progress" and e["job"] == answer["job"]]
+    assert progress and progress[-1]["done"] == progress[-1]["total"] > 0
+    assert all(
+        e["event"] == "progress" for e in engine.events.seen if e.get("job") == job and e is not answer
+    )
+    job = engine.client.submit("export", {"plan": {**plan.to_json(), "temp_path": ""}})
+    refused = engine.events.wait_for(lambda e: e.get("job") == job and e["event"] in {"result", "error"})
+    assert refused["event"] == "error" and refused["kind"] == "refused"
+    assert "already exists" in refused["message"]
+
+
+def test_export_refuses_to_allow_a_dangerous_global_before_importing_it(tmp_path: Path) -> None:
+    """Export resolves allowed globals through the loader's gate, like loading does."""
+    import torch
+
+    from inspector.core.export_plan import ExportPlan
+    from inspector.engine.export import ExportError, export_checkpoint
+
+    src = tmp_path / "src.pth"
+    torch.save({"w": torch.ones(2)}, src)
+    plan = ExportPlan(source=str(src), target=str(tmp_path / "out.pth"), allowed_globals=("posix.system",))
+    with pytest.raises(ExportError) as info:
+        export_checkpoint(plan)
+    assert "posix.system" in info.value.message and info.value.kind == "refused"
+    assert not (tmp_path / "out.pth").exists()

@@ -1,0 +1,137 @@
+"""The values view: pages of a 2-D slice of an N-d tensor, and the copy helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspector.core.errors import CheckpointError
+from inspector.core.value_text import cells_as_numpy, cells_as_text
+from inspector.engine.direct_read import MappedCheckpoint
+from inspector.engine.slices import value_slice
+
+
+@pytest.fixture
+def cube() -> torch.Tensor:
+    return torch.arange(4 * 5 * 6, dtype=torch.float32).view(4, 5, 6)
+
+
+def test_every_axis_pair_of_a_3d_tensor(cube: torch.Tensor) -> None:
+    for row_axis in range(3):
+        for col_axis in range(3):
+            if row_axis == col_axis:
+                continue
+            (other,) = {0, 1, 2} - {row_axis, col_axis}
+            index = [0, 0, 0]
+            index[other] = cube.shape[other] - 1
+            page = value_slice(cube, row_axis=row_axis, col_axis=col_axis, index=index, row_count=1000)
+            expected = cube.select(other, index[other])
+            if row_axis > col_axis:
+                expected = expected.t()
+            assert page.values == expected.tolist()
+            assert (page.rows, page.cols) == (cube.shape[row_axis], cube.shape[col_axis])
+            assert page.index[other] == index[other]
+
+
+def test_pages_of_a_3d_slice(cube: torch.Tensor) -> None:
+    page = value_slice(
+        cube, row_axis=2, col_axis=0, index=[0, 3, 0], row_start=4, row_count=10, col_start=1, col_count=2
+    )
+    # rows run along axis 2 (length 6), columns along axis 0; axis 1 fixed at 3
+    assert page.values == cube[1:3, 3, 4:6].t().tolist()
+    assert (page.rows, page.cols, page.row_start, page.col_start) == (6, 4, 4, 1)
+
+
+def test_page_of_a_large_mapped_embedding_reads_only_the_page(tmp_path: Path) -> None:
+    emb = torch.randn(3000, 512).to(torch.bfloat16)
+    path = tmp_path / "emb.pt"
+    torch.save({"embed.weight": emb}, path)
+    with MappedCheckpoint(path) as mapped:
+        t = mapped.tensor(mapped.find("embed.weight"))
+        page = value_slice(t, row_start=2900, row_count=50, col_start=500, col_count=100)
+    assert page.values == emb[2900:2950, 500:512].to(torch.float64).tolist()
+    assert len(page.values) == 50 and len(page.values[0]) == 12
+
+
+def test_special_values_are_json_safe() -> None:
+    t = torch.tensor([[1.5, math.nan], [math.inf, -math.inf]], dtype=torch.float16)
+    page = value_slice(t)
+    assert page.values == [[1.5, "nan"], ["inf", "-inf"]]
+    json.dumps(page.to_json(), allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("tensor", "expected"),
+    [
+        (torch.tensor([[True, False]]), [[True, False]]),
+        (torch.tensor([[2**64 - 1, 3]], dtype=torch.uint64), [[2**64 - 1, 3]]),
+        (torch.tensor([[-7, 8]], dtype=torch.int8), [[-7, 8]]),
+        (torch.tensor([[1 + 2j, complex(math.nan, 1)]], dtype=torch.complex64), [["(1+2j)", "(nan+1j)"]]),
+        (torch.tensor([[0.5, 448.0]]).to(torch.float8_e4m3fn), [[0.5, 448.0]]),
+        (torch.tensor([[3, 200]], dtype=torch.uint8).view(torch.bits8), [[3, 200]]),
+    ],
+)
+def test_cells_of_every_kind(tensor: torch.Tensor, expected: list[list[object]]) -> None:
+    assert value_slice(tensor).values == expected
+
+
+def test_1d_and_0d() -> None:
+    page = value_slice(torch.arange(5), row_axis=0, col_axis=None, row_start=1, row_count=2)
+    assert page.values == [[1], [2]]
+    scalar = value_slice(torch.tensor(2.5), row_axis=None, col_axis=None)
+    assert scalar.values == [[2.5]]
+
+
+def test_bad_arguments_are_sentences(cube: torch.Tensor) -> None:
+    with pytest.raises(CheckpointError, match="outside axis 1"):
+        value_slice(cube, row_axis=0, col_axis=2, index=[0, 9, 0])
+    with pytest.raises(CheckpointError, match="do not fit"):
+        value_slice(cube, row_axis=0, col_axis=0)
+    with pytest.raises(CheckpointError, match="at most"):
+        value_slice(torch.zeros(2000, 2000), row_count=2000, col_count=2000)
+
+
+def test_copy_as_text_and_numpy_literal() -> None:
+    rows = value_slice(torch.tensor([[1.0, math.nan], [-math.inf, 0.25]]).to(torch.bfloat16)).values
+    assert cells_as_text(rows) == "1.0\tnan\n-inf\t0.25"
+    literal = cells_as_numpy(rows, "bfloat16")
+    assert literal.endswith("# bfloat16 in the checkpoint")
+    back = eval(literal.split("  #")[0], {"np": np})
+    np.testing.assert_array_equal(back, np.array([[1.0, np.nan], [-np.inf, 0.25]], dtype=np.float32))
+    assert back.dtype == np.float32
+    complex_rows = value_slice(torch.tensor([[1 + 2j, complex(math.inf, math.nan)]])).values
+    z = eval(cells_as_numpy(complex_rows, "complex64"), {"np": np})
+    assert z[0, 0] == 1 + 2j and math.isinf(z[0, 1].real) and math.isnan(z[0, 1].imag)
+    ints = eval(cells_as_numpy([[1, 2], [3, 4]], "int64"), {"np": np})
+    assert ints.dtype == np.int64 and ints.tolist() == [[1, 2], [3, 4]]
+
+
+@pytest.fixture
+def mapped_files_closed() -> Iterator[None]:
+    from inspector.engine.inspect_jobs import close_mapped_files
+
+    yield
+    close_mapped_files()
+
+
+def test_slice_job_in_the_worker(mapped_files_closed: None, tmp_path: Path, cube: torch.Tensor) -> None:
+    from inspector.engine.worker import handle
+
+    path = tmp_path / "cube.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"cube": cube}, str(path))
+    payload = {"path": str(path), "key": "cube", "row_axis": 1, "col_axis": 2, "index": [3],
+               "row_start": 1, "row_count": 2, "col_start": 4, "col_count": 10}  # fmt: skip
+    answer = handle({"job": 9, "kind": "slice", "payload": payload})
+    assert answer["event"] == "result", answer
+    assert answer["result"]["values"] == cube[3, 1:3, 4:].tolist()
+    assert answer["result"]["key"] == "cube"
+    bad = handle({"job": 10, "kind": "slice", "payload": {**payload, "index": [7]}})
+    assert bad["event"] == "error" and "outside axis 0" in bad["message"]

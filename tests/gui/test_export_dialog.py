@@ -1,0 +1,114 @@
+"""File ▸ Export…: live before → after preview from core, collisions block, engine run, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QDialogButtonBox
+
+from inspector.core.export_plan import ExportPlan
+from inspector.core.peek import peek
+from inspector.gui.export_dialog import ExportDialog
+
+WAIT_MS = 20_000
+
+
+def engine_export(payload: dict[str, Any]) -> dict[str, Any]:
+    """Answer an export request the way the worker does, in this process."""
+    from inspector.engine.export import ExportError, export_checkpoint
+
+    try:
+        report = export_checkpoint(ExportPlan.from_json(payload["plan"]))
+    except ExportError as exc:
+        return {"event": "error", **exc.to_json()}
+    return {"event": "result", "result": report.to_json()}
+
+
+def _dialog(qtbot: Any, path: Path, engine: Any, target: Path) -> ExportDialog:
+    dialog = ExportDialog(peek(path), engine)
+    qtbot.addWidget(dialog)
+    dialog.target_edit.setText(str(target))
+    dialog.update_preview()
+    return dialog
+
+
+def _column(dialog: ExportDialog, col: int) -> list[str]:
+    return [dialog.preview.item(r, col).text() for r in range(dialog.preview.rowCount())]
+
+
+def test_preview_follows_the_rules_as_they_are_typed(qtbot, engine, built_checkpoints, tmp_path) -> None:
+    dialog = _dialog(qtbot, built_checkpoints["data_parallel-zip"].path, engine, tmp_path / "o.pth")
+    assert _column(dialog, 1)[0] == "module.embed.weight"
+    with qtbot.waitSignal(dialog._debounce.timeout, timeout=WAIT_MS):
+        dialog.strip_edit.setText("module.")
+    assert _column(dialog, 0)[0] == "module.embed.weight" and _column(dialog, 1)[0] == "embed.weight"
+    with qtbot.waitSignal(dialog._debounce.timeout, timeout=WAIT_MS):
+        dialog.dtype_combo.setCurrentText("bfloat16")
+    assert "float32 → bfloat16" in _column(dialog, 2)[0]
+    assert dialog.export_button.isEnabled()
+    assert "tensors written" in dialog.summary_label.text()
+
+
+def test_collisions_block_the_export(qtbot, engine, built_checkpoints, tmp_path) -> None:
+    dialog = _dialog(qtbot, built_checkpoints["data_parallel-zip"].path, engine, tmp_path / "o.pth")
+    dialog.rename_edit.setPlainText(r"^module\.layers\.\d+=>x")
+    dialog.update_preview()
+    assert not dialog.export_button.isEnabled()
+    assert "Two keys would become one" in dialog.problem_label.text()
+    assert "COLLISION" in _column(dialog, 2)[1]
+    dialog.start_export()
+    assert engine.client.submitted == [] and not (tmp_path / "o.pth").exists()
+
+
+def test_safetensors_says_what_happens_to_values(qtbot, engine, built_checkpoints, tmp_path) -> None:
+    dialog = _dialog(qtbot, built_checkpoints["training-zip"].path, engine, tmp_path / "o.pth")
+    dialog.format_combo.setCurrentText("safetensors")
+    assert dialog.target_edit.text().endswith("o.safetensors")
+    assert not dialog.device_edit.isEnabled() and dialog.metadata_edit.isEnabled()
+    assert "epoch: stored as JSON in the metadata" in dialog.values_label.text()
+
+
+def test_export_runs_in_the_engine_and_reports(
+    qtbot, engine, fake_client, built_checkpoints, tmp_path
+) -> None:
+    fake_client["responder"] = engine_export
+    target = tmp_path / "model.pth"
+    dialog = _dialog(qtbot, built_checkpoints["training-zip"].path, engine, target)
+    dialog.subtree_edit.setText("model")
+    dialog.update_preview()
+    with qtbot.waitSignal(engine.job_finished, timeout=WAIT_MS):
+        dialog.export_button.click()
+    assert "Wrote 16 tensors" in dialog.report_label.text() and "verified." in dialog.report_label.text()
+    assert target.exists() and not dialog.running
+    assert dialog.cancel_button.text() == "Close"
+
+
+def test_cancel_stops_the_job_and_removes_its_partial_file(
+    qtbot, engine, fake_client, built_checkpoints, tmp_path
+) -> None:
+    fake_client["hold"] = True
+    target = tmp_path / "model.pth"
+    dialog = _dialog(qtbot, built_checkpoints["state_dict-zip"].path, engine, target)
+    dialog.start_export()
+    assert dialog.running
+    _job, payload = engine.client.submitted[-1]
+    partial = Path(payload["plan"]["temp_path"])
+    assert partial.parent == tmp_path
+    partial.write_bytes(b"half a file")  # what a worker killed mid-write leaves behind
+    with qtbot.waitSignal(engine.job_failed, timeout=WAIT_MS):
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    assert not partial.exists() and not target.exists()
+    assert "cancelled" in dialog.report_label.text() and not dialog.running
+
+
+def test_file_menu_opens_the_dialog_on_the_current_tab(qtbot, make_window, engine, built_checkpoints) -> None:
+    window = make_window(engine)
+    window.export_current()
+    assert "Open a checkpoint first" in window.statusBar().currentMessage()
+    tab = window.open_path(str(built_checkpoints["state_dict-zip"].path))
+    qtbot.waitUntil(lambda: tab.index is not None, timeout=WAIT_MS)
+    window.export_action.trigger()
+    assert window.export_dialog.isVisible()
+    assert window.export_dialog.preview.rowCount() == len(tab.index.tensor_nodes())
+    window.export_dialog.close()
