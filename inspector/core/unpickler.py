@@ -114,7 +114,8 @@ class Limits:
 
 #: Estimated bytes of the stand-ins, charged per opcode (references and memo entries are added).
 _OBJ = 64  # a small object: int, float, Global, tuple header
-_BOX = 120  # PDict, PSet, list, Call or Instance with their empty item lists
+_BOX = 120  # PDict, PSet or list with its empty item list
+_CALL = 260  # Call or Instance with their two empty item lists
 _REF = 8  # one reference on the stack or in a container
 _MEMO_ENTRY = 100  # a memo dict slot and its key
 _GLOBAL = 600  # a Global, and the record its caller keeps of it
@@ -338,7 +339,7 @@ class SafeUnpickler:
                     if len(stack) < 2:
                         raise err("REDUCE needs a callable and arguments", opos)
                     args = stack.pop()
-                    made += _BOX
+                    made += _CALL
                     stack[-1] = self._reduce(stack[-1], args, opos)
                 elif op == 0x51:  # BINPERSID
                     if not stack:
@@ -431,14 +432,14 @@ class SafeUnpickler:
                     if len(stack) < 2:
                         raise err("NEWOBJ needs a class and arguments", opos)
                     args = stack.pop()
-                    made += _BOX
+                    made += _CALL
                     stack[-1] = Instance(stack[-1], args)
                 elif op == 0x92:  # NEWOBJ_EX
                     if len(stack) < 3:
                         raise err("NEWOBJ_EX needs a class and arguments", opos)
                     kwargs = stack.pop()
                     args = stack.pop()
-                    made += _BOX
+                    made += _CALL
                     stack[-1] = Instance(stack[-1], (args, kwargs))
                 elif op == 0x80:  # PROTO
                     pos = _u(data, pos, 1, end)
@@ -540,13 +541,13 @@ class SafeUnpickler:
                     mod, pos = readline(pos)
                     name, pos = readline(pos)
                     cls = self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos)
-                    made += _BOX + _OBJ
+                    made += _CALL + _OBJ
                     stack.append(Instance(cls, tuple(pop_mark(opos))))
                 elif op == 0x6F:  # OBJ
                     items = pop_mark(opos)
                     if not items:
                         raise err("OBJ without a class", opos)
-                    made += _BOX + _OBJ
+                    made += _CALL + _OBJ
                     stack.append(Instance(items[0], tuple(items[1:])))
                 elif op in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
                     n = {0x82: 1, 0x83: 2, 0x84: 4}[op]

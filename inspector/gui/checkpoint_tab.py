@@ -680,7 +680,10 @@ class CheckpointTab(QWidget):
 
     def _size_columns(self) -> None:
         header = self.tree.header()
-        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
+        # Interactive, not Stretch: beside the detail panel a stretched name would shrink to nothing.
+        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Interactive)
+        self.tree.resizeColumnToContents(Column.NAME)
+        header.resizeSection(Column.NAME, min(max(header.sectionSize(Column.NAME) + 24, 240), 460))
         for column in Column:
             if column is not Column.NAME:
                 header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)

@@ -27,7 +27,7 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -95,7 +95,7 @@ def format_seconds(seconds: float) -> str:
 
 def _cell_display(cell: Cell) -> str:
     if isinstance(cell, float):
-        return f"{cell:.7g}"
+        return f"{cell:.6g}"
     if isinstance(cell, bool):
         return "True" if cell else "False"
     return str(cell)
@@ -332,7 +332,7 @@ class ValuesView(QWidget):
         self.table.setObjectName("valuesTable")
         self.table.setModel(self.model)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ContiguousSelection)
-        self.table.horizontalHeader().setDefaultSectionSize(92)
+        self.table.horizontalHeader().setDefaultSectionSize(100)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.copy_text_action = QAction(self.tr("Copy as text"), self)
@@ -534,17 +534,26 @@ class DetailPanel(QWidget):
         self.status_label.setObjectName("detailStatus")
         self.status_label.setWordWrap(True)
         self.stats_box = QGroupBox()
-        form = QFormLayout(self.stats_box)
-        form.setContentsMargins(8, 4, 8, 4)
-        form.setVerticalSpacing(2)
+        grid = QGridLayout(self.stats_box)  # two label/value pairs a row: the plots need the height
+        grid.setContentsMargins(8, 4, 8, 4)
+        grid.setVerticalSpacing(2)
+        grid.setHorizontalSpacing(10)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
         self.stat_labels: dict[str, QLabel] = {}
         self._stat_names: dict[str, QLabel] = {}
-        for name, label in STAT_ROWS:
+        for n, (name, label) in enumerate(STAT_ROWS):
             value = QLabel("—")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
             name_label = QLabel(label)
-            form.addRow(name_label, value)
+            name_label.setStyleSheet("color: palette(placeholder-text);")
+            if name == "value_counts":  # a long line of its own
+                grid.addWidget(name_label, (n + 1) // 2, 0)
+                grid.addWidget(value, (n + 1) // 2, 1, 1, 3)
+            else:
+                grid.addWidget(name_label, n // 2, 2 * (n % 2))
+                grid.addWidget(value, n // 2, 2 * (n % 2) + 1)
             self.stat_labels[name] = value
             self._stat_names[name] = name_label
 
@@ -678,6 +687,9 @@ class DetailPanel(QWidget):
     def _show_stats(self, stats: dict[str, Any]) -> None:
         self.stats = stats
         numel = int(stats.get("numel") or 0)
+        counted = stats.get("kind") in ("int", "bool")
+        self.stat_labels["value_counts"].setVisible(counted)
+        self._stat_names["value_counts"].setVisible(counted)
         for name, label in self.stat_labels.items():
             label.setText(self._stat_text(name, stats, numel))
         seconds = float(stats.get("seconds") or 0.0)

@@ -423,6 +423,9 @@ class DiffWindow(QWidget):
         if isinstance(seconds, (int, float)):
             summary += self.tr("  ·  compared in {0:.2f} s").format(seconds)
         self.summary_label.setText(summary)
+        if not result.get("identical") and self.filter_combo.currentIndex() == 0:
+            self.filter_combo.setCurrentIndex(1)  # differences first; "All tensors" is one click away
+        self._size_columns()
         note = result.get("prefix_note")
         if note:
             prefix = result.get("prefix_a") or ""
@@ -434,6 +437,17 @@ class DiffWindow(QWidget):
             )
             self.prefix_area.show()
         self.finished.emit(result)
+
+    def _size_columns(self) -> None:
+        """Numbers and short columns to their contents; the two key columns share what is left."""
+        header = self.table.horizontalHeader()
+        for column, name in enumerate(COLUMNS):
+            if name in ("key_a", "key_b"):
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+            else:
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+                self.table.resizeColumnToContents(column)
+                header.resizeSection(column, max(header.sectionSize(column), 70) + 12)
 
     def _apply_filter(self) -> None:
         self.proxy.set_statuses(self.filter_combo.currentData())

@@ -129,6 +129,7 @@ class HistogramPane(PlotPane):
         plot.addItem(item)
         plot.setLabel("bottom", self.tr("value"))
         plot.setLabel("left", self.tr("count"))
+        plot.getAxis("bottom").enableAutoSIPrefix(False)  # "value (x0.001)" misreads as a unit
         self.note_label.setText(note)
         self._apply_log(self.log_box.isChecked())
 
@@ -205,5 +206,6 @@ class BarChartPane(PlotPane):
         plot.addItem(bars)
         plot.getAxis("bottom").setTicks([list(enumerate(self.labels))])
         plot.setLabel("left", axis_label)
+        plot.getAxis("left").enableAutoSIPrefix(False)
         plot.getPlotItem().setMouseEnabled(x=False, y=False)
         plot.autoRange()

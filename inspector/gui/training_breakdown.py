@@ -74,9 +74,12 @@ class TrainingBreakdown(QDialog):
 
         self.chart = BarChartPane()
         parts = top_level_parts(index)
-        self.chart.set_bars(
-            [name for name, _ in parts], [nbytes / _MIB for _, nbytes in parts], self.tr("MiB")
+        largest = max((nbytes for _, nbytes in parts), default=0)
+        unit, scale = next(
+            ((u, s) for u, s in (("GiB", _MIB * 1024), ("MiB", _MIB), ("KiB", 1024)) if largest >= s),
+            ("B", 1),
         )
+        self.chart.set_bars([name for name, _ in parts], [nbytes / scale for _, nbytes in parts], unit)
         self.chart.note_label.setText(
             "  ·  ".join(f"{name}: {format_bytes(nbytes)}" for name, nbytes in parts[:6])
         )
@@ -105,6 +108,7 @@ class TrainingBreakdown(QDialog):
         layout.addWidget(self.table, 3)
         layout.addLayout(buttons)
         self._fill_table()
+        self.table.setVisible(bool(self.table.rowCount()))
         self._retranslate()
 
     def _retranslate(self) -> None:

@@ -59,6 +59,8 @@ def test_diff_of_a_copy_with_four_kinds_of_change(
     with qtbot.waitSignal(window.finished, timeout=WAIT_MS):
         window.compare()
     assert not window.running and window.progress_area.isHidden()
+    assert set(_rows(window)) == {"layer0.weight", "layer1.weight", "layer2.weight", "layer3.weight"}
+    window.filter_combo.setCurrentIndex(0)  # all tensors
     rows = _rows(window)
     assert rows == {
         "layer0.weight": "changed",
@@ -85,8 +87,8 @@ def test_diff_of_a_copy_with_four_kinds_of_change(
     cosine = window.proxy.index(0, COLUMNS.index("cosine")).data()
     assert 0.99 < float(cosine) < 1.0
 
-    window.filter_combo.setCurrentIndex(1)  # differences only
-    assert set(_rows(window)) == {"layer0.weight", "layer1.weight", "layer2.weight", "layer3.weight"}
+    window.filter_combo.setCurrentIndex(4)  # only in A
+    assert set(_rows(window)) == {"layer1.weight"}
 
 
 @pytest.mark.slow
@@ -101,6 +103,7 @@ def test_prefix_is_detected_and_the_rename_offered(
     assert not window.prefix_area.isHidden()
     assert "module." in window.prefix_label.text()
     assert window.rename_plan() == (str(b), "module.")
+    window.filter_combo.setCurrentIndex(0)
     assert _rows(window)["module.layer4.weight"] == "equal"
     window.offer_rename()  # reads B's tree on the task pool, then opens the export dialog
     qtbot.waitUntil(lambda: window.export_dialog is not None, timeout=WAIT_MS)
