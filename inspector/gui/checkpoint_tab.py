@@ -281,8 +281,9 @@ class CheckpointTab(QWidget):
         self.splitter.setObjectName("treeDetailSplitter")
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(self.detail)
-        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(0, 5)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([1000, 400])  # the tree's numbers first; the panel can be widened
         tree_layout.addWidget(self.stats_all)
         tree_layout.addWidget(self.splitter, 1)
         self.tree_area.hide()

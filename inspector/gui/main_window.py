@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QEvent, QSettings, Qt
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
+    QGuiApplication,
     QIcon,
     QKeySequence,
 )
@@ -67,6 +68,9 @@ def _normalized(path: str) -> str:
     return os.path.realpath(os.path.abspath(os.path.expanduser(path)))
 
 
+SETTINGS_GEOMETRY = "window/geometry"
+
+
 class MainWindow(QMainWindow):
     """Routes user actions to tabs; tabs and the bar do the work, the window only wires them."""
 
@@ -89,7 +93,7 @@ class MainWindow(QMainWindow):
         self.recent = RecentFiles(settings)
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
-        self.resize(1200, 760)
+        self._restore_geometry()
 
         self.options_bar = LoadOptionsBar(settings)
         self.options_bar.options_changed.connect(self._on_options_changed)
@@ -360,7 +364,19 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.open_paths(paths)
 
+    def _restore_geometry(self) -> None:
+        """The size and place of the last window, or most of the screen the first time."""
+        saved = self._settings.value(SETTINGS_GEOMETRY)
+        if isinstance(saved, (bytes, bytearray, QByteArray)) and self.restoreGeometry(QByteArray(saved)):
+            return
+        screen = QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else None
+        width = min(1500, int(avail.width() * 0.9)) if avail else 1400
+        height = min(940, int(avail.height() * 0.9)) if avail else 860
+        self.resize(max(width, 800), max(height, 500))
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())
         for tab in self.tab_widgets():
             tab.close_tab()
         self._runner.shutdown()
