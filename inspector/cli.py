@@ -174,9 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _desktop(install=window_args.install_desktop)
     from inspector.app import run_gui
 
-    return run_gui(
-        [os.path.abspath(f) for f in files], [sys.argv[0]], new_window=window_args.new_window
-    )
+    return run_gui([os.path.abspath(f) for f in files], [sys.argv[0]], new_window=window_args.new_window)
 
 
 def _desktop(install: bool) -> int:

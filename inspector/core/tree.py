@@ -34,8 +34,9 @@ def describe(obj: Any, budget: int = 4) -> str:
     """A short, bounded text for a value (never calls anything from the file)."""
     if obj is None or isinstance(obj, (bool, int, float, complex)):
         return repr(obj)
-    if isinstance(obj, str):
-        return _short(repr(obj))
+    if isinstance(obj, str):  # sliced first: a 40 MB string shared a million times stays cheap
+        more = f" ({len(obj):,} characters)" if len(obj) > _MAX_VALUE_CHARS else ""
+        return _short(repr(obj[:_MAX_VALUE_CHARS])) + more
     if isinstance(obj, (bytes, bytearray)):
         return _short(repr(bytes(obj[:60]))) + (f" ({len(obj):,} bytes)" if len(obj) > 60 else "")
     if isinstance(obj, Global):
@@ -205,7 +206,7 @@ class TreeBuilder:
                         name = ".".join(comps[-2:])
                 sub = _container_kind(value)
                 if sub is None or _is_simple(value):
-                    self._leaf(parent, name, child_path, value, child_key)
+                    spent += self._leaf(parent, name, child_path, value, child_key)
                     continue
                 oid = id(value)
                 if oid in seen:
@@ -245,14 +246,16 @@ class TreeBuilder:
             parent = g
         return parent
 
-    def _leaf(self, parent: Node, name: str, path: tuple[PathPart, ...], value: Any, key: str = "") -> None:
+    def _leaf(self, parent: Node, name: str, path: tuple[PathPart, ...], value: Any, key: str = "") -> int:
+        """Add a leaf row; returns the bytes of text it keeps beyond the row itself."""
         if isinstance(value, TensorRef):
             info = _tensor_info(value)
             parent.add(Node(name=name, kind=NodeKind.TENSOR, key=key, path=path, tensor=info,
                             params=info.numel, nbytes=info.nbytes))  # fmt: skip
-        else:
-            parent.add(Node(name=name, kind=NodeKind.VALUE, key=key, path=path,
-                            value=describe(value)))  # fmt: skip
+            return 0
+        text = describe(value)
+        parent.add(Node(name=name, kind=NodeKind.VALUE, key=key, path=path, value=text))
+        return 60 + len(text)
 
 
 def _aggregate(root: Node) -> None:

@@ -336,3 +336,17 @@ def test_pickle_module_is_never_used_to_read(
     monkeypatch.setattr(pickle, "Unpickler", refuse)
     for case in corpus.values():
         _read(case)
+
+
+def test_a_long_string_shared_many_times_is_described_cheaply(tmp_path: Path) -> None:
+    """2 MB of text referenced 20,000 times: each row shows a slice, never the whole repr."""
+    text = b"a" * (2 << 20)
+    path = tmp_path / "shared_text.pkl"
+    path.write_bytes(
+        b"\x80\x02]X" + struct.pack("<I", len(text)) + text + b"q\x000(" + b"h\x00" * 20_000 + b"e."
+    )
+    start = time.monotonic()
+    index = peek(path)
+    assert time.monotonic() - start < 10
+    row = index.root.children[0]
+    assert row.value is not None and len(row.value) < 300 and "2,097,152 characters" in row.value
