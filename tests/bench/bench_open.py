@@ -94,7 +94,7 @@ def make_sparse_big(path: Path, gib: int) -> None:
     backing.unlink()
 
 
-def bench_file(path: Path, filter_text: str, tmp: str) -> dict[str, object]:
+def bench_file(path: Path, filter_text: str, tmp: str, baseline_mmap: bool = False) -> dict[str, object]:
     env = dict(os.environ, BENCH_TMP=tmp, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     app = measure([sys.executable, str(ROOT / "tests/bench/gui_driver.py"), str(path), filter_text], env)
     stdout = str(app["stdout"]).strip().splitlines()
@@ -102,9 +102,9 @@ def bench_file(path: Path, filter_text: str, tmp: str) -> dict[str, object]:
         raise RuntimeError(f"the app run failed: {app['stderr']}")
     gui = json.loads(stdout[-1])
     info = measure([sys.executable, "-m", "inspector", "info", "--json", str(path)], env)
-    plain = measure(
-        [sys.executable, "-c", "import sys, torch; torch.load(sys.argv[1], map_location='cpu')", str(path)]
-    )
+    # The sparse 20 GiB file would not fit in this machine's memory without mmap.
+    load = "torch.load(sys.argv[1], map_location='cpu'" + (", mmap=True)" if baseline_mmap else ")")
+    plain = measure([sys.executable, "-c", f"import sys, torch; {load}", str(path)])
     start = float(app["start"])  # type: ignore[arg-type]
     return {
         "file": path.name,
@@ -118,6 +118,7 @@ def bench_file(path: Path, filter_text: str, tmp: str) -> dict[str, object]:
         "torch_s": plain["seconds"],
         "torch_rss_mb": plain["rss_mb"],
         "torch_rc": plain["rc"],
+        "torch_mmap": baseline_mmap,
         "torch_in_gui": gui.get("torch_in_gui"),
     }
 
@@ -135,26 +136,26 @@ def main() -> int:
     args = parser.parse_args()
     out_dir = Path(args.dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files: list[tuple[Path, str]] = []
+    files: list[tuple[Path, str, bool]] = []
     for gib in (float(s) for s in args.sizes.split(",") if s):
         p = out_dir / f"llm_{gib:g}gib_bf16.pth"
         if not p.exists():
             make_llm_bf16(p, gib)
-        files.append((p, "layers.1.mlp"))
+        files.append((p, "layers.1.mlp", False))
     if args.keys:
         p = out_dir / f"keys_{args.keys}.pth"
         if not p.exists():
             make_many_keys(p, args.keys)
-        files.append((p, "blocks.57.experts"))
+        files.append((p, "blocks.57.experts", False))
     if args.big_gib:
         p = out_dir / f"sparse_{args.big_gib}gib_bf16.pth"
         if not p.exists():
             make_sparse_big(p, args.big_gib)
-        files.append((p, "layers.1"))
+        files.append((p, "layers.1", True))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for path, text in files:
-            rows.append(bench_file(path, text, tmp))
+        for path, text, baseline_mmap in files:
+            rows.append(bench_file(path, text, tmp, baseline_mmap))
             print(json.dumps(rows[-1]), file=sys.stderr)
     print(
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -168,6 +169,8 @@ def main() -> int:
     for r in rows:
         filt = " / ".join(f"{x} ms" for x in (r["filter_ms"] or [])[:3])  # type: ignore[union-attr]
         torch_s = f"{r['torch_s']:.2f} s" if r["torch_rc"] == 0 else f"failed after {r['torch_s']:.1f} s"
+        if r["torch_mmap"]:
+            torch_s += " (mmap=True)"
         print(
             f"| {r['file']} | {r['size_gib']:.2f} GiB | {r['tree_s']:.2f} s | {r['loaded_s']:.2f} s "
             f"| {r['gui_rss_mb']:.0f} MB | {filt} | {r['info_s']:.2f} s | {torch_s} "
