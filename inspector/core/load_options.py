@@ -46,6 +46,13 @@ def parse_map_location(text: str) -> MapLocation:
     return text
 
 
+def map_location_from_json(value: Any) -> MapLocation:
+    """A map location as JSON carries it: null, a device name, or an object of saved → target."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return None if value is None else str(value)
+
+
 def format_map_location(loc: MapLocation) -> str:
     """The inverse of ``parse_map_location``, for display and settings."""
     if loc is None:
@@ -78,13 +85,8 @@ class LoadOptions:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoadOptions:
-        loc = data.get("map_location")
-        if isinstance(loc, dict):
-            loc = {str(k): str(v) for k, v in loc.items()}
-        elif loc is not None:
-            loc = str(loc)
         return cls(
-            map_location=loc,
+            map_location=map_location_from_json(data.get("map_location")),
             weights_only=bool(data.get("weights_only", True)),
             mmap=bool(data.get("mmap", True)),
             allowed_globals=tuple(str(g) for g in data.get("allowed_globals") or ()),

@@ -18,15 +18,10 @@ from inspector.engine.client import encode_frame, read_frame
 
 def available_devices() -> list[str]:
     """The devices a user may load onto here: cpu, meta, each CUDA device, mps when present."""
-    import torch
+    from inspector.engine.export import visible_devices
 
-    devices = ["cpu", "meta"]
-    if torch.cuda.is_available():
-        devices.extend(f"cuda:{i}" for i in range(torch.cuda.device_count()))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices
+    cpu, *accelerators = visible_devices()
+    return [cpu, "meta", *accelerators]
 
 
 def _run_load(payload: dict[str, Any]) -> dict[str, Any]:
