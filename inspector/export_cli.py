@@ -16,6 +16,7 @@ from inspector.core.export_plan import (
     KeyRule,
     format_for_path,
     map_keys,
+    parse_size,
     render_preview,
     values_summary,
 )
@@ -44,6 +45,9 @@ def add_export_parser(sub: Any) -> None:
     p.add_argument("--allow-global", action="append", default=[], metavar="MODULE.NAME")
     p.add_argument("--dry-run", action="store_true", help="print the before → after keys; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing DST")
+    p.add_argument(
+        "--max-shard-size", metavar="SIZE", help="hf-sharded: the most tensor data per shard (e.g. 2GB)"
+    )
 
 
 def plan_from_args(args: argparse.Namespace) -> ExportPlan:
@@ -79,6 +83,7 @@ def plan_from_args(args: argparse.Namespace) -> ExportPlan:
         metadata=metadata,
         force=args.force,
         allowed_globals=tuple(args.allow_global),
+        max_shard_size=parse_size(args.max_shard_size) if args.max_shard_size else 0,
     )
 
 

@@ -9,6 +9,7 @@ engine's writer all call it, so what is shown is what is written.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import os
 import re
@@ -18,10 +19,24 @@ from typing import Any
 
 from .dtypes import ITEMSIZE
 from .errors import CheckpointError
-from .load_options import MapLocation, format_map_location, is_device_name
+from .load_options import MapLocation, format_map_location, is_device_name, map_location_from_json
 from .model import CheckpointIndex, Node, NodeKind, PathPart, join_key
 
-FORMATS = ("pth", "pth-legacy", "safetensors")
+FORMATS = ("pth", "pth-legacy", "safetensors", "hf-sharded")
+#: A shard set's default most bytes per shard (what transformers writes by default).
+DEFAULT_MAX_SHARD_SIZE = 5 * 1000**3
+
+
+def parse_size(text: str) -> int:
+    """``2GB``, ``500MB``, ``1.5GiB`` or a plain number of bytes; ``ExportPlanError`` otherwise."""
+    units = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+             "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}  # fmt: skip
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    if m is None or m.group(2).upper() not in units or float(m.group(1)) <= 0:
+        raise ExportPlanError(f"“{text}” is not a size like 2GB or 500MB.")
+    return int(float(m.group(1)) * units[m.group(2).upper()])
+
+
 TARGET_DTYPES = ("float16", "bfloat16", "float32")
 
 #: Floating dtypes a conversion touches; float8 / float4 are quantized encodings and stay as they are.
@@ -42,7 +57,9 @@ SAFETENSORS_CODES: dict[str, str] = {
 }  # fmt: skip
 
 #: Source formats (``CheckpointIndex.format``) the engine can export from.
-EXPORTABLE_SOURCES = frozenset({"torch-zip", "torch-legacy", "safetensors"})
+EXPORTABLE_SOURCES = frozenset({"torch-zip", "torch-legacy", "safetensors", "hf-sharded", "dcp"})
+#: Sources read tensor by tensor through a ``safe_open``-like reader (a flat key → tensor map).
+FLAT_SOURCES = frozenset({"safetensors", "hf-sharded", "dcp"})
 
 #: A safetensors header entry plus the pickle / zip bookkeeping per tensor, for the size estimate.
 _PER_TENSOR_OVERHEAD = 160
@@ -140,6 +157,8 @@ class ExportPlan:
     force: bool = False  # replace an existing target
     allowed_globals: tuple[str, ...] = ()  # for torch.load(weights_only=True) of the source
     temp_path: str = ""  # where the engine writes before renaming; the caller removes it after a kill
+    only_keys: tuple[str, ...] = ()  # exact keys relative to the subtree (empty: all); one shard's share
+    max_shard_size: int = 0  # hf-sharded: the most bytes of tensor data one shard holds (0: 5 GB)
 
     def __post_init__(self) -> None:
         if not self.temp_path:
@@ -173,7 +192,9 @@ class ExportPlan:
         """Sentences about the plan itself (not about a file): empty when it can run."""
         out: list[str] = []
         if self.format not in FORMATS:
-            out.append(f"“{self.format}” is not an export format (pth, pth-legacy or safetensors).")
+            out.append(
+                f"“{self.format}” is not an export format (pth, pth-legacy, safetensors or hf-sharded)."
+            )
         if self.dtype is not None and self.dtype not in TARGET_DTYPES:
             out.append(f"“{self.dtype}” is not a dtype to convert to (float16, bfloat16 or float32).")
         for device in self.requested_devices():
@@ -181,12 +202,12 @@ class ExportPlan:
                 out.append(f"“{device}” is not a device name (cpu, cuda:N, mps).")
             elif device == "meta":
                 out.append("The meta device holds no data, so nothing can be exported onto it.")
-        if self.format == "safetensors" and self.device is not None:
+        if self.format in ("safetensors", "hf-sharded") and self.device is not None:
             out.append(
                 "safetensors files record no device, so a target device cannot be chosen for them "
                 f"(asked: {format_map_location(self.device)})."
             )
-        if self.format != "safetensors" and self.metadata:
+        if self.format not in ("safetensors", "hf-sharded") and self.metadata:
             out.append("Metadata can only be written into safetensors files.")
         for rule in self.rules():
             try:
@@ -214,15 +235,13 @@ class ExportPlan:
             "force": self.force,
             "allowed_globals": list(self.allowed_globals),
             "temp_path": self.temp_path,
+            "only_keys": list(self.only_keys),
+            "max_shard_size": self.max_shard_size,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExportPlan:
-        device = data.get("device")
-        if isinstance(device, dict):
-            device = {str(k): str(v) for k, v in device.items()}
-        elif device is not None:
-            device = str(device)
+        device = map_location_from_json(data.get("device"))
         return cls(
             source=str(data["source"]),
             target=str(data["target"]),
@@ -239,6 +258,8 @@ class ExportPlan:
             force=bool(data.get("force", False)),
             allowed_globals=tuple(str(g) for g in data.get("allowed_globals") or ()),
             temp_path=str(data.get("temp_path") or ""),
+            only_keys=tuple(str(k) for k in data.get("only_keys") or ()),
+            max_shard_size=int(data.get("max_shard_size") or 0),
         )
 
 
@@ -310,11 +331,18 @@ class KeyMapping:
         ]
 
 
+@functools.lru_cache(maxsize=4)
+def _key_set(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
+
+
 def _matches(key: str, globs: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(key, g) for g in globs)
 
 
 def _passes(key: str, plan: ExportPlan) -> bool:
+    if plan.only_keys and key not in _key_set(plan.only_keys):
+        return False
     if plan.include and not _matches(key, plan.include):
         return False
     return not (plan.exclude and _matches(key, plan.exclude))
@@ -354,7 +382,12 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
     Pure: reads the static tree only. Key rules apply to each tensor's key relative to the
     subtree; in torch formats the written object keeps its containers, so a rule may change only
     the part of a key inside its own dict. Include/exclude globs match the same relative keys.
+    An HF shard set is mapped as safetensors (its shards are safetensors files).
     """
+    if plan.format == "hf-sharded":
+        from dataclasses import replace
+
+        plan = replace(plan, format="safetensors", temp_path=plan.temp_path)
     out = KeyMapping(problems=list(plan.problems()))
     if index.format not in EXPORTABLE_SOURCES:
         out.problems.append(

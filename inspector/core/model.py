@@ -48,6 +48,29 @@ class GlobalRef:
         return f"{self.module}.{self.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkInfo:
+    """One piece of a tensor saved by torch.distributed.checkpoint: where it sits in the tensor
+    (``offsets``, ``sizes``) and in which data file (``file``, ``byte_offset``, ``byte_length``)."""
+
+    file: str
+    offsets: tuple[int, ...]
+    sizes: tuple[int, ...]
+    byte_offset: int
+    byte_length: int
+
+    def describe(self) -> str:
+        where = ", ".join(f"{o}:{o + s}" for o, s in zip(self.offsets, self.sizes, strict=True))
+        return f"[{where}] in {self.file} at byte {self.byte_offset:,} ({self.byte_length:,} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueValue:
+    """A value the static read lists but does not interpret (a pickled object kept as bytes)."""
+
+    text: str
+
+
 @dataclass(slots=True)
 class TensorInfo:
     """Everything the static read knows about one tensor."""
@@ -63,6 +86,8 @@ class TensorInfo:
     requires_grad: bool = False
     is_parameter: bool = False
     layout: str = "strided"  # strided, quantized, sparse_coo … (non-strided ones are listed, not read)
+    shard: str = ""  # the file of a shard set (HF shards, DCP data files) that holds it
+    chunks: tuple[ChunkInfo, ...] = ()  # DCP: its pieces, each in one data file
 
     @property
     def numel(self) -> int:

@@ -142,7 +142,7 @@ def _limited(items: list[str], what: str) -> list[str]:
     return [*items[:MAX_WARNINGS_OF_A_KIND], f"{rest:,} more {what}"]
 
 
-def _peek(path: str | os.PathLike[str]) -> CheckpointIndex:
+def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointIndex:
     p = os.fspath(path)
     name = display_name(p)
     try:
@@ -154,16 +154,39 @@ def _peek(path: str | os.PathLike[str]) -> CheckpointIndex:
     except OSError as exc:
         raise CheckpointError(f"{name} cannot be read: {exc.strerror}.") from None
     if stat.S_ISDIR(st.st_mode):
-        raise CheckpointError(f"{name} is a folder, not a checkpoint file.")
+        from .layouts import DCP_METADATA, peek_dcp
+
+        if not os.path.lexists(os.path.join(p, DCP_METADATA)):
+            with contextlib.suppress(OSError):
+                indexes = sorted(n for n in os.listdir(p) if n.endswith(".index.json"))
+                if len(indexes) == 1:  # a Hugging Face model folder: its shard set
+                    return _peek(os.path.join(p, indexes[0]))
+            raise CheckpointError(
+                f"{name} is a folder, not a checkpoint file (a torch.distributed.checkpoint folder "
+                f"would hold a {DCP_METADATA} file)."
+            )
+        return peek_dcp(p, _Reader)
     if not stat.S_ISREG(st.st_mode):
         raise CheckpointError(f"{name} is not a regular file (a pipe or a device), so it is not read.")
     size = st.st_size
     if size == 0:
         raise CheckpointError(f"{name} is empty (0 bytes), not a checkpoint.")
+    if whole_set:
+        from .layouts import find_hf_index
+
+        found = find_hf_index(p) if not p.endswith(".index.json") else None
+        if found is not None:
+            return _peek(found)
     try:
         with open(p, "rb") as f:
             head = f.read(4096)
             kind, what = sniff(head, size)
+            if kind is FileKind.NOT_CHECKPOINT and head.lstrip()[:1] == b"{":
+                from .layouts import peek_hf_index, read_hf_index
+
+                data = read_hf_index(p, size)
+                if data is not None:
+                    return peek_hf_index(p, size, data, lambda shard: _peek(shard, whole_set=False))
             reader = _Reader(name)
             warnings: list[str] = []
             try:
@@ -232,8 +255,11 @@ def _read_format(
     return fmt, top
 
 
-def peek(path: str | os.PathLike[str]) -> CheckpointIndex:
+def peek(path: str | os.PathLike[str], *, whole_set: bool = True) -> CheckpointIndex:
     """Read a checkpoint statically. Raises ``CheckpointError`` with a sentence about the file.
+
+    A folder is read as a torch.distributed.checkpoint folder; a shard of a Hugging Face set (a file
+    an ``*.index.json`` beside it names) is read as the whole set unless ``whole_set`` is False.
 
     The collector is paused meanwhile: the read allocates millions of small objects that all stay
     alive, and collecting them repeatedly would double the time on large files.
@@ -241,7 +267,7 @@ def peek(path: str | os.PathLike[str]) -> CheckpointIndex:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _peek(path)
+        return _peek(path, whole_set)
     finally:
         if was_enabled:
             gc.enable()

@@ -53,6 +53,14 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         }
         if t.layout != "strided":
             entry["layout"] = t.layout
+        if t.shard:
+            entry["shard"] = t.shard
+        if t.chunks:
+            entry["chunks"] = [
+                {"file": c.file, "offsets": list(c.offsets), "sizes": list(c.sizes),
+                 "byte_offset": c.byte_offset, "byte_length": c.byte_length}
+                for c in t.chunks
+            ]  # fmt: skip
         if devices is not None:
             entry["device"] = devices.get(node.path)
         tensors.append(entry)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .dtypes import ITEMSIZE
-from .model import Node, NodeKind, PathPart, TensorInfo, join_key, path_part
+from .model import Node, NodeKind, OpaqueValue, PathPart, TensorInfo, join_key, path_part
 from .torch_pickle import StorageRef, TensorRef
 from .unpickler import Call, Global, Instance, PDict, PersistentRef, PSet
 
@@ -253,7 +253,11 @@ class TreeBuilder:
             parent.add(Node(name=name, kind=NodeKind.TENSOR, key=key, path=path, tensor=info,
                             params=info.numel, nbytes=info.nbytes))  # fmt: skip
             return 0
-        text = describe(value)
+        if isinstance(value, TensorInfo):  # already read (shard sets): shown as it is
+            parent.add(Node(name=name, kind=NodeKind.TENSOR, key=key, path=path, tensor=value,
+                            params=value.numel, nbytes=value.nbytes))  # fmt: skip
+            return 0
+        text = value.text if isinstance(value, OpaqueValue) else describe(value)
         parent.add(Node(name=name, kind=NodeKind.VALUE, key=key, path=path, value=text))
         return 60 + len(text)
 

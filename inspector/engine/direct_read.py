@@ -29,7 +29,7 @@ from inspector.core.peek import display_name, peek
 from inspector.core.storage_layout import StorageLayout, storage_layout
 
 #: Formats whose tensors can be read directly.
-DIRECT_FORMATS = frozenset({"torch-zip", "torch-legacy", "torchscript", "safetensors"})
+DIRECT_FORMATS = frozenset({"torch-zip", "torch-legacy", "torchscript", "safetensors", "hf-sharded"})
 
 
 class MappedCheckpoint:
@@ -46,6 +46,16 @@ class MappedCheckpoint:
             raise CheckpointError(
                 f"{self.name} is a {self.index.format} file; its values cannot be read without loading it."
             )
+        self._shards: dict[str, MappedCheckpoint] | None = None
+        if self.index.format == "hf-sharded":
+            # Each shard is mapped on its own when one of its tensors is first read.
+            self._shards = {}
+            self._by_path: dict[tuple[PathPart, ...], Node] | None = None
+            self._by_key: dict[str, Node] | None = None
+            st = os.stat(self.path)
+            self.file_size = st.st_size
+            self.identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+            return
         self._layout: StorageLayout = storage_layout(self.path)
         try:
             self._file = open(self.path, "rb")  # noqa: SIM115 (kept open for the map's lifetime)
@@ -58,8 +68,8 @@ class MappedCheckpoint:
         except OSError as exc:
             self._layout.close()
             raise CheckpointError(f"{self.name} cannot be mapped: {exc.strerror or exc}.") from None
-        self._by_path: dict[tuple[PathPart, ...], Node] | None = None
-        self._by_key: dict[str, Node] | None = None
+        self._by_path = None
+        self._by_key = None
 
     # -- finding tensors ------------------------------------------------------------------------
 
@@ -91,7 +101,27 @@ class MappedCheckpoint:
         label = node.key or "the tensor"
         return self.read(info, label)
 
+    def _shard_of(self, info: TensorInfo) -> tuple[MappedCheckpoint, TensorInfo]:
+        """The mapped shard holding ``info`` and the tensor's facts as that shard names them."""
+        assert self._shards is not None
+        from dataclasses import replace
+
+        from inspector.core.layouts import shard_path
+
+        sub = self._shards.get(info.shard)
+        if sub is None:
+            full = shard_path(os.path.dirname(self.path), info.shard, self.name)
+            sub = MappedCheckpoint(full, peek(full, whole_set=False))
+            self._shards[info.shard] = sub
+        key = info.storage_key[len(info.shard) + 1 :] if info.storage_key else ""
+        return sub, replace(info, storage_key=key, shard="")
+
     def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
+        if self._shards is not None:
+            if not info.shard:
+                raise CheckpointError(f"{label} in {self.name} lies in a missing shard.")
+            sub, inner = self._shard_of(info)
+            return sub.read(inner, label)
         dtype = torch_dtype(info.dtype)
         if dtype is None:
             raise CheckpointError(f"{label} in {self.name} has dtype {info.dtype}, which torch here lacks.")
@@ -133,7 +163,13 @@ class MappedCheckpoint:
         so the process's RSS would grow to the file's size; tensors still alive just fault back in.
         """
         info = node.tensor
-        if self._map is None or info is None or not info.storage_key or info.numel == 0:
+        if self._shards is not None and info is not None and info.shard in self._shards:
+            sub, inner = self._shard_of(info)
+            sub.release(Node(node.name, node.kind, node.key, node.path, tensor=inner))
+            return
+        if self._shards is not None or self._map is None or info is None or not info.storage_key:
+            return
+        if info.numel == 0:
             return
         advice = getattr(mmap, "MADV_DONTNEED", None)
         if advice is None:
@@ -161,6 +197,11 @@ class MappedCheckpoint:
 
     def close(self) -> None:
         """Drop the map (it is unmapped once no tensor made from it is alive) and the file."""
+        if self._shards is not None:
+            for sub in self._shards.values():
+                sub.close()
+            self._shards.clear()
+            return
         if self._map is not None:
             with contextlib.suppress(BufferError):  # tensors still view it: it goes when they do
                 self._map.close()

@@ -151,6 +151,10 @@ def export_checkpoint(
 
     ``devices`` lists where tensors may be exported onto (default: what this machine has).
     """
+    if plan.format == "hf-sharded":
+        from .export_sharded import export_shard_set
+
+        return export_shard_set(plan, progress, cancel, devices)
     started = time.perf_counter()
     src_name = f"“{os.path.basename(plan.source) or plan.source}”"
     _check_paths(plan)
@@ -345,6 +349,15 @@ def _open_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[_Source]:
 
         with safe_open(plan.source, framework="pt") as f:
             yield _Source(None, False, f)
+        return
+    if index.format in ("hf-sharded", "dcp"):
+        from .shard_sources import ShardSetSource
+
+        shards = ShardSetSource(plan.source, index)
+        try:
+            yield _Source(None, False, shards)
+        finally:
+            shards.close()
         return
     mmap = index.format == "torch-zip"
     obj = _torch_load(plan.source, plan.allowed_globals, mmap)
@@ -837,7 +850,10 @@ def _write_safetensors(
     raw += b" " * (-len(raw) % 8)  # the data section starts 8-byte aligned
     facts.storages = len(stored)
     records = _record_offsets(plan.source) if source.mapped else {}
-    with open(temp, "wb", buffering=0) as f, open(plan.source, "rb", buffering=0) as src_file:
+    with (
+        open(temp, "wb", buffering=0) as f,
+        open(plan.source if records else os.devnull, "rb", buffering=0) as src_file,
+    ):
         _write_chunk(f, struct.pack("<Q", len(raw)))
         _write_chunk(f, raw)
         for t in stored:

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import format_bytes, format_count, format_params
 from inspector.core.keyfilter import KeyIndex, MatchMode
+from inspector.core.layouts import SHARDED_FORMATS
 from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
@@ -156,6 +157,23 @@ def summary_text(index: CheckpointIndex) -> str:
         parts.append(
             QCoreApplication.translate("CheckpointTab", "saved on {devices}").format(
                 devices=", ".join(devices)
+            )
+        )
+    if index.format in SHARDED_FORMATS:
+        files = {
+            f for n in index.root.tensors() if n.tensor is not None for f in n.tensor.shard.split(", ") if f
+        }
+        parts.append(
+            QCoreApplication.translate("CheckpointTab", "{count} data files").format(count=len(files))
+        )
+    meta = next((n for n in index.root.children if n.key == "__metadata__"), None)
+    if meta is not None and index.format == "safetensors":
+        entries = [f"{n.name}={n.value}" for n in meta.children[:3]]
+        if len(meta.children) > 3:
+            entries.append("…")
+        parts.append(
+            QCoreApplication.translate("CheckpointTab", "metadata: {entries}").format(
+                entries=", ".join(entries) or "{}"
             )
         )
     return "  ·  ".join(parts)
@@ -455,6 +473,15 @@ class CheckpointTab(QWidget):
             self.load_label.show()
             self.state_changed.emit()
             return
+        if self.index is not None and self.index.format in SHARDED_FORMATS:
+            # torch.load opens single files; a shard set is shown from its static read.
+            self.busy.hide_busy()
+            self.load_label.setText(
+                self.tr("A checkpoint in several files is shown from its static read, not loaded with torch.")
+            )
+            self.load_label.show()
+            self.state_changed.emit()
+            return
         if self._engine is None:
             self.load_label.setText(self.tr("The torch engine is not available: “Loaded on” stays empty."))
             self.load_label.show()
@@ -676,6 +703,7 @@ class CheckpointTab(QWidget):
         self._size_columns()
         for column in (Column.NONFINITE, Column.NORM):  # shown once statistics are computed
             self.tree.header().setSectionHidden(column, True)
+        self.tree.header().setSectionHidden(Column.SHARD, index.format not in SHARDED_FORMATS)
         self.tree_shown.emit()
         self.state_changed.emit()
 

@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
         file_menu = self.file_menu
         self.open_action = file_menu.addAction("", self.open_dialog)
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_folder_action = file_menu.addAction("", self.open_folder_dialog)
+        self.open_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.recent_menu = QMenu(self)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addMenu(self.recent_menu)
@@ -178,6 +180,7 @@ class MainWindow(QMainWindow):
         """Every text the window sets itself, in the current language."""
         self.file_menu.setTitle(self.tr("&File"))
         self.open_action.setText(self.tr("&Open…"))
+        self.open_folder_action.setText(self.tr("Open &Folder…"))
         self.recent_menu.setTitle(self.tr("Open &Recent"))
         self.close_tab_action.setText(self.tr("&Close Tab"))
         self.export_action.setText(self.tr("&Export…"))
@@ -237,6 +240,12 @@ class MainWindow(QMainWindow):
     def open_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, self.tr("Open checkpoint"), "", self.tr(FILE_FILTER))
         self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        """A torch.distributed.checkpoint folder or a folder holding a Hugging Face shard set."""
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Open checkpoint folder"))
+        if folder:
+            self.open_path(folder)
 
     def open_paths(self, paths: list[str]) -> None:
         for path in paths:

@@ -35,6 +35,7 @@ class Column(enum.IntEnum):
     SIZE = 6
     NONFINITE = 7  # filled once statistics are computed; hidden by the view until then
     NORM = 8
+    SHARD = 9  # the shard file of a shard set (HF shards, DCP data files); hidden for single files
 
 
 #: English titles, translated in ``headerData`` (context "CheckpointTreeModel").
@@ -48,6 +49,7 @@ COLUMN_TITLES = {
     Column.SIZE: QT_TRANSLATE_NOOP("CheckpointTreeModel", "Size"),
     Column.NONFINITE: QT_TRANSLATE_NOOP("CheckpointTreeModel", "NaN/Inf"),
     Column.NORM: QT_TRANSLATE_NOOP("CheckpointTreeModel", "L2 norm"),
+    Column.SHARD: QT_TRANSLATE_NOOP("CheckpointTreeModel", "Shard"),
 }
 
 #: Columns right-aligned because they hold numbers.
@@ -259,6 +261,8 @@ class CheckpointTreeModel(QAbstractItemModel):
         if column is Column.NORM:
             norm = self._stats.get(id(node), {}).get("l2_norm")
             return f"{norm:.4g}" if isinstance(norm, (int, float)) else str(norm or "")
+        if column is Column.SHARD:
+            return tensor.shard if tensor is not None else ""
         return ""
 
     def _nonfinite_text(self, node: Node) -> str:
@@ -309,6 +313,13 @@ class CheckpointTreeModel(QAbstractItemModel):
         if column is Column.SIZE and (node.nbytes or node.tensor is not None):
             count = node.tensor.nbytes if node.tensor is not None else node.nbytes
             return key + "\n" + self.tr("{count} bytes").format(count=format_count(count))
+        if column is Column.SHARD and node.tensor is not None and node.tensor.chunks:
+            chunks = node.tensor.chunks
+            lines = [self.tr("{count} chunk(s):").format(count=len(chunks))]
+            lines += [c.describe() for c in chunks[:50]]
+            if len(chunks) > 50:
+                lines.append(self.tr("… {count} more").format(count=len(chunks) - 50))
+            return key + "\n" + "\n".join(lines)
         if node.kind is NodeKind.VALUE and node.value is not None:
             return f"{key}\n{node.value[:2000]}"
         note = self._tooltip_notes.get(id(node))

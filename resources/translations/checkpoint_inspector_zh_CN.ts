@@ -132,6 +132,14 @@
         <translation>保存于 {devices}</translation>
     </message>
     <message>
+        <source>{count} data files</source>
+        <translation>{count} 个数据文件</translation>
+    </message>
+    <message>
+        <source>metadata: {entries}</source>
+        <translation>元数据：{entries}</translation>
+    </message>
+    <message>
         <source>Filter keys…</source>
         <translation>筛选键…</translation>
     </message>
@@ -178,6 +186,10 @@
     <message>
         <source>Not loaded with torch: shown from the static read only, so nothing in the file ran.</source>
         <translation>未用 torch 加载：仅显示静态读取的结果，文件中的任何内容都没有执行。</translation>
+    </message>
+    <message>
+        <source>A checkpoint in several files is shown from its static read, not loaded with torch.</source>
+        <translation>由多个文件组成的检查点只按静态读取显示，不用 torch 加载。</translation>
     </message>
     <message>
         <source>The torch engine is not available: “Loaded on” stays empty.</source>
@@ -296,6 +308,10 @@
         <translation>L2 范数</translation>
     </message>
     <message>
+        <source>Shard</source>
+        <translation>分片</translation>
+    </message>
+    <message>
         <source>{name} → same as {target}</source>
         <extracomment>Columns right-aligned because they hold numbers.</extracomment>
         <translation>{name} → 与 {target} 相同</translation>
@@ -319,6 +335,14 @@
     <message>
         <source>{count} bytes</source>
         <translation>{count} 字节</translation>
+    </message>
+    <message>
+        <source>{count} chunk(s):</source>
+        <translation>{count} 个块：</translation>
+    </message>
+    <message>
+        <source>… {count} more</source>
+        <translation>… 另有 {count} 个</translation>
     </message>
 </context>
 <context>
@@ -888,6 +912,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>打开(&amp;O)…</translation>
     </message>
     <message>
+        <source>Open &amp;Folder…</source>
+        <translation>打开文件夹(&amp;F)…</translation>
+    </message>
+    <message>
         <source>Open &amp;Recent</source>
         <translation>最近打开(&amp;R)</translation>
     </message>
@@ -948,6 +976,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>打开检查点</translation>
     </message>
     <message>
+        <source>Open checkpoint folder</source>
+        <translation>打开检查点文件夹</translation>
+    </message>
+    <message>
         <source>Open a checkpoint first; export works on the current tab.</source>
         <translation>请先打开一个检查点；导出作用于当前标签页。</translation>
     </message>
@@ -996,10 +1028,6 @@ Only do this for files you made or fully trust. The setting is not remembered: t
 </context>
 <context>
     <name>TrainingBreakdown</name>
-    <message>
-        <source>MiB</source>
-        <translation>MiB</translation>
-    </message>
     <message>
         <source>Training checkpoint — {0}</source>
         <translation>训练检查点 — {0}</translation>

@@ -58,12 +58,12 @@ def test_columns_show_tensors_values_refs_and_aggregates(sample_tree: Node) -> N
     model = CheckpointTreeModel(sample_tree)
     headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert headers == [
-        "Name", "Shape", "DType", "Saved on", "Loaded on", "Params", "Size", "NaN/Inf", "L2 norm",
+        "Name", "Shape", "DType", "Saved on", "Loaded on", "Params", "Size", "NaN/Inf", "L2 norm", "Shard",
     ]  # fmt: skip
 
     weight = _find(model, ["model", "layers", "2", "weight"])
     row = [weight.siblingAtColumn(c).data() for c in Column]
-    assert row == ["weight", "[10, 1]", "float32", "cpu", "", "10", "40 B", "", ""]
+    assert row == ["weight", "[10, 1]", "float32", "cpu", "", "10", "40 B", "", "", ""]
     assert weight.data(ItemRole.KeyRole) == "model.layers.2.weight"
     assert "model.layers.2.weight" in weight.data(Qt.ItemDataRole.ToolTipRole)
     assert model.flags(weight) & Qt.ItemFlag.ItemNeverHasChildren

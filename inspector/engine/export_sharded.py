@@ -1,0 +1,167 @@
+"""Writing a Hugging Face shard set (safetensors shards + ``model.safetensors.index.json``).
+
+Every shard is an ordinary verified safetensors export of its share of the keys, written into a
+hidden temporary folder beside the target; the index is written last, the whole set is re-read as
+one shard set and compared with the plan, and only then is the folder renamed into place. A failure
+at any step removes the temporary folder: the target is never left half written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import replace
+
+from inspector.core.errors import CheckpointError
+from inspector.core.export_plan import DEFAULT_MAX_SHARD_SIZE, ExportPlan, MappedTensor, map_keys
+from inspector.core.peek import peek
+
+from .export import (
+    CancelCheck,
+    ExportCancelled,
+    ExportError,
+    ExportReport,
+    ProgressCallback,
+    _fsync_dir,
+    export_checkpoint,
+)
+
+INDEX_NAME = "model.safetensors.index.json"
+
+
+def plan_shards(tensors: list[MappedTensor], max_bytes: int) -> list[list[MappedTensor]]:
+    """Tensors in order, a new shard whenever the next one would pass ``max_bytes`` (a larger
+    tensor gets a shard of its own, as transformers does)."""
+    shards: list[list[MappedTensor]] = []
+    size = 0
+    for t in tensors:
+        if not shards or (size + t.nbytes > max_bytes and shards[-1]):
+            shards.append([])
+            size = 0
+        shards[-1].append(t)
+        size += t.nbytes
+    return shards
+
+
+def export_shard_set(
+    plan: ExportPlan,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+    devices: list[str] | None = None,
+) -> ExportReport:
+    """Write ``plan.target`` as a folder holding a verified HF shard set."""
+    started = time.perf_counter()
+    target = os.path.abspath(plan.target)
+    name = os.path.basename(target)
+    if os.path.lexists(target):
+        if not os.path.isdir(target) or os.path.islink(target):
+            raise ExportError(f"“{name}” exists and is not a folder; choose a folder name.", None, "refused")
+        if not plan.force:
+            raise ExportError(
+                f"“{name}” already exists; choose another name or allow replacing it (--force).",
+                None,
+                "refused",
+            )
+    try:
+        index = peek(plan.source)
+    except CheckpointError as exc:
+        raise ExportError(exc.message, exc.details, "refused") from None
+    mapping = map_keys(index, plan)
+    if not mapping.ok:
+        raise ExportError(" ".join(mapping.problems), None, "refused")
+    stored = [t for t in mapping.tensors if t.alias_of is None]
+    shards = plan_shards(stored, plan.max_shard_size or DEFAULT_MAX_SHARD_SIZE)
+    n = len(shards)
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise ExportError(f"The folder “{folder}” does not exist.", None, "refused")
+    temp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.export-part")
+    total = max(1, sum(t.nbytes for t in stored))
+    done = [0]
+    base = ".".join(str(p) for p in mapping.subtree_path)
+    weight_map: dict[str, str] = {}
+    written = 0
+    try:
+        os.mkdir(temp)
+        for i, group in enumerate(shards, 1):
+            if cancel is not None and cancel():
+                raise ExportCancelled()
+            shard = f"model-{i:05d}-of-{n:05d}.safetensors" if n > 1 else "model.safetensors"
+            keys = tuple(t.source_key[len(base) + 1 :] if base else t.source_key for t in group)
+            sub = replace(plan, target=os.path.join(temp, shard), format="safetensors", only_keys=keys,
+                          force=False, temp_path="")  # fmt: skip
+            offset = done[0]
+
+            def step(d: int, _t: int, offset: int = offset) -> None:
+                if progress is not None:
+                    progress(min(offset + d, total), total)
+
+            report = export_checkpoint(sub, step, cancel, devices)
+            done[0] += sum(t.nbytes for t in group)
+            written += report.bytes
+            weight_map.update({t.output_key: shard for t in group})
+        index_path = os.path.join(temp, INDEX_NAME)
+        with open(index_path, "w", encoding="utf-8") as f:
+            json.dump({"metadata": {"total_size": sum(t.nbytes for t in stored)}, "weight_map": weight_map},
+                      f, indent=2, ensure_ascii=False)  # fmt: skip
+            f.flush()
+            os.fsync(f.fileno())
+        _verify_set(index_path, stored, name)
+        _fsync_dir(temp)
+        if cancel is not None and cancel():
+            raise ExportCancelled()
+        if os.path.lexists(target):
+            old = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.replaced")
+            os.rename(target, old)
+            os.rename(temp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(temp, target)
+        _fsync_dir(folder)
+    except BaseException as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        if isinstance(exc, ExportError):
+            raise
+        if isinstance(exc, OSError):
+            raise ExportError(
+                f"Writing “{name}” failed: {exc.strerror or exc}.", str(exc), "failed"
+            ) from None
+        raise
+    if progress is not None:
+        progress(total, total)
+    return ExportReport(
+        target=target, format="hf-sharded", tensors=len(mapping.tensors), storages=len(stored),
+        bytes=written, seconds=time.perf_counter() - started, verified=True,
+        aliases=mapping.aliases(), cloned=mapping.cloned(),
+    )  # fmt: skip
+
+
+def _verify_set(index_path: str, stored: list[MappedTensor], name: str) -> None:
+    """The written set, read back as one shard set: no warnings, the planned keys, shapes, dtypes."""
+    try:
+        written = peek(index_path)
+    except CheckpointError as exc:
+        raise ExportError(
+            f"The written “{name}” did not verify: {exc.message}", None, "verify-failed"
+        ) from None
+    why = ""
+    if written.format != "hf-sharded":
+        why = "it is not read as a shard set"
+    elif written.warnings:
+        why = written.warnings[0]
+    else:
+        seen = {n.key: n.tensor for n in written.root.tensors()}
+        for t in stored:
+            info = seen.get(t.output_key)
+            if info is None or info.shape != t.shape or info.dtype != t.output_dtype:
+                why = f"{t.output_key} is not as planned"
+                break
+        if not why and len(seen) != len(stored):
+            why = "it holds other tensors than planned"
+    if why:
+        raise ExportError(
+            f"The written “{name}” did not verify: {why}; it was not kept.", why, "verify-failed"
+        )
