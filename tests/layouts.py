@@ -43,3 +43,80 @@ def write_dcp(folder: Path, state: dict[str, object]) -> Path:
         warnings.simplefilter("ignore")  # "assuming the intent is to save in a single process"
         dcp.save(state, checkpoint_id=str(folder))
     return folder
+
+
+class ScaledLinear(torch.nn.Module):
+    """A tiny module whose scripted forward has a recognisable line (``* 2.5``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.lin(x)) * 2.5
+
+
+def write_torchscript(path: Path) -> Path:
+    """``torch.jit.save`` of a scripted ``ScaledLinear``: code members under ``<stem>/code/``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(ScaledLinear()), str(path))
+    return path
+
+
+def write_torch_tar(path: Path, obj: object) -> Path:
+    """A torch 0.1 tar checkpoint, built by hand the way torch's ``legacy_load`` reads it back.
+
+    Members: ``sys_info``, ``pickle`` (the object; tensors as persistent ids ``str(key)``),
+    ``tensors`` (count, then per tensor ``(key, storage key, tensor type)`` and its metadata) and
+    ``storages`` (count, then per storage ``(key, location, storage type)``, an int64 element count
+    and the raw bytes, then the list of views). Tensors that share a storage share its key.
+    """
+    import io
+    import pickle
+    import struct
+    import sys
+    import tarfile
+
+    tensors: dict[int, torch.Tensor] = {}
+    storages: dict[int, torch.Tensor] = {}  # storage key → a contiguous tensor over its elements
+
+    class Writer(pickle.Pickler):
+        def persistent_id(self, o: object) -> str | None:
+            if isinstance(o, torch.Tensor):
+                key = id(o)
+                tensors[key] = o
+                base = o._base if o._base is not None else o
+                storages.setdefault(id(base), base.detach().contiguous().view(-1))
+                return str(key)
+            return None
+
+    main = io.BytesIO()
+    Writer(main, protocol=2).dump(obj)
+    tensors_f = io.BytesIO()
+    pickle.dump(len(tensors), tensors_f, protocol=2)
+    for key, t in tensors.items():
+        base = t._base if t._base is not None else t
+        pickle.dump((key, id(base), getattr(torch, t.type().split(".")[-1])), tensors_f, protocol=2)
+        tensors_f.write(struct.pack("<i", t.dim()) + b"\0" * 4)
+        tensors_f.write(struct.pack(f"<{t.dim()}q", *t.shape))
+        tensors_f.write(struct.pack(f"<{t.dim()}q", *t.stride()))
+        tensors_f.write(struct.pack("<q", t.storage_offset()))
+    storages_f = io.BytesIO()
+    pickle.dump(len(storages), storages_f, protocol=2)
+    storage_types = {torch.float32: torch.FloatStorage, torch.int64: torch.LongStorage}
+    for key, flat in storages.items():
+        pickle.dump((key, "cpu", storage_types[flat.dtype]), storages_f, protocol=2)
+        storages_f.write(struct.pack("<q", flat.numel()))
+        storages_f.write(flat.numpy().tobytes())
+    pickle.dump([], storages_f, protocol=2)
+    sys_info = {"protocol_version": 1001, "little_endian": sys.byteorder == "little",
+                "type_sizes": {"short": 2, "int": 4, "long": 4}}  # fmt: skip
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        members = {"sys_info": pickle.dumps(sys_info, protocol=2), "pickle": main.getvalue(),
+                   "tensors": tensors_f.getvalue(), "storages": storages_f.getvalue()}  # fmt: skip
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path

@@ -241,6 +241,10 @@ def _read_format(
         from .safetensors_header import peek_safetensors
 
         return "safetensors", peek_safetensors(f, p, size, name)
+    if kind is FileKind.TAR:
+        from .torch_tar import peek_torch_tar
+
+        return peek_torch_tar(f, size, reader, warnings)
     if kind is FileKind.LEGACY_TORCH:
         fmt, top = _peek_legacy(f, size, reader, warnings)
     else:

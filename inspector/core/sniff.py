@@ -14,6 +14,7 @@ class FileKind(enum.Enum):
     ZIP = "zip"
     LEGACY_TORCH = "torch-legacy"
     PICKLE = "pickle"
+    TAR = "tar"  # the torch 0.1 format, or some other tar archive
     SAFETENSORS = "safetensors"
     EMPTY = "empty"
     NOT_CHECKPOINT = "other"
@@ -107,6 +108,8 @@ def sniff(head: bytes, size: int) -> tuple[FileKind, str | None]:
         return FileKind.LEGACY_TORCH, None
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
         return FileKind.PICKLE, None
+    if len(head) >= 263 and head[257:262] == b"ustar":
+        return FileKind.TAR, None
     if _is_safetensors(head, size):
         return FileKind.SAFETENSORS, None
     for magic, what in _KNOWN:

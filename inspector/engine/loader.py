@@ -336,6 +336,13 @@ def classify_error(path: str, options: LoadOptions, exc: BaseException, head: by
             raw,
             "torchscript",
         )
+    if "legacy .tar format" in raw:
+        return LoadError(
+            f"“{name}” uses the torch 0.1 tar format, which torch loads only with weights_only=False "
+            "(running its pickles); it is loaded only when you trust the file.",
+            raw,
+            "weights-only",
+        )
     if "Weights only load failed" in raw and "GLOBAL" in raw:
         return _weights_only_error(path, name, raw)
     if _DEVICE_TROUBLE.search(raw):

@@ -53,6 +53,7 @@ from inspector.core.layouts import SHARDED_FORMATS
 from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
+from inspector.gui.code_files_dialog import CodeFilesDialog
 from inspector.gui.detail_panel import DetailPanel
 from inspector.gui.engine_bridge import EngineBridge, loaded_devices
 from inspector.gui.filter_proxy import CheckpointFilterProxy
@@ -239,6 +240,11 @@ class CheckpointTab(QWidget):
             self.filter_mode_combo.addItem(_tr(label), mode)
         self.expand_button = QPushButton()
         self.collapse_button = QPushButton()
+        self.code_files_button = QPushButton()  # TorchScript archives only
+        self.code_files_button.setObjectName("codeFilesButton")
+        self.code_files_button.hide()
+        self.code_files_button.clicked.connect(self.show_code_files)
+        self.code_files: QDialog | None = None
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(_FILTER_DELAY_MS)
@@ -282,6 +288,7 @@ class CheckpointTab(QWidget):
         filter_row.addSpacing(12)
         filter_row.addWidget(self.expand_button)
         filter_row.addWidget(self.collapse_button)
+        filter_row.addWidget(self.code_files_button)
         self.tree_area = QWidget()
         tree_layout = QVBoxLayout(self.tree_area)
         tree_layout.setContentsMargins(0, 0, 0, 0)
@@ -335,6 +342,7 @@ class CheckpointTab(QWidget):
             self.filter_mode_combo.setItemText(row, _tr(label))
         self.expand_button.setText(self.tr("Expand all"))
         self.collapse_button.setText(self.tr("Collapse all"))
+        self.code_files_button.setText(self.tr("Code files…"))
         self.copy_key_action.setText(self.tr("Copy key"))
         self.copy_row_action.setText(self.tr("Copy row"))
         if self.index is not None:
@@ -704,6 +712,7 @@ class CheckpointTab(QWidget):
         for column in (Column.NONFINITE, Column.NORM):  # shown once statistics are computed
             self.tree.header().setSectionHidden(column, True)
         self.tree.header().setSectionHidden(Column.SHARD, index.format not in SHARDED_FORMATS)
+        self.code_files_button.setVisible(index.format == "torchscript")
         self.tree_shown.emit()
         self.state_changed.emit()
 
@@ -773,6 +782,14 @@ class CheckpointTab(QWidget):
         self.breakdown = TrainingBreakdown(self.index, self._engine, self.optimizer_maps or None, self)
         self.breakdown.show()
         return self.breakdown
+
+    def show_code_files(self) -> QDialog | None:
+        """A read-only view of a TorchScript archive's code files (read from the zip, never run)."""
+        if self.index is None or self.index.format != "torchscript":
+            return None
+        self.code_files = CodeFilesDialog(self.path, self._runner, self)
+        self.code_files.show()
+        return self.code_files
 
     def expand_all(self) -> None:
         self.tree.expandAll()

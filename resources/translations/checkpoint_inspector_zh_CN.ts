@@ -152,6 +152,10 @@
         <translation>全部折叠</translation>
     </message>
     <message>
+        <source>Code files…</source>
+        <translation>代码文件…</translation>
+    </message>
+    <message>
         <source>Copy key</source>
         <translation>复制键</translation>
     </message>
@@ -343,6 +347,25 @@
     <message>
         <source>… {count} more</source>
         <translation>… 另有 {count} 个</translation>
+    </message>
+</context>
+<context>
+    <name>CodeFilesDialog</name>
+    <message>
+        <source>Code files of {name}</source>
+        <translation>{name} 的代码文件</translation>
+    </message>
+    <message>
+        <source>{count} code file(s), shown as text; nothing is run.</source>
+        <translation>{count} 个代码文件，仅以文本显示；不会运行任何代码。</translation>
+    </message>
+    <message>
+        <source>an unexpected error.</source>
+        <translation>意外错误。</translation>
+    </message>
+    <message>
+        <source>The code files could not be read: {message}</source>
+        <translation>无法读取代码文件：{message}</translation>
     </message>
 </context>
 <context>

@@ -380,3 +380,15 @@ def test_paths_match_the_static_read(built_checkpoints: dict[str, Any], case_id:
         error = load_error(built.path, LoadOptions(weights_only=not trusted))
         assert error.kind == MISSING_KIND
         assert error.extra["devices"] == elsewhere
+
+
+def test_torch_tar_is_refused_under_weights_only_and_loads_when_trusted(tmp_path: Path) -> None:
+    from tests.layouts import write_torch_tar
+
+    w = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    path = write_torch_tar(tmp_path / "old.pth", {"w": w, "row": w[1]})
+    error = load_error(path)
+    assert error.kind == "weights-only"
+    assert "tar format" in error.message and "“old.pth”" in error.message
+    result = load_checkpoint(str(path), LoadOptions(weights_only=False))
+    assert sorted(result.devices) == [(("row",), "cpu"), (("w",), "cpu")]
