@@ -33,10 +33,12 @@ from inspector.core.export_plan import (
     FORMATS,
     TARGET_DTYPES,
     ExportPlan,
+    ExportPlanError,
     KeyMapping,
     KeyRule,
     format_for_path,
     map_keys,
+    parse_size,
     values_summary,
 )
 from inspector.core.formatting import format_bytes
@@ -45,7 +47,7 @@ from inspector.core.model import CheckpointIndex
 from inspector.gui.engine_bridge import EngineBridge
 
 PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
-_SUFFIX = {"pth": ".pth", "pth-legacy": ".pth", "safetensors": ".safetensors"}
+_SUFFIX = {"pth": ".pth", "pth-legacy": ".pth", "safetensors": ".safetensors", "hf-sharded": ""}
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -95,6 +97,9 @@ class ExportDialog(QDialog):
         self.metadata_edit = QPlainTextEdit("format=pt")
         self.metadata_edit.setFixedHeight(60)
         self.metadata_edit.setToolTip(self.tr("safetensors __metadata__: one KEY=VALUE a line"))
+        self.shard_size_edit = QLineEdit()
+        self.shard_size_edit.setPlaceholderText(self.tr("5GB (the most tensor data one shard holds)"))
+        self.shard_size_edit.setEnabled(False)
         self.force_box = QComboBox()
         self.force_box.addItems(
             [self.tr("refuse to replace an existing file"), self.tr("replace an existing file")]
@@ -103,6 +108,7 @@ class ExportDialog(QDialog):
         form = QFormLayout()
         form.addRow(self.tr("Target"), target_row)
         form.addRow(self.tr("Format"), self.format_combo)
+        form.addRow(self.tr("Shard size"), self.shard_size_edit)
         form.addRow(self.tr("Device"), self.device_edit)
         form.addRow(self.tr("Dtype (floating tensors)"), self.dtype_combo)
         form.addRow(self.tr("Subtree"), self.subtree_edit)
@@ -178,7 +184,13 @@ class ExportDialog(QDialog):
         )
         metadata: dict[str, str] = {}
         fmt = self.format_combo.currentText()
-        if fmt == "safetensors":
+        max_shard_size = 0
+        if fmt == "hf-sharded" and self.shard_size_edit.text().strip():
+            try:
+                max_shard_size = parse_size(self.shard_size_edit.text())
+            except ExportPlanError as exc:
+                raise CheckpointError(exc.message) from None
+        if fmt in ("safetensors", "hf-sharded"):
             for line in self.metadata_edit.toPlainText().splitlines():
                 if not line.strip():
                     continue
@@ -200,6 +212,7 @@ class ExportDialog(QDialog):
             renames=renames,
             metadata=metadata,
             force=self.force_box.currentIndex() == 1,
+            max_shard_size=max_shard_size,
         )
 
     def update_preview(self) -> None:
@@ -266,14 +279,15 @@ class ExportDialog(QDialog):
 
     def _on_format_changed(self) -> None:
         fmt = self.format_combo.currentText()
-        safetensors = fmt == "safetensors"
+        safetensors = fmt in ("safetensors", "hf-sharded")  # an HF set is written as safetensors shards
         self.metadata_edit.setEnabled(safetensors)
         self.device_edit.setEnabled(not safetensors)
+        self.shard_size_edit.setEnabled(fmt == "hf-sharded")
         if safetensors:
             self.device_edit.clear()
         stem, ext = os.path.splitext(self.target_edit.text())
         if ext in {".pth", ".pt", ".safetensors", ".bin", ".ckpt"} and ext != _SUFFIX[fmt]:
-            self.target_edit.setText(stem + _SUFFIX[fmt])
+            self.target_edit.setText(stem + _SUFFIX[fmt])  # an HF set's target is a folder
         self.update_preview()
 
     def _browse(self) -> None:

@@ -706,6 +706,10 @@
         <translation>safetensors __metadata__：每行一个 KEY=VALUE</translation>
     </message>
     <message>
+        <source>5GB (the most tensor data one shard holds)</source>
+        <translation>5GB（单个分片最多容纳的张量数据量）</translation>
+    </message>
+    <message>
         <source>refuse to replace an existing file</source>
         <translation>不替换已存在的文件</translation>
     </message>
@@ -720,6 +724,10 @@
     <message>
         <source>Format</source>
         <translation>格式</translation>
+    </message>
+    <message>
+        <source>Shard size</source>
+        <translation>分片大小</translation>
     </message>
     <message>
         <source>Device</source>

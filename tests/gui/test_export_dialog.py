@@ -112,3 +112,18 @@ def test_file_menu_opens_the_dialog_on_the_current_tab(qtbot, make_window, engin
     assert window.export_dialog.isVisible()
     assert window.export_dialog.preview.rowCount() == len(tab.index.tensor_nodes())
     window.export_dialog.close()
+
+
+def test_hf_shard_set_from_the_dialog(qtbot, engine, built_checkpoints, tmp_path) -> None:
+    """The dialog offers an HF shard set with its shard size; the plan carries both."""
+    dialog = _dialog(qtbot, built_checkpoints["data_parallel-zip"].path, engine, tmp_path / "o.pth")
+    assert not dialog.shard_size_edit.isEnabled()
+    dialog.format_combo.setCurrentText("hf-sharded")
+    assert dialog.target_edit.text() == str(tmp_path / "o")  # a folder
+    assert dialog.shard_size_edit.isEnabled() and not dialog.device_edit.isEnabled()
+    dialog.shard_size_edit.setText("2MB")
+    plan = dialog.plan()
+    assert plan.format == "hf-sharded" and plan.max_shard_size == 2_000_000
+    dialog.shard_size_edit.setText("lots")
+    dialog.update_preview()
+    assert "not a size" in dialog.problem_label.text() and not dialog.export_button.isEnabled()
