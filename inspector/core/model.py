@@ -148,6 +148,10 @@ class CheckpointIndex:
     total_params: int = 0  # each distinct tensor once (tied aliases count once)
     total_bytes: int = 0  # bytes of tensor data the file holds (each storage once)
     tensor_count: int = 0
+    #: storage key → (first byte, byte count) of its record, where the read located them (legacy
+    #: and safetensors files; zip records are found through the archive's directory instead).
+    storage_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    byteorder: str = "little"  # as the file declares it
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:

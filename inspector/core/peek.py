@@ -63,6 +63,8 @@ class _Reader:
         self.unlisted = 0  # occurrences beyond MAX_LISTED_PER_GLOBAL of one global
         self.nested_warnings: list[str] = []
         self._depth = 0
+        self.storage_spans: dict[str, tuple[int, int]] = {}
+        self.byteorder = "little"
 
     def reset(self) -> None:
         self.globals.clear()
@@ -70,6 +72,8 @@ class _Reader:
         self.unlisted = 0
         self.nested_warnings.clear()
         self.torch = TorchPickleReader()
+        self.storage_spans = {}
+        self.byteorder = "little"
 
     def record(self, g: Global, which: str) -> None:
         """List one occurrence; past the caps only dangerous globals not yet listed are added."""
@@ -217,7 +221,9 @@ def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointInd
     builder = TreeBuilder()
     root = builder.build(top)
     warnings.extend(builder.warnings)
-    return _finish(p, fmt, root, reader.globals, size, warnings)
+    index = _finish(p, fmt, root, reader.globals, size, warnings)
+    index.storage_spans, index.byteorder = reader.storage_spans, reader.byteorder
+    return index
 
 
 def _read_format(
@@ -502,7 +508,10 @@ def _peek_legacy(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -
         proto, pos = reader.unpickle(data, pos, "protocol pickle", small)
         if proto != 1001:
             raise CheckpointError(f"{reader.name} uses legacy protocol {proto!r}, which torch does not know.")
-        _sys_info, pos = reader.unpickle(data, pos, "sys-info pickle", small)
+        sys_info, pos = reader.unpickle(data, pos, "sys-info pickle", small)
+        items = getattr(sys_info, "items", None)
+        if isinstance(items, list) and any(k == "little_endian" and v is False for k, v in items):
+            reader.byteorder = "big"
         top, pos = reader.unpickle(data, pos, "object pickle")
         keys, pos = reader.unpickle(data, pos, "storage-keys pickle")
         return top, keys, pos
@@ -523,6 +532,7 @@ def _peek_legacy(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -
             warnings.append(f"storage {key} declares {st.numel:,} elements but its record holds {numel:,}")
         if numel < 0:
             raise CheckpointError(f"{reader.name} is damaged: storage {key[:60]} has a negative size.")
+        reader.storage_spans[key] = (pos + 8, numel * itemsize)
         pos += 8 + numel * itemsize
         if pos > size:
             raise CheckpointError(

@@ -94,4 +94,6 @@ def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
         for k, v in metadata.items():
             meta.add(Node(name=str(k), kind=NodeKind.VALUE, key=f"__metadata__.{k}",
                           path=("__metadata__", str(k)), value=repr(v)))  # fmt: skip
-    return _finish(path, "safetensors", root, [], size, builder.warnings)
+    index = _finish(path, "safetensors", root, [], size, builder.warnings)
+    index.storage_spans = {key: (8 + n + begin, end - begin) for begin, end, key in entries}
+    return index

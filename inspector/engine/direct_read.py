@@ -56,7 +56,7 @@ class MappedCheckpoint:
             self.file_size = st.st_size
             self.identity = (st.st_ino, st.st_size, st.st_mtime_ns)
             return
-        self._layout: StorageLayout = storage_layout(self.path)
+        self._layout: StorageLayout = storage_layout(self.path, self.index)
         try:
             self._file = open(self.path, "rb")  # noqa: SIM115 (kept open for the map's lifetime)
             st = os.fstat(self._file.fileno())

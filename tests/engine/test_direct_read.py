@@ -97,7 +97,7 @@ def test_truncated_storage_is_a_sentence_not_a_crash(tmp_path: Path) -> None:
         node = mapped.find("w")
         info = node.tensor
         assert info is not None
-        mapped._layout = storage_layout(cut)
+        mapped._layout = storage_layout(cut, mapped.index)  # the file shrank after it was read
         with pytest.raises(CheckpointError, match="truncated or damaged"):
             mapped.read(info, "w")
 
@@ -147,3 +147,33 @@ def test_cache_reopens_a_changed_file(tmp_path: Path) -> None:
     assert second is not first
     assert torch.equal(second.tensor(second.find("w")), torch.full((3,), 2.0))
     cache.clear()
+
+
+def test_legacy_file_from_a_big_endian_machine_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The byte order comes from the legacy sys-info pickle the static read already parsed."""
+    import sys
+
+    path = tmp_path / "big.pt"
+    monkeypatch.setattr(sys, "byteorder", "big")
+    torch.save({"w": torch.ones(4)}, path, _use_new_zipfile_serialization=False)
+    monkeypatch.undo()
+    with MappedCheckpoint(path) as mapped:
+        assert mapped.index.byteorder == "big"
+        with pytest.raises(CheckpointError, match="big-endian"):
+            mapped.read(mapped.find("w").tensor, "w")
+
+
+def test_spans_come_from_the_static_read(tmp_path: Path) -> None:
+    """Legacy and safetensors records are located by the peek, not by a second parse."""
+    legacy, st = tmp_path / "l.pt", tmp_path / "s.safetensors"
+    torch.save({"w": torch.arange(6.0)}, legacy, _use_new_zipfile_serialization=False)
+    save_file({"w": torch.arange(6.0)}, str(st))
+    for path in (legacy, st):
+        with MappedCheckpoint(path) as mapped:
+            start, nbytes = next(iter(mapped.index.storage_spans.values()))
+            assert nbytes == 24
+            raw = path.read_bytes()[start : start + nbytes]
+            assert torch.equal(torch.frombuffer(bytearray(raw), dtype=torch.float32), torch.arange(6.0))
+            assert torch.equal(mapped.read(mapped.find("w").tensor, "w"), torch.arange(6.0))
