@@ -26,6 +26,7 @@ from .export import (
     ExportReport,
     ProgressCallback,
     _fsync_dir,
+    _os_error,
     export_checkpoint,
 )
 
@@ -125,10 +126,8 @@ def export_shard_set(
         shutil.rmtree(temp, ignore_errors=True)
         if isinstance(exc, ExportError):
             raise
-        if isinstance(exc, OSError):
-            raise ExportError(
-                f"Writing “{name}” failed: {exc.strerror or exc}.", str(exc), "failed"
-            ) from None
+        if isinstance(exc, OSError):  # a full disk says so, as for single-file exports
+            raise _os_error(plan, exc) from None
         raise
     if progress is not None:
         progress(total, total)

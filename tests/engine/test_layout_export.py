@@ -133,3 +133,23 @@ def test_hf_set_direct_reads_per_shard(tmp_path: Path) -> None:
         assert mapped.index.format == "hf-sharded"
         for node in mapped.tensor_nodes():
             assert torch.equal(mapped.tensor(node), state[node.key])
+
+
+def test_hf_shard_set_on_a_full_disk_says_so_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import inspector.engine.export_sharded as sharded
+
+    src = tmp_path / "src.pth"
+    torch.save(sample_state(), src)
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sharded, "_fsync_dir", full)
+    with pytest.raises(ExportError) as info:
+        export_checkpoint(ExportPlan(source=str(src), target=str(tmp_path / "out"), format="hf-sharded"))
+    assert info.value.kind == "disk-full" and "is full" in info.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.pth"]
