@@ -146,17 +146,24 @@ def _limited(items: list[str], what: str) -> list[str]:
     return [*items[:MAX_WARNINGS_OF_A_KIND], f"{rest:,} more {what}"]
 
 
+def _os_error(name: str, exc: OSError) -> CheckpointError:
+    """The sentence for a file the system would not let us stat or read."""
+    if isinstance(exc, FileNotFoundError):
+        return CheckpointError(f"{name} does not exist.")
+    if isinstance(exc, PermissionError):
+        return CheckpointError(f"{name} cannot be read: permission denied.")
+    if isinstance(exc, IsADirectoryError):
+        return CheckpointError(f"{name} is a folder, not a checkpoint file.")
+    return CheckpointError(f"{name} cannot be read: {exc.strerror or exc}.")
+
+
 def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointIndex:
     p = os.fspath(path)
     name = display_name(p)
     try:
         st = os.stat(p)
-    except FileNotFoundError:
-        raise CheckpointError(f"{name} does not exist.") from None
-    except PermissionError:
-        raise CheckpointError(f"{name} cannot be read: permission denied.") from None
     except OSError as exc:
-        raise CheckpointError(f"{name} cannot be read: {exc.strerror}.") from None
+        raise _os_error(name, exc) from None
     if stat.S_ISDIR(st.st_mode):
         from .layouts import DCP_METADATA, peek_dcp
 
@@ -204,14 +211,10 @@ def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointInd
             if fmt == "safetensors":
                 assert isinstance(top, CheckpointIndex)
                 return top
-    except PermissionError:
-        raise CheckpointError(f"{name} cannot be read: permission denied.") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{name} is a folder, not a checkpoint file.") from None
     except MemoryError:
         raise CheckpointError(f"{name} needs more memory to read than this machine has.") from None
     except OSError as exc:
-        raise CheckpointError(f"{name} cannot be read: {exc.strerror or exc}.") from None
+        raise _os_error(name, exc) from None
     warnings.extend(reader.nested_warnings)
     warnings.extend(reader.torch.all_problems())
     if reader.unlisted:
