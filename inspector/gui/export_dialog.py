@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -121,7 +122,13 @@ class ExportDialog(QDialog):
 
         self.preview = QTableWidget(0, 3)
         self.preview.setHorizontalHeaderLabels([self.tr("before"), self.tr("after"), self.tr("note")])
-        self.preview.horizontalHeader().setStretchLastSection(True)
+        header = self.preview.horizontalHeader()
+        # the keys are what the preview is for: they share the width, the note keeps a column
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(2, 220)
+        self.preview.verticalHeader().setDefaultSectionSize(self.preview.fontMetrics().height() + 6)
         self.preview.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
