@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +19,16 @@ import pytest
 from tests.checkpoints import BuiltCheckpoint, TorchView, build_all, write_all_broken
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The app a test starts (in this process or a child) listens and hands files over under this name,
+#: never the user's own, so a window the user has open meanwhile sees nothing of the test run; the
+#: settings and the desktop database of the run live in a scratch folder for the same reason.
+TEST_INSTANCE = f"checkpoint-inspector-test-{os.getpid()}"
+os.environ["CHECKPOINT_INSPECTOR_INSTANCE"] = TEST_INSTANCE
+_SCRATCH_HOME = tempfile.mkdtemp(prefix="checkpoint-inspector-tests-")
+atexit.register(shutil.rmtree, _SCRATCH_HOME, True)
+os.environ["XDG_CONFIG_HOME"] = os.path.join(_SCRATCH_HOME, "config")
+os.environ["XDG_DATA_HOME"] = os.path.join(_SCRATCH_HOME, "data")
 
 # Runs the CLI in-process under ``python -c`` and records afterwards which torch modules were
 # imported, so a test can prove that ``info`` without ``--load`` never imports torch.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,25 @@ import torch
 from inspector.desktop import APP_ID, PACKAGING
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+#: The host tools these tests run, and the Debian package that brings each (``.ci/run`` installs them).
+HOST_TOOLS = {
+    "desktop-file-validate": "desktop-file-utils",
+    "appstreamcli": "appstream",
+    "xmllint": "libxml2-utils",
+    "xdg-mime": "xdg-utils",
+    "update-mime-database": "shared-mime-info",
+    "mimetype": "libfile-mimeinfo-perl",
+}
+
+
+def _tool(name: str) -> str:
+    """The tool's path; a missing one fails the test with the package that brings it."""
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: install the Debian package {HOST_TOOLS[name]} (.ci/run does)")
+    return found
 
 
 @pytest.fixture
@@ -29,15 +49,16 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _query(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run(["xdg-mime", "query", *args], env=env, capture_output=True, text=True, check=True)
+    tool = _tool("xdg-mime")
+    out = subprocess.run([tool, "query", *args], env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 
 def test_files_are_valid() -> None:
-    subprocess.run(["desktop-file-validate", str(PACKAGING / f"{APP_ID}.desktop")], check=True)
-    subprocess.run(["appstreamcli", "validate", "--no-net", str(PACKAGING / f"{APP_ID}.metainfo.xml")],
+    subprocess.run([_tool("desktop-file-validate"), str(PACKAGING / f"{APP_ID}.desktop")], check=True)
+    subprocess.run([_tool("appstreamcli"), "validate", "--no-net", str(PACKAGING / f"{APP_ID}.metainfo.xml")],
                    check=True, capture_output=True)  # fmt: skip
-    subprocess.run(["xmllint", "--noout", str(PACKAGING / f"{APP_ID}.mime.xml")], check=True)
+    subprocess.run([_tool("xmllint"), "--noout", str(PACKAGING / f"{APP_ID}.mime.xml")], check=True)
     entry = (PACKAGING / f"{APP_ID}.desktop").read_text()
     assert "Exec=checkpoint-inspector -- %F" in entry
     assert "MimeType=application/x-pytorch-checkpoint;application/x-safetensors;" in entry
@@ -57,6 +78,8 @@ def test_install_claims_checkpoints_not_text_pth_and_uninstall_removes_it_all(
         z.writestr("readme.txt", "not a checkpoint")
     (files / "m.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
 
+    for tool in ("update-mime-database", "mimetype"):  # the install and xdg-mime call these
+        _tool(tool)
     done = _cli(xdg, "--install-desktop")
     assert done.returncode == 0, done.stderr
     for name in ("model.pth", "legacy.pth", "run.ckpt", "weights.pth.tar"):
@@ -67,7 +90,7 @@ def test_install_claims_checkpoints_not_text_pth_and_uninstall_removes_it_all(
     assert _query(xdg, "default", "application/x-pytorch-checkpoint") == f"{APP_ID}.desktop"
     data = Path(xdg["XDG_DATA_HOME"])
     installed = data / "applications" / f"{APP_ID}.desktop"
-    subprocess.run(["desktop-file-validate", str(installed)], check=True)
+    subprocess.run([_tool("desktop-file-validate"), str(installed)], check=True)
     assert (data / "icons/hicolor/256x256/apps" / f"{APP_ID}.png").exists()
 
     ours = {p for p in data.rglob("*") if p.is_file()} - _generated(data)

@@ -638,7 +638,7 @@ class CheckpointTab(QWidget):
         will_run = what_would_run(self.index, [*self._allowed_globals, *self._reported_globals])
         pickle_modules: list[str] = []
         if self._engine is not None:
-            pickle_modules = list(getattr(self._engine.client, "pickle_modules", None) or [])
+            pickle_modules = list(self._engine.client.pickle_modules)
         dialog = TrustFileDialog(self.display_name, will_run, pickle_modules, self)
 
         def on_finished(result: int) -> None:

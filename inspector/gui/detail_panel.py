@@ -422,7 +422,7 @@ class ValuesView(QWidget):
     def _rebuild_index_boxes(self) -> None:
         while self.index_row.count():
             item = self.index_row.takeAt(0)
-            widget = item.widget()
+            widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
         self.index_boxes = []
@@ -469,10 +469,11 @@ class ValuesView(QWidget):
             if not current.isValid():
                 return None
             return current.row(), current.column(), current.row(), current.column()
-        top = min(r.top() for r in ranges)
-        left = min(r.left() for r in ranges)
-        bottom = max(r.bottom() for r in ranges)
-        right = max(r.right() for r in ranges)
+        spans = [ranges.at(i) for i in range(ranges.count())]
+        top = min(r.top() for r in spans)
+        left = min(r.left() for r in spans)
+        bottom = max(r.bottom() for r in spans)
+        right = max(r.right() for r in spans)
         return top, left, bottom, right
 
     def copy_selection(self, how: str) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
-    QT_TRANSLATE_NOOP,
     QAbstractTableModel,
     QEvent,
     QModelIndex,
@@ -43,6 +42,7 @@ from PySide6.QtWidgets import (
 from inspector.core.formatting import format_shape
 from inspector.core.model import CheckpointIndex
 from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.tasks import TaskRunner
 
 AnyIndex = QModelIndex | QPersistentModelIndex

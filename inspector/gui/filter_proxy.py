@@ -14,7 +14,7 @@ from PySide6.QtCore import (
 
 from inspector.core.keyfilter import KeyIndex, KeyMatcher, MatchMode
 from inspector.core.model import Node
-from inspector.gui.tree_model import Column, ItemRole
+from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -45,7 +45,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self.setDynamicSortFilter(False)
         self.setSortRole(ItemRole.SortRole)
 
-    def setSourceModel(self, model: QAbstractItemModel | None) -> None:  # type: ignore[override]
+    def setSourceModel(self, model: QAbstractItemModel) -> None:
         self._keys = None  # built on the first filter of the new tree
         self._matcher = None
         self._visible = bytearray()
@@ -53,9 +53,13 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
 
     def set_key_index(self, keys: KeyIndex) -> None:
         """Hand over a ``KeyIndex`` built off the GUI thread, so the first keystroke is fast too."""
-        source = self.sourceModel()
+        source = self._tree_model()
         if source is not None and keys.root is source.root:
             self._keys = keys
+
+    def _tree_model(self) -> CheckpointTreeModel | None:
+        source = self.sourceModel()
+        return source if isinstance(source, CheckpointTreeModel) else None
 
     @property
     def matcher(self) -> KeyMatcher | None:
@@ -64,7 +68,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
     def set_filter(self, pattern: str, mode: MatchMode = MatchMode.SUBSTRING) -> None:
         """Apply a filter; an invalid regex raises ValueError (a sentence) and keeps the old one."""
         matcher = KeyMatcher(pattern, mode) if pattern else None
-        source = self.sourceModel()
+        source = self._tree_model()
         visible = bytearray()
         if matcher is not None and source is not None:
             if self._keys is None:

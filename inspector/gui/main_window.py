@@ -54,7 +54,9 @@ class RecentFiles:
         value = self._settings.value(RECENT_KEY, [])
         if isinstance(value, str):  # QSettings returns a lone string for a one-item list
             value = [value]
-        return [str(p) for p in value or [] if p]
+        if not isinstance(value, list):
+            return []
+        return [str(p) for p in value if p]
 
     def add(self, path: str) -> None:
         paths = [p for p in self.paths() if p != path]

@@ -147,7 +147,9 @@ class CheckpointTreeModel(QAbstractItemModel):
     def parent(self, child: AnyIndex) -> QModelIndex: ...
     def parent(self, child: AnyIndex | None = None) -> QObject | QModelIndex:
         if child is None:
-            return super().parent()
+            owner = super().parent()
+            assert owner is not None
+            return owner
         if not child.isValid():
             return QModelIndex()
         up = self.node(child).parent

@@ -57,6 +57,7 @@ class FakeEngineClient:
         self.ready = False
         self.devices: list[str] = []
         self.torch_version: str | None = None
+        self.pickle_modules: list[str] = ["pickle"]
         self.started = False
         self.closed = False
 

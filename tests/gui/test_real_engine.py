@@ -121,3 +121,52 @@ def test_gui_never_imports_torch(tmp_path: Path) -> None:
     assert facts["loaded"].startswith("Loaded with torch")
     assert facts["torch"] is False and facts["torch_at_exit"] is False
     assert facts["status"] == 0
+
+
+def _users_instance_name() -> str:
+    """The name the user's own running app listens on (what ``server_name`` gives without the
+    test run's override)."""
+    from inspector.gui import single_instance
+
+    saved = os.environ.pop("CHECKPOINT_INSPECTOR_INSTANCE", None)
+    try:
+        return single_instance.server_name()
+    finally:
+        if saved is not None:
+            os.environ["CHECKPOINT_INSPECTOR_INSTANCE"] = saved
+
+
+def test_an_app_started_by_the_tests_leaves_the_users_running_app_alone(qtbot: Any, tmp_path: Path) -> None:
+    """A window started by the suite listens under the run's own name and hands nothing to a window
+    the user has open: the user's app (here a stand-in on the user's name) sees no connection."""
+    from PySide6.QtCore import QProcess, QProcessEnvironment
+    from PySide6.QtNetwork import QLocalServer
+
+    from inspector.gui.single_instance import send_request, server_name
+
+    users = _users_instance_name()
+    assert server_name() != users  # the run's override is in force for every test
+    stand_in = QLocalServer()
+    connections: list[int] = []
+    stand_in.newConnection.connect(lambda: connections.append(1))
+    listening = stand_in.listen(users)
+    before = None if listening else send_request({"command": "status"}, name=users)
+
+    path = checkpoints.build_training(tmp_path).path
+    probe = tmp_path / "probe.py"
+    probe.write_text(_PROBE)
+    env = QProcessEnvironment.systemEnvironment()
+    env.insert("QT_QPA_PLATFORM", "offscreen")
+    env.insert("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    child = QProcess()
+    child.setProcessEnvironment(env)
+    with qtbot.waitSignal(child.finished, timeout=180_000):
+        child.start(sys.executable, [str(probe), str(path)])
+    output = bytes(child.readAllStandardOutput().data()).decode()
+    facts = json.loads(output.strip().splitlines()[-1])
+    assert facts["title"] == f"{path.name} — Checkpoint Inspector"  # it opened its own window
+    if listening:
+        assert connections == []
+        stand_in.close()
+    else:  # the user's real app holds the name: its open files are what they were
+        assert send_request({"command": "status"}, name=users) == before

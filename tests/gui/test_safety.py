@@ -228,7 +228,7 @@ def test_trust_the_whole_file_after_a_warning_with_a_pickle_module(
     window = make_window(engine)
     tab = window.open_path(str(path))
     assert _wait_failed(qtbot, tab) == "weights-only"
-    engine.client.pickle_modules = ["pickle", "dill"]  # type: ignore[attr-defined]
+    engine.client.pickle_modules = ["pickle", "dill"]
     allow = tab.safety_dialog
     assert isinstance(allow, AllowGlobalsDialog)
     allow.trust_button.click()
