@@ -35,3 +35,39 @@ def format_params(n: int) -> str:
 def format_shape(shape: Sequence[int]) -> str:
     """(3, 4) → "[3, 4]"; a 0-dim tensor → "[]"."""
     return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def _is_hidden(ch: str) -> bool:
+    """Characters that move the cursor, reorder or hide text, or cannot be encoded (surrogates)."""
+    o = ord(ch)
+    return (
+        o < 0x20
+        or 0x7F <= o <= 0x9F
+        or 0xD800 <= o <= 0xDFFF
+        or o in (0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2028, 0x2029, 0xFEFF)
+        or 0x202A <= o <= 0x202E
+        or 0x2066 <= o <= 0x2069
+    )
+
+
+def escape_text(text: str) -> str:
+    """A string from a file, safe to print or show: control characters, ANSI escapes, CR/LF, NUL,
+    bidirectional overrides and lone surrogates become visible escapes (``\\x1b``, ``\\n``,
+    ``\\u202e``, ``\\udc80``), and a backslash is doubled so an escape cannot be faked.
+
+    Every name, key, member and message text that comes from a file passes through here before the
+    CLI, the JSON text output, or a label shows it.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    out: list[str] = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif _is_hidden(ch):
+            o = ord(ch)
+            named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
+            out.append(named or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
