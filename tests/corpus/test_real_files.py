@@ -191,7 +191,7 @@ def _picked(view: TorchView) -> list[LoadedTensor]:
 
 
 def _close(got: float | int | None, expected: float, scale: float) -> bool:
-    return got is not None and math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9 * max(scale, 1.0))
+    return got is not None and math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12 * max(scale, 1.0))
 
 
 @pytest.mark.parametrize("file_id", ALL)
