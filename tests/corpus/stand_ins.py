@@ -15,7 +15,7 @@ import importlib.util
 import sys
 import types
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 
@@ -77,7 +77,7 @@ def real_object(qualname: str) -> Any:
     raise LookupError(f"{qualname} is installed but names no object")
 
 
-def allowlist(names: Iterable[str]) -> list[tuple[Any, str]]:
+def allowlist(names: Iterable[str]) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
     """``(object, name as in the file)`` pairs for ``torch.serialization.safe_globals``."""
     return [(stand_in(n) if is_absent(n) else real_object(n), n) for n in dict.fromkeys(names)]
 
