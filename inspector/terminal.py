@@ -20,7 +20,8 @@ from typing import Any, TextIO
 
 from inspector.core.formatting import escape_text
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Characters of JSON text that may be hidden ones; structure and plain ASCII never are.
+_MAYBE_HIDDEN = re.compile("[^\x20-\x7e\n]")
 
 
 def print_text(line: str = "", file: TextIO | None = None) -> None:
@@ -43,13 +44,19 @@ def fail(message: str) -> int:
 def print_json(obj: Any, *, allow_nan: bool = True) -> None:
     """``obj`` as indented JSON on stdout that reads back as the very same strings.
 
-    UTF-8 text where stdout is UTF-8 (ASCII escapes elsewhere); a lone surrogate (a key with
-    undecodable bytes) is written as its ``\\udc..`` escape, which every JSON reader decodes back.
+    UTF-8 text where stdout is UTF-8 (ASCII escapes elsewhere). What ``escape_text`` would hide —
+    ANSI escapes, bidi overrides, lone surrogates (a key with undecodable bytes) — is written as a
+    ``\\u....`` escape, which every JSON reader decodes back and no terminal obeys.
     """
     stream = sys.stdout
     utf8 = codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "utf-8"
     text = json.dumps(obj, ensure_ascii=not utf8, indent=1, allow_nan=allow_nan)
-    stream.write(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    stream.write(_MAYBE_HIDDEN.sub(_json_escape_hidden, text) + "\n")
+
+
+def _json_escape_hidden(match: re.Match[str]) -> str:
+    ch = match.group()
+    return ch if escape_text(ch) == ch else f"\\u{ord(ch):04x}"
 
 
 def guard_streams() -> None:
