@@ -52,7 +52,7 @@ def _create_application(argv: list[str]) -> QApplication:
 
     def on_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
         if kind == QtMsgType.QtFatalMsg:
-            qt_said = "; ".join(m.strip() for m in said if m.strip())
+            qt_said = "; ".join(m.strip().rstrip(".") for m in said if m.strip())
             fail(NO_WINDOW.format(reason=f"Qt could not start a display ({qt_said or message.strip()})"))
             sys.stderr.flush()
             os._exit(2)  # Qt aborts the process when this returns

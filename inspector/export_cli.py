@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import (
+    DEFAULT_MAX_SHARD_SIZE,
     FORMATS,
     TARGET_DTYPES,
     ExportPlan,
@@ -122,7 +123,8 @@ def add_export_parser(sub: Any) -> None:
     p.add_argument(
         "--max-shard-size",
         metavar="SIZE",
-        help="with --format hf-sharded: the most tensor data per shard (e.g. 2GB, 500MB; default 5GB)",
+        help="with --format hf-sharded: the most tensor data per shard (e.g. 2GB, 500MB; "
+        f"default {DEFAULT_MAX_SHARD_SIZE // 1000**3}GB)",
     )
 
 
