@@ -3,31 +3,89 @@ worker, then open the given files."""
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
 
 APP_ORGANIZATION = "CheckpointInspector"
 APP_NAME = "Checkpoint Inspector"
 APP_ID = "io.github.checkpointinspector.CheckpointInspector"
+
+NO_WINDOW = (
+    "Checkpoint Inspector cannot open its window: {reason}. In a terminal, use "
+    "`checkpoint-inspector info FILE` or `checkpoint-inspector scan FILE` "
+    "(see `checkpoint-inspector --help`)."
+)
+
+
+def missing_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> str | None:
+    """Why no window can open here (Qt would abort the process), or ``None`` when one can.
+
+    Only X11 and Wayland systems need a display named in the environment; a headless Qt platform
+    (``QT_QPA_PLATFORM=offscreen``, ``vnc`` …) or one this check does not know is left to Qt.
+    """
+    if platform in ("win32", "darwin"):
+        return None
+    x11, wayland = bool(environ.get("DISPLAY")), bool(environ.get("WAYLAND_DISPLAY"))
+    wanted = [p.split(":", 1)[0].strip() for p in environ.get("QT_QPA_PLATFORM", "").split(";")]
+    wanted = [p for p in wanted if p] or ["xcb", "wayland"]
+    for name in wanted:
+        needs_display = name == "xcb" or name.startswith("wayland")
+        if not needs_display or (name == "xcb" and x11) or (name.startswith("wayland") and wayland):
+            return None
+    return "there is no display (DISPLAY and WAYLAND_DISPLAY are not set)"
+
+
+def _create_application(argv: list[str]) -> QApplication:
+    """The QApplication; when Qt finds no platform it can start, a sentence and exit 2, not an abort."""
+    from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+
+    from inspector.terminal import fail
+
+    said: list[str] = []
+
+    def on_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+        if kind == QtMsgType.QtFatalMsg:
+            qt_said = "; ".join(m.strip().rstrip(".") for m in said if m.strip())
+            fail(NO_WINDOW.format(reason=f"Qt could not start a display ({qt_said or message.strip()})"))
+            sys.stderr.flush()
+            os._exit(2)  # Qt aborts the process when this returns
+        said.append(message)
+
+    previous = qInstallMessageHandler(on_message)
+    try:
+        app = QApplication(argv)
+    finally:
+        qInstallMessageHandler(previous)
+    for message in said:  # what Qt's own handler would have printed meanwhile
+        print(message, file=sys.stderr)
+    return app
 
 
 def run_gui(paths: list[str], argv: Sequence[str] | None = None, new_window: bool = False) -> int:
     """Open the main window on ``paths`` (each its own tab) and run until it closes.
 
     Unless ``new_window``, a running app of this user takes ``paths`` as new tabs and this
-    process exits at once.
+    process exits at once. Without a display: one sentence on stderr, exit status 2.
     """
+    reason = missing_display()
+    if reason is not None:
+        from inspector.terminal import fail
+
+        return fail(NO_WINDOW.format(reason=reason))
     from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
     from PySide6.QtGui import QFileOpenEvent, QIcon
     from PySide6.QtWidgets import QApplication
 
     from inspector.gui.single_instance import InstanceServer, hand_over
 
-    app = QApplication.instance() or QApplication(list(argv if argv is not None else sys.argv))
+    app = QApplication.instance() or _create_application(list(argv if argv is not None else sys.argv))
     assert isinstance(app, QApplication)
     app.setOrganizationName(APP_ORGANIZATION)
     app.setApplicationName(APP_NAME)

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import json
+import difflib
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from inspector import __version__
 from inspector.core.errors import CheckpointError
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
 from inspector.core.peek import peek
-from inspector.core.report import index_to_json, render_text
+from inspector.core.report import index_to_json, render_lines
+from inspector.terminal import fail, guard_streams, print_json, print_lines, print_text
 
-SUBCOMMANDS = ("info", "scan", "export", "diff", "stats")
+SUBCOMMANDS = ("info", "scan", "export", "stats", "diff")
+
+#: A first word shaped like this that names no file was meant as a command.
+_COMMAND_LIKE = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse whose complaints are one line: what is wrong, and where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{self.prog}: {message} (see `{self.prog} --help`).")
+        self.exit(2)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog="checkpoint-inspector",
         description="See every tensor of a PyTorch checkpoint, safely. "
         "Without a subcommand, opens the window on the given files.",
@@ -36,7 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     info = sub.add_parser("info", help="print the tree of a checkpoint (static read; no code runs)")
-    info.add_argument("file")
+    info.add_argument("file", help="a checkpoint file, an HF shard set's index or folder, or a DCP folder")
     info.add_argument("--json", action="store_true", help="one JSON object instead of text")
     info.add_argument(
         "--load",
@@ -55,7 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="list the globals a checkpoint's pickles reference, each judged allowed/unknown/dangerous "
         "(static read; no code runs); exit 0 safe, 1 unknown or dangerous globals, 2 unreadable",
     )
-    scan.add_argument("file")
+    scan.add_argument("file", help="a checkpoint file, an HF shard set's index or folder, or a DCP folder")
     scan.add_argument(
         "--json", action="store_true", help="one JSON object: path, format, verdict, globals, warnings"
     )
@@ -68,16 +82,32 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str) -> int:
-    print(message.replace("\n", " "), file=sys.stderr)
-    return 2
+def _command_parser(command: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand (its ``prog`` is ``checkpoint-inspector COMMAND``)."""
+    sub = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser: argparse.ArgumentParser = sub.choices[command]
+    return parser
+
+
+def _not_a_command(word: str) -> str:
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1)
+    hint = f"; did you mean {close[0]}?" if close else "."
+    return (
+        f"{word} is not a command ({', '.join(SUBCOMMANDS)}){hint} To open a file of that name use "
+        f"`checkpoint-inspector -- {word}`."
+    )
 
 
 def _info(args: argparse.Namespace) -> int:
+    for option, given in (("--map-location", args.map_location), ("--no-mmap", args.no_mmap)):
+        if given and not args.load:
+            return fail(
+                f"{option} only changes how --load loads the file; add --load, or leave {option} out."
+            )
     try:
         loc = parse_map_location(args.map_location)
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     index = peek(args.file)
     devices: dict[tuple[PathPart, ...], str] | None = None
     if args.load:
@@ -86,9 +116,9 @@ def _info(args: argparse.Namespace) -> int:
         result = load_checkpoint(args.file, LoadOptions(map_location=loc, mmap=not args.no_mmap))
         devices = {tuple(path): device for path, device in result.devices}
     if args.json:
-        print(json.dumps(index_to_json(index, devices), ensure_ascii=False, indent=1))
+        print_json(index_to_json(index, devices))
     else:
-        print(render_text(index, devices))
+        print_lines(render_lines(index, devices))
     return 0
 
 
@@ -119,17 +149,17 @@ def _scan(args: argparse.Namespace) -> int:
         report = {"path": path, "format": fmt, "verdict": verdict, "globals": globals_, "warnings": notes}
         if error:
             report["error"] = error
-        print(json.dumps(report, ensure_ascii=False, indent=1))
+        print_json(report)
     else:
-        print(f"{path}: {verdict} ({fmt}, {len(globals_)} distinct globals)")
+        print_text(f"{path}: {verdict} ({fmt}, {len(globals_)} distinct globals)")
         for g in globals_:
             places = ", ".join(f"{o['pickle']} byte {o['offset']}" for o in g["occurrences"][:3])
             more = " …" if len(g["occurrences"]) > 3 else ""
-            print(f"  {g['verdict']:9}  {g['name']}  ×{g['count']}  at {places}{more}")
+            print_text(f"  {g['verdict']:9}  {g['name']}  ×{g['count']}  at {places}{more}")
         for w in notes:
-            print(f"  note: {w}")
+            print_text(f"  note: {w}")
     if error:
-        print(error, file=sys.stderr)
+        fail(error)
     return 0 if verdict == "safe" else 1
 
 
@@ -139,8 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspector.engine.worker import main as worker_main
 
         return worker_main()
+    guard_streams()
     if argv and argv[0] in SUBCOMMANDS:
-        args = _build_parser().parse_args(argv)
+        # Options may come before, between or after the positionals (``stats FILE --bins 8 KEY``).
+        args = _command_parser(argv[0]).parse_intermixed_args(argv[1:])
+        args.command = argv[0]
         try:
             if args.command == "export":
                 from inspector.export_cli import run_export
@@ -152,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return run_inspect(args)
             return _info(args) if args.command == "info" else _scan(args)
         except CheckpointError as exc:
-            return _fail(exc.message)
+            return fail(exc.message)
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:  # `info … | head`: the reader went away, which is fine
@@ -162,13 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # one line for the user, never a traceback
             if os.environ.get("CHECKPOINT_INSPECTOR_DEBUG"):
                 raise
-            return _fail(f"Unexpected error while reading {args.file}: {type(exc).__name__}: {exc}")
+            return fail(f"Unexpected error while reading {args.file}: {type(exc).__name__}: {exc}")
     if "--" in argv:
         i = argv.index("--")
         opts, files = argv[:i], argv[i + 1 :]
     else:
         opts = [a for a in argv if a.startswith("-")]
         files = [a for a in argv if not a.startswith("-")]
+        if files and _COMMAND_LIKE.fullmatch(files[0]) and not os.path.lexists(files[0]):
+            return fail(_not_a_command(files[0]))
     window_args = _build_parser().parse_args(opts)  # --help, --version, unknown options exit here
     if window_args.install_desktop or window_args.uninstall_desktop:
         return _desktop(install=window_args.install_desktop)
@@ -183,9 +218,9 @@ def _desktop(install: bool) -> int:
     try:
         files = desktop.install() if install else desktop.uninstall()
     except (desktop.DesktopError, OSError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     verb = "Installed" if install else "Removed"
-    print(f"{verb} {len(files)} files under {desktop.data_home()}.")
+    print_text(f"{verb} {len(files)} files under {desktop.data_home()}.")
     return 0
 
 

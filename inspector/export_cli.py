@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import (
+    DEFAULT_MAX_SHARD_SIZE,
     FORMATS,
     TARGET_DTYPES,
     ExportPlan,
@@ -23,30 +24,107 @@ from inspector.core.export_plan import (
 from inspector.core.formatting import format_bytes
 from inspector.core.load_options import is_device_name
 from inspector.core.peek import peek
+from inspector.terminal import fail, print_lines, print_text
 
 
 def add_export_parser(sub: Any) -> None:
     """Add the ``export`` subcommand to the CLI's subparsers."""
-    p = sub.add_parser("export", help="write a remapped, verified copy (device, dtype, format, keys)")
-    p.add_argument("file", metavar="SRC")
-    p.add_argument("-o", "--output", required=True, metavar="DST")
-    p.add_argument("--format", choices=FORMATS, help="default: safetensors for *.safetensors, else pth")
+    p = sub.add_parser(
+        "export",
+        help="write a remapped, verified copy (device, dtype, format, keys)",
+        description="Write a copy of SRC with tensors moved, converted, selected or renamed, then load "
+        "the copy back and compare it with the source. Key options apply in this order: --subtree, "
+        "--include/--exclude, --strip-prefix, --rename. Exit 0 when the copy verified, 2 otherwise.",
+    )
+    p.add_argument(
+        "file", metavar="SRC", help="the checkpoint to copy (a file, an HF shard set, a DCP folder)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DST",
+        help="where the copy goes: a file, or a folder for --format hf-sharded; never the source itself",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="the copy's format (default: safetensors for a DST ending in .safetensors, else pth); "
+        "hf-sharded writes safetensors shards and their index into the folder DST",
+    )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--device", metavar="DEV", help="every tensor onto DEV (cpu, cuda:N, mps)")
-    where.add_argument("--map", action="append", default=[], metavar="A=B", help="saved device A → B")
-    p.add_argument("--dtype", choices=TARGET_DTYPES, help="convert floating tensors")
-    p.add_argument("--convert-only", action="append", default=[], metavar="GLOB")
-    p.add_argument("--subtree", metavar="KEY", help="write only this container (e.g. model)")
-    p.add_argument("--include", action="append", default=[], metavar="GLOB")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB")
-    p.add_argument("--strip-prefix", action="append", default=[], metavar="P")
-    p.add_argument("--rename", action="append", default=[], metavar="'REGEX=>REPL'")
-    p.add_argument("--metadata", action="append", default=[], metavar="K=V", help="safetensors only")
-    p.add_argument("--allow-global", action="append", default=[], metavar="MODULE.NAME")
+    where.add_argument("--device", metavar="DEV", help="every tensor onto DEV (cpu, cuda:N, mps); pth only")
+    where.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="A=B",
+        help="tensors saved on device A onto device B (e.g. cuda:1=cuda:0); repeatable; pth only",
+    )
+    p.add_argument("--dtype", choices=TARGET_DTYPES, help="convert floating tensors to this dtype")
+    p.add_argument(
+        "--convert-only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="with --dtype: convert only the keys matching GLOB (fnmatch, e.g. 'model.*'); repeatable",
+    )
+    p.add_argument(
+        "--subtree",
+        metavar="KEY",
+        help="write only this container, as the whole file (e.g. model or state_dict)",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="keep only the keys matching GLOB (fnmatch, relative to --subtree, e.g. 'encoder.*'); "
+        "repeatable",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out the keys matching GLOB (fnmatch, e.g. '*.num_batches_tracked'); repeatable",
+    )
+    p.add_argument(
+        "--strip-prefix",
+        action="append",
+        default=[],
+        metavar="P",
+        help="remove P from the start of every key that has it (e.g. 'module.'); repeatable",
+    )
+    p.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="'REGEX=>REPL'",
+        help="rewrite keys with a regular expression (Python re.sub, \\1 for groups), after "
+        "--strip-prefix; repeatable, applied in order; two keys that would become one are refused",
+    )
+    p.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a safetensors __metadata__ entry (safetensors and hf-sharded only); repeatable",
+    )
+    p.add_argument(
+        "--allow-global",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME",
+        help="let the weights-only load of SRC rebuild this global (see `scan SRC`); repeatable",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the before → after keys; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing DST")
     p.add_argument(
-        "--max-shard-size", metavar="SIZE", help="hf-sharded: the most tensor data per shard (e.g. 2GB)"
+        "--max-shard-size",
+        metavar="SIZE",
+        help="with --format hf-sharded: the most tensor data per shard (e.g. 2GB, 500MB; "
+        f"default {DEFAULT_MAX_SHARD_SIZE // 1000**3}GB)",
     )
 
 
@@ -68,10 +146,15 @@ def plan_from_args(args: argparse.Namespace) -> ExportPlan:
         if not sep or not key:
             raise ExportPlanError(f"“{item}” is not a metadata entry like KEY=VALUE.")
         metadata[key] = value
+    fmt = args.format or format_for_path(args.output)
+    if args.max_shard_size and fmt != "hf-sharded":
+        raise ExportPlanError(
+            f"--max-shard-size applies only to --format hf-sharded; this export writes one {fmt} file."
+        )
     return ExportPlan(
         source=args.file,
         target=args.output,
-        format=args.format or format_for_path(args.output),
+        format=fmt,
         device=device,
         dtype=args.dtype,
         convert_only=tuple(args.convert_only),
@@ -113,28 +196,23 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         plan = plan_from_args(args)
     except CheckpointError as exc:
-        print(exc.message, file=sys.stderr)
-        return 2
+        return fail(exc.message)
     if args.dry_run:
         mapping = map_keys(peek(plan.source), plan)
-        for line in render_preview(mapping):
-            print(line)
-        for line in values_summary(mapping):
-            print(f"value {line}")
+        print_lines(render_preview(mapping))
+        print_lines(f"value {line}" for line in values_summary(mapping))
         if mapping.excluded:
-            print(f"left out: {len(mapping.excluded)} tensor(s)")
-        print(
+            print_text(f"left out: {len(mapping.excluded)} tensor(s)")
+        print_text(
             f"{len(mapping.tensors)} tensor(s), about {format_bytes(mapping.estimated_bytes)} "
             f"as {plan.format}; nothing written (dry run)."
         )
         if mapping.problems:
-            print(" ".join(mapping.problems), file=sys.stderr)
-            return 2
+            return fail(" ".join(mapping.problems))
         return 0
     from inspector.engine.export import export_checkpoint  # imports torch: only when writing
 
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     report = export_checkpoint(plan, progress=bar)
-    for line in report.summary():
-        print(line)
+    print_lines(report.summary())
     return 0 if report.verified else 2

@@ -7,13 +7,29 @@ Both read tensors straight from the mapped files (no ``torch.load``, nothing exe
 from __future__ import annotations
 
 import argparse
-import json
+import difflib
 import math
 import sys
 from typing import Any
 
+from inspector.core.stats_options import MAX_BINS
+from inspector.terminal import print_json, print_text
+
 #: ``--sort`` choices of ``diff``: how the rows are ordered (largest change first).
 DIFF_SORTS = ("change", "max-diff", "cosine", "key")
+#: Histogram bins of a named tensor in ``stats`` when ``--bins`` is not given (a terminal's height).
+TERMINAL_BINS = 32
+
+
+def _bins(text: str) -> int:
+    """``--bins``: a whole number of histogram bins the statistics can compute."""
+    try:
+        bins = int(text)
+    except ValueError:
+        bins = 0
+    if not 1 <= bins <= MAX_BINS:
+        raise argparse.ArgumentTypeError(f"a histogram has 1 to {MAX_BINS} bins, not “{text}”")
+    return bins
 
 
 def add_inspect_parsers(sub: Any) -> None:
@@ -23,8 +39,8 @@ def add_inspect_parsers(sub: Any) -> None:
         help="compare two checkpoints tensor by tensor (keys, shapes, dtypes, values); "
         "exit 0 identical, 1 different, 2 unreadable",
     )
-    diff.add_argument("a")
-    diff.add_argument("b")
+    diff.add_argument("a", metavar="A", help="the first checkpoint (rows say “only in A” for its extra keys)")
+    diff.add_argument("b", metavar="B", help="the checkpoint to compare it with")
     diff.add_argument("--json", action="store_true", help="one JSON object with every field of every row")
     diff.add_argument(
         "--sort",
@@ -34,10 +50,20 @@ def add_inspect_parsers(sub: Any) -> None:
     )
     diff.add_argument("--all", action="store_true", help="also list the tensors that are equal")
     stats = sub.add_parser("stats", help="statistics of every tensor, or of the named ones (with histograms)")
-    stats.add_argument("file")
-    stats.add_argument("keys", nargs="*", metavar="KEY")
+    stats.add_argument("file", help="a checkpoint file, an HF shard set's index or folder")
+    stats.add_argument(
+        "keys",
+        nargs="*",
+        metavar="KEY",
+        help="tensors to describe with a histogram, by key (default: every tensor)",
+    )
     stats.add_argument("--json", action="store_true", help="one JSON object: path, tensors, flagged")
-    stats.add_argument("--bins", type=int, default=32, help="histogram bins for named tensors (≤ 256)")
+    stats.add_argument(
+        "--bins",
+        type=_bins,
+        default=TERMINAL_BINS,
+        help=f"histogram bins for named tensors, 1 to {MAX_BINS} (default {TERMINAL_BINS})",
+    )
 
 
 def run_inspect(args: argparse.Namespace) -> int:
@@ -93,16 +119,16 @@ def _diff(args: argparse.Namespace) -> int:
     report = diff_checkpoints(args.a, args.b).to_json()
     rows = sorted(report["tensors"], key=_sort_key(args.sort))
     if args.json:
-        print(json.dumps({**report, "tensors": rows}, ensure_ascii=False, indent=1, allow_nan=False))
+        print_json({**report, "tensors": rows}, allow_nan=False)
         return 0 if report["identical"] else 1
-    print(f"A: {report['a']}")
-    print(f"B: {report['b']}")
+    print_text(f"A: {report['a']}")
+    print_text(f"B: {report['b']}")
     if report["prefix_note"]:
-        print(f"note: {report['prefix_note']}")
+        print_text(f"note: {report['prefix_note']}")
     labels = {"renamed": "renamed?", "only_a": "only in A", "only_b": "only in B"}
     shown = [r for r in rows if args.all or r["status"] != "equal"]
     if shown:
-        print(f"{'status':10}  {'max |a−b|':>10}  {'rel L2':>10}  {'cosine':>9}  key")
+        print_text(f"{'status':10}  {'max |a−b|':>10}  {'rel L2':>10}  {'cosine':>9}  key")
     for r in shown:
         key = r["key"]
         if r["status"] == "renamed" or (r["key_a"] and r["key_b"] and r["key_a"] != r["key_b"]):
@@ -116,26 +142,46 @@ def _diff(args: argparse.Namespace) -> int:
         if r["nonfinite_mismatch"]:
             key += f"  [{r['nonfinite_mismatch']} NaN/Inf positions differ]"
         label = labels.get(r["status"], r["status"])
-        print(
+        print_text(
             f"{label:10}  {_fmt(r['max_abs_diff']):>10}  {_fmt(r['rel_l2']):>10}  "
             f"{_fmt(r['cosine'], '.6f'):>9}  {key}"
         )
-    print(f"Summary: {report['summary']}" + ("" if not report["identical"] else " (identical)"))
+    print_text(f"Summary: {report['summary']}" + ("" if not report["identical"] else " (identical)"))
     return 0 if report["identical"] else 1
 
 
 # -- stats --------------------------------------------------------------------------------------
 
 
+def _check_keys(path: str, keys: list[str]) -> None:
+    """Every named key is a tensor of the file's static read; else a sentence, before torch is imported."""
+    from inspector.core.errors import CheckpointError
+    from inspector.core.peek import display_name, peek
+
+    index = peek(path)
+    known = {node.key for node in index.tensor_nodes()}
+    missing = [key for key in dict.fromkeys(keys) if key not in known]
+    if not missing:
+        return
+    parts = []
+    for key in missing:
+        close = difflib.get_close_matches(key, known, n=1)
+        parts.append(key + (f" (did you mean {close[0]}?)" if close else ""))
+    name = display_name(index.path)
+    raise CheckpointError(f"{name} has no tensor named {', '.join(parts)}.")
+
+
 def _stats(args: argparse.Namespace) -> int:
+    if args.keys:
+        _check_keys(args.file, args.keys)
     from inspector.engine.direct_read import MappedCheckpoint  # imports torch: only for this command
     from inspector.engine.inspect_jobs import stats_all
-    from inspector.engine.stats import MAX_BINS, tensor_stats
+    from inspector.engine.stats import tensor_stats
 
     with MappedCheckpoint(args.file) as mapped:
         if args.keys:
             rows: list[dict[str, Any]] = []
-            bins = max(1, min(args.bins, MAX_BINS))
+            bins = args.bins
             for key in args.keys:
                 node = mapped.find(key)
                 stats = tensor_stats(mapped.tensor(node), bins=bins).to_json()
@@ -145,17 +191,17 @@ def _stats(args: argparse.Namespace) -> int:
         else:
             result = stats_all(mapped)
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=1, allow_nan=False))
+        print_json(result, allow_nan=False)
         return 0
-    print(f"{'key':40}  {'dtype':9}  {'shape':>14}  {'min':>10}  {'max':>10}  {'mean':>10}  {'std':>10}  "
-          f"{'norm':>10}  {'zeros':>6}  NaN/Inf")  # fmt: skip
+    print_text(f"{'key':40}  {'dtype':9}  {'shape':>14}  {'min':>10}  {'max':>10}  {'mean':>10}  "
+               f"{'std':>10}  {'norm':>10}  {'zeros':>6}  NaN/Inf")  # fmt: skip
     for row in result["tensors"]:
         s = row.get("stats")
         if s is None:
-            print(f"{row['key']:40}  {row.get('error', '')}")
+            print_text(f"{row['key']:40}  {row.get('error', '')}")
             continue
         bad = f"{s['nan']}/{s['posinf'] + s['neginf']}" if s["has_nan_or_inf"] else ""
-        print(
+        print_text(
             f"{row['key']:40}  {s['dtype']:9}  {_shape(s['shape']):>14}  {_fmt(s['min'], '.4g'):>10}  "
             f"{_fmt(s['max'], '.4g'):>10}  {_fmt(s['mean'], '.4g'):>10}  {_fmt(s['std'], '.4g'):>10}  "
             f"{_fmt(s['l2_norm'], '.4g'):>10}  {s['zero_share']:>6.1%}  {bad}"
@@ -164,8 +210,8 @@ def _stats(args: argparse.Namespace) -> int:
         if hist:
             top = max(hist["counts"]) or 1
             for lo, count in zip(hist["edges"], hist["counts"], strict=False):
-                print(f"    {_fmt(lo, '>11.4g')}  {'█' * round(40 * count / top):40}  {count}")
+                print_text(f"    {_fmt(lo, '>11.4g')}  {'█' * round(40 * count / top):40}  {count}")
     if result["flagged"]:
-        print(f"{len(result['flagged'])} tensor(s) hold NaN or Inf: {', '.join(result['flagged'][:10])}")
+        print_text(f"{len(result['flagged'])} tensor(s) hold NaN or Inf: {', '.join(result['flagged'][:10])}")
     sys.stdout.flush()
     return 0

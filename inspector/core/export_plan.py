@@ -132,6 +132,10 @@ def default_temp_path(target: str) -> str:
     return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.export-part")
 
 
+#: Endings that name a single checkpoint file; an HF shard set is written into a folder instead.
+FILE_SUFFIXES = frozenset({".pth", ".pt", ".safetensors", ".bin", ".ckpt", ".tar", ".json"})
+
+
 def format_for_path(path: str) -> str:
     """The format a target name suggests: safetensors for ``*.safetensors``, else torch zip."""
     return "safetensors" if path.lower().endswith(".safetensors") else "pth"
@@ -209,6 +213,12 @@ class ExportPlan:
             )
         if self.format not in ("safetensors", "hf-sharded") and self.metadata:
             out.append("Metadata can only be written into safetensors files.")
+        stem, suffix = os.path.splitext(os.path.basename(os.path.normpath(self.target)))
+        if self.format == "hf-sharded" and suffix.lower() in FILE_SUFFIXES:
+            out.append(
+                f"An HF shard set is written into a folder, and “{stem}{suffix}” names a file; "
+                f"give a folder such as “{stem}”."
+            )
         for rule in self.rules():
             try:
                 rule.check()
@@ -384,11 +394,11 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
     the part of a key inside its own dict. Include/exclude globs match the same relative keys.
     An HF shard set is mapped as safetensors (its shards are safetensors files).
     """
+    out = KeyMapping(problems=list(plan.problems()))
     if plan.format == "hf-sharded":
         from dataclasses import replace
 
         plan = replace(plan, format="safetensors", temp_path=plan.temp_path)
-    out = KeyMapping(problems=list(plan.problems()))
     if index.format not in EXPORTABLE_SOURCES:
         out.problems.append(
             f"Export reads torch.save and safetensors files; this file is {index.format}, so it "

@@ -109,6 +109,11 @@ def _row(node: Node, devices: DevicesByPath | None) -> str:
 
 def render_text(index: CheckpointIndex, devices: DevicesByPath | None = None) -> str:
     """The indented tree ``info`` prints without ``--json``."""
+    return "\n".join(render_lines(index, devices))
+
+
+def render_lines(index: CheckpointIndex, devices: DevicesByPath | None = None) -> list[str]:
+    """The lines of ``render_text``, each holding the file's raw strings (a key may hold a line break)."""
     lines = [index.path, summary_line(index)]
     stack: list[tuple[Node, int]] = [(c, 0) for c in reversed(index.root.children)]
     while stack:
@@ -121,4 +126,4 @@ def render_text(index: CheckpointIndex, devices: DevicesByPath | None = None) ->
         lines.append("globals outside weights-only: " + ", ".join(names))
     for w in index.warnings:
         lines.append(f"warning: {w}")
-    return "\n".join(lines)
+    return lines

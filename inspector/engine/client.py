@@ -36,11 +36,18 @@ EventCallback = Callable[[dict[str, Any]], None]
 #: How often a worker may die before saying it is ready, before the client stops restarting it.
 MAX_START_FAILURES = 3
 _STOP_TIMEOUT_S = 5.0
+#: How long a worker that closed its output may take to exit before the client ends it.
+_EXIT_GRACE_S = 2.0
 
 
 def encode_frame(obj: dict[str, Any]) -> bytes:
-    """One protocol frame: the length header and the UTF-8 JSON of ``obj``."""
-    body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    """One protocol frame: the length header and the JSON of ``obj`` in ASCII.
+
+    ASCII escapes carry every string, lone surrogates too (a key or file name with undecodable
+    bytes), and ``read_frame`` gives back the very same string. ``TypeError`` or ``ValueError``
+    for an object JSON cannot hold.
+    """
+    body = json.dumps(obj, ensure_ascii=True).encode("ascii")
     return HEADER.pack(len(body)) + body
 
 
@@ -88,6 +95,7 @@ class _Job:
     id: int
     kind: str
     payload: dict[str, Any]
+    frame: bytes = b""
 
     def request(self) -> dict[str, Any]:
         return {"job": self.id, "kind": self.kind, "payload": self.payload}
@@ -107,6 +115,8 @@ class _Worker:
     stderr_tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=40))
     threads: list[threading.Thread] = field(default_factory=list)
     was_ready: bool = False
+    #: Why the client itself ended this process, if it did (so its SIGKILL is not blamed on memory).
+    stopped_because: str | None = None
 
 
 class EngineClient:
@@ -181,7 +191,14 @@ class EngineClient:
                 raise RuntimeError("the engine client is closed")
             job = _Job(self._next_id, kind, dict(payload))
             self._next_id += 1
-            self._queue.append(job)
+            try:
+                job.frame = encode_frame(job.request())
+            except (TypeError, ValueError) as exc:  # answered at once; nothing reaches the worker
+                message = f"The request could not be sent to the loader: {exc}."
+                events.append({"event": "error", "job": job.id, "kind": "bad-request", "message": message,
+                               "details": None, "extra": {}})  # fmt: skip
+            else:
+                self._queue.append(job)
             if self._failed:  # the last start failed: a new request is worth another try
                 self._failed = False
                 self._start_failures = 0
@@ -309,7 +326,7 @@ class EngineClient:
         stdin = worker.proc.stdin
         assert stdin is not None
         try:
-            stdin.write(encode_frame(job.request()))
+            stdin.write(job.frame)
             stdin.flush()
         except (OSError, ValueError):
             # The worker is gone; its reader thread notices and restarts it, then this job goes.
@@ -325,12 +342,18 @@ class EngineClient:
                 event = read_frame(stdout)
             except (OSError, ValueError, EOFError) as exc:
                 worker.stderr_tail.append(f"[engine client] unreadable frame: {exc}")
-                event = None
+                if _kill(worker.proc):  # still running after a malformed frame
+                    worker.stopped_because = "its answer could not be read"
+                break
             if event is None:
                 break
             self._on_worker_event(worker, event)
-        _kill(worker.proc)  # after a protocol error it may still be running
-        returncode = worker.proc.wait()
+        try:
+            returncode = worker.proc.wait(timeout=_EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            if _kill(worker.proc):
+                worker.stopped_because = "it closed its output without exiting"
+            returncode = worker.proc.wait()
         for thread in worker.threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=_STOP_TIMEOUT_S)
@@ -368,7 +391,7 @@ class EngineClient:
             self._ready = False
             self._retired.append(worker)
             job, self._in_flight = self._in_flight, None
-            how = _describe_exit(returncode)
+            how = _describe_exit(returncode, worker.stopped_because)
             details = "\n".join(worker.stderr_tail) or None
             if job is not None:
                 events.append(
@@ -410,7 +433,10 @@ def _cancelled(job_id: int) -> dict[str, Any]:
     }
 
 
-def _describe_exit(returncode: int) -> str:
+def _describe_exit(returncode: int, stopped_because: str | None = None) -> str:
+    """How a worker ended, in words; a SIGKILL the client sent itself says the client's reason."""
+    if stopped_because is not None and returncode == -signal.SIGKILL:
+        return f"ended by the window because {stopped_because}"
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -429,10 +455,13 @@ def worker_command(python: str) -> list[str]:
     return [python, "-m", "inspector.engine.worker"]
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
+def _kill(proc: subprocess.Popen[bytes]) -> bool:
+    """End ``proc`` if it still runs; True when this call sent the signal."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+            return True
+    return False
 
 
 def _close_stdin(proc: subprocess.Popen[bytes]) -> None:

@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspector.core.stats_options import DEFAULT_BINS as DEFAULT_BINS
+from inspector.core.stats_options import MAX_BINS as MAX_BINS
+
 #: Elements per block: 4 Mi (32 MiB once upcast to float64).
 CHUNK_ELEMS = 1 << 22
 #: Value counts are kept for integer tensors with at most this many distinct values.
 MAX_DISTINCT = 256
-MAX_BINS = 256
-DEFAULT_BINS = 128
 
 #: Dtypes torch cannot compute on, described as raw unsigned integers of the same size.
 _RAW_AS = {

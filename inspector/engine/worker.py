@@ -1,8 +1,8 @@
 """The engine process: ``python -m inspector.engine.worker``.
 
-Speaks length-prefixed JSON frames (4-byte big-endian length, UTF-8 JSON object) on the stdin and
-stdout it was started with; plain data only, never pickles. Everything else that writes to stdout
-(torch, user code in trusted files) ends up on stderr, so it cannot corrupt a frame.
+Speaks length-prefixed JSON frames (4-byte big-endian length, JSON object; see ``encode_frame``) on
+the stdin and stdout it was started with; plain data only, never pickles. Everything else that
+writes to stdout (torch, user code in trusted files) ends up on stderr, so it cannot corrupt a frame.
 """
 
 from __future__ import annotations
@@ -110,6 +110,24 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     return {"event": "result", "job": job, "result": result}
 
 
+def answer_frame(request: dict[str, Any]) -> bytes:
+    """The frame that answers ``request``: its answer, or an error answer when that cannot be encoded."""
+    answer = handle(request)
+    try:
+        return encode_frame(answer)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return encode_frame(
+            {
+                "event": "error",
+                "job": answer.get("job"),
+                "kind": "other",
+                "message": f"The loader's answer could not be sent: {type(exc).__name__}: {exc}",
+                "details": None,
+                "extra": {},
+            }
+        )
+
+
 def main() -> int:
     # Keep the protocol on private descriptors; stray prints go to stderr, stray reads get EOF.
     protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -144,7 +162,7 @@ def main() -> int:
         if request is None:
             return 0
         JobEvents.job, JobEvents.send = request.get("job"), send
-        send(handle(request))
+        protocol_out.write(answer_frame(request))
 
 
 if __name__ == "__main__":

@@ -97,3 +97,23 @@ def test_checkpoint_needing_other_globals_names_them(
 ) -> None:
     message = _assert_one_sentence(load_runs["namespace-zip"], built_checkpoints["namespace-zip"].path)
     assert "argparse.namespace" in message
+
+
+def test_a_malformed_command_line_is_one_line_that_points_to_help(
+    cli: CliRunner, built_checkpoints: dict[str, BuiltCheckpoint]
+) -> None:
+    path = built_checkpoints["state_dict-zip"].path
+    calls = [
+        ("info",),
+        ("export", path),
+        ("diff", path),
+        ("diff", path, path, "--sort", "size"),
+        ("scan", path, "-x"),
+    ]
+    for result in cli.run_many(calls):
+        assert result.returncode == 2, result.describe()
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.describe()
+        command = result.args[0]
+        assert lines[0].startswith(f"checkpoint-inspector {command}: ")
+        assert f"`checkpoint-inspector {command} --help`" in lines[0]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 
+from inspector.core.peek import peek
 from inspector.engine.client import EngineClient, loaded_devices
 
 
@@ -229,3 +230,66 @@ def test_a_worker_dying_while_idle_is_replaced_quietly(
     reaped(old_pid)
     assert engine.load(files["plain"])["event"] == "result"
     assert [e for e in engine.events.seen if e.get("kind") == "crashed" and "SIGTERM" in e["message"]] == []
+
+
+def test_a_key_with_a_lone_surrogate_loads_under_the_static_reads_path(engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "surrogate.pth"
+    torch.save({"k\udc80": {"w": torch.ones(2)}, "plain": torch.zeros(1)}, path)
+    static_paths = {node.path for node in peek(path).tensor_nodes()}
+    pid = engine.client.pid
+    event = engine.load(path, map_location="meta")
+    assert event["event"] == "result", event
+    assert set(loaded_devices(event["result"])) == static_paths == {("k\udc80", "w"), ("plain",)}
+    assert engine.client.pid == pid  # the worker answered; it did not die
+
+
+def test_statistics_of_a_surrogate_key_in_a_file_with_an_undecodable_name(
+    engine: Any, tmp_path: Path
+) -> None:
+    """The request carries the file name and the key out, the answer brings the same key back."""
+    path = tmp_path / os.fsdecode(b"w\xff.pth")
+    torch.save({"k\udc80": torch.arange(4.0)}, path)
+    (node,) = peek(path).tensor_nodes()
+    event = engine.run("stats", {"path": str(path), "tensor_path": list(node.path)})
+    assert event["event"] == "result", event
+    assert (event["result"]["key"], tuple(event["result"]["path"])) == (node.key, node.path)
+    assert event["result"]["max"] == 3.0
+
+
+_FAKE_WORKER = """#!{python}
+import os, sys
+from inspector.engine.client import encode_frame, read_frame
+
+out, inp = os.fdopen(1, "wb", buffering=0), os.fdopen(0, "rb", buffering=0)
+ready = {{"event": "ready", "devices": ["cpu"], "torch_version": "0", "pickle_modules": [],
+         "pid": os.getpid()}}
+out.write(encode_frame(ready))
+if read_frame(inp) is not None:
+    if {mode!r} == "garbage":
+        out.write(b"\\x00\\x00\\x00\\x03{{{{{{")
+    else:
+        out.close()
+    inp.read()  # stay alive until the client ends this process
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"), [("garbage", "could not be read"), ("linger", "without exiting")]
+)
+def test_a_worker_the_client_stops_itself_is_not_blamed_on_memory(
+    event_log: Any, tmp_path: Path, mode: str, reason: str
+) -> None:
+    fake = tmp_path / "python"
+    fake.write_text(_FAKE_WORKER.format(python=sys.executable, mode=mode))
+    fake.chmod(0o755)
+    client = EngineClient(event_log, python=str(fake))
+    client.start()
+    try:
+        event_log.wait_ready(client.pid)
+        event = event_log.wait_job(client.submit("load", {"path": "x.pth", "options": {}}))
+        assert event["kind"] == "crashed"
+        assert reason in event["message"]
+        assert "memory" not in event["message"]
+        assert "SIGKILL" not in event["message"]
+    finally:
+        client.close()

@@ -11,17 +11,34 @@ import torch
 
 from inspector.core.load_options import LoadOptions
 from inspector.engine.client import encode_frame, read_frame
-from inspector.engine.worker import available_devices, handle
+from inspector.engine.worker import HANDLERS, answer_frame, available_devices, handle
 
 
-def test_frames_are_a_big_endian_length_and_utf8_json() -> None:
+def test_frames_are_a_big_endian_length_and_json() -> None:
     frame = encode_frame({"event": "ready", "name": "κλειδί"})
-    body = json.dumps({"event": "ready", "name": "κλειδί"}, ensure_ascii=False).encode()
-    assert frame == len(body).to_bytes(4, "big") + body
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    assert json.loads(frame[4:]) == {"event": "ready", "name": "κλειδί"}
     stream = io.BytesIO(frame + encode_frame({"job": 2}))
     assert read_frame(stream) == {"event": "ready", "name": "κλειδί"}
     assert read_frame(stream) == {"job": 2}
     assert read_frame(stream) is None  # a clean end between frames
+
+
+@pytest.mark.parametrize("text", ["k\udc80", "\ud800alone", "\udcff.pth", "a\x00b", "\x1b[2K\r\n"])
+def test_a_frame_carries_any_string_back_unchanged(text: str) -> None:
+    """Keys and file names may hold lone surrogates (undecodable bytes); a frame must carry them."""
+    frame = encode_frame({"path": [text], "name": text})
+    assert read_frame(io.BytesIO(frame)) == {"path": [text], "name": text}
+
+
+def test_an_answer_that_cannot_be_encoded_becomes_an_error_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(HANDLERS, "load", lambda payload: {"devices": {object()}})
+    answer = read_frame(io.BytesIO(answer_frame({"job": 8, "kind": "load", "payload": {}})))
+    assert answer is not None
+    assert answer["event"] == "error"
+    assert answer["job"] == 8
+    assert answer["kind"] == "other"
+    assert "could not be sent" in answer["message"]
 
 
 @pytest.mark.parametrize(
