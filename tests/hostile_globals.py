@@ -190,7 +190,7 @@ ADVISORY_GADGETS: list[tuple[str, str, str]] = [
     ("platform", "_syscmd_file", "SYSTEM"),
     ("pipes", "Template", "PROCESS"),
     ("subprocess", "getoutput", "PROCESS"),
-    ("os", "popen", "SYSTEM"),
+    ("os", "popen", "PROCESS"),
     # package installers
     ("pip", "main", "PROCESS"),
     ("pip._internal.cli.main", "main", "PROCESS"),
@@ -243,7 +243,7 @@ ADVISORY_GADGETS: list[tuple[str, str, str]] = [
     ("torch", "from_file", "PERSISTENCE"),
     ("torch.UntypedStorage", "from_file", "FILE_SYSTEM"),
     # aliases through an ordinary module, and names no module can have
-    ("posixpath", "os.system", "SYSTEM"),
+    ("posixpath", "os.system", "PROCESS"),
     ("torch.serialization", "os.system", "PERSISTENCE"),
     ("shutil", "os.system", "FILE_SYSTEM"),
     ("enum", "bltns.exec", "CODE"),

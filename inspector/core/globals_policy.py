@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import _compat_pickle
 import enum
+import re
+import struct
 from dataclasses import dataclass
+from typing import Any
 
 from .dtypes import ITEMSIZE, QSCHEMES, STORAGE_DTYPE, TENSOR_TYPES
 from .model import GlobalClass
@@ -56,13 +59,13 @@ _SYS = Family.SYSTEM
 #: of the 2025–26 advisories. Matched on whole dotted prefixes of the module path.
 _FAMILY_MODULES: dict[str, Family] = {
     **dict.fromkeys(
-        ("os", "posix", "nt", "sys", "signal", "resource", "fcntl", "mmap", "_winapi", "msvcrt", "winreg",
+        ("sys", "signal", "resource", "fcntl", "mmap", "_winapi", "msvcrt", "winreg",
          "platform", "_osx_support", "_aix_support", "sysconfig", "site", "sitecustomize",
          "usercustomize", "gc", "atexit", "faulthandler", "tracemalloc", "_thread", "threading",
          "_signal"), _SYS),
     **dict.fromkeys(
-        ("subprocess", "_posixsubprocess", "pty", "popen2", "commands", "pipes", "asyncio",
-         "multiprocessing", "concurrent", "_multiprocessing", "ctypes", "_ctypes", "cffi",
+        ("os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "popen2", "commands", "pipes",
+         "asyncio", "multiprocessing", "concurrent", "_multiprocessing", "ctypes", "_ctypes", "cffi",
          "imaplib", "fabric", "paramiko", "invoke", "sh", "plumbum", "pexpect", "torch.multiprocessing",
          "torch.distributed.rpc", "torch.distributed.elastic", "torch.distributed.launch",
          "torch.distributed.launcher", "torch.distributed.run", "torch.utils.collect_env",
@@ -255,18 +258,20 @@ def _judge_one(module: str, name: str) -> Judgement:
     exempt = _EXEMPT.get(qual)
     if exempt is not None:
         return Judgement(exempt)
+    found = _family_of_prefix(parts)
+    if found is not None:
+        return Judgement(GlobalClass.DANGEROUS, found[0], found[1])
     for part in name_parts:
         if part.startswith("__") and part.endswith("__"):
             return Judgement(GlobalClass.DANGEROUS, Family.RESOLVER, part)
     for part in mod_parts:
         if part.startswith("__") and part.endswith("__") and part not in _ORDINARY_DUNDER_MODULES:
             return Judgement(GlobalClass.DANGEROUS, Family.IMPORT, part)
-    found = _family_of_prefix(parts)
-    if found is not None:
-        return Judgement(GlobalClass.DANGEROUS, found[0], found[1])
     for part in parts[1:]:
         if part.lstrip("_") in _ALIAS_ROOTS:
-            return Judgement(GlobalClass.DANGEROUS, Family.SYSTEM, part)
+            return Judgement(
+                GlobalClass.DANGEROUS, _FAMILY_MODULES.get(part.lstrip("_"), Family.SYSTEM), part
+            )
     verb = _DANGEROUS_VERBS.get(parts[-1])
     if verb is not None:
         return Judgement(GlobalClass.DANGEROUS, verb, parts[-1])
@@ -322,3 +327,34 @@ def judge_qualname(qualname: str) -> Judgement:
         return Judgement(GlobalClass.DANGEROUS, Family.MALFORMED, qualname)
     judgements = [judge(".".join(parts[:i]), ".".join(parts[i:])) for i in range(1, len(parts))]
     return max(judgements, key=lambda j: _SEVERITY[j.verdict])
+
+
+#: numpy's DType class of a dtype pickled as ``numpy.dtype(code, False, True)``: torch's
+#: weights-only BUILD checks the type of the object it fills in, so a file with a numpy array also
+#: needs ``numpy.dtypes.Float32DType`` allowed although no GLOBAL names it.
+_NUMPY_DTYPE_CLASSES = {
+    "b1": "BoolDType", "i1": "Int8DType", "u1": "UInt8DType", "i2": "Int16DType", "u2": "UInt16DType",
+    "i4": "Int32DType", "u4": "UInt32DType", "f2": "Float16DType", "f4": "Float32DType",
+    "f8": "Float64DType", "f12": "LongDoubleDType", "f16": "LongDoubleDType", "c8": "Complex64DType",
+    "c16": "Complex128DType", "c24": "CLongDoubleDType", "c32": "CLongDoubleDType",
+    # C long is 64 bits on Linux and macOS: numpy names its 8-byte integers after it there.
+    "i8": "Int64DType" if struct.calcsize("l") == 8 else "LongLongDType",
+    "u8": "UInt64DType" if struct.calcsize("l") == 8 else "ULongLongDType",
+}  # fmt: skip
+_NUMPY_KIND_CLASSES = {"O": "ObjectDType", "S": "BytesDType", "U": "StrDType", "V": "VoidDType",
+                       "M": "DateTime64DType", "m": "TimeDelta64DType"}  # fmt: skip
+_DTYPE_CODE = re.compile(r"[<>|=]?([a-zA-Z])(\d*)")
+
+
+def implied_globals(qualname: str, args: Any) -> list[tuple[str, str]]:
+    """Globals torch's weights-only loading needs for this call although the file never names them
+    (the class of the object the call builds): ``numpy.dtype('f4', …)`` needs
+    ``numpy.dtypes.Float32DType``."""
+    if qualname != "numpy.dtype" or not isinstance(args, tuple) or not args or not isinstance(args[0], str):
+        return []
+    found = _DTYPE_CODE.fullmatch(args[0])
+    if found is None:
+        return []
+    kind, size = found.groups()
+    name = _NUMPY_DTYPE_CLASSES.get(kind + size) or _NUMPY_KIND_CLASSES.get(kind)
+    return [("numpy.dtypes", name)] if name else []

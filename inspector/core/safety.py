@@ -269,12 +269,14 @@ _PLAIN_RECORD_CLASSES = frozenset(
 #: What unpickling may call on a class or its instances (weights-only BUILD, NEWOBJ, REDUCE,
 #: SETITEM, hashing keys, and the finaliser when the object is dropped).
 _RECONSTRUCTION_METHODS = (
-    "__new__", "__init__", "__setstate__", "__reduce__", "__reduce_ex__", "__getnewargs__",
-    "__getnewargs_ex__", "__setattr__", "__delattr__", "__setitem__", "__getattr__", "__getattribute__",
+    "__new__", "__init__", "__setstate__", "__reduce__", "__reduce_ex__", "__setattr__", "__delattr__",
+    "__setitem__", "__getattr__", "__getattribute__",
     "__hash__", "__eq__", "__del__", "__init_subclass__", "__class_getitem__", "__set_name__",
     "__missing__", "_missing_", "__post_init__",
 )  # fmt: skip
 _HEAPTYPE = 1 << 9
+#: A namedtuple's field accessor: a descriptor that refuses to be set, nothing more.
+_TUPLE_FIELD = type(collections.namedtuple("_Probe", "field").field)  # type: ignore[attr-defined]
 
 
 def real_name(obj: object) -> str | None:
@@ -309,13 +311,17 @@ def _held_under(obj: object, name: str) -> bool:
     return holder is obj
 
 
+def _unwrapped(value: object) -> object:
+    return value.__func__ if isinstance(value, staticmethod | classmethod) else value
+
+
 def _accepted_methods() -> dict[str, list[object]]:
     """The reconstruction methods of the data bases, by name: inheriting them is plain data."""
     accepted: dict[str, list[object]] = {}
     for base in _DATA_BASES:
         for attr in _RECONSTRUCTION_METHODS:
             if attr in vars(base):
-                accepted.setdefault(attr, []).append(vars(base)[attr])
+                accepted.setdefault(attr, []).append(_unwrapped(vars(base)[attr]))
     return accepted
 
 
@@ -324,6 +330,7 @@ def _generated_method(klass: type, attr: str, value: object) -> bool:
     /``__hash__``/frozen ``__setattr__``, a namedtuple's ``__new__``, a hash switched off."""
     if attr == "__hash__" and value is None:
         return True
+    value = _unwrapped(value)
     code = getattr(value, "__code__", None)
     if code is None or code.co_filename != "<string>":
         return False
@@ -344,14 +351,14 @@ def _own_code_refusal(klass: type, accepted: dict[str, list[object]]) -> str | N
     """Why one class of an MRO adds code that unpickling would run, or ``None``."""
     for attr, value in vars(klass).items():
         if attr in _RECONSTRUCTION_METHODS:
-            inherited = any(value is known for known in accepted.get(attr, ()))
+            inherited = any(_unwrapped(value) is known for known in accepted.get(attr, ()))
             if not inherited and not _generated_method(klass, attr, value):
                 return f"its {attr} is code of its own, which unpickling would run"
         elif isinstance(value, property):
             if value.fset is not None or value.fdel is not None:
                 return f"its property {escape_text(attr)} runs code when set"
         elif hasattr(type(value), "__set__") and not isinstance(
-            value, types.MemberDescriptorType | types.GetSetDescriptorType
+            value, types.MemberDescriptorType | types.GetSetDescriptorType | _TUPLE_FIELD
         ):
             return f"its attribute {escape_text(attr)} runs code when set"
     return None
