@@ -23,6 +23,7 @@ from inspector.core.export_plan import (
 from inspector.core.formatting import format_bytes
 from inspector.core.load_options import is_device_name
 from inspector.core.peek import peek
+from inspector.core.safety import TRUST_HELP, TRUST_HINT
 
 
 def add_export_parser(sub: Any) -> None:
@@ -42,7 +43,15 @@ def add_export_parser(sub: Any) -> None:
     p.add_argument("--strip-prefix", action="append", default=[], metavar="P")
     p.add_argument("--rename", action="append", default=[], metavar="'REGEX=>REPL'")
     p.add_argument("--metadata", action="append", default=[], metavar="K=V", help="safetensors only")
-    p.add_argument("--allow-global", action="append", default=[], metavar="MODULE.NAME")
+    p.add_argument(
+        "--allow-global",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME",
+        help="let weights-only loading of SRC build this class (as `scan` lists it); only data "
+        "constructors are accepted, judged on the object the name really is",
+    )
+    p.add_argument("--trust", action="store_true", help=TRUST_HELP)
     p.add_argument("--dry-run", action="store_true", help="print the before → after keys; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing DST")
     p.add_argument(
@@ -83,6 +92,7 @@ def plan_from_args(args: argparse.Namespace) -> ExportPlan:
         metadata=metadata,
         force=args.force,
         allowed_globals=tuple(args.allow_global),
+        trusted=args.trust,
         max_shard_size=parse_size(args.max_shard_size) if args.max_shard_size else 0,
     )
 
@@ -131,10 +141,16 @@ def run_export(args: argparse.Namespace) -> int:
             print(" ".join(mapping.problems), file=sys.stderr)
             return 2
         return 0
-    from inspector.engine.export import export_checkpoint  # imports torch: only when writing
+    from inspector.engine.export import ExportError, export_checkpoint  # imports torch: only when writing
 
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
-    report = export_checkpoint(plan, progress=bar)
+    try:
+        report = export_checkpoint(plan, progress=bar)
+    except ExportError as exc:
+        if exc.kind != "unsafe":
+            raise
+        print(f"{exc.message} {TRUST_HINT}", file=sys.stderr)  # its file strings are escaped already
+        return 2
     for line in report.summary():
         print(line)
     return 0 if report.verified else 2

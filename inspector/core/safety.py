@@ -39,8 +39,17 @@ TORCHSCRIPT_CODE = (
     "the static read"
 )
 
-#: The flag of the command line that trusts a file (``weights_only=False``).
+#: The flag of the command line that trusts a file (``weights_only=False``), and what it means.
 TRUST_FLAG = "--trust"
+TRUST_HELP = (
+    "trust the file: torch.load it with weights_only=False, so its pickle may run any code on this "
+    "computer (only for files you made or whose source you trust); without it a file the scan "
+    "calls dangerous, or a TorchScript archive, is never handed to torch"
+)
+TRUST_HINT = (
+    f"Pass {TRUST_FLAG} to load it anyway with weights_only=False, if you trust where it came from "
+    "(its pickle may then run code)."
+)
 
 
 class Verdict(enum.Enum):

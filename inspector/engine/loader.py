@@ -122,11 +122,7 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
     # These checks come first: a refused option must never reach torch.load, nor a file the
     # safety policy holds back, even when the engine is asked directly.
     pickle_module = _pickle_module(shown, options)
-    refusal = load_refusal(name, _static_verdict(path) if options.weights_only else None, options)
-    if refusal is not None and refusal.kind == "refused-global":
-        raise _refused_error(name, [(g, allow_refusal(g) or "") for g in refusal.names])
-    if refusal is not None:
-        raise LoadError(refusal.message, None, refusal.kind, {"globals": list(refusal.names)})
+    check_handed_to_torch(name, _static_verdict(path) if options.weights_only else None, options)
     allowed = resolve_allowed_globals(name, options.allowed_globals)
     try:
         head = _read_head(path)
@@ -166,6 +162,16 @@ PICKLE_MODULES = ("pickle", "dill")
 def available_pickle_modules() -> list[str]:
     """The ``PICKLE_MODULES`` importable here (found without importing them)."""
     return [name for name in PICKLE_MODULES if importlib.util.find_spec(name) is not None]
+
+
+def check_handed_to_torch(name: str, judged: FileVerdict | None, options: LoadOptions) -> None:
+    """Raise the safety policy's refusal for handing the file to torch with these options (a name
+    that may never be allowed is named with what it really is); nothing is imported."""
+    refusal = load_refusal(name, judged, options)
+    if refusal is not None and refusal.kind == "refused-global":
+        raise _refused_error(name, [(g, allow_refusal(g) or "") for g in refusal.names])
+    if refusal is not None:
+        raise LoadError(refusal.message, None, refusal.kind, {"globals": list(refusal.names)})
 
 
 def _static_verdict(path: str) -> FileVerdict | None:
