@@ -451,6 +451,7 @@ class Refusal:
     kind: str
     message: str
     names: tuple[str, ...] = ()
+    details: str | None = None  # for "Details": what each name can do, or how torch treats the file
 
 
 def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOptions) -> Refusal | None:
@@ -474,7 +475,10 @@ def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOption
         return Refusal(
             "torchscript",
             f"{quoted} {TORCHSCRIPT_CODE}; it is loaded with torch only when you trust the file.",
+            details="torch.load refuses a TorchScript archive under weights_only=True and hands it to "
+            "torch.jit.load otherwise, which runs the archive's code.",
         )
     if judged is not None and judged.dangerous:
-        return Refusal("dangerous", danger_sentence(file_name, judged), judged.dangerous)
+        details = "; ".join(f"{escape_text(n)}: it {judge_qualname(n).reason}" for n in judged.dangerous)
+        return Refusal("dangerous", danger_sentence(file_name, judged), judged.dangerous, details)
     return None

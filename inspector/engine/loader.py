@@ -44,6 +44,10 @@ _GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL (\S+?)(?: was not an allowed global| wh
 _BLOCKED_IN_MESSAGE = re.compile(r"GLOBAL (\S+?) whose module")
 #: The type of an object weights-only loading built but may not fill in (numpy's DType classes).
 _CLASS_IN_MESSAGE = re.compile(r"(?:Can only build|Can only create new object for)[^<]*<class '([^']+)'>")
+#: torch refused an object (a global, a class to build, a function to call), not a malformed stream.
+_WEIGHTS_ONLY_REFUSAL = re.compile(
+    r"GLOBAL|Can only (?:build|create new object)|call reduce for unrecognized"
+)
 _UNPICKLER_LINE = re.compile(r"WeightsUnpickler error:\s*(\S[^\n]*)")
 _DEVICE_TROUBLE = re.compile(
     r"deserialize object on|device not recognized|device module is not registered"
@@ -171,7 +175,7 @@ def check_handed_to_torch(name: str, judged: FileVerdict | None, options: LoadOp
     if refusal is not None and refusal.kind == "refused-global":
         raise _refused_error(name, [(g, allow_refusal(g) or "") for g in refusal.names])
     if refusal is not None:
-        raise LoadError(refusal.message, None, refusal.kind, {"globals": list(refusal.names)})
+        raise LoadError(refusal.message, refusal.details, refusal.kind, {"globals": list(refusal.names)})
 
 
 def _static_verdict(path: str) -> FileVerdict | None:
@@ -361,7 +365,7 @@ def classify_error(path: str, options: LoadOptions, exc: BaseException, head: by
             raw,
             "weights-only",
         )
-    if "Weights only load failed" in raw:
+    if "Weights only load failed" in raw and _WEIGHTS_ONLY_REFUSAL.search(raw):
         return _weights_only_error(path, name, raw, options)
     if _DEVICE_TROUBLE.search(raw):
         device_error = _device_error(path, name, options, raw)

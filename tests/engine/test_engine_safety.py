@@ -5,6 +5,8 @@ unpickle with."""
 from __future__ import annotations
 
 import argparse
+import collections
+import dataclasses
 import os
 import pickle
 import sys
@@ -22,6 +24,7 @@ from inspector.core.peek import peek
 from inspector.engine import global_resolver, loader
 from inspector.engine.loader import LoadError, load_checkpoint
 from tests import hostile_globals
+from tests.checkpoints import BuiltCheckpoint
 from tests.hostile_globals import ALIASES, SYSTEM, AliasCase
 
 
@@ -234,6 +237,53 @@ def test_numpy_1_names_are_allowed_as_numpy_2_objects_under_the_name_in_the_file
     assert (("w",), "cpu") in result.devices
     seen = set(torch_load_calls[0]["safe_globals"])
     assert (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct") in seen
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A plain config dataclass, as training scripts save beside their weights."""
+
+    lr: float = 0.1
+    layers: list[int] = dataclasses.field(default_factory=list)
+
+
+def _needed(path: Path) -> set[str]:
+    return {g.qualname for g in peek(str(path)).unsafe_globals}
+
+
+def test_the_scan_lists_what_weights_only_loading_needs_for_every_fixture(
+    built_checkpoints: dict[str, BuiltCheckpoint],
+) -> None:
+    for case, built in built_checkpoints.items():
+        listed = _needed(built.path)
+        if built.path.read_bytes()[:4] == b"PK\x03\x04":  # torch lists the GLOBALs of zip files only
+            torch_lists = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(built.path)))
+            assert torch_lists <= listed, case
+        # Allowing exactly what the scan lists is what torch needs: it loads under weights_only.
+        result = load_checkpoint(
+            str(built.path), LoadOptions(map_location="cpu", allowed_globals=tuple(listed))
+        )
+        assert {path for path, _ in result.devices} == set(built.torch_view().tensors), case
+
+
+def test_allowing_exactly_the_scan_list_loads_numpy_values_and_config_classes(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "extras.pth"
+    extras = {
+        "w": torch.ones(2),
+        "arrays": [np.zeros(3, dtype=t) for t in ("f4", "f8", "i8", "u1", "b1", "c8", "f2")],
+        "scalars": [np.float64(1.5), np.int64(3), np.bool_(True)],
+        "dtype": np.dtype("int16"),
+        "config": TrainConfig(0.01, [2, 4]),
+        "counts": collections.OrderedDict(a=1),
+    }
+    torch.save(extras, path)
+    listed = _needed(path)
+    assert {"numpy.dtypes.Float16DType", "numpy.dtypes.Complex64DType", f"{__name__}.TrainConfig"} <= listed
+    assert set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path))) <= listed
+    result = load_checkpoint(str(path), LoadOptions(allowed_globals=tuple(sorted(listed))))
+    assert result.devices == [(("w",), "cpu")]
 
 
 def test_what_torch_still_refuses_is_named_in_our_sentence(tmp_path: Path) -> None:
