@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,12 +106,11 @@ ALIASES = [
 ]
 
 
-def install_alias_module(name: str, attr: str, target: object) -> types.ModuleType:
-    """An imported module that holds ``target`` under an innocent name (what a package that does
-    ``from os import system as tidy`` looks like); the caller removes it from ``sys.modules``."""
+def alias_module(name: str, attr: str, target: object) -> types.ModuleType:
+    """A module that holds ``target`` under an innocent name, as a package that did ``from os import
+    system as tidy`` looks once imported (a test puts it into ``sys.modules``)."""
     module = types.ModuleType(name)
     setattr(module, attr, target)
-    sys.modules[name] = module
     return module
 
 

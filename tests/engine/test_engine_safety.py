@@ -10,7 +10,6 @@ import dataclasses
 import os
 import pickle
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +172,9 @@ def test_an_innocent_name_that_resolves_to_a_dangerous_callable_is_refused_as_th
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, torch_load_calls: list[dict[str, Any]]
 ) -> None:
     # A package that did ``from os import system as tidy``: no name rule can know what tidy is.
-    module = types.ModuleType("tidy_helpers")
-    module.tidy = os.system  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tidy_helpers", module)
+    monkeypatch.setitem(
+        sys.modules, "tidy_helpers", hostile_globals.alias_module("tidy_helpers", "tidy", os.system)
+    )
     path = hostile_globals.payload_checkpoint(
         tmp_path, "tidy.pth", "tidy_helpers", "tidy", hostile_globals.touch_command(tmp_path)
     )
