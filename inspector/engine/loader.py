@@ -179,9 +179,10 @@ def check_handed_to_torch(name: str, judged: FileVerdict | None, options: LoadOp
 
 
 def _static_verdict(path: str) -> FileVerdict | None:
-    """The safety policy's verdict on the file from the static read; ``None`` when it cannot say."""
+    """The safety policy's verdict on exactly the file torch would load, from the static read;
+    ``None`` when the static read cannot say."""
     try:
-        return verdict_of(peek(path))
+        return verdict_of(peek(path, whole_set=False))
     except DamagedCheckpointError as exc:  # damaged, but what it named before that still counts
         return judge_globals(exc.globals, "unreadable")
     except (CheckpointError, OSError, RecursionError, MemoryError):
