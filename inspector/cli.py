@@ -16,6 +16,7 @@ from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
 from inspector.core.peek import peek
 from inspector.core.report import index_to_json, render_lines
+from inspector.core.safety import TORCHSCRIPT_CODE, TRUST_HELP, TRUST_HINT, Verdict, judge_globals
 from inspector.terminal import fail, guard_streams, print_json, print_lines, print_text
 
 SUBCOMMANDS = ("info", "scan", "export", "stats", "diff")
@@ -55,7 +56,8 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument(
         "--load",
         action="store_true",
-        help="also torch.load it (weights_only=True) to report devices",
+        help="also torch.load it (weights_only=True) to report devices; a file the scan calls "
+        "dangerous, or a TorchScript archive, is loaded only with --trust",
     )
     info.add_argument(
         "--map-location",
@@ -64,14 +66,26 @@ def _build_parser() -> argparse.ArgumentParser:
         help="with --load: cpu, meta, cuda:N, or a mapping like 'cuda:1->cuda:0' (default: as saved)",
     )
     info.add_argument("--no-mmap", action="store_true", help="with --load: do not memory-map")
+    info.add_argument(
+        "--allow-global",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME",
+        help="with --load: let weights-only loading build this class (as `scan` lists it); only "
+        "data constructors are accepted, judged on the object the name really is",
+    )
+    info.add_argument("--trust", action="store_true", help="with --load: " + TRUST_HELP)
     scan = sub.add_parser(
         "scan",
         help="list the globals a checkpoint's pickles reference, each judged allowed/unknown/dangerous "
-        "(static read; no code runs); exit 0 safe, 1 unknown or dangerous globals, 2 unreadable",
+        "(static read; no code runs); exit 0 safe, 1 unknown or dangerous globals, 2 unreadable. "
+        "A TorchScript archive is judged on its pickles and reported as holding code",
     )
     scan.add_argument("file", help="a checkpoint file, an HF shard set's index or folder, or a DCP folder")
     scan.add_argument(
-        "--json", action="store_true", help="one JSON object: path, format, verdict, globals, warnings"
+        "--json",
+        action="store_true",
+        help="one JSON object: path, format, verdict, torchscript_code, globals, warnings",
     )
     from inspector.export_cli import add_export_parser
 
@@ -111,9 +125,20 @@ def _info(args: argparse.Namespace) -> int:
     index = peek(args.file)
     devices: dict[tuple[PathPart, ...], str] | None = None
     if args.load:
-        from inspector.engine.loader import load_checkpoint  # imports torch: only when asked
+        from inspector.engine.loader import LoadError, load_checkpoint  # imports torch: only when asked
 
-        result = load_checkpoint(args.file, LoadOptions(map_location=loc, mmap=not args.no_mmap))
+        options = LoadOptions(
+            map_location=loc,
+            mmap=not args.no_mmap,
+            weights_only=not args.trust,
+            allowed_globals=tuple(args.allow_global),
+        )
+        try:  # the loader asks the safety policy, as the window's loads do
+            result = load_checkpoint(args.file, options)
+        except LoadError as exc:
+            if exc.kind in ("dangerous", "torchscript", "refused-global", "weights-only"):
+                return fail(f"{exc.message} {TRUST_HINT}")
+            raise
         devices = {tuple(path): device for path, device in result.devices}
     if args.json:
         print_json(index_to_json(index, devices))
@@ -125,8 +150,10 @@ def _info(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     """Every global the file's pickles reference, worst first; exit 0 all allowed, 1 otherwise.
 
-    A file that cannot be read to the end but named unsafe globals before that is reported with
-    them (exit 1), since "damaged" must not hide "dangerous"; otherwise it is unreadable (exit 2).
+    The verdict is the safety policy's (the window's badge says the same). A file that cannot be
+    read to the end but named unsafe globals before that is reported with them (exit 1), since
+    "damaged" must not hide "dangerous"; otherwise it is unreadable (exit 2). Every string from the
+    file is printed escaped; the JSON keeps it as data.
     """
     from inspector.core.peek import DamagedCheckpointError
     from inspector.core.report import globals_json
@@ -139,19 +166,26 @@ def _scan(args: argparse.Namespace) -> int:
         if all(g.verdict is GlobalClass.ALLOWED for g in exc.globals):
             raise
         path, fmt, refs, notes, error = args.file, "unreadable", exc.globals, [], exc.message
+    judged = judge_globals(refs, fmt)
     globals_ = globals_json(refs)
     rank = {"dangerous": 0, "unknown": 1, "allowed": 2}
     globals_.sort(key=lambda g: (rank.get(g["verdict"], 0), g["name"]))
-    verdicts = {g.verdict for g in refs}
-    verdict = ("dangerous" if GlobalClass.DANGEROUS in verdicts
-               else "unknown" if GlobalClass.UNKNOWN in verdicts else "safe")  # fmt: skip
+    verdict = judged.verdict.word
     if args.json:
-        report = {"path": path, "format": fmt, "verdict": verdict, "globals": globals_, "warnings": notes}
+        report = {
+            "path": path,
+            "format": fmt,
+            "verdict": verdict,
+            "torchscript_code": judged.torchscript_code,
+        }
+        report.update(globals=globals_, warnings=notes)
         if error:
             report["error"] = error
         print_json(report)
     else:
         print_text(f"{path}: {verdict} ({fmt}, {len(globals_)} distinct globals)")
+        if judged.torchscript_code:
+            print_text(f"  code: it {TORCHSCRIPT_CODE}")
         for g in globals_:
             places = ", ".join(f"{o['pickle']} byte {o['offset']}" for o in g["occurrences"][:3])
             more = " …" if len(g["occurrences"]) > 3 else ""
@@ -160,7 +194,7 @@ def _scan(args: argparse.Namespace) -> int:
             print_text(f"  note: {w}")
     if error:
         fail(error)
-    return 0 if verdict == "safe" else 1
+    return 0 if judged.verdict is Verdict.SAFE else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from inspector.core.export_plan import (
 from inspector.core.formatting import format_bytes
 from inspector.core.load_options import is_device_name
 from inspector.core.peek import peek
+from inspector.core.safety import TRUST_HELP, TRUST_HINT
 from inspector.terminal import fail, print_lines, print_text
 
 
@@ -116,8 +117,10 @@ def add_export_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="MODULE.NAME",
-        help="let the weights-only load of SRC rebuild this global (see `scan SRC`); repeatable",
+        help="let weights-only loading of SRC build this class (as `scan SRC` lists it); only data "
+        "constructors are accepted, judged on the object the name really is; repeatable",
     )
+    p.add_argument("--trust", action="store_true", help=TRUST_HELP)
     p.add_argument("--dry-run", action="store_true", help="print the before → after keys; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing DST")
     p.add_argument(
@@ -166,6 +169,7 @@ def plan_from_args(args: argparse.Namespace) -> ExportPlan:
         metadata=metadata,
         force=args.force,
         allowed_globals=tuple(args.allow_global),
+        trusted=args.trust,
         max_shard_size=parse_size(args.max_shard_size) if args.max_shard_size else 0,
     )
 
@@ -210,9 +214,14 @@ def run_export(args: argparse.Namespace) -> int:
         if mapping.problems:
             return fail(" ".join(mapping.problems))
         return 0
-    from inspector.engine.export import export_checkpoint  # imports torch: only when writing
+    from inspector.engine.export import ExportError, export_checkpoint  # imports torch: only when writing
 
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
-    report = export_checkpoint(plan, progress=bar)
+    try:
+        report = export_checkpoint(plan, progress=bar)
+    except ExportError as exc:
+        if exc.kind != "unsafe":
+            raise
+        return fail(f"{exc.message} {TRUST_HINT}")
     print_lines(report.summary())
     return 0 if report.verified else 2

@@ -329,7 +329,8 @@ def build_corpus(folder: Path) -> dict[str, HostileCase]:
         "dangerous", dangerous=("functools.partial",))  # fmt: skip
     add("dcp_metadata_payload", ".metadata", pickle.dumps(_Payload(os.system, touch), protocol=4),
         "dangerous", dangerous=(f"{os.system.__module__}.system",))  # fmt: skip
-    cases["torchscript_renamed"] = HostileCase(_torchscript(f / "scripted.pth"), "dangerous",
+    # Its pickles are data; the code it holds runs only under torch.jit.load, which needs trust.
+    cases["torchscript_renamed"] = HostileCase(_torchscript(f / "scripted.pth"), "safe",
                                                warning_part="TorchScript")  # fmt: skip
     add("plain_pickle_renamed", "plain.pth", pickle.dumps({"w": [1.0, 2.0], "step": 3}, protocol=2),
         "safe", warning_part="plain pickle")  # fmt: skip

@@ -160,6 +160,7 @@ class ExportPlan:
     metadata: dict[str, str] = field(default_factory=dict)  # safetensors ``__metadata__`` (user's)
     force: bool = False  # replace an existing target
     allowed_globals: tuple[str, ...] = ()  # for torch.load(weights_only=True) of the source
+    trusted: bool = False  # torch.load the source with weights_only=False (its pickle may run code)
     temp_path: str = ""  # where the engine writes before renaming; the caller removes it after a kill
     only_keys: tuple[str, ...] = ()  # exact keys relative to the subtree (empty: all); one shard's share
     max_shard_size: int = 0  # hf-sharded: the most bytes of tensor data one shard holds (0: 5 GB)
@@ -244,6 +245,7 @@ class ExportPlan:
             "metadata": dict(self.metadata),
             "force": self.force,
             "allowed_globals": list(self.allowed_globals),
+            "trusted": self.trusted,
             "temp_path": self.temp_path,
             "only_keys": list(self.only_keys),
             "max_shard_size": self.max_shard_size,
@@ -267,6 +269,7 @@ class ExportPlan:
             metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
             force=bool(data.get("force", False)),
             allowed_globals=tuple(str(g) for g in data.get("allowed_globals") or ()),
+            trusted=bool(data.get("trusted", False)),
             temp_path=str(data.get("temp_path") or ""),
             only_keys=tuple(str(k) for k in data.get("only_keys") or ()),
             max_shard_size=int(data.get("max_shard_size") or 0),

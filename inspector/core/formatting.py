@@ -53,18 +53,18 @@ def _is_hidden(ch: str) -> bool:
 def escape_text(text: str) -> str:
     """A string from a file, safe to print or show: control characters, ANSI escapes, CR/LF, NUL,
     bidirectional overrides and lone surrogates become visible escapes (``\\x1b``, ``\\n``,
-    ``\\u202e``, ``\\udc80``), and a backslash is doubled so an escape cannot be faked.
+    ``\\u202e``, ``\\udc80``).
 
+    Idempotent (its output is printable, so escaping it again changes nothing): a sentence that
+    already holds escaped names can pass through the terminal's or a label's escaping safely.
     Every name, key, member and message text that comes from a file passes through here before the
     CLI, the JSON text output, or a label shows it.
     """
-    if text.isprintable() and "\\" not in text:
+    if text.isprintable():
         return text
     out: list[str] = []
     for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif _is_hidden(ch):
+        if _is_hidden(ch):
             o = ord(ch)
             named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
             out.append(named or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"))

@@ -1,14 +1,207 @@
-"""Judging the globals a pickle references: allowed by torch's weights-only rules, unknown, or dangerous.
+"""Judging one global a pickle names, as the import machinery would read it: allowed by torch's
+weights-only rules, unknown, or dangerous, with the family of harm a dangerous one belongs to.
 
-Allowlist thinking: only what torch's weights-only unpickler accepts without being asked is
-*allowed*; anything that can run code, touch files, processes or the network, or reach the import
-machinery is *dangerous*; everything else is *unknown*.
+This is the static judgement, on the name alone (nothing is imported). It is a denylist, so it is
+never what decides that something may be *allowed*: ``inspector.core.safety`` does that, on the
+real object in the loader. A name no module can have (a NUL, a space, an empty part), an attribute
+path through an alias of a dangerous module (``posixpath.os.system``) or through dunders, and every
+name in a dangerous family (process, code, import machinery, look-ups by name, file system,
+network, persistence) is dangerous.
 """
 
 from __future__ import annotations
 
+import _compat_pickle
+import enum
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any
+
 from .dtypes import ITEMSIZE, QSCHEMES, STORAGE_DTYPE, TENSOR_TYPES
 from .model import GlobalClass
+
+
+class Family(enum.Enum):
+    """What a dangerous global can do, in words that finish "it …"."""
+
+    PROCESS = "can run commands or start processes"
+    CODE = "can run Python code"
+    IMPORT = "reaches the import machinery, which runs any module's code"
+    RESOLVER = "looks up any object by name, so it can reach anything"
+    FILE_SYSTEM = "can open, write or delete files"
+    NETWORK = "can reach the network"
+    PERSISTENCE = "loads or writes serialized objects (pickles, arrays, checkpoints)"
+    SYSTEM = "reaches the interpreter or the operating system"
+    MALFORMED = "is not a name any Python module can have, so the import machinery may read it as another"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The verdict on one global; ``family`` and ``via`` say why a dangerous one is dangerous."""
+
+    verdict: GlobalClass
+    family: Family | None = None
+    via: str = ""  # the part of the name that decided it ("os", "system", "__class__" …)
+
+    @property
+    def reason(self) -> str:
+        return self.family.value if self.family is not None else ""
+
+
+_P, _C, _I, _R, _F, _N, _S = (
+    Family.PROCESS, Family.CODE, Family.IMPORT, Family.RESOLVER, Family.FILE_SYSTEM, Family.NETWORK,
+    Family.PERSISTENCE,
+)  # fmt: skip
+_SYS = Family.SYSTEM
+
+#: Modules (and everything inside them) that are dangerous whatever the name: the gadget families
+#: of the 2025–26 advisories. Matched on whole dotted prefixes of the module path.
+_FAMILY_MODULES: dict[str, Family] = {
+    **dict.fromkeys(
+        ("sys", "signal", "resource", "fcntl", "mmap", "_winapi", "msvcrt", "winreg",
+         "platform", "_osx_support", "_aix_support", "sysconfig", "site", "sitecustomize",
+         "usercustomize", "gc", "atexit", "faulthandler", "tracemalloc", "_thread", "threading",
+         "_signal"), _SYS),
+    **dict.fromkeys(
+        ("os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "popen2", "commands", "pipes",
+         "asyncio", "multiprocessing", "concurrent", "_multiprocessing", "ctypes", "_ctypes", "cffi",
+         "imaplib", "fabric", "paramiko", "invoke", "sh", "plumbum", "pexpect", "torch.multiprocessing",
+         "torch.distributed.rpc", "torch.distributed.elastic", "torch.distributed.launch",
+         "torch.distributed.launcher", "torch.distributed.run", "torch.utils.collect_env",
+         "torch.utils.bottleneck", "torch.testing", "numpy.distutils", "numpy.f2py", "numpy.ctypeslib",
+         "numpy.testing", "pip", "ensurepip", "venv", "virtualenv", "setuptools", "distutils",
+         "pkg_resources", "_distutils_hack", "webbrowser", "antigravity", "this", "turtle", "turtledemo",
+         "tkinter", "idlelib", "test", "IPython", "ipykernel", "jupyter_client"), _P),
+    **dict.fromkeys(
+        ("builtins.eval", "builtins.exec", "code", "codeop", "trace", "profile", "cProfile", "pstats",
+         "timeit", "doctest", "pdb", "bdb", "lib2to3", "pydoc", "pydoc_data", "inspect",
+         "dis", "ast", "symtable", "_ast", "torch.jit", "torch._jit_internal", "torch.fx",
+         "torch._dynamo", "torch._inductor", "torch._export", "torch.export", "torch.compiler",
+         "torch.utils.cpp_extension", "torch.utils._config_module", "torch.utils.benchmark",
+         "torch.utils.checkpoint", "torch.utils.data.datapipes", "torch._C", "torch.ops", "torch._ops",
+         "torch.classes", "torch.library", "torch._library", "torch._higher_order_ops", "torch._lazy",
+         "torch.onnx", "torch.profiler", "torch.autograd.profiler", "torch.cuda.memory", "torch.package",
+         "numexpr", "sympy", "jinja2", "mako", "cython", "Cython", "numba", "triton"), _C),
+    **dict.fromkeys(
+        ("importlib", "imp", "_imp", "_frozen_importlib", "_frozen_importlib_external", "zipimport",
+         "pkgutil", "runpy", "modulefinder", "builtins.__import__", "torch.hub", "torch.utils.model_zoo",
+         "__hello__", "__phello__"), _I),
+    **dict.fromkeys(("operator", "_operator", "functools", "copyreg", "copy", "weakref", "_weakref"), _R),
+    **dict.fromkeys(
+        ("pathlib", "pathlib_abc", "shutil", "tempfile", "glob", "fileinput", "filecmp", "_pyio",
+         "io", "_io", "codecs", "gzip", "bz2", "lzma", "zipfile", "tarfile", "logging", "linecache",
+         "tokenize", "netrc", "mailbox", "mailcap", "wave", "aifc", "sunau", "dbm", "sqlite3",
+         "_sqlite3", "plistlib", "imghdr", "sndhdr", "cgi", "cgitb",
+         "numpy.lib.npyio", "numpy.lib._npyio_impl", "numpy.lib.format", "numpy.lib._datasource",
+         "numpy.lib.utils", "numpy.core.memmap", "numpy._core.memmap", "numpy.memmap", "numpy.DataSource",
+         "torch.utils.tensorboard", "torch.utils.data.datapipes.utils.decoder", "h5py", "fsspec",
+         "smart_open"), _F),
+    **dict.fromkeys(
+        ("socket", "_socket", "ssl", "_ssl", "http", "urllib", "urllib2", "urllib3", "requests", "httpx",
+         "aiohttp", "ftplib", "smtplib", "poplib", "nntplib", "telnetlib", "xmlrpc", "socketserver",
+         "select", "selectors", "huggingface_hub", "boto3", "botocore", "wsgiref"), _N),
+    **dict.fromkeys(
+        ("pickle", "_pickle", "cPickle", "pickletools", "marshal", "shelve", "dill", "cloudpickle",
+         "joblib", "jsonpickle", "yaml", "ruamel", "numpy.load", "numpy.save", "numpy.savez",
+         "numpy.savez_compressed", "numpy.savetxt", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile",
+         "numpy.fromregex", "numpy.frompyfunc", "numpy.vectorize", "numpy.recfromtxt",
+         "numpy.recfromcsv", "torch.load", "torch.save", "torch.from_file", "torch.compile",
+         "torch.serialization", "torch.storage._load_from_bytes", "torch._weights_only_unpickler",
+         "torch.nn.Module.load_state_dict", "pandas.read_pickle", "pandas.eval", "safetensors.torch",
+         "keras", "tensorflow"), _S),
+}  # fmt: skip
+
+#: Names that are harmless although their module's family is not (torch's own data builders, the
+#: path classes whose construction touches nothing). Harmless is not "allowed": see ``safety``.
+_EXEMPT: dict[str, GlobalClass] = {
+    "torch.serialization._get_layout": GlobalClass.ALLOWED,
+    **dict.fromkeys(
+        (f"torch.jit._pickle.{n}" for n in (
+            "build_intlist", "build_tensorlist", "build_doublelist", "build_boollist",
+            "build_tensor_from_id", "restore_type_tag")),
+        GlobalClass.UNKNOWN),
+    **dict.fromkeys(
+        (f"pathlib.{n}" for n in ("Path", "PosixPath", "WindowsPath", "PurePath", "PurePosixPath",
+                                  "PureWindowsPath")),
+        GlobalClass.UNKNOWN),
+    **dict.fromkeys(
+        (f"numpy.random._pickle.{n}" for n in ("__randomstate_ctor", "__bit_generator_ctor",
+                                               "__generator_ctor")),
+        GlobalClass.UNKNOWN),
+}  # fmt: skip
+
+#: The last part of a name that is dangerous in any module: the verbs gadgets are made of.
+_DANGEROUS_VERBS: dict[str, Family] = {
+    **dict.fromkeys(
+        ("system", "popen", "popen2", "popen3", "popen4", "spawn", "spawnl", "spawnv", "spawnve",
+         "spawnlp", "spawnvp", "posix_spawn", "posix_spawnp", "execv", "execve", "execl", "execle",
+         "execlp", "execvp", "execvpe", "fork", "forkpty", "kill", "killpg", "startfile", "getoutput",
+         "getstatusoutput", "check_call", "check_output", "Popen", "run_command", "shell",
+         "_get_command_stdout", "IMAP4_stream", "CDLL", "PyDLL", "WinDLL", "OleDLL", "LoadLibrary",
+         "dlopen", "putenv", "unsetenv", "chdir", "setuid", "setgid", "_find_mac_near_keyword",
+         "_find_mac_under_heading", "_syscmd_file", "_syscmd_ver"), _P),
+    **dict.fromkeys(
+        ("eval", "exec", "execfile", "compile", "runcode", "runsource", "interact", "run_path",
+         "run_module", "_run_code", "_run_module_code", "execWrapper", "evaluate", "sympify",
+         "parse_expr", "load_config", "breakpoint", "set_trace", "post_mortem", "_exec"), _C),
+    **dict.fromkeys(
+        ("__import__", "import_module", "_gcd_import", "_bootstrap", "find_spec", "find_module",
+         "load_module", "exec_module", "reload", "_import_dotted_name", "get_objects", "get_referrers",
+         "get_referents", "modules", "__builtins__"), _I),
+    **dict.fromkeys(
+        ("resolve_name", "locate", "getattr", "setattr", "delattr", "attrgetter", "methodcaller",
+         "getattr_static", "globals", "locals", "vars"), _R),
+    **dict.fromkeys(
+        ("open", "touch", "write_text", "write_bytes", "read_text", "read_bytes", "unlink", "remove",
+         "removedirs", "rmdir", "rmtree", "rename", "renames", "replace", "symlink", "symlink_to",
+         "hardlink_to", "link", "link_to", "chmod", "lchmod", "chown", "mkdir", "makedirs", "mkfifo",
+         "mknod", "truncate", "copyfile", "copy", "copy2", "copytree", "move", "tofile", "fromfile",
+         "from_file", "memmap", "savetxt", "loadtxt", "genfromtxt", "FileHandler",
+         "RotatingFileHandler", "TimedRotatingFileHandler", "WatchedFileHandler", "write_file",
+         "copy_file", "move_file", "mkpath", "NamedTemporaryFile", "TemporaryFile", "mkstemp",
+         "mkdtemp", "urlretrieve"), _F),
+    **dict.fromkeys(
+        ("urlopen", "create_connection", "socket", "connect", "download", "download_url_to_file",
+         "load_state_dict_from_url", "hf_hub_download", "snapshot_download", "load_url"), _N),
+    **dict.fromkeys(
+        ("load", "loads", "_load", "_legacy_load", "save", "savez", "savez_compressed", "dump",
+         "dumps", "unsafe_load", "full_load", "read_pickle", "to_pickle", "load_model", "save_file",
+         "load_file", "_load_from_bytes", "_open_file", "_open_zipfile_writer", "_open_zipfile_reader",
+         "PyTorchFileWriter", "PyTorchFileReader", "_save", "_legacy_save"), _S),
+}  # fmt: skip
+
+#: Names inside ordinary modules that still reach code: builtins' evaluators and resolvers, the
+#: types that make functions and modules.
+_MODULE_NAMES: dict[str, tuple[frozenset[str], Family]] = {
+    "builtins": (
+        frozenset({"eval", "exec", "compile", "getattr", "setattr", "delattr", "hasattr", "__import__",
+                   "open", "input", "breakpoint", "globals", "locals", "vars", "dir", "apply",
+                   "execfile", "file", "reload", "help", "memoryview", "type", "object", "super",
+                   "classmethod", "staticmethod", "property", "__build_class__", "exit", "quit",
+                   "copyright", "credits", "license"}),
+        Family.CODE,
+    ),
+    "types": (
+        frozenset({"CodeType", "FunctionType", "LambdaType", "MethodType", "ModuleType", "CellType",
+                   "FrameType", "GeneratorType", "CoroutineType", "AsyncGeneratorType",
+                   "BuiltinFunctionType", "BuiltinMethodType", "MethodWrapperType",
+                   "WrapperDescriptorType", "MethodDescriptorType", "ClassMethodDescriptorType",
+                   "GetSetDescriptorType", "MemberDescriptorType", "new_class", "prepare_class",
+                   "resolve_bases", "coroutine", "DynamicClassAttribute", "TracebackType"}),
+        Family.CODE,
+    ),
+}  # fmt: skip
+
+#: Top-level modules whose name, reached as an attribute of another module, is an alias into a
+#: dangerous module (``posixpath.os``, ``collections._sys``, ``torch.serialization.pickle``).
+_ALIAS_ROOTS = frozenset(
+    {"os", "posix", "nt", "sys", "subprocess", "builtins", "__builtin__", "importlib", "imp", "pickle",
+     "marshal", "ctypes", "shutil", "runpy", "socket", "pty", "pathlib", "tempfile", "copyreg"}
+)  # fmt: skip
+
+#: Dunder module names that are ordinary: a script's own classes, TorchScript's class namespace.
+_ORDINARY_DUNDER_MODULES = frozenset({"__main__", "__mp_main__", "__torch__", "__builtin__"})
 
 _REBUILD_FUNCTIONS = frozenset(
     {
@@ -29,115 +222,68 @@ _ALLOWED_EXACT = frozenset(
     }
 )  # fmt: skip
 
-#: Whole modules (and their submodules) that are dangerous whatever the name.
-_DANGEROUS_MODULES = frozenset(
-    {
-        "os", "posix", "nt", "sys", "subprocess", "runpy", "importlib", "imp", "marshal",
-        "pickle", "_pickle", "cPickle", "dill", "cloudpickle", "joblib", "shelve", "pip",
-        "ensurepip", "webbrowser", "socket", "ssl", "http", "httplib", "urllib", "urllib2",
-        "requests", "aiohttp", "ftplib", "smtplib", "telnetlib", "xmlrpc", "shutil", "tempfile",
-        "ctypes", "_ctypes", "cffi", "code", "codeop", "pty", "commands", "pdb", "bdb", "trace",
-        "timeit", "cProfile", "profile", "pydoc", "multiprocessing", "concurrent", "asyncio",
-        "threading", "_thread", "signal", "uuid", "venv", "distutils", "setuptools",
-        "pkgutil", "zipimport", "builtins.__import__", "torch.jit", "torch.hub", "torch.package",
-        "torch._dynamo", "torch._inductor", "torch.utils.cpp_extension", "torch.utils.collect_env",
-        "torch.utils.bottleneck", "torch.fx", "torch.ops", "torch._ops", "torch.classes",
-        "numpy.f2py", "numpy.testing", "numpy.distutils", "doctest", "idlelib", "lib2to3",
-        "imaplib", "logging", "_io", "io", "_osx_support", "_aix_support", "_pyrepl",
-        "test", "IPython", "shlex", "glob", "fileinput", "sqlite3", "_posixsubprocess",
-        "paramiko", "fabric", "_winapi", "msvcrt", "winreg", "pathlib_abc",
-        "platform", "popen2", "site", "sitecustomize", "usercustomize", "mmap", "fcntl",
-        "resource", "tarfile", "zipfile", "socketserver", "select", "selectors", "urllib3",
-        "httpx", "poplib", "nntplib", "xmlrpclib", "SimpleXMLRPCServer",
-        "torch.multiprocessing", "torch.distributed.rpc", "torch.cuda.memory", "torch._C._jit",
-    }
-)  # fmt: skip
 
-#: Single names that are dangerous inside otherwise ordinary modules.
-_DANGEROUS_NAMES = {
-    "builtins": frozenset(
-        {
-            "eval",
-            "exec",
-            "compile",
-            "getattr",
-            "setattr",
-            "delattr",
-            "__import__",
-            "open",
-            "input",
-            "breakpoint",
-            "globals",
-            "locals",
-            "vars",
-            "apply",
-            "execfile",
-            "file",
-            "reload",
-            "help",
-            "memoryview",
-            "type",
-            "object",
-            "super",
-            "classmethod",
-            "staticmethod",
-            "property",
-            "__build_class__",
-            "exit",
-            "quit",
-        }
-    ),
-    "types": frozenset({"CodeType", "FunctionType", "LambdaType", "MethodType", "ModuleType"}),
-    "functools": frozenset({"partial", "reduce", "partialmethod", "cached_property"}),
-    "operator": frozenset({"attrgetter", "itemgetter", "methodcaller", "call"}),
-    "_operator": frozenset({"attrgetter", "itemgetter", "methodcaller", "call"}),
-    "torch": frozenset({"load", "save", "compile", "from_file"}),
-    "torch.serialization": frozenset({"load", "save", "_load", "_legacy_load", "_open_file"}),
-    "torch.storage": frozenset({"_load_from_bytes"}),
-    "torch.utils.checkpoint": frozenset({"checkpoint"}),
-    "pathlib": frozenset({"Path.write_text", "Path.write_bytes", "Path.unlink"}),
-    "copyreg": frozenset({"_reconstructor", "__newobj__", "__newobj_ex__"}),
-    "code": frozenset({"InteractiveInterpreter.runcode"}),
-    "numpy": frozenset({"load", "loadtxt", "fromfile", "save", "savez", "frompyfunc", "vectorize"}),
-    "numpy.lib.npyio": frozenset({"load", "loadtxt"}),
-    "torch.utils.data.datapipes.utils.decoder": frozenset({"basichandlers"}),
-    "torch.utils._config_module": frozenset({"ConfigModule.load_config"}),
-}
+def unpickler_names(module: str, name: str) -> list[tuple[str, str]]:
+    """``(module, name)`` as the file says it, then as pickle's Python 2 mapping reads it
+    (``__builtin__`` → ``builtins``, ``copy_reg`` → ``copyreg``), which torch applies too."""
+    names = [(module, name)]
+    mapped = _compat_pickle.NAME_MAPPING.get((module, name))
+    if mapped is None and module in _compat_pickle.IMPORT_MAPPING:
+        mapped = (_compat_pickle.IMPORT_MAPPING[module], name)
+    if mapped is not None and mapped != (module, name):
+        names.append(mapped)
+    return names
 
 
-def _in_module(module: str, roots: frozenset[str]) -> bool:
-    parts = module.split(".")
-    return any(".".join(parts[:i]) in roots for i in range(1, len(parts) + 1))
+def is_valid_name(dotted: str) -> bool:
+    """True when every dotted part is a Python identifier: nothing the import machinery could cut
+    short (a NUL) or read another way (spaces, empty parts, control characters)."""
+    return all(part.isidentifier() for part in dotted.split("."))
 
 
-def _is_dangerous(module: str, name: str) -> bool:
-    return (
-        _in_module(module, _DANGEROUS_MODULES)
-        or f"{module}.{name}" in _DANGEROUS_MODULES
-        or name in _DANGEROUS_NAMES.get(module, frozenset())
-    )
+def _family_of_prefix(parts: list[str]) -> tuple[Family, str] | None:
+    for i in range(1, len(parts) + 1):
+        family = _FAMILY_MODULES.get(".".join(parts[:i]))
+        if family is not None:
+            return family, ".".join(parts[:i])
+    return None
 
 
-def classify(module: str, name: str) -> GlobalClass:
-    """The verdict on ``module.name`` as referenced by a pickle."""
-    if module == "__builtin__":
-        module = "builtins"
+def _judge_one(module: str, name: str) -> Judgement:
     qual = f"{module}.{name}"
-    if _is_dangerous(module, name):
-        return GlobalClass.DANGEROUS
-    # Attribute chains in STACK_GLOBAL names ("Path.write_text", "__class__.__base__") reach
-    # arbitrary objects: never allowed, dangerous when they go through dunders, and judged as the
-    # object they name ("torch" + "serialization.load" is torch.serialization.load).
-    if "." in name:
-        if "__" in name or not all(name.split(".")):
-            return GlobalClass.DANGEROUS
-        parts = qual.split(".")
-        for i in range(module.count(".") + 2, len(parts)):
-            if _is_dangerous(".".join(parts[:i]), parts[i]):
-                return GlobalClass.DANGEROUS
-        return GlobalClass.UNKNOWN
-    if name.startswith("__") and name.endswith("__"):
-        return GlobalClass.DANGEROUS
+    if not is_valid_name(module) or not is_valid_name(name):
+        return Judgement(GlobalClass.DANGEROUS, Family.MALFORMED, qual)
+    mod_parts, name_parts = module.split("."), name.split(".")
+    parts = mod_parts + name_parts
+    exempt = _EXEMPT.get(qual)
+    if exempt is not None:
+        return Judgement(exempt)
+    found = _family_of_prefix(parts)
+    if found is not None:
+        return Judgement(GlobalClass.DANGEROUS, found[0], found[1])
+    for part in name_parts:
+        if part.startswith("__") and part.endswith("__"):
+            return Judgement(GlobalClass.DANGEROUS, Family.RESOLVER, part)
+    for part in mod_parts:
+        if part.startswith("__") and part.endswith("__") and part not in _ORDINARY_DUNDER_MODULES:
+            return Judgement(GlobalClass.DANGEROUS, Family.IMPORT, part)
+    for part in parts[1:]:
+        if part.lstrip("_") in _ALIAS_ROOTS:
+            return Judgement(
+                GlobalClass.DANGEROUS, _FAMILY_MODULES.get(part.lstrip("_"), Family.SYSTEM), part
+            )
+    verb = _DANGEROUS_VERBS.get(parts[-1])
+    if verb is not None:
+        return Judgement(GlobalClass.DANGEROUS, verb, parts[-1])
+    names, family = _MODULE_NAMES.get(module, (frozenset(), None))
+    if family is not None and name_parts[0] in names:
+        return Judgement(GlobalClass.DANGEROUS, family, name_parts[0])
+    return Judgement(_static_allowed(module, name))
+
+
+def _static_allowed(module: str, name: str) -> GlobalClass:
+    """ALLOWED for what torch's weights-only unpickler accepts without being asked, else UNKNOWN."""
+    qual = f"{module}.{name}"
     if qual in _ALLOWED_EXACT:
         return GlobalClass.ALLOWED
     if module == "torch._utils" and name in _REBUILD_FUNCTIONS:
@@ -147,11 +293,7 @@ def classify(module: str, name: str) -> GlobalClass:
     if (
         module in ("torch", "torch.cuda")
         and name in STORAGE_DTYPE
-        and name
-        not in (
-            "UntypedStorage",
-            "TypedStorage",
-        )
+        and name not in ("UntypedStorage", "TypedStorage")
     ):
         return GlobalClass.ALLOWED
     if module == "torch.cuda" and name in TENSOR_TYPES:
@@ -159,3 +301,60 @@ def classify(module: str, name: str) -> GlobalClass:
     if module in ("torch.sparse", "torch.cuda.sparse") and name in TENSOR_TYPES - {"BoolTensor"}:
         return GlobalClass.ALLOWED
     return GlobalClass.UNKNOWN
+
+
+_SEVERITY = {GlobalClass.ALLOWED: 0, GlobalClass.UNKNOWN: 1, GlobalClass.DANGEROUS: 2}
+
+
+def judge(module: str, name: str) -> Judgement:
+    """The verdict on ``module.name`` as a pickle references it, with the family of a dangerous one.
+
+    Judged as written and as pickle's Python 2 mapping reads it; the worse verdict wins.
+    """
+    judgements = [_judge_one(m, n) for m, n in unpickler_names(module, name)]
+    return max(judgements, key=lambda j: _SEVERITY[j.verdict])
+
+
+def classify(module: str, name: str) -> GlobalClass:
+    """The verdict on ``module.name`` as referenced by a pickle."""
+    return judge(module, name).verdict
+
+
+def judge_qualname(qualname: str) -> Judgement:
+    """The worst verdict over every way a dotted ``module.name`` string splits into the two."""
+    parts = qualname.split(".")
+    if len(parts) < 2:
+        return Judgement(GlobalClass.DANGEROUS, Family.MALFORMED, qualname)
+    judgements = [judge(".".join(parts[:i]), ".".join(parts[i:])) for i in range(1, len(parts))]
+    return max(judgements, key=lambda j: _SEVERITY[j.verdict])
+
+
+#: numpy's DType class of a dtype pickled as ``numpy.dtype(code, False, True)``: torch's
+#: weights-only BUILD checks the type of the object it fills in, so a file with a numpy array also
+#: needs ``numpy.dtypes.Float32DType`` allowed although no GLOBAL names it.
+_NUMPY_DTYPE_CLASSES = {
+    "b1": "BoolDType", "i1": "Int8DType", "u1": "UInt8DType", "i2": "Int16DType", "u2": "UInt16DType",
+    "i4": "Int32DType", "u4": "UInt32DType", "f2": "Float16DType", "f4": "Float32DType",
+    "f8": "Float64DType", "f12": "LongDoubleDType", "f16": "LongDoubleDType", "c8": "Complex64DType",
+    "c16": "Complex128DType", "c24": "CLongDoubleDType", "c32": "CLongDoubleDType",
+    # C long is 64 bits on Linux and macOS: numpy names its 8-byte integers after it there.
+    "i8": "Int64DType" if struct.calcsize("l") == 8 else "LongLongDType",
+    "u8": "UInt64DType" if struct.calcsize("l") == 8 else "ULongLongDType",
+}  # fmt: skip
+_NUMPY_KIND_CLASSES = {"O": "ObjectDType", "S": "BytesDType", "U": "StrDType", "V": "VoidDType",
+                       "M": "DateTime64DType", "m": "TimeDelta64DType"}  # fmt: skip
+_DTYPE_CODE = re.compile(r"[<>|=]?([a-zA-Z])(\d*)")
+
+
+def implied_globals(qualname: str, args: Any) -> list[tuple[str, str]]:
+    """Globals torch's weights-only loading needs for this call although the file never names them
+    (the class of the object the call builds): ``numpy.dtype('f4', …)`` needs
+    ``numpy.dtypes.Float32DType``."""
+    if qualname != "numpy.dtype" or not isinstance(args, tuple) or not args or not isinstance(args[0], str):
+        return []
+    found = _DTYPE_CODE.fullmatch(args[0])
+    if found is None:
+        return []
+    kind, size = found.groups()
+    name = _NUMPY_DTYPE_CLASSES.get(kind + size) or _NUMPY_KIND_CLASSES.get(kind)
+    return [("numpy.dtypes", name)] if name else []

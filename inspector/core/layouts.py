@@ -17,7 +17,8 @@ from typing import Any
 
 from .dtypes import ITEMSIZE
 from .errors import CheckpointError
-from .model import CheckpointIndex, ChunkInfo, GlobalClass, GlobalRef, OpaqueValue, TensorInfo
+from .model import CheckpointIndex, ChunkInfo, GlobalRef, OpaqueValue, TensorInfo
+from .safety import in_format
 from .tree import TreeBuilder
 from .unpickler import Call, Global, Instance, PDict
 
@@ -29,16 +30,6 @@ SHARD_FORMATS = frozenset({"torch-zip", "torch-legacy", "safetensors"})
 DCP_METADATA = ".metadata"
 #: Formats made of several files: the tree shows each tensor's file; torch.load cannot open them whole.
 SHARDED_FORMATS = frozenset({"hf-sharded", "dcp"})
-
-#: The classes torch's own DCP writer pickles into ``.metadata``: plain records, nothing that runs.
-_DCP_GLOBALS = frozenset(
-    {f"torch.distributed.checkpoint.metadata.{n}" for n in (
-        "Metadata", "TensorStorageMetadata", "TensorProperties", "ChunkStorageMetadata",
-        "BytesStorageMetadata", "MetadataIndex", "StorageMeta", "_MEM_FORMAT_ENCODING")}
-    | {"torch.distributed.checkpoint.filesystem._StorageInfo", "torch.serialization._get_layout",
-       "torch.Size", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePosixPath",
-       "torch.distributed.checkpoint.metadata.MetadataIndex"}
-)  # fmt: skip
 
 PeekFile = Callable[[str], CheckpointIndex]
 
@@ -299,12 +290,7 @@ def peek_dcp(folder: str, reader_factory: Callable[[str], Any]) -> CheckpointInd
 
             raise DamagedCheckpointError(exc.message, exc.details, list(reader.globals)) from None
         raise
-    globals_ = [
-        replace(g, verdict=GlobalClass.ALLOWED)
-        if g.verdict is GlobalClass.UNKNOWN and g.qualname in _DCP_GLOBALS
-        else g
-        for g in reader.globals
-    ]
+    globals_ = in_format(reader.globals, "dcp")  # DCP's own metadata records are data
     warnings.extend(reader.nested_warnings)
     top_items = PDict()
     sizes: dict[str, int] = {}

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from .errors import CheckpointError
-from .globals_policy import classify
+from .globals_policy import classify, implied_globals
 from .model import CheckpointIndex, GlobalClass, GlobalRef, Node
+from .safety import TORCHSCRIPT_CODE, in_format
 from .sniff import LEGACY_MAGIC, FileKind, sniff
 from .torch_pickle import StorageRef, TorchPickleReader
 from .tree import TreeBuilder
@@ -114,6 +115,9 @@ class _Reader:
                                    self.nested_warnings)  # fmt: skip
                 finally:
                     self._depth -= 1
+            if isinstance(func, Global):  # what torch needs for this call, named or not
+                for module, name in implied_globals(func.qualname, args):
+                    self.record(Global(module, name, func.offset), which)
             return hooks.reduce_hook(func, args)
 
         up = SafeUnpickler(
@@ -422,11 +426,10 @@ def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> 
     _scan_member_pickles(archive, prefix, reader, warnings, skip=pkl_name)
     if is_script:
         shown = ", ".join(c[len(prefix) :] for c in code[:3]) + (" …" if len(code) > 3 else "")
-        what = f"{len(code)} code file(s) ({shown})" if code else "a constants.pkl"
-        warnings.append(
-            f"this is a TorchScript archive with {what}; torch.jit.load would run its code, "
-            "so it is shown from its static read only"
-        )
+        what = f"{len(code)} code file(s): {shown}" if code else "a constants.pkl"
+        warnings.append(f"this TorchScript archive ({what}) {TORCHSCRIPT_CODE}")
+        # Its pickles are read by TorchScript's own unpickler, for which its class names are data.
+        reader.globals[:] = in_format(reader.globals, "torchscript")
         return "torchscript", top
     return "torch-zip", top
 

@@ -10,6 +10,7 @@ in advance (opcodes, memo entries, mark depth, sizes, time), never taken from th
 from __future__ import annotations
 
 import codecs
+import copyreg
 import struct
 import time
 from collections.abc import Callable
@@ -554,7 +555,14 @@ class SafeUnpickler:
                     pos = _u(data, pos, n, end)
                     code = int.from_bytes(data[pos - n : pos], "little")
                     made += _OBJ
-                    stack.append(self._global("copyreg._extension_registry", str(code), opos))
+                    # As pickle does: the code names whatever copyreg's registry holds for it here.
+                    key = copyreg._inverted_registry.get(code)  # type: ignore[attr-defined]
+                    if key is None:
+                        raise PickleError(
+                            f"its {self.name} uses copyreg extension code {code}, which nothing has "
+                            f"registered, so pickle itself refuses to load it (at byte {opos})."
+                        )
+                    stack.append(self._global(key[0], key[1], opos))
                 elif op == 0x50:  # PERSID
                     line, pos = readline(pos)
                     pid = line.decode("ascii", "replace")

@@ -58,7 +58,8 @@ _MADV_POPULATE_READ = 22  # Linux 5.14+; older kernels answer EINVAL and pages f
 
 
 class ExportError(CheckpointError):
-    """An export failed; the target was left as it was. ``kind``: refused, disk-full, cancelled,
+    """An export failed; the target was left as it was. ``kind``: refused, unsafe (the safety
+    policy does not hand the source to torch unless it is trusted), disk-full, cancelled,
     verify-failed, failed."""
 
     def __init__(self, message: str, details: str | None = None, kind: str = "failed") -> None:
@@ -162,6 +163,7 @@ def export_checkpoint(
         index = peek(plan.source)
     except CheckpointError as exc:
         raise ExportError(exc.message, exc.details, "refused") from None
+    _check_safety(plan, index)
     mapping = map_keys(index, plan)
     if not mapping.ok:
         raise ExportError(" ".join(mapping.problems), None, "refused")
@@ -360,31 +362,49 @@ def _open_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[_Source]:
             shards.close()
         return
     mmap = index.format == "torch-zip"
-    obj = _torch_load(plan.source, plan.allowed_globals, mmap)
+    obj = _torch_load(plan.source, plan, mmap)
     yield _Source(obj, mmap)
 
 
-def _torch_load(path: str, allowed: tuple[str, ...], mmap: bool) -> Any:
+def _check_safety(plan: ExportPlan, index: CheckpointIndex) -> None:
+    """The safety policy's answer for the source, as for a load in the window: a dangerous file,
+    a TorchScript archive or a name that may never be allowed is refused unless trusted."""
+    from inspector.core.load_options import LoadOptions
+    from inspector.core.safety import verdict_of
+    from inspector.engine.loader import LoadError, check_handed_to_torch
+
+    options = LoadOptions(weights_only=not plan.trusted, allowed_globals=plan.allowed_globals)
+    try:
+        check_handed_to_torch(os.path.basename(plan.source) or plan.source, verdict_of(index), options)
+    except LoadError as exc:
+        raise ExportError(exc.message, exc.details, "unsafe") from None
+
+
+def _torch_load(path: str, plan: ExportPlan, mmap: bool) -> Any:
+    """``torch.load`` of ``path`` on the cpu: weights-only with the plan's allowed globals (as the
+    loader resolves them), or trusted when the plan says so."""
     from inspector.core.load_options import LoadOptions
     from inspector.engine.loader import LoadError, classify_error
 
     with open(path, "rb") as f:
         head = f.read(16)
     try:
-        safe = _allowed_objects(path, allowed)
+        safe = [] if plan.trusted else _allowed_objects(plan.source, plan.allowed_globals)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with torch.serialization.safe_globals(safe):
-                return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except LoadError as exc:  # a global that may never be allowed, or cannot be imported
-        raise ExportError(exc.message, exc.details, "refused") from None
+                return torch.load(path, map_location="cpu", weights_only=not plan.trusted, mmap=mmap)
+    except LoadError as exc:  # a global that may never be allowed, or cannot be found
+        raise ExportError(
+            exc.message, exc.details, "unsafe" if exc.kind == "refused-global" else "refused"
+        ) from None
     except Exception as exc:
         error: LoadError = classify_error(path, LoadOptions(map_location="cpu"), exc, head)
         raise ExportError(error.message, error.details, "failed") from None
 
 
 def _allowed_objects(path: str, allowed: tuple[str, ...]) -> list[Any]:
-    """The loader's own allowlist resolution: dangerous names are refused before any import."""
+    """The loader's own allowlist resolution: each name is judged on the object it resolves to."""
     from inspector.engine.loader import resolve_allowed_globals
 
     return resolve_allowed_globals(os.path.basename(path), allowed)
@@ -951,10 +971,7 @@ def _verify_torch_values(
 ) -> None:
     mmap = plan.format == "pth"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with torch.serialization.safe_globals(_allowed_objects(plan.source, plan.allowed_globals)):
-                written = torch.load(temp, map_location="cpu", weights_only=True, mmap=mmap)
+        written = _torch_load(temp, plan, mmap)  # trusted source: its rewrite is read the same way
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise _unverified(name, f"torch.load cannot read it: {first}") from None

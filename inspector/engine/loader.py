@@ -16,14 +16,25 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FunctionType, ModuleType
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from inspector.core.errors import CheckpointError
-from inspector.core.globals_policy import classify
+from inspector.core.formatting import escape_text
 from inspector.core.load_options import LoadOptions, format_map_location
-from inspector.core.model import GlobalClass, PathPart, path_part
+from inspector.core.model import CheckpointIndex, GlobalClass, PathPart, path_part
+from inspector.core.peek import DamagedCheckpointError, peek
+from inspector.core.safety import (
+    FileVerdict,
+    allow_refusal,
+    global_class,
+    judge_globals,
+    load_refusal,
+    torch_names,
+    verdict_of,
+)
+from inspector.engine.global_resolver import describe, resolve
 
 ZIP_MAGIC = b"PK\x03\x04"
 #: ``torch.save``'s legacy format starts with its magic number pickled at protocol 2.
@@ -31,6 +42,13 @@ LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 
 _GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL (\S+?)(?: was not an allowed global| whose module)")
 _BLOCKED_IN_MESSAGE = re.compile(r"GLOBAL (\S+?) whose module")
+#: The type of an object weights-only loading built but may not fill in (numpy's DType classes).
+_CLASS_IN_MESSAGE = re.compile(r"(?:Can only build|Can only create new object for)[^<]*<class '([^']+)'>")
+#: torch refused an object (a global, a class to build, a function to call), not a malformed stream.
+_WEIGHTS_ONLY_REFUSAL = re.compile(
+    r"GLOBAL|Can only (?:build|create new object)|call reduce for unrecognized"
+)
+_UNPICKLER_LINE = re.compile(r"WeightsUnpickler error:\s*(\S[^\n]*)")
 _DEVICE_TROUBLE = re.compile(
     r"deserialize object on|device not recognized|device module is not registered"
     r"|Invalid device|device_count\(\)|is_available\(\) is False|no (CUDA|MPS|XPU)"
@@ -53,8 +71,9 @@ class LoadError(CheckpointError):
 
     ``kind`` is one of ``cuda-unavailable``, ``device-unavailable``, ``weights-only``,
     ``not-found``, ``unreadable``, ``not-a-checkpoint``, ``corrupt``, ``torchscript``,
-    ``refused-global`` (the user asked to allow a global that is never allowed), ``missing-global``
-    (an allowed global cannot be imported here), ``bad-options``, ``other``.
+    ``dangerous`` (the safety policy holds the file back unless it is trusted), ``refused-global``
+    (the user asked to allow a global that is never allowed), ``missing-global`` (an allowed
+    global cannot be found here), ``bad-options``, ``other``.
     ``extra`` holds plain data: ``devices`` and ``suggest`` for device errors, ``globals`` (and
     ``blocked``) for weights-only refusals and the two global kinds.
     """
@@ -103,13 +122,16 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
     Raises ``LoadError`` for every failure torch reports; never retries with other options.
     """
     name = os.path.basename(path) or path
-    # Both checks come first: a refused option must never reach the file, let alone torch.load.
-    pickle_module = _pickle_module(name, options)
+    shown = escape_text(name)
+    # These checks come first: a refused option must never reach torch.load, nor a file the
+    # safety policy holds back, even when the engine is asked directly.
+    pickle_module = _pickle_module(shown, options)
+    check_handed_to_torch(name, _static_verdict(path) if options.weights_only else None, options)
     allowed = resolve_allowed_globals(name, options.allowed_globals)
     try:
         head = _read_head(path)
     except OSError as exc:
-        raise _os_error(name, exc) from None
+        raise _os_error(shown, exc) from None
     kwargs: dict[str, Any] = {
         "map_location": options.map_location,
         # Always explicit: an explicit value wins over TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
@@ -137,8 +159,6 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
     )
 
 
-#: Modules torch's weights-only unpickler refuses even when a user allowlists something in them.
-NEVER_ALLOWED_MODULES = frozenset({"os", "posix", "nt", "sys"})
 #: The pickle modules a trusted load may use: torch's default, and dill when it is installed.
 PICKLE_MODULES = ("pickle", "dill")
 
@@ -148,80 +168,83 @@ def available_pickle_modules() -> list[str]:
     return [name for name in PICKLE_MODULES if importlib.util.find_spec(name) is not None]
 
 
-def refusal_reason(qualname: str) -> str | None:
-    """Why ``module.name`` may never be allowlisted, or ``None`` when the user may allow it.
+def check_handed_to_torch(name: str, judged: FileVerdict | None, options: LoadOptions) -> None:
+    """Raise the safety policy's refusal for handing the file to torch with these options (a name
+    that may never be allowed is named with what it really is); nothing is imported."""
+    refusal = load_refusal(name, judged, options)
+    if refusal is not None and refusal.kind == "refused-global":
+        raise _refused_error(name, [(g, allow_refusal(g) or "") for g in refusal.names])
+    if refusal is not None:
+        raise LoadError(refusal.message, refusal.details, refusal.kind, {"globals": list(refusal.names)})
 
-    Refused: torch's blocked modules and whatever core's static classifier calls dangerous, for
-    every way the dotted name can split into a module and a name.
-    """
-    parts = qualname.split(".")
-    if len(parts) < 2 or not all(parts):
-        return "it is not a module.name global"
-    if parts[0] in NEVER_ALLOWED_MODULES:
-        return f"torch never allows anything from the {parts[0]} module"
-    for cut in range(1, len(parts)):
-        module, name = ".".join(parts[:cut]), ".".join(parts[cut:])
-        if classify(module, name) is GlobalClass.DANGEROUS:
-            return "it can run code, touch files or processes, or reach the network"
-    return None
+
+def _static_verdict(path: str) -> FileVerdict | None:
+    """The safety policy's verdict on exactly the file torch would load, from the static read;
+    ``None`` when the static read cannot say."""
+    try:
+        return verdict_of(peek(path, whole_set=False))
+    except DamagedCheckpointError as exc:  # damaged, but what it named before that still counts
+        return judge_globals(exc.globals, "unreadable")
+    except (CheckpointError, OSError, RecursionError, MemoryError):
+        return None
+
+
+def _refused_error(name: str, refused: list[tuple[str, str]]) -> LoadError:
+    """``refused-global``: each name with why it may never be allowed, naming the real object it
+    reaches through modules already imported here (nothing is imported to say so)."""
+    explained: list[tuple[str, str]] = []
+    for qualname, why in refused:
+        real = describe(qualname)
+        if real is not None and real != qualname and escape_text(real) not in why:
+            why += f" (it is {escape_text(real)})"
+        explained.append((qualname, why))
+    names = [g for g, _ in explained]
+    return LoadError(
+        f"{_join([escape_text(g) for g in names])} cannot be allowed for “{escape_text(name)}”: "
+        f"{explained[0][1]}. Only trusting the whole file would load it.",
+        "; ".join(f"{escape_text(g)}: {why}" for g, why in explained),
+        "refused-global",
+        {"globals": names},
+    )
 
 
 def resolve_allowed_globals(
     name: str, allowed: tuple[str, ...]
 ) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
-    """The real objects for the globals the user allowed, paired with the name the file uses.
+    """The real objects for the globals the user allowed, each paired with the names torch looks
+    it up by (the name in the file, and pickle's Python 2 mapping of it).
 
-    Refuses (``refused-global``) before importing anything when one may never be allowed; an
-    import that fails is ``missing-global``.
+    Every name is checked by the safety policy before anything is imported, and the object it
+    resolves to is checked again (``refused-global``); a name not found is ``missing-global``.
     """
-    refused = [(g, reason) for g in allowed if (reason := refusal_reason(g)) is not None]
+    refused: list[tuple[str, str]] = []
+    missing: list[tuple[str, str]] = []
+    resolved: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = []
+    for qualname in _unique(allowed):
+        if global_class(qualname) is GlobalClass.ALLOWED:
+            continue  # torch allows it without being asked
+        found = resolve(qualname)
+        if found.refusal is not None:
+            refused.append((qualname, found.refusal))
+        elif found.missing is not None:
+            missing.append((qualname, found.missing))
+        else:
+            obj = cast(Callable[..., Any], found.obj)  # a class or numpy's data builder, by the check
+            resolved.extend((obj, as_named) for as_named in torch_names(qualname))
+    shown = f"“{escape_text(name)}”"
     if refused:
-        names = [g for g, _ in refused]
+        raise _refused_error(name, refused)
+    if missing:
+        names = [g for g, _ in missing]
         raise LoadError(
-            f"{_join(names)} cannot be allowed for “{name}”: {refused[0][1]}. Only trusting the "
-            "whole file would load it.",
-            "; ".join(f"{g}: {reason}" for g, reason in refused),
-            "refused-global",
+            f"{shown} needs {_join([escape_text(g) for g in names])}, which the loader cannot import "
+            f"({escape_text(missing[0][1])}; is the package that defines it installed in the loader's "
+            "Python?).",
+            "; ".join(f"{escape_text(g)}: {escape_text(why)}" for g, why in missing),
+            "missing-global",
             {"globals": names},
         )
-    resolved: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = []
-    missing: list[str] = []
-    for qualname in _unique(allowed):
-        obj = _import_global(qualname)
-        if obj is None:
-            missing.append(qualname)
-        else:
-            resolved.append((obj, qualname))
-    if missing:
-        raise LoadError(
-            f"“{name}” needs {_join(missing)}, which the loader cannot import (is the package "
-            "that defines it installed in the loader's Python?).",
-            None,
-            "missing-global",
-            {"globals": missing},
-        )
     return resolved
-
-
-def _import_global(qualname: str) -> Any:
-    """The object ``module.name`` names, trying the longest importable module first; else None."""
-    parts = qualname.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj: Any = importlib.import_module(".".join(parts[:cut]))
-        except Exception:  # not a module (ModuleNotFoundError), or its import failed: a shorter one?
-            continue
-        try:
-            for attr in parts[cut:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            continue
-        try:
-            hash(obj)  # torch keeps allowed globals in a set
-        except TypeError:
-            return None
-        return obj
-    return None
 
 
 def _pickle_module(name: str, options: LoadOptions) -> ModuleType | None:
@@ -325,7 +348,7 @@ def _os_error(name: str, exc: OSError) -> LoadError:
 
 def classify_error(path: str, options: LoadOptions, exc: BaseException, head: bytes) -> LoadError:
     """What ``torch.load`` raised, as one sentence about the file with the facts a fix needs."""
-    name = os.path.basename(path) or path
+    name = escape_text(os.path.basename(path) or path)
     raw = _ANSI.sub("", str(exc)) or type(exc).__name__
     if isinstance(exc, OSError):
         return _os_error(name, exc)
@@ -343,8 +366,8 @@ def classify_error(path: str, options: LoadOptions, exc: BaseException, head: by
             raw,
             "weights-only",
         )
-    if "Weights only load failed" in raw and "GLOBAL" in raw:
-        return _weights_only_error(path, name, raw)
+    if "Weights only load failed" in raw and _WEIGHTS_ONLY_REFUSAL.search(raw):
+        return _weights_only_error(path, name, raw, options)
     if _DEVICE_TROUBLE.search(raw):
         device_error = _device_error(path, name, options, raw)
         if device_error is not None:
@@ -375,7 +398,7 @@ def classify_error(path: str, options: LoadOptions, exc: BaseException, head: by
         )
     if isinstance(exc, MemoryError):
         return LoadError(f"“{name}” does not fit in memory with the chosen map location.", raw, "other")
-    return LoadError(f"torch could not load “{name}”: {_first_line(raw)}", raw, "other")
+    return LoadError(f"torch could not load “{name}”: {escape_text(_first_line(raw))}", raw, "other")
 
 
 def _first_line(raw: str) -> str:
@@ -383,48 +406,57 @@ def _first_line(raw: str) -> str:
     return line if line.endswith(".") else line + "."
 
 
-def _weights_only_error(path: str, name: str, raw: str) -> LoadError:
-    named = _GLOBAL_IN_MESSAGE.findall(raw)
+def _weights_only_error(path: str, shown_name: str, raw: str, options: LoadOptions) -> LoadError:
+    """torch's weights-only refusal as a sentence that names what is missing (never torch's own
+    paragraph, which recommends weights_only=False): every global and class torch named, and the
+    scan's list of what the file needs beyond torch's own set."""
+    named = [*_GLOBAL_IN_MESSAGE.findall(raw), *_CLASS_IN_MESSAGE.findall(raw)]
     blocked = _unique(_BLOCKED_IN_MESSAGE.findall(raw))
-    all_globals = _unique([*named, *_unsafe_globals(path)])
-    shown = ", ".join(all_globals) if all_globals else "Python objects"
+    allowed = set(options.allowed_globals)
+    needed = _unique([*named, *(g for g in _unsafe_globals(path) if g not in allowed)])
+    shown_file = f"“{shown_name}”"
+    shown = _join([escape_text(g) for g in needed])
     if blocked:
         message = (
-            f"“{name}” references {shown}, which weights-only loading always refuses because it "
+            f"{shown_file} references {shown}, which weights-only loading always refuses because it "
             "can run commands or reach the system; do not trust this file unless you made it."
         )
-    else:
-        allow = "Allow exactly this one" if len(all_globals) == 1 else "Allow exactly these"
+    elif needed:
+        allow = "Allow exactly this one" if len(needed) == 1 else "Allow exactly these"
+        still = " still" if allowed else ""
         message = (
-            f"“{name}” needs {shown}, which weights-only loading does not allow. {allow} for "
-            "this file, or trust the whole file if you know where it came from."
+            f"{shown_file}{still} needs {shown}, which weights-only loading does not allow. {allow} "
+            "for this file, or trust the whole file if you know where it came from."
         )
-    extra: dict[str, Any] = {"globals": all_globals}
+    else:
+        found = _UNPICKLER_LINE.search(raw)
+        what = escape_text(found.group(1).strip()) if found else "an object it does not allow"
+        message = (
+            f"Weights-only loading refused {shown_file} at {what.rstrip('.')}; trust the whole file "
+            "if you know where it came from."
+        )
+    extra: dict[str, Any] = {"globals": needed}
     if blocked:
         extra["blocked"] = blocked
     return LoadError(message, raw, "weights-only", extra)
 
 
 def _unsafe_globals(path: str) -> list[str]:
-    """Every global outside torch's weights-only set, by torch (zip files) or core's static read."""
-    try:
-        return [str(g) for g in torch.serialization.get_unsafe_globals_in_checkpoint(path)]
-    except Exception:
-        pass
+    """Every global outside torch's weights-only set: torch's own list (zip files) and the static
+    read's, which also lists what torch needs without a GLOBAL naming it (numpy's DType classes)."""
+    names: list[str] = []
+    with contextlib.suppress(Exception):
+        names.extend(str(g) for g in torch.serialization.get_unsafe_globals_in_checkpoint(path))
     index = _peek(path)
-    if index is None:
-        return []
-    try:
-        return [str(g.qualname) for g in index.unsafe_globals]
-    except Exception:
-        return []
+    if index is not None:
+        names.extend(g.qualname for g in index.unsafe_globals)
+    return _unique(names)
 
 
-def _peek(path: str) -> Any:
-    """Core's static read of the file, when that reader is available; ``None`` otherwise."""
+def _peek(path: str) -> CheckpointIndex | None:
+    """Core's static read of the file; ``None`` when it cannot read it."""
     try:
-        module = importlib.import_module("inspector.core.peek")
-        return module.peek(path)
+        return peek(path)
     except Exception:
         return None
 
@@ -496,16 +528,16 @@ def _device_error(path: str, name: str, options: LoadOptions, raw: str) -> LoadE
     if options.map_location is None:
         extra["devices"] = _unique(src for src, _ in missing)
         message = (
-            f"“{name}” holds tensors saved on {_join(extra['devices'])}, but {reason}. "
-            "Load it with map location cpu to see it here."
+            f"“{name}” holds tensors saved on {_join([escape_text(d) for d in extra['devices']])}, "
+            f"but {reason}. Load it with map location cpu to see it here."
         )
     else:
         extra["devices"] = targets
         extra["saved_devices"] = _unique(src for src, _ in missing)
         message = (
             f"Map location {format_map_location(options.map_location)} would put tensors of "
-            f"“{name}” on {_join(targets)}, but {reason}. Choose cpu (or a device this machine "
-            "has) instead."
+            f"“{name}” on {_join([escape_text(t) for t in targets])}, but {reason}. Choose cpu (or a "
+            "device this machine has) instead."
         )
     return LoadError(message, raw, kind, extra)
 

@@ -5,10 +5,11 @@ engine loads the file with torch and "Loaded on" fills in. Each phase carries a 
 number for the peek, the job id for the load) so results that arrive after a cancel, a reload or a
 close are dropped.
 
-Safety: the scan verdict is a badge on the tab. A file whose pickle references dangerous globals is
-never handed to the engine until the user trusts it in this tab; globals that weights-only loading
-refuses are allowed, or the file trusted, only by the user's answer to a dialog. These choices live
-in the tab and die with it: nothing is remembered, and nothing is relaxed without asking.
+Safety: the scan verdict (``inspector.core.safety``) is a badge on the tab. What the policy
+refuses to hand to torch (dangerous globals, TorchScript code) is never submitted until the user
+trusts the file in this tab; globals that weights-only loading refuses are allowed, or the file
+trusted, only by the user's answer to a dialog, asked while this tab is the one shown. These
+choices live in the tab and die with it: nothing is remembered, nothing relaxed without asking.
 """
 
 from __future__ import annotations
@@ -41,32 +42,35 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
 from inspector.core.errors import CheckpointError
-from inspector.core.formatting import format_bytes, format_count, format_params
+from inspector.core.formatting import escape_text, format_bytes, format_count, format_params
 from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.layouts import SHARDED_FORMATS
 from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
+from inspector.core.safety import (
+    Refusal,
+    Verdict,
+    global_class,
+    load_refusal,
+    refused_names,
+    unique_names,
+    verdict_of,
+    what_would_run,
+)
 from inspector.gui.code_files_dialog import CodeFilesDialog
 from inspector.gui.detail_panel import DetailPanel
 from inspector.gui.engine_bridge import EngineBridge, loaded_devices
 from inspector.gui.filter_proxy import CheckpointFilterProxy
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.load_options_bar import map_location_label
-from inspector.gui.safety import (
-    Verdict,
-    global_class,
-    refused,
-    unique_names,
-    verdict_of,
-    what_would_run,
-)
 from inspector.gui.stats_all import StatsAllRow, stats_by_path
 from inspector.gui.status_widgets import BusyRow, DangerBanner, ErrorPanel, VerdictBadge
 from inspector.gui.tasks import TaskRunner
@@ -104,7 +108,12 @@ _KIND_SENTENCES = {
     "not-found": QT_TRANSLATE_NOOP("CheckpointTab", "{name} no longer exists."),
     "crashed": QT_TRANSLATE_NOOP("CheckpointTab", "The torch worker stopped while loading {name}."),
     "torchscript": QT_TRANSLATE_NOOP(
-        "CheckpointTab", "{name} is a TorchScript archive; it is shown from its static read only."
+        "CheckpointTab",
+        "{name} holds TorchScript code, which runs if loaded with torch.jit.load; the tensors are "
+        "shown from the static read.",
+    ),
+    "dangerous": QT_TRANSLATE_NOOP(
+        "CheckpointTab", "{name} can run code on this computer, so it is not handed to torch."
     ),
     "refused-global": QT_TRANSLATE_NOOP(
         "CheckpointTab",
@@ -214,6 +223,7 @@ class CheckpointTab(QWidget):
         self._allowed_globals: tuple[str, ...] = ()
         self._reported_globals: list[str] = []  # what the engine last said weights-only refused
         self.safety_dialog: QDialog | None = None  # the open Allow/Trust dialog (for tests too)
+        self._watching_tabs = False  # connected to the window's tab switches
         self.index: CheckpointIndex | None = None
         self.model: CheckpointTreeModel | None = None
         self.proxy = CheckpointFilterProxy(self)
@@ -391,7 +401,7 @@ class CheckpointTab(QWidget):
     @property
     def verdict(self) -> Verdict | None:
         """The scan verdict once the static read is shown."""
-        return verdict_of(self.index) if self.index is not None else None
+        return verdict_of(self.index).verdict if self.index is not None else None
 
     @property
     def is_trusted(self) -> bool:
@@ -399,8 +409,16 @@ class CheckpointTab(QWidget):
 
     @property
     def held_back(self) -> bool:
-        """True while the scan found dangerous globals and the user has not trusted the file."""
-        return self.index is not None and bool(self.index.dangerous_globals) and not self._trusted
+        """True while the safety policy does not let torch see the file with this tab's answers."""
+        return self._refusal() is not None
+
+    def _refusal(self) -> Refusal | None:
+        """The safety policy's answer for this tab's next load. Only this tab's "Trust" answer
+        trusts the file: the window's weights_only switch never lets a dangerous file through."""
+        if self.index is None:
+            return None
+        options = replace(self.load_options, weights_only=not self._trusted)
+        return load_refusal(self.display_name, verdict_of(self.index), options)
 
     # -- opening and loading -----------------------------------------------------------------
 
@@ -458,6 +476,10 @@ class CheckpointTab(QWidget):
         dialog, self.safety_dialog = self.safety_dialog, None
         if dialog is not None:
             dialog.reject()  # its answer would be for a tab that is gone
+        stack = self._tab_stack()
+        if stack is not None and self._watching_tabs:
+            stack.currentChanged.disconnect(self._on_current_tab_changed)
+            self._watching_tabs = False
         if self._engine is not None:
             self._engine.job_finished.disconnect(self._on_job_finished)
             self._engine.job_failed.disconnect(self._on_job_failed)
@@ -472,9 +494,13 @@ class CheckpointTab(QWidget):
         self.error_panel.clear()
         if self.model is not None:
             self.model.set_loaded_devices({})
-        if self.held_back:
-            # Not even weights-only loading: the file never reaches torch.load untrusted.
+        refusal = self._refusal()
+        if refusal is not None:
+            # The safety policy's answer: the file never reaches torch.load untrusted.
             self.busy.hide_busy()
+            if refusal.kind == "torchscript":
+                message = _tr(_KIND_SENTENCES["torchscript"]).format(name=f"“{self.display_name}”")
+                self.error_panel.show_error(message, refusal.details, [(_tr(_TRUST), self.ask_trust)])
             self.load_label.setText(
                 self.tr("Not loaded with torch: shown from the static read only, so nothing in the file ran.")
             )
@@ -568,7 +594,7 @@ class CheckpointTab(QWidget):
             )
         elif options.allowed_globals:
             text += self.tr("; allowed for this tab: {names}").format(
-                names=", ".join(options.allowed_globals)
+                names=", ".join(escape_text(n) for n in options.allowed_globals)
             )
         self.load_label.setText(text + self.tr("."))
         self.load_label.show()
@@ -589,8 +615,9 @@ class CheckpointTab(QWidget):
         names = [str(g) for g in extra.get("globals") or []]
         if kind == "weights-only":
             self._reported_globals = unique_names([*self._reported_globals, *names])
-        if kind == "weights-only" and names and not all(n in message for n in names):
-            message += " " + self.tr("It references: {names}.").format(names=", ".join(names))
+        if kind == "weights-only" and names and not all(escape_text(n) in message for n in names):
+            shown = ", ".join(escape_text(n) for n in names)
+            message += " " + self.tr("It references: {names}.").format(names=shown)
         actions: list[tuple[str, Callable[[], None]]] = []
         suggest = extra.get("suggest")
         if suggest:
@@ -600,7 +627,7 @@ class CheckpointTab(QWidget):
             actions.append((self.tr("Try again"), lambda: self.reload(self._options)))
         elif kind == "weights-only" and names:
             actions.append((_tr(_ALLOW_OR_TRUST), lambda: self.ask_allow(names)))
-        elif kind in ("weights-only", "refused-global", "torchscript") and not self._trusted:
+        elif kind in ("weights-only", "refused-global", "torchscript", "dangerous") and not self._trusted:
             actions.append((_tr(_TRUST), self.ask_trust))
         self.error_panel.show_error(message, event.get("details"), actions)
         self.load_label.hide()
@@ -617,7 +644,7 @@ class CheckpointTab(QWidget):
             return
         names = unique_names([*self._allowed_globals, *names])
         needed = [(name, global_class(name, self.index)) for name in names]
-        dialog = AllowGlobalsDialog(self.display_name, needed, refused(names, self.index), self)
+        dialog = AllowGlobalsDialog(self.display_name, needed, refused_names(names), self)
 
         def on_finished(_result: int) -> None:
             if self._closed or self.safety_dialog is not dialog:
@@ -639,7 +666,8 @@ class CheckpointTab(QWidget):
         pickle_modules: list[str] = []
         if self._engine is not None:
             pickle_modules = list(self._engine.client.pickle_modules)
-        dialog = TrustFileDialog(self.display_name, will_run, pickle_modules, self)
+        holds_code = verdict_of(self.index).torchscript_code
+        dialog = TrustFileDialog(self.display_name, will_run, pickle_modules, self, holds_code=holds_code)
 
         def on_finished(result: int) -> None:
             if self._closed or self.safety_dialog is not dialog:
@@ -654,29 +682,56 @@ class CheckpointTab(QWidget):
         self._show_dialog(dialog, on_finished)
 
     def _show_dialog(self, dialog: QDialog, on_finished: Callable[[int], None]) -> None:
+        """Ask in this tab: the dialog opens now if this tab is the one shown, else when it is."""
         if self.safety_dialog is not None:
             self.safety_dialog.reject()
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.safety_dialog = dialog
         dialog.finished.connect(on_finished)
-        dialog.open()
+        stack = self._tab_stack()
+        if stack is not None and not self._watching_tabs:
+            stack.currentChanged.connect(self._on_current_tab_changed)
+            self._watching_tabs = True
+        if self.is_current_tab:
+            dialog.open()
+
+    def _tab_stack(self) -> QStackedWidget | None:
+        parent = self.parentWidget()
+        return parent if isinstance(parent, QStackedWidget) else None
+
+    @property
+    def is_current_tab(self) -> bool:
+        """True when this tab is the one its window shows (or it stands alone)."""
+        stack = self._tab_stack()
+        return stack is None or stack.currentWidget() is self
+
+    def _on_current_tab_changed(self, _index: int) -> None:
+        """A question about this file is shown only over this file's tab."""
+        dialog = self.safety_dialog
+        if dialog is None or self._closed or not shiboken6.isValid(dialog):
+            return
+        if self.is_current_tab and not dialog.isVisible():
+            dialog.open()
+        elif not self.is_current_tab and dialog.isVisible():
+            dialog.hide()
 
     def _show_scan(self) -> None:
         """The verdict badge, and the red banner for a file with dangerous globals."""
         assert self.index is not None
-        verdict = verdict_of(self.index)
-        unsafe = unique_names(g.qualname for g in self.index.unsafe_globals)
+        judged = verdict_of(self.index)
+        unsafe = [escape_text(n) for n in unique_names(g.qualname for g in self.index.unsafe_globals)]
         tooltip = (
             self.tr("Globals outside torch's weights-only set: {names}").format(names=", ".join(unsafe))
             if unsafe
             else self.tr("The pickle references only what weights-only loading allows.")
         )
-        self.verdict_badge.set_verdict(verdict, tooltip)
-        dangerous = unique_names(g.qualname for g in self.index.dangerous_globals)
-        if not dangerous:
+        if judged.torchscript_code:
+            tooltip += "\n" + _tr(_KIND_SENTENCES["torchscript"]).format(name=self.display_name)
+        self.verdict_badge.set_verdict(judged.verdict, tooltip)
+        if not judged.dangerous:
             self.danger_banner.hide()
             return
-        listed = ", ".join(dangerous)
+        listed = ", ".join(escape_text(n) for n in judged.dangerous)
         if self._trusted:
             message = self.tr(
                 "You trusted {name} in this tab, so it is loaded with weights_only=False "

@@ -28,12 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.load_options import LoadOptions, MapLocation
+from inspector.core.safety import Verdict
 from inspector.gui.checkpoint_tab import CheckpointTab, PeekFunction, default_peek
 from inspector.gui.diff_window import DiffWindow
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.i18n import LANGUAGES, QT_TRANSLATE_NOOP, UiLanguage, language_label
 from inspector.gui.load_options_bar import LoadOptionsBar
-from inspector.gui.safety import Verdict
 from inspector.gui.status_widgets import verdict_label
 from inspector.gui.tasks import TaskRunner
 

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.safety import Verdict
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
-from inspector.gui.safety import Verdict
 
 
 class BusyRow(QWidget):

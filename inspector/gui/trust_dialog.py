@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.formatting import escape_text
 from inspector.core.model import GlobalClass
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 
@@ -41,7 +42,8 @@ def _global_list(items: list[tuple[str, GlobalClass]]) -> str:
     for name, verdict in items:
         colour = "#b00020" if verdict is GlobalClass.DANGEROUS else "palette(text)"
         what = QCoreApplication.translate("TrustFileDialog", _CLASS_TEXT[verdict])
-        rows.append(f"<li><code style='color:{colour}'>{html.escape(name)}</code> — {what}</li>")
+        shown = html.escape(escape_text(name))
+        rows.append(f"<li><code style='color:{colour}'>{shown}</code> — {what}</li>")
     return "<ul style='margin-left:-20px'>" + "".join(rows) + "</ul>"
 
 
@@ -60,18 +62,32 @@ class TrustFileDialog(QDialog):
         will_run: list[tuple[str, GlobalClass]],
         pickle_modules: list[str],
         parent: QWidget | None = None,
+        *,
+        holds_code: bool = False,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("trustFileDialog")
         self.setWindowTitle(self.tr("Trust {name}?").format(name=name))
         self.will_run = [qualname for qualname, _ in will_run]
         quoted = html.escape(f"“{name}”")
+        code = (
+            "<p>"
+            + self.tr(
+                "It holds TorchScript code: trusting loads it with torch.jit.load, which runs that code."
+            )
+            + "</p>"
+            if holds_code
+            else ""
+        )
         if will_run:
             listing = (
-                "<p>"
+                code
+                + "<p>"
                 + self.tr("Its pickle names these, and torch.load will import and call them:")
                 + f"</p>{_global_list(will_run)}"
             )
+        elif holds_code:
+            listing = code
         else:
             listing = (
                 "<p>"
@@ -156,7 +172,7 @@ class AllowGlobalsDialog(QDialog):
             never = self.tr(
                 "{globals} can never be allowed (torch blocks it, or it can run code); "
                 "only trusting the whole file would load it."
-            ).format(globals=html.escape(", ".join(refused)))
+            ).format(globals=html.escape(", ".join(escape_text(n) for n in refused)))
             text += f"<p style='color:#b00020'>{never}</p>"
         else:
             choices = (

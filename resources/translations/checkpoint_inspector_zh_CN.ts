@@ -88,8 +88,12 @@
         <translation>加载 {name} 时 torch 工作进程停止了。</translation>
     </message>
     <message>
-        <source>{name} is a TorchScript archive; it is shown from its static read only.</source>
-        <translation>{name} 是 TorchScript 归档；仅显示静态读取的结果。</translation>
+        <source>{name} holds TorchScript code, which runs if loaded with torch.jit.load; the tensors are shown from the static read.</source>
+        <translation>{name} 含有 TorchScript 代码，用 torch.jit.load 加载时会运行这些代码；张量按静态读取结果显示。</translation>
+    </message>
+    <message>
+        <source>{name} can run code on this computer, so it is not handed to torch.</source>
+        <translation>{name} 可以在这台计算机上运行代码，因此不会交给 torch。</translation>
     </message>
     <message>
         <source>{name} needs a global that can never be allowed; only trusting it would load it.</source>
@@ -1161,6 +1165,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <message>
         <source>Trust {name}?</source>
         <translation>信任 {name}？</translation>
+    </message>
+    <message>
+        <source>It holds TorchScript code: trusting loads it with torch.jit.load, which runs that code.</source>
+        <translation>它含有 TorchScript 代码：信任后将用 torch.jit.load 加载，这会运行这些代码。</translation>
     </message>
     <message>
         <source>Its pickle names these, and torch.load will import and call them:</source>

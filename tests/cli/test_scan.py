@@ -111,3 +111,54 @@ def test_missing_file_exits_2(cli: CliRunner, tmp_path: Path) -> None:
     result = cli.run("scan", tmp_path / "nope.pth")
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+# -- the verdict is the safety policy's; strings from the file are printed escaped -----------------
+
+
+def _scripted(path: Path) -> Path:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(
+            torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())), str(path)
+        )
+    return path
+
+
+def test_a_torchscript_archive_scans_as_data_that_holds_code(cli: CliRunner, tmp_path: Path) -> None:
+    from inspector.core.safety import TORCHSCRIPT_CODE
+
+    path = _scripted(tmp_path / "scripted.pt")
+    text, as_json = cli.run_many([("scan", path), ("scan", "--json", path)])
+    assert text.returncode == 0 and as_json.returncode == 0, text.describe()
+    assert ": safe (torchscript, " in text.stdout.splitlines()[0]
+    assert f"code: it {TORCHSCRIPT_CODE}" in text.stdout
+    assert "dangerous" not in text.stdout
+    report = json.loads(as_json.stdout)
+    assert report["verdict"] == "safe" and report["torchscript_code"] is True
+
+
+def test_scan_prints_names_from_the_file_escaped(cli: CliRunner, tmp_path: Path) -> None:
+    spoof = "os\x1b[2K\r/tmp/x.pth: safe (pickle, 0 distinct globals)\x1b[8m"
+    path = tmp_path / "spoof.pth"
+    path.write_bytes(b"\x80\x02c" + spoof.encode() + b"\nsystem\n)R.")
+    text, as_json = cli.run_many([("scan", path), ("scan", "--json", path)])
+    assert text.returncode == 1, text.describe()
+    assert "\x1b" not in text.stdout and "\r" not in text.stdout
+    assert text.stdout.splitlines()[0].endswith(": dangerous (pickle, 1 distinct globals)")
+    assert "os\\x1b[2K\\r/tmp/x.pth" in text.stdout
+    assert json.loads(as_json.stdout)["globals"][0]["module"] == spoof  # the JSON keeps the data
+
+
+def test_an_unregistered_extension_code_is_unreadable_with_the_reason(cli: CliRunner, tmp_path: Path) -> None:
+    from tests.hostile_globals import ext_pickle, in_torch_zip, write
+
+    path = write(tmp_path / "ext.pth", in_torch_zip(ext_pickle(tmp_path, 0x1234)))
+    result = cli.run("scan", path)
+    assert result.returncode == 2, result.describe()
+    assert "extension code 4660, which nothing has registered" in result.stderr
+    assert not (tmp_path / MARKER).exists()

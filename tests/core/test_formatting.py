@@ -18,10 +18,11 @@ from inspector.core.formatting import escape_text
         ("\u202eevil", "\\u202eevil"),
         ("lone \udc80", "lone \\udc80"),
         ("c1 \x9b", "c1 \\x9b"),
-        ("back\\x1b", "back\\\\x1b"),
+        ("back\\slash", "back\\slash"),
     ],
 )
 def test_escape_text_shows_every_hidden_character(raw: str, shown: str) -> None:
     assert escape_text(raw) == shown
     assert escape_text(raw).isprintable()
     escape_text(raw).encode("utf-8")  # never raises: no surrogate is left
+    assert escape_text(escape_text(raw)) == escape_text(raw)  # escaping twice doubles nothing

@@ -1,20 +1,30 @@
-"""The loader's safety rules: allowlisted globals as real objects, refusals before torch.load, the
-trusted-mode pickle module, and a worker that reports what it can unpickle with."""
+"""The loader's safety rules: allowlisted globals as real objects, judged on what they resolve to,
+refusals before torch.load, the trusted-mode pickle module, and a worker that reports what it can
+unpickle with."""
 
 from __future__ import annotations
 
 import argparse
+import collections
+import dataclasses
 import os
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from inspector.core.globals_policy import classify
 from inspector.core.load_options import LoadOptions
-from inspector.engine import loader
+from inspector.core.model import GlobalClass
+from inspector.core.peek import peek
+from inspector.engine import global_resolver, loader
 from inspector.engine.loader import LoadError, load_checkpoint
+from tests import hostile_globals
+from tests.checkpoints import BuiltCheckpoint
+from tests.hostile_globals import ALIASES, SYSTEM, AliasCase
 
 
 class _RunsCommand:
@@ -65,12 +75,21 @@ def test_weights_only_is_explicit_even_when_the_environment_forces_it_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, torch_load_calls: list[dict[str, Any]]
 ) -> None:
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-    path, marker = _command_payload(tmp_path)
-    error = _error(path, LoadOptions())
+    error = _error(_namespace(tmp_path), LoadOptions())
     assert error.kind == "weights-only"
-    assert error.extra["blocked"] == [f"{os.system.__module__}.system"]
     assert [call["weights_only"] for call in torch_load_calls] == [True]
-    assert not marker.exists()
+
+
+def test_a_dangerous_file_never_reaches_torch_load_unless_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    path, marker = _command_payload(tmp_path)
+    error = _error(path, LoadOptions(map_location="cpu"))
+    assert error.kind == "dangerous"
+    assert error.extra["globals"] == [SYSTEM]
+    assert error.message.startswith(f"“payload.pth” references {SYSTEM}, which can run code")
+    assert torch_load_calls == [] and not marker.exists()
 
 
 def test_allowing_exactly_the_named_globals_loads_under_weights_only(
@@ -108,9 +127,9 @@ def test_dangerous_globals_are_refused_before_anything_is_imported_or_loaded(
     tmp_path: Path, name: str, torch_load_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     imported: list[str] = []
-    real_import = loader.importlib.import_module
+    real_import = global_resolver.importlib.import_module
     monkeypatch.setattr(
-        loader.importlib,
+        global_resolver.importlib,
         "import_module",
         lambda module, *args: imported.append(module) or real_import(module, *args),
     )
@@ -128,6 +147,155 @@ def test_a_global_that_cannot_be_imported_is_named(tmp_path: Path) -> None:
     assert error.kind == "missing-global"
     assert error.extra["globals"] == ["no_such_package_here.Config"]
     assert "cannot import" in error.message
+
+
+# -- allowing is judged on the object the name resolves to ----------------------------------------
+
+
+@pytest.mark.parametrize("case", ALIASES, ids=[ascii(c.qualname) for c in ALIASES])
+def test_an_alias_of_a_dangerous_callable_is_never_allowed(
+    tmp_path: Path, case: AliasCase, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    path = case.build(tmp_path)
+    error = _error(path, LoadOptions(allowed_globals=(case.qualname,)))
+    assert error.kind == "refused-global"
+    assert error.extra["globals"] == [case.qualname]
+    if "\x00" in case.qualname:  # no module has that name: it is shown, escaped, and never imported
+        assert "os\\x00junk.system" in error.message and "\x00" not in error.message
+    else:
+        assert case.real in error.message  # the sentence names what the name really is
+    assert torch_load_calls == []
+    assert not hostile_globals.marker(tmp_path).exists()
+
+
+def test_an_innocent_name_that_resolves_to_a_dangerous_callable_is_refused_as_that_callable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    # A package that did ``from os import system as tidy``: no name rule can know what tidy is.
+    monkeypatch.setitem(
+        sys.modules, "tidy_helpers", hostile_globals.alias_module("tidy_helpers", "tidy", os.system)
+    )
+    path = hostile_globals.payload_checkpoint(
+        tmp_path, "tidy.pth", "tidy_helpers", "tidy", hostile_globals.touch_command(tmp_path)
+    )
+    assert [g.verdict for g in peek(str(path)).globals if g.module == "tidy_helpers"] == [GlobalClass.UNKNOWN]
+    error = _error(path, LoadOptions(allowed_globals=("tidy_helpers.tidy",)))
+    assert error.kind == "refused-global"
+    assert f"it is {SYSTEM}, reached through another module" in error.message
+    assert torch_load_calls == []
+    assert not hostile_globals.marker(tmp_path).exists()
+
+
+def test_a_file_writer_no_list_names_is_refused_because_it_is_a_function(
+    tmp_path: Path, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    import zipapp  # imported here, as any loaded package may have imported it
+
+    assert classify("zipapp", "create_archive") is GlobalClass.UNKNOWN
+    source = tmp_path / "app"
+    source.mkdir()
+    (source / "__main__.py").write_text("")
+    marker = hostile_globals.marker(tmp_path)
+    path = hostile_globals.payload_checkpoint(
+        tmp_path, "writer.pth", "zipapp", "create_archive", str(source), str(marker)
+    )
+    error = _error(path, LoadOptions(allowed_globals=("zipapp.create_archive",)))
+    assert error.kind == "refused-global"
+    assert "it is a function (zipapp.create_archive)" in error.message
+    assert zipapp.create_archive is not None and torch_load_calls == []
+    assert not marker.exists()
+
+
+def test_a_module_beside_the_checkpoint_is_never_imported_to_allow_a_global(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    marker = hostile_globals.marker(tmp_path)
+    (tmp_path / "beside_config.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Config: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # as when the loader starts in the download folder
+    path = hostile_globals.payload_checkpoint(tmp_path, "beside.pth", "beside_config", "Config")
+    error = _error(path, LoadOptions(allowed_globals=("beside_config.Config",)))
+    assert error.kind == "refused-global"
+    assert "not installed in the loader's Python" in error.message
+    assert "beside_config" not in sys.modules and not marker.exists()
+    assert torch_load_calls == []
+
+
+def test_numpy_1_names_are_allowed_as_numpy_2_objects_under_the_name_in_the_file(
+    tmp_path: Path, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    import numpy as np
+
+    path = tmp_path / "numpy1.pth"
+    torch.save({"w": torch.ones(2), "mean": np.arange(3, dtype=np.float32)}, path)
+    hostile_globals.rename_module(path, "numpy._core.multiarray", "numpy.core.multiarray")  # numpy 1.x
+    needed = [g.qualname for g in peek(str(path)).unsafe_globals]
+    assert set(needed) == {
+        "numpy.core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype", "numpy.dtypes.Float32DType"
+    }  # fmt: skip
+    result = load_checkpoint(str(path), LoadOptions(allowed_globals=tuple(needed)))
+    assert (("w",), "cpu") in result.devices
+    seen = set(torch_load_calls[0]["safe_globals"])
+    assert (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct") in seen
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A plain config dataclass, as training scripts save beside their weights."""
+
+    lr: float = 0.1
+    layers: list[int] = dataclasses.field(default_factory=list)
+
+
+def _needed(path: Path) -> set[str]:
+    return {g.qualname for g in peek(str(path)).unsafe_globals}
+
+
+def test_the_scan_lists_what_weights_only_loading_needs_for_every_fixture(
+    built_checkpoints: dict[str, BuiltCheckpoint],
+) -> None:
+    for case, built in built_checkpoints.items():
+        listed = _needed(built.path)
+        if built.path.read_bytes()[:4] == b"PK\x03\x04":  # torch lists the GLOBALs of zip files only
+            torch_lists = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(built.path)))
+            assert torch_lists <= listed, case
+        # Allowing exactly what the scan lists is what torch needs: it loads under weights_only.
+        result = load_checkpoint(
+            str(built.path), LoadOptions(map_location="cpu", allowed_globals=tuple(listed))
+        )
+        assert {path for path, _ in result.devices} == set(built.torch_view().tensors), case
+
+
+def test_allowing_exactly_the_scan_list_loads_numpy_values_and_config_classes(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "extras.pth"
+    extras = {
+        "w": torch.ones(2),
+        "arrays": [np.zeros(3, dtype=t) for t in ("f4", "f8", "i8", "u1", "b1", "c8", "f2")],
+        "scalars": [np.float64(1.5), np.int64(3), np.bool_(True)],
+        "dtype": np.dtype("int16"),
+        "config": TrainConfig(0.01, [2, 4]),
+        "counts": collections.OrderedDict(a=1),
+    }
+    torch.save(extras, path)
+    listed = _needed(path)
+    assert {"numpy.dtypes.Float16DType", "numpy.dtypes.Complex64DType", f"{__name__}.TrainConfig"} <= listed
+    assert set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path))) <= listed
+    result = load_checkpoint(str(path), LoadOptions(allowed_globals=tuple(sorted(listed))))
+    assert result.devices == [(("w",), "cpu")]
+
+
+def test_what_torch_still_refuses_is_named_in_our_sentence(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "array.pth"
+    torch.save({"mean": np.arange(3, dtype=np.float32)}, path)
+    allowed = ("numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype")
+    error = _error(path, LoadOptions(allowed_globals=allowed))
+    assert error.kind == "weights-only"
+    assert error.extra["globals"] == ["numpy.dtypes.Float32DType"]
+    assert error.message.startswith("“array.pth” still needs numpy.dtypes.Float32DType, which")
+    assert "weights_only=False" not in error.message and "WeightsUnpickler" not in error.message
 
 
 def test_a_trusted_load_uses_the_chosen_pickle_module(
@@ -193,7 +361,20 @@ def test_worker_imports_allowed_globals_itself(engine: Any, tmp_path: Path) -> N
 
 def test_worker_never_runs_a_command_payload(engine: Any, tmp_path: Path) -> None:
     path, marker = _command_payload(tmp_path)
-    assert engine.load(path)["kind"] == "weights-only"
+    assert engine.load(path)["kind"] == "dangerous"
     refused = engine.load(path, allowed_globals=[f"{os.system.__module__}.system"])
     assert refused["kind"] == "refused-global"
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("case", ALIASES, ids=[ascii(c.qualname) for c in ALIASES])
+def test_worker_refuses_to_allow_an_alias_and_names_what_it_is(
+    engine: Any, tmp_path: Path, case: AliasCase
+) -> None:
+    path = case.build(tmp_path)
+    refused = engine.load(path, map_location="cpu", allowed_globals=[case.qualname])
+    assert refused["kind"] == "refused-global"
+    assert refused["extra"]["globals"] == [case.qualname]
+    if "\x00" not in case.qualname:
+        assert case.real in refused["message"]
+    assert not hostile_globals.marker(tmp_path).exists()

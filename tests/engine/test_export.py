@@ -362,5 +362,5 @@ def test_export_refuses_to_allow_a_dangerous_global_before_importing_it(tmp_path
     plan = ExportPlan(source=str(src), target=str(tmp_path / "out.pth"), allowed_globals=("posix.system",))
     with pytest.raises(ExportError) as info:
         export_checkpoint(plan)
-    assert "posix.system" in info.value.message and info.value.kind == "refused"
+    assert "posix.system" in info.value.message and info.value.kind == "unsafe"
     assert not (tmp_path / "out.pth").exists()

@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,122 @@ def test_globals_that_can_never_be_allowed_leave_only_trust(
     trust.reject()
     assert not tab.is_trusted
     assert all(options["weights_only"] for options in _submitted(engine))
+
+
+# -- the question is asked in the tab it is about ---------------------------------------------------
+
+
+def test_a_question_about_one_file_waits_until_its_tab_is_shown(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, fake_client: dict[str, Any], tmp_path: Path
+) -> None:
+    fake_client["hold"] = True  # every load answers at once, after all tabs are open
+    namespace = checkpoints.build_namespace(tmp_path).path
+    others = [
+        checkpoints.BUILDERS[case][0](tmp_path, "zip").path for case in ("state_dict", "training", "shared")
+    ]
+    window = make_window(engine)
+    window.show()
+    asking = window.open_path(str(namespace))
+    tabs = [window.open_path(str(path)) for path in others]
+    with qtbot.waitSignal(asking.load_failed, timeout=WAIT_MS):
+        engine.client.release()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: all(not tab.is_loading for tab in tabs), timeout=WAIT_MS)
+    dialog = asking.safety_dialog
+    assert isinstance(dialog, AllowGlobalsDialog)
+    assert window.current_tab() is tabs[-1]
+    assert not dialog.isVisible()  # it would cover another file's tab
+    for tab in window.tab_widgets():  # no question about a tab that is not shown is on screen
+        assert tab.safety_dialog is None or tab.safety_dialog.isVisible() is tab.is_current_tab
+
+    window.tabs.setCurrentWidget(asking)
+    qtbot.waitUntil(dialog.isVisible, timeout=WAIT_MS)
+    assert dialog.names == ["argparse.Namespace"]
+    window.tabs.setCurrentWidget(tabs[0])  # switching away puts the question away with its tab
+    assert not dialog.isVisible() and asking.safety_dialog is dialog
+    window.tabs.setCurrentWidget(asking)
+    with qtbot.waitSignal(asking.load_finished, timeout=WAIT_MS):
+        dialog.allow_button.click()
+    assert _submitted(engine)[-1]["allowed_globals"] == ["argparse.Namespace"]
+
+
+# -- TorchScript code, aliases and strings from the file ----------------------------------------------
+
+
+def _scripted(path: Path) -> Path:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 3))), str(path))
+    return path
+
+
+def test_a_torchscript_archive_is_safe_data_that_holds_code_and_loads_only_when_trusted(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, tmp_path: Path
+) -> None:
+    window = make_window(engine)
+    tab = _open(qtbot, window, _scripted(tmp_path / "scripted.pt"))
+    assert tab.verdict_badge.text() == "Safe" and not tab.danger_banner.isVisibleTo(tab)
+    assert "holds TorchScript code" in tab.verdict_badge.toolTip()
+    message = tab.error_panel.message_label.text()
+    assert message == (
+        "“scripted.pt” holds TorchScript code, which runs if loaded with torch.jit.load; the tensors "
+        "are shown from the static read."
+    )
+    assert tab.held_back and _submitted(engine) == []
+    tab.error_panel.button("Trust this file…").click()  # type: ignore[union-attr]
+    trust = tab.safety_dialog
+    assert isinstance(trust, TrustFileDialog)
+    assert "It holds TorchScript code" in trust.message.text()
+    with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
+        trust.trust_button.click()
+    [options] = _submitted(engine)
+    assert options["weights_only"] is False
+
+
+def test_allowing_an_innocent_name_that_is_a_dangerous_callable_is_refused_by_the_loader(
+    qtbot: Any,
+    make_window: MakeWindow,
+    engine: EngineBridge,
+    settings: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests import hostile_globals
+
+    settings.setValue("load/map_location", "cpu")
+    monkeypatch.setitem(
+        sys.modules, "tidy_helpers", hostile_globals.alias_module("tidy_helpers", "tidy", os.system)
+    )
+    path = hostile_globals.payload_checkpoint(
+        tmp_path, "tidy.pth", "tidy_helpers", "tidy", hostile_globals.touch_command(tmp_path)
+    )
+    window = make_window(engine)
+    tab = window.open_path(str(path))
+    assert _wait_failed(qtbot, tab) == "weights-only"
+    assert tab.verdict_badge.text() == "Unknown globals"  # no name rule can know what tidy is
+    dialog = tab.safety_dialog
+    assert isinstance(dialog, AllowGlobalsDialog) and dialog.allow_button.isEnabled()
+    with qtbot.waitSignal(tab.load_failed, timeout=WAIT_MS) as failed:
+        dialog.allow_button.click()
+    assert failed.args == ["refused-global"]
+    assert f"it is {SYSTEM}, reached through another module" in tab.error_panel.message_label.text()
+    assert tab.error_panel.button("Trust this file…") is not None
+    assert not hostile_globals.marker(tmp_path).exists()
+
+
+def test_names_from_the_file_are_shown_escaped_in_the_banner_and_tooltip(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, tmp_path: Path
+) -> None:
+    from tests import hostile_globals
+
+    path = hostile_globals.payload_checkpoint(tmp_path, "spoof.pth", "os\x1b[8m", "system", "true")
+    window = make_window(engine)
+    tab = _open(qtbot, window, path)
+    assert tab.verdict_badge.text() == "Dangerous"
+    for text in (tab.danger_banner.message_label.text(), tab.verdict_badge.toolTip()):
+        assert "os\\x1b[8m.system" in text and "\x1b" not in text
+    assert _submitted(engine) == []
 
 
 # -- the worker dies mid-load ---------------------------------------------------------------------

@@ -1,0 +1,329 @@
+"""The safety policy on gadgets: every advisory gadget is dangerous in its family however it is
+spelled, copyreg extension codes resolve as pickle resolves them, only data constructors may be
+allowed (judged on the real object), and TorchScript's pickles are data beside its code."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import copyreg
+import dataclasses
+import enum
+import logging
+import os
+import pathlib
+import posixpath
+import subprocess
+import sysconfig
+import warnings
+import zipapp
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+import torch
+
+from inspector.core.errors import CheckpointError
+from inspector.core.globals_policy import Family, implied_globals, judge
+from inspector.core.model import GlobalClass
+from inspector.core.peek import peek
+from inspector.core.safety import (
+    TORCHSCRIPT_CODE,
+    Verdict,
+    allow_refusal,
+    import_refusal,
+    resolved_refusal,
+    verdict_of,
+)
+from tests.hostile_globals import ADVISORY_GADGETS, MARKER, ext_pickle, in_torch_zip, write
+
+
+def _plain_pickle(module: str, name: str) -> bytes:
+    """``module.name()`` as a protocol-2 pickle, the GLOBAL written byte for byte."""
+    raw = module.encode("utf-8", "surrogatepass") + b"\n" + name.encode("utf-8", "surrogatepass") + b"\n"
+    return b"\x80\x02c" + raw + b")R."
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "family"), ADVISORY_GADGETS, ids=[ascii(f"{m}.{n}") for m, n, _ in ADVISORY_GADGETS]
+)
+def test_every_advisory_gadget_is_dangerous_in_its_family(
+    tmp_path: Path, module: str, name: str, family: str
+) -> None:
+    judged = judge(module, name)
+    assert judged.verdict is GlobalClass.DANGEROUS
+    assert judged.family is Family[family]
+    assert allow_refusal(f"{module}.{name}") is not None
+    index = peek(str(write(tmp_path / "gadget.pth", _plain_pickle(module, name))))
+    assert verdict_of(index).verdict is Verdict.DANGEROUS
+    assert [g.qualname for g in index.dangerous_globals] == [f"{module}.{name}"]
+    assert not (tmp_path / MARKER).exists()
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [("argparse", "Namespace"), ("collections", "defaultdict"), ("numpy.core.multiarray", "_reconstruct"),
+     ("numpy.dtypes", "Float32DType"), ("pathlib", "PosixPath"), ("torch.jit._pickle", "build_intlist"),
+     ("string", "Template"), ("numpy.random._pickle", "__randomstate_ctor"), ("scipy.io", "loadmat_struct")],
+)  # fmt: skip
+def test_ordinary_names_are_not_called_dangerous(module: str, name: str) -> None:
+    assert judge(module, name).verdict is GlobalClass.UNKNOWN
+
+
+# -- copyreg extension codes ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def registered() -> Iterator[list[int]]:
+    """Codes added to copyreg's extension registry by a test, removed afterwards."""
+    codes: list[int] = []
+    yield codes
+    for code in codes:
+        key = copyreg._inverted_registry[code]  # type: ignore[attr-defined]
+        copyreg.remove_extension(key[0], key[1], code)
+
+
+@pytest.mark.parametrize("code", [0x12, 0x1234, 0x123456], ids=["EXT1", "EXT2", "EXT4"])
+def test_an_unregistered_extension_code_is_refused_as_pickle_refuses_it(tmp_path: Path, code: int) -> None:
+    path = write(tmp_path / "ext.pth", in_torch_zip(ext_pickle(tmp_path, code)))
+    with pytest.raises(CheckpointError) as caught:
+        peek(str(path))
+    message = caught.value.message
+    assert f"copyreg extension code {code}, which nothing has registered" in message
+    assert "pickle itself refuses to load it" in message
+    assert not (tmp_path / MARKER).exists()
+
+
+@pytest.mark.parametrize("code", [0x12, 0x1234, 0x123456], ids=["EXT1", "EXT2", "EXT4"])
+def test_a_registered_extension_code_is_judged_as_the_global_it_stands_for(
+    tmp_path: Path, code: int, registered: list[int]
+) -> None:
+    copyreg.add_extension(os.system.__module__, "system", code)
+    registered.append(code)
+    index = peek(str(write(tmp_path / "ext.pth", in_torch_zip(ext_pickle(tmp_path, code)))))
+    assert [g.qualname for g in index.dangerous_globals] == [f"{os.system.__module__}.system"]
+    assert verdict_of(index).verdict is Verdict.DANGEROUS
+
+
+# -- what torch needs beyond the names in the file ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "dtype_class"),
+    [("f4", "Float32DType"), ("<f8", "Float64DType"), ("|b1", "BoolDType"), ("u1", "UInt8DType"),
+     ("i2", "Int16DType"), ("c8", "Complex64DType"), ("M8", "DateTime64DType"), ("U3", "StrDType"),
+     ("O8", "ObjectDType")],
+)  # fmt: skip
+def test_a_numpy_dtype_implies_its_dtype_class(code: str, dtype_class: str) -> None:
+    import numpy as np
+
+    assert implied_globals("numpy.dtype", (code, False, True)) == [("numpy.dtypes", dtype_class)]
+    assert type(np.dtype(code)).__name__ == dtype_class  # what torch's BUILD checks
+    assert implied_globals("numpy.ndarray", (code,)) == []
+
+
+# -- only data constructors may be allowed, judged on the real object -----------------------------
+
+
+@dataclasses.dataclass
+class PlainConfig:
+    lr: float = 0.1
+    layers: list[int] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenConfig:
+    name: str = "x"
+
+
+@dataclasses.dataclass
+class ConfigWithHook:
+    path: str = ""
+
+    def __post_init__(self) -> None:
+        open(self.path, "w").close()
+
+
+@dataclasses.dataclass
+class ConfigWithFactory:
+    made: object = dataclasses.field(default_factory=lambda: os.system("true"))
+
+
+class Point(NamedTuple):
+    x: int
+    y: int
+
+
+Pair = collections.namedtuple("Pair", "a b")
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class PlainRecord:
+    """Nothing of its own that unpickling calls."""
+
+    def describe(self) -> str:
+        return "plain"
+
+
+class RestoresItself:
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        os.system(state["cmd"])
+
+
+class ReducesToACommand:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return os.system, ("true",)
+
+
+class RunsOnInit:
+    def __init__(self, path: str) -> None:
+        open(path, "w").close()
+
+
+class RunsOnSet:
+    @property
+    def target(self) -> str:
+        return ""
+
+    @target.setter
+    def target(self, path: str) -> None:
+        open(path, "w").close()
+
+
+class Meta(type):
+    def __call__(cls, *args: Any) -> Any:
+        return os.system(*args)
+
+
+class WithMeta(metaclass=Meta):
+    pass
+
+
+def _module_function() -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("name", "obj"),
+    [("argparse.Namespace", argparse.Namespace), ("collections.OrderedDict", collections.OrderedDict),
+     ("collections.defaultdict", collections.defaultdict), ("builtins.frozenset", frozenset),
+     (f"{__name__}.PlainConfig", PlainConfig), (f"{__name__}.FrozenConfig", FrozenConfig),
+     (f"{__name__}.Point", Point), (f"{__name__}.Pair", Pair), (f"{__name__}.Colour", Colour),
+     (f"{__name__}.PlainRecord", PlainRecord)],
+)  # fmt: skip
+def test_data_constructors_may_be_allowed(name: str, obj: object) -> None:
+    assert allow_refusal(name) is None
+    assert resolved_refusal(name, obj) is None
+
+
+def test_numpy_data_constructors_may_be_allowed_also_under_their_numpy_1_names() -> None:
+    import numpy as np
+
+    assert resolved_refusal("numpy.core.multiarray._reconstruct", np._core.multiarray._reconstruct) is None
+    assert resolved_refusal("numpy._core.multiarray.scalar", np._core.multiarray.scalar) is None
+    data = [("numpy.ndarray", np.ndarray), ("numpy.dtype", np.dtype), ("numpy.float32", np.float32),
+            ("numpy.dtypes.Float32DType", np.dtypes.Float32DType)]  # fmt: skip
+    for name, obj in data:
+        assert resolved_refusal(name, obj) is None, name
+    assert "reached through another module" in (resolved_refusal("numpy.ndarray", np.dtype) or "")
+
+
+@pytest.mark.parametrize(
+    ("name", "obj", "words"),
+    [
+        ("posixpath.os.system", os.system, f"it is {os.system.__module__}.system, reached through another"),
+        (f"{os.system.__module__}.system", os.system, "can run commands"),
+        ("subprocess.Popen", subprocess.Popen, "can run commands"),
+        ("zipapp.create_archive", zipapp.create_archive, "it is a function (zipapp.create_archive)"),
+        (f"{__name__}._module_function", _module_function, "it is a function"),
+        ("builtins.type", type, "can run Python code"),
+        ("builtins.getattr", getattr, "looks up any object"),
+        ("pathlib.PosixPath", pathlib.PosixPath, "its __new__ is code of its own"),
+        ("logging.FileHandler", logging.FileHandler, "open, write or delete files"),
+        ("posixpath", posixpath, "it is the module posixpath"),
+        (f"{__name__}.RestoresItself", RestoresItself, "its __setstate__ is code of its own"),
+        (f"{__name__}.ReducesToACommand", ReducesToACommand, "its __reduce__ is code of its own"),
+        (f"{__name__}.RunsOnInit", RunsOnInit, "its __init__ is code of its own"),
+        (f"{__name__}.RunsOnSet", RunsOnSet, "its property target runs code when set"),
+        (f"{__name__}.WithMeta", WithMeta, "its metaclass is code of its own"),
+        (f"{__name__}.ConfigWithHook", ConfigWithHook, "its __post_init__ is code of its own"),
+        (f"{__name__}.ConfigWithFactory", ConfigWithFactory, "its field made is made by a function"),
+    ],
+)
+def test_anything_else_is_refused_with_what_it_really_is(name: str, obj: object, words: str) -> None:
+    refusal = resolved_refusal(name, obj)
+    assert refusal is not None and words in refusal
+
+
+def test_numpy_file_writers_are_refused_whatever_they_are() -> None:
+    import numpy as np
+
+    assert "files" in (resolved_refusal("numpy.memmap", np.memmap) or "")
+    assert resolved_refusal("numpy.savetxt", np.savetxt) is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("os\x00junk.system", "not a name any Python module can have"), ("sys.modules", "torch never allows"),
+     ("__main__.Config", "the script that saved the file"), ("__torch__.M", "TorchScript class"),
+     ("argparse.Namespace.__init__", "dunder"), ("torch.serialization.os.system", "serialized objects"),
+     ("Namespace", "not a name any Python module can have")],
+)  # fmt: skip
+def test_names_that_are_refused_before_anything_is_imported(name: str, words: str) -> None:
+    refusal = allow_refusal(name)
+    assert refusal is not None and words in refusal
+
+
+def test_only_installed_modules_and_standard_data_modules_may_be_imported(tmp_path: Path) -> None:
+    paths = sysconfig.get_paths()
+    sites, stdlib = [paths["purelib"]], [paths["stdlib"]]
+    installed = os.path.join(paths["purelib"], "somepkg", "__init__.py")
+    assert import_refusal("somepkg", installed, sites, stdlib) is None
+    assert import_refusal("argparse", os.path.join(paths["stdlib"], "argparse.py"), sites, stdlib) is None
+    refusal = import_refusal("beside", str(tmp_path / "beside.py"), sites, stdlib)
+    assert refusal is not None and "never imported" in refusal
+    assert "never imports zipapp" in (import_refusal("zipapp", zipapp.__file__, sites, stdlib) or "")
+    assert "never imports _testcapi" in (import_refusal("_testcapi", "built-in", sites, stdlib) or "")
+    assert import_refusal("__phello__", "frozen", sites, stdlib) is not None  # prints when imported
+    assert "no module" in (import_refusal("gone", None, sites, stdlib) or "")
+    assert "can run" in (import_refusal("pip._internal", installed, sites, stdlib) or "")
+
+
+# -- TorchScript: data pickles, and code that runs under torch.jit.load ----------------------------
+
+
+def _scripted(path: Path, traced: bool) -> Path:
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = torch.jit.trace(model, torch.ones(1, 1, 5, 5)) if traced else torch.jit.script(model)
+        torch.jit.save(module, str(path))
+    return path
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["script", "trace"])
+def test_a_torchscript_archive_holds_code_but_its_pickles_are_data(tmp_path: Path, traced: bool) -> None:
+    index = peek(str(_scripted(tmp_path / "model.pt", traced)))
+    judged = verdict_of(index)
+    assert index.format == "torchscript"
+    assert judged.verdict is Verdict.SAFE and judged.torchscript_code
+    assert any(g.qualname == "torch.jit._pickle.build_intlist" for g in index.globals)
+    assert index.dangerous_globals == [] and index.unsafe_globals == []
+    assert any(TORCHSCRIPT_CODE in w for w in index.warnings)
+    assert index.tensor_count == 2
+
+
+def test_a_payload_in_a_torchscript_archive_stays_dangerous(tmp_path: Path) -> None:
+    from tests.hostile import zip_with_member
+
+    clean = _scripted(tmp_path / "model.pt", traced=False).read_bytes()
+    folder = next(n.split("/")[0] for n in __import__("zipfile").ZipFile(tmp_path / "model.pt").namelist())
+    evil = zip_with_member(clean, f"{folder}/extra.pkl", _plain_pickle(os.system.__module__, "system"))
+    index = peek(str(write(tmp_path / "evil.pt", evil)))
+    judged = verdict_of(index)
+    assert judged.verdict is Verdict.DANGEROUS and judged.torchscript_code
+    assert judged.dangerous == (f"{os.system.__module__}.system",)
