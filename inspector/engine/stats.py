@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspector.core.dtypes import RAW_VIEW
+
 #: Elements per block: 4 Mi (32 MiB once upcast to float64).
 CHUNK_ELEMS = 1 << 22
 #: Value counts are kept for integer tensors with at most this many distinct values.
@@ -35,14 +37,7 @@ MAX_BINS = 256
 DEFAULT_BINS = 128
 
 #: Dtypes torch cannot compute on, described as raw unsigned integers of the same size.
-_RAW_AS = {
-    "float4_e2m1fn_x2": torch.uint8,
-    "bits8": torch.uint8,
-    "bits1x8": torch.uint8,
-    "bits2x4": torch.uint8,
-    "bits4x2": torch.uint8,
-    "bits16": torch.uint16,
-}
+_RAW_AS = {name: getattr(torch, raw) for name, raw in RAW_VIEW.items()}
 
 Cancelled = Callable[[], bool]
 
