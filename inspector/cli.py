@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 
 from inspector import __version__
 from inspector.core.errors import CheckpointError
+from inspector.core.formatting import count_of
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
 from inspector.core.peek import peek
-from inspector.core.report import index_to_json, render_text
+from inspector.core.report import index_to_json, json_text, render_text
 
 SUBCOMMANDS = ("info", "scan", "export", "diff", "stats")
 
@@ -86,7 +86,7 @@ def _info(args: argparse.Namespace) -> int:
         result = load_checkpoint(args.file, LoadOptions(map_location=loc, mmap=not args.no_mmap))
         devices = {tuple(path): device for path, device in result.devices}
     if args.json:
-        print(json.dumps(index_to_json(index, devices), ensure_ascii=False, indent=1))
+        print(json_text(index_to_json(index, devices)))
     else:
         print(render_text(index, devices))
     return 0
@@ -119,9 +119,9 @@ def _scan(args: argparse.Namespace) -> int:
         report = {"path": path, "format": fmt, "verdict": verdict, "globals": globals_, "warnings": notes}
         if error:
             report["error"] = error
-        print(json.dumps(report, ensure_ascii=False, indent=1))
+        print(json_text(report))
     else:
-        print(f"{path}: {verdict} ({fmt}, {len(globals_)} distinct globals)")
+        print(f"{path}: {verdict} ({fmt}, {count_of(len(globals_), 'distinct global')})")
         for g in globals_:
             places = ", ".join(f"{o['pickle']} byte {o['offset']}" for o in g["occurrences"][:3])
             more = " …" if len(g["occurrences"]) > 3 else ""

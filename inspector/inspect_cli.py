@@ -7,10 +7,11 @@ Both read tensors straight from the mapped files (no ``torch.load``, nothing exe
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import Any
+
+from inspector.core.report import json_text
 
 #: ``--sort`` choices of ``diff``: how the rows are ordered (largest change first).
 DIFF_SORTS = ("change", "max-diff", "cosine", "key")
@@ -93,7 +94,7 @@ def _diff(args: argparse.Namespace) -> int:
     report = diff_checkpoints(args.a, args.b).to_json()
     rows = sorted(report["tensors"], key=_sort_key(args.sort))
     if args.json:
-        print(json.dumps({**report, "tensors": rows}, ensure_ascii=False, indent=1, allow_nan=False))
+        print(json_text({**report, "tensors": rows}, allow_nan=False))
         return 0 if report["identical"] else 1
     print(f"A: {report['a']}")
     print(f"B: {report['b']}")
@@ -145,7 +146,7 @@ def _stats(args: argparse.Namespace) -> int:
         else:
             result = stats_all(mapped)
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=1, allow_nan=False))
+        print(json_text(result, allow_nan=False))
         return 0
     print(f"{'key':40}  {'dtype':9}  {'shape':>14}  {'min':>10}  {'max':>10}  {'mean':>10}  {'std':>10}  "
           f"{'norm':>10}  {'zeros':>6}  NaN/Inf")  # fmt: skip

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from .formatting import format_bytes, format_count, format_params, format_shape
-from .model import CheckpointIndex, GlobalRef, Node, NodeKind, PathPart
+from .formatting import count_of, escape_text, format_bytes, format_params, format_shape
+from .model import CheckpointIndex, GlobalRef, Node, NodeKind, PathPart, TensorInfo
+from .optimizer_map import model_params, model_part
 
 DevicesByPath = Mapping[tuple[PathPart, ...], str]
 
@@ -45,7 +49,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         entry: dict[str, Any] = {
             "key": node.key,
             "path": list(node.path),
-            "shape": list(t.shape),
+            "shape": list(t.shown_shape),
             "dtype": t.dtype,
             "saved_device": t.saved_device,
             "numel": t.numel,
@@ -53,6 +57,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         }
         if t.layout != "strided":
             entry["layout"] = t.layout
+            entry.update(_layout_json(t))
         if t.shard:
             entry["shard"] = t.shard
         if t.chunks:
@@ -65,6 +70,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
             entry["device"] = devices.get(node.path)
         tensors.append(entry)
     globals_ = globals_json(index.globals)
+    part = model_part(index)
     return {
         "path": index.path,
         "format": index.format,
@@ -73,43 +79,79 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         "globals": globals_,
         "unsafe_globals": [g["name"] for g in globals_ if g["verdict"] != "allowed"],
         "total_params": index.total_params,
+        "model_params": model_params(index),
+        "model_key": part.key if part is not None else None,
         "total_bytes": index.total_bytes,
         "warnings": index.warnings,
     }
 
 
+def _layout_json(t: TensorInfo) -> dict[str, Any]:
+    """What a sparse, nested or quantized tensor adds: nnz, components, quantization."""
+    info = t.layout_info
+    if info is None:
+        return {}
+    out: dict[str, Any] = {}
+    if info.nnz is not None:
+        out["nnz"] = info.nnz
+    if info.components is not None:
+        out["components"] = info.components
+    q = info.quantization
+    if q is not None:
+        scale = q.scale if q.scale is None or math.isfinite(q.scale) else repr(q.scale)  # "nan", "inf"
+        out["quantization"] = {"scheme": q.scheme, "scale": scale, "zero_point": q.zero_point, "axis": q.axis}
+    return out
+
+
+def params_text(index: CheckpointIndex) -> str:
+    """The model's parameters and, where they differ, every tensor's: "23.0K model params · 69.1K in
+    all tensors"; "69.1K params in all tensors" when no part of the file is known to be the model."""
+    total = format_params(index.total_params)
+    model = model_params(index)
+    if model is None:
+        return f"{total} params in all tensors"
+    if model == index.total_params:
+        return f"{total} params"
+    return f"{format_params(model)} model params · {total} in all tensors"
+
+
 def summary_line(index: CheckpointIndex) -> str:
     """Format, tensors, params, size, dtype mix and saved devices, on one line."""
     dtypes = ", ".join(f"{d} ×{n}" for d, n in index.dtype_mix().items()) or "no tensors"
-    devices = ", ".join(f"{d} ×{n}" for d, n in index.saved_devices().items()) or "—"
+    devices = ", ".join(f"{escape_text(d)} ×{n}" for d, n in index.saved_devices().items()) or "—"
     return (
-        f"{index.format} · {format_count(index.tensor_count)} tensors · "
-        f"{format_params(index.total_params)} params · {format_bytes(index.total_bytes)} · "
-        f"dtypes: {dtypes} · saved on: {devices}"
+        f"{index.format} · {count_of(index.tensor_count, 'tensor')} · {params_text(index)} · "
+        f"{format_bytes(index.total_bytes)} · dtypes: {dtypes} · saved on: {devices}"
     )
 
 
 def _row(node: Node, devices: DevicesByPath | None) -> str:
+    name = escape_text(node.name)
     if node.kind is NodeKind.TENSOR and node.tensor is not None:
         t = node.tensor
-        cols = [node.name, format_shape(t.shape), t.dtype, f"saved on {t.saved_device}"]
+        cols = [name, format_shape(t.shown_shape), t.dtype]
+        if t.layout != "strided":
+            cols.append(escape_text(t.layout_info.describe(t.layout) if t.layout_info else t.layout))
+        cols.append(f"saved on {escape_text(t.saved_device)}")
         if devices is not None:
             cols.append(f"loaded on {devices.get(node.path, '?')}")
-        cols += [format_count(t.numel), format_bytes(t.nbytes)]
+        cols += [f"{t.numel:,}", format_bytes(t.nbytes)]
         return "  ".join(cols)
     if node.kind is NodeKind.VALUE:
-        return f"{node.name} = {node.value}"
+        return f"{name} = {escape_text(node.value or '')}"
     if node.kind is NodeKind.REF:
-        return f"{node.name} → same as {node.value}"
-    label = node.name + (f" ({node.value})" if node.value else "")
+        return f"{name} → same as {escape_text(node.value or '')}"
+    label = name + (f" ({escape_text(node.value)})" if node.value else "")
+    if node.kind in (NodeKind.DICT, NodeKind.LIST):
+        label += f"  {count_of(node.entries, 'item')}"
     if node.params or node.nbytes:
-        return f"{label}  {format_count(node.params)} params  {format_bytes(node.nbytes)}"
+        return f"{label}  {count_of(node.params, 'param')}  {format_bytes(node.nbytes)}"
     return label
 
 
 def render_text(index: CheckpointIndex, devices: DevicesByPath | None = None) -> str:
-    """The indented tree ``info`` prints without ``--json``."""
-    lines = [index.path, summary_line(index)]
+    """The indented tree ``info`` prints without ``--json``; strings from the file are escaped."""
+    lines = [escape_text(index.path), summary_line(index)]
     stack: list[tuple[Node, int]] = [(c, 0) for c in reversed(index.root.children)]
     while stack:
         node, depth = stack.pop()
@@ -117,8 +159,19 @@ def render_text(index: CheckpointIndex, devices: DevicesByPath | None = None) ->
         stack.extend((c, depth + 1) for c in reversed(node.children))
     unsafe = index.unsafe_globals
     if unsafe:
-        names = sorted({g.qualname + f" ({g.verdict.value})" for g in unsafe})
+        names = sorted({escape_text(g.qualname) + f" ({g.verdict.value})" for g in unsafe})
         lines.append("globals outside weights-only: " + ", ".join(names))
     for w in index.warnings:
-        lines.append(f"warning: {w}")
+        lines.append(f"warning: {escape_text(w)}")
     return "\n".join(lines)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(obj: Any, indent: int | None = 1, *, allow_nan: bool = True) -> str:
+    """JSON for a terminal or file: non-ASCII text as it is, but lone surrogates (which a key in a
+    pickle may hold and no encoder can write) as ``\\udXXX`` escapes, which JSON readers decode
+    back to the same string."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=allow_nan)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
