@@ -22,6 +22,7 @@ from .errors import CheckpointError
 from .formatting import count_of, escape_text
 from .load_options import MapLocation, format_map_location, is_device_name, map_location_from_json
 from .model import CheckpointIndex, Node, NodeKind, PathPart, join_key
+from .optimizer_map import is_module
 
 FORMATS = ("pth", "pth-legacy", "safetensors", "hf-sharded")
 #: A shard set's default most bytes per shard (what transformers writes by default).
@@ -363,6 +364,14 @@ def _container_of(node: Node) -> Node | None:
     return up
 
 
+def _relative_key(key: str, base: str) -> str | None:
+    """A tensor's key below the exported subtree (the name the tree shows: a module's tensors by
+    their state_dict names); None when it does not lie below it."""
+    if not base:
+        return key
+    return key[len(base) + 1 :] if key.startswith(base + ".") else None
+
+
 def _has_tensor(node: Node) -> bool:
     return any(n.kind is NodeKind.TENSOR for n in node.walk())
 
@@ -407,13 +416,25 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
     tensors = list(root.tensors())  # a bare tensor file: one "(tensor)" child with path ()
     occupied: dict[tuple[PathPart, ...], str] = {}
     mapped: list[MappedTensor] = []
+    if torch_format and is_module(root):  # nested modules are refused with the other objects below
+        out.problems.append(
+            f"“{escape_text(root.key) or 'the file'}” is a {escape_text(root.value or 'module')} holding "
+            "tensors; export to pth can only rewrite tensors inside dicts and lists (export to "
+            "safetensors, or pick a subtree)."
+        )
     for node in tensors:
         info = node.tensor
         assert info is not None
         rel_path = node.path[len(base) :]
-        rel_key = join_key(rel_path)
+        rel_key = _relative_key(node.key, root.key if root is not index.root else "") or join_key(rel_path)
         if not _passes(rel_key, plan):
             out.excluded.append(node.key)
+            continue
+        if node.children:  # a sparse, nested or per-channel quantized tensor, made of other tensors
+            out.problems.append(
+                f"“{escape_text(node.key)}” is a {info.layout} tensor made of several tensors; export "
+                "writes plain and per-tensor quantized tensors only (exclude it)."
+            )
             continue
         new_key = rel_key
         for rule in rules:

@@ -192,3 +192,28 @@ def test_a_many_key_collision_is_listed_readably_and_bounded(tmp_path) -> None:
     assert message.startswith("Keys would become one: “x.weight” from 28 keys (")
     assert "“block0.weight”, “block1.weight”, “block2.weight” and 25 more)" in message
     assert message.count("block") == 3 and len(message) < 300
+
+
+def test_tensors_made_of_several_tensors_are_refused_by_name(tmp_path) -> None:
+    import torch
+
+    path = tmp_path / "sparse.pth"
+    torch.save({"coo": torch.eye(3).to_sparse_coo(), "w": torch.ones(2)}, path)
+    plan = ExportPlan(str(path), str(tmp_path / "o.pth"), "pth")
+    problems = map_keys(peek(path), plan).problems
+    assert any("“coo” is a sparse_coo tensor made of several tensors" in p for p in problems), problems
+    kept = map_keys(peek(path), ExportPlan(str(path), str(tmp_path / "o.pth"), "pth", exclude=("coo",)))
+    assert kept.ok and [t.source_key for t in kept.tensors] == ["w"]
+
+
+def test_a_whole_module_exports_to_safetensors_under_its_state_dict_names(tmp_path) -> None:
+    import torch
+
+    net = TinyNet()
+    path = tmp_path / "whole.pth"
+    torch.save(net, path)
+    index = peek(path)
+    mapping = map_keys(index, ExportPlan(str(path), str(tmp_path / "o.safetensors"), "safetensors"))
+    assert {t.output_key for t in mapping.tensors} == set(net.state_dict())
+    refused = map_keys(index, ExportPlan(str(path), str(tmp_path / "o.pth"), "pth")).problems
+    assert any("“the file” is a tests.checkpoints.TinyNet holding tensors" in p for p in refused), refused
