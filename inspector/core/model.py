@@ -277,18 +277,13 @@ class TensorTotals:
     count: int
 
 
-def _view_of(node: Node, info: TensorInfo) -> tuple[object, ...]:
-    """What makes two tensor rows the same tensor: one view of one storage (tied weights, aliases)."""
-    if info.storage_key:
-        return (info.storage_key, info.storage_offset, info.shape, info.stride, info.dtype)
-    if info.layout_info is not None:  # a sparse / nested tensor: one record per object in the file
-        return (id(info.layout_info),)
-    return (id(node),)
-
-
 def tensor_totals(tensors: Iterable[Node]) -> TensorTotals:
     """Elements of each distinct tensor once and bytes of each storage once (the parts of sparse,
-    nested and quantized tensors included), over tensor rows such as ``root.tensors()``."""
+    nested and quantized tensors included), over tensor rows such as ``root.tensors()``.
+
+    Two rows are one tensor when they are one view of one storage (tied weights, aliases); a sparse
+    or nested tensor is one record of the file however often it is referenced.
+    """
     views: set[tuple[object, ...]] = set()
     storages: dict[str, int] = {}
     params = count = 0
@@ -296,11 +291,18 @@ def tensor_totals(tensors: Iterable[Node]) -> TensorTotals:
         info = node.tensor
         assert info is not None
         count += 1
-        view = _view_of(node, info)
+        view: tuple[object, ...]
+        if info.storage_key:
+            view = (info.storage_key, info.storage_offset, info.shape, info.stride, info.dtype)
+            storages[info.storage_key] = info.storage_nbytes
+        elif info.layout_info is not None:
+            view = (id(info.layout_info),)
+        else:
+            view = (id(node),)
         if view not in views:
             views.add(view)
             params += info.numel
-        for piece in (info, *(c.tensor for c in node.children if c.tensor is not None)):
-            if piece.storage_key:
-                storages[piece.storage_key] = piece.storage_nbytes
+        for part in node.children:
+            if part.tensor is not None and part.tensor.storage_key:
+                storages[part.tensor.storage_key] = part.tensor.storage_nbytes
     return TensorTotals(params, sum(storages.values()), count)

@@ -186,11 +186,11 @@ def is_module(node: Node) -> bool:
     )
 
 
-def model_part(index: CheckpointIndex) -> Node | None:
+def model_part(index: CheckpointIndex, optimizers: list[Node] | None = None) -> Node | None:
     """The model's part of the file where it can be told, else None: a top-level part by its
     conventional name (``model``, ``state_dict`` …), else the container the optimizer's state maps
     onto, else the whole file when it is a state_dict or a pickled module."""
-    optimizers = find_optimizers(index)
+    optimizers = find_optimizers(index) if optimizers is None else optimizers
     named = _named(_model_candidates(index, optimizers))
     if named is not None:
         return named
@@ -209,27 +209,42 @@ def model_part(index: CheckpointIndex) -> Node | None:
     return None
 
 
-def _in_fold(node: Node, top: Node) -> bool:
-    up = node.parent
-    while up is not None and up is not top:
-        if up.kind is NodeKind.GROUP and up.name == MODULE_ATTRIBUTES:
-            return True
-        up = up.parent
-    return False
+@dataclass(frozen=True)
+class ModelCount:
+    """The model's part of a file and the elements of its tensors (each distinct tensor once)."""
+
+    part: Node
+    params: int
+
+
+def count_model(index: CheckpointIndex) -> ModelCount | None:
+    """The model's part and its parameters, None when no part can be told to be the model. A
+    module's folded attributes and any optimizer state inside the part are not counted."""
+    optimizers = find_optimizers(index)
+    part = model_part(index, optimizers)
+    if part is None:
+        return None
+    if part is index.root and not optimizers and not is_module(part):
+        return ModelCount(part, index.total_params)  # a state_dict: every tensor is the model's
+    skip = {id(o) for o in optimizers}
+    tensors: list[Node] = []
+    stack = [part]
+    while stack:
+        node = stack.pop()
+        for child in node.children:
+            if child.kind is NodeKind.TENSOR:
+                tensors.append(child)
+            elif id(child) not in skip and not (
+                child.kind is NodeKind.GROUP and child.name == MODULE_ATTRIBUTES
+            ):
+                stack.append(child)
+    return ModelCount(part, tensor_totals(tensors).params)
 
 
 def model_params(index: CheckpointIndex) -> int | None:
-    """Elements of the model's tensors (each distinct tensor once), None when no part of the file
-    can be told to be the model. A module's attributes and any optimizer state are not counted."""
-    part = model_part(index)
-    if part is None:
-        return None
-    optimizers = find_optimizers(index)
-    tensors = [
-        t for t in part.tensors()
-        if not _in_fold(t, part) and not any(_contains(o, t) for o in optimizers)
-    ]  # fmt: skip
-    return tensor_totals(tensors).params
+    """Elements of the model's tensors (see ``count_model``), None when the model cannot be told."""
+    found = count_model(index)
+    return found.params if found is not None else None
 
 
 # -- reading the optimizer ---------------------------------------------------------------------------

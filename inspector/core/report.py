@@ -10,7 +10,7 @@ from typing import Any
 
 from .formatting import count_of, escape_text, format_bytes, format_params, format_shape
 from .model import CheckpointIndex, GlobalRef, Node, NodeKind, PathPart, TensorInfo
-from .optimizer_map import model_params, model_part
+from .optimizer_map import count_model
 
 DevicesByPath = Mapping[tuple[PathPart, ...], str]
 
@@ -70,7 +70,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
             entry["device"] = devices.get(node.path)
         tensors.append(entry)
     globals_ = globals_json(index.globals)
-    part = model_part(index)
+    model = count_model(index)
     return {
         "path": index.path,
         "format": index.format,
@@ -79,8 +79,8 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         "globals": globals_,
         "unsafe_globals": [g["name"] for g in globals_ if g["verdict"] != "allowed"],
         "total_params": index.total_params,
-        "model_params": model_params(index),
-        "model_key": part.key if part is not None else None,
+        "model_params": model.params if model is not None else None,
+        "model_key": model.part.key if model is not None else None,
         "total_bytes": index.total_bytes,
         "warnings": index.warnings,
     }
@@ -107,12 +107,12 @@ def params_text(index: CheckpointIndex) -> str:
     """The model's parameters and, where they differ, every tensor's: "23.0K model params · 69.1K in
     all tensors"; "69.1K params in all tensors" when no part of the file is known to be the model."""
     total = format_params(index.total_params)
-    model = model_params(index)
+    model = count_model(index)
     if model is None:
         return f"{total} params in all tensors"
-    if model == index.total_params:
+    if model.params == index.total_params:
         return f"{total} params"
-    return f"{format_params(model)} model params · {total} in all tensors"
+    return f"{format_params(model.params)} model params · {total} in all tensors"
 
 
 def summary_line(index: CheckpointIndex) -> str:
