@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from inspector import __version__
 from inspector.core.errors import CheckpointError
-from inspector.core.formatting import count_of
+from inspector.core.formatting import count_of, escape_text
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
 from inspector.core.peek import peek
@@ -121,13 +121,13 @@ def _scan(args: argparse.Namespace) -> int:
             report["error"] = error
         print(json_text(report))
     else:
-        print(f"{path}: {verdict} ({fmt}, {count_of(len(globals_), 'distinct global')})")
+        print(f"{escape_text(path)}: {verdict} ({fmt}, {count_of(len(globals_), 'distinct global')})")
         for g in globals_:
-            places = ", ".join(f"{o['pickle']} byte {o['offset']}" for o in g["occurrences"][:3])
+            places = ", ".join(f"{escape_text(o['pickle'])} byte {o['offset']}" for o in g["occurrences"][:3])
             more = " …" if len(g["occurrences"]) > 3 else ""
-            print(f"  {g['verdict']:9}  {g['name']}  ×{g['count']}  at {places}{more}")
+            print(f"  {g['verdict']:9}  {escape_text(g['name'])}  ×{g['count']}  at {places}{more}")
         for w in notes:
-            print(f"  note: {w}")
+            print(f"  note: {escape_text(w)}")
     if error:
         print(error, file=sys.stderr)
     return 0 if verdict == "safe" else 1

@@ -36,3 +36,13 @@ def test_scan_counts_agree_with_their_nouns(cli: CliRunner, tmp_path: Path) -> N
     none, single = cli.run_many([("scan", one), ("scan", path)])
     assert "(pickle, 0 distinct globals)" in none.stdout.splitlines()[0]
     assert "(pickle, 1 distinct global)" in single.stdout.splitlines()[0], single.describe()
+
+
+def test_scan_prints_a_global_with_a_lone_surrogate_escaped(cli: CliRunner, tmp_path: Path) -> None:
+    module = "os\ud800".encode("utf-8", "surrogatepass")
+    path = tmp_path / "surrogate_global.pkl"
+    path.write_bytes(b"\x80\x04\x8c" + bytes([len(module)]) + module + b"\x8c\x06system\x93.")
+    text, as_json = cli.run_many([("scan", path), ("scan", path, "--json")])
+    assert text.returncode == 1 and "Unexpected" not in text.stderr, text.describe()
+    assert "os\\ud800.system" in text.stdout
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["globals"][0]["name"] == "os\ud800.system"

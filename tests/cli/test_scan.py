@@ -65,7 +65,7 @@ def test_scan_exit_code_and_verdict(
         assert names[name]["count"] >= 1 and names[name]["occurrences"]
         assert name in text.stdout
     assert text.stdout.splitlines()[0].endswith(
-        f": {case.verdict} ({report['format']}, {len(names)} distinct globals)"
+        f": {case.verdict} ({report['format']}, {len(names)} distinct global{'' if len(names) == 1 else 's'})"
     )
     if case.error_part:  # read partly: the error is told too
         assert case.error_part in report["error"] and case.error_part in as_json.stderr
