@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 from .dtypes import DTYPES, SAFETENSORS_DTYPE, SAFETENSORS_WITHOUT_TORCH, safetensors_bits
 from .errors import CheckpointError
-from .formatting import escape_text
+from .formatting import count_of, escape_text
 from .model import CheckpointIndex, Node, NodeKind
 from .tree import TreeBuilder
 from .unpickler import PDict
@@ -126,12 +126,13 @@ def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
         bits = numel * (safetensors_bits(code) or 8)
         if bits % 8:
             raise CheckpointError(
-                f"{name}: tensor {shown} has {numel:,} elements of {code}, which do not fill whole "
+                f"{name}: tensor {shown} has {count_of(numel, 'element')} of {code}, which do not fill whole "
                 "bytes; the safetensors library refuses it."
             )
         if bits // 8 != end - begin:
             raise CheckpointError(
-                f"{name}: tensor {shown} is {end - begin:,} bytes but its shape and dtype need {bits // 8:,}."
+                f"{name}: tensor {shown} is {count_of(end - begin, 'byte')} but its shape and dtype "
+                f"need {bits // 8:,}."
             )
         packed = DTYPES[dtype].packed
         if packed > 1:  # torch counts packed elements: the last dimension holds `packed` values each
@@ -158,7 +159,9 @@ def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
             raise CheckpointError(f"{name}: the data of tensor {escape_text(key[:200])} {what}.")
         expected = end
     if expected != data_len:
-        raise CheckpointError(f"{name}: its data section has {data_len - expected:,} bytes no tensor uses.")
+        raise CheckpointError(
+            f"{name}: its data section has {count_of(data_len - expected, 'byte')} no tensor uses."
+        )
     builder = TreeBuilder()
     root: Node = builder.build(top)
     if isinstance(metadata, dict):

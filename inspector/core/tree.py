@@ -266,7 +266,7 @@ class TreeBuilder:
                 self._expand(stack, seen, keepalive)
         except _BudgetSpent:
             self.warnings.append(
-                f"the tree is cut short after {self.rows:,} rows: showing more would take over "
+                f"the tree is cut short after {count_of(self.rows, 'row')}: showing more would take over "
                 f"{self.max_bytes >> 20:,} MB, the limit of a static view"
             )
         _aggregate(root)
