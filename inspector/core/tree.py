@@ -280,8 +280,9 @@ class TreeBuilder:
         node, obj, path, depth, key_base = stack.pop()
         module = _module_state(obj)
         if module is not None:
-            pairs: _Pairs = self._module_view(module, path, key_base, depth, seen, keepalive)
-            count = len(module)
+            listing = self._module_view(module, path, key_base, depth, seen, keepalive)
+            pairs: _Pairs = listing
+            count = len(listing)
         else:
             kind_pairs = _children_of(obj)
             assert kind_pairs is not None
