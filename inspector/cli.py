@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from inspector import __version__
 from inspector.core.errors import CheckpointError
+from inspector.core.formatting import count_of, escape_text
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
 from inspector.core.peek import peek
@@ -183,11 +184,11 @@ def _scan(args: argparse.Namespace) -> int:
             report["error"] = error
         print_json(report)
     else:
-        print_text(f"{path}: {verdict} ({fmt}, {len(globals_)} distinct globals)")
+        print_text(f"{path}: {verdict} ({fmt}, {count_of(len(globals_), 'distinct global')})")
         if judged.torchscript_code:
             print_text(f"  code: it {TORCHSCRIPT_CODE}")
         for g in globals_:
-            places = ", ".join(f"{o['pickle']} byte {o['offset']}" for o in g["occurrences"][:3])
+            places = ", ".join(f"{escape_text(o['pickle'])} byte {o['offset']}" for o in g["occurrences"][:3])
             more = " …" if len(g["occurrences"]) > 3 else ""
             print_text(f"  {g['verdict']:9}  {g['name']}  ×{g['count']}  at {places}{more}")
         for w in notes:

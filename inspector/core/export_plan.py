@@ -17,10 +17,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dtypes import ITEMSIZE
+from .dtypes import DTYPES, ITEMSIZE, LEGACY_DTYPES, SAFETENSORS_CODE
 from .errors import CheckpointError
+from .formatting import count_of, escape_text
 from .load_options import MapLocation, format_map_location, is_device_name, map_location_from_json
 from .model import CheckpointIndex, Node, NodeKind, PathPart, join_key
+from .optimizer_map import is_module
 
 FORMATS = ("pth", "pth-legacy", "safetensors", "hf-sharded")
 #: A shard set's default most bytes per shard (what transformers writes by default).
@@ -42,19 +44,9 @@ TARGET_DTYPES = ("float16", "bfloat16", "float32")
 #: Floating dtypes a conversion touches; float8 / float4 are quantized encodings and stay as they are.
 CONVERTIBLE_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16"})
 
-#: Dtypes torch's legacy writer can store (it writes the others without complaint, then cannot load them).
-LEGACY_DTYPES = frozenset(
-    {"float64", "float32", "float16", "bfloat16", "complex64", "complex128",
-     "bool", "uint8", "int8", "int16", "int32", "int64"}
-)  # fmt: skip
-
-#: dtype name → safetensors dtype code.
-SAFETENSORS_CODES: dict[str, str] = {
-    "bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "uint16": "U16",
-    "float16": "F16", "bfloat16": "BF16", "int32": "I32", "uint32": "U32", "float32": "F32",
-    "float64": "F64", "int64": "I64", "uint64": "U64", "complex64": "C64",
-    "float8_e4m3fn": "F8_E4M3", "float8_e5m2": "F8_E5M2", "float8_e8m0fnu": "F8_E8M0",
-}  # fmt: skip
+#: dtype name → the safetensors code the writer records. The writer stores torch's shapes, so a
+#: packed dtype (float4_e2m1fn_x2, whose header counts 4-bit values) is not offered.
+SAFETENSORS_CODES: dict[str, str] = {n: c for n, c in SAFETENSORS_CODE.items() if DTYPES[n].packed == 1}
 
 #: Source formats (``CheckpointIndex.format``) the engine can export from.
 EXPORTABLE_SOURCES = frozenset({"torch-zip", "torch-legacy", "safetensors", "hf-sharded", "dcp"})
@@ -385,6 +377,14 @@ def _container_of(node: Node) -> Node | None:
     return up
 
 
+def _relative_key(key: str, base: str) -> str | None:
+    """A tensor's key below the exported subtree (the name the tree shows: a module's tensors by
+    their state_dict names); None when it does not lie below it."""
+    if not base:
+        return key
+    return key[len(base) + 1 :] if key.startswith(base + ".") else None
+
+
 def _has_tensor(node: Node) -> bool:
     return any(n.kind is NodeKind.TENSOR for n in node.walk())
 
@@ -429,13 +429,25 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
     tensors = list(root.tensors())  # a bare tensor file: one "(tensor)" child with path ()
     occupied: dict[tuple[PathPart, ...], str] = {}
     mapped: list[MappedTensor] = []
+    if torch_format and is_module(root):  # nested modules are refused with the other objects below
+        out.problems.append(
+            f"“{escape_text(root.key) or 'the file'}” is a {escape_text(root.value or 'module')} holding "
+            "tensors; export to pth can only rewrite tensors inside dicts and lists (export to "
+            "safetensors, or pick a subtree)."
+        )
     for node in tensors:
         info = node.tensor
         assert info is not None
         rel_path = node.path[len(base) :]
-        rel_key = join_key(rel_path)
+        rel_key = _relative_key(node.key, root.key if root is not index.root else "") or join_key(rel_path)
         if not _passes(rel_key, plan):
             out.excluded.append(node.key)
+            continue
+        if node.children:  # a sparse, nested or per-channel quantized tensor, made of other tensors
+            out.problems.append(
+                f"“{escape_text(node.key)}” is a {info.layout} tensor made of several tensors; export "
+                "writes plain and per-tensor quantized tensors only (exclude it)."
+            )
             continue
         new_key = rel_key
         for rule in rules:
@@ -525,13 +537,35 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
             key = join_key(path) if torch_format else str(path[0])
             out.collisions[key] = sources
     if out.collisions:
-        shown = "; ".join(f"{' and '.join(s)} → {k}" for k, s in list(out.collisions.items())[:3])
-        more = f" (and {len(out.collisions) - 3} more)" if len(out.collisions) > 3 else ""
-        out.problems.append(f"Two keys would become one: {shown}{more}. Change the rules.")
+        out.problems.append(collision_message(out.collisions))
     if not mapped and not out.problems:
         out.problems.append("No tensor is left to export; loosen the include/exclude patterns.")
     out.estimated_bytes = estimate_bytes(mapped, index, plan)
     return out
+
+
+_SHOWN_COLLISIONS = 3
+_SHOWN_SOURCES = 3
+_SHOWN_KEY_CHARS = 80
+
+
+def _shown_key(key: str) -> str:
+    key = escape_text(key)
+    return f"“{key if len(key) <= _SHOWN_KEY_CHARS else key[: _SHOWN_KEY_CHARS - 1] + '…'}”"
+
+
+def collision_message(collisions: dict[str, list[str]]) -> str:
+    """Output keys that several source keys would become, a few of each listed, as short sentences:
+    "Keys would become one: “x” from 28 keys (“a”, “b”, “c” and 25 more). Change the rules." """
+    parts = []
+    for key, sources in list(collisions.items())[:_SHOWN_COLLISIONS]:
+        shown = ", ".join(_shown_key(s) for s in sources[:_SHOWN_SOURCES])
+        rest = len(sources) - _SHOWN_SOURCES
+        parts.append(f"{_shown_key(key)} from {count_of(len(sources), 'key')} ({shown}"
+                     + (f" and {rest:,} more)" if rest > 0 else ")"))  # fmt: skip
+    more = len(collisions) - _SHOWN_COLLISIONS
+    tail = f"; {count_of(more, 'more output key')} likewise" if more > 0 else ""
+    return f"Keys would become one: {'; '.join(parts)}{tail}. Change the rules."
 
 
 def _check_formats(mapped: list[MappedTensor], plan: ExportPlan, out: KeyMapping) -> None:

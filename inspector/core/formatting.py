@@ -32,9 +32,14 @@ def format_params(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def format_shape(shape: Sequence[int]) -> str:
-    """(3, 4) → "[3, 4]"; a 0-dim tensor → "[]"."""
-    return "[" + ", ".join(str(s) for s in shape) + "]"
+def format_shape(shape: Sequence[int | None]) -> str:
+    """(3, 4) → "[3, 4]"; a 0-dim tensor → "[]"; a ragged dimension (None) → "*"."""
+    return "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+
+
+def count_of(n: int, singular: str, plural: str | None = None) -> str:
+    """1 → "1 item", 2 → "2 items", 1234 → "1,234 items": the noun agrees with the number."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
 
 
 def _is_hidden(ch: str) -> bool:

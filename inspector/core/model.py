@@ -6,11 +6,16 @@ Plain data only: no torch, no Qt. A ``CheckpointIndex`` is what one peek of one 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+from .formatting import count_of
 
 #: One component of a container path: a dict key (str, or int for int keys) or a list index.
 PathPart = str | int
+
+#: The row a pickled module's attributes (hooks, flags, settings) are folded into.
+MODULE_ATTRIBUTES = "(module attributes)"
 
 
 class NodeKind(enum.Enum):
@@ -71,6 +76,49 @@ class OpaqueValue:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Quantization:
+    """How a quantized tensor's integers map to real values."""
+
+    scheme: str  # per_tensor_affine, per_channel_affine, per_channel_affine_float_qparams …
+    scale: float | None = None  # per-tensor schemes
+    zero_point: int | None = None
+    axis: int | None = None  # per-channel schemes: the dimension the scales run along
+
+    def describe(self) -> str:
+        scheme = self.scheme.replace("_", " ")
+        if self.axis is not None:
+            return f"{scheme}, along dimension {self.axis}"
+        return f"{scheme}, scale {self.scale!r}, zero point {self.zero_point!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutInfo:
+    """What a non-strided tensor (sparse, nested, quantized) adds to shape and dtype.
+
+    ``numel`` and ``nbytes`` are given where the shape alone does not give them: a nested tensor's
+    elements, and the bytes of the parts the file stores (indices, values, offsets …).
+    """
+
+    nnz: int | None = None  # sparse: specified elements (blocks for the block layouts)
+    quantization: Quantization | None = None
+    components: int | None = None  # nested: how many tensors it holds
+    logical_shape: tuple[int | None, ...] | None = None  # nested: None marks a ragged dimension
+    numel: int | None = None
+    nbytes: int | None = None
+
+    def describe(self, layout: str) -> str:
+        """One line for the row: ``sparse_coo, 3 specified elements`` …"""
+        parts = [layout]
+        if self.nnz is not None:
+            parts.append(count_of(self.nnz, "specified element"))
+        if self.components is not None:
+            parts.append(count_of(self.components, "tensor"))
+        if self.quantization is not None:
+            parts.append(self.quantization.describe())
+        return ", ".join(parts)
+
+
 @dataclass(slots=True)
 class TensorInfo:
     """Everything the static read knows about one tensor."""
@@ -88,9 +136,13 @@ class TensorInfo:
     layout: str = "strided"  # strided, quantized, sparse_coo … (non-strided ones are listed, not read)
     shard: str = ""  # the file of a shard set (HF shards, DCP data files) that holds it
     chunks: tuple[ChunkInfo, ...] = ()  # DCP: its pieces, each in one data file
+    layout_info: LayoutInfo | None = None  # sparse, nested and quantized tensors
 
     @property
     def numel(self) -> int:
+        """Elements, as torch's ``numel()`` counts them (a sparse tensor's dense size)."""
+        if self.layout_info is not None and self.layout_info.numel is not None:
+            return self.layout_info.numel
         n = 1
         for s in self.shape:
             n *= s
@@ -98,7 +150,17 @@ class TensorInfo:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of its data in the file (a sparse or nested tensor: of its parts)."""
+        if self.layout_info is not None and self.layout_info.nbytes is not None:
+            return self.layout_info.nbytes
         return self.numel * self.itemsize
+
+    @property
+    def shown_shape(self) -> tuple[int | None, ...]:
+        """The shape a user reads: a nested tensor's ragged dimensions are None."""
+        if self.layout_info is not None and self.layout_info.logical_shape is not None:
+            return self.layout_info.logical_shape
+        return self.shape
 
 
 @dataclass(eq=False, slots=True)
@@ -116,6 +178,7 @@ class Node:
     params: int = 0
     nbytes: int = 0
     row: int = 0  # index in parent.children
+    entries: int = 0  # a dict, list or object: how many entries it holds in the file
 
     def add(self, child: Node) -> Node:
         child.parent = self
@@ -132,7 +195,15 @@ class Node:
             stack.extend(reversed(node.children))
 
     def tensors(self) -> Iterator[Node]:
-        return (n for n in self.walk() if n.kind is NodeKind.TENSOR)
+        """Every tensor below this one, in display order. The parts a sparse, nested or quantized
+        tensor is made of (its rows' children) are inside that tensor, not tensors of the file."""
+        stack = list(reversed(self.children))
+        while stack:
+            node = stack.pop()
+            if node.kind is NodeKind.TENSOR:
+                yield node
+            else:
+                stack.extend(reversed(node.children))
 
 
 @dataclass
@@ -195,3 +266,43 @@ def path_part(key: object) -> PathPart:
 def join_key(path: tuple[PathPart, ...]) -> str:
     """``("model", "layers.0.weight")`` → ``"model.layers.0.weight"``; ``()`` → ``""``."""
     return ".".join(str(p) for p in path)
+
+
+@dataclass(frozen=True, slots=True)
+class TensorTotals:
+    """Counts over a set of tensors: each distinct tensor's elements once, each storage's bytes once."""
+
+    params: int
+    nbytes: int
+    count: int
+
+
+def tensor_totals(tensors: Iterable[Node]) -> TensorTotals:
+    """Elements of each distinct tensor once and bytes of each storage once (the parts of sparse,
+    nested and quantized tensors included), over tensor rows such as ``root.tensors()``.
+
+    Two rows are one tensor when they are one view of one storage (tied weights, aliases); a sparse
+    or nested tensor is one record of the file however often it is referenced.
+    """
+    views: set[tuple[object, ...]] = set()
+    storages: dict[str, int] = {}
+    params = count = 0
+    for node in tensors:
+        info = node.tensor
+        assert info is not None
+        count += 1
+        view: tuple[object, ...]
+        if info.storage_key:
+            view = (info.storage_key, info.storage_offset, info.shape, info.stride, info.dtype)
+            storages[info.storage_key] = info.storage_nbytes
+        elif info.layout_info is not None:
+            view = (id(info.layout_info),)
+        else:
+            view = (id(node),)
+        if view not in views:
+            views.add(view)
+            params += info.numel
+        for part in node.children:
+            if part.tensor is not None and part.tensor.storage_key:
+                storages[part.tensor.storage_key] = part.tensor.storage_nbytes
+    return TensorTotals(params, sum(storages.values()), count)

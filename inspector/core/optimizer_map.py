@@ -14,10 +14,18 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .model import CheckpointIndex, Node, NodeKind, PathPart
+from .formatting import count_of
+from .model import MODULE_ATTRIBUTES, CheckpointIndex, Node, NodeKind, PathPart, tensor_totals
 
-#: Top-level names that hold the model's state_dict, most likely first.
-MODEL_PART_NAMES = ("model", "model_state_dict", "state_dict", "net", "network", "module", "generator")
+#: Top-level names that hold the model's state_dict, most likely first (an EMA copy only when the
+#: file has nothing else by these names).
+MODEL_PART_NAMES = (
+    "model", "model_state_dict", "state_dict", "net", "network", "module", "generator",
+    "ema", "model_ema", "ema_model", "ema_state_dict", "state_dict_ema",
+)  # fmt: skip
+
+#: Formats whose files are one flat map of tensor names to tensors: the whole file is the model.
+_FLAT_FORMATS = frozenset({"safetensors", "hf-sharded"})
 
 #: state_dict entries of ``nn.Module`` buffers that never have optimizer state.
 BUFFER_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked"})
@@ -108,25 +116,135 @@ def _contains(outer: Node, inner: Node) -> bool:
     return False
 
 
-def find_model_part(index: CheckpointIndex) -> Node | None:
-    """The top-level part holding the model's tensors (``model``, ``state_dict`` …), or None."""
-    optimizers = find_optimizers(index)
-    candidates = [
+def _model_candidates(index: CheckpointIndex, optimizers: list[Node]) -> list[Node]:
+    """Top-level parts with tensors that hold no optimizer: where a model's state_dict can be."""
+    return [
         c
         for c in index.root.children
         if c.kind in (NodeKind.DICT, NodeKind.OBJECT)
         and c.params
         and not any(_contains(c, o) for o in optimizers)
     ]
-    return _by_name(candidates)
+
+
+def find_model_part(index: CheckpointIndex) -> Node | None:
+    """The top-level part holding the model's tensors (``model``, ``state_dict`` …), or None."""
+    return _by_name(_model_candidates(index, find_optimizers(index)))
 
 
 def _by_name(candidates: list[Node]) -> Node | None:
+    return _named(candidates) or max(candidates, key=lambda c: c.params, default=None)
+
+
+def _named(candidates: list[Node]) -> Node | None:
     for name in MODEL_PART_NAMES:
         for c in candidates:
             if c.name == name:
                 return c
-    return max(candidates, key=lambda c: c.params, default=None)
+    return None
+
+
+def _common_ancestor(nodes: list[Node]) -> Node | None:
+    """The deepest container (not a group) holding all of ``nodes``."""
+    if not nodes:
+        return None
+    chains = []
+    for node in nodes:
+        chain: list[Node] = []
+        up = node.parent
+        while up is not None:
+            chain.append(up)
+            up = up.parent
+        chains.append(chain[::-1])
+    shared: Node | None = None
+    for level in zip(*chains, strict=False):
+        if any(n is not level[0] for n in level):
+            break
+        if level[0].kind is not NodeKind.GROUP:
+            shared = level[0]
+    return shared
+
+
+def _only_tensors(root: Node) -> bool:
+    """A state_dict: every entry is a tensor (dotted keys may be grouped)."""
+    stack = list(root.children)
+    if not stack:
+        return False
+    while stack:
+        node = stack.pop()
+        if node.kind is NodeKind.GROUP:
+            stack.extend(node.children)
+        elif node.kind is not NodeKind.TENSOR:
+            return False
+    return True
+
+
+def is_module(node: Node) -> bool:
+    """A pickled ``nn.Module``: the tree shows it with its attributes folded into one row."""
+    return node.kind is NodeKind.OBJECT and any(
+        c.kind is NodeKind.GROUP and c.name == MODULE_ATTRIBUTES for c in node.children
+    )
+
+
+def model_part(index: CheckpointIndex, optimizers: list[Node] | None = None) -> Node | None:
+    """The model's part of the file where it can be told, else None: a top-level part by its
+    conventional name (``model``, ``state_dict`` …), else the container the optimizer's state maps
+    onto, else the whole file when it is a state_dict or a pickled module."""
+    optimizers = find_optimizers(index) if optimizers is None else optimizers
+    named = _named(_model_candidates(index, optimizers))
+    if named is not None:
+        return named
+    if optimizers:
+        by_key = {n.key: n for n in index.root.tensors()}
+        mapped = [
+            by_key[p.param_key]
+            for opt in optimizers
+            for p in map_optimizer(index, opt, None).params
+            if p.param_key is not None and p.param_key in by_key
+        ]
+        return _common_ancestor(mapped)
+    root = index.root
+    if index.format in _FLAT_FORMATS or is_module(root) or _only_tensors(root):
+        return root
+    return None
+
+
+@dataclass(frozen=True)
+class ModelCount:
+    """The model's part of a file and the elements of its tensors (each distinct tensor once)."""
+
+    part: Node
+    params: int
+
+
+def count_model(index: CheckpointIndex) -> ModelCount | None:
+    """The model's part and its parameters, None when no part can be told to be the model. A
+    module's folded attributes and any optimizer state inside the part are not counted."""
+    optimizers = find_optimizers(index)
+    part = model_part(index, optimizers)
+    if part is None:
+        return None
+    if part is index.root and not optimizers and not is_module(part):
+        return ModelCount(part, index.total_params)  # a state_dict: every tensor is the model's
+    skip = {id(o) for o in optimizers}
+    tensors: list[Node] = []
+    stack = [part]
+    while stack:
+        node = stack.pop()
+        for child in node.children:
+            if child.kind is NodeKind.TENSOR:
+                tensors.append(child)
+            elif id(child) not in skip and not (
+                child.kind is NodeKind.GROUP and child.name == MODULE_ATTRIBUTES
+            ):
+                stack.append(child)
+    return ModelCount(part, tensor_totals(tensors).params)
+
+
+def model_params(index: CheckpointIndex) -> int | None:
+    """Elements of the model's tensors (see ``count_model``), None when the model cannot be told."""
+    found = count_model(index)
+    return found.params if found is not None else None
 
 
 # -- reading the optimizer ---------------------------------------------------------------------------
@@ -240,7 +358,8 @@ def map_optimizer(index: CheckpointIndex, optimizer: Node, model: Node | None) -
             entry.param_key = node.key if node is not None else None
         missing = sum(1 for p in result.params if p.param_key is None)
         if missing:
-            result.notes.append(f"{missing} of the names in param_names are not tensors of the model.")
+            verb = "is not a tensor" if missing == 1 else "are not tensors"
+            result.notes.append(f"{missing:,} of the names in param_names {verb} of the model.")
         return result
 
     params = model_parameters(tensors)
@@ -254,8 +373,8 @@ def map_optimizer(index: CheckpointIndex, optimizer: Node, model: Node | None) -
         bad = sum(p.shape_mismatch for p in result.params)
         if bad:
             result.notes.append(
-                f"{bad} parameters have optimizer state of another shape: the optimizer was "
-                "probably not built from model.parameters() in order."
+                f"{count_of(bad, 'parameter')} {'has' if bad == 1 else 'have'} optimizer state of another "
+                "shape: the optimizer was probably not built from model.parameters() in order."
             )
         return result
 
@@ -274,9 +393,9 @@ def map_optimizer(index: CheckpointIndex, optimizer: Node, model: Node | None) -
             break
     unmatched = sum(1 for p in result.params if p.param_key is None)
     result.notes.append(
-        f"The optimizer lists {len(flat)} parameters and the model has {len(params)} trainable-looking "
-        "tensors; they were matched in order by shape, so check names that matter."
-        + (f" {unmatched} could not be matched." if unmatched else "")
+        f"The optimizer lists {count_of(len(flat), 'parameter')} and the model has "
+        f"{count_of(len(params), 'trainable-looking tensor')}; they were matched in order by shape, so "
+        "check names that matter." + (f" {unmatched:,} could not be matched." if unmatched else "")
     )
     return result
 

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from .errors import CheckpointError
 from .globals_policy import classify, implied_globals
-from .model import CheckpointIndex, GlobalClass, GlobalRef, Node
+from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, tensor_totals
 from .safety import TORCHSCRIPT_CODE, in_format
 from .sniff import LEGACY_MAGIC, FileKind, sniff
 from .torch_pickle import StorageRef, TorchPickleReader
@@ -294,26 +294,17 @@ def _finish(
     path: str, fmt: str, root: Node, globals_: list[GlobalRef], size: int, warnings: list[str]
 ) -> CheckpointIndex:
     beyond: list[str] = []
-    views: set[tuple[Any, ...]] = set()
-    storages: dict[str, int] = {}
-    params = count = 0
     for node in root.tensors():
         t = node.tensor
         assert t is not None
-        count += 1
-        view = (t.storage_key, t.storage_offset, t.shape, t.stride, t.dtype) if t.storage_key else (id(node),)
-        if view not in views:
-            views.add(view)
-            params += t.numel
-        if t.storage_key:
-            storages[t.storage_key] = t.storage_nbytes
         extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
         if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
             beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
     warnings.extend(_limited(beyond, "tensors reach beyond the end of their storage"))
+    totals = tensor_totals(root.tensors())
     return CheckpointIndex(
         path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
-        total_params=params, total_bytes=sum(storages.values()), tensor_count=count,
+        total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count,
     )  # fmt: skip
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from .formatting import format_bytes, format_count, format_params, format_shape
-from .model import CheckpointIndex, GlobalRef, Node, NodeKind, PathPart
+from .formatting import count_of, escape_text, format_bytes, format_params, format_shape
+from .model import CheckpointIndex, GlobalRef, Node, NodeKind, PathPart, TensorInfo
+from .optimizer_map import count_model
 
 DevicesByPath = Mapping[tuple[PathPart, ...], str]
 
@@ -45,7 +47,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         entry: dict[str, Any] = {
             "key": node.key,
             "path": list(node.path),
-            "shape": list(t.shape),
+            "shape": list(t.shown_shape),
             "dtype": t.dtype,
             "saved_device": t.saved_device,
             "numel": t.numel,
@@ -53,6 +55,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         }
         if t.layout != "strided":
             entry["layout"] = t.layout
+            entry.update(_layout_json(t))
         if t.shard:
             entry["shard"] = t.shard
         if t.chunks:
@@ -65,6 +68,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
             entry["device"] = devices.get(node.path)
         tensors.append(entry)
     globals_ = globals_json(index.globals)
+    model = count_model(index)
     return {
         "path": index.path,
         "format": index.format,
@@ -73,43 +77,79 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         "globals": globals_,
         "unsafe_globals": [g["name"] for g in globals_ if g["verdict"] != "allowed"],
         "total_params": index.total_params,
+        "model_params": model.params if model is not None else None,
+        "model_key": model.part.key if model is not None else None,
         "total_bytes": index.total_bytes,
         "warnings": index.warnings,
     }
 
 
+def _layout_json(t: TensorInfo) -> dict[str, Any]:
+    """What a sparse, nested or quantized tensor adds: nnz, components, quantization."""
+    info = t.layout_info
+    if info is None:
+        return {}
+    out: dict[str, Any] = {}
+    if info.nnz is not None:
+        out["nnz"] = info.nnz
+    if info.components is not None:
+        out["components"] = info.components
+    q = info.quantization
+    if q is not None:
+        scale = q.scale if q.scale is None or math.isfinite(q.scale) else repr(q.scale)  # "nan", "inf"
+        out["quantization"] = {"scheme": q.scheme, "scale": scale, "zero_point": q.zero_point, "axis": q.axis}
+    return out
+
+
+def params_text(index: CheckpointIndex) -> str:
+    """The model's parameters and, where they differ, every tensor's: "23.0K model params · 69.1K in
+    all tensors"; "69.1K params in all tensors" when no part of the file is known to be the model."""
+    total = format_params(index.total_params)
+    model = count_model(index)
+    if model is None:
+        return f"{total} params in all tensors"
+    if model.params == index.total_params:
+        return f"{total} params"
+    return f"{format_params(model.params)} model params · {total} in all tensors"
+
+
 def summary_line(index: CheckpointIndex) -> str:
     """Format, tensors, params, size, dtype mix and saved devices, on one line."""
     dtypes = ", ".join(f"{d} ×{n}" for d, n in index.dtype_mix().items()) or "no tensors"
-    devices = ", ".join(f"{d} ×{n}" for d, n in index.saved_devices().items()) or "—"
+    devices = ", ".join(f"{escape_text(d)} ×{n}" for d, n in index.saved_devices().items()) or "—"
     return (
-        f"{index.format} · {format_count(index.tensor_count)} tensors · "
-        f"{format_params(index.total_params)} params · {format_bytes(index.total_bytes)} · "
-        f"dtypes: {dtypes} · saved on: {devices}"
+        f"{index.format} · {count_of(index.tensor_count, 'tensor')} · {params_text(index)} · "
+        f"{format_bytes(index.total_bytes)} · dtypes: {dtypes} · saved on: {devices}"
     )
 
 
 def _row(node: Node, devices: DevicesByPath | None) -> str:
+    name = escape_text(node.name)
     if node.kind is NodeKind.TENSOR and node.tensor is not None:
         t = node.tensor
-        cols = [node.name, format_shape(t.shape), t.dtype, f"saved on {t.saved_device}"]
+        cols = [name, format_shape(t.shown_shape), t.dtype]
+        if t.layout != "strided":
+            cols.append(escape_text(t.layout_info.describe(t.layout) if t.layout_info else t.layout))
+        cols.append(f"saved on {escape_text(t.saved_device)}")
         if devices is not None:
             cols.append(f"loaded on {devices.get(node.path, '?')}")
-        cols += [format_count(t.numel), format_bytes(t.nbytes)]
+        cols += [f"{t.numel:,}", format_bytes(t.nbytes)]
         return "  ".join(cols)
     if node.kind is NodeKind.VALUE:
-        return f"{node.name} = {node.value}"
+        return f"{name} = {escape_text(node.value or '')}"
     if node.kind is NodeKind.REF:
-        return f"{node.name} → same as {node.value}"
-    label = node.name + (f" ({node.value})" if node.value else "")
+        return f"{name} → same as {escape_text(node.value or '')}"
+    label = name + (f" ({escape_text(node.value)})" if node.value else "")
+    if node.kind in (NodeKind.DICT, NodeKind.LIST):
+        label += f"  {count_of(node.entries, 'item')}"
     if node.params or node.nbytes:
-        return f"{label}  {format_count(node.params)} params  {format_bytes(node.nbytes)}"
+        return f"{label}  {count_of(node.params, 'param')}  {format_bytes(node.nbytes)}"
     return label
 
 
 def render_text(index: CheckpointIndex, devices: DevicesByPath | None = None) -> str:
-    """The indented tree ``info`` prints without ``--json``."""
-    return "\n".join(render_lines(index, devices))
+    """The indented tree ``info`` prints without ``--json``; strings from the file are escaped."""
+    return "\n".join(escape_text(line) for line in render_lines(index, devices))
 
 
 def render_lines(index: CheckpointIndex, devices: DevicesByPath | None = None) -> list[str]:
@@ -122,7 +162,7 @@ def render_lines(index: CheckpointIndex, devices: DevicesByPath | None = None) -
         stack.extend((c, depth + 1) for c in reversed(node.children))
     unsafe = index.unsafe_globals
     if unsafe:
-        names = sorted({g.qualname + f" ({g.verdict.value})" for g in unsafe})
+        names = sorted({escape_text(g.qualname) + f" ({g.verdict.value})" for g in unsafe})
         lines.append("globals outside weights-only: " + ", ".join(names))
     for w in index.warnings:
         lines.append(f"warning: {w}")

@@ -6,21 +6,61 @@ import json
 import struct
 from typing import BinaryIO
 
-from .dtypes import ITEMSIZE
+from .dtypes import DTYPES, SAFETENSORS_DTYPE, SAFETENSORS_WITHOUT_TORCH, safetensors_bits
 from .errors import CheckpointError
+from .formatting import count_of, escape_text
 from .model import CheckpointIndex, Node, NodeKind
 from .tree import TreeBuilder
 from .unpickler import PDict
 
 MAX_HEADER = 100 * 1000 * 1000  # the reference implementation's cap
 
-SAFETENSORS_DTYPES = {
-    "BOOL": "bool", "U8": "uint8", "I8": "int8", "I16": "int16", "U16": "uint16",
-    "F16": "float16", "BF16": "bfloat16", "I32": "int32", "U32": "uint32", "F32": "float32",
-    "F64": "float64", "I64": "int64", "U64": "uint64", "C64": "complex64",
-    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu",
-    "F4": "float4_e2m1fn_x2",
-}  # fmt: skip
+MAX_JSON_DEPTH = 128  # the reference reader's (serde_json's) nesting limit
+
+
+def _has_surrogate(text: str) -> bool:
+    """A lone surrogate (only an unpaired ``\\udXXX`` escape makes one): the reference reader refuses it."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _header_text(raw: bytes, name: str) -> str:
+    """The header as text: UTF-8 strictly, as the reference reader requires (never UTF-16 or -32)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(
+            f"{name} has a safetensors header that is not valid UTF-8 (byte {exc.start:,}); "
+            "the safetensors library refuses it."
+        ) from None
+
+
+def _too_deep(value: object) -> bool:
+    """True when the parsed header nests deeper than the reference reader allows (no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def _torch_dtype(code: object, key: str, name: str) -> str:
+    """The torch dtype of a safetensors code; a code torch has no dtype for is refused by its name."""
+    dtype = SAFETENSORS_DTYPE.get(code) if isinstance(code, str) else None
+    if dtype is not None:
+        return dtype
+    if isinstance(code, str) and code in SAFETENSORS_WITHOUT_TORCH:
+        _, what = SAFETENSORS_WITHOUT_TORCH[code]
+        raise CheckpointError(
+            f"{name}: tensor {key} has dtype {code} ({what}), which torch has no dtype for, so the "
+            "file cannot be shown or loaded with torch."
+        )
+    shown = escape_text(code[:40]) if isinstance(code, str) else type(code).__name__
+    raise CheckpointError(f"{name}: tensor {key} has an unknown dtype {shown!r}.")
 
 
 def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> CheckpointIndex:
@@ -34,40 +74,75 @@ def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
         raise CheckpointError(f"{name} claims a safetensors header of {n:,} bytes (the limit is 100 MB).")
     if 8 + n > size:
         raise CheckpointError(f"{name} is truncated: its safetensors header runs past the end of the file.")
-    raw = f.read(n)
+    text = _header_text(f.read(n), name)
+    deep = CheckpointError(
+        f"{name} has a safetensors header nested deeper than {MAX_JSON_DEPTH} levels; the safetensors "
+        "library refuses it."
+    )
     try:
-        header = json.loads(raw)
+        header = json.loads(text)
     except ValueError as exc:
         raise CheckpointError(f"{name} has a safetensors header that is not valid JSON.", str(exc)) from None
+    except RecursionError:
+        raise deep from None
+    if _too_deep(header):
+        raise deep
     if not isinstance(header, dict):
         raise CheckpointError(f"{name} has a safetensors header that is not a JSON object.")
     data_len = size - 8 - n
     metadata = header.pop("__metadata__", None)
+    if metadata is not None and not (
+        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
+    ):
+        raise CheckpointError(
+            f"{name} has a __metadata__ that is not a map of strings; the safetensors library refuses it."
+        )
+    texts = [*header, *(metadata or {}), *(metadata or {}).values()]
+    if any(_has_surrogate(t) for t in texts):
+        raise CheckpointError(
+            f"{name} has a safetensors header with an unpaired surrogate escape (\\udXXX) in a name; "
+            "the safetensors library refuses it."
+        )
     entries: list[tuple[int, int, str]] = []
     top = PDict()
     for key, spec in header.items():
+        shown = escape_text(key[:200])
         if not isinstance(spec, dict):
-            raise CheckpointError(f"{name}: the header entry for {key} is not an object.")
-        dtype = SAFETENSORS_DTYPES.get(spec.get("dtype", ""))
+            raise CheckpointError(f"{name}: the header entry for {shown} is not an object.")
         shape = spec.get("shape")
         offs = spec.get("data_offsets")
-        if dtype is None:
-            raise CheckpointError(f"{name}: tensor {key} has an unknown dtype {spec.get('dtype')!r}.")
-        if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)):
-            raise CheckpointError(f"{name}: tensor {key} has an invalid shape.")
-        if not (isinstance(offs, list) and len(offs) == 2 and all(isinstance(o, int) for o in offs)):
-            raise CheckpointError(f"{name}: tensor {key} has invalid data offsets.")
+        code = spec.get("dtype", "")
+        dtype = _torch_dtype(code, shown, name)
+        if not (isinstance(shape, list) and all(type(s) is int and s >= 0 for s in shape)):
+            raise CheckpointError(f"{name}: tensor {shown} has an invalid shape.")
+        if not (isinstance(offs, list) and len(offs) == 2 and all(type(o) is int and o >= 0 for o in offs)):
+            raise CheckpointError(f"{name}: tensor {shown} has invalid data offsets.")
         begin, end = offs
         numel = 1
         for s in shape:
             numel *= s
         if end < begin or end > data_len:
-            raise CheckpointError(f"{name}: tensor {key} points outside the file's data.")
-        if numel * ITEMSIZE[dtype] != end - begin:
+            raise CheckpointError(f"{name}: tensor {shown} points outside the file's data.")
+        bits = numel * (safetensors_bits(code) or 8)
+        if bits % 8:
             raise CheckpointError(
-                f"{name}: tensor {key} is {end - begin:,} bytes but its shape and dtype need "
-                f"{numel * ITEMSIZE[dtype]:,}."
+                f"{name}: tensor {shown} has {count_of(numel, 'element')} of {code}, which do not fill whole "
+                "bytes; the safetensors library refuses it."
             )
+        if bits // 8 != end - begin:
+            raise CheckpointError(
+                f"{name}: tensor {shown} is {count_of(end - begin, 'byte')} but its shape and dtype "
+                f"need {bits // 8:,}."
+            )
+        packed = DTYPES[dtype].packed
+        if packed > 1:  # torch counts packed elements: the last dimension holds `packed` values each
+            if not shape or shape[-1] % packed:
+                raise CheckpointError(
+                    f"{name}: tensor {shown} is {code} with a last dimension torch's {dtype} cannot "
+                    f"hold (it packs {packed} values per element)."
+                )
+            shape = [*shape[:-1], shape[-1] // packed]
+            numel //= packed
         entries.append((begin, end, key))
         st = StorageRef(key=key, dtype=dtype, location="cpu", numel=numel)
         stride: list[int] = []
@@ -81,16 +156,19 @@ def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
     for begin, end, key in entries:
         if begin != expected:
             what = "overlaps the one before it" if begin < expected else "leaves a gap before it"
-            raise CheckpointError(f"{name}: the data of tensor {key} {what}.")
+            raise CheckpointError(f"{name}: the data of tensor {escape_text(key[:200])} {what}.")
         expected = end
     if expected != data_len:
-        raise CheckpointError(f"{name}: its data section has {data_len - expected:,} bytes no tensor uses.")
+        raise CheckpointError(
+            f"{name}: its data section has {count_of(data_len - expected, 'byte')} no tensor uses."
+        )
     builder = TreeBuilder()
     root: Node = builder.build(top)
     if isinstance(metadata, dict):
         meta = root.add(
-            Node(name="__metadata__", kind=NodeKind.DICT, key="__metadata__", path=("__metadata__",))
-        )
+            Node(name="__metadata__", kind=NodeKind.DICT, key="__metadata__", path=("__metadata__",),
+                 entries=len(metadata))
+        )  # fmt: skip
         for k, v in metadata.items():
             meta.add(Node(name=str(k), kind=NodeKind.VALUE, key=f"__metadata__.{k}",
                           path=("__metadata__", str(k)), value=repr(v)))  # fmt: skip

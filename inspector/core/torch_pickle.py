@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .dtypes import ITEMSIZE, STORAGE_DTYPE, STORAGE_MODULES
-from .unpickler import Call, Global, SafeUnpickler
+from .dtypes import ITEMSIZE, LAYOUTS, QSCHEMES, STORAGE_DTYPE, STORAGE_MODULES
+from .model import LayoutInfo, Quantization
+from .unpickler import Call, Global, PDict, SafeUnpickler
 
 
 @dataclass(eq=False, slots=True)
@@ -38,6 +39,17 @@ class TensorRef:
     is_parameter: bool = False
     layout: str = "strided"
     subclass: str | None = None
+    #: a sparse, nested or quantized tensor: what its layout adds, and the tensors it is made of
+    layout_info: LayoutInfo | None = None
+    parts: tuple[tuple[str, TensorRef], ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the view's elements (its storage's itemsize × its numel)."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n * ITEMSIZE.get(self.dtype, 1)
 
     def build_state(self, state: Any) -> None:
         """BUILD on a tensor (subclass attributes): nothing to keep for the tree."""
@@ -83,6 +95,13 @@ def _int_tuple(v: Any, what: str) -> tuple[int, ...]:
     return out
 
 
+def _numel(t: TensorRef) -> int:
+    n = 1
+    for s in t.shape:
+        n *= s
+    return n
+
+
 def _dtype_of(v: Any) -> str:
     if isinstance(v, Global) and v.module == "torch" and v.name in ITEMSIZE:
         return v.name
@@ -113,8 +132,56 @@ _TORCH_REDUCERS = frozenset(
         "torch._utils._rebuild_meta_tensor_no_storage",
         "torch._utils._rebuild_wrapper_subclass",
         "torch._tensor._rebuild_from_type_v2",
+        "torch._utils._rebuild_sparse_tensor",
+        "torch._utils._rebuild_nested_tensor",
+        "torch.nested._internal.nested_tensor._rebuild_njt",
     }
 )
+
+#: The index tensors of each sparse layout, in the order ``_rebuild_sparse_tensor`` receives them.
+_SPARSE_PARTS = {
+    "sparse_coo": ("indices",),
+    "sparse_csr": ("crow_indices", "col_indices"),
+    "sparse_csc": ("ccol_indices", "row_indices"),
+    "sparse_bsr": ("crow_indices", "col_indices"),
+    "sparse_bsc": ("ccol_indices", "row_indices"),
+}
+
+
+def _ref(v: Any, what: str) -> TensorRef:
+    if not isinstance(v, TensorRef):
+        raise BadTensor(f"its {what} is not a tensor")
+    return v
+
+
+def _composite(
+    values: TensorRef, shape: tuple[int, ...], layout: str, parts: list[tuple[str, TensorRef]], **info: Any
+) -> TensorRef:
+    """A tensor made of other tensors: its elements live in ``values``, its bytes in all parts."""
+    nbytes = sum(p.nbytes for _, p in parts)
+    return TensorRef(
+        None, 0, shape, (0,) * len(shape), values.dtype, values.device,
+        layout=layout, layout_info=LayoutInfo(nbytes=nbytes, **info), parts=tuple(parts),
+    )  # fmt: skip
+
+
+def _layout_name(v: Any) -> str:
+    """``torch.sparse_coo`` as a global, or as ``_get_layout("torch.sparse_coo")``."""
+    if (
+        isinstance(v, Call)
+        and isinstance(v.func, Global)
+        and v.func.qualname == "torch.serialization._get_layout"
+    ):
+        args = v.args if isinstance(v.args, tuple) else ()
+        v = args[0] if len(args) == 1 else None
+        name = v.removeprefix("torch.") if isinstance(v, str) else ""
+    elif isinstance(v, Global) and v.module == "torch":
+        name = v.name
+    else:
+        name = ""
+    if name not in LAYOUTS:
+        raise BadTensor("its layout is not a torch layout")
+    return name
 
 
 class TorchPickleReader:
@@ -189,8 +256,19 @@ class TorchPickleReader:
                     return data
             if q == "torch._utils._rebuild_qtensor":
                 t = self._tensor(args[0], args[1], args[2], args[3], None, args[5:6])
-                t.layout = "quantized"
-                return t
+                return self._quantized(t, args[4])
+            if q == "torch._utils._rebuild_sparse_tensor":
+                return self._sparse(_layout_name(args[0]), args[1])
+            if q == "torch._utils._rebuild_nested_tensor":
+                buffer, sizes = _ref(args[0], "buffer"), _ref(args[1], "sizes")
+                parts = [("buffer", buffer), ("sizes", sizes), ("strides", _ref(args[2], "strides")),
+                         ("storage_offsets", _ref(args[3], "storage offsets"))]  # fmt: skip
+                count = sizes.shape[0] if sizes.shape else 0
+                dims = sizes.shape[1] if len(sizes.shape) == 2 else 0
+                return _composite(buffer, (count,), "nested", parts, components=count,
+                                  logical_shape=(count, *(None,) * dims), numel=_numel(buffer))  # fmt: skip
+            if q == "torch.nested._internal.nested_tensor._rebuild_njt":
+                return self._jagged(args[0])
             if q == "torch._utils._rebuild_meta_tensor_no_storage":
                 shape = _int_tuple(args[1], "size")
                 stride = _int_tuple(args[2], "stride")
@@ -208,12 +286,75 @@ class TorchPickleReader:
                     name = cls.qualname if isinstance(cls, Global) else None
                     if name == "torch.nn.parameter.Parameter":
                         inner.is_parameter = True
-                    elif name not in (None, "torch.Tensor"):
+                    elif name not in (None, "torch.Tensor") and inner.layout != "jagged":
                         inner.subclass = name
                     return inner
         except (BadTensor, IndexError) as exc:
             self._problem(f"a {func.name} call with unexpected arguments ({exc})")
         return SafeUnpickler.NOT_HANDLED
+
+    def _quantized(self, t: TensorRef, params: Any) -> TensorRef:
+        """A quantized tensor with its scheme and scale / zero point (per-channel: their tensors)."""
+        t.layout = "quantized"
+        if not isinstance(params, tuple) or not params or not isinstance(params[0], Global):
+            raise BadTensor("its quantizer parameters are not a tuple")
+        scheme = params[0].name
+        if params[0].module != "torch" or scheme not in QSCHEMES:
+            raise BadTensor("its quantization scheme is not a torch qscheme")
+        if scheme.startswith("per_tensor") and len(params) == 3:
+            scale, zero_point = params[1], params[2]
+            if (
+                not isinstance(scale, (int, float))
+                or isinstance(zero_point, bool)
+                or not isinstance(zero_point, int)
+            ):
+                raise BadTensor("its scale or zero point is not a number")
+            quant = Quantization(scheme, scale=float(scale), zero_point=zero_point)
+            t.layout_info = LayoutInfo(quantization=quant)
+            return t
+        if scheme.startswith("per_channel") and len(params) == 4:
+            axis = _int(params[3], "axis")
+            parts = [("scales", _ref(params[1], "scales")), ("zero_points", _ref(params[2], "zero points"))]
+            own = t.nbytes
+            t.layout_info = LayoutInfo(quantization=Quantization(scheme, axis=axis),
+                                       nbytes=own + sum(p.nbytes for _, p in parts))  # fmt: skip
+            t.parts = tuple(parts)
+            return t
+        raise BadTensor(f"its {scheme} parameters are not what torch writes")
+
+    def _sparse(self, layout: str, data: Any) -> TensorRef:
+        """A sparse tensor: its dense size, the number of specified elements, its index and value parts."""
+        names = _SPARSE_PARTS.get(layout)
+        if names is None or not isinstance(data, tuple):
+            raise BadTensor(f"its {layout} data is not what torch writes")
+        count = len(names)
+        if len(data) < count + 2:
+            raise BadTensor(f"its {layout} data has too few items")
+        parts = [(n, _ref(v, n.replace("_", " "))) for n, v in zip(names, data[:count], strict=True)]
+        values = _ref(data[count], "values")
+        parts.append(("values", values))
+        size = _int_tuple(data[count + 1], "size")
+        plain = parts[0][1] if layout == "sparse_coo" else parts[1][1]
+        nnz = plain.shape[-1] if plain.shape else 0
+        return _composite(values, size, layout, parts, nnz=nnz)
+
+    def _jagged(self, kwargs: Any) -> TensorRef:
+        """A nested tensor of the jagged layout: ``values`` with one ragged dimension, and its offsets."""
+        if not isinstance(kwargs, PDict):
+            raise BadTensor("its constructor arguments are not a dict")
+        given = {k: v for k, v in kwargs.items if isinstance(k, str)}
+        values, offsets = _ref(given.get("values"), "values"), _ref(given.get("offsets"), "offsets")
+        parts = [("values", values), ("offsets", offsets)]
+        if isinstance(given.get("lengths"), TensorRef):
+            parts.append(("lengths", given["lengths"]))
+        ragged = given.get("_ragged_idx", 1)
+        if isinstance(ragged, bool) or not isinstance(ragged, int) or not 1 <= ragged <= len(values.shape):
+            raise BadTensor("its ragged dimension is out of range")
+        count = max(offsets.shape[0] - 1, 0) if offsets.shape else 0
+        inner = values.shape
+        shown = (count, *inner[: ragged - 1], None, *inner[ragged:])
+        return _composite(values, (count, *inner[: ragged - 1], *inner[ragged:]), "jagged", parts,
+                          components=count, logical_shape=shown, numel=_numel(values))  # fmt: skip
 
     def _tensor(
         self,

@@ -2,17 +2,22 @@
 
 Containers become rows; dotted state_dict keys are grouped (``layers`` ▸ ``0`` ▸ ``attn`` ▸
 ``q_proj.weight``: the last two components stay together as the leaf, module and parameter).
-A container met a second time (shared or cyclic reference) becomes a REF row, so a DAG of
-repeated references is expanded once. The walk is iterative: nesting depth costs no recursion.
+A pickled ``nn.Module`` shows its parameters and buffers as ``state_dict()`` names them, its other
+attributes folded into one row. A container met a second time (shared or cyclic reference) becomes
+a REF row, so a DAG of repeated references is expanded once. The walk is iterative (nesting depth
+costs no recursion), grouping is linear in the keys' length, and every row, group and key text is
+charged to one byte budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .dtypes import ITEMSIZE
-from .model import Node, NodeKind, OpaqueValue, PathPart, TensorInfo, join_key, path_part
+from .formatting import count_of
+from .model import MODULE_ATTRIBUTES, Node, NodeKind, OpaqueValue, PathPart, TensorInfo, join_key, path_part
 from .torch_pickle import StorageRef, TensorRef
 from .unpickler import Call, Global, Instance, PDict, PersistentRef, PSet
 
@@ -20,8 +25,11 @@ MAX_DEPTH = 1000
 #: Estimated bytes of the tree's rows (a node, its path tuple and key text); past it the tree stops
 #: with a note, so a small file of millions of empty containers or very deep long keys stays cheap.
 MAX_TREE_BYTES = 300 << 20
+#: Dotted components of one key that become groups; the rest stay together in the leaf's name.
+MAX_GROUP_DEPTH = 32
 _LEAF_BYTES = 350  # measured: a row with its key text and path tuple
 _CONTAINER_BYTES = 300  # a container row also keeps a seen entry, an empty child list, a stack slot
+_GROUP_BYTES = 400  # a group row, its child list and its entry in the prefix table
 _MAX_VALUE_CHARS = 200
 _MAX_KEY_CHARS = 1000
 
@@ -58,9 +66,9 @@ def describe(obj: Any, budget: int = 4) -> str:
         args = obj.args if isinstance(obj.args, tuple) else (obj.args,)
         return _short(f"{name}(" + ", ".join(describe(a, budget - 1) for a in args[:6]) + ")")
     if isinstance(obj, PDict):
-        return f"{obj.cls} of {len(obj.items)} items"
+        return f"{obj.cls} of {count_of(len(obj.items), 'item')}"
     if isinstance(obj, PSet):
-        return f"set of {len(obj.items)} items"
+        return f"set of {count_of(len(obj.items), 'item')}"
     if isinstance(obj, PersistentRef):
         return f"persistent id {describe(obj.pid, budget - 1)}"
     return type(obj).__name__
@@ -108,7 +116,55 @@ def _tensor_info(t: TensorRef) -> TensorInfo:
         requires_grad=t.requires_grad,
         is_parameter=t.is_parameter,
         layout=t.layout if t.subclass is None else f"{t.layout} ({t.subclass})",
+        layout_info=t.layout_info,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """An entry shown under another name than its container key: ``rel`` is its real container
+    path below the row being expanded, ``key`` its key below that row's key base."""
+
+    value: Any
+    rel: tuple[PathPart, ...]
+    key: str
+
+
+@dataclass(eq=False, slots=True)
+class _Fold:
+    """The attributes of a module and of its submodules, shown as one collapsed row."""
+
+    pairs: list[tuple[Any, Any]] = field(default_factory=list)
+
+
+@dataclass(eq=False, slots=True)
+class _Attributes:
+    """One submodule's own attributes inside the fold, under its class name."""
+
+    cls: str
+    pairs: list[tuple[Any, Any]]
+
+
+_MODULE_STATE = ("_parameters", "_buffers", "_modules")
+
+
+def _module_state(obj: Any) -> list[tuple[Any, Any]] | None:
+    """The attribute pairs of a pickled ``nn.Module`` (a state with ``_parameters``, ``_buffers``
+    and ``_modules`` dicts), or None for anything else."""
+    if not isinstance(obj, (Call, Instance)):
+        return None
+    state = obj.state
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], PDict):
+        state = state[0]
+    if not isinstance(state, PDict):
+        return None
+    found = {k for k, v in state.items if isinstance(k, str) and k in _MODULE_STATE and isinstance(v, PDict)}
+    return state.items if len(found) == len(_MODULE_STATE) else None
+
+
+def _class_name(obj: Any) -> str:
+    f = obj.func if isinstance(obj, Call) else obj.cls
+    return describe(f)
 
 
 def _container_kind(obj: Any) -> NodeKind | None:
@@ -117,8 +173,10 @@ def _container_kind(obj: Any) -> NodeKind | None:
         return NodeKind.DICT
     if isinstance(obj, (list, tuple, PSet)):
         return NodeKind.LIST
-    if isinstance(obj, (Call, Instance)):
+    if isinstance(obj, (Call, Instance, _Attributes)):
         return NodeKind.OBJECT
+    if isinstance(obj, _Fold):
+        return NodeKind.GROUP
     return None
 
 
@@ -133,6 +191,8 @@ def _children_of(obj: Any) -> tuple[NodeKind, _Pairs, int] | None:
         return NodeKind.LIST, enumerate(obj), len(obj)
     if isinstance(obj, PSet):
         return NodeKind.LIST, enumerate(obj.items), len(obj.items)
+    if isinstance(obj, (_Fold, _Attributes)):
+        return _container_kind(obj) or NodeKind.GROUP, obj.pairs, len(obj.pairs)
     if isinstance(obj, (Call, Instance)):
         pairs: list[tuple[Any, Any]] = []
         state = obj.state
@@ -154,12 +214,37 @@ def _children_of(obj: Any) -> tuple[NodeKind, _Pairs, int] | None:
     return None
 
 
+def _group_prefix(part: str) -> int:
+    """Where the group prefix of a dotted key ends (the dot before its last two components, or
+    before component ``MAX_GROUP_DEPTH + 1``); -1 when the key is not grouped."""
+    last = part.rfind(".")
+    cut = part.rfind(".", 0, last) if last > 0 else -1
+    if cut < 0:
+        return -1
+    if part.count(".", 0, cut) >= MAX_GROUP_DEPTH:
+        cut = -1
+        for _ in range(MAX_GROUP_DEPTH):
+            cut = part.index(".", cut + 1)
+    return cut
+
+
+class _BudgetSpent(Exception):
+    """The tree's byte budget is used up; the build stops with a note."""
+
+
 class TreeBuilder:
     """Builds the node tree for one object graph; ``warnings`` collects what was cut short."""
 
     def __init__(self, max_bytes: int = MAX_TREE_BYTES) -> None:
         self.warnings: list[str] = []
         self.max_bytes = max_bytes
+        self.spent = 0  # estimated bytes of the rows built so far
+        self.rows = 0
+
+    def _charge(self, nbytes: int) -> None:
+        self.spent += nbytes
+        if self.spent > self.max_bytes:
+            raise _BudgetSpent
 
     def build(self, top: Any) -> Node:
         root = Node(name="", kind=NodeKind.DICT, key="", path=())
@@ -167,92 +252,196 @@ class TreeBuilder:
         if top_kind is None or _is_simple(top):
             self._leaf(root, "(tensor)" if isinstance(top, TensorRef) else "(value)", (), top)
             root.children[0].key = ""
+            _aggregate(root)
             return root
         root.kind = top_kind
         if isinstance(top, (Call, Instance)):
-            root.value = describe(top.func if isinstance(top, Call) else top.cls)
+            root.value = _class_name(top)
         seen: dict[int, str] = {id(top): ""}
         keepalive = [top]
-        # (container node, its object, its path, depth)
-        stack: list[tuple[Node, Any, tuple[PathPart, ...], int]] = [(root, top, (), 0)]
-        spent = rows = 0
-        while stack:
-            node, obj, path, depth = stack.pop()
-            kind_pairs = _children_of(obj)
-            assert kind_pairs is not None
-            _, pairs, count = kind_pairs
-            groups: dict[tuple[str, ...], Node] = {}
-            for i, (key, value) in enumerate(pairs):
-                rows += 1
-                part = _key_part(key)
-                child_path = (*path, part)
-                child_key = f"{node.key}.{part}" if node.key else str(part)
-                spent += _LEAF_BYTES + 8 * len(child_path) + len(child_key)
-                if spent > self.max_bytes:
-                    node.add(Node(name="…", kind=NodeKind.VALUE, key=child_key, path=child_path,
-                                  value=f"… {count - i:,} more items not shown"))  # fmt: skip
-                    self.warnings.append(
-                        f"the tree is cut short after {rows:,} rows: the file holds more containers "
-                        "than a static view shows"
-                    )
-                    stack.clear()
-                    break
-                parent = node
-                name = str(part)
-                if isinstance(part, str) and "." in part and node.kind is not NodeKind.LIST:
-                    comps = part.split(".")
-                    if len(comps) > 2:
-                        parent = self._group(node, groups, tuple(comps[:-2]), path)
-                        name = ".".join(comps[-2:])
-                sub = _container_kind(value)
-                if sub is None or _is_simple(value):
-                    spent += self._leaf(parent, name, child_path, value, child_key)
-                    continue
-                oid = id(value)
-                if oid in seen:
-                    parent.add(Node(name=name, kind=NodeKind.REF, key=child_key,
-                                    path=child_path, value=seen[oid] or "(root)"))  # fmt: skip
-                    continue
-                if depth + 1 > MAX_DEPTH:
-                    parent.add(Node(name=name, kind=NodeKind.VALUE, key=child_key,
-                                    path=child_path, value="… (nested too deeply to show)"))  # fmt: skip
-                    if not any("nested" in w for w in self.warnings):
-                        self.warnings.append(f"containers are nested deeper than {MAX_DEPTH} levels")
-                    continue
-                seen[oid] = child_key
-                keepalive.append(value)
-                spent += _CONTAINER_BYTES
-                child = parent.add(Node(name=name, kind=sub, key=child_key, path=child_path))
-                if isinstance(value, (Call, Instance)):
-                    child.value = describe(value.func if isinstance(value, Call) else value.cls)
-                elif isinstance(value, PDict) and value.cls != "dict":
-                    child.value = value.cls
-                stack.append((child, value, child_path, depth + 1))
+        # (container node, its object, its path, depth, the key its entries' keys extend)
+        stack: list[tuple[Node, Any, tuple[PathPart, ...], int, str]] = [(root, top, (), 0, "")]
+        try:
+            while stack:
+                self._expand(stack, seen, keepalive)
+        except _BudgetSpent:
+            self.warnings.append(
+                f"the tree is cut short after {count_of(self.rows, 'row')}: showing more would take over "
+                f"{self.max_bytes >> 20:,} MB, the limit of a static view"
+            )
         _aggregate(root)
         return root
 
+    def _expand(
+        self, stack: list[tuple[Node, Any, tuple[PathPart, ...], int, str]], seen: dict[int, str],
+        keepalive: list[Any],
+    ) -> None:  # fmt: skip
+        """Add the rows of the container on top of the stack; containers found go on the stack."""
+        node, obj, path, depth, key_base = stack.pop()
+        module = _module_state(obj)
+        if module is not None:
+            listing = self._module_view(module, path, key_base, depth, seen, keepalive)
+            pairs: _Pairs = listing
+            count = len(listing)
+        else:
+            kind_pairs = _children_of(obj)
+            assert kind_pairs is not None
+            _, pairs, count = kind_pairs
+        node.entries = count
+        groups: dict[str, Node] = {}
+        grouping = node.kind is not NodeKind.LIST and not isinstance(obj, _Fold)  # a fold names submodules
+        for i, (key, value) in enumerate(pairs):
+            self.rows += 1
+            if type(value) is _Placed:
+                part: PathPart = key
+                child_path = (*path, *value.rel)
+                child_key = f"{key_base}.{value.key}" if key_base else value.key
+                value = value.value
+            else:
+                part = _key_part(key)
+                child_path = (*path, part)
+                child_key = f"{key_base}.{part}" if key_base else str(part)
+            try:
+                self._charge(_LEAF_BYTES + 8 * len(child_path) + len(child_key))
+            except _BudgetSpent:
+                node.add(Node(name="…", kind=NodeKind.VALUE, key=child_key, path=child_path,
+                              value=f"… {count_of(count - i, 'more item')} not shown"))  # fmt: skip
+                stack.clear()
+                raise
+            parent = node
+            name = str(part)
+            if grouping and isinstance(part, str) and "." in part:
+                cut = _group_prefix(part)
+                if cut >= 0:
+                    parent = self._group(node, groups, part[:cut], path, key_base)
+                    name = part[cut + 1 :]
+                    self._charge(len(name))
+            sub = _container_kind(value)
+            if sub is None or _is_simple(value):
+                self._charge(self._leaf(parent, name, child_path, value, child_key))
+                continue
+            oid = id(value)
+            if oid in seen:
+                parent.add(Node(name=name, kind=NodeKind.REF, key=child_key,
+                                path=child_path, value=seen[oid] or "(root)"))  # fmt: skip
+                continue
+            if depth + 1 > MAX_DEPTH:
+                parent.add(Node(name=name, kind=NodeKind.VALUE, key=child_key,
+                                path=child_path, value="… (nested too deeply to show)"))  # fmt: skip
+                self._deep_warning()
+                continue
+            seen[oid] = child_key
+            keepalive.append(value)
+            self._charge(_CONTAINER_BYTES)
+            child = parent.add(Node(name=name, kind=sub, key=child_key, path=child_path))
+            if isinstance(value, (Call, Instance)):
+                child.value = _class_name(value)
+            elif isinstance(value, _Attributes) or (isinstance(value, PDict) and value.cls != "dict"):
+                child.value = value.cls
+            # A fold's entries keep the keys of the module it belongs to.
+            stack.append(
+                (child, value, child_path, depth + 1, key_base if isinstance(value, _Fold) else child_key)
+            )
+
+    def _deep_warning(self) -> None:
+        if not any("nested" in w for w in self.warnings):
+            self.warnings.append(f"containers are nested deeper than {MAX_DEPTH} levels")
+
+    def _module_view(
+        self, items: list[tuple[Any, Any]], path: tuple[PathPart, ...], key_base: str, depth: int,
+        seen: dict[int, str], keepalive: list[Any],
+    ) -> list[tuple[Any, Any]]:  # fmt: skip
+        """A module's entries: its tensors and those of its submodules as ``state_dict()`` names
+        them (parameters, then buffers, then each submodule), then one fold of all attributes."""
+        listing: list[tuple[Any, Any]] = []
+        fold = _Fold()
+        # (the module, its attribute pairs, state_dict prefix, container path below the module, nesting)
+        todo: list[tuple[Any, list[tuple[Any, Any]], str, tuple[PathPart, ...], int]] = [
+            (None, items, "", (), 0)
+        ]
+        while todo:
+            module, state, prefix, rel, level = todo.pop()
+            if module is not None:  # a submodule: listed once, where state_dict() first reaches it
+                if id(module) in seen:
+                    listing.append((prefix[:-1], _Placed(module, rel, prefix[:-1])))
+                    continue
+                seen[id(module)] = f"{key_base}.{prefix[:-1]}" if key_base else prefix[:-1]
+                keepalive.append(module)
+            own = [(k, v) for k, v in state if not (isinstance(k, str) and k in _MODULE_STATE)]
+            if module is not None:
+                attrs_key = join_key(rel)
+                self._charge(_CONTAINER_BYTES + len(attrs_key) + 8 * len(rel))
+                attributes = _Attributes(_class_name(module), own)
+                fold.pairs.append((prefix[:-1], _Placed(attributes, rel, attrs_key)))
+            else:
+                fold.pairs.extend(own)
+            containers = {k: v for k, v in state if isinstance(k, str) and k in _MODULE_STATE}
+            for slot in ("_parameters", "_buffers"):
+                for name, value in containers[slot].items:
+                    if value is None:
+                        continue
+                    part = _key_part(name)
+                    self._charge(len(prefix) + len(str(part)))
+                    listing.append((f"{prefix}{part}", _Placed(value, (*rel, slot, part), f"{prefix}{part}")))
+            subs: list[tuple[Any, list[tuple[Any, Any]], str, tuple[PathPart, ...], int]] = []
+            for name, sub in containers["_modules"].items:
+                if sub is None:
+                    continue
+                part = _key_part(name)
+                sub_rel = (*rel, "_modules", part)
+                sub_prefix = f"{prefix}{part}"
+                self._charge(len(sub_prefix) + 8 * len(sub_rel))
+                sub_items = _module_state(sub)
+                if sub_items is None:  # not a module: shown as it is, under its state_dict-style name
+                    listing.append((sub_prefix, _Placed(sub, sub_rel, sub_prefix)))
+                elif depth + level + 1 > MAX_DEPTH:
+                    self._deep_warning()
+                    listing.append((sub_prefix, OpaqueValue("… (nested too deeply to show)")))
+                else:
+                    subs.append((sub, sub_items, sub_prefix + ".", sub_rel, level + 1))
+            todo.extend(reversed(subs))
+        listing.append((MODULE_ATTRIBUTES, _Placed(fold, (), MODULE_ATTRIBUTES)))
+        return listing
+
     def _group(
-        self, node: Node, groups: dict[tuple[str, ...], Node], comps: tuple[str, ...],
-        path: tuple[PathPart, ...],
-    ) -> Node:  # fmt: skip
+        self, node: Node, groups: dict[str, Node], prefix: str, path: tuple[PathPart, ...], key_base: str
+    ) -> Node:
+        """The group row for a dotted prefix, made with the groups above it that are missing; one
+        lookup when it exists, so grouping costs time linear in the keys' length."""
+        found = groups.get(prefix)
+        if found is not None:
+            return found
+        missing = [prefix]
         parent = node
-        for i in range(1, len(comps) + 1):
-            prefix = comps[:i]
-            g = groups.get(prefix)
-            if g is None:
-                key = join_key((*path, ".".join(prefix)))
-                g = parent.add(Node(name=prefix[-1], kind=NodeKind.GROUP, key=key, path=path))
-                groups[prefix] = g
-            parent = g
+        above = prefix
+        while True:
+            cut = above.rfind(".")
+            if cut < 0:
+                break
+            above = above[:cut]
+            found = groups.get(above)
+            if found is not None:
+                parent = found
+                break
+            missing.append(above)
+        for pre in reversed(missing):
+            key = f"{key_base}.{pre}" if key_base else pre
+            self._charge(_GROUP_BYTES + len(key) + len(pre))
+            parent = parent.add(Node(name=pre[pre.rfind(".") + 1 :], kind=NodeKind.GROUP, key=key, path=path))
+            groups[pre] = parent
         return parent
 
     def _leaf(self, parent: Node, name: str, path: tuple[PathPart, ...], value: Any, key: str = "") -> int:
         """Add a leaf row; returns the bytes of text it keeps beyond the row itself."""
         if isinstance(value, TensorRef):
             info = _tensor_info(value)
-            parent.add(Node(name=name, kind=NodeKind.TENSOR, key=key, path=path, tensor=info,
-                            params=info.numel, nbytes=info.nbytes))  # fmt: skip
-            return 0
+            row = parent.add(Node(name=name, kind=NodeKind.TENSOR, key=key, path=path, tensor=info,
+                                  params=info.numel, nbytes=info.nbytes))  # fmt: skip
+            for part_name, part in value.parts:  # a sparse, nested or quantized tensor's pieces
+                self._leaf(
+                    row, part_name, (*path, part_name), part, f"{key}.{part_name}" if key else part_name
+                )
+            return _LEAF_BYTES * len(value.parts)
         if isinstance(value, TensorInfo):  # already read (shard sets): shown as it is
             parent.add(Node(name=name, kind=NodeKind.TENSOR, key=key, path=path, tensor=value,
                             params=value.numel, nbytes=value.nbytes))  # fmt: skip
@@ -263,14 +452,16 @@ class TreeBuilder:
 
 
 def _aggregate(root: Node) -> None:
-    """Post-order sums of params and bytes, without recursion."""
+    """Post-order sums of params and bytes, without recursion; a tensor keeps its own (the parts
+    below a sparse or nested tensor are inside it, not added to it)."""
     order: list[Node] = []
     stack = [root]
     while stack:
         n = stack.pop()
         order.append(n)
-        stack.extend(n.children)
+        if n.kind is not NodeKind.TENSOR:
+            stack.extend(n.children)
     for n in reversed(order):
-        if n.children:
+        if n.children and n.kind is not NodeKind.TENSOR:
             n.params = sum(c.params for c in n.children)
             n.nbytes = sum(c.nbytes for c in n.children)

@@ -9,26 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-Cell = float | int | bool | str
+from .dtypes import DTYPES
 
-#: NumPy has these dtypes under the same names; others are written as the nearest one.
-_NUMPY_NAMES = frozenset(
-    {
-        "float16", "float32", "float64", "complex64", "complex128", "bool",
-        "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    }
-)  # fmt: skip
+Cell = float | int | bool | str
 
 
 def numpy_dtype_name(dtype: str) -> str:
     """The NumPy dtype that holds values of torch dtype ``dtype`` (bfloat16, float8 → float32)."""
-    if dtype in _NUMPY_NAMES:
-        return dtype
-    if dtype.startswith(("float8", "bfloat16")):
-        return "float32"
-    if dtype == "complex32":
-        return "complex64"
-    return "uint16" if dtype == "bits16" else "uint8"
+    found = DTYPES.get(dtype)
+    return found.numpy if found is not None else "uint8"
 
 
 def _text(cell: Cell) -> str:

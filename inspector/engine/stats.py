@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspector.core.dtypes import RAW_VIEW
 from inspector.core.stats_options import DEFAULT_BINS as DEFAULT_BINS
 from inspector.core.stats_options import MAX_BINS as MAX_BINS
 
@@ -36,14 +37,7 @@ CHUNK_ELEMS = 1 << 22
 MAX_DISTINCT = 256
 
 #: Dtypes torch cannot compute on, described as raw unsigned integers of the same size.
-_RAW_AS = {
-    "float4_e2m1fn_x2": torch.uint8,
-    "bits8": torch.uint8,
-    "bits1x8": torch.uint8,
-    "bits2x4": torch.uint8,
-    "bits4x2": torch.uint8,
-    "bits16": torch.uint16,
-}
+_RAW_AS = {name: getattr(torch, raw) for name, raw in RAW_VIEW.items()}
 
 Cancelled = Callable[[], bool]
 

@@ -140,7 +140,11 @@ def default_peek(path: str) -> CheckpointIndex:
 
 
 def summary_text(index: CheckpointIndex) -> str:
-    """One line about the file: format, tensors, params, size, dtype mix, saved devices."""
+    """One line about the file: format, tensors, the model's params and every tensor's (where they
+    differ), size, dtype mix, saved devices."""
+    from inspector.core.formatting import escape_text
+    from inspector.core.optimizer_map import model_params
+
     parts = [index.format]
     tensors = index.tensor_count
     parts.append(
@@ -150,11 +154,19 @@ def summary_text(index: CheckpointIndex) -> str:
             else QCoreApplication.translate("CheckpointTab", "{count} tensors")
         ).format(count=format_count(tensors))
     )
-    parts.append(
-        QCoreApplication.translate("CheckpointTab", "{params} params").format(
-            params=format_params(index.total_params)
+    total, model = format_params(index.total_params), model_params(index)
+    if model is None:
+        parts.append(
+            QCoreApplication.translate("CheckpointTab", "{total} params in all tensors").format(total=total)
         )
-    )
+    elif model == index.total_params:
+        parts.append(QCoreApplication.translate("CheckpointTab", "{params} params").format(params=total))
+    else:
+        parts.append(
+            QCoreApplication.translate(
+                "CheckpointTab", "{model} model params · {total} in all tensors"
+            ).format(model=format_params(model), total=total)
+        )
     parts.append(format_bytes(index.total_bytes))
     dtypes = index.dtype_mix()
     if dtypes:
@@ -166,7 +178,7 @@ def summary_text(index: CheckpointIndex) -> str:
     if devices:
         parts.append(
             QCoreApplication.translate("CheckpointTab", "saved on {devices}").format(
-                devices=", ".join(devices)
+                devices=", ".join(map(escape_text, devices))
             )
         )
     if index.format in SHARDED_FORMATS:
@@ -174,11 +186,15 @@ def summary_text(index: CheckpointIndex) -> str:
             f for n in index.root.tensors() if n.tensor is not None for f in n.tensor.shard.split(", ") if f
         }
         parts.append(
-            QCoreApplication.translate("CheckpointTab", "{count} data files").format(count=len(files))
+            (
+                QCoreApplication.translate("CheckpointTab", "{count} data file")
+                if len(files) == 1
+                else QCoreApplication.translate("CheckpointTab", "{count} data files")
+            ).format(count=len(files))
         )
     meta = next((n for n in index.root.children if n.key == "__metadata__"), None)
     if meta is not None and index.format == "safetensors":
-        entries = [f"{n.name}={n.value}" for n in meta.children[:3]]
+        entries = [escape_text(f"{n.name}={n.value}") for n in meta.children[:3]]
         if len(meta.children) > 3:
             entries.append("…")
         parts.append(
@@ -885,6 +901,9 @@ class CheckpointTab(QWidget):
         assert self.index is not None
         if self.index.tensor_count <= _EXPAND_LIMIT:
             self.tree.expandToDepth(1)
+            assert self.model is not None
+            for node in self.model.folded_nodes():  # a module's attributes stay folded away
+                self.tree.collapse(self.proxy.mapFromSource(self.model.index_of(node)))
             return
         for row in range(self.proxy.rowCount()):
             top = self.proxy.index(row, 0)

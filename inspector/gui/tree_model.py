@@ -15,8 +15,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
-from inspector.core.formatting import format_bytes, format_count, format_params, format_shape
-from inspector.core.model import Node, NodeKind, PathPart
+from inspector.core.formatting import escape_text, format_bytes, format_count, format_params, format_shape
+from inspector.core.model import MODULE_ATTRIBUTES, Node, NodeKind, PathPart
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -64,6 +64,20 @@ class ItemRole(enum.IntEnum):
     SortRole = Qt.ItemDataRole.UserRole
     KeyRole = enum.auto()
     NodeRole = enum.auto()
+
+
+def _about(node: Node) -> str:
+    """What the Name column adds to a name: an object's class (its last component; the tooltip has
+    it all), a sparse, nested or quantized tensor's layout."""
+    tensor = node.tensor
+    if tensor is not None:
+        if tensor.layout == "strided":
+            return ""
+        info = tensor.layout_info
+        return escape_text(info.describe(tensor.layout) if info is not None else tensor.layout)
+    if node.kind is NodeKind.OBJECT and node.value:
+        return escape_text(node.value.rsplit(".", 1)[-1])
+    return ""
 
 
 def _short(text: str) -> str:
@@ -223,25 +237,26 @@ class CheckpointTreeModel(QAbstractItemModel):
         kind = node.kind
         tensor = node.tensor
         if column is Column.NAME:
+            name = escape_text(node.name)
             if kind is NodeKind.VALUE:
-                return f"{node.name} = {_short(node.value or '')}"
+                return f"{name} = {_short(escape_text(node.value or ''))}"
             if kind is NodeKind.REF:
-                return self.tr("{name} → same as {target}").format(name=node.name, target=node.value or "?")
+                target = escape_text(node.value or "?")
+                return self.tr("{name} → same as {target}").format(name=name, target=target)
+            about = _about(node)
+            if about:
+                name += f"  ({about})"
             note = self._name_notes.get(id(node))
-            return f"{node.name}  ({note})" if note else node.name
+            return f"{name}  ({note})" if note else name
         if column is Column.SHAPE:
             if tensor is not None:
-                return format_shape(tensor.shape)
+                return format_shape(tensor.shown_shape)
             if kind in (NodeKind.DICT, NodeKind.LIST):
-                n = len(node.children)
-                return (self.tr("{n} item") if n == 1 else self.tr("{n} items")).format(n=n)
+                n = node.entries
+                return (self.tr("{n} item") if n == 1 else self.tr("{n} items")).format(n=format_count(n))
             return ""
         if column is Column.DTYPE:
-            if tensor is not None:
-                return tensor.dtype
-            if kind in (NodeKind.OBJECT, NodeKind.DICT):
-                return node.value or ""  # the class: OrderedDict, argparse.Namespace …
-            return ""
+            return tensor.dtype if tensor is not None else ""
         if column is Column.SAVED_ON:
             if tensor is not None:
                 return tensor.saved_device
@@ -308,7 +323,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         return self._display(node, column)
 
     def _tooltip(self, node: Node, column: Column) -> str:
-        key = node.key or self.tr("(the whole file)")
+        key = escape_text(node.key) if node.key else self.tr("(the whole file)")
         if column is Column.PARAMS and (node.params or node.tensor is not None):
             count = node.tensor.numel if node.tensor is not None else node.params
             return key + "\n" + self.tr("{count} parameters").format(count=format_count(count))
@@ -318,14 +333,28 @@ class CheckpointTreeModel(QAbstractItemModel):
         if column is Column.SHARD and node.tensor is not None and node.tensor.chunks:
             chunks = node.tensor.chunks
             lines = [self.tr("{count} chunk(s):").format(count=len(chunks))]
-            lines += [c.describe() for c in chunks[:50]]
+            lines += [escape_text(c.describe()) for c in chunks[:50]]
             if len(chunks) > 50:
                 lines.append(self.tr("… {count} more").format(count=len(chunks) - 50))
             return key + "\n" + "\n".join(lines)
         if node.kind is NodeKind.VALUE and node.value is not None:
-            return f"{key}\n{node.value[:2000]}"
+            return f"{key}\n{escape_text(node.value[:2000])}"
+        if node.kind in (NodeKind.OBJECT, NodeKind.DICT) and node.value:
+            key += "\n" + escape_text(node.value)  # the full class name
+        elif node.tensor is not None and node.tensor.layout != "strided":
+            key += "\n" + _about(node)
         note = self._tooltip_notes.get(id(node))
         return f"{key}\n{note}" if note else key
+
+    def folded_nodes(self, depth: int = 1) -> list[Node]:
+        """Rows down to ``depth`` that a view should keep collapsed when it opens the tree (the
+        attributes of a pickled module)."""
+        found: list[Node] = []
+        level = [self._root]
+        for _ in range(depth + 1):
+            level = [c for n in level for c in n.children if c.kind is not NodeKind.TENSOR]
+            found += [n for n in level if n.kind is NodeKind.GROUP and n.name == MODULE_ATTRIBUTES]
+        return found
 
     # -- "Loaded on" -------------------------------------------------------------------------
 

@@ -124,8 +124,16 @@
         <translation>{count} 个张量</translation>
     </message>
     <message>
+        <source>{total} params in all tensors</source>
+        <translation>全部张量共 {total} 个参数</translation>
+    </message>
+    <message>
         <source>{params} params</source>
         <translation>{params} 个参数</translation>
+    </message>
+    <message>
+        <source>{model} model params · {total} in all tensors</source>
+        <translation>模型 {model} 个参数 · 全部张量共 {total} 个</translation>
     </message>
     <message>
         <source>+{n} more</source>
@@ -134,6 +142,10 @@
     <message>
         <source>saved on {devices}</source>
         <translation>保存于 {devices}</translation>
+    </message>
+    <message>
+        <source>{count} data file</source>
+        <translation>{count} 个数据文件</translation>
     </message>
     <message>
         <source>{count} data files</source>

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from inspector.core.formatting import format_shape
+from tests import checkpoints
 from tests.checkpoints import CASE_IDS, BuiltCheckpoint, TorchView
 from tests.conftest import CliResult, CliRunner
 
@@ -220,3 +221,51 @@ def test_json_is_one_object_and_nothing_else(info_json: dict[str, CliResult]) ->
         assert stdout.lstrip()[end:].strip() == ""
     keys = {t["key"] for t in info_json["non_ascii-zip"].json()["tensors"]}
     assert {"权重", "é", "模型.层.0.偏置", "模型.naïve"} == keys
+
+
+# -- the model's parameters and every tensor's -----------------------------------------------------
+
+_EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tiny_transformer_training.pth"
+
+
+def _torch_model_params(state: dict[str, Any]) -> int:
+    """What ``sum(p.numel() for p in model.parameters())`` gives for a model with this state_dict
+    (tensors that are one storage view counted once, as tied parameters are)."""
+    import torch
+
+    seen = {}
+    for t in state.values():
+        assert isinstance(t, torch.Tensor)
+        seen[(t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))] = (
+            t.numel()
+        )
+    return sum(seen.values())
+
+
+def test_info_counts_the_model_apart_from_the_optimizer_state(cli: CliRunner, tmp_path: Path) -> None:
+    import torch
+
+    tied = checkpoints.TiedNet()
+    torch.save({"weights": tied.state_dict(), "opt": torch.optim.SGD(tied.parameters()).state_dict()},
+               tmp_path / "odd_names.pth")  # fmt: skip
+    torch.save({"a": {"x": torch.zeros(3)}, "b": {"y": torch.zeros(4)}}, tmp_path / "unknown.pth")
+    calls = [("info", _EXAMPLE, "--json"), ("info", _EXAMPLE), ("info", tmp_path / "odd_names.pth", "--json"),
+             ("info", tmp_path / "unknown.pth", "--json")]  # fmt: skip
+    example, text, odd, unknown = cli.run_many(calls)
+    loaded = torch.load(_EXAMPLE, weights_only=True)
+    out = example.json()
+    assert out["model_params"] == _torch_model_params(loaded["model"]) == 23_040
+    assert out["model_key"] == "model"
+    assert out["total_params"] == 69_148  # the Adam state is counted there
+    assert "23.0K model params · 69.1K in all tensors" in text.stdout.splitlines()[1]
+    odd_out = odd.json()
+    assert odd_out["model_key"] == "weights"  # the part the optimizer's state maps onto
+    assert odd_out["model_params"] == sum(p.numel() for p in tied.parameters()) == 24  # tied: once
+    assert unknown.json()["model_params"] is None and unknown.json()["model_key"] is None
+
+
+def test_a_plain_state_dict_is_all_model(info_json: dict[str, CliResult]) -> None:
+    for case in ("state_dict-zip", "data_parallel-legacy", "dtypes-zip", "bare_tensor-legacy"):
+        out = info_json[case].json()
+        assert out["model_params"] == out["total_params"], case
+    assert info_json["training-zip"].json()["model_key"] == "model"

@@ -65,7 +65,7 @@ def test_scan_exit_code_and_verdict(
         assert names[name]["count"] >= 1 and names[name]["occurrences"]
         assert name in text.stdout
     assert text.stdout.splitlines()[0].endswith(
-        f": {case.verdict} ({report['format']}, {len(names)} distinct globals)"
+        f": {case.verdict} ({report['format']}, {len(names)} distinct global{'' if len(names) == 1 else 's'})"
     )
     if case.error_part:  # read partly: the error is told too
         assert case.error_part in report["error"] and case.error_part in as_json.stderr
@@ -149,7 +149,7 @@ def test_scan_prints_names_from_the_file_escaped(cli: CliRunner, tmp_path: Path)
     text, as_json = cli.run_many([("scan", path), ("scan", "--json", path)])
     assert text.returncode == 1, text.describe()
     assert "\x1b" not in text.stdout and "\r" not in text.stdout
-    assert text.stdout.splitlines()[0].endswith(": dangerous (pickle, 1 distinct globals)")
+    assert text.stdout.splitlines()[0].endswith(": dangerous (pickle, 1 distinct global)")
     assert "os\\x1b[2K\\r/tmp/x.pth" in text.stdout
     assert json.loads(as_json.stdout)["globals"][0]["module"] == spoof  # the JSON keeps the data
 

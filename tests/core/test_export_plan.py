@@ -68,7 +68,7 @@ def test_rename_collisions_are_found_and_block_writing(built_checkpoints) -> Non
     mapping = map_keys(peek(built.path), plan)
     assert not mapping.ok
     assert mapping.collisions["x.0.weight"] == ["module.layers.0.0.weight", "module.layers.1.0.weight"]
-    assert "Two keys would become one" in " ".join(mapping.problems)
+    assert "Keys would become one" in " ".join(mapping.problems)
 
 
 def test_rename_rules_apply_in_order(built_checkpoints) -> None:
@@ -177,3 +177,43 @@ def test_size_estimate_follows_the_conversion(built_checkpoints) -> None:
     half = map_keys(index, _plan(built, dtype="bfloat16")).estimated_bytes
     assert full >= index.total_bytes
     assert half < full and full - half >= (index.total_bytes - 8) // 2 - 64
+
+
+def test_a_many_key_collision_is_listed_readably_and_bounded(tmp_path) -> None:
+    import torch
+
+    path = tmp_path / "many.pth"
+    torch.save({f"block{i}.weight": torch.zeros(1) for i in range(28)} | {"a.w": torch.ones(1)}, path)
+    plan = ExportPlan(
+        str(path), str(tmp_path / "o.pth"), "pth", renames=(KeyRule.parse_rename(r"^block\d+=>x"),)
+    )
+    mapping = map_keys(peek(path), plan)
+    (message,) = [p for p in mapping.problems if "would become one" in p]
+    assert message.startswith("Keys would become one: “x.weight” from 28 keys (")
+    assert "“block0.weight”, “block1.weight”, “block2.weight” and 25 more)" in message
+    assert message.count("block") == 3 and len(message) < 300
+
+
+def test_tensors_made_of_several_tensors_are_refused_by_name(tmp_path) -> None:
+    import torch
+
+    path = tmp_path / "sparse.pth"
+    torch.save({"coo": torch.eye(3).to_sparse_coo(), "w": torch.ones(2)}, path)
+    plan = ExportPlan(str(path), str(tmp_path / "o.pth"), "pth")
+    problems = map_keys(peek(path), plan).problems
+    assert any("“coo” is a sparse_coo tensor made of several tensors" in p for p in problems), problems
+    kept = map_keys(peek(path), ExportPlan(str(path), str(tmp_path / "o.pth"), "pth", exclude=("coo",)))
+    assert kept.ok and [t.source_key for t in kept.tensors] == ["w"]
+
+
+def test_a_whole_module_exports_to_safetensors_under_its_state_dict_names(tmp_path) -> None:
+    import torch
+
+    net = TinyNet()
+    path = tmp_path / "whole.pth"
+    torch.save(net, path)
+    index = peek(path)
+    mapping = map_keys(index, ExportPlan(str(path), str(tmp_path / "o.safetensors"), "safetensors"))
+    assert {t.output_key for t in mapping.tensors} == set(net.state_dict())
+    refused = map_keys(index, ExportPlan(str(path), str(tmp_path / "o.pth"), "pth")).problems
+    assert any("“the file” is a tests.checkpoints.TinyNet holding tensors" in p for p in refused), refused

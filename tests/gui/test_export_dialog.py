@@ -55,7 +55,7 @@ def test_collisions_block_the_export(qtbot, engine, built_checkpoints, tmp_path)
     dialog.rename_edit.setPlainText(r"^module\.layers\.\d+=>x")
     dialog.update_preview()
     assert not dialog.export_button.isEnabled()
-    assert "Two keys would become one" in dialog.problem_label.text()
+    assert "Keys would become one" in dialog.problem_label.text()
     assert "COLLISION" in _column(dialog, 2)[1]
     dialog.start_export()
     assert engine.client.submitted == [] and not (tmp_path / "o.pth").exists()

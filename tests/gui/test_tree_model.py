@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
+import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from torch import nn
 
 from inspector.core.keyfilter import MatchMode
-from inspector.core.model import Node
+from inspector.core.model import MODULE_ATTRIBUTES, Node
+from inspector.core.peek import peek
+from inspector.engine.loader import tensor_devices
+from inspector.gui.checkpoint_tab import summary_text
 from inspector.gui.filter_proxy import CheckpointFilterProxy
 from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
 
@@ -80,7 +88,9 @@ def test_columns_show_tensors_values_refs_and_aggregates(sample_tree: Node) -> N
     assert "tied → same as model" in names
     args = _find(model, ["args"])
     assert _child_names(model, args) == ["lr = 0.001"]
-    assert args.siblingAtColumn(Column.DTYPE).data() == "argparse.Namespace"
+    assert args.data() == "args  (Namespace)"  # the class beside the name, not in DType
+    assert args.siblingAtColumn(Column.DTYPE).data() == ""
+    assert "argparse.Namespace" in args.data(Qt.ItemDataRole.ToolTipRole)
     step = _find(model, ["optimizer", "state", "0", "step"])
     assert step.siblingAtColumn(Column.SHAPE).data() == "[]"
 
@@ -157,3 +167,104 @@ def test_bad_regex_raises_a_sentence_and_keeps_the_filter(sample_tree: Node) -> 
     assert _child_names(proxy, QModelIndex()) == ["epoch = 7"]
     proxy.set_filter("")
     assert proxy.rowCount() == len(sample_tree.children)
+
+
+# -- real files: counts, modules, modern tensor kinds, strings from the file -----------------------
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 2, 3)
+        self.blocks = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+
+def _rows(model: CheckpointTreeModel, parent: QModelIndex | None = None) -> dict[str, QModelIndex]:
+    parent = parent or QModelIndex()
+    return {str(model.index(r, 0, parent).data(ItemRole.KeyRole)): model.index(r, 0, parent)
+            for r in range(model.rowCount(parent))}  # fmt: skip
+
+
+def test_a_dict_shows_how_many_entries_it_holds(tmp_path: Path) -> None:
+    state = {f"encoder.layers.{i}.weight": torch.zeros(1) for i in range(112)}
+    state |= {f"decoder.layers.{i}.weight": torch.zeros(1) for i in range(113)}
+    path = tmp_path / "grouped.pt"
+    torch.save({"model": state, "one": {"a": torch.zeros(1)}}, path)
+    model = CheckpointTreeModel(peek(path).root)
+    rows = _rows(model)
+    assert model.rowCount(rows["model"]) == 2
+    assert rows["model"].siblingAtColumn(Column.SHAPE).data() == "225 items"
+    assert rows["one"].siblingAtColumn(Column.SHAPE).data() == "1 item"
+
+
+def test_a_whole_module_shows_its_class_in_the_name_and_loaded_on_fills(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path = tmp_path / "whole.pth"
+    torch.save({"net": Net()}, path)
+    model = CheckpointTreeModel(peek(path).root)
+    net = _rows(model)["net"]
+    assert net.data() == "net  (Net)"
+    rows = _rows(model, net)
+    assert list(rows) == ["net.conv1.weight", "net.conv1.bias", "net.blocks", f"net.{MODULE_ATTRIBUTES}"]
+    dtypes = {model.index(r, Column.DTYPE, n).data() for n in [net, *rows.values()] for r in
+              range(model.rowCount(n))}  # fmt: skip
+    assert dtypes <= {"float32", ""}  # no class names pushing the columns aside
+    assert rows["net.conv1.weight"].siblingAtColumn(Column.SHAPE).data() == "[2, 1, 3, 3]"
+    assert model.folded_nodes() == [rows[f"net.{MODULE_ATTRIBUTES}"].internalPointer()]
+    loaded = torch.load(path, weights_only=False)
+    model.set_loaded_devices({tuple(p): "meta" for p, _ in tensor_devices(loaded)})
+    for node in model.root.tensors():
+        assert model.loaded_device(node) == "meta", node.key
+
+
+def test_a_whole_module_opens_with_its_attributes_folded(
+    qtbot: Any, make_window: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "whole.pth"
+    torch.save(Net(), path)
+    window = make_window()
+    tab = window.open_path(str(path))
+    with qtbot.waitSignal(tab.tree_shown, timeout=30_000):
+        pass
+    proxy = tab.proxy
+    top = {proxy.index(r, 0).data(ItemRole.KeyRole): proxy.index(r, 0) for r in range(proxy.rowCount())}
+    assert not tab.tree.isExpanded(top[MODULE_ATTRIBUTES])
+    assert tab.tree.isExpanded(top["blocks"])
+    assert "params" in tab.summary_label.text()
+
+
+def test_sparse_nested_and_quantized_tensors_are_one_row_each(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = {
+            "coo": torch.eye(3).to_sparse_coo(),
+            "jagged": torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged),
+            "q": torch.quantize_per_tensor(torch.randn(3), 0.5, 3, torch.quint8),
+        }
+    path = tmp_path / "kinds.pt"
+    torch.save(values, path)
+    model = CheckpointTreeModel(peek(path).root)
+    rows = _rows(model)
+    assert rows["coo"].data() == "coo  (sparse_coo, 3 specified elements)"
+    assert [model.index(r, 0, rows["coo"]).data() for r in range(2)] == ["indices", "values"]
+    assert rows["jagged"].siblingAtColumn(Column.SHAPE).data() == "[2, *, 3]"
+    assert rows["q"].data() == "q  (quantized, per tensor affine, scale 0.5, zero point 3)"
+    assert rows["q"].siblingAtColumn(Column.DTYPE).data() == "quint8"
+
+
+def test_keys_with_control_characters_and_surrogates_are_shown_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "odd.pkl"
+    path.write_bytes(pickle.dumps({"a\x1b[2Jb": 1, "w\ud800": 2}, protocol=2))
+    model = CheckpointTreeModel(peek(path).root)
+    names = [model.index(r, 0).data() for r in range(model.rowCount())]
+    assert names == ["a\\x1b[2Jb = 1", "w\\ud800 = 2"]
+    assert "\\ud800" in model.index(1, 0).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_the_summary_shows_the_model_and_every_tensor(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tiny_transformer_training.pth"
+    text = summary_text(peek(example))
+    assert "23.0K model params · 69.1K in all tensors" in text
+    path = tmp_path / "sd.pt"
+    torch.save({"w": torch.zeros(10), "b": torch.zeros(2)}, path)
+    assert "12 params" in summary_text(peek(path)) and "all tensors" not in summary_text(peek(path))

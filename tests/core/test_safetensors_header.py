@@ -1,0 +1,171 @@
+"""safetensors headers: every dtype the library writes is read, the others are refused by name, and
+headers the reference reader refuses (UTF-16, deep nesting, lone surrogates) are refused with a
+sentence, never read differently."""
+
+from __future__ import annotations
+
+import json
+import struct
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import safetensors.torch as st_torch
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from inspector.core.dtypes import DTYPES, LEGACY_DTYPES, SAFETENSORS_DTYPE, STORAGE_DTYPE, safetensors_bits
+from inspector.core.errors import CheckpointError
+from inspector.core.export_plan import SAFETENSORS_CODES
+from inspector.core.peek import peek
+
+
+def _torch_dtypes() -> list[torch.dtype]:
+    return [v for v in vars(torch).values() if isinstance(v, torch.dtype)]
+
+
+def _writes(dtype: torch.dtype, tmp_path: Path) -> bool:
+    """Whether the installed safetensors library writes and reads back this dtype."""
+    path = tmp_path / "probe.safetensors"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            save_file({"x": torch.zeros((2, 4), dtype=dtype)}, str(path))
+            return load_file(str(path))["x"].dtype == dtype
+    except Exception:
+        return False
+
+
+def test_every_dtype_torch_and_safetensors_share_is_read_statically(tmp_path: Path) -> None:
+    shared = [d for d in set(_torch_dtypes()) if _writes(d, tmp_path)]
+    names = {str(d).removeprefix("torch.") for d in shared}
+    assert {"float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu", "float4_e2m1fn_x2", "complex64"} <= names
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tensors = {str(d): torch.zeros((3, 4), dtype=d) for d in shared}
+    path = tmp_path / "all.safetensors"
+    save_file(tensors, str(path))
+    loaded = load_file(str(path))
+    index = peek(path)
+    seen = {n.key: n.tensor for n in index.root.tensors()}
+    assert set(seen) == set(loaded)
+    for key, tensor in loaded.items():
+        info = seen[key]
+        assert info is not None
+        assert (info.dtype, info.shape) == (str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape)), (
+            key
+        )
+        assert info.nbytes == tensor.numel() * tensor.element_size(), key
+    assert index.total_bytes == sum(t.numel() * t.element_size() for t in loaded.values())
+
+
+def test_the_dtype_table_agrees_with_torch_and_the_safetensors_library() -> None:
+    for d in _torch_dtypes():
+        name = str(d).removeprefix("torch.")
+        assert name in DTYPES, f"{name} is missing from the table"
+        assert DTYPES[name].itemsize == d.itemsize, name
+    library = {code: str(d).removeprefix("torch.") for code, d in st_torch._TYPES.items() if d is not None}
+    assert library.items() <= SAFETENSORS_DTYPE.items()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage classes are deprecated
+        for storage, name in STORAGE_DTYPE.items():
+            if storage not in ("UntypedStorage", "TypedStorage"):
+                assert str(getattr(torch, storage).dtype).removeprefix("torch.") == name, storage
+    assert {"float32", "complex128", "bool"} <= LEGACY_DTYPES and "float8_e4m3fn" not in LEGACY_DTYPES
+    assert SAFETENSORS_CODES["float8_e4m3fnuz"] == "F8_E4M3FNUZ"  # the exporter writes them too
+    assert safetensors_bits("F4") == 4 and safetensors_bits("F6_E3M2") == 6 and safetensors_bits("C64") == 64
+
+
+def _write(path: Path, header: Any, data: int, raw: bytes | None = None) -> Path:
+    body = raw if raw is not None else json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(body)) + body + bytes(data))
+    return path
+
+
+def _library_refuses(path: Path) -> bool:
+    try:
+        with safe_open(str(path), "pt") as f:
+            list(f.keys())
+    except Exception:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("code", ["F6_E2M3", "F6_E3M2"])
+def test_a_dtype_torch_lacks_is_refused_by_its_name(tmp_path: Path, code: str) -> None:
+    path = _write(
+        tmp_path / "f6.safetensors", {"w": {"dtype": code, "shape": [4], "data_offsets": [0, 3]}}, 3
+    )
+    assert not _library_refuses(path)  # a valid file: only torch has no such dtype
+    with pytest.raises(CheckpointError, match=f"{code} \\(6-bit floats\\), which torch has no dtype"):
+        peek(path)
+
+
+def test_f4_counts_four_bit_values(tmp_path: Path) -> None:
+    good = _write(
+        tmp_path / "f4.safetensors", {"w": {"dtype": "F4", "shape": [2, 6], "data_offsets": [0, 6]}}, 6
+    )
+    (row,) = peek(good).root.tensors()
+    assert row.tensor is not None and (row.tensor.dtype, row.tensor.shape) == ("float4_e2m1fn_x2", (2, 3))
+    odd = _write(
+        tmp_path / "odd.safetensors", {"w": {"dtype": "F4", "shape": [3], "data_offsets": [0, 2]}}, 2
+    )
+    assert _library_refuses(odd)
+    with pytest.raises(CheckpointError, match="do not fill whole bytes"):
+        peek(odd)
+
+
+_ENTRY = {"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}
+
+
+def test_a_utf16_header_is_refused_as_the_library_refuses_it(tmp_path: Path) -> None:
+    """``json.loads(bytes)`` would guess UTF-16 and read this header; the library requires UTF-8."""
+    assert json.loads(json.dumps(_ENTRY).encode("utf-16-le")) == _ENTRY
+    path = _write(tmp_path / "u16.safetensors", None, 4, json.dumps(_ENTRY).encode("utf-16-le"))
+    assert _library_refuses(path)
+    with pytest.raises(CheckpointError, match="safetensors header that is not valid JSON"):
+        peek(path)
+    raw = b'{"\xe9": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'  # Latin-1, not UTF-8
+    latin = _write(tmp_path / "latin.safetensors", None, 4, raw)
+    assert _library_refuses(latin)
+    with pytest.raises(CheckpointError, match="not valid UTF-8"):
+        peek(latin)
+
+
+def test_a_deeply_nested_header_is_a_sentence(tmp_path: Path) -> None:
+    for depth in (200, 100_000):
+        raw = (
+            b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": '
+            + b"[" * depth
+            + b"]" * depth
+        )
+        path = _write(tmp_path / f"deep{depth}.safetensors", None, 4, raw + b"}}")
+        assert _library_refuses(path)
+        with pytest.raises(CheckpointError, match="nested deeper than 128 levels"):
+            peek(path)
+
+
+def test_an_unpaired_surrogate_escape_is_refused(tmp_path: Path) -> None:
+    raw = b'{"w\\ud800": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'
+    path = _write(tmp_path / "sur.safetensors", None, 4, raw)
+    assert _library_refuses(path)
+    with pytest.raises(CheckpointError, match="unpaired surrogate"):
+        peek(path)
+    paired = _write(tmp_path / "emoji.safetensors", None, 4, raw.replace(b"\\ud800", b"\\ud83d\\ude00"))
+    assert {n.key for n in peek(paired).root.tensors()} == {"w\U0001f600"}
+
+
+@pytest.mark.parametrize(
+    ("header", "match"),
+    [
+        ({**_ENTRY, "__metadata__": {"epoch": 3}}, "not a map of strings"),
+        ({"w": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, "invalid shape"),
+    ],
+)
+def test_headers_the_library_refuses_are_refused(tmp_path: Path, header: dict[str, Any], match: str) -> None:
+    path = _write(tmp_path / "bad.safetensors", header, 4)
+    assert _library_refuses(path)
+    with pytest.raises(CheckpointError, match=match):
+        peek(path)
