@@ -106,7 +106,7 @@ class MappedCheckpoint:
         assert self._shards is not None
         from dataclasses import replace
 
-        from inspector.core.layouts import shard_path
+        from inspector.core.layout import shard_path
 
         sub = self._shards.get(info.shard)
         if sub is None:

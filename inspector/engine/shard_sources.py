@@ -14,7 +14,7 @@ import warnings
 import torch
 
 from inspector.core.errors import CheckpointError
-from inspector.core.layouts import shard_path
+from inspector.core.layout import shard_path
 from inspector.core.model import CheckpointIndex, Node, TensorInfo
 
 from .direct_read import MappedCheckpoint, torch_dtype
