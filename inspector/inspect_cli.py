@@ -128,11 +128,11 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from inspector.engine.direct_read import MappedCheckpoint  # imports torch: only for this command
-    from inspector.engine.inspect_jobs import stats_all
+    from inspector.engine.inspect_jobs import stats_all  # imports torch: only for this command
+    from inspector.engine.sources import open_source
     from inspector.engine.stats import MAX_BINS, tensor_stats
 
-    with MappedCheckpoint(args.file) as mapped:
+    with open_source(args.file) as mapped:
         if args.keys:
             rows: list[dict[str, Any]] = []
             bins = max(1, min(args.bins, MAX_BINS))

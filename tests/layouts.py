@@ -120,3 +120,47 @@ def write_torch_tar(path: Path, obj: object) -> Path:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def write_dcp_chunks(
+    folder: Path, tensors: dict[str, tuple[tuple[int, ...], list[tuple[object, ...]]]]
+) -> Path:
+    """A DCP folder written the way torch's FileSystemWriter lays it out, with chunks chosen here.
+
+    ``tensors``: key → (global shape, [(chunk offsets, chunk tensor[, sizes .metadata claims]), …]);
+    every chunk is a ``torch.save`` stream in ``__0_0.distcp`` and ``.metadata`` is pickled from
+    torch's own records (so a test can give a tensor several chunks, or chunks that lie).
+    """
+    import io
+    import pickle
+
+    from torch.distributed.checkpoint.filesystem import _StorageInfo
+    from torch.distributed.checkpoint.metadata import (
+        ChunkStorageMetadata,
+        Metadata,
+        MetadataIndex,
+        TensorProperties,
+        TensorStorageMetadata,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = io.BytesIO()
+    state: dict[str, object] = {}
+    storage: dict[object, object] = {}
+    for key, (shape, chunks) in tensors.items():
+        records = []
+        for offsets, chunk, *claimed in chunks:
+            assert isinstance(chunk, torch.Tensor)
+            sizes = claimed[0] if claimed else tuple(chunk.shape)
+            start = data.tell()
+            torch.save(chunk.clone(), data)
+            storage[MetadataIndex(key, torch.Size(offsets))] = _StorageInfo("__0_0.distcp", start,
+                                                                          data.tell() - start)  # fmt: skip
+            records.append(ChunkStorageMetadata(torch.Size(offsets), torch.Size(sizes)))
+        first = chunks[0][1] if chunks else None
+        dtype = first.dtype if isinstance(first, torch.Tensor) else torch.float32
+        state[key] = TensorStorageMetadata(TensorProperties(dtype), torch.Size(shape), records)
+    (folder / "__0_0.distcp").write_bytes(data.getvalue())
+    with open(folder / ".metadata", "wb") as f:
+        pickle.dump(Metadata(state_dict_metadata=state, storage_data=storage), f)
+    return folder

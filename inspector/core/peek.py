@@ -66,6 +66,7 @@ class _Reader:
         self._depth = 0
         self.storage_spans: dict[str, tuple[int, int]] = {}
         self.byteorder = "little"
+        self.archive_prefix = ""
 
     def reset(self) -> None:
         self.globals.clear()
@@ -211,6 +212,7 @@ def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointInd
     warnings.extend(builder.warnings)
     index = _finish(p, fmt, root, reader.globals, size, warnings)
     index.storage_spans, index.byteorder = reader.storage_spans, reader.byteorder
+    index.archive_prefix = reader.archive_prefix
     return index
 
 
@@ -375,6 +377,7 @@ def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> 
             f"{reader.name} is a zip archive but not a PyTorch checkpoint (it has no data.pkl)."
         )
     prefix, pkl_name = found
+    reader.archive_prefix = prefix
     if pkl_name in archive.duplicates:
         copies = [m for m in archive.members if m.name == pkl_name]
         for i, m in enumerate(copies[:MAX_EXTRA_PICKLES], 1):

@@ -24,7 +24,8 @@ import torch
 from inspector.core.diff import KeyMatch, TensorSpec, match_keys, rename_candidates, tensor_specs
 from inspector.core.errors import CheckpointError
 
-from .direct_read import MappedCheckpoint
+from .direct_read import TensorSource
+from .sources import open_source
 from .stats import CHUNK_ELEMS, Cancelled, StatsCancelled, blocks, json_float
 
 #: (bytes done, bytes in all, key being compared)
@@ -273,7 +274,7 @@ def diff_checkpoints(
 ) -> DiffReport:
     """Compare every tensor of ``path_a`` with its counterpart in ``path_b``, one pair at a time."""
     start = time.perf_counter()
-    with MappedCheckpoint(path_a) as ca, MappedCheckpoint(path_b) as cb:
+    with open_source(path_a) as ca, open_source(path_b) as cb:
         specs_a, specs_b = tensor_specs(ca.index), tensor_specs(cb.index)
         match = match_keys(specs_a, specs_b)
         report = DiffReport(ca.path, cb.path, match)
@@ -328,11 +329,11 @@ def diff_checkpoints(
     return report
 
 
-def _nbytes(c: MappedCheckpoint, node: Any) -> int:
+def _nbytes(c: TensorSource, node: Any) -> int:
     return int(node.tensor.nbytes) if node.tensor is not None else 0
 
 
-def _safe_digest(c: MappedCheckpoint, node: Any, chunk: int, cancelled: Cancelled | None) -> str:
+def _safe_digest(c: TensorSource, node: Any, chunk: int, cancelled: Cancelled | None) -> str:
     """The digest of a tensor, or a value unique to it when it cannot be read (never matches)."""
     try:
         return digest(c.tensor(node), chunk, cancelled)
@@ -343,8 +344,8 @@ def _safe_digest(c: MappedCheckpoint, node: Any, chunk: int, cancelled: Cancelle
 
 
 def _compare_pair(
-    ca: MappedCheckpoint,
-    cb: MappedCheckpoint,
+    ca: TensorSource,
+    cb: TensorSource,
     key_a: str,
     key_b: str,
     nodes_a: dict[str, Any],

@@ -18,6 +18,7 @@ from safetensors import safe_open
 from inspector.core.export_plan import ExportPlan, KeyRule, discard_partial, map_keys
 from inspector.core.peek import peek
 from inspector.engine import export as export_module
+from inspector.engine import file_safety
 from inspector.engine.export import ExportError, export_checkpoint
 from tests.checkpoints import CASE_IDS, BuiltCheckpoint, TinyNet, walk
 
@@ -242,7 +243,7 @@ def test_too_little_free_space_is_refused_before_writing(
 ) -> None:
     source = tmp_path / "model.pth"
     torch.save({"a": torch.ones(1000)}, source)
-    monkeypatch.setattr(export_module.shutil, "disk_usage", lambda _p: _Usage())
+    monkeypatch.setattr(file_safety.shutil, "disk_usage", lambda _p: _Usage())
     with pytest.raises(ExportError, match="is full"):
         export_checkpoint(ExportPlan(str(source), str(tmp_path / "out.pth")))
     assert list(p.name for p in tmp_path.iterdir()) == ["model.pth"]
