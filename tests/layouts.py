@@ -1,4 +1,4 @@
-"""Checkpoints in several files, built with the real libraries for the layout tests."""
+"""Checkpoints in several files, and views torch itself would refuse, for the layout and direct-read tests."""
 
 from __future__ import annotations
 
@@ -164,3 +164,30 @@ def write_dcp_chunks(
     with open(folder / ".metadata", "wb") as f:
         pickle.dump(Metadata(state_dict_metadata=state, storage_data=storage), f)
     return folder
+
+
+def write_view(path: Path, shape: tuple[int, ...], stride: tuple[int, ...], numel: int = 4) -> Path:
+    """A torch zip holding ``{"w": view}``: a float32 view of ``shape``/``stride`` over a storage of
+    ``numel`` elements, pickled by hand so that it may claim what torch refuses to build."""
+    import collections
+    import io
+    import pickle
+
+    from tests.hostile import torch_zip_bytes, zip_replacing_data_pkl
+
+    class Storage:
+        pass
+
+    class View:
+        def __reduce__(self) -> tuple[object, ...]:
+            args = (Storage(), 0, shape, stride, False, collections.OrderedDict())
+            return torch._utils._rebuild_tensor_v2, args
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj: object) -> object:
+            return ("storage", torch.FloatStorage, "0", "cpu", numel) if isinstance(obj, Storage) else None
+
+    buf = io.BytesIO()
+    Pickler(buf, protocol=2).dump({"w": View()})
+    path.write_bytes(zip_replacing_data_pkl(torch_zip_bytes({"w": torch.zeros(numel)}), buf.getvalue()))
+    return path
