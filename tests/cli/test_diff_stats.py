@@ -176,3 +176,18 @@ def test_stats_std_is_torchs(cli: CliRunner) -> None:
     bias = torch.load(example, weights_only=True)["model"]["norm.bias"]
     assert stats["std_correction"] == 1
     assert stats["std"] == pytest.approx(bias.std().item(), rel=1e-6)
+
+
+def test_diff_of_the_example_against_its_stripped_export_pairs_every_key(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tiny_transformer_training.pth"
+    stripped = tmp_path / "stripped.safetensors"
+    export = cli.run("export", example, "-o", stripped, "--strip-prefix", "model.")
+    assert export.returncode == 0, export.describe()
+    text, data = cli.run_many([("diff", example, stripped), ("diff", example, stripped, "--json")])
+    assert text.returncode == 1, text.describe()
+    report = json.loads(data.stdout)
+    assert report["counts"]["only_a"] == report["counts"]["only_b"] == report["counts"]["renamed"] == 0
+    assert report["prefix_a"] == "model." and report["counts"]["equal"] == len(report["tensors"])
+    assert "Not identical: 28 keys of A carry “model.”" in text.stdout
