@@ -22,6 +22,7 @@ import torch
 
 from inspector.core.errors import CheckpointError
 from inspector.core.globals_policy import classify
+from inspector.core.layout import resolve_layout
 from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.model import GlobalClass, PathPart, path_part
 
@@ -98,10 +99,24 @@ class LoadResult:
 
 
 def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
-    """``torch.load`` the file as the options say and report the device of every tensor in it.
+    """``torch.load`` the checkpoint as the options say and report the device of every tensor in it.
 
+    A shard, an index or a folder of a set loads the whole set (``shard_sources.load_pieces``).
     Raises ``LoadError`` for every failure torch reports; never retries with other options.
     """
+    layout = resolve_layout(path)
+    if layout.is_set:
+        from .shard_sources import load_pieces
+
+        devices, seconds, notes = load_pieces(layout, options, _load_file, classify_error)
+        return LoadResult(
+            devices=devices, seconds=seconds, torch_version=str(torch.__version__), warnings=notes
+        )
+    return _load_file(path, options)
+
+
+def _load_file(path: str, options: LoadOptions) -> LoadResult:
+    """``torch.load`` one file as the options say."""
     name = os.path.basename(path) or path
     # Both checks come first: a refused option must never reach the file, let alone torch.load.
     pickle_module = _pickle_module(name, options)

@@ -12,17 +12,23 @@ when they are regular files (a pipe would block the read forever).
 from __future__ import annotations
 
 import contextlib
+import io
 import mmap
 import os
 import stat
+import time
+import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, Protocol
 
 import torch
 
 from inspector.core.errors import CheckpointError
-from inspector.core.layout import DCP_METADATA, Layout, shard_path
-from inspector.core.model import CheckpointIndex, ChunkInfo, Node, TensorInfo
+from inspector.core.layout import DCP_METADATA, Layout, LayoutKind, shard_path
+from inspector.core.load_options import LoadOptions
+from inspector.core.model import CheckpointIndex, ChunkInfo, Node, PathPart, TensorInfo
 from inspector.core.peek import display_name, peek
 from inspector.core.storage_layout import ChunkRecord, chunk_record
 
@@ -192,6 +198,23 @@ class DcpFolder(TensorSource):
         record = self._records.get((c.file, c.byte_offset, c.byte_length))
         return (os.path.join(self.folder, c.file), record.data.offset) if record is not None else None
 
+    def load_chunk(self, chunk: ChunkInfo, options: LoadOptions, classify: Classify) -> str:
+        """``torch.load`` one chunk (weights only, the user's map location); the device it lands on."""
+        data = self._file(chunk.file)
+        end = chunk.byte_offset + chunk.byte_length
+        if chunk.byte_offset < 0 or chunk.byte_length < 0 or end > data.size or data.map is None:
+            raise CheckpointError(f"{self.name} is truncated: a chunk lies beyond the end of {chunk.file}.")
+        raw = data.map[chunk.byte_offset : end]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                part: Any = torch.load(io.BytesIO(raw), map_location=options.map_location, weights_only=True)
+        except Exception as exc:
+            raise classify(os.path.join(self.folder, chunk.file), options, exc, raw[:16]) from None
+        if not isinstance(part, torch.Tensor):
+            raise CheckpointError(f"{self.name}: a chunk in {chunk.file} does not hold a tensor.")
+        return str(part.device)
+
     def release(self, node: Node) -> None:
         advice = getattr(mmap, "MADV_DONTNEED", None)
         info = node.tensor
@@ -239,3 +262,54 @@ def _check_cover(info: TensorInfo, chunks: list[ChunkInfo], label: str, name: st
             overlap = (torch.maximum(lo[i], lo[i + 1 :]) < torch.minimum(hi[i], hi[i + 1 :])).all(dim=1)
             if bool(overlap.any()):
                 raise CheckpointError(f"{name}: two chunks of {label} overlap, so its values are not read.")
+
+
+# -- loading with torch (``info --load``) ---------------------------------------------------------------
+
+
+class _Loaded(Protocol):
+    devices: list[tuple[tuple[PathPart, ...], str]]
+    seconds: float
+    warnings: list[str]
+
+
+#: What ``torch.load`` raised, as the loader's sentence: (file, options, exception, first bytes).
+Classify = Callable[[str, LoadOptions, BaseException, bytes], Exception]
+
+
+def load_pieces(
+    layout: Layout, options: LoadOptions, load_file: Callable[[str, LoadOptions], _Loaded], classify: Classify
+) -> tuple[list[tuple[tuple[PathPart, ...], str]], float, list[str]]:
+    """Load every piece of a set with torch as the loader loads a file: (devices, seconds, notes).
+
+    An HF set loads each of its shards (each with the file's own rules) and merges what they hold.
+    A DCP folder loads each chunk with ``torch.load(weights_only=True)`` and the user's map location,
+    as torch's own DCP reader does for chunks, but its ``.metadata`` is never unpickled (torch's
+    reader uses plain ``pickle.load`` there, which would run whatever it names): the chunks are
+    found from the static read.
+    """
+    devices: list[tuple[tuple[PathPart, ...], str]] = []
+    notes: list[str] = []
+    if layout.kind is LayoutKind.HF_SHARD_SET:
+        seconds = 0.0
+        for shard, full in layout.shard_files():
+            if not os.path.isfile(full):
+                notes.append(f"the shard {shard} is missing, so its tensors were not loaded")
+                continue
+            loaded = load_file(full, options)
+            devices.extend(loaded.devices)
+            seconds += loaded.seconds
+            notes.extend(w for w in loaded.warnings if w not in notes)
+        return devices, seconds, notes
+    started = time.perf_counter()
+    with DcpFolder(layout, peek(layout.path)) as folder:
+        assert isinstance(folder, DcpFolder)
+        for node in folder.tensor_nodes():
+            info = node.tensor
+            assert info is not None
+            device = ""
+            for chunk in info.chunks:
+                device = folder.load_chunk(chunk, options, classify)
+            if device:
+                devices.append((node.path, device))
+    return devices, time.perf_counter() - started, notes
