@@ -104,7 +104,12 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
     A shard, an index or a folder of a set loads the whole set (``shard_sources.load_pieces``).
     Raises ``LoadError`` for every failure torch reports; never retries with other options.
     """
-    layout = resolve_layout(path)
+    try:
+        layout = resolve_layout(path)
+    except CheckpointError as exc:
+        if os.path.isdir(path):  # a folder that holds no checkpoint: torch says so
+            return _load_file(path, options)
+        raise LoadError(exc.message, exc.details, "unreadable") from None  # a set that points outside
     if layout.is_set:
         from .shard_sources import load_pieces
 
