@@ -308,7 +308,7 @@ def _wide_pass(
     """float32/float64/complex: each block upcast into a reused float64 (complex128) buffer."""
     moments = _Moments(repeat)
     complex_ = out.kind == "complex"
-    n_max = min(chunk, out.numel)
+    n_max = min(chunk, t.numel())
     buf = torch.empty(n_max, dtype=torch.complex128 if complex_ else torch.float64)
     scratch = np.empty(n_max, dtype=np.float64)
     for block in flat_blocks(t, chunk, cancelled):
@@ -398,7 +398,7 @@ def _int_pass(
 ) -> None:
     """4- and 8-byte integers: exact extremes in NumPy, float64 moments, counts while few distinct."""
     moments = _Moments(repeat)
-    n_max = min(chunk, out.numel)
+    n_max = min(chunk, t.numel())
     buf = np.empty(n_max, dtype=np.float64)
     scratch = np.empty(n_max, dtype=np.float64)
     lo_all: int | None = None
