@@ -12,6 +12,8 @@ import math
 import sys
 from typing import Any
 
+from inspector.core.formatting import escape_text
+
 #: ``--sort`` choices of ``diff``: how the rows are ordered (largest change first).
 DIFF_SORTS = ("change", "max-diff", "cosine", "key")
 
@@ -51,6 +53,17 @@ def run_inspect(args: argparse.Namespace) -> int:
     except Exception as exc:  # one line for the user, never a traceback
         files = f"{args.a} and {args.b}" if args.command == "diff" else args.file
         raise CheckpointError(f"Unexpected error while reading {files}: {type(exc).__name__}: {exc}") from exc
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    """One JSON object on stdout; keys from a file that are not valid Unicode (lone surrogates)
+    are written as JSON escapes rather than failing the output."""
+    text = json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, ensure_ascii=True, indent=1, allow_nan=False)
+    print(text)
 
 
 # -- diff ---------------------------------------------------------------------------------------
@@ -94,12 +107,12 @@ def _diff(args: argparse.Namespace) -> int:
     report = diff_checkpoints(args.a, args.b).to_json()
     rows = sorted(report["tensors"], key=_sort_key(args.sort))
     if args.json:
-        print(json.dumps({**report, "tensors": rows}, ensure_ascii=False, indent=1, allow_nan=False))
+        _print_json({**report, "tensors": rows})
         return 0 if report["identical"] else 1
-    print(f"A: {report['a']}")
-    print(f"B: {report['b']}")
+    print(f"A: {escape_text(report['a'])}")
+    print(f"B: {escape_text(report['b'])}")
     if report["prefix_note"]:
-        print(f"note: {report['prefix_note']}")
+        print(f"note: {escape_text(report['prefix_note'])}")
     shown = [r for r in rows if args.all or r["status"] != "equal"]
     if shown:
         print(f"{'status':13}  {'max |a−b|':>10}  {'rel L2':>10}  {'cosine':>9}  key")
@@ -118,11 +131,11 @@ def _diff(args: argparse.Namespace) -> int:
         label = STATUS_LABELS.get(r["status"], r["status"])
         print(
             f"{label:13}  {_fmt(r['max_abs_diff']):>10}  {_fmt(r['rel_l2']):>10}  "
-            f"{_fmt(r['cosine'], '.6f'):>9}  {key}"
+            f"{_fmt(r['cosine'], '.6f'):>9}  {escape_text(key)}"
         )
     print(f"Summary: {report['summary']}" + ("" if not report["identical"] else " (identical)"))
     if not report["identical"]:
-        print(f"Not identical: {'; '.join(report['differences'])}.")
+        print(f"Not identical: {escape_text('; '.join(report['differences']))}.")
     return 0 if report["identical"] else 1
 
 
@@ -147,18 +160,19 @@ def _stats(args: argparse.Namespace) -> int:
         else:
             result = stats_all(mapped)
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=1, allow_nan=False))
+        _print_json(result)
         return 0
     print(f"{'key':40}  {'dtype':9}  {'shape':>14}  {'min':>10}  {'max':>10}  {'mean':>10}  {'std':>10}  "
           f"{'norm':>10}  {'zeros':>6}  NaN/Inf")  # fmt: skip
     for row in result["tensors"]:
         s = row.get("stats")
         if s is None:
-            print(f"{row['key']:40}  {row.get('error', '')}")
+            print(f"{escape_text(row['key']):40}  {escape_text(row.get('error', ''))}")
             continue
         bad = f"{s['nan']}/{s['posinf'] + s['neginf']}" if s["has_nan_or_inf"] else ""
+        key = escape_text(row["key"])
         print(
-            f"{row['key']:40}  {s['dtype']:9}  {_shape(s['shape']):>14}  {_fmt(s['min'], '.4g'):>10}  "
+            f"{key:40}  {s['dtype']:9}  {_shape(s['shape']):>14}  {_fmt(s['min'], '.4g'):>10}  "
             f"{_fmt(s['max'], '.4g'):>10}  {_fmt(s['mean'], '.4g'):>10}  {_fmt(s['std'], '.4g'):>10}  "
             f"{_fmt(s['l2_norm'], '.4g'):>10}  {s['zero_share']:>6.1%}  {bad}"
         )
@@ -168,6 +182,7 @@ def _stats(args: argparse.Namespace) -> int:
             for lo, count in zip(hist["edges"], hist["counts"], strict=False):
                 print(f"    {_fmt(lo, '>11.4g')}  {'█' * round(40 * count / top):40}  {count}")
     if result["flagged"]:
-        print(f"{len(result['flagged'])} tensor(s) hold NaN or Inf: {', '.join(result['flagged'][:10])}")
+        shown = ", ".join(escape_text(k) for k in result["flagged"][:10])
+        print(f"{len(result['flagged'])} tensor(s) hold NaN or Inf: {shown}")
     sys.stdout.flush()
     return 0

@@ -191,3 +191,14 @@ def test_diff_of_the_example_against_its_stripped_export_pairs_every_key(
     assert report["counts"]["only_a"] == report["counts"]["only_b"] == report["counts"]["renamed"] == 0
     assert report["prefix_a"] == "model." and report["counts"]["equal"] == len(report["tensors"])
     assert "Not identical: 28 keys of A carry “model.”" in text.stdout
+
+
+def test_keys_from_the_file_are_shown_escaped(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "esc.pt"
+    torch.save({"a\x1b[31mred\udc80": torch.ones(2), "b": torch.zeros(2)}, path)
+    other = tmp_path / "other.pt"
+    torch.save({"b": torch.ones(2)}, other)
+    text, data, diff = cli.run_many([("stats", path), ("stats", path, "--json"), ("diff", path, other)])
+    for result in (text, diff):
+        assert "\x1b" not in result.stdout and "a\\x1b[31mred\\udc80" in result.stdout, result.describe()
+    assert data.returncode == 0 and json.loads(data.stdout)["tensors"][0]["key"] == "a\x1b[31mred\udc80"
