@@ -114,6 +114,7 @@ def _shape(shape: list[int] | None) -> str:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    from inspector.core.diff import STATUS_LABELS
     from inspector.engine.diff import diff_checkpoints  # imports torch: only for this command
 
     report = diff_checkpoints(args.a, args.b).to_json()
@@ -125,10 +126,9 @@ def _diff(args: argparse.Namespace) -> int:
     print_text(f"B: {report['b']}")
     if report["prefix_note"]:
         print_text(f"note: {report['prefix_note']}")
-    labels = {"renamed": "renamed?", "only_a": "only in A", "only_b": "only in B"}
     shown = [r for r in rows if args.all or r["status"] != "equal"]
     if shown:
-        print_text(f"{'status':10}  {'max |a−b|':>10}  {'rel L2':>10}  {'cosine':>9}  key")
+        print_text(f"{'status':13}  {'max |a−b|':>10}  {'rel L2':>10}  {'cosine':>9}  key")
     for r in shown:
         key = r["key"]
         if r["status"] == "renamed" or (r["key_a"] and r["key_b"] and r["key_a"] != r["key_b"]):
@@ -141,12 +141,14 @@ def _diff(args: argparse.Namespace) -> int:
             key += f"  ({r['message']})"
         if r["nonfinite_mismatch"]:
             key += f"  [{r['nonfinite_mismatch']} NaN/Inf positions differ]"
-        label = labels.get(r["status"], r["status"])
+        label = STATUS_LABELS.get(r["status"], r["status"])
         print_text(
-            f"{label:10}  {_fmt(r['max_abs_diff']):>10}  {_fmt(r['rel_l2']):>10}  "
+            f"{label:13}  {_fmt(r['max_abs_diff']):>10}  {_fmt(r['rel_l2']):>10}  "
             f"{_fmt(r['cosine'], '.6f'):>9}  {key}"
         )
     print_text(f"Summary: {report['summary']}" + ("" if not report["identical"] else " (identical)"))
+    if not report["identical"]:
+        print_text(f"Not identical: {'; '.join(report['differences'])}.")
     return 0 if report["identical"] else 1
 
 
@@ -174,11 +176,11 @@ def _check_keys(path: str, keys: list[str]) -> None:
 def _stats(args: argparse.Namespace) -> int:
     if args.keys:
         _check_keys(args.file, args.keys)
-    from inspector.engine.direct_read import MappedCheckpoint  # imports torch: only for this command
-    from inspector.engine.inspect_jobs import stats_all
+    from inspector.engine.inspect_jobs import stats_all  # imports torch: only for this command
+    from inspector.engine.sources import open_source
     from inspector.engine.stats import tensor_stats
 
-    with MappedCheckpoint(args.file) as mapped:
+    with open_source(args.file) as mapped:
         if args.keys:
             rows: list[dict[str, Any]] = []
             bins = args.bins

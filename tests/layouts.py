@@ -1,4 +1,4 @@
-"""Checkpoints in several files, built with the real libraries for the layout tests."""
+"""Checkpoints in several files, and views torch itself would refuse, for the layout and direct-read tests."""
 
 from __future__ import annotations
 
@@ -119,4 +119,75 @@ def write_torch_tar(path: Path, obj: object) -> Path:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def write_dcp_chunks(
+    folder: Path, tensors: dict[str, tuple[tuple[int, ...], list[tuple[object, ...]]]]
+) -> Path:
+    """A DCP folder written the way torch's FileSystemWriter lays it out, with chunks chosen here.
+
+    ``tensors``: key → (global shape, [(chunk offsets, chunk tensor[, sizes .metadata claims]), …]);
+    every chunk is a ``torch.save`` stream in ``__0_0.distcp`` and ``.metadata`` is pickled from
+    torch's own records (so a test can give a tensor several chunks, or chunks that lie).
+    """
+    import io
+    import pickle
+
+    from torch.distributed.checkpoint.filesystem import _StorageInfo
+    from torch.distributed.checkpoint.metadata import (
+        ChunkStorageMetadata,
+        Metadata,
+        MetadataIndex,
+        TensorProperties,
+        TensorStorageMetadata,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = io.BytesIO()
+    state: dict[str, object] = {}
+    storage: dict[object, object] = {}
+    for key, (shape, chunks) in tensors.items():
+        records = []
+        for offsets, chunk, *claimed in chunks:
+            assert isinstance(chunk, torch.Tensor)
+            sizes = claimed[0] if claimed else tuple(chunk.shape)
+            start = data.tell()
+            torch.save(chunk.clone(), data)
+            storage[MetadataIndex(key, torch.Size(offsets))] = _StorageInfo("__0_0.distcp", start,
+                                                                          data.tell() - start)  # fmt: skip
+            records.append(ChunkStorageMetadata(torch.Size(offsets), torch.Size(sizes)))
+        first = chunks[0][1] if chunks else None
+        dtype = first.dtype if isinstance(first, torch.Tensor) else torch.float32
+        state[key] = TensorStorageMetadata(TensorProperties(dtype), torch.Size(shape), records)
+    (folder / "__0_0.distcp").write_bytes(data.getvalue())
+    with open(folder / ".metadata", "wb") as f:
+        pickle.dump(Metadata(state_dict_metadata=state, storage_data=storage), f)
+    return folder
+
+
+def write_view(path: Path, shape: tuple[int, ...], stride: tuple[int, ...], numel: int = 4) -> Path:
+    """A torch zip holding ``{"w": view}``: a float32 view of ``shape``/``stride`` over a storage of
+    ``numel`` elements, pickled by hand so that it may claim what torch refuses to build."""
+    import collections
+    import io
+    import pickle
+
+    from tests.hostile import torch_zip_bytes, zip_replacing_data_pkl
+
+    class Storage:
+        pass
+
+    class View:
+        def __reduce__(self) -> tuple[object, ...]:
+            args = (Storage(), 0, shape, stride, False, collections.OrderedDict())
+            return torch._utils._rebuild_tensor_v2, args
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj: object) -> object:
+            return ("storage", torch.FloatStorage, "0", "cpu", numel) if isinstance(obj, Storage) else None
+
+    buf = io.BytesIO()
+    Pickler(buf, protocol=2).dump({"w": View()})
+    path.write_bytes(zip_replacing_data_pkl(torch_zip_bytes({"w": torch.zeros(numel)}), buf.getvalue()))
     return path

@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -726,13 +727,21 @@ def json_metadata_value(value: object) -> str | None:
 
 
 def discard_partial(plan: ExportPlan) -> bool:
-    """Delete the temporary file a killed or crashed export left beside the target.
+    """Delete the temporary file (or shard-set folder) a killed or crashed export left beside the target.
 
     The engine removes it itself on every failure it survives; the caller that killed the engine
-    (a cancel, a crash) calls this. True when a file was removed.
+    (a cancel, a crash) calls this. True when something was removed.
     """
+    return remove_partial(plan.temp_path)
+
+
+def remove_partial(path: str) -> bool:
+    """Remove an export's temporary file or folder (``default_temp_path``); True when one was there."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return True
     try:
-        os.unlink(plan.temp_path)
+        os.unlink(path)
     except FileNotFoundError:
         return False
     return True

@@ -8,7 +8,6 @@ that leaves the folder (``../``, absolute, a symlink out) is refused: nothing ou
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Callable
@@ -17,17 +16,15 @@ from typing import Any
 
 from .dtypes import ITEMSIZE
 from .errors import CheckpointError
+from .layout import DCP_METADATA, Layout, shard_path
 from .model import CheckpointIndex, ChunkInfo, GlobalRef, OpaqueValue, TensorInfo
 from .safety import in_format
 from .tree import TreeBuilder
 from .unpickler import Call, Global, Instance, PDict
 
-MAX_INDEX_BYTES = 64 << 20  # a weight_map of millions of keys stays far below this
 MAX_METADATA_BYTES = 1 << 30
-MAX_INDEX_CANDIDATES = 32  # *.index.json files looked at when a shard is opened
 #: Shard formats an HF set may hold; anything else in a set is reported, not shown.
 SHARD_FORMATS = frozenset({"torch-zip", "torch-legacy", "safetensors"})
-DCP_METADATA = ".metadata"
 #: Formats made of several files: the tree shows each tensor's file; torch.load cannot open them whole.
 SHARDED_FORMATS = frozenset({"hf-sharded", "dcp"})
 
@@ -38,118 +35,50 @@ def _name(path: str) -> str:
     return f"“{os.path.basename(os.path.normpath(path)) or path}”"
 
 
-def shard_path(folder: str, shard: str, owner: str) -> str:
-    """The path of ``shard`` inside ``folder``; raises when it would leave the folder."""
-    parts = shard.replace("\\", "/").split("/")
-    if (
-        not shard
-        or "\x00" in shard
-        or os.path.isabs(shard)
-        or shard.startswith(("/", "\\"))
-        or (len(shard) > 1 and shard[1] == ":")
-        or ".." in parts
-    ):
-        raise CheckpointError(
-            f"{owner} names a shard outside its folder ({shard[:200]!r}); shards must lie beside it, "
-            "so nothing was opened."
-        )
-    full = os.path.join(folder, shard)
-    real_folder = os.path.realpath(folder)
-    real = os.path.realpath(full)
-    if os.path.commonpath([real_folder, real]) != real_folder:
-        raise CheckpointError(
-            f"{owner} names a shard, {shard[:200]}, that is a link pointing outside its folder; "
-            "so nothing was opened."
-        )
-    return full
-
-
 # -- Hugging Face shard sets -----------------------------------------------------------------------
 
 
-def read_hf_index(path: str, size: int) -> dict[str, Any] | None:
-    """The parsed index when ``path`` is an HF ``*.index.json`` (a dict with a ``weight_map``)."""
-    if size > MAX_INDEX_BYTES:
-        return None
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_INDEX_BYTES)
-        pairs_seen: list[str] = []
+def peek_hf_index(layout: Layout, peek_file: PeekFile) -> CheckpointIndex:
+    """One tree for the whole shard set; problems of the set are warnings, paths out are refused.
 
-        def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for k, v in pairs:
-                if k in out:
-                    pairs_seen.append(k)
-                out[k] = v
-            return out
+    Each shard is read once however the index spells it; the globals of every shard count for the
+    set, those of a shard that could not be read to the end included.
+    """
+    from .peek import DamagedCheckpointError, _finish, _limited
 
-        data = json.loads(raw, object_pairs_hook=hook)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("weight_map"), dict):
-        return None
-    data["__duplicates__"] = pairs_seen
-    return data
-
-
-def find_hf_index(path: str) -> str | None:
-    """The ``*.index.json`` beside ``path`` whose weight_map names this file, if there is one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
-    looked = 0
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if not entry.name.endswith(".index.json") or entry.name == base:
-                    continue
-                looked += 1
-                if looked > MAX_INDEX_CANDIDATES:
-                    break
-                try:
-                    if not entry.is_file():
-                        continue
-                    size = entry.stat().st_size
-                except OSError:
-                    continue
-                data = read_hf_index(entry.path, size)
-                if data is not None and base in data["weight_map"].values():
-                    return entry.path
-    except OSError:
-        return None
-    return None
-
-
-def peek_hf_index(path: str, size: int, data: dict[str, Any], peek_file: PeekFile) -> CheckpointIndex:
-    """One tree for the whole shard set; problems of the set are warnings, paths out are refused."""
-    from .peek import _finish, _limited
-
-    name = _name(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    weight_map: dict[str, Any] = data["weight_map"]
-    warnings: list[str] = []
-    dups: list[str] = data.get("__duplicates__", [])
-    if dups:
-        warnings.extend(_limited([f"the index lists {k} twice" for k in dups], "tensors listed twice"))
-    bad = [k for k, v in weight_map.items() if not isinstance(v, str)]
-    if bad:
-        raise CheckpointError(f"{name}: the weight_map entry of {bad[0][:200]} is not a file name.")
-    shards: dict[str, list[str]] = {}
+    hf = layout.hf_index
+    assert hf is not None
+    path = layout.path
+    weight_map = hf.weight_map
+    warnings: list[str] = list(layout.notes)
+    if hf.duplicates:
+        twice_listed = [f"the index lists {k} twice" for k in hf.duplicates]
+        warnings.extend(_limited(twice_listed, "tensors listed twice"))
+    spelled = [f"the index names shard {s} in {len(n):,} spellings ({', '.join(n[:3])}"
+               + (" …" if len(n) > 3 else "") + "); they are read as one file"
+               for s, n in hf.spellings.items()]  # fmt: skip
+    warnings.extend(_limited(spelled, "shards named in several spellings"))
+    shards: dict[str, list[str]] = {s: [] for s in hf.shards}
     for key, shard in weight_map.items():
-        shards.setdefault(shard, []).append(key)
-    paths = {shard: shard_path(folder, shard, name) for shard in shards}
+        shards[shard].append(key)
     found: dict[str, TensorInfo] = {}
     where: dict[str, str] = {}
     globals_: list[GlobalRef] = []
     missing: list[str] = []
     file_bytes = 0
-    for shard, keys in shards.items():
-        full = paths[shard]
+    for shard, full in layout.shard_files():
+        keys = shards[shard]
         if not os.path.isfile(full):
             missing.append(f"{shard} ({len(keys):,} tensors)")
             continue
         try:
             sub = peek_file(full)
+        except DamagedCheckpointError as exc:
+            globals_.extend(
+                GlobalRef(g.module, g.name, g.verdict, f"{shard} › {g.pickle}", g.offset) for g in exc.globals
+            )
+            warnings.append(f"shard {shard} cannot be read: {exc.message}")
+            continue
         except CheckpointError as exc:
             warnings.append(f"shard {shard} cannot be read: {exc.message}")
             continue
@@ -163,24 +92,25 @@ def peek_hf_index(path: str, size: int, data: dict[str, Any], peek_file: PeekFil
             continue
         listed = set(keys)
         unlisted: list[str] = []
+        twice: list[str] = []
         for node in sub.root.tensors():
             t = node.tensor
             assert t is not None
             if node.key in found:
-                warnings.append(f"{node.key} is stored in two shards ({where[node.key]} and {shard})")
+                twice.append(f"{node.key} is stored in two shards ({where[node.key]} and {shard})")
                 continue
             info = replace(t, storage_key=f"{shard}/{t.storage_key}" if t.storage_key else "", shard=shard)
             found[node.key] = info
             where[node.key] = shard
             if node.key not in listed:
                 unlisted.append(node.key)
+        warnings.extend(_limited(twice, "tensors stored in two shards"))
         if unlisted:
             shown = ", ".join(unlisted[:5]) + (" …" if len(unlisted) > 5 else "")
             warnings.append(
                 f"shard {shard} holds {len(unlisted):,} tensor(s) the index does not list: {shown}"
             )
-        absent = [k for k in keys if k not in found or where[k] != shard]
-        absent = [k for k in absent if k not in found]
+        absent = [k for k in keys if k not in found]
         if absent:
             shown = ", ".join(absent[:5]) + (" …" if len(absent) > 5 else "")
             warnings.append(f"shard {shard} lacks {len(absent):,} tensor(s) the index puts there: {shown}")
@@ -196,8 +126,12 @@ def peek_hf_index(path: str, size: int, data: dict[str, Any], peek_file: PeekFil
     builder = TreeBuilder()
     root = builder.build(top)
     warnings.extend(builder.warnings)
-    index = _finish(os.path.abspath(path), "hf-sharded", root, globals_, size + file_bytes, warnings)
-    meta = data.get("metadata")
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0
+    index = _finish(path, "hf-sharded", root, globals_, size + file_bytes, warnings)
+    meta = hf.metadata
     total = meta.get("total_size") if isinstance(meta, dict) else None
     if total is not None and not missing:
         actual = sum(n.nbytes for n in root.tensors())
@@ -349,10 +283,13 @@ def peek_dcp(folder: str, reader_factory: Callable[[str], Any]) -> CheckpointInd
                 full = shard_path(folder, rel, name)
                 if full not in sizes:
                     try:
-                        sizes[full] = os.stat(full).st_size
+                        data_st = os.stat(full)
+                        sizes[full] = data_st.st_size if stat.S_ISREG(data_st.st_mode) else -2
                     except OSError:
                         sizes[full] = -1
-                if sizes[full] < 0:
+                if sizes[full] == -2:
+                    problems.append(f"the data file {rel} of {fqn} is not a regular file, so it is not read")
+                elif sizes[full] < 0:
                     problems.append(f"the data file {rel} of {fqn} is missing")
                 elif off < 0 or length < 0 or off + length > sizes[full]:
                     problems.append(f"the data of {fqn} lies beyond the end of {rel}")

@@ -223,6 +223,7 @@ class CheckpointIndex:
     #: and safetensors files; zip records are found through the archive's directory instead).
     storage_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     byteorder: str = "little"  # as the file declares it
+    archive_prefix: str = ""  # zip files: the folder inside the archive that holds data.pkl ("name/")
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from .errors import CheckpointError
 from .globals_policy import classify, implied_globals
+from .layout import LayoutKind, resolve_layout
 from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, tensor_totals
 from .safety import TORCHSCRIPT_CODE, in_format
 from .sniff import LEGACY_MAGIC, FileKind, sniff
@@ -66,6 +67,7 @@ class _Reader:
         self._depth = 0
         self.storage_spans: dict[str, tuple[int, int]] = {}
         self.byteorder = "little"
+        self.archive_prefix = ""
 
     def reset(self) -> None:
         self.globals.clear()
@@ -164,44 +166,28 @@ def _os_error(name: str, exc: OSError) -> CheckpointError:
 def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointIndex:
     p = os.fspath(path)
     name = display_name(p)
+    layout = resolve_layout(p, whole_set=whole_set)
+    if layout.kind is LayoutKind.DCP_FOLDER:
+        from .layouts import peek_dcp
+
+        return peek_dcp(layout.path, _Reader)
+    if layout.kind is LayoutKind.HF_SHARD_SET:
+        from .layouts import peek_hf_index
+
+        return peek_hf_index(layout, lambda shard: _peek(shard, whole_set=False))
     try:
         st = os.stat(p)
     except OSError as exc:
         raise _os_error(name, exc) from None
-    if stat.S_ISDIR(st.st_mode):
-        from .layouts import DCP_METADATA, peek_dcp
-
-        if not os.path.lexists(os.path.join(p, DCP_METADATA)):
-            with contextlib.suppress(OSError):
-                indexes = sorted(n for n in os.listdir(p) if n.endswith(".index.json"))
-                if len(indexes) == 1:  # a Hugging Face model folder: its shard set
-                    return _peek(os.path.join(p, indexes[0]))
-            raise CheckpointError(
-                f"{name} is a folder, not a checkpoint file (a torch.distributed.checkpoint folder "
-                f"would hold a {DCP_METADATA} file)."
-            )
-        return peek_dcp(p, _Reader)
     if not stat.S_ISREG(st.st_mode):
         raise CheckpointError(f"{name} is not a regular file (a pipe or a device), so it is not read.")
     size = st.st_size
     if size == 0:
         raise CheckpointError(f"{name} is empty (0 bytes), not a checkpoint.")
-    if whole_set:
-        from .layouts import find_hf_index
-
-        found = find_hf_index(p) if not p.endswith(".index.json") else None
-        if found is not None:
-            return _peek(found)
     try:
         with open(p, "rb") as f:
             head = f.read(4096)
             kind, what = sniff(head, size)
-            if kind is FileKind.NOT_CHECKPOINT and head.lstrip()[:1] == b"{":
-                from .layouts import peek_hf_index, read_hf_index
-
-                data = read_hf_index(p, size)
-                if data is not None:
-                    return peek_hf_index(p, size, data, lambda shard: _peek(shard, whole_set=False))
             reader = _Reader(name)
             warnings: list[str] = []
             try:
@@ -230,6 +216,7 @@ def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointInd
     warnings.extend(builder.warnings)
     index = _finish(p, fmt, root, reader.globals, size, warnings)
     index.storage_spans, index.byteorder = reader.storage_spans, reader.byteorder
+    index.archive_prefix = reader.archive_prefix
     return index
 
 
@@ -385,6 +372,7 @@ def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> 
             f"{reader.name} is a zip archive but not a PyTorch checkpoint (it has no data.pkl)."
         )
     prefix, pkl_name = found
+    reader.archive_prefix = prefix
     if pkl_name in archive.duplicates:
         copies = [m for m in archive.members if m.name == pkl_name]
         for i, m in enumerate(copies[:MAX_EXTRA_PICKLES], 1):

@@ -1,8 +1,10 @@
 """Where each storage's bytes lie inside a checkpoint file, so one tensor can be read on its own.
 
-The static read (``peek``) says which storage record a tensor views; this module says at which byte
-of the file that record starts and how many bytes the file really holds for it: the member's data
-in a torch zip, the record after the pickles in a legacy file, ``data_offsets`` in safetensors.
+The static read (``peek``) says which storage record a tensor views, in which format, and where
+legacy and safetensors records lie; this module says at which byte of the file a zip record
+starts and how many bytes the file really holds for it (zip members are looked up in the archive's
+directory on demand). A torch.distributed.checkpoint chunk is a small ``torch.save`` archive inside
+a data file: ``chunk_record`` reads its pickle with the safe interpreter and locates its bytes.
 Standard library only; nothing is executed and no tensor data is read.
 """
 
@@ -12,10 +14,20 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .dtypes import ITEMSIZE
 from .errors import CheckpointError
-from .model import CheckpointIndex
-from .sniff import FileKind, sniff
+from .globals_policy import classify
+from .model import CheckpointIndex, GlobalClass
+from .torch_pickle import TensorRef, TorchPickleReader
+from .unpickler import Global, Limits, NeedMoreData, PickleError, SafeUnpickler
 from .ziparchive import ZipArchive
+
+#: Formats whose records are members of a zip archive.
+ZIP_FORMATS = frozenset({"torch-zip", "torchscript"})
+#: Formats whose records the static read located (``CheckpointIndex.storage_spans``).
+SPAN_FORMATS = frozenset({"torch-legacy", "safetensors"})
+#: A chunk's pickle describes one tensor: a few hundred bytes.
+MAX_CHUNK_PICKLE = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +89,16 @@ class StorageLayout:
         self.close()
 
 
-def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex | None = None) -> StorageLayout:
-    """Locate the storage records of the checkpoint at ``path`` (torch zip, legacy or safetensors).
+def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex) -> StorageLayout:
+    """Locate the storage records of the file at ``path`` that the static read ``index`` describes.
 
-    Legacy and safetensors records are where the static read found them (``index``, read now
-    when not given); zip records are looked up in the archive's directory on demand. Raises
-    ``CheckpointError`` for other formats and for files too damaged to locate anything in.
+    The format and the archive folder are the static read's (nothing is sniffed again); legacy and
+    safetensors records are where it found them. Raises ``CheckpointError`` for other formats.
     """
     p = os.fspath(path)
     name = f"“{os.path.basename(os.path.normpath(p)) or p}”"
+    if index.format not in ZIP_FORMATS | SPAN_FORMATS:
+        raise CheckpointError(f"{name} holds no tensor data that can be read directly ({index.format}).")
     try:
         f = open(p, "rb")  # noqa: SIM115 (a zip layout keeps it open until close())
     except OSError as exc:
@@ -93,22 +106,14 @@ def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex | None =
     try:
         size = os.fstat(f.fileno()).st_size
         layout = StorageLayout(p, size, name)
-        kind, what = sniff(f.read(4096), size)
-        if kind is FileKind.ZIP:
-            _locate_zip(layout, f)
+        layout.format = index.format
+        if index.format in ZIP_FORMATS:
+            _locate_zip(layout, f, index.archive_prefix)
             return layout
-        if kind not in (FileKind.LEGACY_TORCH, FileKind.SAFETENSORS):
-            what = what or "not a torch zip, legacy or safetensors file"
-            raise CheckpointError(f"{name} holds no tensor data that can be read directly ({what}).")
     except BaseException:
         f.close()
         raise
     f.close()
-    if index is None:
-        from .peek import peek
-
-        index = peek(p, whole_set=False)
-    layout.format = index.format
     layout.byteorder = index.byteorder
     for key, (start, nbytes) in index.storage_spans.items():
         # a file that shrank since it was read holds less than its record declares
@@ -116,16 +121,101 @@ def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex | None =
     return layout
 
 
-def _locate_zip(layout: StorageLayout, f: BinaryIO) -> None:
+def _locate_zip(layout: StorageLayout, f: BinaryIO, prefix: str) -> None:
     archive = ZipArchive(f, layout.file_size, layout.name)
-    pickles = [m.name for m in archive.members if m.name.rsplit("/", 1)[-1] == "data.pkl"
-               and m.name.count("/") <= 1]  # fmt: skip
-    if not pickles:
-        raise CheckpointError(f"{layout.name} is a zip archive but not a PyTorch checkpoint.")
-    prefix = pickles[0][: -len("data.pkl")]
-    layout.format = "torch-zip"
     layout._zip, layout._zip_prefix, layout._file = archive, prefix, f
     order = archive.by_name.get(f"{prefix}byteorder")
     if order is not None:
         text = archive.read(order, 16).decode("ascii", "replace").strip()
         layout.byteorder = "big" if text == "big" else "little"
+
+
+# -- torch.distributed.checkpoint chunks ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    """The tensor one DCP chunk holds and where its storage's bytes lie in the data file."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    storage_offset: int  # in elements
+    storage_nbytes: int  # as the chunk's pickle declares it
+    itemsize: int
+    data: StorageSpan  # in the data file, clipped to the chunk's byte range
+
+
+class _Window:
+    """A byte range of a file seen as a file of its own (what ``ZipArchive`` reads)."""
+
+    def __init__(self, f: BinaryIO, start: int, length: int) -> None:
+        self.f, self.start, self.length, self.pos = f, start, length, 0
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = pos if whence == 0 else (self.pos + pos if whence == 1 else self.length + pos)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.length - self.pos if n < 0 else max(0, min(n, self.length - self.pos))
+        self.f.seek(self.start + self.pos)
+        data = self.f.read(n)
+        self.pos += len(data)
+        return data
+
+
+def chunk_record(f: BinaryIO, start: int, length: int, what: str) -> ChunkRecord:
+    """The tensor of the ``torch.save`` archive at ``start`` (``length`` bytes) of a DCP data file.
+
+    Only what torch's DCP writer produces is accepted: one archive holding one ``data.pkl`` that
+    rebuilds one tensor from one storage record, using globals torch's weights-only rules allow.
+    ``what`` names the chunk in sentences ("a chunk of w in __0_0.distcp").
+    """
+    window = _Window(f, start, length)
+    archive = ZipArchive(window, length, what)  # type: ignore[arg-type]
+    pickles = [m for m in archive.members if m.name.endswith("/data.pkl") and m.name.count("/") == 1]
+    if len(pickles) != 1:
+        raise CheckpointError(f"{what} is not a torch.save archive of one tensor, so it is not read.")
+    prefix = pickles[0].name[: -len("data.pkl")]
+    data = archive.read(pickles[0], MAX_CHUNK_PICKLE)
+    hooks = TorchPickleReader()
+    refused: list[str] = []
+
+    def on_global(g: Global) -> None:
+        if classify(g.module, g.name) is not GlobalClass.ALLOWED:
+            refused.append(g.qualname)
+
+    up = SafeUnpickler(
+        data, 0, name=what, on_global=on_global, reduce_hook=hooks.reduce_hook,
+        persistent_load=hooks.persistent_load, limits=Limits(max_opcodes=10_000),
+    )  # fmt: skip
+    try:
+        top, _ = up.load()
+    except (PickleError, NeedMoreData):
+        raise CheckpointError(f"{what} holds a damaged pickle, so it is not read.") from None
+    if refused:
+        raise CheckpointError(
+            f"{what} names {refused[0][:200]}, which a tensor chunk never needs; it is not read."
+        )
+    if not isinstance(top, TensorRef) or top.storage is None or top.layout != "strided":
+        raise CheckpointError(f"{what} does not hold a plain tensor, so it is not read.")
+    order = archive.by_name.get(f"{prefix}byteorder")
+    if order is not None and archive.read(order, 16).decode("ascii", "replace").strip() == "big":
+        raise CheckpointError(f"{what} was saved on a big-endian machine; its values are not read.")
+    member = archive.by_name.get(f"{prefix}data/{top.storage.key}")
+    if member is None or member.encrypted or member.method != 0:
+        raise CheckpointError(f"{what} lacks the record of its values (or it is compressed).")
+    begin = archive.data_offset(member)
+    available = max(0, min(member.size, length - begin))
+    return ChunkRecord(
+        dtype=top.dtype,
+        shape=top.shape,
+        stride=top.stride,
+        storage_offset=top.offset,
+        storage_nbytes=top.storage.nbytes,
+        itemsize=ITEMSIZE[top.dtype],
+        data=StorageSpan(start + begin, available),
+    )

@@ -21,26 +21,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspector.core.diff import KeyMatch, TensorSpec, match_keys, rename_candidates, tensor_specs
+from inspector.core.diff import (
+    STATUS_LABELS,
+    STATUSES,
+    KeyMatch,
+    TensorSpec,
+    match_keys,
+    rename_candidates,
+    tensor_specs,
+)
 from inspector.core.errors import CheckpointError
 
-from .direct_read import MappedCheckpoint
+from .direct_read import TensorSource
+from .sources import open_source
 from .stats import CHUNK_ELEMS, Cancelled, StatsCancelled, blocks, json_float
 
 #: (bytes done, bytes in all, key being compared)
 Progress = Callable[[int, int, str], None]
-
-STATUSES = ("equal", "changed", "dtype", "shape", "renamed", "only_a", "only_b", "unreadable")
-_LABELS = {
-    "equal": "equal",
-    "changed": "changed",
-    "dtype": "dtype changed",
-    "shape": "shape changed",
-    "renamed": "renamed?",
-    "only_a": "only in A",
-    "only_b": "only in B",
-    "unreadable": "unreadable",
-}
 
 
 @dataclass
@@ -110,8 +107,19 @@ class DiffReport:
     def summary(self) -> str:
         """``412 equal, 3 changed, 2 renamed?`` (kinds that occur, in a fixed order)."""
         counts = self.counts
-        parts = [f"{counts[s]} {_LABELS[s]}" for s in STATUSES if counts[s]]
+        parts = [f"{counts[s]} {STATUS_LABELS[s]}" for s in STATUSES if counts[s]]
         return ", ".join(parts) or "no tensors"
+
+    @property
+    def differences(self) -> list[str]:
+        """Why the checkpoints are not identical, one phrase per reason (empty when they are)."""
+        counts = self.counts
+        out = [f"{counts[s]:,} {'tensor' if counts[s] == 1 else 'tensors'} {_WHY[s]}"
+               for s in STATUSES if s != "equal" and counts[s]]  # fmt: skip
+        prefix = self.match.prefix_difference
+        if prefix:
+            out.append(prefix)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +127,7 @@ class DiffReport:
             "b": self.path_b,
             "identical": self.identical,
             "summary": self.summary,
+            "differences": self.differences,
             "counts": self.counts,
             "prefix_a": self.match.prefix_a,
             "prefix_b": self.match.prefix_b,
@@ -126,6 +135,18 @@ class DiffReport:
             "seconds": self.seconds,
             "tensors": [e.to_json() for e in self.entries],
         }
+
+
+#: How ``differences`` words each status ("3 tensors changed values").
+_WHY = {
+    "changed": "changed values",
+    "dtype": "changed dtype",
+    "shape": "changed shape",
+    "renamed": "look renamed (same values under another key)",
+    "only_a": "only in A",
+    "only_b": "only in B",
+    "unreadable": "could not be read",
+}
 
 
 # -- comparing two tensors ----------------------------------------------------------------------
@@ -273,7 +294,7 @@ def diff_checkpoints(
 ) -> DiffReport:
     """Compare every tensor of ``path_a`` with its counterpart in ``path_b``, one pair at a time."""
     start = time.perf_counter()
-    with MappedCheckpoint(path_a) as ca, MappedCheckpoint(path_b) as cb:
+    with open_source(path_a) as ca, open_source(path_b) as cb:
         specs_a, specs_b = tensor_specs(ca.index), tensor_specs(cb.index)
         match = match_keys(specs_a, specs_b)
         report = DiffReport(ca.path, cb.path, match)
@@ -328,11 +349,11 @@ def diff_checkpoints(
     return report
 
 
-def _nbytes(c: MappedCheckpoint, node: Any) -> int:
+def _nbytes(c: TensorSource, node: Any) -> int:
     return int(node.tensor.nbytes) if node.tensor is not None else 0
 
 
-def _safe_digest(c: MappedCheckpoint, node: Any, chunk: int, cancelled: Cancelled | None) -> str:
+def _safe_digest(c: TensorSource, node: Any, chunk: int, cancelled: Cancelled | None) -> str:
     """The digest of a tensor, or a value unique to it when it cannot be read (never matches)."""
     try:
         return digest(c.tensor(node), chunk, cancelled)
@@ -343,8 +364,8 @@ def _safe_digest(c: MappedCheckpoint, node: Any, chunk: int, cancelled: Cancelle
 
 
 def _compare_pair(
-    ca: MappedCheckpoint,
-    cb: MappedCheckpoint,
+    ca: TensorSource,
+    cb: TensorSource,
     key_a: str,
     key_b: str,
     nodes_a: dict[str, Any],

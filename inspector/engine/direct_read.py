@@ -5,6 +5,10 @@ layout gives where that record lies in the file. A tensor is then a strided view
 bytes: nothing is copied and nothing is executed, so one tensor of a 20 GB file is as cheap as
 one of a small file. The map is read-only; never write into these tensors.
 
+``TensorSource`` is the one interface every reader of tensor bytes (statistics, values, diff,
+export) uses, whatever the layout; ``MappedCheckpoint`` is the source of one file, the sources of
+shard sets and DCP folders build on it (``shard_sources``), and ``sources.open_source`` picks one.
+
 A file truncated *while* it is mapped can still end the process with SIGBUS on first touch; each
 read re-checks the file's size first to make that window small, and the worker process is where
 this runs, so the window survives it.
@@ -13,10 +17,10 @@ this runs, so the window survives it.
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
 import os
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,50 +32,30 @@ from inspector.core.model import CheckpointIndex, Node, NodeKind, PathPart, Tens
 from inspector.core.peek import display_name, peek
 from inspector.core.storage_layout import StorageLayout, storage_layout
 
-#: Formats whose tensors can be read directly.
-DIRECT_FORMATS = frozenset({"torch-zip", "torch-legacy", "torchscript", "safetensors", "hf-sharded"})
+#: Formats of single files whose tensors can be read directly.
+DIRECT_FORMATS = frozenset({"torch-zip", "torch-legacy", "torchscript", "safetensors"})
+#: torch counts elements and bytes in signed 64-bit integers.
+_INT64_MAX = (1 << 63) - 1
 
 
-class MappedCheckpoint:
-    """One checkpoint file mapped read-only, with its static index; tensors are views of the map.
+class TensorSource:
+    """The tensors of one checkpoint, found by key or container path and read one at a time.
 
-    The map stays valid as long as any tensor made from it is alive, even after ``close``.
+    ``read`` returns a tensor that may view mapped file pages: treat it as read-only.
     """
 
-    def __init__(self, path: str | os.PathLike[str], index: CheckpointIndex | None = None) -> None:
-        self.path = os.fspath(path)
-        self.name = display_name(self.path)
-        self.index = index if index is not None else peek(self.path)
-        if self.index.format not in DIRECT_FORMATS:
-            raise CheckpointError(
-                f"{self.name} is a {self.index.format} file; its values cannot be read without loading it."
-            )
-        self._shards: dict[str, MappedCheckpoint] | None = None
-        if self.index.format == "hf-sharded":
-            # Each shard is mapped on its own when one of its tensors is first read.
-            self._shards = {}
-            self._by_path: dict[tuple[PathPart, ...], Node] | None = None
-            self._by_key: dict[str, Node] | None = None
-            st = os.stat(self.path)
-            self.file_size = st.st_size
-            self.identity = (st.st_ino, st.st_size, st.st_mtime_ns)
-            return
-        self._layout: StorageLayout = storage_layout(self.path, self.index)
-        try:
-            self._file = open(self.path, "rb")  # noqa: SIM115 (kept open for the map's lifetime)
-            st = os.fstat(self._file.fileno())
-            self.file_size = st.st_size
-            self.identity = (st.st_ino, st.st_size, st.st_mtime_ns)
-            self._map: mmap.mmap | None = (
-                mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if self.file_size else None
-            )
-        except OSError as exc:
-            self._layout.close()
-            raise CheckpointError(f"{self.name} cannot be mapped: {exc.strerror or exc}.") from None
-        self._by_path = None
-        self._by_key = None
+    def __init__(self, path: str, index: CheckpointIndex, identity_path: str | None = None) -> None:
+        self.path = path
+        self.name = display_name(path)
+        self.index = index
+        #: the file whose inode, size and mtime say whether the checkpoint changed since it was read
+        self.identity_path = identity_path or path
+        self.identity = file_identity(self.identity_path)
+        self._by_path: dict[tuple[PathPart, ...], Node] | None = None
+        self._by_key: dict[str, Node] | None = None
 
-    # -- finding tensors ------------------------------------------------------------------------
+    def is_current(self) -> bool:
+        return file_identity(self.identity_path) == self.identity
 
     def tensor_nodes(self) -> list[Node]:
         return self.index.tensor_nodes()
@@ -91,37 +75,120 @@ class MappedCheckpoint:
             raise CheckpointError(f"{self.name} has no tensor named {what or '(the bare tensor)'}.")
         return found
 
-    # -- reading --------------------------------------------------------------------------------
-
     def tensor(self, node: Node) -> torch.Tensor:
-        """The tensor of ``node`` as a view of the mapped file (zero-copy)."""
+        """The tensor of ``node`` (a view of mapped bytes wherever the layout allows)."""
         info = node.tensor
         if node.kind is not NodeKind.TENSOR or info is None:
             raise CheckpointError(f"{node.key or 'this item'} in {self.name} is not a tensor.")
-        label = node.key or "the tensor"
-        return self.read(info, label)
-
-    def _shard_of(self, info: TensorInfo) -> tuple[MappedCheckpoint, TensorInfo]:
-        """The mapped shard holding ``info`` and the tensor's facts as that shard names them."""
-        assert self._shards is not None
-        from dataclasses import replace
-
-        from inspector.core.layouts import shard_path
-
-        sub = self._shards.get(info.shard)
-        if sub is None:
-            full = shard_path(os.path.dirname(self.path), info.shard, self.name)
-            sub = MappedCheckpoint(full, peek(full, whole_set=False))
-            self._shards[info.shard] = sub
-        key = info.storage_key[len(info.shard) + 1 :] if info.storage_key else ""
-        return sub, replace(info, storage_key=key, shard="")
+        return self.read(info, node.key or "the tensor")
 
     def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
-        if self._shards is not None:
-            if not info.shard:
-                raise CheckpointError(f"{label} in {self.name} lies in a missing shard.")
-            sub, inner = self._shard_of(info)
-            return sub.read(inner, label)
+        raise NotImplementedError
+
+    def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
+        """(file, byte) where the bytes of ``info``'s storage start, when they lie in a file as is."""
+        return None
+
+    def tensors(self) -> Iterator[tuple[Node, torch.Tensor]]:
+        """Every tensor node with its tensor, in tree order (errors raised as they come)."""
+        for node in self.index.root.tensors():
+            yield node, self.tensor(node)
+
+    def release(self, node: Node) -> None:
+        """Let the kernel drop the pages this tensor's read touched (they stay in the page cache)."""
+
+    def close(self) -> None:
+        """Drop maps and files (a map goes once no tensor made from it is alive)."""
+
+    def __enter__(self) -> TensorSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def file_identity(path: str) -> tuple[int, ...]:
+    """(inode, size, mtime) of ``path``; empty when it cannot be inspected."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def torch_dtype(name: str) -> torch.dtype | None:
+    dtype = getattr(torch, name, None)
+    return dtype if isinstance(dtype, torch.dtype) else None
+
+
+def check_view(info: TensorInfo, label: str, name: str) -> None:
+    """Refuse a view torch cannot address: too many elements, or strides past any storage."""
+    numel = math.prod(info.shape)
+    if numel > _INT64_MAX or numel * max(1, info.itemsize) > _INT64_MAX:
+        shape = ", ".join(f"{s:,}" for s in info.shape)
+        raise CheckpointError(
+            f"{label} in {name} declares {numel:,} elements (shape [{shape}]), more than torch can "
+            "address; its values are not read."
+        )
+    if not numel:
+        return
+    extent = info.storage_offset + sum((s - 1) * st for s, st in zip(info.shape, info.stride, strict=True))
+    if (extent + 1) * info.itemsize > max(info.storage_nbytes, 0) or extent > _INT64_MAX:
+        worst = max(info.stride, default=0)
+        raise CheckpointError(
+            f"{label} in {name} has strides (largest {worst:,}) or an offset that reach past the end of "
+            f"its {info.storage_nbytes:,}-byte storage; its values are not read."
+        )
+
+
+def mapped_view(
+    buffer: Any, start: int, available: int, info: TensorInfo, dtype: torch.dtype, label: str, name: str
+) -> torch.Tensor:
+    """``info``'s tensor as a strided view of ``available`` bytes of ``buffer`` from ``start``."""
+    check_view(info, label, name)
+    shape, stride = info.shape, info.stride
+    if info.numel == 0:
+        return torch.empty_strided(shape, stride, dtype=dtype)
+    extent = info.storage_offset + sum((s - 1) * st for s, st in zip(shape, stride, strict=True)) + 1
+    need = extent * info.itemsize
+    if need > available:
+        raise CheckpointError(
+            f"{name} is truncated or damaged: {label} needs {need:,} bytes of its storage "
+            f"record but the file holds {available:,}."
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "the given buffer is not writable"
+        raw = torch.from_numpy(np.frombuffer(buffer, dtype=np.uint8, count=need, offset=start))
+    return raw.view(dtype).as_strided(shape, stride, info.storage_offset)
+
+
+class MappedCheckpoint(TensorSource):
+    """One checkpoint file mapped read-only, with its static index; tensors are views of the map.
+
+    The map stays valid as long as any tensor made from it is alive, even after ``close``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], index: CheckpointIndex | None = None) -> None:
+        p = os.fspath(path)
+        super().__init__(p, index if index is not None else peek(p, whole_set=False))
+        if self.index.format not in DIRECT_FORMATS:
+            raise CheckpointError(
+                f"{self.name} is a {self.index.format} file; its values cannot be read without loading it."
+            )
+        self._layout: StorageLayout = storage_layout(self.path, self.index)
+        try:
+            self._file = open(self.path, "rb")  # noqa: SIM115 (kept open for the map's lifetime)
+            st = os.fstat(self._file.fileno())
+            self.file_size = st.st_size
+            self.identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+            self._map: mmap.mmap | None = (
+                mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if self.file_size else None
+            )
+        except OSError as exc:
+            self._layout.close()
+            raise CheckpointError(f"{self.name} cannot be mapped: {exc.strerror or exc}.") from None
+
+    def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
         dtype = torch_dtype(info.dtype)
         if dtype is None:
             raise CheckpointError(f"{label} in {self.name} has dtype {info.dtype}, which torch here lacks.")
@@ -131,45 +198,19 @@ class MappedCheckpoint:
             )
         if self._layout.byteorder != "little":
             raise CheckpointError(f"{self.name} was saved on a big-endian machine; its values are not read.")
-        shape, stride = info.shape, info.stride
+        check_view(info, label, self.name)
         if info.numel == 0:
-            return torch.empty_strided(shape, stride, dtype=dtype)
+            return torch.empty_strided(info.shape, info.stride, dtype=dtype)
         span = self._layout.span(info.storage_key)
-        itemsize = info.itemsize
-        extent = info.storage_offset + sum((s - 1) * st for s, st in zip(shape, stride, strict=True)) + 1
-        need = extent * itemsize
-        if need > span.nbytes:
-            raise CheckpointError(
-                f"{self.name} is truncated or damaged: {label} needs {need:,} bytes of its storage "
-                f"record but the file holds {span.nbytes:,}."
-            )
         self._check_size()
         assert self._map is not None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "the given buffer is not writable"
-            raw = torch.from_numpy(np.frombuffer(self._map, dtype=np.uint8, count=need, offset=span.offset))
-        flat = raw.view(dtype)
-        return flat.as_strided(shape, stride, info.storage_offset)
-
-    def tensors(self) -> Iterator[tuple[Node, torch.Tensor]]:
-        """Every tensor node with its tensor, in tree order (errors raised as they come)."""
-        for node in self.index.root.tensors():
-            yield node, self.tensor(node)
+        return mapped_view(self._map, span.offset, span.nbytes, info, dtype, label, self.name)
 
     def release(self, node: Node) -> None:
-        """Let the kernel drop this tensor's pages from the process (they stay in the page cache).
-
-        Reading many tensors one after another would otherwise keep every page touched resident,
-        so the process's RSS would grow to the file's size; tensors still alive just fault back in.
-        """
+        """Reading many tensors one after another would otherwise keep every page touched resident,
+        so the process's RSS would grow to the file's size; tensors still alive just fault back in."""
         info = node.tensor
-        if self._shards is not None and info is not None and info.shard in self._shards:
-            sub, inner = self._shard_of(info)
-            sub.release(Node(node.name, node.kind, node.key, node.path, tensor=inner))
-            return
-        if self._shards is not None or self._map is None or info is None or not info.storage_key:
-            return
-        if info.numel == 0:
+        if self._map is None or info is None or not info.storage_key or info.numel == 0:
             return
         advice = getattr(mmap, "MADV_DONTNEED", None)
         if advice is None:
@@ -184,6 +225,14 @@ class MappedCheckpoint:
             with contextlib.suppress(OSError, ValueError):
                 self._map.madvise(advice, start, end - start)
 
+    def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
+        if not info.storage_key or info.layout != "strided" or self._layout.byteorder != "little":
+            return None
+        try:
+            return self.path, self._layout.span(info.storage_key).offset
+        except CheckpointError:
+            return None
+
     def _check_size(self) -> None:
         try:
             size = os.fstat(self._file.fileno()).st_size
@@ -196,63 +245,12 @@ class MappedCheckpoint:
             )
 
     def close(self) -> None:
-        """Drop the map (it is unmapped once no tensor made from it is alive) and the file."""
-        if self._shards is not None:
-            for sub in self._shards.values():
-                sub.close()
-            self._shards.clear()
-            return
         if self._map is not None:
             with contextlib.suppress(BufferError):  # tensors still view it: it goes when they do
                 self._map.close()
             self._map = None
         self._layout.close()
         self._file.close()
-
-    def __enter__(self) -> MappedCheckpoint:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def torch_dtype(name: str) -> torch.dtype | None:
-    dtype = getattr(torch, name, None)
-    return dtype if isinstance(dtype, torch.dtype) else None
-
-
-class MappedCheckpointCache:
-    """The last few mapped files, reopened when a file changed on disk (inode, size or mtime)."""
-
-    def __init__(self, max_open: int = 4) -> None:
-        self.max_open = max_open
-        self._open: OrderedDict[str, MappedCheckpoint] = OrderedDict()
-
-    def get(self, path: str) -> MappedCheckpoint:
-        full = os.path.abspath(path)
-        found = self._open.get(full)
-        if found is not None:
-            try:
-                st = os.stat(full)
-                same = (st.st_ino, st.st_size, st.st_mtime_ns) == found.identity
-            except OSError:
-                same = False
-            if same:
-                self._open.move_to_end(full)
-                return found
-            del self._open[full]
-            found.close()
-        opened = MappedCheckpoint(full)
-        self._open[full] = opened
-        while len(self._open) > self.max_open:
-            _, old = self._open.popitem(last=False)
-            old.close()
-        return opened
-
-    def clear(self) -> None:
-        while self._open:
-            _, old = self._open.popitem()
-            old.close()
 
 
 def tensor_ref(payload: dict[str, Any]) -> tuple[str | None, list[PathPart] | None]:

@@ -1,12 +1,16 @@
 """Carrying out an ``ExportPlan``: stream tensor by tensor into a temporary file, verify, rename.
 
-The source is opened with ``torch.load(weights_only=True, mmap=True)`` (zip files; the legacy
-format cannot be mapped, so torch reads it whole) or ``safetensors.safe_open``. Nothing is
-materialised as a whole: torch formats are written by our own pickler (torch's tensor reducers,
-our storage records, whose location tags are the target devices) and torch's own zip writer
-(``PyTorchFileWriter``) or the legacy stream layout, one storage at a time; safetensors files are
-written header first, then each tensor's bytes. Pages of the mapped source are handed back to the
-kernel after each storage, so the resident size stays near the largest tensor.
+Sources: torch formats are opened with ``torch.load(weights_only=True, mmap=True)`` (zip files; the
+legacy format cannot be mapped, so torch reads it whole), because only the loaded object keeps
+what a torch file holds beside raw tensors (shared storages, parameters, non-tensor values);
+safetensors files, HF shard sets and DCP folders are read through the engine's one tensor source
+(``sources.open_source``). Nothing is materialised as a whole: torch formats are written by our own
+pickler (torch's tensor reducers, our storage records, whose location tags are the target devices)
+and torch's own zip writer (``PyTorchFileWriter``) or the legacy stream layout, one storage at a
+time; a view is written as its storage, as ``torch.save`` does. safetensors files are written
+header first, then each tensor's bytes, a strided view block by block. Pages of the mapped source
+are handed back to the kernel after each storage, so the resident size stays near the largest
+tensor. Temporary paths, fsync, the rename and free space are ``file_safety``'s.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import io
 import json
 import os
 import pickle
-import shutil
 import stat
 import struct
 import sys
@@ -43,89 +46,33 @@ from inspector.core.export_plan import (
     json_metadata_value,
     map_keys,
 )
-from inspector.core.formatting import format_bytes
 from inspector.core.model import CheckpointIndex, PathPart, path_part
 from inspector.core.peek import peek
+from inspector.core.storage_layout import StorageLayout, storage_layout
 
-ProgressCallback = Callable[[int, int], None]  # bytes done, bytes total
-CancelCheck = Callable[[], bool]
+from .direct_read import TensorSource
+from .export_results import CancelCheck as CancelCheck
+from .export_results import ExportCancelled as ExportCancelled
+from .export_results import ExportError as ExportError
+from .export_results import ExportReport as ExportReport
+from .export_results import ProgressCallback as ProgressCallback
+from .file_safety import (
+    check_free_space,
+    disk_full,
+    fsync_path,
+    looks_like_disk_full,
+    move_into_place,
+    remove_partial,
+    temp_beside,
+    write_error,
+)
+from .stats import blocks
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _MADV_DONTNEED = 4
 _MADV_POPULATE_READ = 22  # Linux 5.14+; older kernels answer EINVAL and pages fault in as usual
-
-
-class ExportError(CheckpointError):
-    """An export failed; the target was left as it was. ``kind``: refused, unsafe (the safety
-    policy does not hand the source to torch unless it is trusted), disk-full, cancelled,
-    verify-failed, failed."""
-
-    def __init__(self, message: str, details: str | None = None, kind: str = "failed") -> None:
-        super().__init__(message, details)
-        self.kind = kind
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "details": self.details, "extra": {}}
-
-
-@dataclass
-class ExportReport:
-    """What was written, for the dialog and the command line."""
-
-    target: str
-    format: str
-    tensors: int
-    storages: int
-    bytes: int  # size of the written file
-    seconds: float
-    verified: bool
-    aliases: dict[str, str] = field(default_factory=dict)  # safetensors: alias → stored key
-    cloned: dict[str, str] = field(default_factory=dict)  # safetensors: copy → tensor it shared with
-    values_kept: list[str] = field(default_factory=list)
-    values_in_metadata: list[str] = field(default_factory=list)
-    values_dropped: list[str] = field(default_factory=list)  # "key (why)"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "format": self.format,
-            "tensors": self.tensors,
-            "storages": self.storages,
-            "bytes": self.bytes,
-            "seconds": self.seconds,
-            "verified": self.verified,
-            "aliases": dict(self.aliases),
-            "cloned": dict(self.cloned),
-            "values_kept": list(self.values_kept),
-            "values_in_metadata": list(self.values_in_metadata),
-            "values_dropped": list(self.values_dropped),
-        }
-
-    def summary(self) -> list[str]:
-        """A few lines: tensors, bytes, time, verified, and what happened to other values."""
-        name = os.path.basename(self.target)
-        lines = [
-            f"Wrote “{name}” ({self.format}): {self.tensors:,} tensors, {format_bytes(self.bytes)} "
-            f"in {self.seconds:.2f} s; " + ("verified." if self.verified else "NOT verified.")
-        ]
-        if self.aliases:
-            lines.append(f"{len(self.aliases)} alias(es) stored once, recorded in the metadata: "
-                         + ", ".join(f"{a} = {k}" for a, k in self.aliases.items()))  # fmt: skip
-        if self.cloned:
-            lines.append("Written as separate copies (they shared storage): "
-                         + ", ".join(f"{c} (with {k})" for c, k in self.cloned.items()))  # fmt: skip
-        if self.values_in_metadata:
-            lines.append("Stored as JSON in the metadata: " + ", ".join(self.values_in_metadata))
-        if self.values_dropped:
-            lines.append("Not written: " + ", ".join(self.values_dropped))
-        return lines
-
-
-class ExportCancelled(ExportError):
-    def __init__(self) -> None:
-        super().__init__("The export was cancelled; nothing was written.", None, "cancelled")
 
 
 # -- entry point ---------------------------------------------------------------------------------
@@ -155,15 +102,58 @@ def export_checkpoint(
     if plan.format == "hf-sharded":
         from .export_sharded import export_shard_set
 
-        return export_shard_set(plan, progress, cancel, devices)
+        return export_shard_set(plan, _FileExport(), progress, cancel, devices)
     started = time.perf_counter()
-    src_name = f"“{os.path.basename(plan.source) or plan.source}”"
     _check_paths(plan)
+    index = read_source_index(plan)
+    mapping = checked_mapping(index, plan, devices)
+    check_free_space(plan.target, mapping.estimated_bytes)
+    temp_beside(plan.temp_path, plan.target)
+    try:
+        source_cm = open_export_source(plan, index)
+        with source_cm as source:
+            report = write_verified(plan, mapping, source, progress, cancel)
+    except ExportError:
+        raise
+    except BaseException as exc:
+        raise _export_failure(plan, mapping.estimated_bytes, exc) from None
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _FileExport:
+    """The single-file steps a shard-set export runs once per shard (``export_sharded.FileExport``)."""
+
+    def read_source_index(self, plan: ExportPlan) -> CheckpointIndex:
+        return read_source_index(plan)
+
+    def checked_mapping(
+        self, index: CheckpointIndex, plan: ExportPlan, devices: list[str] | None
+    ) -> KeyMapping:
+        return checked_mapping(index, plan, devices)
+
+    def open_source(self, plan: ExportPlan, index: CheckpointIndex) -> contextlib.AbstractContextManager[Any]:
+        return open_export_source(plan, index)
+
+    def write_verified(
+        self, plan: ExportPlan, mapping: KeyMapping, source: Any,
+        progress: ProgressCallback | None, cancel: CancelCheck | None,
+    ) -> ExportReport:  # fmt: skip
+        return write_verified(plan, mapping, source, progress, cancel)
+
+
+def read_source_index(plan: ExportPlan) -> CheckpointIndex:
+    """The static read of the plan's source; a source that cannot be read refuses the export."""
     try:
         index = peek(plan.source)
     except CheckpointError as exc:
         raise ExportError(exc.message, exc.details, "refused") from None
     _check_safety(plan, index)
+    return index
+
+
+def checked_mapping(index: CheckpointIndex, plan: ExportPlan, devices: list[str] | None) -> KeyMapping:
+    """The plan mapped onto the source's tensors; refused when it has problems or names absent devices."""
     mapping = map_keys(index, plan)
     if not mapping.ok:
         raise ExportError(" ".join(mapping.problems), None, "refused")
@@ -176,10 +166,21 @@ def export_checkpoint(
             None,
             "refused",
         )
-    _check_space(plan, mapping.estimated_bytes)
-    temp = plan.temp_path
-    if os.path.dirname(os.path.abspath(temp)) != os.path.dirname(os.path.abspath(plan.target)):
-        raise ExportError("The temporary file must lie beside the target.", temp, "refused")
+    return mapping
+
+
+def write_verified(
+    plan: ExportPlan,
+    mapping: KeyMapping,
+    source: _Source,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> ExportReport:
+    """Write one file from an open source into ``plan.temp_path``, verify it, rename it into place.
+
+    Whatever fails, the temporary file is removed and the target is left as it was.
+    """
+    temp = temp_beside(plan.temp_path, plan.target)
     done = [0]
     total = max(1, mapping.estimated_bytes)
 
@@ -191,37 +192,40 @@ def export_checkpoint(
             progress(min(done[0], total), total)
 
     try:
-        with _open_source(plan, index) as source:
-            step(0)
-            if plan.format == "safetensors":
-                facts = _write_safetensors(plan, mapping, source, temp, step)
-            else:
-                facts = _write_torch(plan, mapping, source, temp, step)
-            _fsync_path(temp)
-            _verify(plan, mapping, source, temp, facts)
+        step(0)
+        if plan.format == "safetensors":
+            facts = _write_safetensors(plan, mapping, source, temp, step)
+        else:
+            facts = _write_torch(plan, mapping, source, temp, step)
+        fsync_path(temp)
+        _verify(plan, mapping, source, temp, facts)
         if cancel is not None and cancel():
             raise ExportCancelled()
-        os.replace(temp, plan.target)
-        _fsync_dir(os.path.dirname(os.path.abspath(plan.target)))
+        move_into_place(temp, plan.target)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        remove_partial(temp)
         if isinstance(exc, ExportError):
             raise
-        if isinstance(exc, OSError):
-            raise _os_error(plan, exc) from None
-        if isinstance(exc, RuntimeError) and _looks_like_disk_full(plan, exc):
-            raise _disk_full(plan, mapping.estimated_bytes, str(exc)) from None
-        if isinstance(exc, Exception):
-            if isinstance(exc, CheckpointError):
-                raise ExportError(exc.message, exc.details, "failed") from None
-            raise ExportError(
-                f"Exporting {src_name} failed: {type(exc).__name__}: {exc}", repr(exc), "failed"
-            ) from None
-        raise
+        raise _export_failure(plan, mapping.estimated_bytes, exc) from None
     if progress is not None:
         progress(total, total)
-    return _report(plan, mapping, facts, time.perf_counter() - started)
+    return _report(plan, mapping, facts, 0.0)
+
+
+def _export_failure(plan: ExportPlan, estimate: int, exc: BaseException) -> BaseException:
+    """What an unexpected failure while exporting says to the user (KeyboardInterrupt stays itself)."""
+    if isinstance(exc, ExportError):
+        return exc
+    if isinstance(exc, OSError):
+        return write_error(plan.target, exc)
+    if isinstance(exc, RuntimeError) and looks_like_disk_full(plan.target, exc):
+        return disk_full(plan.target, estimate, str(exc))
+    if isinstance(exc, CheckpointError):
+        return ExportError(exc.message, exc.details, "failed")
+    if isinstance(exc, Exception):
+        src_name = f"“{os.path.basename(plan.source) or plan.source}”"
+        return ExportError(f"Exporting {src_name} failed: {type(exc).__name__}: {exc}", repr(exc), "failed")
+    return exc
 
 
 # -- checks before writing -----------------------------------------------------------------------
@@ -262,75 +266,47 @@ def _check_paths(plan: ExportPlan) -> None:
         raise ExportError(f"The folder “{folder}” does not exist.", None, "refused")
 
 
-def _check_space(plan: ExportPlan, estimate: int) -> None:
-    folder = os.path.dirname(os.path.abspath(plan.target))
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return
-    if estimate > free:
-        raise _disk_full(plan, estimate, f"free: {free} bytes")
-
-
-def _disk_full(plan: ExportPlan, estimate: int, details: str | None) -> ExportError:
-    folder = os.path.dirname(os.path.abspath(plan.target))
-    return ExportError(
-        f"The disk holding “{folder}” is full: “{os.path.basename(plan.target)}” needs about "
-        f"{format_bytes(estimate)}. Nothing was written; free some space or choose another folder.",
-        details,
-        "disk-full",
-    )
-
-
-def _os_error(plan: ExportPlan, exc: OSError) -> ExportError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return _disk_full_plain(plan, exc)
-    name = os.path.basename(plan.target)
-    if isinstance(exc, PermissionError):
-        return ExportError(f"“{name}” cannot be written: permission denied.", str(exc), "failed")
-    return ExportError(f"Writing “{name}” failed: {exc.strerror or exc}.", str(exc), "failed")
-
-
-def _disk_full_plain(plan: ExportPlan, exc: BaseException) -> ExportError:
-    folder = os.path.dirname(os.path.abspath(plan.target))
-    return ExportError(
-        f"The disk holding “{folder}” is full, so “{os.path.basename(plan.target)}” could not be "
-        "written. Nothing was changed; free some space or choose another folder.",
-        str(exc),
-        "disk-full",
-    )
-
-
-def _looks_like_disk_full(plan: ExportPlan, exc: RuntimeError) -> bool:
-    text = str(exc)
-    if "No space left" in text:
-        return True
-    if "write failed" in text or "file write" in text:
-        with contextlib.suppress(OSError):
-            return shutil.disk_usage(os.path.dirname(os.path.abspath(plan.target))).free < (64 << 20)
-    return False
-
-
 # -- the source ----------------------------------------------------------------------------------
 
 
 @dataclass
 class _Source:
-    """The loaded source: its object (torch files) or its safetensors handle."""
+    """The open source: the loaded object (torch files) or a direct tensor source (the others)."""
 
     obj: Any
-    mapped: bool  # storages are slices of a private file mapping (pages may be dropped)
-    safetensors: Any = None
+    mapped: bool  # storages are slices of a private file mapping of an mmap load (pages may be dropped)
+    direct: TensorSource | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  # a safetensors source's own metadata
+    records: StorageLayout | None = None  # where the source file's storage records lie
 
     def tensor(self, t: MappedTensor) -> torch.Tensor:
-        if self.safetensors is not None:
-            tensor: torch.Tensor = self.safetensors.get_tensor(str(t.source_path[0]))
-            return tensor
+        if self.direct is not None:
+            return self.direct.tensor(self.direct.find(path=t.source_path))
         item = self.obj
         for part in t.source_path:
             item = _child(item, part)
         assert isinstance(item, torch.Tensor)
         return item
+
+    def file_range(self, t: MappedTensor) -> tuple[str, int] | None:
+        """(file, byte) where ``t``'s storage record starts, when its bytes lie in a source file as is."""
+        if self.direct is not None:
+            node = self.direct.find(path=t.source_path)
+            return self.direct.file_range(node.tensor) if node.tensor is not None else None
+        if self.records is None or not t.storage_key:
+            return None
+        try:
+            return self.records.path, self.records.span(t.storage_key).offset
+        except CheckpointError:
+            return None
+
+    def done_with(self, t: MappedTensor, tensor: torch.Tensor | None) -> None:
+        """Hand the pages a tensor's read touched back to the kernel."""
+        if self.direct is not None:
+            with contextlib.suppress(CheckpointError):
+                self.direct.release(self.direct.find(path=t.source_path))
+        elif self.mapped and tensor is not None:
+            _drop_pages(tensor.untyped_storage())
 
 
 def _child(item: Any, part: PathPart) -> Any:
@@ -345,25 +321,38 @@ def _child(item: Any, part: PathPart) -> Any:
 
 
 @contextlib.contextmanager
-def _open_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[_Source]:
-    if index.format == "safetensors":
-        from safetensors import safe_open
+def open_export_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[_Source]:
+    """The source of an export, open once for every file written from it."""
+    if index.format in ("safetensors", "hf-sharded", "dcp"):
+        from .sources import open_source
 
-        with safe_open(plan.source, framework="pt") as f:
-            yield _Source(None, False, f)
-        return
-    if index.format in ("hf-sharded", "dcp"):
-        from .shard_sources import ShardSetSource
-
-        shards = ShardSetSource(plan.source, index)
+        direct = open_source(plan.source, index)
         try:
-            yield _Source(None, False, shards)
+            metadata = _safetensors_metadata(plan.source) if index.format == "safetensors" else {}
+            yield _Source(None, False, direct, metadata)
         finally:
-            shards.close()
+            direct.close()
         return
     mmap = index.format == "torch-zip"
     obj = _torch_load(plan.source, plan, mmap)
-    yield _Source(obj, mmap)
+    try:
+        records: StorageLayout | None = storage_layout(plan.source, index)
+    except CheckpointError:
+        records = None
+    try:
+        yield _Source(obj, mmap, records=records)
+    finally:
+        if records is not None:
+            records.close()
+
+
+def _safetensors_metadata(path: str) -> dict[str, str]:
+    """A safetensors file's own ``__metadata__`` (carried over into a safetensors export)."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
 
 
 def _check_safety(plan: ExportPlan, index: CheckpointIndex) -> None:
@@ -506,7 +495,7 @@ def _write_torch(
     storages: dict[int, _OutStorage] = {}  # by the pickled storage's _cdata
     replaced: dict[tuple[PathPart, ...], torch.Tensor] = {}
 
-    if source.safetensors is not None:
+    if source.direct is not None:
         for t in mapping.tensors:
             replaced[t.source_path] = _standin_for_safetensors(t, storages, source)
         obj: Any = OrderedDict((str(t.source_path[0]), replaced[t.source_path]) for t in mapping.tensors)
@@ -753,19 +742,6 @@ def _copy_range(out_fd: int, in_fd: int, offset: int, count: int) -> None:
         count -= sent
 
 
-def _record_offsets(path: str) -> dict[str, int]:
-    """Storage key → offset of its bytes in a torch zip file (``data/<key>`` records)."""
-    try:
-        reader: Any = torch._C.PyTorchFileReader(path)
-        return {
-            name.rsplit("/", 1)[-1]: int(reader.get_record_offset(name))
-            for name in reader.get_all_records()
-            if name.startswith("data/")
-        }
-    except Exception:
-        return {}  # then every tensor is written from the mapped memory instead
-
-
 def _write_chunk(f: BinaryIO, data: Any) -> None:
     """Bytes into the legacy or safetensors stream (a seam for tests that simulate a full disk)."""
     view = memoryview(data).cast("B")
@@ -795,6 +771,9 @@ def _storage_bytes(out: _OutStorage, source: _Source) -> torch.UntypedStorage:
 def _release(out: _OutStorage, source: _Source) -> None:
     if source.mapped and out.source is not None:
         _drop_pages(out.source)
+    elif source.direct is not None:
+        for t in out.views:
+            source.done_with(t, None)
 
 
 def _write_legacy(
@@ -834,7 +813,7 @@ def _write_safetensors(
     for alias, kept in mapping.aliases().items():
         metadata[alias] = kept
     base = mapping.subtree_path
-    if source.safetensors is None:
+    if source.direct is None:
         for fate in mapping.values:
             if fate.fate == "dropped":
                 facts.dropped.append(f"{fate.source_key} ({fate.reason})")
@@ -853,8 +832,8 @@ def _write_safetensors(
             facts.in_metadata.append(fate.source_key)
     else:
         # The source's own metadata (other than the user's entries) is carried over.
-        for k, v in (source.safetensors.metadata() or {}).items():
-            metadata.setdefault(str(k), str(v))
+        for k, v in source.metadata.items():
+            metadata.setdefault(k, v)
     facts.metadata = metadata
     stored = [t for t in mapping.tensors if t.alias_of is None]
     header: dict[str, Any] = {"__metadata__": metadata}
@@ -869,35 +848,51 @@ def _write_safetensors(
     raw = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # the data section starts 8-byte aligned
     facts.storages = len(stored)
-    records = _record_offsets(plan.source) if source.mapped else {}
-    with (
-        open(temp, "wb", buffering=0) as f,
-        open(plan.source if records else os.devnull, "rb", buffering=0) as src_file,
-    ):
-        _write_chunk(f, struct.pack("<Q", len(raw)))
-        _write_chunk(f, raw)
-        for t in stored:
-            original = source.tensor(t)
-            start = records.get(t.storage_key)
-            if start is not None and not t.converted and original.is_contiguous() and t.nbytes:
-                # Unconverted bytes already lie in the source file: let the kernel copy them.
-                offset_in_file = start + int(original.storage_offset()) * original.element_size()
-                _copy_range(f.fileno(), src_file.fileno(), offset_in_file, t.nbytes)
+    files: dict[str, BinaryIO] = {}
+    try:
+        with open(temp, "wb", buffering=0) as f:
+            _write_chunk(f, struct.pack("<Q", len(raw)))
+            _write_chunk(f, raw)
+            for t in stored:
+                original = source.tensor(t)
+                where = source.file_range(t) if not t.converted and t.nbytes else None
+                if where is not None and original.is_contiguous():
+                    # Unconverted bytes already lie in a source file: let the kernel copy them.
+                    path, start = where
+                    src_file = files.get(path)
+                    if src_file is None:
+                        src_file = files[path] = open(path, "rb", buffering=0)  # noqa: SIM115
+                    offset_in_file = start + int(original.storage_offset()) * original.element_size()
+                    _copy_range(f.fileno(), src_file.fileno(), offset_in_file, t.nbytes)
+                    del original
+                    source.done_with(t, None)
+                    step(t.nbytes)
+                    continue
+                if source.mapped:
+                    _populate(original.untyped_storage())
+                if t.nbytes:
+                    for block in _output_blocks(original, t.output_dtype):
+                        _write_chunk(f, block.numpy().data)
+                source.done_with(t, original)
                 del original
                 step(t.nbytes)
-                continue
-            if source.mapped:
-                _populate(original.untyped_storage())
-            tensor = _converted(original, t.output_dtype)
-            del original
-            if t.nbytes:
-                _write_chunk(f, _raw_bytes(tensor).numpy().data)
-            storage = tensor.untyped_storage() if source.mapped and not t.converted else None
-            del tensor
-            if storage is not None:
-                _drop_pages(storage)
-            step(t.nbytes)
+    finally:
+        for opened in files.values():
+            opened.close()
     return facts
+
+
+def _output_blocks(t: torch.Tensor, dtype: str) -> Iterator[torch.Tensor]:
+    """The bytes of ``t`` converted to ``dtype`` in logical order, as contiguous uint8 blocks.
+
+    A contiguous tensor is one block (no copy unless converted); a strided view (a transposed or
+    expanded one) is walked in bounded blocks, so its logical size never has to fit in memory.
+    """
+    if t.is_contiguous():
+        yield _raw_bytes(_converted(t, dtype))
+        return
+    for index in blocks(tuple(t.shape)):
+        yield _raw_bytes(_converted(t[index], dtype))
 
 
 def _plain(value: Any) -> Any:
@@ -966,6 +961,23 @@ def _same_values(out: torch.Tensor, expected: torch.Tensor) -> bool:
     return torch.equal(a, b)
 
 
+def _same_view_values(out: torch.Tensor, src: torch.Tensor, dtype: str) -> bool:
+    """``out`` equals ``src`` converted to ``dtype``; a view that repeats its storage's elements
+    (stride 0, overlapping strides) is compared over the storage it reaches, never expanded."""
+    if tuple(out.shape) != tuple(src.shape):
+        return False
+    if out.stride() == src.stride() and out.storage_offset() == src.storage_offset() and src.numel():
+        reach = sum((n - 1) * st for n, st in zip(src.shape, src.stride(), strict=True)) + 1
+        if reach < src.numel():
+            return _same_values(_reached(out, reach), _converted(_reached(src, reach), dtype))
+    return _same_values(out, _converted(src, dtype))
+
+
+def _reached(t: torch.Tensor, reach: int) -> torch.Tensor:
+    """The ``reach`` storage elements a view spans, from its offset, as a 1-D tensor."""
+    return torch.empty(0, dtype=t.dtype).set_(t.untyped_storage(), t.storage_offset(), (reach,), (1,))
+
+
 def _verify_torch_values(
     plan: ExportPlan, mapping: KeyMapping, source: _Source, temp: str, name: str
 ) -> None:
@@ -981,15 +993,14 @@ def _verify_torch_values(
         if out is None:
             raise _unverified(name, f"torch does not find {t.output_key or 'the tensor'}")
         src = source.tensor(t)
-        ok = _same_values(out, _converted(src, t.output_dtype))
+        ok = _same_view_values(out, src, t.output_dtype)
         if ok and src.requires_grad != out.requires_grad:
             ok = False
         if ok and isinstance(src, nn.Parameter) != isinstance(out, nn.Parameter):
             ok = False
         if mmap:
             _drop_pages(out.untyped_storage())
-        if source.mapped:
-            _drop_pages(src.untyped_storage())
+        source.done_with(t, src)
         if not ok:
             raise _unverified(name, f"the values of {t.output_key or 'the tensor'} differ from the source")
 
@@ -1036,34 +1047,22 @@ def _verify_safetensors_values(
         begin, end = header[t.output_key]["data_offsets"]
         written = torch.empty(0, dtype=torch.uint8).set_(mapped, data_start + begin, (end - begin,), (1,))
         src = source.tensor(t)
-        expected = _raw_bytes(_converted(src, t.output_dtype))
-        ok = _same_values(written, expected)
-        del written, expected
+        ok, pos = True, 0
+        for expected in _output_blocks(src, t.output_dtype):
+            n = expected.numel()
+            if not _same_values(written[pos : pos + n], expected):
+                ok = False
+                break
+            pos += n
+        ok = ok and pos == end - begin
+        del written
         _drop_pages_range(mapped, data_start + begin, end - begin)
-        if source.mapped:
-            _drop_pages(src.untyped_storage())
+        source.done_with(t, src)
         if not ok:
             raise _unverified(name, f"the values of {t.output_key} differ from the source")
 
 
 # -- finishing -----------------------------------------------------------------------------------
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _report(plan: ExportPlan, mapping: KeyMapping, facts: _Facts, seconds: float) -> ExportReport:

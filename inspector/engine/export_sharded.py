@@ -1,36 +1,55 @@
 """Writing a Hugging Face shard set (safetensors shards + ``model.safetensors.index.json``).
 
-Every shard is an ordinary verified safetensors export of its share of the keys, written into a
-hidden temporary folder beside the target; the index is written last, the whole set is re-read as
-one shard set and compared with the plan, and only then is the folder renamed into place. A failure
-at any step removes the temporary folder: the target is never left half written.
+The source is read once: every shard is an ordinary verified safetensors write of its share of
+the keys from that one open source, into the plan's temporary folder beside the target (the same
+temporary-path rule as a single file, so a killed export's leftover is found by the same name);
+the index is written last, the whole set is re-read as one shard set and compared with the plan,
+and only then is the folder moved into place. A failure at any step removes the temporary folder:
+the target is never left half written.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-import uuid
+from contextlib import AbstractContextManager
 from dataclasses import replace
+from typing import Any, Protocol
 
 from inspector.core.errors import CheckpointError
-from inspector.core.export_plan import DEFAULT_MAX_SHARD_SIZE, ExportPlan, MappedTensor, map_keys
+from inspector.core.export_plan import DEFAULT_MAX_SHARD_SIZE, ExportPlan, KeyMapping, MappedTensor, map_keys
+from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek
 
-from .export import (
-    CancelCheck,
-    ExportCancelled,
-    ExportError,
-    ExportReport,
-    ProgressCallback,
-    _fsync_dir,
-    _os_error,
-    export_checkpoint,
+from .export_results import CancelCheck, ExportCancelled, ExportError, ExportReport, ProgressCallback
+from .file_safety import (
+    check_free_space,
+    fsync_dir,
+    move_into_place,
+    remove_partial,
+    temp_beside,
+    write_error,
 )
 
 INDEX_NAME = "model.safetensors.index.json"
+
+
+class FileExport(Protocol):
+    """The single-file export's steps that a shard set reuses (handed in, so no import cycle)."""
+
+    def read_source_index(self, plan: ExportPlan) -> CheckpointIndex: ...
+
+    def checked_mapping(
+        self, index: CheckpointIndex, plan: ExportPlan, devices: list[str] | None
+    ) -> KeyMapping: ...
+
+    def open_source(self, plan: ExportPlan, index: CheckpointIndex) -> AbstractContextManager[Any]: ...
+
+    def write_verified(
+        self, plan: ExportPlan, mapping: KeyMapping, source: Any,
+        progress: ProgressCallback | None, cancel: CancelCheck | None,
+    ) -> ExportReport: ...  # fmt: skip
 
 
 def plan_shards(tensors: list[MappedTensor], max_bytes: int) -> list[list[MappedTensor]]:
@@ -49,11 +68,12 @@ def plan_shards(tensors: list[MappedTensor], max_bytes: int) -> list[list[Mapped
 
 def export_shard_set(
     plan: ExportPlan,
+    files: FileExport,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     devices: list[str] | None = None,
 ) -> ExportReport:
-    """Write ``plan.target`` as a folder holding a verified HF shard set."""
+    """Write ``plan.target`` as a folder holding a verified HF shard set, each shard by ``files``."""
     started = time.perf_counter()
     target = os.path.abspath(plan.target)
     name = os.path.basename(target)
@@ -66,20 +86,16 @@ def export_shard_set(
                 None,
                 "refused",
             )
-    try:
-        index = peek(plan.source)
-    except CheckpointError as exc:
-        raise ExportError(exc.message, exc.details, "refused") from None
-    mapping = map_keys(index, plan)
-    if not mapping.ok:
-        raise ExportError(" ".join(mapping.problems), None, "refused")
-    stored = [t for t in mapping.tensors if t.alias_of is None]
-    shards = plan_shards(stored, plan.max_shard_size or DEFAULT_MAX_SHARD_SIZE)
-    n = len(shards)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise ExportError(f"The folder “{folder}” does not exist.", None, "refused")
-    temp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.export-part")
+    index = files.read_source_index(plan)
+    mapping = files.checked_mapping(index, plan, devices)
+    stored = [t for t in mapping.tensors if t.alias_of is None]
+    shards = plan_shards(stored, plan.max_shard_size or DEFAULT_MAX_SHARD_SIZE)
+    n = len(shards)
+    check_free_space(target, mapping.estimated_bytes)
+    temp = temp_beside(plan.temp_path, target)
     total = max(1, sum(t.nbytes for t in stored))
     done = [0]
     base = ".".join(str(p) for p in mapping.subtree_path)
@@ -87,23 +103,24 @@ def export_shard_set(
     written = 0
     try:
         os.mkdir(temp)
-        for i, group in enumerate(shards, 1):
-            if cancel is not None and cancel():
-                raise ExportCancelled()
-            shard = f"model-{i:05d}-of-{n:05d}.safetensors" if n > 1 else "model.safetensors"
-            keys = tuple(t.source_key[len(base) + 1 :] if base else t.source_key for t in group)
-            sub = replace(plan, target=os.path.join(temp, shard), format="safetensors", only_keys=keys,
-                          force=False, temp_path="")  # fmt: skip
-            offset = done[0]
+        with files.open_source(plan, index) as source:
+            for i, group in enumerate(shards, 1):
+                if cancel is not None and cancel():
+                    raise ExportCancelled()
+                shard = f"model-{i:05d}-of-{n:05d}.safetensors" if n > 1 else "model.safetensors"
+                keys = tuple(t.source_key[len(base) + 1 :] if base else t.source_key for t in group)
+                sub = replace(plan, target=os.path.join(temp, shard), format="safetensors", only_keys=keys,
+                              force=False, temp_path="")  # fmt: skip
+                offset = done[0]
 
-            def step(d: int, _t: int, offset: int = offset) -> None:
-                if progress is not None:
-                    progress(min(offset + d, total), total)
+                def step(d: int, _t: int, offset: int = offset) -> None:
+                    if progress is not None:
+                        progress(min(offset + d, total), total)
 
-            report = export_checkpoint(sub, step, cancel, devices)
-            done[0] += sum(t.nbytes for t in group)
-            written += report.bytes
-            weight_map.update({t.output_key: shard for t in group})
+                report = files.write_verified(sub, map_keys(index, sub), source, step, cancel)
+                done[0] += sum(t.nbytes for t in group)
+                written += report.bytes
+                weight_map.update({t.output_key: shard for t in group})
         index_path = os.path.join(temp, INDEX_NAME)
         with open(index_path, "w", encoding="utf-8") as f:
             json.dump({"metadata": {"total_size": sum(t.nbytes for t in stored)}, "weight_map": weight_map},
@@ -111,23 +128,18 @@ def export_shard_set(
             f.flush()
             os.fsync(f.fileno())
         _verify_set(index_path, stored, name)
-        _fsync_dir(temp)
+        fsync_dir(temp)
         if cancel is not None and cancel():
             raise ExportCancelled()
-        if os.path.lexists(target):
-            old = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.replaced")
-            os.rename(target, old)
-            os.rename(temp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(temp, target)
-        _fsync_dir(folder)
+        move_into_place(temp, target)
     except BaseException as exc:
-        shutil.rmtree(temp, ignore_errors=True)
+        remove_partial(temp)
         if isinstance(exc, ExportError):
             raise
         if isinstance(exc, OSError):  # a full disk says so, as for single-file exports
-            raise _os_error(plan, exc) from None
+            raise write_error(target, exc) from None
+        if isinstance(exc, CheckpointError):
+            raise ExportError(exc.message, exc.details, "failed") from None
         raise
     if progress is not None:
         progress(total, total)

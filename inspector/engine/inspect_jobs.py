@@ -16,9 +16,10 @@ from typing import Any
 from inspector.core.errors import CheckpointError
 
 from .diff import diff_checkpoints
-from .direct_read import MappedCheckpoint, MappedCheckpointCache, tensor_ref
+from .direct_read import TensorSource, tensor_ref
 from .loader import LoadError
 from .slices import value_slice
+from .sources import SourceCache
 from .stats import DEFAULT_BINS, tensor_stats
 
 Report = Callable[[dict[str, Any]], None]
@@ -29,7 +30,7 @@ JOB_KINDS = ("stats", "stats-all", "slice", "diff")
 _PROGRESS_EVERY_S = 0.1
 
 # The worker process is long-lived and runs one job at a time: its mapped files are kept here.
-_FILES = MappedCheckpointCache()
+_FILES = SourceCache()
 
 
 class _Throttled:
@@ -85,7 +86,7 @@ def _int(payload: dict[str, Any], name: str, default: int | None) -> int | None:
     return value
 
 
-def _tensor(payload: dict[str, Any]) -> tuple[MappedCheckpoint, Any]:
+def _tensor(payload: dict[str, Any]) -> tuple[TensorSource, Any]:
     mapped = _FILES.get(_str(payload, "path"))
     key, path = tensor_ref(payload)
     if key is None and path is None:
@@ -121,7 +122,7 @@ def _slice(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def stats_all(
-    mapped: MappedCheckpoint, progress: Callable[[int, int, str], None] | None = None
+    mapped: TensorSource, progress: Callable[[int, int, str], None] | None = None
 ) -> dict[str, Any]:
     """Statistics (no histograms) of every tensor; views of one storage region are computed once.
 

@@ -22,6 +22,7 @@ import torch
 
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text
+from inspector.core.layout import resolve_layout
 from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.model import CheckpointIndex, GlobalClass, PathPart, path_part
 from inspector.core.peek import DamagedCheckpointError, peek
@@ -117,10 +118,29 @@ class LoadResult:
 
 
 def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
-    """``torch.load`` the file as the options say and report the device of every tensor in it.
+    """``torch.load`` the checkpoint as the options say and report the device of every tensor in it.
 
+    A shard, an index or a folder of a set loads the whole set (``shard_sources.load_pieces``).
     Raises ``LoadError`` for every failure torch reports; never retries with other options.
     """
+    try:
+        layout = resolve_layout(path)
+    except CheckpointError as exc:
+        if os.path.isdir(path):  # a folder that holds no checkpoint: torch says so
+            return _load_file(path, options)
+        raise LoadError(exc.message, exc.details, "unreadable") from None  # a set that points outside
+    if layout.is_set:
+        from .shard_sources import load_pieces
+
+        devices, seconds, notes = load_pieces(layout, options, _load_file, classify_error)
+        return LoadResult(
+            devices=devices, seconds=seconds, torch_version=str(torch.__version__), warnings=notes
+        )
+    return _load_file(path, options)
+
+
+def _load_file(path: str, options: LoadOptions) -> LoadResult:
+    """``torch.load`` one file as the options say."""
     name = os.path.basename(path) or path
     shown = escape_text(name)
     # These checks come first: a refused option must never reach torch.load, nor a file the

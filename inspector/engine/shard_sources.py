@@ -1,88 +1,315 @@
-"""Tensors of checkpoints saved in pieces, read one whole tensor at a time for export.
+"""Tensor sources of checkpoints saved in pieces: Hugging Face shard sets and DCP folders.
 
-An HF shard set reads each tensor from its shard's mapping; a torch.distributed.checkpoint folder
-assembles each tensor from its chunks, each chunk a small ``torch.save`` stream inside a ``.distcp``
-file, loaded with ``weights_only=True``. Pickled non-tensor items of a DCP folder are never read.
+An HF set reads each tensor from its shard's mapping (the shard's own ``MappedCheckpoint``). A
+torch.distributed.checkpoint folder reads each chunk directly too: a chunk is a small
+``torch.save`` archive inside a ``.distcp`` file, whose pickle core reads statically and whose
+bytes are then a view of the mapped data file, as for any other file. A tensor of one chunk is
+that view; a tensor of several is assembled from them, which allocates only what the chunks' data
+really holds. Pickled non-tensor items of a DCP folder are never read. Data files are opened only
+when they are regular files (a pipe would block the read forever).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import mmap
 import os
+import stat
+import time
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
 
 import torch
 
 from inspector.core.errors import CheckpointError
-from inspector.core.layouts import shard_path
-from inspector.core.model import CheckpointIndex, Node, TensorInfo
+from inspector.core.layout import DCP_METADATA, Layout, LayoutKind, shard_path
+from inspector.core.load_options import LoadOptions
+from inspector.core.model import CheckpointIndex, ChunkInfo, Node, PathPart, TensorInfo
+from inspector.core.peek import display_name, peek
+from inspector.core.storage_layout import ChunkRecord, chunk_record
 
-from .direct_read import MappedCheckpoint, torch_dtype
+from .direct_read import MappedCheckpoint, TensorSource, check_view, mapped_view, torch_dtype
+
+#: Files of a set kept mapped at once (the least recently read one is closed first).
+MAX_OPEN_FILES = 16
+#: Chunks of one tensor checked pairwise for overlaps at most; more are refused.
+MAX_CHUNKS_PER_TENSOR = 8192
 
 
-class ShardSetSource:
-    """``get_tensor(key)`` over an HF shard set or a DCP folder (the interface of ``safe_open``)."""
+class ShardSet(TensorSource):
+    """An HF shard set: each tensor read from the mapping of the shard that holds it."""
 
-    def __init__(self, path: str, index: CheckpointIndex) -> None:
-        self.path = path
-        self.index = index
-        self.name = f"“{os.path.basename(os.path.normpath(path)) or path}”"
-        self._nodes: dict[str, Node] = {}
-        for node in index.root.tensors():
-            self._nodes.setdefault(node.key, node)
-        self._mapped = MappedCheckpoint(path, index) if index.format == "hf-sharded" else None
+    def __init__(self, layout: Layout, index: CheckpointIndex) -> None:
+        super().__init__(layout.path, index)
+        self.folder = layout.folder
+        self._shards: OrderedDict[str, MappedCheckpoint] = OrderedDict()
 
-    def keys(self) -> list[str]:
-        return list(self._nodes)
+    def _shard_of(self, info: TensorInfo, label: str) -> tuple[MappedCheckpoint, TensorInfo]:
+        """The mapped shard holding ``info`` and the tensor's facts as that shard names them."""
+        if not info.shard:
+            raise CheckpointError(f"{label} in {self.name} lies in a missing shard.")
+        sub = self._shards.get(info.shard)
+        if sub is None:
+            full = shard_path(self.folder, info.shard, self.name)
+            sub = MappedCheckpoint(full, peek(full, whole_set=False))
+            self._shards[info.shard] = sub
+            while len(self._shards) > MAX_OPEN_FILES:
+                self._shards.popitem(last=False)[1].close()
+        else:
+            self._shards.move_to_end(info.shard)
+        key = info.storage_key[len(info.shard) + 1 :] if info.storage_key else ""
+        return sub, replace(info, storage_key=key, shard="")
 
-    def metadata(self) -> dict[str, str]:
-        return {}
+    def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
+        sub, inner = self._shard_of(info, label)
+        return sub.read(inner, label)
 
-    def get_tensor(self, key: str) -> torch.Tensor:
-        node = self._nodes.get(key)
-        if node is None or node.tensor is None:
-            raise CheckpointError(f"{self.name} has no tensor named {key}.")
-        if self._mapped is not None:
-            return self._mapped.tensor(node)
-        return self._assemble(node.key, node.tensor)
+    def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
+        try:
+            sub, inner = self._shard_of(info, "the tensor")
+        except CheckpointError:
+            return None
+        return sub.file_range(inner)
 
-    def _assemble(self, key: str, info: TensorInfo) -> torch.Tensor:
-        """A DCP tensor from its chunks; every element must be covered by some chunk."""
+    def release(self, node: Node) -> None:
+        info = node.tensor
+        if info is not None and info.shard in self._shards:
+            sub, inner = self._shard_of(info, node.key)
+            sub.release(Node(node.name, node.kind, node.key, node.path, tensor=inner))
+
+    def close(self) -> None:
+        while self._shards:
+            self._shards.popitem()[1].close()
+
+
+class _DataFile:
+    """One ``.distcp`` file, opened only when it is a regular file, and mapped read-only."""
+
+    def __init__(self, path: str, owner: str) -> None:
+        self.name = display_name(path)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise CheckpointError(f"{owner}: its data file {self.name} is missing.") from None
+            raise CheckpointError(
+                f"{owner}: its data file {self.name} cannot be read: {exc.strerror}."
+            ) from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise CheckpointError(
+                    f"{owner}: its data file {self.name} is not a regular file (a pipe or a device), "
+                    "so it is not read."
+                )
+            os.set_blocking(fd, True)
+            self.file = os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+        self.size = st.st_size
+        self.map: mmap.mmap | None = (
+            mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
+        )
+
+    def close(self) -> None:
+        if self.map is not None:
+            with contextlib.suppress(BufferError):  # tensors still view it: it goes when they do
+                self.map.close()
+            self.map = None
+        self.file.close()
+
+
+class DcpFolder(TensorSource):
+    """A torch.distributed.checkpoint folder: each tensor from its chunks, read directly."""
+
+    def __init__(self, layout: Layout, index: CheckpointIndex) -> None:
+        super().__init__(layout.path, index, os.path.join(layout.folder, DCP_METADATA))
+        self.folder = layout.folder
+        self._files: OrderedDict[str, _DataFile] = OrderedDict()
+        self._records: dict[tuple[str, int, int], ChunkRecord] = {}
+
+    def _file(self, rel: str) -> _DataFile:
+        found = self._files.get(rel)
+        if found is not None:
+            self._files.move_to_end(rel)
+            return found
+        opened = _DataFile(shard_path(self.folder, rel, self.name), self.name)
+        self._files[rel] = opened
+        while len(self._files) > MAX_OPEN_FILES:
+            self._files.popitem(last=False)[1].close()
+        return opened
+
+    def _chunk(self, info: TensorInfo, chunk: ChunkInfo, dtype: torch.dtype, label: str) -> torch.Tensor:
+        """One chunk's tensor as a view of its mapped data file."""
+        what = f"a chunk of {label} in {chunk.file}"
+        data = self._file(chunk.file)
+        end = chunk.byte_offset + chunk.byte_length
+        if chunk.byte_offset < 0 or chunk.byte_length < 0 or end > data.size:
+            raise CheckpointError(f"{self.name} is truncated: {what} lies beyond the end of its data file.")
+        key = (chunk.file, chunk.byte_offset, chunk.byte_length)
+        record = self._records.get(key)
+        if record is None:
+            record = chunk_record(data.file, chunk.byte_offset, chunk.byte_length, what)
+            self._records[key] = record
+        if record.dtype != info.dtype or record.shape != chunk.sizes:
+            raise CheckpointError(
+                f"{self.name}: {what} holds {record.dtype}{list(record.shape)}, not the "
+                f"{info.dtype}{list(chunk.sizes)} its {DCP_METADATA} says."
+            )
+        view = TensorInfo(
+            shape=record.shape, dtype=record.dtype, saved_device="cpu", storage_key="chunk",
+            storage_offset=record.storage_offset, stride=record.stride,
+            storage_nbytes=record.storage_nbytes, itemsize=record.itemsize,
+        )  # fmt: skip
+        assert data.map is not None
+        return mapped_view(data.map, record.data.offset, record.data.nbytes, view, dtype, what, self.name)
+
+    def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
         dtype = torch_dtype(info.dtype)
         if dtype is None:
-            raise CheckpointError(f"{key} in {self.name} has dtype {info.dtype}, which torch here lacks.")
-        out = torch.empty(info.shape, dtype=dtype)
-        covered = 0
-        for chunk in info.chunks:
-            full = shard_path(self.path, chunk.file, self.name)
-            with open(full, "rb") as f:
-                f.seek(chunk.byte_offset)
-                raw = f.read(chunk.byte_length)
-            if len(raw) != chunk.byte_length:
-                raise CheckpointError(
-                    f"{self.name} is truncated: a chunk of {key} is missing in {chunk.file}."
-                )
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    part = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-            except Exception as exc:
-                raise CheckpointError(
-                    f"{self.name}: a chunk of {key} in {chunk.file} cannot be read.", str(exc)
-                ) from None
-            if not isinstance(part, torch.Tensor) or tuple(part.shape) != chunk.sizes or part.dtype != dtype:
-                raise CheckpointError(
-                    f"{self.name}: a chunk of {key} in {chunk.file} is not what .metadata says."
-                )
+            raise CheckpointError(f"{label} in {self.name} has dtype {info.dtype}, which torch here lacks.")
+        check_view(info, label, self.name)
+        if info.numel == 0:
+            return torch.empty(info.shape, dtype=dtype)
+        chunks = [c for c in info.chunks if all(c.sizes)]
+        _check_cover(info, chunks, label, self.name)
+        if len(chunks) == 1:
+            return self._chunk(info, chunks[0], dtype, label)
+        parts = [(c, self._chunk(info, c, dtype, label)) for c in chunks]
+        out = torch.empty(info.shape, dtype=dtype)  # bounded: the chunks cover it once, from real data
+        for chunk, part in parts:
             view = out
             for dim, (o, s) in enumerate(zip(chunk.offsets, chunk.sizes, strict=True)):
                 view = view.narrow(dim, o, s)
             view.copy_(part)
-            covered += part.numel()
-        if covered < info.numel:
-            raise CheckpointError(f"{self.name}: the chunks of {key} do not cover the whole tensor.")
         return out
 
+    def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
+        chunks = [c for c in info.chunks if all(c.sizes)]
+        if len(chunks) != 1:
+            return None
+        c = chunks[0]
+        record = self._records.get((c.file, c.byte_offset, c.byte_length))
+        return (os.path.join(self.folder, c.file), record.data.offset) if record is not None else None
+
+    def load_chunk(self, chunk: ChunkInfo, options: LoadOptions, classify: Classify) -> str:
+        """``torch.load`` one chunk (weights only, the user's map location); the device it lands on."""
+        data = self._file(chunk.file)
+        end = chunk.byte_offset + chunk.byte_length
+        if chunk.byte_offset < 0 or chunk.byte_length < 0 or end > data.size or data.map is None:
+            raise CheckpointError(f"{self.name} is truncated: a chunk lies beyond the end of {chunk.file}.")
+        raw = data.map[chunk.byte_offset : end]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                part: Any = torch.load(io.BytesIO(raw), map_location=options.map_location, weights_only=True)
+        except Exception as exc:
+            raise classify(os.path.join(self.folder, chunk.file), options, exc, raw[:16]) from None
+        if not isinstance(part, torch.Tensor):
+            raise CheckpointError(f"{self.name}: a chunk in {chunk.file} does not hold a tensor.")
+        return str(part.device)
+
+    def release(self, node: Node) -> None:
+        advice = getattr(mmap, "MADV_DONTNEED", None)
+        info = node.tensor
+        if advice is None or info is None:
+            return
+        for chunk in info.chunks:
+            data = self._files.get(chunk.file)
+            if data is None or data.map is None:
+                continue
+            start = chunk.byte_offset - chunk.byte_offset % mmap.PAGESIZE
+            end = min(chunk.byte_offset + chunk.byte_length, data.size)
+            if end > start:
+                with contextlib.suppress(OSError, ValueError):
+                    data.map.madvise(advice, start, end - start)
+
     def close(self) -> None:
-        if self._mapped is not None:
-            self._mapped.close()
+        while self._files:
+            self._files.popitem()[1].close()
+
+
+def _check_cover(info: TensorInfo, chunks: list[ChunkInfo], label: str, name: str) -> None:
+    """The chunks must cover the tensor exactly once: as many elements, no two overlapping."""
+    if not chunks:
+        raise CheckpointError(f"{label} in {name} has no chunk of data, so its values cannot be read.")
+    if len(chunks) > MAX_CHUNKS_PER_TENSOR:
+        raise CheckpointError(
+            f"{label} in {name} is split into {len(chunks):,} chunks, more than the "
+            f"{MAX_CHUNKS_PER_TENSOR:,} this reader assembles."
+        )
+    total = 0
+    for c in chunks:
+        n = 1
+        for s in c.sizes:
+            n *= s
+        total += n
+    if total != info.numel:
+        raise CheckpointError(
+            f"{name}: the chunks of {label} hold {total:,} elements for a tensor of {info.numel:,}, "
+            "so its values are not read."
+        )
+    if len(chunks) > 1:
+        lo = torch.tensor([c.offsets for c in chunks], dtype=torch.int64)
+        hi = lo + torch.tensor([c.sizes for c in chunks], dtype=torch.int64)
+        for i in range(len(chunks) - 1):
+            overlap = (torch.maximum(lo[i], lo[i + 1 :]) < torch.minimum(hi[i], hi[i + 1 :])).all(dim=1)
+            if bool(overlap.any()):
+                raise CheckpointError(f"{name}: two chunks of {label} overlap, so its values are not read.")
+
+
+# -- loading with torch (``info --load``) ---------------------------------------------------------------
+
+
+class _Loaded(Protocol):
+    devices: list[tuple[tuple[PathPart, ...], str]]
+    seconds: float
+    warnings: list[str]
+
+
+#: What ``torch.load`` raised, as the loader's sentence: (file, options, exception, first bytes).
+Classify = Callable[[str, LoadOptions, BaseException, bytes], Exception]
+
+
+def load_pieces(
+    layout: Layout, options: LoadOptions, load_file: Callable[[str, LoadOptions], _Loaded], classify: Classify
+) -> tuple[list[tuple[tuple[PathPart, ...], str]], float, list[str]]:
+    """Load every piece of a set with torch as the loader loads a file: (devices, seconds, notes).
+
+    An HF set loads each of its shards (each with the file's own rules) and merges what they hold.
+    A DCP folder loads each chunk with ``torch.load(weights_only=True)`` and the user's map location,
+    as torch's own DCP reader does for chunks, but its ``.metadata`` is never unpickled (torch's
+    reader uses plain ``pickle.load`` there, which would run whatever it names): the chunks are
+    found from the static read.
+    """
+    devices: list[tuple[tuple[PathPart, ...], str]] = []
+    notes: list[str] = []
+    if layout.kind is LayoutKind.HF_SHARD_SET:
+        seconds = 0.0
+        for shard, full in layout.shard_files():
+            if not os.path.isfile(full):
+                notes.append(f"the shard {shard} is missing, so its tensors were not loaded")
+                continue
+            loaded = load_file(full, options)
+            devices.extend(loaded.devices)
+            seconds += loaded.seconds
+            notes.extend(w for w in loaded.warnings if w not in notes)
+        return devices, seconds, notes
+    started = time.perf_counter()
+    with DcpFolder(layout, peek(layout.path)) as folder:
+        assert isinstance(folder, DcpFolder)
+        for node in folder.tensor_nodes():
+            info = node.tensor
+            assert info is not None
+            device = ""
+            for chunk in info.chunks:
+                device = folder.load_chunk(chunk, options, classify)
+            if device:
+                devices.append((node.path, device))
+    return devices, time.perf_counter() - started, notes

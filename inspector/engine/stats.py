@@ -5,7 +5,13 @@ is copied only when upcast), so memory stays bounded whatever the tensor's size.
 
 - Floating tensors (every float8 variant and bfloat16 included) are upcast to float64 per block.
   ``min``, ``max``, ``mean``, ``std``, ``abs_mean`` and ``l2_norm`` are over the *finite* values;
-  NaN, +Inf and −Inf are counted apart. ``std`` is the population one (NumPy's default, ddof=0).
+  NaN, +Inf and −Inf are counted apart. ``std`` is torch's default, the sample standard deviation
+  with Bessel's correction (``torch.std``, ``correction=1``; the JSON says ``"std_correction": 1``),
+  so it is NaN for a single finite value, as torch's is.
+- Views that repeat their storage (a stride-0, expanded dimension) are described from the stored
+  elements, each counted as often as the view repeats it: the storage is read once, however large
+  the view claims to be. A view whose strides overlap otherwise is walked element by element
+  unless that is far more than its storage holds (``MAX_OVERLAP_FACTOR``); then it is refused.
 - Complex tensors: NaN counts elements with a NaN part, +Inf those with an infinite part (and no
   NaN), and the numbers describe the magnitudes ``|z|`` (``computed_on`` says "magnitude").
 - Integer and bool tensors: exact ``min``/``max`` (Python ints), float64 ``mean``/``std``/norms,
@@ -28,6 +34,7 @@ import numpy as np
 import torch
 
 from inspector.core.dtypes import RAW_VIEW
+from inspector.core.errors import CheckpointError
 from inspector.core.stats_options import DEFAULT_BINS as DEFAULT_BINS
 from inspector.core.stats_options import MAX_BINS as MAX_BINS
 
@@ -35,6 +42,12 @@ from inspector.core.stats_options import MAX_BINS as MAX_BINS
 CHUNK_ELEMS = 1 << 22
 #: Value counts are kept for integer tensors with at most this many distinct values.
 MAX_DISTINCT = 256
+#: ``std`` divides by (finite values − this), as ``torch.std`` does by default.
+STD_CORRECTION = 1
+#: An overlapping view is walked while it has at most this many times the elements it reaches
+#: (or at most ``MAX_OVERLAP_WALK`` elements in all); beyond that its statistics are refused.
+MAX_OVERLAP_FACTOR = 16
+MAX_OVERLAP_WALK = 1 << 26
 
 #: Dtypes torch cannot compute on, described as raw unsigned integers of the same size.
 _RAW_AS = {name: getattr(torch, raw) for name, raw in RAW_VIEW.items()}
@@ -83,6 +96,7 @@ class TensorStats:
     max: float | int | None = None
     mean: float | None = None
     std: float | None = None
+    std_correction: int = STD_CORRECTION
     abs_mean: float | None = None
     l2_norm: float | None = None
     zeros: int = 0
@@ -119,6 +133,7 @@ class TensorStats:
             "max": num(self.max),
             "mean": json_float(self.mean),
             "std": json_float(self.std),
+            "std_correction": self.std_correction,
             "abs_mean": json_float(self.abs_mean),
             "l2_norm": json_float(self.l2_norm),
             "zeros": self.zeros,
@@ -209,7 +224,8 @@ def _into(buffer: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
 class _Moments:
     """Per-block sums merged (Chan et al.) into count, mean, M2, |x| sum, x² sum and extremes."""
 
-    def __init__(self) -> None:
+    def __init__(self, repeat: int = 1) -> None:
+        self.repeat = repeat  # how often the view repeats each element that is added
         self.n = 0
         self.mean = 0.0
         self.m2 = 0.0
@@ -262,14 +278,17 @@ class _Moments:
         self.n = total
 
     def fill(self, out: TensorStats) -> None:
-        out.finite = self.n
-        out.zeros += self.zeros
-        if self.n:
+        k = self.repeat
+        n = self.n * k
+        out.finite = n
+        out.zeros += self.zeros * k
+        if n:
             out.min, out.max = self.min, self.max
             out.mean = self.mean
-            out.std = math.sqrt(max(self.m2 / self.n, 0.0))
+            dof = n - out.std_correction
+            out.std = math.sqrt(max(self.m2 * k / dof, 0.0)) if dof > 0 else math.nan
             out.abs_mean = self.abs_sum / self.n
-            out.l2_norm = math.sqrt(self.sq_sum)
+            out.l2_norm = math.sqrt(self.sq_sum * k)
 
 
 def _magnitude(z: torch.Tensor) -> torch.Tensor:
@@ -277,11 +296,13 @@ def _magnitude(z: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.abs(z.numpy()))
 
 
-def _wide_pass(t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None) -> None:
+def _wide_pass(
+    t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1
+) -> None:
     """float32/float64/complex: each block upcast into a reused float64 (complex128) buffer."""
-    moments = _Moments()
+    moments = _Moments(repeat)
     complex_ = out.kind == "complex"
-    n_max = min(chunk, out.numel)
+    n_max = min(chunk, t.numel())
     buf = torch.empty(n_max, dtype=torch.complex128 if complex_ else torch.float64)
     scratch = np.empty(n_max, dtype=np.float64)
     for block in flat_blocks(t, chunk, cancelled):
@@ -302,6 +323,7 @@ def _wide_pass(t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancell
         out.posinf += int((x == math.inf).sum())
         out.neginf += int((x == -math.inf).sum())
         moments.add_finite(np.ascontiguousarray(x[finite]), scratch)
+    out.nan, out.posinf, out.neginf = out.nan * repeat, out.posinf * repeat, out.neginf * repeat
     moments.fill(out)
 
 
@@ -330,8 +352,10 @@ def _pattern_values(dtype: torch.dtype, size: int) -> np.ndarray[Any, Any]:
     return decoded.to(torch.float64).numpy()
 
 
-def _table_pass(t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None) -> _Table:
-    counts = _pattern_counts(t, chunk, cancelled)
+def _table_pass(
+    t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1
+) -> _Table:
+    counts = _pattern_counts(t, chunk, cancelled) * repeat
     values = _pattern_values(t.dtype, len(counts))
     present = counts > 0
     values, counts = values[present], counts[present]
@@ -363,10 +387,12 @@ class _Table:
     counts: np.ndarray[Any, Any]
 
 
-def _int_pass(t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None) -> None:
+def _int_pass(
+    t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1
+) -> None:
     """4- and 8-byte integers: exact extremes in NumPy, float64 moments, counts while few distinct."""
-    moments = _Moments()
-    n_max = min(chunk, out.numel)
+    moments = _Moments(repeat)
+    n_max = min(chunk, t.numel())
     buf = np.empty(n_max, dtype=np.float64)
     scratch = np.empty(n_max, dtype=np.float64)
     lo_all: int | None = None
@@ -396,7 +422,7 @@ def _int_pass(t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelle
     moments.fill(out)
     out.min, out.max = lo_all, hi_all
     if counts is not None:
-        out.value_counts = sorted(counts.items())
+        out.value_counts = sorted((v, c * repeat) for v, c in counts.items())
 
 
 def tensor_stats(
@@ -420,16 +446,19 @@ def tensor_stats(
         out.computed_on = str(raw).removeprefix("torch.")
     elif kind == "complex":
         out.computed_on = "magnitude"
+    t, repeat = stored_elements(t)
     walk = memory_order(t)
     table: _Table | None = None
+    if out.numel:
+        _check_walk(walk)
     if out.numel == 0:
         pass
     elif kind != "complex" and t.element_size() <= 2:
-        table = _table_pass(walk, out, chunk, cancelled)
+        table = _table_pass(walk, out, chunk, cancelled, repeat)
     elif kind in ("float", "complex"):
-        _wide_pass(walk, out, chunk, cancelled)
+        _wide_pass(walk, out, chunk, cancelled, repeat)
     else:
-        _int_pass(walk, out, chunk, cancelled)
+        _int_pass(walk, out, chunk, cancelled, repeat)
     if kind == "bool":
         counts = dict(out.value_counts or [])
         out.true, out.false = counts.get(1, 0), counts.get(0, 0)
@@ -439,9 +468,33 @@ def tensor_stats(
         if table is not None:
             out.histogram = _table_histogram(table, out, bins)
         else:
-            out.histogram = histogram(t, out, bins, chunk=chunk, cancelled=cancelled)
+            out.histogram = histogram(t, out, bins, chunk=chunk, cancelled=cancelled, repeat=repeat)
     out.seconds = time.perf_counter() - start
     return out
+
+
+def stored_elements(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``t`` with every stride-0 (expanded) dimension cut to one element, and how many times the
+    view repeats each remaining element: the statistics of the view, read from its storage once."""
+    repeat = 1
+    for dim, (size, stride) in enumerate(zip(t.shape, t.stride(), strict=True)):
+        if stride == 0 and size > 1:
+            repeat *= size
+            t = t.narrow(dim, 0, 1)
+    return t, repeat
+
+
+def _check_walk(t: torch.Tensor) -> None:
+    """Refuse a view whose overlapping strides make it many times larger than what it reaches."""
+    n = t.numel()
+    if n <= MAX_OVERLAP_WALK:
+        return
+    reach = sum((size - 1) * stride for size, stride in zip(t.shape, t.stride(), strict=True)) + 1
+    if n > MAX_OVERLAP_FACTOR * reach:
+        raise CheckpointError(
+            f"This view's strides overlap: it shows {n:,} values made of {reach:,} stored ones, so its "
+            "statistics are not computed."
+        )
 
 
 # -- histograms ---------------------------------------------------------------------------------
@@ -488,6 +541,7 @@ def histogram(
     *,
     chunk: int = CHUNK_ELEMS,
     cancelled: Cancelled | None = None,
+    repeat: int = 1,
 ) -> Histogram:
     """A second pass over ``t``: counts of its finite values in the bins ``histogram_edges`` chose.
 
@@ -514,4 +568,4 @@ def histogram(
             counts += torch.from_numpy(np.histogram(x.numpy(), bins=n, range=(lo, hi))[0])
         else:
             counts += torch.bincount(_bin_index(x, edges), minlength=n)
-    return Histogram(edges=edges_np.tolist(), counts=counts.tolist())
+    return Histogram(edges=edges_np.tolist(), counts=(counts * repeat).tolist())

@@ -11,6 +11,7 @@ import torch
 
 from tests.checkpoints import BuiltCheckpoint
 from tests.conftest import CliRunner
+from tests.layouts import sample_state, write_dcp, write_hf_set, write_view
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +132,73 @@ def test_stats_all_and_named(cli: CliRunner, tmp_path: Path) -> None:
     assert ok["histogram"]["counts"] == [2, 2, 2]
     assert text.returncode == 0 and "1 tensor(s) hold NaN or Inf: bad" in text.stdout
     assert missing.returncode == 2 and "no tensor named nope" in missing.stderr
+
+
+def test_stats_of_views_that_claim_too_much_are_sentences(cli: CliRunner, tmp_path: Path) -> None:
+    numel = write_view(tmp_path / "numel.pth", (1 << 40, 1 << 40, 1 << 40), (0, 0, 0))
+    stride = write_view(tmp_path / "stride.pth", (4, 2), (1 << 62, 1))
+    zero = tmp_path / "zero.pth"
+    torch.save({"w": torch.arange(4.0).as_strided((1 << 18, 1 << 18), (0, 0))}, zero)
+    results = cli.run_many([("stats", numel, "w"), ("stats", stride, "w"), ("stats", numel, "--json"),
+                            ("stats", zero, "--json")])  # fmt: skip
+    for result in results[:2]:
+        assert result.returncode == 2, result.describe()
+        assert "Traceback" not in result.stderr and "Unexpected" not in result.stderr
+    assert "more than torch can address" in results[0].stderr
+    assert "reach past the end of its 16-byte storage" in results[1].stderr
+    row = results[2].json()["tensors"][0]
+    assert "stats" not in row and "more than torch can address" in row["error"]
+    stats = results[3].json()["tensors"][0]["stats"]
+    assert stats["numel"] == 1 << 36 and stats["zeros"] == 1 << 36 and stats["max"] == 0.0
+
+
+def test_stats_of_a_set_however_it_was_opened(cli: CliRunner, tmp_path: Path) -> None:
+    state = sample_state()
+    write_hf_set(tmp_path / "hf", state)
+    folder = write_dcp(tmp_path / "ckpt", {"w": torch.arange(6.0).view(2, 3), "step": 1})
+    hf = tmp_path / "hf"
+    runs = cli.run_many([
+        ("stats", hf, "--json"), ("stats", hf / "model.index.json", "--json"),
+        ("stats", hf / "model-00002-of-00002.bin", "--json"), ("stats", folder, "w", "--json"),
+    ])  # fmt: skip
+    tables = [{r["key"]: r["stats"]["mean"] for r in run.json()["tensors"]} for run in runs[:3]]
+    assert tables[0] == tables[1] == tables[2]
+    assert set(tables[0]) == set(state)
+    assert tables[0]["lm_head.bias"] == 2.0
+    w = runs[3].json()["tensors"][0]["stats"]
+    assert (w["mean"], w["max"]) == (2.5, 5.0)
+
+
+def test_stats_std_is_torchs(cli: CliRunner) -> None:
+    example = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tiny_transformer_training.pth"
+    result = cli.run("stats", example, "model.norm.bias", "--json")
+    stats = result.json()["tensors"][0]["stats"]
+    bias = torch.load(example, weights_only=True)["model"]["norm.bias"]
+    assert stats["std_correction"] == 1
+    assert stats["std"] == pytest.approx(bias.std().item(), rel=1e-6)
+
+
+def test_diff_of_the_example_against_its_stripped_export_pairs_every_key(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tiny_transformer_training.pth"
+    stripped = tmp_path / "stripped.safetensors"
+    export = cli.run("export", example, "-o", stripped, "--strip-prefix", "model.")
+    assert export.returncode == 0, export.describe()
+    text, data = cli.run_many([("diff", example, stripped), ("diff", example, stripped, "--json")])
+    assert text.returncode == 1, text.describe()
+    report = json.loads(data.stdout)
+    assert report["counts"]["only_a"] == report["counts"]["only_b"] == report["counts"]["renamed"] == 0
+    assert report["prefix_a"] == "model." and report["counts"]["equal"] == len(report["tensors"])
+    assert "Not identical: 28 keys of A carry “model.”" in text.stdout
+
+
+def test_keys_from_the_file_are_shown_escaped(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "esc.pt"
+    torch.save({"a\x1b[31mred\udc80": torch.ones(2), "b": torch.zeros(2)}, path)
+    other = tmp_path / "other.pt"
+    torch.save({"b": torch.ones(2)}, other)
+    text, data, diff = cli.run_many([("stats", path), ("stats", path, "--json"), ("diff", path, other)])
+    for result in (text, diff):
+        assert "\x1b" not in result.stdout and "a\\x1b[31mred\\udc80" in result.stdout, result.describe()
+    assert data.returncode == 0 and json.loads(data.stdout)["tensors"][0]["key"] == "a\x1b[31mred\udc80"

@@ -39,3 +39,50 @@ def test_export_hf_sharded_with_max_shard_size(cli: CliRunner, tmp_path: Path) -
     assert len(set(data["weight_map"].values())) > 1
     bad = cli.run("export", src, "-o", tmp_path / "x", "--format", "hf-sharded", "--max-shard-size", "lots")
     assert bad.returncode == 2 and "not a size" in bad.stderr
+
+
+def test_info_load_on_an_index_a_shard_and_the_folder_loads_the_whole_set(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    state = sample_state()
+    write_hf_set(tmp_path / "hf", state)
+    ways = (".", "model.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.bin")
+    runs = cli.run_many([("info", tmp_path / "hf" / p, "--load", "--json") for p in ways])
+    for run in runs:
+        data = run.json()
+        assert data["format"] == "hf-sharded"
+        assert {t["key"]: t["device"] for t in data["tensors"]} == dict.fromkeys(state, "cpu"), run.args
+
+
+def test_info_load_on_a_dcp_folder_loads_its_chunks_and_never_its_metadata(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    import os
+    import pickle
+
+    from tests.hostile import MARKER, _Payload
+
+    folder = write_dcp(tmp_path / "ckpt", {"w": torch.ones(2, 3), "b": torch.arange(4), "step": 1})
+    good = cli.run("info", folder, "--load", "--json", "--map-location", "meta").json()
+    assert {t["key"]: t["device"] for t in good["tensors"]} == {"w": "meta", "b": "meta"}
+    evil = tmp_path / "evil"
+    write_dcp(evil, {"w": torch.ones(2)})
+    (evil / ".metadata").write_bytes(pickle.dumps(_Payload(os.system, f"touch {tmp_path / MARKER}")))
+    result = cli.run("info", evil, "--load", "--json")
+    assert result.returncode == 0, result.describe()
+    assert result.json()["tensors"] == [] and not (tmp_path / MARKER).exists()
+
+
+def test_info_load_of_a_set_with_a_dangerous_shard_refuses_it_by_name(cli: CliRunner, tmp_path: Path) -> None:
+    import os
+    import pickle
+
+    from tests.hostile import MARKER, _Payload, torch_zip_bytes, zip_replacing_data_pkl
+
+    write_hf_set(tmp_path, sample_state())
+    evil = pickle.dumps({"lm_head.bias": _Payload(os.system, f"touch {tmp_path / MARKER}")}, protocol=2)
+    shard = tmp_path / "model-00002-of-00002.bin"
+    shard.write_bytes(zip_replacing_data_pkl(torch_zip_bytes({"x": torch.ones(1)}), evil))
+    result = cli.run("info", tmp_path, "--load")
+    assert result.returncode == 2, result.describe()
+    assert "model-00002-of-00002.bin" in result.stderr and not (tmp_path / MARKER).exists()

@@ -196,3 +196,103 @@ def test_safetensors_float8_and_metadata(tmp_path: Path) -> None:
     assert {n.tensor.dtype for n in index.root.tensors()} == {"float8_e4m3fn", "float8_e5m2"}
     meta = next(n for n in index.root.children if n.key == "__metadata__")
     assert {c.name for c in meta.children} == {"format", "note"}
+
+
+# -- one layout however it is opened --------------------------------------------------------------
+
+
+def test_index_shard_and_folder_resolve_to_one_layout(tmp_path: Path) -> None:
+    from inspector.core.layout import LayoutKind, resolve_layout
+
+    index_path = write_hf_set(tmp_path / "hf", sample_state())
+    ways = [index_path, tmp_path / "hf", tmp_path / "hf" / "model-00001-of-00002.safetensors",
+            tmp_path / "hf" / "model-00002-of-00002.bin"]  # fmt: skip
+    layouts = [resolve_layout(p) for p in ways]
+    assert {lay.kind for lay in layouts} == {LayoutKind.HF_SHARD_SET}
+    assert {lay.path for lay in layouts} == {str(index_path)}
+    assert {lay.folder for lay in layouts} == {str(tmp_path / "hf")}
+    names = ["model-00001-of-00002.safetensors", "model-00002-of-00002.bin"]
+    expected = tuple((n, str(tmp_path / "hf" / n)) for n in names)
+    assert {tuple(lay.shard_files()) for lay in layouts} == {expected}
+    single = resolve_layout(tmp_path / "hf" / "model-00002-of-00002.bin", whole_set=False)
+    assert single.kind is LayoutKind.FILE
+    folder = write_dcp(tmp_path / "ckpt", {"w": torch.ones(2)})
+    assert resolve_layout(folder).kind is LayoutKind.DCP_FOLDER
+
+
+def test_folder_with_a_safetensors_and_a_bin_index_opens_the_safetensors_set(tmp_path: Path) -> None:
+    index_path = write_hf_set(tmp_path, sample_state())
+    index_path.rename(tmp_path / "model.safetensors.index.json")
+    data = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+    (tmp_path / "pytorch_model.bin.index.json").write_text(json.dumps(data))
+    index = peek(tmp_path)
+    assert index.format == "hf-sharded" and index.path == str(tmp_path / "model.safetensors.index.json")
+    assert any("pytorch_model.bin.index.json" in w for w in index.warnings)
+    (tmp_path / "model.safetensors.index.json").rename(tmp_path / "other.index.json")
+    with pytest.raises(CheckpointError, match="several shard-set indexes"):
+        peek(tmp_path)
+
+
+def test_a_shard_aliased_thousands_of_times_is_read_once_with_one_warning(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from inspector.core.layout import resolve_layout
+
+    state = {f"w{i}": torch.full((2,), float(i)) for i in range(3000)}
+    save_file(state, str(tmp_path / "s.safetensors"))
+    weight_map = {k: "./" * (i % 1000) + "s.safetensors" for i, k in enumerate(state)}
+    index_path = tmp_path / "model.index.json"
+    index_path.write_text(json.dumps({"weight_map": weight_map}))
+    assert [name for name, _ in resolve_layout(index_path).shard_files()] == ["s.safetensors"]
+    index = peek(index_path)
+    assert len(_tensors(index)) == 3000
+    assert {t.shard for t in _tensors(index).values()} == {"s.safetensors"}
+    assert len(index.warnings) == 1 and "1,000 spellings" in index.warnings[0]
+
+
+def test_a_damaged_shard_keeps_its_dangerous_globals_in_the_set(tmp_path: Path) -> None:
+    from tests.hostile import MARKER, posix_system_protocol0
+
+    index_path = write_hf_set(tmp_path, sample_state())
+    (tmp_path / "model-00002-of-00002.bin").write_bytes(posix_system_protocol0(tmp_path)[:-1])
+    for opened in (index_path, tmp_path, tmp_path / "model-00001-of-00002.safetensors"):
+        index = peek(opened)
+        dangerous = [g for g in index.globals if g.verdict is GlobalClass.DANGEROUS]
+        assert [g.qualname for g in dangerous] == ["posix.system"], opened
+        assert dangerous[0].pickle.startswith("model-00002-of-00002.bin")
+        assert any("model-00002-of-00002.bin cannot be read" in w for w in index.warnings)
+    assert not (tmp_path / MARKER).exists()
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        b'{"weight_map": {"x": "model.pth"}, "deep": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
+        '{"weight_map": {"x": "model.pth"}}'.encode("utf-16-le"),
+        b'{"weight_map": {"x": "model.pth", "y": 7}}',
+        b'{"weight_map": {"x": "model.pth"',
+    ],
+    ids=["deep-nesting", "utf-16", "bad-entry", "cut-short"],
+)
+def test_a_bad_neighbouring_index_never_affects_the_file_opened(tmp_path: Path, bomb: bytes) -> None:
+    torch.save({"w": torch.ones(3)}, tmp_path / "model.pth")
+    (tmp_path / "evil.index.json").write_bytes(bomb)
+    index = peek(tmp_path / "model.pth")
+    assert index.format == "torch-zip" and set(_tensors(index)) == {"w"}
+    assert index.warnings == []
+
+
+def test_an_index_that_is_not_utf8_json_is_not_read_as_one(tmp_path: Path) -> None:
+    path = tmp_path / "model.index.json"
+    path.write_bytes('{"weight_map": {"x": "a.bin"}}'.encode("utf-16-le"))
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        peek(path)
+
+
+def test_a_dcp_data_file_that_is_a_fifo_is_reported_not_opened(tmp_path: Path) -> None:
+    folder = write_dcp(tmp_path / "ckpt", {"w": torch.ones(2)})
+    data = next(folder.glob("*.distcp"))
+    data.unlink()
+    os.mkfifo(data)
+    index = peek(folder)
+    assert any("not a regular file" in w for w in index.warnings)

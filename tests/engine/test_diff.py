@@ -145,3 +145,44 @@ def test_diff_and_stats_all_jobs_report_progress(engine, pair: tuple[Path, Path,
     assert every["event"] == "result" and every["result"]["flagged"] == []
     assert len(every["result"]["tensors"]) == 7
     assert any(e.get("event") == "progress" and e["job"] == every["job"] for e in engine.events.seen)
+
+
+def test_a_prefix_on_some_keys_of_one_side_pairs_them() -> None:
+    """A training checkpoint against its export with ``model.`` stripped from the model part."""
+    from inspector.core.diff import TensorSpec, match_keys
+
+    model = {"embed.weight": (10, 4), "layers.0.weight": (4, 4), "layers.0.bias": (4,), "norm.bias": (4,)}
+    rest = {"optimizer.state.0.exp_avg": (10, 4), "optimizer.state.1.exp_avg": (4, 4)}
+    a = {f"model.{k}": TensorSpec(f"model.{k}", s, "float32") for k, s in model.items()}
+    a.update({k: TensorSpec(k, s, "float32") for k, s in rest.items()})
+    b = {k: TensorSpec(k, s, "float32") for k, s in {**model, **rest}.items()}
+    match = match_keys(a, b)
+    assert (match.prefix_a, match.prefix_b, match.only_a, match.only_b) == ("model.", "", [], [])
+    assert ("model.norm.bias", "norm.bias") in match.common and len(match.common) == 6
+    assert match.prefix_note is not None and "4 of the 6 keys of A" in match.prefix_note
+
+
+def test_a_strip_applied_to_one_subtree_pairs_it() -> None:
+    from inspector.core.diff import TensorSpec, match_keys
+
+    keys_a = ["model.encoder.proj.weight", "model.encoder.proj.bias", "model.decoder.proj.weight"]
+    keys_b = ["proj.weight", "proj.bias", "model.decoder.proj.weight"]
+    match = match_keys({k: TensorSpec(k, (2,), "float32") for k in keys_a},
+                       {k: TensorSpec(k, (2,), "float32") for k in keys_b})  # fmt: skip
+    assert match.prefix_a == "model.encoder." and match.only_a == match.only_b == []
+    assert ("model.encoder.proj.bias", "proj.bias") in match.common
+
+
+def test_the_report_says_why_it_is_not_identical(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    a = _base()
+    torch.save({"model": a, "step": torch.tensor(3)}, tmp_path / "a.pt")
+    save_file(
+        {**{k: v.contiguous() for k, v in a.items()}, "step": torch.tensor(3)},
+        str(tmp_path / "b.safetensors"),
+    )
+    report = diff_checkpoints(str(tmp_path / "a.pt"), str(tmp_path / "b.safetensors"))
+    assert report.counts["equal"] == len(a) + 1 and not report.identical
+    assert report.differences == [f"{len(a)} keys of A carry “model.”, the other side's do not"]
+    assert report.to_json()["differences"] == report.differences

@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 from inspector.core.errors import CheckpointError
 from inspector.core.storage_layout import storage_layout
-from inspector.engine.direct_read import MappedCheckpoint, MappedCheckpointCache
+from inspector.engine.direct_read import MappedCheckpoint
+from inspector.engine.sources import SourceCache
 from tests.checkpoints import CASE_IDS, BuiltCheckpoint, walk
 
 
@@ -139,7 +140,7 @@ def test_unknown_key_and_unreadable_format(tmp_path: Path) -> None:
 def test_cache_reopens_a_changed_file(tmp_path: Path) -> None:
     path = tmp_path / "c.pt"
     torch.save({"w": torch.ones(2)}, path)
-    cache = MappedCheckpointCache(max_open=1)
+    cache = SourceCache(max_open=1)
     first = cache.get(str(path))
     assert cache.get(str(path)) is first
     torch.save({"w": torch.full((3,), 2.0)}, path)

@@ -18,6 +18,7 @@ from safetensors import safe_open
 from inspector.core.export_plan import ExportPlan, KeyRule, discard_partial, map_keys
 from inspector.core.peek import peek
 from inspector.engine import export as export_module
+from inspector.engine import file_safety
 from inspector.engine.export import ExportError, export_checkpoint
 from tests.checkpoints import CASE_IDS, BuiltCheckpoint, TinyNet, walk
 
@@ -242,7 +243,7 @@ def test_too_little_free_space_is_refused_before_writing(
 ) -> None:
     source = tmp_path / "model.pth"
     torch.save({"a": torch.ones(1000)}, source)
-    monkeypatch.setattr(export_module.shutil, "disk_usage", lambda _p: _Usage())
+    monkeypatch.setattr(file_safety.shutil, "disk_usage", lambda _p: _Usage())
     with pytest.raises(ExportError, match="is full"):
         export_checkpoint(ExportPlan(str(source), str(tmp_path / "out.pth")))
     assert list(p.name for p in tmp_path.iterdir()) == ["model.pth"]
@@ -364,3 +365,32 @@ def test_export_refuses_to_allow_a_dangerous_global_before_importing_it(tmp_path
         export_checkpoint(plan)
     assert "posix.system" in info.value.message and info.value.kind == "unsafe"
     assert not (tmp_path / "out.pth").exists()
+
+
+@pytest.mark.parametrize("dtype", [None, "float16"])
+def test_a_huge_stride_0_view_exports_as_its_storage_as_torch_saves_it(
+    tmp_path: Path, dtype: str | None
+) -> None:
+    """2**38 elements viewing four stored values: written and verified through the storage, never expanded."""
+    source = tmp_path / "zero.pth"
+    view = torch.arange(4.0).as_strided((1 << 18, 1 << 18, 4), (0, 0, 1))
+    torch.save({"w": view, "plain": torch.ones(3)}, source)
+    target = tmp_path / "out.pth"
+    report = export_checkpoint(ExportPlan(str(source), str(target), dtype=dtype))
+    assert report.verified and target.stat().st_size < 4096
+    back = torch.load(target, weights_only=True)["w"]
+    assert back.shape == view.shape and back.stride() == view.stride()
+    assert torch.equal(back[12345, 678], view[12345, 678].to(back.dtype))
+
+
+def test_an_expanded_view_is_written_to_safetensors_block_by_block(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    base = torch.randn(7, generator=torch.Generator().manual_seed(1))
+    source = tmp_path / "expanded.pth"
+    torch.save({"w": base.expand(3000, 7), "t": torch.arange(12.0).view(3, 4).t()}, source)
+    target = tmp_path / "out.safetensors"
+    export_checkpoint(ExportPlan(str(source), str(target), "safetensors"))
+    back = load_file(str(target))
+    assert torch.equal(back["w"], base.expand(3000, 7).contiguous())
+    assert torch.equal(back["t"], torch.arange(12.0).view(3, 4).t().contiguous())

@@ -11,9 +11,9 @@ from safetensors import safe_open
 
 from inspector.core.export_plan import ExportPlan
 from inspector.core.peek import peek
-from inspector.engine.direct_read import MappedCheckpoint
 from inspector.engine.export import ExportError, export_checkpoint
-from tests.layouts import sample_state, write_dcp, write_hf_set
+from inspector.engine.sources import open_source
+from tests.layouts import sample_state, write_dcp, write_dcp_chunks, write_hf_set
 
 
 def _safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -52,17 +52,107 @@ def test_dcp_folder_consolidates(tmp_path: Path, fmt: str) -> None:
     _assert_equal(dict(got), state)
 
 
-def test_dcp_chunks_are_assembled(tmp_path: Path) -> None:
-    """A tensor saved in two chunks (edited .metadata is not needed: two rows of a 2-D tensor)."""
-    from inspector.engine.shard_sources import ShardSetSource
+def _no_torch_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise AssertionError("torch.load was called")
 
+    monkeypatch.setattr(torch, "load", refuse)
+
+
+def test_dcp_chunks_are_read_directly_and_assembled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     w = torch.arange(24, dtype=torch.float32).reshape(4, 6)
-    folder = write_dcp(tmp_path / "ckpt", {"w": w})
-    index = peek(folder)
-    node = next(index.root.tensors())
-    source = ShardSetSource(str(folder), index)
-    assert torch.equal(source.get_tensor("w"), w)
-    assert node.tensor is not None and len(node.tensor.chunks) == 1
+    b = torch.arange(5).to(torch.bfloat16)
+    folder = write_dcp_chunks(tmp_path / "ckpt", {
+        "w": ((4, 6), [((0, 0), w[:, :4]), ((0, 4), w[:, 4:])]),
+        "b": ((5,), [((0,), b)]),
+    })  # fmt: skip
+    _no_torch_load(monkeypatch)
+    with open_source(folder) as source:
+        assert torch.equal(source.tensor(source.find("w")), w)
+        single = source.tensor(source.find("b"))
+        assert single.dtype == torch.bfloat16 and torch.equal(single, b)
+        again = source.tensor(source.find("b"))
+        assert again.data_ptr() == single.data_ptr()  # a view of the mapped data file, not a copy
+
+
+def test_dcp_folder_written_by_torch_reads_every_value(tmp_path: Path) -> None:
+    state = {"model.w": torch.randn(6, 8), "model.b": torch.arange(5), "half": torch.ones(3).half()}
+    folder = write_dcp(tmp_path / "ckpt", {**state, "step": 3})
+    with open_source(folder) as source:
+        assert {n.key for n in source.tensor_nodes()} == set(state)
+        for node in source.tensor_nodes():
+            assert torch.equal(source.tensor(node), state[node.key]), node.key
+
+
+@pytest.mark.parametrize(
+    ("chunks", "match"),
+    [
+        (
+            {"w": ((1 << 40,), [((0,), torch.ones(4), (1 << 40,))])},
+            "holds float32\\[4\\], not the float32\\[1099511627776\\]",
+        ),
+        ({"w": ((8,), [((0,), torch.ones(4))])}, "hold 4 elements for a tensor of 8"),
+        ({"w": ((6,), [((0,), torch.ones(4)), ((2,), torch.ones(2))])}, "overlap"),
+    ],
+    ids=["huge-claim", "gap", "overlap"],
+)
+def test_dcp_chunks_that_lie_are_a_sentence(tmp_path: Path, chunks: dict, match: str) -> None:
+    from inspector.core.errors import CheckpointError
+
+    folder = write_dcp_chunks(tmp_path / "ckpt", chunks)
+    with open_source(folder) as source, pytest.raises(CheckpointError, match=match):
+        source.tensor(source.find("w"))
+
+
+def test_a_dcp_data_file_that_is_a_fifo_is_never_opened(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from inspector.core.errors import CheckpointError
+
+    folder = write_dcp(tmp_path / "ckpt", {"w": torch.ones(2)})
+    data = next(folder.glob("*.distcp"))
+    data.unlink()
+    os.mkfifo(data)
+
+    def hung(*_args: object) -> None:
+        raise TimeoutError("the read blocked on the pipe")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with open_source(folder) as source, pytest.raises(CheckpointError, match="not a regular file"):
+            source.tensor(source.find("w"))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("opened", ["model.index.json", ".", "model-00001-of-00002.safetensors",
+                                    "model-00002-of-00002.bin"])  # fmt: skip
+def test_every_way_of_opening_a_set_reads_the_same_tensors(tmp_path: Path, opened: str) -> None:
+    from inspector.engine.inspect_jobs import stats_all
+
+    state = sample_state()
+    write_hf_set(tmp_path / "hf", state)
+    with open_source(tmp_path / "hf" / opened) as source:
+        assert source.index.format == "hf-sharded"
+        assert {n.key: source.tensor(n) for n in source.tensor_nodes()}.keys() == state.keys()
+        for node in source.tensor_nodes():
+            assert torch.equal(source.tensor(node), state[node.key]), node.key
+        rows = stats_all(source)["tensors"]
+    assert all("stats" in row for row in rows), rows
+
+
+@pytest.mark.parametrize("opened", [".", "model.index.json", "model-00002-of-00002.bin"])
+def test_a_set_exports_however_it_was_opened(tmp_path: Path, opened: str) -> None:
+    state = sample_state()
+    write_hf_set(tmp_path / "hf", state)
+    target = tmp_path / "one.safetensors"
+    export_checkpoint(
+        ExportPlan(source=str(tmp_path / "hf" / opened), target=str(target), format="safetensors")
+    )
+    _assert_equal(_safetensors(target), state)
 
 
 def test_hf_shard_set_written_and_read_back(tmp_path: Path) -> None:
@@ -126,15 +216,6 @@ def test_legacy_converts_to_zip(tmp_path: Path) -> None:
     _assert_equal(dict(torch.load(target, weights_only=True)), state)
 
 
-def test_hf_set_direct_reads_per_shard(tmp_path: Path) -> None:
-    state = sample_state()
-    index = write_hf_set(tmp_path, state)
-    with MappedCheckpoint(index) as mapped:
-        assert mapped.index.format == "hf-sharded"
-        for node in mapped.tensor_nodes():
-            assert torch.equal(mapped.tensor(node), state[node.key])
-
-
 def test_hf_shard_set_on_a_full_disk_says_so_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,8 +229,79 @@ def test_hf_shard_set_on_a_full_disk_says_so_and_leaves_nothing(
     def full(*_args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(sharded, "_fsync_dir", full)
+    monkeypatch.setattr(sharded, "fsync_dir", full)
     with pytest.raises(ExportError) as info:
         export_checkpoint(ExportPlan(source=str(src), target=str(tmp_path / "out"), format="hf-sharded"))
     assert info.value.kind == "disk-full" and "is full" in info.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.pth"]
+
+
+def test_a_shard_set_export_loads_its_source_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspector.engine.export as export_module
+
+    src = tmp_path / "src.pth"
+    torch.save(sample_state(), src)
+    loads: list[object] = []
+    real = export_module._torch_load
+
+    def counted(*args: object) -> object:
+        loads.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(export_module, "_torch_load", counted)
+    target = tmp_path / "out"
+    export_checkpoint(ExportPlan(str(src), str(target), format="hf-sharded", max_shard_size=100))
+    shards = set(json.loads((target / "model.safetensors.index.json").read_text())["weight_map"].values())
+    assert len(shards) >= 3 and len(loads) == 1
+
+
+def test_a_cancelled_shard_set_export_leaves_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "src.pth"
+    torch.save(sample_state(), src)
+    seen: list[int] = []
+    with pytest.raises(ExportError, match="cancelled"):
+        export_checkpoint(
+            ExportPlan(str(src), str(tmp_path / "out"), format="hf-sharded", max_shard_size=100),
+            progress=lambda done, _total: seen.append(done),
+            cancel=lambda: len(seen) >= 3,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.pth"]
+
+
+_KILL_MID_SET = """
+import os, signal, sys
+from inspector.core.export_plan import ExportPlan
+from inspector.engine.export import export_checkpoint
+source, target, temp = sys.argv[1:4]
+plan = ExportPlan(source, target, "hf-sharded", temp_path=temp, max_shard_size=100)
+calls = []
+def die(done, total):
+    calls.append(done)
+    if len(calls) == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+export_checkpoint(plan, progress=die)
+"""
+
+
+def test_a_killed_shard_set_export_leaves_only_its_temp_folder_which_the_caller_removes(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from inspector.core.export_plan import discard_partial
+
+    src = tmp_path / "src.pth"
+    torch.save(sample_state(), src)
+    plan = ExportPlan(str(src), str(tmp_path / "out"), "hf-sharded", max_shard_size=100)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_MID_SET, str(src), plan.target, plan.temp_path],
+        env=env, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src.pth", os.path.basename(plan.temp_path)])
+    assert discard_partial(plan)  # what the window's engine bridge does after a kill
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.pth"]

@@ -135,3 +135,41 @@ def test_slice_job_in_the_worker(mapped_files_closed: None, tmp_path: Path, cube
     assert answer["result"]["key"] == "cube"
     bad = handle({"job": 10, "kind": "slice", "payload": {**payload, "index": [7]}})
     assert bad["event"] == "error" and "outside axis 0" in bad["message"]
+
+
+@pytest.fixture
+def sources_closed() -> Iterator[None]:
+    from inspector.engine.inspect_jobs import close_mapped_files
+
+    yield
+    close_mapped_files()
+
+
+def test_the_window_s_value_and_stats_jobs_answer_for_a_dcp_and_an_hf_folder(
+    sources_closed: None, tmp_path: Path
+) -> None:
+    """The window passes the path it opened (a folder); every page and statistic is answered."""
+    from inspector.engine.worker import handle
+    from tests.layouts import sample_state, write_dcp_chunks, write_hf_set
+
+    w = torch.arange(24, dtype=torch.float32).view(4, 6)
+    dcp = write_dcp_chunks(tmp_path / "ckpt", {"w": ((4, 6), [((0, 0), w[:2]), ((2, 0), w[2:])])})
+    state = sample_state()
+    write_hf_set(tmp_path / "hf", state)
+    asks = [
+        (dcp, {"key": "w", "row_start": 1, "row_count": 3, "col_start": 2, "col_count": 2}, w[1:4, 2:4]),
+        (tmp_path / "hf", {"key": "lm_head.bias"}, state["lm_head.bias"].view(-1, 1)),
+        (tmp_path / "hf", {"key": "model.embed.weight", "row_count": 2}, state["model.embed.weight"][:2]),
+    ]
+    for n, (folder, ask, want) in enumerate(asks):
+        page = handle({"job": n, "kind": "slice", "payload": {"path": str(folder), **ask}})
+        assert page["event"] == "result", page
+        assert (
+            page["result"]["values"]
+            == want.to(torch.float64 if want.is_floating_point() else want.dtype).tolist()
+        )
+        stats = handle({"job": 10 + n, "kind": "stats", "payload": {"path": str(folder), "key": ask["key"]}})
+        assert stats["event"] == "result", stats
+    broken = write_dcp_chunks(tmp_path / "broken", {"w": ((8,), [((0,), torch.ones(4))])})
+    answer = handle({"job": 20, "kind": "slice", "payload": {"path": str(broken), "key": "w"}})
+    assert answer["event"] == "error" and "hold 4 elements for a tensor of 8" in answer["message"]

@@ -103,7 +103,7 @@ def _reference(t: torch.Tensor) -> dict[str, Any]:
         if "min" not in out:
             out["min"], out["max"] = float(f.min()), float(f.max())
         out["mean"] = float(f.mean())
-        out["std"] = float(f.std())
+        out["std"] = float(f.std(ddof=1)) if len(f) > 1 else math.nan  # torch.std's default
         out["abs_mean"] = float(np.abs(f).mean())
         out["l2_norm"] = float(np.linalg.norm(f))
     out["finite_values"] = f
@@ -117,7 +117,7 @@ def _check(t: torch.Tensor, bins: int = 64) -> None:
     for name in ("finite", "zeros", "nan", "posinf", "neginf", "min", "max"):
         assert getattr(got, name) == ref[name], name
     for name in ("mean", "std", "abs_mean", "l2_norm"):
-        assert getattr(got, name) == pytest.approx(ref[name], rel=1e-9, abs=1e-12), name
+        assert getattr(got, name) == pytest.approx(ref[name], rel=1e-9, abs=1e-12, nan_ok=True), name
     if "value_counts" in ref:
         assert got.value_counts == ref["value_counts"]
     assert got.histogram is not None
@@ -210,7 +210,9 @@ def test_empty_and_scalar() -> None:
     empty = tensor_stats(torch.zeros(0, 5))
     assert (empty.numel, empty.finite, empty.mean, empty.histogram) == (0, 0, None, None)
     scalar = tensor_stats(torch.tensor(-2.5))
-    assert (scalar.min, scalar.max, scalar.std, scalar.l2_norm) == (-2.5, -2.5, 0.0, 2.5)
+    assert (scalar.min, scalar.max, scalar.l2_norm) == (-2.5, -2.5, 2.5)
+    assert math.isnan(scalar.std)  # one value: torch.std (correction=1) is NaN too
+    assert scalar.to_json()["std"] == "nan"
     assert scalar.histogram is not None and scalar.histogram.edges[0] == -3.0
 
 
@@ -286,3 +288,88 @@ def test_stats_jobs_in_the_worker(mapped_files_closed: None, tmp_path: Path) -> 
     missing = handle({"job": 2, "kind": "stats", "payload": {"path": str(path), "key": "nope"}})
     assert missing["event"] == "error" and missing["kind"] == "unreadable"
     assert "no tensor named nope" in missing["message"]
+
+
+# -- the numbers torch gives -----------------------------------------------------------------------
+
+
+def _torch_numbers(t: torch.Tensor) -> dict[str, Any]:
+    """What a user computes with torch: its own reductions, in float64 (``t.double()``)."""
+    x = t.double()
+    finite = x[torch.isfinite(x)]
+    return {
+        "min": finite.min().item(), "max": finite.max().item(), "mean": finite.mean().item(),
+        "std": finite.std().item(), "abs_mean": finite.abs().mean().item(),
+        "l2_norm": torch.linalg.vector_norm(finite).item(), "zeros": int((x == 0).sum()),
+        "nan": int(x.isnan().sum()), "posinf": int((x == math.inf).sum()),
+        "neginf": int((x == -math.inf).sum()),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64,
+                                   torch.uint8, torch.bool], ids=str)  # fmt: skip
+def test_every_statistic_equals_torchs_own(dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(5)
+    if dtype.is_floating_point:
+        t = (torch.randn(3001, generator=gen) * 1e-3 + 5e-4).to(dtype)
+        t[::97] = 0
+        t[5], t[6], t[7] = math.nan, math.inf, -math.inf
+    elif dtype == torch.bool:
+        t = torch.rand(3001, generator=gen) < 0.4
+    else:
+        t = torch.randint(0, 200, (3001,), generator=gen).to(dtype)
+    got = tensor_stats(t, chunk=CHUNK).to_json()
+    want = _torch_numbers(t)
+    assert got["std_correction"] == 1
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-300), name
+    if dtype == torch.float32:  # torch's float32 std of the finite values, within float32 rounding
+        assert got["std"] == pytest.approx(t[torch.isfinite(t)].std().item(), rel=1e-5)
+
+
+def test_std_of_the_example_is_torchs(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tiny_transformer_training.pth"
+    bias = torch.load(example, weights_only=True)["model"]["norm.bias"]
+    got = tensor_stats(bias)
+    assert got.std == pytest.approx(bias.std().item(), rel=1e-6)
+    assert got.std == pytest.approx(0.000604418, rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, torch.bool], ids=str)
+def test_an_expanded_view_is_described_from_its_storage(dtype: torch.dtype) -> None:
+    base = torch.arange(-3, 4).to(dtype)
+    view = base.expand(500, 7)  # stride 0 on the first dimension
+    assert view.stride()[0] == 0
+    got = tensor_stats(view, bins=16, chunk=CHUNK)
+    _check(view.contiguous(), bins=16)
+    want = tensor_stats(view.contiguous(), bins=16, chunk=CHUNK).to_json()
+    for name in ("finite", "zeros", "min", "max", "mean", "std", "abs_mean", "l2_norm"):
+        assert got.to_json()[name] == pytest.approx(want[name], rel=1e-12), name
+    assert got.to_json()["value_counts"] == want["value_counts"]
+    assert got.to_json()["histogram"] == want["histogram"]
+
+
+def test_a_huge_stride_0_view_reads_its_storage_once() -> None:
+    """2**36 elements repeating four stored values: answered without walking them."""
+    view = torch.tensor([1.0, -2.0, 0.0, math.nan]).as_strided((1 << 18, 1 << 18, 4), (0, 0, 1))
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return False
+
+    got = tensor_stats(view, bins=8, cancelled=cancelled)
+    assert got.numel == 1 << 38 and got.nan == 1 << 36 and got.finite == 3 << 36
+    assert (got.min, got.max, got.mean) == (-2.0, 1.0, pytest.approx(-1 / 3))
+    assert got.histogram is not None and sum(got.histogram.counts) == 3 << 36
+    assert len(calls) <= 4  # a block or two per pass, not 2**36 elements
+
+
+def test_a_view_whose_strides_overlap_far_beyond_its_storage_is_refused() -> None:
+    from inspector.core.errors import CheckpointError
+
+    view = torch.arange(1 << 20, dtype=torch.float32).as_strided(((1 << 20) - 200, 200), (1, 1))
+    with pytest.raises(CheckpointError, match="strides overlap"):
+        tensor_stats(view)
+    small = torch.arange(100, dtype=torch.float32).as_strided((91, 10), (1, 1))  # a sliding window
+    _check(small)

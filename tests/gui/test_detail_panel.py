@@ -77,7 +77,7 @@ def test_statistics_match_numpy_and_plots_save_to_png(
         "min": finite.min(),
         "max": finite.max(),
         "mean": finite.mean(),
-        "std": finite.std(),
+        "std": finite.std(ddof=1),  # torch.std's default
         "abs_mean": np.abs(finite).mean(),
         "l2_norm": math.sqrt(float((finite**2).sum())),
     }

@@ -1,0 +1,136 @@
+"""Writing files without ever losing one: where the temporary file goes, fsync, the rename into place,
+free space, removing what a failed write left, and a full disk or a refused write as a sentence.
+
+The temporary path is the plan's (``ExportPlan.temp_path``, core's one rule: hidden, unique, beside
+the target); a file and a folder export use it alike, so whoever removes what a killed export left
+(``discard_partial``) finds it by the same name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import shutil
+
+from inspector.core.export_plan import remove_partial as remove_partial
+from inspector.core.formatting import format_bytes
+
+from .export_results import ExportError
+
+_RENAME_EXCHANGE = 2  # Linux renameat2 flag: swap two paths atomically
+_AT_FDCWD = -100
+
+
+def temp_beside(temp: str, target: str) -> str:
+    """``temp``, after checking it lies in the target's folder (so the final rename is atomic)."""
+    if os.path.dirname(os.path.abspath(temp)) != os.path.dirname(os.path.abspath(target)):
+        raise ExportError("The temporary file must lie beside the target.", temp, "refused")
+    return temp
+
+
+def fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: str) -> None:
+    """Make a rename inside ``folder`` durable (where the file system allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def move_into_place(temp: str, target: str) -> None:
+    """Rename the written ``temp`` (a file or a folder) to ``target`` and make it durable.
+
+    A folder replaces an existing one by an atomic exchange where Linux offers it: at every
+    instant the target is either the old folder or the new one, and the old one ends up under the
+    temporary name, which is then removed.
+    """
+    folder = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(temp) and os.path.isdir(target) and not os.path.islink(target):
+        if not _exchange(temp, target):
+            old = temp + ".old"
+            os.rename(target, old)
+            os.rename(temp, target)
+            temp = old
+        fsync_dir(folder)
+        shutil.rmtree(temp, ignore_errors=True)
+        return
+    os.replace(temp, target)
+    fsync_dir(folder)
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two paths in one step (renameat2 RENAME_EXCHANGE); False where that is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+def check_free_space(target: str, estimate: int) -> None:
+    """Refuse before writing when the target's disk has less free space than ``estimate`` bytes."""
+    folder = os.path.dirname(os.path.abspath(target))
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if estimate > free:
+        raise disk_full(target, estimate, f"free: {free} bytes")
+
+
+def disk_full(target: str, estimate: int | None, details: str | None) -> ExportError:
+    """The sentence for a disk too full to hold ``target`` (about ``estimate`` bytes, when known)."""
+    folder = os.path.dirname(os.path.abspath(target))
+    name = os.path.basename(target)
+    if estimate is None:
+        return ExportError(
+            f"The disk holding “{folder}” is full, so “{name}” could not be written. Nothing was "
+            "changed; free some space or choose another folder.",
+            details,
+            "disk-full",
+        )
+    return ExportError(
+        f"The disk holding “{folder}” is full: “{name}” needs about {format_bytes(estimate)}. "
+        "Nothing was written; free some space or choose another folder.",
+        details,
+        "disk-full",
+    )
+
+
+def write_error(target: str, exc: OSError) -> ExportError:
+    """What the system said when writing ``target`` failed, as a sentence."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return disk_full(target, None, str(exc))
+    name = os.path.basename(target)
+    if isinstance(exc, PermissionError):
+        return ExportError(f"“{name}” cannot be written: permission denied.", str(exc), "failed")
+    return ExportError(f"Writing “{name}” failed: {exc.strerror or exc}.", str(exc), "failed")
+
+
+def looks_like_disk_full(target: str, exc: RuntimeError) -> bool:
+    """torch's writers report a full disk as a RuntimeError; tell it from other failures."""
+    text = str(exc)
+    if "No space left" in text:
+        return True
+    if "write failed" in text or "file write" in text:
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(os.path.dirname(os.path.abspath(target))).free < (64 << 20)
+    return False

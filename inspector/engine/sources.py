@@ -1,0 +1,63 @@
+"""The tensor source for a path, whatever its layout: the one way tensor bytes are read.
+
+``open_source`` resolves the path's layout (core's ``resolve_layout``) and returns the source
+for it: a mapped file, an HF shard set or a DCP folder. Statistics, value pages, diff and export
+all read through it. ``SourceCache`` keeps the last few open between the worker's jobs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+from inspector.core.layout import LayoutKind, resolve_layout
+from inspector.core.model import CheckpointIndex
+from inspector.core.peek import peek
+
+from .direct_read import MappedCheckpoint, TensorSource
+from .shard_sources import DcpFolder, ShardSet
+
+
+def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = None) -> TensorSource:
+    """The source of the checkpoint at ``path`` (a file, a shard, an index or a folder).
+
+    ``index`` is the static read of that checkpoint when the caller has it already.
+    Raises ``CheckpointError`` with a sentence about the file.
+    """
+    p = os.fspath(path)
+    layout = resolve_layout(p)
+    if layout.kind is LayoutKind.FILE:
+        return MappedCheckpoint(p, index if index is not None else peek(p, whole_set=False))
+    read = index if index is not None else peek(layout.path)
+    if layout.kind is LayoutKind.DCP_FOLDER:
+        return DcpFolder(layout, read)
+    return ShardSet(layout, read)
+
+
+class SourceCache:
+    """The last few open sources, reopened when the checkpoint changed on disk."""
+
+    def __init__(self, max_open: int = 4) -> None:
+        self.max_open = max_open
+        self._open: OrderedDict[str, TensorSource] = OrderedDict()
+
+    def get(self, path: str) -> TensorSource:
+        full = os.path.abspath(path)
+        found = self._open.get(full)
+        if found is not None:
+            if found.is_current():
+                self._open.move_to_end(full)
+                return found
+            del self._open[full]
+            found.close()
+        opened = open_source(full)
+        self._open[full] = opened
+        while len(self._open) > self.max_open:
+            _, old = self._open.popitem(last=False)
+            old.close()
+        return opened
+
+    def clear(self) -> None:
+        while self._open:
+            _, old = self._open.popitem()
+            old.close()
