@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from inspector import __version__
 from inspector.core.errors import CheckpointError
+from inspector.core.formatting import escape_text
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
 from inspector.core.peek import peek
@@ -73,6 +74,17 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _print_json(obj: object) -> None:
+    """JSON keeps a file's strings as data; one with a lone surrogate is written with JSON's
+    ``\\u`` escapes, since it has no UTF-8 form."""
+    text = json.dumps(obj, ensure_ascii=False, indent=1)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, indent=1)
+    print(text)
+
+
 def _info(args: argparse.Namespace) -> int:
     try:
         loc = parse_map_location(args.map_location)
@@ -86,7 +98,7 @@ def _info(args: argparse.Namespace) -> int:
         result = load_checkpoint(args.file, LoadOptions(map_location=loc, mmap=not args.no_mmap))
         devices = {tuple(path): device for path, device in result.devices}
     if args.json:
-        print(json.dumps(index_to_json(index, devices), ensure_ascii=False, indent=1))
+        _print_json(index_to_json(index, devices))
     else:
         print(render_text(index, devices))
     return 0
@@ -105,29 +117,36 @@ def _scan(args: argparse.Namespace) -> int:
     try:
         index = peek(args.file)
         path, fmt, refs, notes = index.path, index.format, index.globals, index.warnings
+        differentials = index.differentials
     except DamagedCheckpointError as exc:
-        if all(g.verdict is GlobalClass.ALLOWED for g in exc.globals):
+        if all(g.verdict is GlobalClass.ALLOWED for g in exc.globals) and not exc.differentials:
             raise
         path, fmt, refs, notes, error = args.file, "unreadable", exc.globals, [], exc.message
+        differentials = exc.differentials
     globals_ = globals_json(refs)
     rank = {"dangerous": 0, "unknown": 1, "allowed": 2}
     globals_.sort(key=lambda g: (rank.get(g["verdict"], 0), g["name"]))
     verdicts = {g.verdict for g in refs}
-    verdict = ("dangerous" if GlobalClass.DANGEROUS in verdicts
+    verdict = ("dangerous" if GlobalClass.DANGEROUS in verdicts or differentials
                else "unknown" if GlobalClass.UNKNOWN in verdicts else "safe")  # fmt: skip
     if args.json:
-        report = {"path": path, "format": fmt, "verdict": verdict, "globals": globals_, "warnings": notes}
+        report = {"path": path, "format": fmt, "verdict": verdict, "globals": globals_, "warnings": notes,
+                  "differentials": differentials}  # fmt: skip
         if error:
             report["error"] = error
-        print(json.dumps(report, ensure_ascii=False, indent=1))
+        _print_json(report)
     else:
         print(f"{path}: {verdict} ({fmt}, {len(globals_)} distinct globals)")
         for g in globals_:
             places = ", ".join(f"{o['pickle']} byte {o['offset']}" for o in g["occurrences"][:3])
             more = " …" if len(g["occurrences"]) > 3 else ""
-            print(f"  {g['verdict']:9}  {g['name']}  ×{g['count']}  at {places}{more}")
+            print(
+                f"  {g['verdict']:9}  {escape_text(g['name'])}  ×{g['count']}  at {escape_text(places)}{more}"
+            )
         for w in notes:
-            print(f"  note: {w}")
+            print(f"  note: {escape_text(w)}")
+        for d in differentials:
+            print(f"  differential: {escape_text(d)}")
     if error:
         print(error, file=sys.stderr)
     return 0 if verdict == "safe" else 1

@@ -152,6 +152,10 @@ class CheckpointIndex:
     #: and safetensors files; zip records are found through the archive's directory instead).
     storage_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     byteorder: str = "little"  # as the file declares it
+    #: Ways other readers would read this file differently from what is shown (two central
+    #: directories, member names that differ only in case, a tar that is also a pickle stream …),
+    #: one sentence each. Any of them makes the file dangerous: what torch runs may not be what was read.
+    differentials: list[str] = field(default_factory=list)
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:
