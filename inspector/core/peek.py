@@ -334,12 +334,13 @@ def _peek_other(
     first byte, so it is a pickle when it reads as one (to its end, or naming a global before it
     fails); otherwise it is what it looks like, or a polyglot with a zip archive appended."""
     name = reader.name
-    try:
-        return _peek_pickle(f, size, reader, warnings)
-    except CheckpointError:
-        if reader.globals:
-            raise
-    reader.reset()
+    if _may_be_pickle(f):
+        try:
+            return _peek_pickle(f, size, reader, warnings)
+        except CheckpointError:
+            if reader.globals:
+                raise
+        reader.reset()
     if kind is FileKind.ZIP:
         warnings.append(
             "this zip archive does not start with a local file header, so torch.load does not read it "
@@ -355,6 +356,21 @@ def _peek_other(
     )
     _, top = _peek_archive(archive, reader, warnings)
     return "polyglot", top
+
+
+def _may_be_pickle(f: BinaryIO) -> bool:
+    """Whether the file's first 64 KiB read as a pickle (to its end, or naming a global, or still
+    going): most files that are not one fail on their first bytes, before a longer read."""
+    f.seek(0)
+    head = f.read(1 << 16)
+    named: list[Global] = []
+    try:
+        SafeUnpickler(head, on_global=named.append, limits=Limits(max_opcodes=100_000)).load()
+    except NeedMoreData:
+        return True
+    except PickleError as exc:  # malformed: a pickle only if it named a global before; or a limit hit
+        return bool(named) or exc.unscanned
+    return True
 
 
 def _starts_with_local_header(f: BinaryIO) -> bool:

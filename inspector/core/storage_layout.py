@@ -41,7 +41,6 @@ class StorageLayout:
         self.byteorder = "little"
         self._spans: dict[str, StorageSpan] = {}
         self._zip: ZipArchive | None = None
-        self._zip_prefix = ""
         self._file: BinaryIO | None = None
 
     def span(self, key: str) -> StorageSpan:
@@ -51,7 +50,7 @@ class StorageLayout:
             return found
         if self._zip is None:
             raise CheckpointError(f"{self.name} has no data for storage {key}.")
-        member = self._zip.by_name.get(f"{self._zip_prefix}data/{key}")
+        member = self._zip.locate(self._zip.folder + b"/data/" + key.encode("utf-8", "surrogatepass"))
         if member is None:
             raise CheckpointError(f"{self.name} is damaged: the storage record data/{key} is missing.")
         if member.encrypted or member.method != 0:
@@ -117,15 +116,14 @@ def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex | None =
 
 
 def _locate_zip(layout: StorageLayout, f: BinaryIO) -> None:
+    """Records are found as torch finds them: in the first record's folder, names matched as its
+    zip reader matches them."""
     archive = ZipArchive(f, layout.file_size, layout.name)
-    pickles = [m.name for m in archive.members if m.name.rsplit("/", 1)[-1] == "data.pkl"
-               and m.name.count("/") <= 1]  # fmt: skip
-    if not pickles:
+    if not archive.folder or archive.locate(archive.folder + b"/data.pkl") is None:
         raise CheckpointError(f"{layout.name} is a zip archive but not a PyTorch checkpoint.")
-    prefix = pickles[0][: -len("data.pkl")]
     layout.format = "torch-zip"
-    layout._zip, layout._zip_prefix, layout._file = archive, prefix, f
-    order = archive.by_name.get(f"{prefix}byteorder")
+    layout._zip, layout._file = archive, f
+    order = archive.locate(archive.folder + b"/byteorder")
     if order is not None:
         text = archive.read(order, 16).decode("ascii", "replace").strip()
         layout.byteorder = "big" if text == "big" else "little"
