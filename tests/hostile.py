@@ -401,7 +401,7 @@ def _add_reader_cases(f: Path, add: Callable[..., None], evil_pkl: bytes, state:
     """Files that two readers read differently, payloads behind a point where a stricter reader
     gives up, and inputs that cost a naive reader its time, its memory or an exception."""
     system = f"{os.system.__module__}.system"
-    data_pkl = next(body for name, body in _zip_entries(state) if name.endswith(b"/data.pkl"))
+    data_pkl = next(body for name, body in zip_entries(state) if name.endswith(b"/data.pkl"))
     # parser differentials: torch's reader (miniz) and tarfile against a naive reader
     add(
         "zip_case_alias",
@@ -432,6 +432,7 @@ def _add_reader_cases(f: Path, add: Callable[..., None], evil_pkl: bytes, state:
         "dangerous",
         dangerous=(system,),
     )
+    add("zip_nul_name", "nul_name.pt", zip_nul_name(state, evil_pkl), "dangerous", dangerous=(system,))
     add(
         "zip_two_folders",
         "two_folders.pt",
@@ -577,13 +578,13 @@ def _add_reader_cases(f: Path, add: Callable[..., None], evil_pkl: bytes, state:
 # --- zips and tars written by hand: every field as the case needs it ------------------------------
 
 
-def _zip_entries(source: bytes) -> list[tuple[bytes, bytes]]:
+def zip_entries(source: bytes) -> list[tuple[bytes, bytes]]:
     """(raw name, bytes) of every member of a zip, in directory order."""
     with zipfile.ZipFile(io.BytesIO(source)) as z:
         return [(i.filename.encode(), z.read(i)) for i in z.infolist()]
 
 
-def _local_records(entries: list[tuple[bytes, bytes]], start: int = 0) -> tuple[bytes, list[bytes]]:
+def local_records(entries: list[tuple[bytes, bytes]], start: int = 0) -> tuple[bytes, list[bytes]]:
     """Stored local records for ``entries`` from offset ``start``, and the central record of each."""
     body = b""
     central: list[bytes] = []
@@ -595,11 +596,11 @@ def _local_records(entries: list[tuple[bytes, bytes]], start: int = 0) -> tuple[
             + name
             + data
         )
-        central.append(_central_record(name, data, offset))
+        central.append(central_record(name, data, offset))
     return body, central
 
 
-def _central_record(
+def central_record(
     name: bytes, data: bytes, offset: int, method: int = 0, stored: bytes | None = None
 ) -> bytes:
     crc = zlib.crc32(data)
@@ -629,38 +630,38 @@ def _central_record(
     )
 
 
-def _end_record(count: int, cd_size: int, cd_offset: int, comment: bytes = b"") -> bytes:
+def end_record(count: int, cd_size: int, cd_offset: int, comment: bytes = b"") -> bytes:
     return (
         struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, cd_size, cd_offset, len(comment)) + comment
     )
 
 
-def _zip64_end_record(count: int, cd_size: int, cd_offset: int) -> bytes:
+def zip64_end_record(count: int, cd_size: int, cd_offset: int) -> bytes:
     return struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
 
 
-def _zip64_locator(record_offset: int) -> bytes:
+def zip64_locator(record_offset: int) -> bytes:
     return struct.pack("<4sIQI", b"PK\x06\x07", 0, record_offset, 1)
 
 
-def _hand_zip(entries: list[tuple[bytes, bytes]], comment: bytes = b"") -> bytes:
-    body, central = _local_records(entries)
+def hand_zip(entries: list[tuple[bytes, bytes]], comment: bytes = b"") -> bytes:
+    body, central = local_records(entries)
     cd = b"".join(central)
-    return body + cd + _end_record(len(central), len(cd), len(body), comment)
+    return body + cd + end_record(len(central), len(cd), len(body), comment)
 
 
 def zip_case_alias(source: bytes, body: bytes) -> bytes:
     """``archive/DATA.PKL`` after ``archive/data.pkl``: torch's reader matches names ignoring case."""
-    entries = _zip_entries(source)
+    entries = zip_entries(source)
     pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
-    return _hand_zip([*entries, (pkl[: -len(b"data.pkl")] + b"DATA.PKL", body)])
+    return hand_zip([*entries, (pkl[: -len(b"data.pkl")] + b"DATA.PKL", body)])
 
 
 def zip64_disagreeing(source: bytes, body: bytes) -> bytes:
     """The classic end record names the real directory; the ZIP64 record (which torch's reader
     always prefers) names a second one whose data.pkl is ``body``."""
-    entries = _zip_entries(source)
-    local, central = _local_records(entries)
+    entries = zip_entries(source)
+    local, central = local_records(entries)
     evil_offset = len(local)
     pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
     local += (
@@ -671,7 +672,7 @@ def zip64_disagreeing(source: bytes, body: bytes) -> bytes:
         + body
     )
     real_cd = b"".join(central)
-    evil_cd = b"".join(_central_record(pkl, body, evil_offset) if c[46:] == pkl else c for c in central)
+    evil_cd = b"".join(central_record(pkl, body, evil_offset) if c[46:] == pkl else c for c in central)
     real_at = len(local)
     evil_at = real_at + len(real_cd)
     z64_at = evil_at + len(evil_cd)
@@ -679,9 +680,9 @@ def zip64_disagreeing(source: bytes, body: bytes) -> bytes:
         local
         + real_cd
         + evil_cd
-        + _zip64_end_record(len(central), len(evil_cd), evil_at)
-        + _zip64_locator(z64_at)
-        + _end_record(len(central), len(real_cd), real_at)
+        + zip64_end_record(len(central), len(evil_cd), evil_at)
+        + zip64_locator(z64_at)
+        + end_record(len(central), len(real_cd), real_at)
     )
 
 
@@ -689,8 +690,8 @@ def zip_two_directories(source: bytes, body: bytes) -> bytes:
     """Two ZIP64 records: the locator points at one naming a directory whose data.pkl is ``body``
     (torch's reader follows it); the record just before the locator names the real directory
     (Python's zipfile, and the scanners built on it, take that one)."""
-    entries = _zip_entries(source)
-    local, central = _local_records(entries)
+    entries = zip_entries(source)
+    local, central = local_records(entries)
     evil_offset = len(local)
     pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
     local += (
@@ -701,25 +702,25 @@ def zip_two_directories(source: bytes, body: bytes) -> bytes:
         + body
     )
     real_cd = b"".join(central)
-    evil_cd = b"".join(_central_record(pkl, body, evil_offset) if c[46:] == pkl else c for c in central)
+    evil_cd = b"".join(central_record(pkl, body, evil_offset) if c[46:] == pkl else c for c in central)
     evil_at = len(local)
     evil_z64 = evil_at + len(evil_cd)
     real_at = evil_z64 + 56
     out = (
         local
         + evil_cd
-        + _zip64_end_record(len(central), len(evil_cd), evil_at)
+        + zip64_end_record(len(central), len(evil_cd), evil_at)
         + real_cd
-        + _zip64_end_record(len(central), len(real_cd), real_at)
+        + zip64_end_record(len(central), len(real_cd), real_at)
     )
-    return out + _zip64_locator(evil_z64) + _end_record(len(central), len(real_cd), real_at)
+    return out + zip64_locator(evil_z64) + end_record(len(central), len(real_cd), real_at)
 
 
 def zip_comment_fake_end(source: bytes, body: bytes) -> bytes:
     """The real end record's comment holds a data.pkl record, a directory naming it and, a few
     bytes on, a second end record: the last one, which torch's reader takes, at its declared offset."""
-    entries = _zip_entries(source)
-    local, central = _local_records(entries)
+    entries = zip_entries(source)
+    local, central = local_records(entries)
     real_cd = b"".join(central)
     pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
     comment_at = len(local) + len(real_cd) + 22
@@ -730,18 +731,26 @@ def zip_comment_fake_end(source: bytes, body: bytes) -> bytes:
         + pkl
         + body
     )
-    evil_cd = b"".join(_central_record(pkl, body, comment_at) if c[46:] == pkl else c for c in central)
+    evil_cd = b"".join(central_record(pkl, body, comment_at) if c[46:] == pkl else c for c in central)
     comment = evil_local + evil_cd + b"\0" * 10
-    comment += _end_record(len(central), len(evil_cd), comment_at + len(evil_local))
-    return local + real_cd + _end_record(len(central), len(real_cd), len(local), comment)
+    comment += end_record(len(central), len(evil_cd), comment_at + len(evil_local))
+    return local + real_cd + end_record(len(central), len(real_cd), len(local), comment)
+
+
+def zip_nul_name(source: bytes, body: bytes) -> bytes:
+    """A second member named ``archive/data.pkl\\0x`` holding ``body``: torch's reader compares the
+    whole name and takes the real data.pkl; zipfile cuts names at the NUL and takes the last."""
+    entries = zip_entries(source)
+    pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
+    return hand_zip([*entries, (pkl + b"\0x", body)])
 
 
 def zip_two_folders(source: bytes, body: bytes, fillers: int = 64) -> bytes:
     """``archive/`` with its data.pkl and ``fillers`` harmless pickles, then a second folder's
     data.pkl (``body``) as the 65th pickle: torch refuses the archive, other readers take either."""
-    entries = _zip_entries(source)
+    entries = zip_entries(source)
     harmless = pickle.dumps([1, 2, 3], protocol=2)
-    return _hand_zip(
+    return hand_zip(
         [
             *entries,
             *((f"archive/extra_{i}.pkl".encode(), harmless) for i in range(fillers)),
@@ -752,12 +761,12 @@ def zip_two_folders(source: bytes, body: bytes, fillers: int = 64) -> bytes:
 
 def zip_overlapping(source: bytes, body: bytes, aliases: int = 5000) -> bytes:
     """``aliases`` directory records named ``archive/x{i}.pkl`` that all point at one pickle's bytes."""
-    entries = _zip_entries(source)
-    local, central = _local_records([*entries, (b"archive/x.pkl", body)])
+    entries = zip_entries(source)
+    local, central = local_records([*entries, (b"archive/x.pkl", body)])
     (offset,) = struct.unpack_from("<I", central[-1], 42)
-    central += [_central_record(f"archive/x{i}.pkl".encode(), body, offset) for i in range(aliases)]
+    central += [central_record(f"archive/x{i}.pkl".encode(), body, offset) for i in range(aliases)]
     cd = b"".join(central)
-    return local + cd + _end_record(len(central), len(cd), len(local))
+    return local + cd + end_record(len(central), len(cd), len(local))
 
 
 def zip_corrupt_deflate(source: bytes, name: str, body: bytes) -> bytes:
@@ -765,8 +774,8 @@ def zip_corrupt_deflate(source: bytes, name: str, body: bytes) -> bytes:
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     stream = bytearray(comp.compress(body) + comp.flush())
     stream[len(stream) // 2 : len(stream) // 2 + 4] = b"\xff\xff\xff\xff"
-    entries = _zip_entries(source)
-    local, central = _local_records(entries)
+    entries = zip_entries(source)
+    local, central = local_records(entries)
     raw = name.encode()
     offset = len(local)
     local += (
@@ -776,12 +785,12 @@ def zip_corrupt_deflate(source: bytes, name: str, body: bytes) -> bytes:
         + raw
         + bytes(stream)
     )
-    central.append(_central_record(raw, body, offset, method=8, stored=bytes(stream)))
+    central.append(central_record(raw, body, offset, method=8, stored=bytes(stream)))
     cd = b"".join(central)
-    return local + cd + _end_record(len(central), len(cd), len(local))
+    return local + cd + end_record(len(central), len(cd), len(local))
 
 
-def _tar_header(name: bytes, size: int, kind: bytes = b"0", linkname: bytes = b"") -> bytes:
+def tar_header(name: bytes, size: int, kind: bytes = b"0", linkname: bytes = b"") -> bytes:
     """One ustar header block with a valid checksum."""
     head = bytearray(512)
     head[0 : len(name)] = name
@@ -799,17 +808,17 @@ def _tar_header(name: bytes, size: int, kind: bytes = b"0", linkname: bytes = b"
     return bytes(head)
 
 
-def _tar_member(name: bytes, data: bytes, kind: bytes = b"0", linkname: bytes = b"") -> bytes:
+def tar_member(name: bytes, data: bytes, kind: bytes = b"0", linkname: bytes = b"") -> bytes:
     pad = (-len(data)) % 512
-    return _tar_header(name, len(data), kind, linkname) + data + b"\0" * pad
+    return tar_header(name, len(data), kind, linkname) + data + b"\0" * pad
 
 
-def _tar(members: list[tuple[bytes, bytes]] | list[bytes]) -> bytes:
-    blocks = [m if isinstance(m, bytes) else _tar_member(*m) for m in members]
+def tar_archive(members: list[tuple[bytes, bytes]] | list[bytes]) -> bytes:
+    blocks = [m if isinstance(m, bytes) else tar_member(*m) for m in members]
     return b"".join(blocks) + b"\0" * 1024
 
 
-def _empty_tar_records() -> tuple[bytes, bytes]:
+def empty_tar_records() -> tuple[bytes, bytes]:
     """(tensors, storages) members of a tar checkpoint with no tensors."""
     count = pickle.dumps(0, protocol=2)
     return count, count + pickle.dumps([], protocol=2)
@@ -818,54 +827,54 @@ def _empty_tar_records() -> tuple[bytes, bytes]:
 def tar_with_later_duplicate(body: bytes, fillers: int = 70) -> bytes:
     """A harmless ``pickle`` member first, ``fillers`` other members, then a second ``pickle``:
     tarfile (and so torch) takes the last one."""
-    tensors, storages = _empty_tar_records()
+    tensors, storages = empty_tar_records()
     first = pickle.dumps({"w": 1}, protocol=2)
-    return _tar(
+    return tar_archive(
         [
-            _tar_member(b"pickle", first),
-            _tar_member(b"tensors", tensors),
-            _tar_member(b"storages", storages),
-            *(_tar_member(f"filler_{i}".encode(), b"x") for i in range(fillers)),
-            _tar_member(b"pickle", body),
+            tar_member(b"pickle", first),
+            tar_member(b"tensors", tensors),
+            tar_member(b"storages", storages),
+            *(tar_member(f"filler_{i}".encode(), b"x") for i in range(fillers)),
+            tar_member(b"pickle", body),
         ]
     )
 
 
 def tar_past_member_limit(body: bytes, fillers: int = 70) -> bytes:
     """The checkpoint's members only after ``fillers`` others."""
-    tensors, storages = _empty_tar_records()
-    return _tar(
+    tensors, storages = empty_tar_records()
+    return tar_archive(
         [
-            *(_tar_member(f"filler_{i}".encode(), b"x") for i in range(fillers)),
-            _tar_member(b"tensors", tensors),
-            _tar_member(b"storages", storages),
-            _tar_member(b"pickle", body),
+            *(tar_member(f"filler_{i}".encode(), b"x") for i in range(fillers)),
+            tar_member(b"tensors", tensors),
+            tar_member(b"storages", storages),
+            tar_member(b"pickle", body),
         ]
     )
 
 
 def tar_hardlinked_pickle(body: bytes) -> bytes:
     """``pickle`` is a hard link to an oddly named member that holds ``body``."""
-    tensors, storages = _empty_tar_records()
-    return _tar(
+    tensors, storages = empty_tar_records()
+    return tar_archive(
         [
-            _tar_member(b"x.bin", body),
-            _tar_member(b"tensors", tensors),
-            _tar_member(b"storages", storages),
-            _tar_header(b"pickle", 0, b"1", b"x.bin"),
+            tar_member(b"x.bin", body),
+            tar_member(b"tensors", tensors),
+            tar_member(b"storages", storages),
+            tar_header(b"pickle", 0, b"1", b"x.bin"),
         ]
     )
 
 
 def tar_hardlinked_storages(payload: bytes) -> bytes:
     """``storages`` is a hard link to a member whose first record pickle is ``payload``."""
-    tensors, _ = _empty_tar_records()
-    return _tar(
+    tensors, _ = empty_tar_records()
+    return tar_archive(
         [
-            _tar_member(b"y", payload + pickle.dumps([], protocol=2)),
-            _tar_member(b"tensors", tensors),
-            _tar_header(b"storages", 0, b"1", b"y"),
-            _tar_member(b"pickle", pickle.dumps({}, protocol=2)),
+            tar_member(b"y", payload + pickle.dumps([], protocol=2)),
+            tar_member(b"tensors", tensors),
+            tar_header(b"storages", 0, b"1", b"y"),
+            tar_member(b"pickle", pickle.dumps({}, protocol=2)),
         ]
     )
 
@@ -873,13 +882,13 @@ def tar_hardlinked_storages(payload: bytes) -> bytes:
 def tar_quadratic_pax(digits: int = 100_000) -> bytes:
     """A PAX header of ``digits`` digits, the input that makes Python 3.11.7's tarfile quadratic."""
     pax = b"1" * digits
-    tensors, storages = _empty_tar_records()
-    return _tar(
+    tensors, storages = empty_tar_records()
+    return tar_archive(
         [
-            _tar_member(b"././@PaxHeader", pax, b"x"),
-            _tar_member(b"pickle", pickle.dumps({}, protocol=2)),
-            _tar_member(b"tensors", tensors),
-            _tar_member(b"storages", storages),
+            tar_member(b"././@PaxHeader", pax, b"x"),
+            tar_member(b"pickle", pickle.dumps({}, protocol=2)),
+            tar_member(b"tensors", tensors),
+            tar_member(b"storages", storages),
         ]
     )
 
@@ -897,9 +906,9 @@ def legacy_tar_polyglot(body: bytes) -> bytes:
             break
         sys_end = data.index(b".", sys_end + 1)
     rest = data[sys_end + 1 :]
-    tensors, storages = _empty_tar_records()
-    tar_body = _tar(
-        [_tar_member(b"pickle", body), _tar_member(b"tensors", tensors), _tar_member(b"storages", storages)]
+    tensors, storages = empty_tar_records()
+    tar_body = tar_archive(
+        [tar_member(b"pickle", body), tar_member(b"tensors", tensors), tar_member(b"storages", storages)]
     )
     total = 512 + len(tar_body)  # the first header block, then the tar's members
     pad_len = total - (head_len + 7)  # \x80\x02 B <len4> then the padding

@@ -456,8 +456,11 @@ def _find_data_pkl(archive: ZipArchive) -> tuple[str, str] | None:
 
 
 def _is_pickle_member(name: str) -> bool:
-    low = name.lower()
-    return low.endswith((".pkl", ".pickle", ".debug_pkl")) or os.path.basename(low) == ".metadata"
+    """A member some reader would unpickle, by its name (torch's reader ignores case)."""
+    tail = name[-10:].lower()
+    if tail.endswith((".pkl", ".pickle", ".debug_pkl")):
+        return True
+    return tail.endswith(".metadata") and (len(name) == 9 or name[-10] in "/\\")
 
 
 def _member_key(m: ZipMember) -> tuple[int, int, int, int]:
@@ -498,7 +501,7 @@ def _check_members(archive: ZipArchive, prefix: str, is_script: bool, warnings: 
             parts = n.replace("\\", "/").split("/")
             if n.startswith(("/", "\\")) or ".." in parts or (len(n) > 1 and n[1] == ":"):
                 unsafe.append(n)
-        if m.encrypted:
+        if m.flags & 0x61:  # encrypted (the flags ZipMember.encrypted reads)
             locked.append(n)
         elif m.method != 0 and not (is_script and n.startswith(code_prefix)):
             packed.append(f"{n} ({m.size:,} bytes)")
@@ -555,7 +558,8 @@ def _zip_differentials(archive: ZipArchive, prefix: str, pkl: ZipMember, reader:
             f"member names repeat or differ only in case ({names}): torch matches names ignoring "
             "case and takes one of them, other readers may take another"
         )
-    others = [m for m in archive.members if m is not pkl and os.path.basename(m.name.lower()) == "data.pkl"
+    others = [m for m in archive.members if m.name[-8:].lower() == "data.pkl" and m is not pkl
+              and os.path.basename(m.name.lower()) == "data.pkl"
               and m.name.lower() != pkl.name.lower()]  # fmt: skip
     if others:
         diffs.append(
@@ -638,8 +642,8 @@ def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> 
             "zip bomb or a file that different readers read differently, so it is refused.",
             None, list(reader.globals), reader.differentials,
         )  # fmt: skip
-    others = [m.name for m in archive.members
-              if os.path.basename(m.name) == "data.pkl" and m.name != pkl_name]  # fmt: skip
+    others = [m.name for m in archive.members if m.name.endswith("data.pkl")
+              and os.path.basename(m.name) == "data.pkl" and m.name != pkl_name]  # fmt: skip
     if others:
         warnings.append(
             f"the archive holds {len(others) + 1} data.pkl files ({pkl_name}, {', '.join(others[:3])}); "
@@ -681,7 +685,9 @@ def _has_constants(archive: ZipArchive, prefix: str) -> bool:
     if archive.reader != "torch":
         return (prefix + "constants.pkl") in archive.by_name
     wanted = archive.folder + b"/constants.pkl"
-    return any(m.raw.split(b"\0", 1)[0][:511] == wanted for m in archive.members)
+    return any(
+        b"constants.pkl" in m.raw and m.raw.split(b"\0", 1)[0][:511] == wanted for m in archive.members
+    )
 
 
 def _scan_member_pickles(

@@ -112,6 +112,8 @@ class ZipArchive:
         self.alternatives: list[Alternative] = []
         self.directory: Directory
         self._by_lower: dict[bytes, ZipMember | None] | None = None  # None value: two records share it
+        self._shared: set[bytes] = set()
+        self._has_nul = False
         self._sorted: list[int] | None = None
         self._data_start: dict[int, int] = {}
         self._pending: list[tuple[Directory, str]] = []
@@ -270,8 +272,9 @@ class ZipArchive:
             members, _ = self._parse(directory)
         except CheckpointError:
             return
-        mine = [(m.raw, m.header_offset, m.compressed_size, m.size, m.method) for m in self.members]
-        if [(m.raw, m.header_offset, m.compressed_size, m.size, m.method) for m in members] == mine:
+        # compared by name as each reader resolves it (zipfile cuts names at a NUL)
+        mine = [(m.name, m.header_offset, m.compressed_size, m.size, m.method) for m in self.members]
+        if [(m.name, m.header_offset, m.compressed_size, m.size, m.method) for m in members] == mine:
             return
         alt = Alternative(reason, directory, members)
         last_wins = directory.count is None
@@ -293,20 +296,21 @@ class ZipArchive:
             theirs = self._zipfile_directory_at(zip_eocd) if zip_eocd is not None else None
         except CheckpointError:
             theirs = None
-        if theirs is not None and (
-            odd or (theirs.offset, theirs.size, theirs.shift) != (directory.offset, directory.size, 0)
-        ):
+        here = (directory.offset, directory.size, 0)
+        elsewhere = theirs is not None and (theirs.offset, theirs.size, theirs.shift) != here
+        if theirs is not None and (odd or elsewhere):
             if theirs.end_record != eocd:
                 why = "finds another end record"
             elif theirs.shift:
                 why = f"assumes {theirs.shift:,} bytes of data before the archive"
-            elif odd:
-                why = "reads every record the directory holds and cuts names at a NUL byte"
-            else:
+            elif elsewhere:
                 why = "takes the ZIP64 record from where the end record is, not from where it points"
+            else:
+                why = "reads every record the directory holds and cuts names at a NUL byte"
             self._add_alternative_directory(
                 theirs,
-                f"two central directories: Python's zipfile (and the scanners built on it) {why}, "
+                ("two central directories: " if elsewhere else "")
+                + f"Python's zipfile (and the scanners built on it) {why}, "
                 "so it reads other records than torch",
             )
         tail_start = max(size - (1 << 16) - _EOCD_LEN - _CHUNK, 0)
@@ -350,9 +354,9 @@ class ZipArchive:
         append = members.append
         odd = False
         for i in range(count):
-            if not miniz and p >= n:
-                break
             if p + 46 > n:
+                if not miniz and p >= n:
+                    break
                 if miniz:
                     raise self._fail("its directory has fewer records than it declares")
                 raise self._fail("a directory record is cut short")
@@ -364,20 +368,19 @@ class ZipArchive:
             if total > n - p:
                 raise self._fail("a directory record runs past the directory's end")
             name_b = cd[p + 46 : p + 46 + nlen]
-            if _U32 in (csize, usize, hoff) or not miniz:
+            if csize == _U32 or usize == _U32 or hoff == _U32:
                 usize, csize, hoff = _zip64_extra(
                     cd[p + 46 + nlen : p + 46 + nlen + xlen], usize, csize, hoff
                 )
             if miniz:
-                if csize != _U32 and usize != _U32 and (((method | mtime << 16) == 0 and usize != csize)
-                                                         or (usize and not csize)):  # fmt: skip
-                    raise self._fail(_miniz_error("a record's sizes contradict each other"))
-                if disk == 0xFFFF or disk not in (0, 1):
-                    raise self._fail(_miniz_error("it claims to span several disks"))
-                if csize != _U32 and hoff + 30 + csize > size:
-                    raise self._fail("a record's data lies outside the file")
-                if flags & _FLAG_MASKED_DIRECTORY:
-                    raise self._fail(_miniz_error("its directory is encrypted"))
+                if (
+                    disk > 1
+                    or flags & _FLAG_MASKED_DIRECTORY
+                    or (usize != csize and not (method | mtime))
+                    or (usize and not csize)
+                    or hoff + 30 + csize > size
+                ):
+                    self._refuse_record(flags, method, mtime, csize, usize, disk, hoff)
                 if b"\0" in name_b:
                     odd = True
                 name = name_b.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", "replace")
@@ -390,7 +393,23 @@ class ZipArchive:
             p += total
         if not miniz and len(members) >= MAX_MEMBERS:
             raise self._fail(f"its directory holds more than {MAX_MEMBERS:,} records")
+        self._has_nul = self._has_nul or odd
         return members, odd or (miniz and p < n)
+
+    def _refuse_record(
+        self, flags: int, method: int, mtime: int, csize: int, usize: int, disk: int, hoff: int
+    ) -> None:
+        """Raise for a record miniz refuses when the directory is read (its checks, in its order;
+        sizes still saturated after the ZIP64 field are not checked, as miniz does not)."""
+        if csize != _U32 and usize != _U32 and (((method | mtime << 16) == 0 and usize != csize)
+                                                 or (usize and not csize)):  # fmt: skip
+            raise self._fail(_miniz_error("a record's sizes contradict each other"))
+        if disk == 0xFFFF or disk not in (0, 1):
+            raise self._fail(_miniz_error("it claims to span several disks"))
+        if csize != _U32 and hoff + 30 + csize > self.file_size:
+            raise self._fail("a record's data lies outside the file")
+        if flags & _FLAG_MASKED_DIRECTORY:
+            raise self._fail(_miniz_error("its directory is encrypted"))
 
     def _index_names(self) -> None:
         by_name = self.by_name
@@ -417,25 +436,34 @@ class ZipArchive:
     def outside_folder(self) -> list[ZipMember]:
         """Records torch's list of records refuses: not under the first record's folder."""
         folder = self.folder + b"/"
+        if not self._has_nul:
+            return [m for m in self.members if not m.raw.startswith(folder)]
         return [m for m in self.members if not _c_name(m.raw).startswith(folder)]
 
     def _lower_index(self) -> dict[bytes, ZipMember | None]:
+        """Records by name in lower case (as miniz compares them); None where two share one."""
         if self._by_lower is None:
             index: dict[bytes, ZipMember | None] = {}
+            shared = self._shared
             for m in self.members:
                 key = m.raw.lower()
-                index[key] = None if key in index else m
+                if key in index:
+                    index[key] = None
+                    shared.add(key)
+                else:
+                    index[key] = m
             self._by_lower = index
         return self._by_lower
 
     def case_aliases(self) -> list[list[ZipMember]]:
         """Groups of records whose names are equal ignoring ASCII case (exact duplicates too)."""
-        index = self._lower_index()
-        shared = {k for k, v in index.items() if v is None}
+        self._lower_index()
+        if not self._shared:
+            return []
         groups: dict[bytes, list[ZipMember]] = {}
         for m in self.members:
             key = m.raw.lower()
-            if key in shared:
+            if key in self._shared:
                 groups.setdefault(key, []).append(m)
         return list(groups.values())
 

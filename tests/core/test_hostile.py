@@ -66,6 +66,7 @@ CASE_IDS = [
     "zip_case_alias_benign",
     "zip64_disagrees",
     "zip_two_directories",
+    "zip_nul_name",
     "zip_two_folders",
     "tar_duplicate_past_64",
     "tar_hardlinked_pickle",
@@ -425,6 +426,7 @@ def test_the_zip_view_reads_the_data_pkl_torch_reads(corpus: dict[str, HostileCa
         ("zip_two_folders", "more than one place"),
         ("legacy_tar_polyglot", "both a tar archive and a pickle stream"),
         ("zip_case_alias_benign", "ignoring case"),
+        ("zip_nul_name", "cuts names at a NUL byte"),
         ("tar_duplicate_past_64", "more than once"),
     ],
 )
