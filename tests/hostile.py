@@ -520,6 +520,14 @@ def _add_reader_cases(f: Path, add: Callable[..., None], evil_pkl: bytes, state:
         dangerous=("posix.system",),
     )
     add(
+        "pickles_past_the_64th",
+        "many_pickles.pkl",
+        pickle.dumps({"w": 1}, protocol=2) * 70 + payload + b".",
+        "dangerous",
+        dangerous=("posix.system",),
+        warning_part="more pickle",
+    )
+    add(
         "tar_past_member_limit",
         "tar_many.pt",
         tar_past_member_limit(evil_pkl),

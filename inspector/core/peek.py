@@ -23,7 +23,6 @@ MAX_PICKLE_BYTES = 1 << 30  # a data.pkl above 1 GiB is not something torch.save
 MAX_COMPRESSED_PICKLE = 64 << 20  # torch never compresses a pickle; inflate at most this much
 MAX_LISTED_PER_GLOBAL = 1000  # occurrences of one global listed one by one; the rest are counted
 MAX_DISTINCT_GLOBALS = 10_000  # distinct globals listed; past it only dangerous ones are added
-MAX_EXTRA_PICKLES = 64  # further pickles of a plain pickle stream read after the first
 MAX_ARCHIVE_PICKLE_BYTES = 2 << 30  # bytes of pickle members read from one archive, all together
 MAX_WARNINGS_OF_A_KIND = 20
 _FIRST_READ = 16 << 20
@@ -801,14 +800,13 @@ def _read_growing(f: BinaryIO, size: int, parse: Callable[[bytes], Any], name: s
 def _peek_legacy(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
     def parse(data: bytes) -> tuple[Any, Any, int]:
         reader.reset()
-        small = Limits(max_opcodes=10_000)
-        magic, pos = reader.unpickle(data, 0, "magic number pickle", small)
+        magic, pos = reader.unpickle(data, 0, "magic number pickle")
         if magic != LEGACY_MAGIC:
             raise CheckpointError(f"{reader.name} has an invalid legacy magic number.")
-        proto, pos = reader.unpickle(data, pos, "protocol pickle", small)
+        proto, pos = reader.unpickle(data, pos, "protocol pickle")
         if proto != 1001:
             raise CheckpointError(f"{reader.name} uses legacy protocol {proto!r}, which torch does not know.")
-        sys_info, pos = reader.unpickle(data, pos, "sys-info pickle", small)
+        sys_info, pos = reader.unpickle(data, pos, "sys-info pickle")
         items = getattr(sys_info, "items", None)
         if isinstance(items, list) and any(k == "little_endian" and v is False for k, v in items):
             reader.byteorder = "big"
@@ -847,7 +845,8 @@ def _peek_legacy(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -
 
 
 def _peek_pickle(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
-    """A plain pickle (not torch.save's layout); pickles that follow it are read for their globals."""
+    """A plain pickle (not torch.save's layout); pickles that follow it are read for their globals,
+    as many as there are (a reader that loads one after another runs them all)."""
 
     def parse(data: bytes) -> tuple[Any, int]:
         reader.reset()
@@ -860,11 +859,16 @@ def _peek_pickle(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -
         rest = f.read(min(size - end, MAX_PICKLE_BYTES))
         n = 0
         pos = 0
-        while pos < len(rest) and rest[pos] == 0x80 and n < MAX_EXTRA_PICKLES:
-            n += 1
-            nxt = reader.scan_only(rest, pos, f"pickle {n + 1}", warnings)
-            if nxt is None:
+        while pos < len(rest):
+            before = len(reader.globals)
+            tried: list[str] = []
+            nxt = reader.scan_only(rest, pos, f"pickle {n + 2}", tried)
+            if nxt is None:  # a damaged pickle, or bytes that are none
+                if len(reader.globals) > before or rest[pos] == 0x80:
+                    n += 1
+                    warnings.extend(tried)
                 break
+            n += 1
             pos = nxt
         if n:
             warnings.append(

@@ -78,6 +78,7 @@ CASE_IDS = [
     "marks_then_payload",
     "long_line_then_payload",
     "no_proto_binary",
+    "pickles_past_the_64th",
     "tar_past_member_limit",
     "zip_comment_fake_end",
     "zip_overlapping_members",
