@@ -158,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspector.engine.worker import main as worker_main
 
         return worker_main()
+    if argv[:1] == ["--confined-peek"]:  # and its confined static reader this way
+        from inspector.core.confined_peek import main as confined_main
+
+        return confined_main(argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
         args = _build_parser().parse_args(argv)
         try:

@@ -56,6 +56,10 @@ class DamagedCheckpointError(CheckpointError):
         self.differentials = list(differentials or [])
 
 
+class ReaderOutOfMemory(CheckpointError):
+    """The read ran out of memory: the machine's, or the limit a confined reader runs under."""
+
+
 def display_name(path: str) -> str:
     return f"“{os.path.basename(os.path.normpath(path)) or path}”"
 
@@ -258,7 +262,7 @@ def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointInd
                 assert isinstance(top, CheckpointIndex)
                 return top
     except MemoryError:
-        raise CheckpointError(f"{name} needs more memory to read than this machine has.") from None
+        raise ReaderOutOfMemory(f"{name} needs more memory to read than this machine has.") from None
     except OSError as exc:
         raise _os_error(name, exc) from None
     warnings.extend(reader.nested_warnings)
