@@ -214,6 +214,9 @@ def _zipfile_reads_payload(path: Path) -> bool:
         return False
 
 
+_U32 = 0xFFFFFFFF
+
+
 def _patch(record: bytes, offset: int, fmt: str, value: int) -> bytes:
     out = bytearray(record)
     struct.pack_into(fmt, out, offset, value & ((1 << (8 * struct.calcsize(fmt))) - 1))
@@ -229,9 +232,22 @@ def _zip_structure(draw: st.DrawFn) -> bytes:
     records = [central[i] for i in draw(st.permutations(range(len(central))))]
     for _ in range(draw(st.integers(0, 2))):  # a record twice, or pointing elsewhere, or lying about its size
         i = draw(st.integers(0, len(records) - 1))
-        kind = draw(st.sampled_from(["dup", "offset", "size", "name_len"]))
+        kind = draw(st.sampled_from(["dup", "offset", "size", "name_len", "zip64_field"]))
         if kind == "dup":
             records.append(records[i])
+        elif kind == "zip64_field":  # sizes and offset saturated, the real ones in a ZIP64 field
+            record = records[i]
+            (csize, usize), nlen = (
+                struct.unpack_from("<II", record, 20),
+                struct.unpack_from("<H", record, 28)[0],
+            )
+            (hoff,) = struct.unpack_from("<I", record, 42)
+            values = [usize, csize, hoff + draw(st.integers(-32, 32))][: draw(st.integers(0, 3))]
+            extra = struct.pack(f"<HH{len(values)}Q", 1, 8 * len(values), *(max(v, 0) for v in values))
+            head = _patch(
+                _patch(_patch(record[:46], 20, "<Q", (1 << 64) - 1), 42, "<I", _U32), 30, "<H", len(extra)
+            )
+            records[i] = head + record[46 : 46 + nlen] + extra
         elif kind == "offset":
             records[i] = _patch(records[i], 42, "<I", draw(st.integers(0, len(local) + 64)))
         elif kind == "size":
