@@ -221,6 +221,7 @@ class SafeUnpickler:
         self._max_bytes = self.limits.max_bytes
         self._scanned_from: int | None = None
         self._long_text = False
+        self._reported_at = -1
         if budget is not None and budget.nbytes < self._max_bytes:
             self._max_bytes = max(budget.nbytes, 0)
 
@@ -249,20 +250,19 @@ class SafeUnpickler:
         return exc
 
     def _scan_hook(self, module: str, name: str, pos: int) -> None:
-        if self.on_global is not None:
+        if self.on_global is not None and pos != self._reported_at:
             self.on_global(Global(module, name, pos))
 
     def _global(self, module: Any, name: Any, pos: int) -> Global:
         if not isinstance(module, str) or not isinstance(name, str):
             raise self._error("a global name is not a string", pos)
         g = Global(module, name, pos)
-        if len(module) + len(name) > self.limits.max_name_chars:
-            if self.on_global is not None:
-                self.on_global(g)
-            raise self._limit(f"a global name is longer than {self.limits.max_name_chars:,} characters", pos)
-        self._charge(_GLOBAL + 2 * (len(module) + len(name)), pos)
+        self._reported_at = pos  # listed here: the globals-only scan of a limit met now skips it
         if self.on_global is not None:
             self.on_global(g)
+        if len(module) + len(name) > self.limits.max_name_chars:
+            raise self._limit(f"a global name is longer than {self.limits.max_name_chars:,} characters", pos)
+        self._charge(_GLOBAL + 2 * (len(module) + len(name)), pos)
         return g
 
     def _reduce(self, func: Any, args: Any, pos: int) -> Any:
