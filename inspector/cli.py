@@ -163,11 +163,13 @@ def _scan(args: argparse.Namespace) -> int:
     try:
         index = peek(args.file)
         path, fmt, refs, notes = index.path, index.format, index.globals, index.warnings
+        differentials = index.differentials
     except DamagedCheckpointError as exc:
-        if all(g.verdict is GlobalClass.ALLOWED for g in exc.globals):
+        if all(g.verdict is GlobalClass.ALLOWED for g in exc.globals) and not exc.differentials:
             raise
         path, fmt, refs, notes, error = args.file, "unreadable", exc.globals, [], exc.message
-    judged = judge_globals(refs, fmt)
+        differentials = exc.differentials
+    judged = judge_globals(refs, fmt, differentials)
     globals_ = globals_json(refs)
     rank = {"dangerous": 0, "unknown": 1, "allowed": 2}
     globals_.sort(key=lambda g: (rank.get(g["verdict"], 0), g["name"]))
@@ -179,7 +181,7 @@ def _scan(args: argparse.Namespace) -> int:
             "verdict": verdict,
             "torchscript_code": judged.torchscript_code,
         }
-        report.update(globals=globals_, warnings=notes)
+        report.update(globals=globals_, warnings=notes, differentials=list(differentials))
         if error:
             report["error"] = error
         print_json(report)
@@ -193,6 +195,8 @@ def _scan(args: argparse.Namespace) -> int:
             print_text(f"  {g['verdict']:9}  {g['name']}  ×{g['count']}  at {places}{more}")
         for w in notes:
             print_text(f"  note: {w}")
+        for d in differentials:
+            print_text(f"  differential: {d}")
     if error:
         fail(error)
     return 0 if judged.verdict is Verdict.SAFE else 1
@@ -204,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspector.engine.worker import main as worker_main
 
         return worker_main()
+    if argv[:1] == ["--confined-peek"]:  # and its confined static reader this way
+        from inspector.core.confined_peek import main as confined_main
+
+        return confined_main(argv[1:])
     guard_streams()
     if argv and argv[0] in SUBCOMMANDS:
         # Options may come before, between or after the positionals (``stats FILE --bins 8 KEY``).

@@ -67,7 +67,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def _short_unicode(text: str) -> bytes:
-    raw = text.encode()
+    raw = text.encode("utf-8", "surrogatepass")
     return b"\x8c" + bytes([len(raw)]) + raw
 
 
@@ -389,7 +389,551 @@ def build_corpus(folder: Path) -> dict[str, HostileCase]:
     }
     add("safetensors_overlap", "overlap.safetensors", safetensors_bytes(overlap, b"\0" * 12), "error",
         error_part="overlaps")  # fmt: skip
+    _add_reader_cases(f, add, evil_pkl, state)
     return cases
+
+
+def _protocol0_payload(folder: Path) -> bytes:
+    """``posix.system(cmd)`` in protocol-0 opcodes, without PROTO or STOP (to embed)."""
+    return b"cposix\nsystem\n(S'" + _touch_cmd(folder).encode() + b"'\ntR"
+
+
+def _add_reader_cases(f: Path, add: Callable[..., None], evil_pkl: bytes, state: bytes) -> None:
+    """Files that two readers read differently, payloads behind a point where a stricter reader
+    gives up, and inputs that cost a naive reader its time, its memory or an exception."""
+    system = f"{os.system.__module__}.system"
+    data_pkl = next(body for name, body in zip_entries(state) if name.endswith(b"/data.pkl"))
+    # parser differentials: torch's reader (miniz) and tarfile against a naive reader
+    add(
+        "zip_case_alias",
+        "case_alias.pt",
+        zip_case_alias(state, evil_pkl),
+        "dangerous",
+        error_part="does not tell apart",
+        dangerous=(system,),
+    )
+    add(
+        "zip_case_alias_benign",
+        "case_alias_benign.pt",
+        zip_case_alias(state, data_pkl),
+        "dangerous",
+        error_part="does not tell apart",
+    )
+    add(
+        "zip64_disagrees",
+        "zip64_disagrees.pt",
+        zip64_disagreeing(state, evil_pkl),
+        "dangerous",
+        dangerous=(system,),
+    )
+    add(
+        "zip_two_directories",
+        "two_directories.pt",
+        zip_two_directories(state, evil_pkl),
+        "dangerous",
+        dangerous=(system,),
+    )
+    add("zip_nul_name", "nul_name.pt", zip_nul_name(state, evil_pkl), "dangerous", dangerous=(system,))
+    add(
+        "zip_two_folders",
+        "two_folders.pt",
+        zip_two_folders(state, evil_pkl),
+        "dangerous",
+        dangerous=(system,),
+        warning_part="outside its folder",
+    )
+    add(
+        "tar_duplicate_past_64",
+        "tar_duplicate.pt",
+        tar_with_later_duplicate(evil_pkl),
+        "dangerous",
+        error_part="two members",
+        dangerous=(system,),
+    )
+    add(
+        "tar_hardlinked_pickle",
+        "tar_link_pickle.pt",
+        tar_hardlinked_pickle(evil_pkl),
+        "dangerous",
+        dangerous=(system,),
+    )
+    add(
+        "tar_hardlinked_storages",
+        "tar_link_storages.pt",
+        tar_hardlinked_storages(evil_pkl),
+        "dangerous",
+        dangerous=(system,),
+    )
+    add(
+        "legacy_tar_polyglot",
+        "legacy_tar.pt",
+        legacy_tar_polyglot(evil_pkl),
+        "dangerous",
+        dangerous=(system,),
+        warning_part="tar format",
+    )
+    # payloads behind a point where a reader stricter than CPython gives up
+    payload = _protocol0_payload(f)
+    add(
+        "long4_then_payload",
+        "long4.pkl",
+        b"\x80\x02\x8b" + struct.pack("<i", 5000) + b"\x01" * 5000 + b"0" + payload + b".",
+        "dangerous",
+        dangerous=("posix.system",),
+    )
+    add(
+        "hex_digits_then_payload",
+        "hex_digits.pkl",
+        b"I0x" + b"1" * 10**6 + b"\n0" + payload + b".",
+        "dangerous",
+        dangerous=("posix.system",),
+    )
+    add(
+        "digits_4300_then_payload",
+        "digits_4300.pkl",
+        b"I" + b"1" * 4300 + b"\n0" + payload + b".",
+        "dangerous",
+        dangerous=("posix.system",),
+    )
+    add(
+        "marks_then_payload",
+        "marks.pkl",
+        b"\x80\x02" + b"(" * 100_001 + payload + b".",
+        "dangerous",
+        dangerous=("posix.system",),
+    )
+    add(
+        "long_line_then_payload",
+        "long_line.pkl",
+        b"S'" + b"a" * ((1 << 20) + 10) + b"'\n0" + payload + b".",
+        "dangerous",
+        dangerous=("posix.system",),
+    )
+    add(
+        "no_proto_binary",
+        "no_proto.pkl",
+        _short_unicode("posix")
+        + _short_unicode("system")
+        + b"\x93"
+        + _short_unicode(_touch_cmd(f))
+        + b"\x85R.",
+        "dangerous",
+        dangerous=("posix.system",),
+    )
+    add(
+        "pickles_past_the_64th",
+        "many_pickles.pkl",
+        pickle.dumps({"w": 1}, protocol=2) * 70 + payload + b".",
+        "dangerous",
+        dangerous=("posix.system",),
+        warning_part="more pickle",
+    )
+    add(
+        "tar_past_member_limit",
+        "tar_many.pt",
+        tar_past_member_limit(evil_pkl),
+        "dangerous",
+        dangerous=(system,),
+    )
+    add(
+        "zip_comment_fake_end",
+        "comment_end.pt",
+        zip_comment_fake_end(state, evil_pkl),
+        "dangerous",
+        dangerous=(system,),
+    )
+    # what costs a naive reader its time or memory
+    add(
+        "zip_overlapping_members",
+        "overlapping.pt",
+        zip_overlapping(state, evil_pkl),
+        "dangerous",
+        error_part="overlap",
+        dangerous=(system,),
+    )
+    add("tar_quadratic_pax", "quadratic_pax.pt", tar_quadratic_pax(), "safe")
+    key = b"a." * (1 << 19)
+    add(
+        "memo_long_keys",
+        "long_keys.pkl",
+        b"\x80\x02}(X" + struct.pack("<I", len(key)) + key + b"q\x00K\x01" + b"h\x00K\x01" * 2000 + b"u.",
+        "error",
+        error_part="MB",
+    )
+    # what used to end in an exception instead of a sentence
+    add(
+        "zip_corrupt_deflate",
+        "corrupt_deflate.pt",
+        zip_corrupt_deflate(state, "archive/extra.pkl", pickle.dumps(list(range(5000)), protocol=2)),
+        "error",
+        error_part="damaged",
+    )
+    add(
+        "surrogate_global",
+        "surrogate_global.pkl",
+        b"\x80\x04"
+        + _short_unicode("posix")
+        + _short_unicode("system")
+        + b"\x93"
+        + _short_unicode("m\ud800")
+        + _short_unicode("x\udc80")
+        + b"\x93\x86.",
+        "dangerous",
+        dangerous=("posix.system",),
+    )
+    add("surrogate_key", "surrogate_key.pkl", b"\x80\x04}" + _short_unicode("m\ud800") + b"K\x01s.", "safe")
+
+
+# --- zips and tars written by hand: every field as the case needs it ------------------------------
+
+
+def zip_entries(source: bytes) -> list[tuple[bytes, bytes]]:
+    """(raw name, bytes) of every member of a zip, in directory order."""
+    with zipfile.ZipFile(io.BytesIO(source)) as z:
+        return [(i.filename.encode(), z.read(i)) for i in z.infolist()]
+
+
+def local_records(entries: list[tuple[bytes, bytes]], start: int = 0) -> tuple[bytes, list[bytes]]:
+    """Stored local records for ``entries`` from offset ``start``, and the central record of each."""
+    body = b""
+    central: list[bytes] = []
+    for name, data in entries:
+        offset = start + len(body)
+        crc = zlib.crc32(data)
+        body += (
+            struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, len(data), len(data), len(name), 0)
+            + name
+            + data
+        )
+        central.append(central_record(name, data, offset))
+    return body, central
+
+
+def central_record(
+    name: bytes, data: bytes, offset: int, method: int = 0, stored: bytes | None = None
+) -> bytes:
+    crc = zlib.crc32(data)
+    size = len(stored if stored is not None else data)
+    return (
+        struct.pack(
+            "<4s6H3I5H2I",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            method,
+            0,
+            0,
+            crc,
+            size,
+            len(data),
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        + name
+    )
+
+
+def end_record(count: int, cd_size: int, cd_offset: int, comment: bytes = b"") -> bytes:
+    return (
+        struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, cd_size, cd_offset, len(comment)) + comment
+    )
+
+
+def zip64_end_record(count: int, cd_size: int, cd_offset: int) -> bytes:
+    return struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
+
+
+def zip64_locator(record_offset: int) -> bytes:
+    return struct.pack("<4sIQI", b"PK\x06\x07", 0, record_offset, 1)
+
+
+def hand_zip(entries: list[tuple[bytes, bytes]], comment: bytes = b"") -> bytes:
+    body, central = local_records(entries)
+    cd = b"".join(central)
+    return body + cd + end_record(len(central), len(cd), len(body), comment)
+
+
+def zip_case_alias(source: bytes, body: bytes) -> bytes:
+    """``archive/DATA.PKL`` after ``archive/data.pkl``: torch's reader matches names ignoring case."""
+    entries = zip_entries(source)
+    pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
+    return hand_zip([*entries, (pkl[: -len(b"data.pkl")] + b"DATA.PKL", body)])
+
+
+def zip64_disagreeing(source: bytes, body: bytes) -> bytes:
+    """The classic end record names the real directory; the ZIP64 record (which torch's reader
+    always prefers) names a second one whose data.pkl is ``body``."""
+    entries = zip_entries(source)
+    local, central = local_records(entries)
+    evil_offset = len(local)
+    pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
+    local += (
+        struct.pack(
+            "<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(body), len(body), len(body), len(pkl), 0
+        )
+        + pkl
+        + body
+    )
+    real_cd = b"".join(central)
+    evil_cd = b"".join(central_record(pkl, body, evil_offset) if c[46:] == pkl else c for c in central)
+    real_at = len(local)
+    evil_at = real_at + len(real_cd)
+    z64_at = evil_at + len(evil_cd)
+    return (
+        local
+        + real_cd
+        + evil_cd
+        + zip64_end_record(len(central), len(evil_cd), evil_at)
+        + zip64_locator(z64_at)
+        + end_record(len(central), len(real_cd), real_at)
+    )
+
+
+def zip_two_directories(source: bytes, body: bytes) -> bytes:
+    """Two ZIP64 records: the locator points at one naming a directory whose data.pkl is ``body``
+    (torch's reader follows it); the record just before the locator names the real directory
+    (Python's zipfile, and the scanners built on it, take that one)."""
+    entries = zip_entries(source)
+    local, central = local_records(entries)
+    evil_offset = len(local)
+    pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
+    local += (
+        struct.pack(
+            "<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(body), len(body), len(body), len(pkl), 0
+        )
+        + pkl
+        + body
+    )
+    real_cd = b"".join(central)
+    evil_cd = b"".join(central_record(pkl, body, evil_offset) if c[46:] == pkl else c for c in central)
+    evil_at = len(local)
+    evil_z64 = evil_at + len(evil_cd)
+    real_at = evil_z64 + 56
+    out = (
+        local
+        + evil_cd
+        + zip64_end_record(len(central), len(evil_cd), evil_at)
+        + real_cd
+        + zip64_end_record(len(central), len(real_cd), real_at)
+    )
+    return out + zip64_locator(evil_z64) + end_record(len(central), len(real_cd), real_at)
+
+
+def zip_comment_fake_end(source: bytes, body: bytes) -> bytes:
+    """The real end record's comment holds a data.pkl record, a directory naming it and, a few
+    bytes on, a second end record: the last one, which torch's reader takes, at its declared offset."""
+    entries = zip_entries(source)
+    local, central = local_records(entries)
+    real_cd = b"".join(central)
+    pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
+    comment_at = len(local) + len(real_cd) + 22
+    evil_local = (
+        struct.pack(
+            "<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(body), len(body), len(body), len(pkl), 0
+        )
+        + pkl
+        + body
+    )
+    evil_cd = b"".join(central_record(pkl, body, comment_at) if c[46:] == pkl else c for c in central)
+    comment = evil_local + evil_cd + b"\0" * 10
+    comment += end_record(len(central), len(evil_cd), comment_at + len(evil_local))
+    return local + real_cd + end_record(len(central), len(real_cd), len(local), comment)
+
+
+def zip_nul_name(source: bytes, body: bytes) -> bytes:
+    """A second member named ``archive/data.pkl\\0x`` holding ``body``: torch's reader compares the
+    whole name and takes the real data.pkl; zipfile cuts names at the NUL and takes the last."""
+    entries = zip_entries(source)
+    pkl = next(n for n, _ in entries if n.endswith(b"/data.pkl"))
+    return hand_zip([*entries, (pkl + b"\0x", body)])
+
+
+def zip_two_folders(source: bytes, body: bytes, fillers: int = 64) -> bytes:
+    """``archive/`` with its data.pkl and ``fillers`` harmless pickles, then a second folder's
+    data.pkl (``body``) as the 65th pickle: torch refuses the archive, other readers take either."""
+    entries = zip_entries(source)
+    harmless = pickle.dumps([1, 2, 3], protocol=2)
+    return hand_zip(
+        [
+            *entries,
+            *((f"archive/extra_{i}.pkl".encode(), harmless) for i in range(fillers)),
+            (b"other/data.pkl", body),
+        ]
+    )
+
+
+def zip_overlapping(source: bytes, body: bytes, aliases: int = 5000) -> bytes:
+    """``aliases`` directory records named ``archive/x{i}.pkl`` that all point at one pickle's bytes."""
+    entries = zip_entries(source)
+    local, central = local_records([*entries, (b"archive/x.pkl", body)])
+    (offset,) = struct.unpack_from("<I", central[-1], 42)
+    central += [central_record(f"archive/x{i}.pkl".encode(), body, offset) for i in range(aliases)]
+    cd = b"".join(central)
+    return local + cd + end_record(len(central), len(cd), len(local))
+
+
+def zip_corrupt_deflate(source: bytes, name: str, body: bytes) -> bytes:
+    """``source`` plus a deflated member whose stream is damaged in the middle."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    stream = bytearray(comp.compress(body) + comp.flush())
+    stream[len(stream) // 2 : len(stream) // 2 + 4] = b"\xff\xff\xff\xff"
+    entries = zip_entries(source)
+    local, central = local_records(entries)
+    raw = name.encode()
+    offset = len(local)
+    local += (
+        struct.pack(
+            "<4s5H3I2H", b"PK\x03\x04", 20, 0, 8, 0, 0, zlib.crc32(body), len(stream), len(body), len(raw), 0
+        )
+        + raw
+        + bytes(stream)
+    )
+    central.append(central_record(raw, body, offset, method=8, stored=bytes(stream)))
+    cd = b"".join(central)
+    return local + cd + end_record(len(central), len(cd), len(local))
+
+
+def tar_header(name: bytes, size: int, kind: bytes = b"0", linkname: bytes = b"") -> bytes:
+    """One ustar header block with a valid checksum."""
+    head = bytearray(512)
+    head[0 : len(name)] = name
+    head[100:108] = b"0000644\0"
+    head[108:116] = b"0000000\0"
+    head[116:124] = b"0000000\0"
+    head[124:136] = b"%011o\0" % size
+    head[136:148] = b"00000000000\0"
+    head[156:157] = kind
+    head[157 : 157 + len(linkname)] = linkname
+    head[257:263] = b"ustar\0"
+    head[263:265] = b"00"
+    head[148:156] = b" " * 8
+    head[148:156] = b"%06o\0 " % sum(head)
+    return bytes(head)
+
+
+def tar_member(name: bytes, data: bytes, kind: bytes = b"0", linkname: bytes = b"") -> bytes:
+    pad = (-len(data)) % 512
+    return tar_header(name, len(data), kind, linkname) + data + b"\0" * pad
+
+
+def tar_archive(members: list[tuple[bytes, bytes]] | list[bytes]) -> bytes:
+    blocks = [m if isinstance(m, bytes) else tar_member(*m) for m in members]
+    return b"".join(blocks) + b"\0" * 1024
+
+
+def empty_tar_records() -> tuple[bytes, bytes]:
+    """(tensors, storages) members of a tar checkpoint with no tensors."""
+    count = pickle.dumps(0, protocol=2)
+    return count, count + pickle.dumps([], protocol=2)
+
+
+def tar_with_later_duplicate(body: bytes, fillers: int = 70) -> bytes:
+    """A harmless ``pickle`` member first, ``fillers`` other members, then a second ``pickle``:
+    tarfile (and so torch) takes the last one."""
+    tensors, storages = empty_tar_records()
+    first = pickle.dumps({"w": 1}, protocol=2)
+    return tar_archive(
+        [
+            tar_member(b"pickle", first),
+            tar_member(b"tensors", tensors),
+            tar_member(b"storages", storages),
+            *(tar_member(f"filler_{i}".encode(), b"x") for i in range(fillers)),
+            tar_member(b"pickle", body),
+        ]
+    )
+
+
+def tar_past_member_limit(body: bytes, fillers: int = 70) -> bytes:
+    """The checkpoint's members only after ``fillers`` others."""
+    tensors, storages = empty_tar_records()
+    return tar_archive(
+        [
+            *(tar_member(f"filler_{i}".encode(), b"x") for i in range(fillers)),
+            tar_member(b"tensors", tensors),
+            tar_member(b"storages", storages),
+            tar_member(b"pickle", body),
+        ]
+    )
+
+
+def tar_hardlinked_pickle(body: bytes) -> bytes:
+    """``pickle`` is a hard link to an oddly named member that holds ``body``."""
+    tensors, storages = empty_tar_records()
+    return tar_archive(
+        [
+            tar_member(b"x.bin", body),
+            tar_member(b"tensors", tensors),
+            tar_member(b"storages", storages),
+            tar_header(b"pickle", 0, b"1", b"x.bin"),
+        ]
+    )
+
+
+def tar_hardlinked_storages(payload: bytes) -> bytes:
+    """``storages`` is a hard link to a member whose first record pickle is ``payload``."""
+    tensors, _ = empty_tar_records()
+    return tar_archive(
+        [
+            tar_member(b"y", payload + pickle.dumps([], protocol=2)),
+            tar_member(b"tensors", tensors),
+            tar_header(b"storages", 0, b"1", b"y"),
+            tar_member(b"pickle", pickle.dumps({}, protocol=2)),
+        ]
+    )
+
+
+def tar_quadratic_pax(digits: int = 100_000) -> bytes:
+    """A PAX header of ``digits`` digits, the input that makes Python 3.11.7's tarfile quadratic."""
+    pax = b"1" * digits
+    tensors, storages = empty_tar_records()
+    return tar_archive(
+        [
+            tar_member(b"././@PaxHeader", pax, b"x"),
+            tar_member(b"pickle", pickle.dumps({}, protocol=2)),
+            tar_member(b"tensors", tensors),
+            tar_member(b"storages", storages),
+        ]
+    )
+
+
+def legacy_tar_polyglot(body: bytes) -> bytes:
+    """A real legacy torch file whose first 512 bytes are also a valid tar header: the sys-info
+    pickle's bytes hold a whole tar (``pickle`` = ``body``), which torch.load reads first."""
+    buf = io.BytesIO()
+    torch.save({"w": torch.ones(3)}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    head_len = 15 + 6  # the magic-number pickle, then the protocol pickle
+    sys_end = data.index(b".", data.index(b"\x80\x02", head_len) + 2)  # the sys-info pickle's STOP
+    while True:  # the STOP of the sys-info dict pickle: the next pickle starts right after it
+        if data[sys_end + 1 : sys_end + 3] == b"\x80\x02":
+            break
+        sys_end = data.index(b".", sys_end + 1)
+    rest = data[sys_end + 1 :]
+    tensors, storages = empty_tar_records()
+    tar_body = tar_archive(
+        [tar_member(b"pickle", body), tar_member(b"tensors", tensors), tar_member(b"storages", storages)]
+    )
+    total = 512 + len(tar_body)  # the first header block, then the tar's members
+    pad_len = total - (head_len + 7)  # \x80\x02 B <len4> then the padding
+    stream = bytearray(data[:head_len] + b"\x80\x02B" + struct.pack("<I", pad_len) + bytes(pad_len) + b".")
+    block = bytearray(stream[:512])
+    block[100:108] = b"0000644\0"
+    block[108:116] = b"0000000\0"
+    block[116:124] = b"0000000\0"
+    block[124:136] = b"00000000000\0"
+    block[136:148] = b"00000000000\0"
+    block[156:157] = b"0"
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    stream[:512] = block
+    stream[512:total] = tar_body
+    return bytes(stream) + rest
 
 
 def _encrypt_data_pkl(source: bytes) -> bytes:

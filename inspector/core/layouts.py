@@ -65,6 +65,8 @@ def peek_hf_index(layout: Layout, peek_file: PeekFile) -> CheckpointIndex:
     where: dict[str, str] = {}
     globals_: list[GlobalRef] = []
     missing: list[str] = []
+    differentials: list[str] = []
+    unread: list[str] = []  # shards that could not be read: what they would load is unknown
     file_bytes = 0
     for shard, full in layout.shard_files():
         keys = shards[shard]
@@ -77,15 +79,17 @@ def peek_hf_index(layout: Layout, peek_file: PeekFile) -> CheckpointIndex:
             globals_.extend(
                 GlobalRef(g.module, g.name, g.verdict, f"{shard} › {g.pickle}", g.offset) for g in exc.globals
             )
-            warnings.append(f"shard {shard} cannot be read: {exc.message}")
+            differentials.extend(f"shard {shard}: {d}" for d in exc.differentials)
+            unread.append(f"shard {shard} cannot be read: {exc.message}")
             continue
         except CheckpointError as exc:
-            warnings.append(f"shard {shard} cannot be read: {exc.message}")
+            unread.append(f"shard {shard} cannot be read: {exc.message}")
             continue
         file_bytes += sub.file_size
         globals_.extend(
             GlobalRef(g.module, g.name, g.verdict, f"{shard} › {g.pickle}", g.offset) for g in sub.globals
         )
+        differentials.extend(f"shard {shard}: {d}" for d in sub.differentials)
         warnings.extend(f"{shard}: {w}" for w in sub.warnings)
         if sub.format not in SHARD_FORMATS:
             warnings.append(f"shard {shard} is a {sub.format} file, not a torch or safetensors file")
@@ -130,7 +134,8 @@ def peek_hf_index(layout: Layout, peek_file: PeekFile) -> CheckpointIndex:
         size = os.stat(path).st_size
     except OSError:
         size = 0
-    index = _finish(path, "hf-sharded", root, globals_, size + file_bytes, warnings)
+    index = _finish(path, "hf-sharded", root, globals_, size + file_bytes, [*unread, *warnings])
+    index.differentials, index.unread = differentials, unread
     meta = hf.metadata
     total = meta.get("total_size") if isinstance(meta, dict) else None
     if total is not None and not missing:

@@ -223,7 +223,13 @@ class CheckpointIndex:
     #: and safetensors files; zip records are found through the archive's directory instead).
     storage_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     byteorder: str = "little"  # as the file declares it
-    archive_prefix: str = ""  # zip files: the folder inside the archive that holds data.pkl ("name/")
+    #: Ways other readers would read this file differently from what is shown (two central
+    #: directories, member names that differ only in case, a tar that is also a pickle stream …),
+    #: one sentence each. Any of them makes the file dangerous: what torch runs may not be what was read.
+    differentials: list[str] = field(default_factory=list)
+    #: Parts of a layout of several files that could not be read (a damaged shard), one sentence
+    #: each: what they would load is unknown, so the whole is never judged safe.
+    unread: list[str] = field(default_factory=list)
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:

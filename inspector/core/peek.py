@@ -18,17 +18,18 @@ from .safety import TORCHSCRIPT_CODE, in_format
 from .sniff import LEGACY_MAGIC, FileKind, sniff
 from .torch_pickle import StorageRef, TorchPickleReader
 from .tree import TreeBuilder
-from .unpickler import Global, Limits, NeedMoreData, PickleError, SafeUnpickler
+from .unpickler import Budget, Global, Limits, NeedMoreData, PickleError, SafeUnpickler
 from .ziparchive import ZipArchive, ZipMember
 
 MAX_PICKLE_BYTES = 1 << 30  # a data.pkl above 1 GiB is not something torch.save writes
 MAX_COMPRESSED_PICKLE = 64 << 20  # torch never compresses a pickle; inflate at most this much
 MAX_LISTED_PER_GLOBAL = 1000  # occurrences of one global listed one by one; the rest are counted
 MAX_DISTINCT_GLOBALS = 10_000  # distinct globals listed; past it only dangerous ones are added
-MAX_EXTRA_PICKLES = 64  # further pickles (constants.pkl, debug pickles, trailing pickles) read
+MAX_ARCHIVE_PICKLE_BYTES = 2 << 30  # bytes of pickle members read from one archive, all together
 MAX_WARNINGS_OF_A_KIND = 20
 _FIRST_READ = 16 << 20
 _EOCD = b"PK\x05\x06"
+_LOCAL = b"PK\x03\x04"
 
 
 #: Functions that unpickle their bytes argument: a payload can hide a second pickle inside the first.
@@ -45,9 +46,20 @@ class DamagedCheckpointError(CheckpointError):
     ``scan`` still reports them: a damaged file that names ``os.system`` is dangerous, not just unreadable.
     """
 
-    def __init__(self, message: str, details: str | None, globals_: list[GlobalRef]) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: str | None,
+        globals_: list[GlobalRef],
+        differentials: list[str] | None = None,
+    ) -> None:
         super().__init__(message, details)
         self.globals = globals_
+        self.differentials = list(differentials or [])
+
+
+class ReaderOutOfMemory(CheckpointError):
+    """The read ran out of memory: the machine's, or the limit a confined reader runs under."""
 
 
 def display_name(path: str) -> str:
@@ -67,9 +79,13 @@ class _Reader:
         self._depth = 0
         self.storage_spans: dict[str, tuple[int, int]] = {}
         self.byteorder = "little"
-        self.archive_prefix = ""
+        self.budget = Budget()  # shared by every pickle of the file
+        self.differentials: list[str] = []  # how other readers would read the file otherwise
+        self.unread: list[str] = []  # parts that were never looked at: the file is not shown as safe
+        self.archive_bytes_left = MAX_ARCHIVE_PICKLE_BYTES
 
     def reset(self) -> None:
+        """Start over on the same file (a longer read of it): the time already spent still counts."""
         self.globals.clear()
         self._listed.clear()
         self.unlisted = 0
@@ -77,6 +93,19 @@ class _Reader:
         self.torch = TorchPickleReader()
         self.storage_spans = {}
         self.byteorder = "little"
+        self.budget = Budget(deadline=self.budget.deadline)
+        self.differentials.clear()
+        self.unread.clear()
+        self.archive_bytes_left = MAX_ARCHIVE_PICKLE_BYTES
+
+    def damaged(self, exc: CheckpointError) -> CheckpointError:
+        """The error to raise for a file that could not be read to the end: with the globals and
+        differentials met before, so "damaged" never hides "dangerous"."""
+        if isinstance(exc, DamagedCheckpointError):
+            return exc
+        if self.globals or self.differentials:
+            return DamagedCheckpointError(exc.message, exc.details, list(self.globals), self.differentials)
+        return exc
 
     def record(self, g: Global, which: str) -> None:
         """List one occurrence; past the caps only dangerous globals not yet listed are added."""
@@ -125,23 +154,42 @@ class _Reader:
         up = SafeUnpickler(
             data, start, name=which, on_global=lambda g: self.record(g, which),
             reduce_hook=reduce_hook, persistent_load=hooks.persistent_load, limits=limits,
+            budget=self.budget,
         )  # fmt: skip
         try:
             return up.load()
         except PickleError as exc:
-            raise CheckpointError(f"{self.name} cannot be read: {exc.message}", exc.details) from None
+            error = _UnpickleError(f"{self.name} cannot be read: {exc.message}", exc.details)
+            error.unscanned, error.inner = exc.unscanned, exc.message.rstrip(".")
+            raise error from None
 
     def scan_only(self, data: bytes, start: int, which: str, warnings: list[str]) -> int | None:
-        """Read a further pickle for its globals only; a damaged one is a warning. Its end, or None."""
+        """Read a further pickle for its globals only; a damaged one is a warning. Its end, or None.
+
+        A pickle a limit of this reader stopped before its end (even for the globals-only scan)
+        counts as unread: the file is then never shown as safe.
+        """
         try:
             _, end = self.unpickle(data, start, which, Limits(max_bytes=128 << 20), torch=False)
         except NeedMoreData:
             warnings.append(f"{which} stops in the middle of a pickle (its globals so far are listed)")
             return None
+        except _UnpickleError as exc:
+            warnings.append(f"{which} could not be read to the end ({exc.message})")
+            if exc.unscanned:
+                self.unread.append(exc.inner)
+            return None
         except CheckpointError as exc:
             warnings.append(f"{which} could not be read to the end ({exc.message})")
             return None
         return end
+
+
+class _UnpickleError(CheckpointError):
+    """A pickle of the file could not be read; ``unscanned`` when part of it was never looked at."""
+
+    unscanned = False
+    inner = ""  # the reason, without the file's name
 
 
 def _limited(items: list[str], what: str) -> list[str]:
@@ -192,17 +240,18 @@ def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointInd
             warnings: list[str] = []
             try:
                 fmt, top = _read_format(f, p, size, kind, what, reader, warnings)
-            except DamagedCheckpointError:
-                raise
             except CheckpointError as exc:
-                if reader.globals:
-                    raise DamagedCheckpointError(exc.message, exc.details, list(reader.globals)) from None
-                raise
+                raise reader.damaged(exc) from None
+            if reader.unread:
+                raise DamagedCheckpointError(
+                    f"{name} could not be read in full, so it is not shown as safe: {reader.unread[0]}.",
+                    None, list(reader.globals), reader.differentials,
+                )  # fmt: skip
             if fmt == "safetensors":
                 assert isinstance(top, CheckpointIndex)
                 return top
     except MemoryError:
-        raise CheckpointError(f"{name} needs more memory to read than this machine has.") from None
+        raise ReaderOutOfMemory(f"{name} needs more memory to read than this machine has.") from None
     except OSError as exc:
         raise _os_error(name, exc) from None
     warnings.extend(reader.nested_warnings)
@@ -216,47 +265,130 @@ def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointInd
     warnings.extend(builder.warnings)
     index = _finish(p, fmt, root, reader.globals, size, warnings)
     index.storage_spans, index.byteorder = reader.storage_spans, reader.byteorder
-    index.archive_prefix = reader.archive_prefix
+    index.differentials = reader.differentials
     return index
 
 
 def _read_format(
     f: BinaryIO, p: str, size: int, kind: FileKind, what: str | None, reader: _Reader, warnings: list[str]
 ) -> tuple[str, Any]:
-    """(format, top object) of the file, by the kind its first bytes showed (safetensors: its index)."""
+    """(format, top object) of the file, in torch.load's order: a zip when it starts with a local
+    header, else a tar when tarfile would open it, else a stream of pickles from its first byte.
+    Whatever the first bytes look like, the pickles torch would run there are read (safetensors:
+    its index)."""
     name = reader.name
-    if kind is FileKind.NOT_CHECKPOINT:
-        archive = _appended_zip(f, size, name)
-        if archive is None:
-            raise CheckpointError(f"{name} is {what}, not a checkpoint.")
-        warnings.append(
-            f"this file is {what} with a zip archive appended (a polyglot file): torch.load "
-            "cannot open it, but zip readers can; the archive was read without running anything"
-        )
-        _, top = _peek_archive(archive, reader, warnings)
-        return "polyglot", top
-    if kind is FileKind.ZIP:
-        return _peek_archive(ZipArchive(f, size, name), reader, warnings)
+    if kind is FileKind.ZIP and _starts_with_local_header(f):
+        try:
+            archive = ZipArchive(f, size, name)
+        except CheckpointError:
+            _scan_other_zip_readers(f, size, reader, warnings)
+            raise
+        return _peek_archive(archive, reader, warnings)
     if kind is FileKind.SAFETENSORS:
         from .safetensors_header import peek_safetensors
 
         return "safetensors", peek_safetensors(f, p, size, name)
     if kind is FileKind.TAR:
-        from .torch_tar import peek_torch_tar
+        from .torch_tar import NotATar, peek_torch_tar
 
-        return peek_torch_tar(f, size, reader, warnings)
+        try:
+            fmt, top = peek_torch_tar(f, size, reader, warnings)
+        except NotATar:  # tarfile would not open it either: torch reads it as a pickle stream
+            what = "a tar archive whose headers tarfile cannot read"
+        except CheckpointError:
+            _scan_stream_behind_tar(f, size, reader)
+            raise
+        else:
+            _scan_stream_behind_tar(f, size, reader)
+            return fmt, top
     if kind is FileKind.LEGACY_TORCH:
         fmt, top = _peek_legacy(f, size, reader, warnings)
-    else:
+    elif kind is FileKind.PICKLE:
         fmt, top = _peek_pickle(f, size, reader, warnings)
-    archive = _appended_zip(f, size, name)
-    if archive is not None:
+    else:
+        fmt, top = _peek_other(f, size, kind, what, reader, warnings)
+        if fmt == "polyglot":
+            return fmt, top
+    appended = _appended_zip(f, size, name)
+    if appended is not None:
         warnings.append(
             "a zip archive is appended to the pickle (a polyglot file): torch.load reads "
             "the pickle, other tools may read the zip; the globals of both are listed"
         )
-        _scan_member_pickles(archive, "", reader, warnings, skip=None)
+        _scan_member_pickles(appended, "", reader, warnings, skip=None)
     return fmt, top
+
+
+def _peek_other(
+    f: BinaryIO, size: int, kind: FileKind, what: str | None, reader: _Reader, warnings: list[str]
+) -> tuple[str, Any]:
+    """A file that does not look like a checkpoint: torch.load would still unpickle it from its
+    first byte, so it is a pickle when it reads as one (to its end, or naming a global before it
+    fails); otherwise it is what it looks like, or a polyglot with a zip archive appended."""
+    name = reader.name
+    if _may_be_pickle(f):
+        try:
+            return _peek_pickle(f, size, reader, warnings)
+        except CheckpointError:
+            if reader.globals:
+                raise
+        reader.reset()
+    if kind is FileKind.ZIP:
+        warnings.append(
+            "this zip archive does not start with a local file header, so torch.load does not read it "
+            "as a zip; zip readers that search for the directory do"
+        )
+        return "polyglot", _peek_archive(ZipArchive.as_zipfile_reads_it(f, size, name), reader, warnings)[1]
+    archive = _appended_zip(f, size, name)
+    if archive is None:
+        raise CheckpointError(f"{name} is {what}, not a checkpoint.")
+    warnings.append(
+        f"this file is {what} with a zip archive appended (a polyglot file): torch.load "
+        "cannot open it, but zip readers can; the archive was read without running anything"
+    )
+    _, top = _peek_archive(archive, reader, warnings)
+    return "polyglot", top
+
+
+def _may_be_pickle(f: BinaryIO) -> bool:
+    """Whether the file's first 64 KiB read as a pickle (to its end, or naming a global, or still
+    going): most files that are not one fail on their first bytes, before a longer read."""
+    f.seek(0)
+    head = f.read(1 << 16)
+    named: list[Global] = []
+    try:
+        SafeUnpickler(head, on_global=named.append, limits=Limits(max_opcodes=100_000)).load()
+    except NeedMoreData:
+        return True
+    except PickleError as exc:  # malformed: a pickle only if it named a global before; or a limit hit
+        return bool(named) or exc.unscanned
+    return True
+
+
+def _starts_with_local_header(f: BinaryIO) -> bool:
+    """torch.load reads a file as a zip exactly when its first four bytes are a local header."""
+    f.seek(0)
+    return f.read(4) == _LOCAL
+
+
+def _scan_stream_behind_tar(f: BinaryIO, size: int, reader: _Reader) -> None:
+    """torch.load falls back to reading a pickle stream from the first byte when the tar it opened
+    turns out damaged: a tar header that is also a pickle stream naming globals is a differential."""
+    before = len(reader.globals)
+    f.seek(0)
+    data = f.read(min(size, _FIRST_READ))
+    pos: int | None = 0
+    quiet: list[str] = []
+    for _ in range(5):  # magic number, protocol, sys info, object, storage keys
+        if pos is None or pos >= len(data):
+            break
+        pos = reader.scan_only(data, pos, f"pickle stream at byte {pos}", quiet)
+    if len(reader.globals) > before:
+        reader.differentials.append(
+            "the file is both a tar archive and a pickle stream: torch.load reads the tar when it "
+            "can and the pickle stream when the tar is damaged, other readers may take either; "
+            "the globals of both are listed"
+        )
 
 
 def peek(path: str | os.PathLike[str], *, whole_set: bool = True) -> CheckpointIndex:
@@ -296,7 +428,8 @@ def _finish(
 
 
 def _find_data_pkl(archive: ZipArchive) -> tuple[str, str] | None:
-    """(prefix, member name) of the archive's data.pkl, whatever its top-level folder is called."""
+    """(prefix, member name) of the archive's data.pkl, whatever its top-level folder is called
+    (the first one, for readers other than torch's, which takes the first record's folder)."""
     candidates = [m.name for m in archive.members if m.name.endswith("data.pkl")
                   and m.name.count("/") <= 1 and os.path.basename(m.name) == "data.pkl"]  # fmt: skip
     if not candidates:
@@ -306,12 +439,29 @@ def _find_data_pkl(archive: ZipArchive) -> tuple[str, str] | None:
 
 
 def _is_pickle_member(name: str) -> bool:
-    return name.endswith((".pkl", ".pickle", ".debug_pkl")) or os.path.basename(name) == ".metadata"
+    """A member some reader would unpickle, by its name (torch's reader ignores case)."""
+    tail = name[-10:].lower()
+    if tail.endswith((".pkl", ".pickle", ".debug_pkl")):
+        return True
+    return tail.endswith(".metadata") and (len(name) == 9 or name[-10] in "/\\")
 
 
-def _read_member(archive: ZipArchive, member: ZipMember, what: str) -> bytes:
+def _member_key(m: ZipMember) -> tuple[int, int, int, int]:
+    """Two records with this key are the same bytes read the same way (scanned once)."""
+    return (m.header_offset, m.compressed_size, m.size, m.method)
+
+
+def _read_member(archive: ZipArchive, member: ZipMember, what: str, reader: _Reader | None = None) -> bytes:
     """A pickle member's bytes: stored ones up to 1 GiB, compressed ones (torch never writes those)
-    only up to a small cap, so a zip bomb costs nothing."""
+    only up to a small cap, so a zip bomb costs nothing; all of an archive's pickles together
+    share one allowance of bytes."""
+    if reader is not None:
+        if reader.archive_bytes_left < min(member.size, MAX_PICKLE_BYTES):
+            raise CheckpointError(
+                f"{archive.display_name}: {what} was not read, since the archive's pickles together "
+                f"exceed the {MAX_ARCHIVE_PICKLE_BYTES >> 20:,} MB this reader reads."
+            )
+        reader.archive_bytes_left -= min(member.size, MAX_PICKLE_BYTES)
     if member.method != 0:
         if member.size > MAX_COMPRESSED_PICKLE:
             raise CheckpointError(
@@ -327,14 +477,16 @@ def _check_members(archive: ZipArchive, prefix: str, is_script: bool, warnings: 
     unsafe: list[str] = []
     packed: list[str] = []
     locked: list[str] = []
+    code_prefix = prefix + "code/"
     for m in archive.members:
         n = m.name
-        parts = n.replace("\\", "/").split("/")
-        if n.startswith(("/", "\\")) or ".." in parts or (len(n) > 1 and n[1] == ":"):
-            unsafe.append(n)
-        if m.encrypted:
+        if "." in n or n[:1] in ("/", "\\") or (len(n) > 1 and n[1] == ":"):
+            parts = n.replace("\\", "/").split("/")
+            if n.startswith(("/", "\\")) or ".." in parts or (len(n) > 1 and n[1] == ":"):
+                unsafe.append(n)
+        if m.flags & 0x61:  # encrypted (the flags ZipMember.encrypted reads)
             locked.append(n)
-        elif m.method != 0 and not (is_script and n.startswith(prefix + "code/")):
+        elif m.method != 0 and not (is_script and n.startswith(code_prefix)):
             packed.append(f"{n} ({m.size:,} bytes)")
     warnings.extend(_limited([f"the archive has a member with an unsafe path: {n}" for n in unsafe],
                              "members with unsafe paths"))  # fmt: skip
@@ -350,10 +502,77 @@ def _check_members(archive: ZipArchive, prefix: str, is_script: bool, warnings: 
         warnings.append(f"the archive has {len(dups)} member name(s) twice: {shown}")
 
 
-def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
-    """A torch zip or TorchScript archive: the tree from data.pkl, the globals of every pickle in it."""
+def _shown_names(members: list[ZipMember], limit: int = 3) -> str:
+    return ", ".join(m.name for m in members[:limit]) + (" …" if len(members) > limit else "")
+
+
+def _torch_data_pkl(archive: ZipArchive) -> tuple[str, ZipMember | None]:
+    """(display prefix, record) of the data.pkl torch reads: the first record's folder, the name
+    matched as torch's reader matches it; for other readers' views, the first */data.pkl."""
+    if archive.reader == "torch" and archive.members:
+        folder = archive.folder
+        first = archive.members[0].name
+        prefix = first[: first.index("/") + 1] if "/" in first else ""
+        if folder:
+            return prefix, archive.locate(folder + b"/data.pkl")
+        return prefix, None
     found = _find_data_pkl(archive)
     if found is None:
+        return "", None
+    return found[0], archive.locate(found[1])
+
+
+def _zip_differentials(archive: ZipArchive, prefix: str, pkl: ZipMember, reader: _Reader) -> list[ZipMember]:
+    """Sentences for every way another reader would read this archive otherwise; the records it
+    would read as pickles that torch would not."""
+    diffs = reader.differentials
+    extra: list[ZipMember] = []
+    for alt in archive.alternatives:
+        theirs = alt.by_name.get(prefix + "data.pkl")
+        if theirs is None or _member_key(theirs) != _member_key(pkl):
+            diffs.append(f"{alt.reason}: it would read a different data.pkl than torch (the one shown)")
+        else:
+            diffs.append(alt.reason)
+        extra.extend(m for m in alt.members if _is_pickle_member(m.name))
+    groups = [g for g in archive.case_aliases() if not any(m is pkl for m in g)]
+    if groups:
+        names = ", ".join(" / ".join(m.name for m in g[:3]) for g in groups[:3])
+        diffs.append(
+            f"member names repeat or differ only in case ({names}): torch matches names ignoring "
+            "case and takes one of them, other readers may take another"
+        )
+    others = [m for m in archive.members if m.name[-8:].lower() == "data.pkl" and m is not pkl
+              and os.path.basename(m.name.lower()) == "data.pkl"
+              and m.name.lower() != pkl.name.lower()]  # fmt: skip
+    if others:
+        diffs.append(
+            f"the archive holds data.pkl in more than one place ({pkl.name}, {_shown_names(others)}): "
+            "torch reads the one in the first record's folder, readers that pick another read another pickle"
+        )
+    return extra
+
+
+def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
+    """A torch zip or TorchScript archive: the tree from the data.pkl torch reads, the globals of
+    every pickle any zip reader could read in it."""
+    prefix, pkl = _torch_data_pkl(archive)
+    torch_view = archive.reader == "torch"
+    if torch_view and archive.members and not archive.folder:
+        warnings.append(
+            "torch.load refuses this archive: its first member "
+            f"({archive.members[0].name}) is not in a folder"
+        )
+    outside = archive.outside_folder() if torch_view and archive.folder else []
+    if outside:
+        warnings.append(
+            f"torch.load refuses this archive: {len(outside):,} member(s) lie outside its folder "
+            f"{prefix} ({_shown_names(outside)})"
+        )
+    if pkl is None:
+        found = _find_data_pkl(archive) if torch_view else None
+        if found is not None:  # a data.pkl torch would not take: shown, but torch cannot load the file
+            prefix, pkl = found[0], archive.by_name[found[1]]
+    if pkl is None:
         names = {m.name.split("/", 1)[-1] for m in archive.members}
         if any(_is_pickle_member(m.name) for m in archive.members):
             _scan_member_pickles(archive, "", reader, warnings, skip=None)
@@ -371,38 +590,67 @@ def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> 
         raise CheckpointError(
             f"{reader.name} is a zip archive but not a PyTorch checkpoint (it has no data.pkl)."
         )
-    prefix, pkl_name = found
-    reader.archive_prefix = prefix
-    if pkl_name in archive.duplicates:
-        copies = [m for m in archive.members if m.name == pkl_name]
-        for i, m in enumerate(copies[:MAX_EXTRA_PICKLES], 1):
+    pkl_name = pkl.name
+    extra = _zip_differentials(archive, prefix, pkl, reader) if torch_view else []
+    same_name = [m for m in archive.members if m.raw.lower() == pkl.raw.lower()] if torch_view else (
+        [m for m in archive.members if m.name == pkl_name])  # fmt: skip
+    if len(same_name) > 1:
+        for i, m in enumerate(same_name, 1):
             with contextlib.suppress(CheckpointError):  # the refusal below says enough
-                reader.scan_only(_read_member(archive, m, pkl_name), 0, f"{pkl_name} (copy {i})", warnings)
-        raise CheckpointError(
-            f"{reader.name} has two members named {pkl_name}; a reader could pick either, so it is refused."
+                reader.scan_only(_read_member(archive, m, pkl_name, reader), 0, f"{pkl_name} (copy {i})",
+                                 warnings)  # fmt: skip
+        _scan_member_pickles(archive, prefix, reader, warnings, skip=None, also=extra)
+        if len({m.name for m in same_name}) == 1:
+            message = f"{reader.name} has two members named {pkl_name}; a reader could pick either, so it is "
+            message += "refused."
+        else:
+            message = (
+                f"{reader.name} has members named {_shown_names(same_name)}, which torch's reader does not "
+                "tell apart (it ignores case); a reader could pick either, so it is refused."
+            )
+        reader.differentials.append(
+            f"two or more records are named {pkl_name} (ignoring case): torch takes one of them, other "
+            "readers may take another"
         )
-    others = [m.name for m in archive.members
-              if os.path.basename(m.name) == "data.pkl" and m.name != pkl_name]  # fmt: skip
+        raise DamagedCheckpointError(message, None, list(reader.globals), reader.differentials)
+    overlaps = archive.overlapping() if torch_view else []
+    if overlaps:
+        _scan_member_pickles(archive, prefix, reader, warnings, skip=None, also=extra)
+        m, other = overlaps[0]
+        reader.differentials.append(
+            f"members overlap ({m.name} starts inside {other}): the same bytes are read as two members"
+        )
+        raise DamagedCheckpointError(
+            f"{reader.name} has members whose bytes overlap ({m.name} starts inside {other}); that is a "
+            "zip bomb or a file that different readers read differently, so it is refused.",
+            None, list(reader.globals), reader.differentials,
+        )  # fmt: skip
+    others = [m.name for m in archive.members if m.name.endswith("data.pkl")
+              and os.path.basename(m.name) == "data.pkl" and m.name != pkl_name]  # fmt: skip
     if others:
         warnings.append(
             f"the archive holds {len(others) + 1} data.pkl files ({pkl_name}, {', '.join(others[:3])}); "
             f"the tree shows {pkl_name}, the globals of all are listed"
         )
     code = [m.name for m in archive.members if m.name.startswith(prefix + "code/") and m.name.endswith(".py")]
-    is_script = (prefix + "constants.pkl") in archive.by_name or bool(code)
+    is_script = _has_constants(archive, prefix) or bool(code)
     _check_members(archive, prefix, is_script, warnings)
     if archive.prefix_offset:
         warnings.append(f"{archive.prefix_offset:,} bytes of other data come before the zip archive")
-    data = _read_member(archive, archive.by_name[pkl_name], pkl_name)
+    data = _read_member(archive, pkl, pkl_name, reader)
     try:
         top, _ = reader.unpickle(data, 0, "data.pkl")
     except NeedMoreData:
         raise CheckpointError(
             f"{reader.name} is damaged: its data.pkl stops in the middle of the object."
         ) from None
+    except CheckpointError:
+        with contextlib.suppress(CheckpointError):
+            _scan_member_pickles(archive, prefix, reader, warnings, skip=pkl, also=extra)
+        raise
     del data
     _check_zip_storages(archive, prefix, reader.torch.storages, warnings)
-    _scan_member_pickles(archive, prefix, reader, warnings, skip=pkl_name)
+    _scan_member_pickles(archive, prefix, reader, warnings, skip=pkl, also=extra)
     if is_script:
         shown = ", ".join(c[len(prefix) :] for c in code[:3]) + (" …" if len(code) > 3 else "")
         what = f"{len(code)} code file(s): {shown}" if code else "a constants.pkl"
@@ -413,32 +661,74 @@ def _peek_archive(archive: ZipArchive, reader: _Reader, warnings: list[str]) -> 
     return "torch-zip", top
 
 
+def _has_constants(archive: ZipArchive, prefix: str) -> bool:
+    """torch.load takes a zip for TorchScript when its list of records (names cut at a NUL, as C
+    strings are) holds ``constants.pkl``."""
+    if archive.reader != "torch":
+        return (prefix + "constants.pkl") in archive.by_name
+    wanted = archive.folder + b"/constants.pkl"
+    return any(
+        b"constants.pkl" in m.raw and m.raw.split(b"\0", 1)[0][:511] == wanted for m in archive.members
+    )
+
+
 def _scan_member_pickles(
-    archive: ZipArchive, prefix: str, reader: _Reader, warnings: list[str], skip: str | None
+    archive: ZipArchive,
+    prefix: str,
+    reader: _Reader,
+    warnings: list[str],
+    skip: ZipMember | str | None,
+    also: list[ZipMember] | None = None,
 ) -> None:
-    """Read every other pickle member (constants.pkl, debug pickles, stray .pkl files) for its globals."""
-    members = [m for m in archive.members if _is_pickle_member(m.name) and m.name != skip]
-    for m in members[:MAX_EXTRA_PICKLES]:
-        which = m.name[len(prefix) :] if m.name.startswith(prefix) else m.name
+    """Read every other pickle member (constants.pkl, debug pickles, stray .pkl files, and those
+    only other readers would see) for its globals, each stretch of bytes once; what cannot be
+    read is listed as unread, so the file is never shown as safe."""
+    seen: set[tuple[int, int, int, int]] = set()
+    if isinstance(skip, ZipMember):
+        seen.add(_member_key(skip))
+    for m in [*archive.members, *(also or [])]:
+        if not _is_pickle_member(m.name) or m.name == skip:
+            continue
+        key = _member_key(m)
+        if key in seen:
+            continue
+        seen.add(key)
+        which = m.name[len(prefix) :] if prefix and m.name.startswith(prefix) else m.name
         try:
-            data = _read_member(archive, m, which)
+            data = _read_member(archive, m, which, reader)
         except CheckpointError as exc:
             warnings.append(f"{which} was not read ({exc.message})")
+            reader.unread.append(f"{which} was not read ({exc.message.rstrip('.')})")
             continue
         if data:
             reader.scan_only(data, 0, which, warnings)
-    if len(members) > MAX_EXTRA_PICKLES:
-        warnings.append(f"{len(members) - MAX_EXTRA_PICKLES:,} further pickle members were not read")
+
+
+def _scan_other_zip_readers(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> None:
+    """torch cannot read this zip's directory; Python's zipfile may: the pickles it would read are
+    scanned for their globals, so a damaged archive that names a payload is not merely unreadable."""
+    try:
+        archive = ZipArchive.as_zipfile_reads_it(f, size, reader.name)
+    except CheckpointError:
+        return
+    if any(_is_pickle_member(m.name) for m in archive.members):
+        reader.differentials.append(
+            "torch cannot read this zip's directory, but Python's zipfile (and the scanners built on "
+            "it) can, and would read the pickles listed"
+        )
+        with contextlib.suppress(CheckpointError):
+            _scan_member_pickles(archive, "", reader, warnings, skip=None)
 
 
 def _appended_zip(f: BinaryIO, size: int, name: str) -> ZipArchive | None:
-    """The zip archive at the end of a file that starts as something else, if there is one."""
-    tail_len = min(size, 65535 + 22)
+    """The zip archive at the end of a file that starts as something else, as zip readers that
+    search for the directory see it."""
+    tail_len = min(size, (1 << 16) + 22)
     f.seek(size - tail_len)
     if _EOCD not in f.read(tail_len):
         return None
     try:
-        archive = ZipArchive(f, size, name)
+        archive = ZipArchive.as_zipfile_reads_it(f, size, name)
     except CheckpointError:
         return None
     return archive if archive.members else None
@@ -447,10 +737,17 @@ def _appended_zip(f: BinaryIO, size: int, name: str) -> ZipArchive | None:
 def _check_zip_storages(
     archive: ZipArchive, prefix: str, storages: dict[str, StorageRef], warnings: list[str]
 ) -> None:
+    """Every storage the pickle names has its record, located as torch locates it, long enough."""
     missing: list[str] = []
     short: list[str] = []
+    exact = archive.by_name
+    fast = archive.reader != "torch" or not archive.case_aliases()
+    folder = archive.folder
     for key, st in storages.items():
-        member = archive.by_name.get(f"{prefix}data/{key}")
+        name = f"{prefix}data/{key}"
+        member = exact.get(name) if fast and name.isascii() else None
+        if member is None and archive.reader == "torch":
+            member = archive.locate(folder + b"/data/" + key.encode("utf-8", "surrogatepass"))
         if member is None:
             missing.append(key)
         elif member.size < st.nbytes:
@@ -486,14 +783,13 @@ def _read_growing(f: BinaryIO, size: int, parse: Callable[[bytes], Any], name: s
 def _peek_legacy(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
     def parse(data: bytes) -> tuple[Any, Any, int]:
         reader.reset()
-        small = Limits(max_opcodes=10_000)
-        magic, pos = reader.unpickle(data, 0, "magic number pickle", small)
+        magic, pos = reader.unpickle(data, 0, "magic number pickle")
         if magic != LEGACY_MAGIC:
             raise CheckpointError(f"{reader.name} has an invalid legacy magic number.")
-        proto, pos = reader.unpickle(data, pos, "protocol pickle", small)
+        proto, pos = reader.unpickle(data, pos, "protocol pickle")
         if proto != 1001:
             raise CheckpointError(f"{reader.name} uses legacy protocol {proto!r}, which torch does not know.")
-        sys_info, pos = reader.unpickle(data, pos, "sys-info pickle", small)
+        sys_info, pos = reader.unpickle(data, pos, "sys-info pickle")
         items = getattr(sys_info, "items", None)
         if isinstance(items, list) and any(k == "little_endian" and v is False for k, v in items):
             reader.byteorder = "big"
@@ -532,7 +828,8 @@ def _peek_legacy(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -
 
 
 def _peek_pickle(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
-    """A plain pickle (not torch.save's layout); pickles that follow it are read for their globals."""
+    """A plain pickle (not torch.save's layout); pickles that follow it are read for their globals,
+    as many as there are (a reader that loads one after another runs them all)."""
 
     def parse(data: bytes) -> tuple[Any, int]:
         reader.reset()
@@ -545,11 +842,16 @@ def _peek_pickle(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -
         rest = f.read(min(size - end, MAX_PICKLE_BYTES))
         n = 0
         pos = 0
-        while pos < len(rest) and rest[pos] == 0x80 and n < MAX_EXTRA_PICKLES:
-            n += 1
-            nxt = reader.scan_only(rest, pos, f"pickle {n + 1}", warnings)
-            if nxt is None:
+        while pos < len(rest):
+            before = len(reader.globals)
+            tried: list[str] = []
+            nxt = reader.scan_only(rest, pos, f"pickle {n + 2}", tried)
+            if nxt is None:  # a damaged pickle, or bytes that are none
+                if len(reader.globals) > before or rest[pos] == 0x80:
+                    n += 1
+                    warnings.extend(tried)
                 break
+            n += 1
             pos = nxt
         if n:
             warnings.append(

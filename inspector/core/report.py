@@ -81,6 +81,8 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         "model_key": model.part.key if model is not None else None,
         "total_bytes": index.total_bytes,
         "warnings": index.warnings,
+        "differentials": index.differentials,
+        "unread": index.unread,
     }
 
 

@@ -73,6 +73,11 @@ class FileVerdict:
     dangerous: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
     torchscript_code: bool = False
+    #: Ways another reader (torch's among them) would read the file differently from the static
+    #: read, one sentence each; any makes the file dangerous, since what runs may not be what was shown.
+    differentials: tuple[str, ...] = ()
+    #: Parts that could not be read (damaged shards of a set), one sentence each.
+    unread: tuple[str, ...] = ()
 
 
 def unique_names(names: Iterable[str]) -> list[str]:
@@ -114,16 +119,28 @@ def in_format(globals_: Sequence[GlobalRef], fmt: str) -> list[GlobalRef]:
     return [replace(g, verdict=GlobalClass.ALLOWED) if _is_format_record(g, fmt) else g for g in globals_]
 
 
-def judge_globals(globals_: Sequence[GlobalRef], fmt: str) -> FileVerdict:
-    """The verdict of a file whose pickles reference ``globals_`` (as the static read judged them)."""
+def judge_globals(
+    globals_: Sequence[GlobalRef],
+    fmt: str,
+    differentials: Sequence[str] = (),
+    unread: Sequence[str] = (),
+) -> FileVerdict:
+    """The verdict of a file whose pickles reference ``globals_`` (as the static read judged them),
+    that other readers would read differently in the ways ``differentials`` say, and whose parts
+    ``unread`` (damaged shards of a set) could not be read: those make it unknown at best."""
     dangerous = unique_names(g.qualname for g in globals_ if g.verdict is GlobalClass.DANGEROUS)
     unknown = unique_names(g.qualname for g in globals_ if g.verdict is GlobalClass.UNKNOWN)
-    verdict = Verdict.DANGEROUS if dangerous else Verdict.UNKNOWN if unknown else Verdict.SAFE
-    return FileVerdict(verdict, tuple(dangerous), tuple(unknown), fmt == "torchscript")
+    if dangerous or differentials:
+        verdict = Verdict.DANGEROUS
+    else:
+        verdict = Verdict.UNKNOWN if unknown or unread else Verdict.SAFE
+    return FileVerdict(
+        verdict, tuple(dangerous), tuple(unknown), fmt == "torchscript", tuple(differentials), tuple(unread)
+    )
 
 
 def verdict_of(index: CheckpointIndex) -> FileVerdict:
-    return judge_globals(index.globals, index.format)
+    return judge_globals(index.globals, index.format, index.differentials, index.unread)
 
 
 def global_class(qualname: str, index: CheckpointIndex | None = None) -> GlobalClass:

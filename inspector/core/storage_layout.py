@@ -53,7 +53,6 @@ class StorageLayout:
         self.byteorder = "little"
         self._spans: dict[str, StorageSpan] = {}
         self._zip: ZipArchive | None = None
-        self._zip_prefix = ""
         self._file: BinaryIO | None = None
 
     def span(self, key: str) -> StorageSpan:
@@ -63,7 +62,7 @@ class StorageLayout:
             return found
         if self._zip is None:
             raise CheckpointError(f"{self.name} has no data for storage {key}.")
-        member = self._zip.by_name.get(f"{self._zip_prefix}data/{key}")
+        member = self._zip.locate(self._zip.folder + b"/data/" + key.encode("utf-8", "surrogatepass"))
         if member is None:
             raise CheckpointError(f"{self.name} is damaged: the storage record data/{key} is missing.")
         if member.encrypted or member.method != 0:
@@ -108,7 +107,7 @@ def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex) -> Stor
         layout = StorageLayout(p, size, name)
         layout.format = index.format
         if index.format in ZIP_FORMATS:
-            _locate_zip(layout, f, index.archive_prefix)
+            _locate_zip(layout, f)
             return layout
     except BaseException:
         f.close()
@@ -121,10 +120,14 @@ def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex) -> Stor
     return layout
 
 
-def _locate_zip(layout: StorageLayout, f: BinaryIO, prefix: str) -> None:
+def _locate_zip(layout: StorageLayout, f: BinaryIO) -> None:
+    """Records are found as torch finds them: in the first record's folder, names matched as its
+    zip reader matches them."""
     archive = ZipArchive(f, layout.file_size, layout.name)
-    layout._zip, layout._zip_prefix, layout._file = archive, prefix, f
-    order = archive.by_name.get(f"{prefix}byteorder")
+    if not archive.folder or archive.locate(archive.folder + b"/data.pkl") is None:
+        raise CheckpointError(f"{layout.name} is a zip archive but not a PyTorch checkpoint.")
+    layout._zip, layout._file = archive, f
+    order = archive.locate(archive.folder + b"/byteorder")
     if order is not None:
         text = archive.read(order, 16).decode("ascii", "replace").strip()
         layout.byteorder = "big" if text == "big" else "little"

@@ -4,7 +4,11 @@ It reads every opcode of protocols 0–5 and builds inert stand-ins (``Global``,
 ``Instance``, ``PDict`` …) instead of importing modules or calling anything. Callers give it two
 hooks: ``reduce_hook`` turns calls of known functions (torch's tensor rebuilders) into their own
 records, and ``persistent_load`` turns persistent ids into storage records. Every limit is fixed
-in advance (opcodes, memo entries, mark depth, sizes, time), never taken from the file's claims.
+in advance (opcodes, memo entries, sizes, time), never taken from the file's claims, and none is
+stricter than CPython's own unpickler where the file's meaning depends on it (integer digits,
+line lengths, nesting): a pickle CPython reads to a payload is read to it here too. Where a
+resource limit of this reader does stop it, the rest of the pickle is still scanned for globals
+(without building anything), so what it names past that point is listed too.
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CheckpointError
+from .model import OpaqueValue
 
 
 class PickleError(CheckpointError):
-    """The pickle is malformed, truncated, or exceeds a limit."""
+    """The pickle is malformed, truncated, or exceeds a limit.
+
+    ``unscanned`` is set when a limit of this reader stopped the read and even the globals-only
+    scan of the rest could not reach the end: part of the pickle was never looked at.
+    """
+
+    unscanned = False
 
 
 class NeedMoreData(Exception):
@@ -101,16 +112,40 @@ class Limits:
     ``max_bytes`` bounds an estimate of the memory the stand-ins take (objects built, memo entries,
     references, bytes copied), so a small hostile pickle cannot make the reader allocate gigabytes.
     A ``torch.save`` of 100,000 tensors needs 3 M opcodes, 0.8 M memo entries and about 150 MB.
+    Marks nest as deep as the stack may grow (CPython has no other bound); every mark is charged.
     """
 
     max_opcodes: int = 30_000_000
-    max_marks: int = 100_000
+    max_marks: int = 2_000_000
     max_stack: int = 2_000_000
     max_memo: int = 5_000_000
     max_bytes: int = 512 << 20
-    max_long_bytes: int = 4096
     max_name_chars: int = 1000
     max_seconds: float = 60.0
+
+
+@dataclass
+class Budget:
+    """What all the pickles of one file may use together, so a file of many pickles (or many
+    directory records naming one pickle) costs no more than one large pickle."""
+
+    opcodes: int = 60_000_000
+    nbytes: int = 1 << 30
+    seconds: float = 90.0
+    scan_opcodes: int = 50_000_000  # the globals-only scan past a limit
+    deadline: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+
+
+#: CPython refuses decimal integers longer than this (``sys.int_info.default_max_str_digits``).
+MAX_INT_DIGITS = 4300
+#: Integers at most this wide always print within the above; wider ones are checked.
+_MAX_INT_BITS = 14_280
+_TEN_TO_MAX_DIGITS = 10**MAX_INT_DIGITS
+_LONG_TEXT = 4096  # strings longer than this are charged by their length each time they are a dict key
+_SCAN_SECONDS = 20.0
 
 
 #: Estimated bytes of the stand-ins, charged per opcode (references and memo entries are added).
@@ -120,6 +155,32 @@ _CALL = 260  # Call or Instance with their two empty item lists
 _REF = 8  # one reference on the stack or in a container
 _MEMO_ENTRY = 100  # a memo dict slot and its key
 _GLOBAL = 600  # a Global, and the record its caller keeps of it
+
+
+def _printable_int(value: int, description: str) -> Any:
+    """``value``, or its description when its decimal text would be longer than Python prints."""
+    return value if abs(value) < _TEN_TO_MAX_DIGITS else OpaqueValue(description)
+
+
+def _strtol(line: bytes) -> int | None:
+    """C's ``strtol(s, &end, 0)`` as CPython's INT opcode uses it first: the value when the whole
+    line is one C long (``010`` is octal there), else None (CPython then asks Python's int())."""
+    text = line.lstrip(b" \t\n\r\f\v")
+    sign = 1
+    if text[:1] in (b"+", b"-"):
+        sign = -1 if text[:1] == b"-" else 1
+        text = text[1:]
+    if text[:2] in (b"0x", b"0X") and len(text) > 2:
+        digits, base = text[2:], 16
+    elif text[:1] == b"0":
+        digits, base = text, 8
+    else:
+        digits, base = text, 10
+    allowed = b"0123456789abcdefABCDEF"[: 16 + 6 if base == 16 else base]
+    if not digits or len(digits) > 24 or any(c not in allowed for c in digits):
+        return None
+    value = sign * int(digits, base)
+    return value if -(1 << 63) <= value < 1 << 63 else None
 
 
 Hook = Callable[[Any, Any], Any]
@@ -147,6 +208,7 @@ class SafeUnpickler:
         reduce_hook: Hook | None = None,
         persistent_load: Callable[[Any], Any] | None = None,
         limits: Limits | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.data = data
         self.start = start
@@ -155,26 +217,53 @@ class SafeUnpickler:
         self.reduce_hook = reduce_hook
         self.persistent_load = persistent_load
         self.limits = limits or Limits()
+        self.budget = budget
         self._charged = 0  # estimated bytes of copies made outside the opcode loop
+        self._max_bytes = self.limits.max_bytes
+        self._scanned_from: int | None = None
+        self._long_text = False
+        self._reported_at = -1
+        if budget is not None and budget.nbytes < self._max_bytes:
+            self._max_bytes = max(budget.nbytes, 0)
 
     def _charge(self, nbytes: int, pos: int) -> None:
         """Count a copy whose size depends on the file (a set of a shared list, an encoded string)."""
         self._charged += nbytes
-        if self._charged > self.limits.max_bytes:
-            raise self._error(f"its objects would need more than {self.limits.max_bytes >> 20:,} MB", pos)
+        if self._charged > self._max_bytes:
+            raise self._limit(f"its objects would need more than {self._max_bytes >> 20:,} MB", pos)
 
     def _error(self, what: str, pos: int) -> PickleError:
         return PickleError(f"its {self.name} is malformed: {what} (at byte {pos}).")
 
+    def _limit(self, what: str, pos: int) -> PickleError:
+        """A resource limit of this reader (not of the pickle format) stopped the read at ``pos``: the
+        rest is scanned for globals only, and the sentence names the limit."""
+        stop: int | None = pos
+        if self._scanned_from is None:
+            self._scanned_from = pos
+            stop = scan_globals(self.data, pos, self._scan_hook, self.budget)
+        where = "to its end" if stop is None else f"up to byte {stop}"
+        exc = PickleError(
+            f"its {self.name} exceeds a limit of this reader: {what} (at byte {pos}); the rest was "
+            f"scanned for globals only, {where}."
+        )
+        exc.unscanned = stop is not None
+        return exc
+
+    def _scan_hook(self, module: str, name: str, pos: int) -> None:
+        if self.on_global is not None and pos != self._reported_at:
+            self.on_global(Global(module, name, pos))
+
     def _global(self, module: Any, name: Any, pos: int) -> Global:
         if not isinstance(module, str) or not isinstance(name, str):
             raise self._error("a global name is not a string", pos)
-        if len(module) + len(name) > self.limits.max_name_chars:
-            raise self._error(f"a global name is longer than {self.limits.max_name_chars:,} characters", pos)
-        self._charge(_GLOBAL + 2 * (len(module) + len(name)), pos)
         g = Global(module, name, pos)
+        self._reported_at = pos  # listed here: the globals-only scan of a limit met now skips it
         if self.on_global is not None:
             self.on_global(g)
+        if len(module) + len(name) > self.limits.max_name_chars:
+            raise self._limit(f"a global name is longer than {self.limits.max_name_chars:,} characters", pos)
+        self._charge(_GLOBAL + 2 * (len(module) + len(name)), pos)
         return g
 
     def _reduce(self, func: Any, args: Any, pos: int) -> Any:
@@ -191,6 +280,8 @@ class SafeUnpickler:
                     for pair in args[0]:
                         if isinstance(pair, (tuple, list)) and len(pair) == 2:
                             d.items.append((pair[0], pair[1]))
+                    if self._long_text:
+                        self._charge_keys([k for k, _ in d.items], pos)
                 return d
             if q in ("builtins.set", "builtins.frozenset", "__builtin__.set"):
                 items = args[0] if isinstance(args, tuple) and args else []
@@ -229,6 +320,17 @@ class SafeUnpickler:
         return Call(func, args)
 
     def load(self) -> tuple[Any, int]:
+        """The object and the offset after its STOP; the shared budget (if any) pays for the work."""
+        budget = self.budget
+        opcodes = [0]
+        try:
+            return self._load(opcodes)
+        finally:
+            if budget is not None:
+                budget.opcodes -= opcodes[0]
+                budget.nbytes -= self._used
+
+    def _load(self, opcodes: list[int]) -> tuple[Any, int]:
         data = self.data
         end = len(data)
         pos = self.start
@@ -236,17 +338,27 @@ class SafeUnpickler:
         marks: list[int] = []
         memo: dict[int, Any] = {}
         limits = self.limits
+        budget = self.budget
         max_marks = limits.max_marks
         max_stack = limits.max_stack
         max_memo = limits.max_memo
-        max_bytes = limits.max_bytes
+        max_bytes = self._max_bytes
+        max_opcodes = limits.max_opcodes
+        deadline = time.monotonic() + limits.max_seconds
+        shared = ""
+        if budget is not None:
+            if budget.opcodes < max_opcodes:
+                max_opcodes, shared = max(budget.opcodes, 0), " (the budget all of the file's pickles share)"
+            deadline = min(deadline, budget.deadline)
         count = 0
         made = 0  # estimated bytes of the objects built by the opcodes so far
-        check_every = max(1, min(1 << 14, limits.max_opcodes + 1))
-        next_check = check_every
-        deadline = time.monotonic() + limits.max_seconds
+        check_every = max(1, min(1 << 14, max_opcodes + 1))
+        next_check = min(check_every, max_opcodes + 1)
         unpack_from = struct.unpack_from
         err = self._error
+        limit = self._limit
+        self._long_text = False  # a string long enough to be charged as a key has been made
+        self._used = 0
 
         def pop_mark(p: int) -> list[Any]:
             if not marks:
@@ -257,11 +369,9 @@ class SafeUnpickler:
             return items
 
         def readline(p: int) -> tuple[bytes, int]:
-            nl = data.find(b"\n", p, p + (1 << 20) + 1)
+            nl = data.find(b"\n", p)
             if nl < 0:
-                if end - p <= 1 << 20:
-                    raise NeedMoreData
-                raise err("a text argument is longer than 1 MiB", p)
+                raise NeedMoreData
             return bytes(data[p:nl]), nl + 1
 
         try:
@@ -273,17 +383,19 @@ class SafeUnpickler:
                 pos += 1
                 count += 1
                 if count >= next_check:
-                    next_check += check_every
-                    if count > limits.max_opcodes:
-                        raise err(f"more than {limits.max_opcodes:,} opcodes", opos)
+                    next_check = min(next_check + check_every, max_opcodes + 1)
+                    opcodes[0] = count
+                    self._used = made + count * _REF + len(memo) * _MEMO_ENTRY + self._charged
+                    if count > max_opcodes:
+                        raise limit(f"more than {max_opcodes:,} opcodes{shared}", opos)
                     if time.monotonic() > deadline:
-                        raise err(f"reading took longer than {limits.max_seconds:.0f} s", opos)
+                        raise limit("reading took longer than the time this reader allows", opos)
                     if len(stack) > max_stack:
-                        raise err("the stack grew too large", opos)
+                        raise limit("the stack grew too large", opos)
                     if len(memo) > max_memo:
-                        raise err(f"more than {max_memo:,} memo entries", opos)
-                    if made + count * _REF + len(memo) * _MEMO_ENTRY + self._charged > max_bytes:
-                        raise err(f"its objects would need more than {max_bytes >> 20:,} MB", opos)
+                        raise limit(f"more than {max_memo:,} memo entries", opos)
+                    if self._used > max_bytes:
+                        raise limit(f"its objects would need more than {max_bytes >> 20:,} MB", opos)
                 # Most frequent opcodes of torch.save output first, bounds checked inline.
                 if op == 0x72:  # LONG_BINPUT
                     memo[unpack_from("<I", data, pos)[0]] = stack[-1]
@@ -294,20 +406,24 @@ class SafeUnpickler:
                     except KeyError:
                         raise err("GET of a memo entry that was never stored", opos) from None
                     pos += 1
+
                 elif op == 0x4B:  # BININT1
                     stack.append(data[pos])
                     pos += 1
                 elif op == 0x28:  # MARK
                     marks.append(len(stack))
+                    made += _REF
                     if len(marks) > max_marks:
-                        raise err(f"containers nested deeper than {max_marks:,}", opos)
+                        raise limit(f"containers nested deeper than {max_marks:,}", opos)
                 elif op == 0x58:  # BINUNICODE
                     n = unpack_from("<I", data, pos)[0]
                     pos += 4 + n
                     if pos > end:
                         raise NeedMoreData(pos)
-                    if n > 1 << 16:
-                        self._charge(n, opos)
+                    if n > _LONG_TEXT:
+                        self._long_text = True
+                        if n > 1 << 16:
+                            self._charge(n, opos)
                     made += _OBJ + n
                     stack.append(str(data[pos - n : pos], "utf-8", "surrogatepass"))
                 elif op == 0x74:  # TUPLE
@@ -370,6 +486,7 @@ class SafeUnpickler:
                         stack.append(memo[unpack_from("<I", data, pos - 4)[0]])
                     except KeyError:
                         raise err("GET of a memo entry that was never stored", opos) from None
+
                 elif op == 0x94:  # MEMOIZE
                     if not stack:
                         raise err("MEMOIZE on an empty stack", opos)
@@ -451,6 +568,8 @@ class SafeUnpickler:
                 elif op == 0x2E:  # STOP
                     if not stack:
                         raise err("STOP on an empty stack", opos)
+                    opcodes[0] = count
+                    self._used = made + count * _REF + len(memo) * _MEMO_ENTRY + self._charged
                     return stack[-1], pos
                 elif op == 0x4E:  # NONE
                     stack.append(None)
@@ -467,11 +586,15 @@ class SafeUnpickler:
                 elif op == 0x8B:  # LONG4
                     pos = _u(data, pos, 4, end)
                     (n,) = unpack_from("<i", data, pos - 4)
-                    if n < 0 or n > limits.max_long_bytes:
-                        raise err(f"an integer of {n} bytes", opos)
+                    if n < 0:
+                        raise err("an integer with a negative byte count", opos)
                     pos = _u(data, pos, n, end)
                     made += _OBJ + n
-                    stack.append(int.from_bytes(data[pos - n : pos], "little", signed=True))
+                    wide: Any = int.from_bytes(data[pos - n : pos], "little", signed=True)
+                    if n * 8 > _MAX_INT_BITS:
+                        self._charge(n, opos)
+                        wide = _printable_int(wide, f"(an integer of {n:,} bytes)")
+                    stack.append(wide)
                 elif op == 0x43:  # SHORT_BINBYTES
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
@@ -485,6 +608,7 @@ class SafeUnpickler:
                         raise err("a negative length", opos)
                     pos = _u(data, pos, n, end)
                     self._charge(_OBJ + n, opos)
+                    self._long_text = self._long_text or n > _LONG_TEXT
                     raw = bytes(data[pos - n : pos])
                     stack.append(raw if op == 0x42 else raw.decode("latin1"))
                 elif op == 0x55:  # SHORT_BINSTRING
@@ -498,6 +622,7 @@ class SafeUnpickler:
                     (n,) = unpack_from("<Q", data, pos - 8)
                     pos = _u(data, pos, n, end)
                     self._charge(_OBJ + n, opos)
+                    self._long_text = self._long_text or n > _LONG_TEXT
                     raw = bytes(data[pos - n : pos])
                     if op == 0x8D:
                         stack.append(raw.decode("utf-8", "surrogatepass"))
@@ -509,6 +634,7 @@ class SafeUnpickler:
                     if not stack:
                         raise err("DUP on an empty stack", opos)
                     stack.append(stack[-1])
+
                 elif op == 0x30:  # POP
                     if stack and (not marks or marks[-1] < len(stack)):
                         stack.pop()
@@ -538,7 +664,9 @@ class SafeUnpickler:
                 elif op == 0x91:  # FROZENSET
                     made += _BOX
                     stack.append(PSet(pop_mark(opos), frozen=True))
-                elif op == 0x69:  # INST
+                elif op == 0x69:  # INST (CPython's C unpickler wants the MARK before it reads the names)
+                    if not marks:
+                        raise err("INST needs a MARK that is missing", opos)
                     mod, pos = readline(pos)
                     name, pos = readline(pos)
                     cls = self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos)
@@ -571,16 +699,17 @@ class SafeUnpickler:
                 elif op == 0x49:  # INT
                     line, pos = readline(pos)
                     made += _OBJ + len(line)
-                    if line == b"00":
-                        stack.append(False)
-                    elif line == b"01":
-                        stack.append(True)
-                    else:
+                    small = _strtol(line)
+                    if small is None:
                         stack.append(self._parse_int(line, opos))
+                    elif len(line) == 2 and small in (0, 1):
+                        stack.append(small == 1)
+                    else:
+                        stack.append(small)
                 elif op == 0x4C:  # LONG
                     line, pos = readline(pos)
                     made += _OBJ + len(line)
-                    stack.append(self._parse_int(line.rstrip(b"L"), opos))
+                    stack.append(self._parse_int(line[:-1] if line.endswith(b"L") else line, opos))
                 elif op == 0x46:  # FLOAT
                     line, pos = readline(pos)
                     made += _OBJ
@@ -591,6 +720,7 @@ class SafeUnpickler:
                 elif op == 0x53:  # STRING
                     line, pos = readline(pos)
                     made += _OBJ + 2 * len(line)
+                    self._long_text = self._long_text or len(line) > _LONG_TEXT
                     if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
                         raise err("a STRING that is not quoted", opos)
                     try:
@@ -601,18 +731,20 @@ class SafeUnpickler:
                 elif op == 0x56:  # UNICODE
                     line, pos = readline(pos)
                     made += _OBJ + 4 * len(line)
+                    self._long_text = self._long_text or len(line) > _LONG_TEXT
                     stack.append(line.decode("raw_unicode_escape"))
                 elif op == 0x67:  # GET
                     line, pos = readline(pos)
                     try:
-                        stack.append(memo[self._parse_int(line, opos)])
+                        stack.append(memo[self._memo_index(line, opos)])
                     except KeyError:
                         raise err("GET of a memo entry that was never stored", opos) from None
+
                 elif op == 0x70:  # PUT
                     line, pos = readline(pos)
                     if not stack:
                         raise err("PUT on an empty stack", opos)
-                    memo[self._parse_int(line, opos)] = stack[-1]
+                    memo[self._memo_index(line, opos)] = stack[-1]
                 elif op in (0x97, 0x98):  # NEXT_BUFFER, READONLY_BUFFER
                     if op == 0x97:
                         raise err("out-of-band buffers are not part of a checkpoint", opos)
@@ -629,17 +761,44 @@ class SafeUnpickler:
         except MemoryError:
             raise self._error("its objects need more memory than this machine has", pos) from None
 
-    def _parse_int(self, line: bytes, pos: int) -> int:
-        if len(line) > 4000:
-            raise self._error("an integer with too many digits", pos)
+    def _parse_int(self, line: bytes, pos: int) -> Any:
+        """A protocol-0 integer as CPython reads it (base 0: ``0x…`` too; at most 4,300 decimal
+        digits); one too wide to print is kept as a description."""
         try:
-            return int(line)
+            value = int(line, 0)
+        except ValueError as exc:
+            if len(line) > MAX_INT_DIGITS:
+                raise self._error(
+                    f"an integer with more than {MAX_INT_DIGITS:,} digits (Python refuses it too)", pos
+                ) from None
+            raise self._error("an integer that is not a number", pos) from exc
+        if value.bit_length() > _MAX_INT_BITS:
+            self._charge(len(line), pos)
+            return _printable_int(value, f"(an integer of {value.bit_length():,} bits)")
+        return value
+
+    def _memo_index(self, line: bytes, pos: int) -> int:
+        """A protocol-0 memo index, read in base 10 as CPython reads it."""
+        try:
+            value = int(line, 10)
         except ValueError:
-            raise self._error("an integer that is not a number", pos) from None
+            raise self._error("a memo index that is not a number", pos) from None
+        if not -(1 << 63) <= value < 1 << 63:
+            raise self._error("a memo index out of range", pos)
+        return value
+
+    def _charge_keys(self, keys: Any, pos: int) -> None:
+        """Charge long strings used as dict keys by their length, however often the memo hands out
+        the same one: whoever shows the keys joins them into paths, one copy per key."""
+        for k in keys:
+            if isinstance(k, (str, bytes)) and len(k) > _LONG_TEXT:
+                self._charge(len(k), pos)
 
     def _setitems(self, target: Any, items: list[Any], pos: int) -> None:
         if len(items) % 2:
             raise self._error("SETITEMS with an odd number of items", pos)
+        if self._long_text:
+            self._charge_keys(items[::2], pos)
         pairs = list(zip(items[::2], items[1::2], strict=True))
         if isinstance(target, (PDict, Call, Instance)):
             target.items.extend(pairs)
@@ -653,3 +812,122 @@ class SafeUnpickler:
             target.list_items.extend(items)
         else:
             raise self._error("APPENDS on something that is not a list", pos)
+
+
+#: Bytes of argument after each opcode: a fixed count, or ("len", n) for an n-byte length then
+#: that many bytes, or ("lines", k) for k newline-terminated lines. Opcodes missing here are invalid.
+_ARGS: dict[int, Any] = {
+    **{op: 0 for op in b"(.0123NR]abdelostu})\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98Q"},
+    **{op: 1 for op in b"Khq\x82\x80"},
+    **{op: 2 for op in b"M\x83"},
+    **{op: 4 for op in b"Jjr\x84"},
+    **{op: 8 for op in b"G\x95"},
+    **{op: ("len", 1) for op in b"UC\x8c\x8a"},
+    **{op: ("len", 4) for op in b"TBX\x8b"},
+    **{op: ("len", 8) for op in b"\x8d\x8e\x96"},
+    **{op: ("lines", 1) for op in b"ILFSVgpP"},
+    **{op: ("lines", 2) for op in b"ci"},
+}
+_TEXT_OPS = frozenset(b"UC\x8cTBX\x8d\x8e\x96SV")
+
+
+def scan_globals(
+    data: bytes, start: int, on_global: Callable[[str, str, int], None], budget: Budget | None = None
+) -> int | None:
+    """Walk the opcodes from ``start`` without building anything, through further pickles that
+    follow a STOP (a legacy file's next pickle), reporting every GLOBAL, INST and STACK_GLOBAL
+    (with the two most recent strings as its names). Returns None where CPython stops too (an
+    invalid opcode, a STOP with no pickle after it), else the offset where this scan stopped:
+    its own budget ran out, or ``data`` ended (the caller may have more of the file)."""
+    end = len(data)
+    pos = start
+    recent: list[str | None] = []  # the last pushed values, strings kept, others None
+    memo: dict[int, str] = {}
+    allowed = budget.scan_opcodes if budget is not None else 50_000_000
+    deadline = time.monotonic() + _SCAN_SECONDS
+    if budget is not None:
+        deadline = min(deadline, budget.deadline + _SCAN_SECONDS)
+    count = 0
+    args = _ARGS
+    unpack_from = struct.unpack_from
+    try:
+        while pos < end:
+            count += 1
+            if count & 0x3FFF == 0 and (count > allowed or time.monotonic() > deadline):
+                return pos
+            op = data[pos]
+            kind = args.get(op)
+            if kind is None:
+                return None
+            opos = pos
+            pos += 1
+            text: str | None = None
+            if op == 0x2E:  # STOP: on only into a following pickle
+                if pos < end and data[pos] == 0x80:
+                    recent.clear()
+                    continue
+                return None
+            if kind.__class__ is int:
+                if (
+                    op in (0x68, 0x6A, 0x71, 0x72) and pos + kind <= end
+                ):  # BINGET LONG_BINGET BINPUT LONG_BINPUT
+                    idx = data[pos] if kind == 1 else unpack_from("<I", data, pos)[0]
+                    if op in (0x68, 0x6A):
+                        recent.append(memo.get(idx))
+                    elif recent and recent[-1] is not None and len(memo) < 100_000:
+                        memo[idx] = recent[-1]
+                elif op == 0x94 and recent and recent[-1] is not None and len(memo) < 100_000:
+                    memo[len(memo)] = recent[-1]
+                elif op == 0x30 and recent:
+                    recent.pop()
+                elif op == 0x93:
+                    names = recent[-2:]
+                    del recent[-2:]
+                    mod, name = names if len(names) == 2 else [None, None]
+                    on_global(mod if mod is not None else "?", name if name is not None else "?", opos)
+                    recent.append(None)
+                elif op not in (0x80, 0x95, 0x28, 0x94):
+                    recent.append(None)
+                pos += kind
+            elif kind[0] == "len":
+                n = kind[1]
+                if pos + n > end:
+                    return end
+                length = int.from_bytes(data[pos : pos + n], "little", signed=op in (0x54, 0x8B))
+                pos += n
+                if length < 0:
+                    return None
+                if op in _TEXT_OPS and length <= 1000:
+                    text = bytes(data[pos : pos + length]).decode("utf-8", "replace")
+                pos += length
+                recent.append(text)
+            else:
+                lines = []
+                for _ in range(kind[1]):
+                    nl = data.find(b"\n", pos)
+                    if nl < 0:
+                        return end
+                    lines.append(bytes(data[pos:nl]))
+                    pos = nl + 1
+                if op in (0x63, 0x69):
+                    on_global(lines[0].decode("utf-8", "replace"), lines[1].decode("utf-8", "replace"), opos)
+                    recent.append(None)
+                elif op == 0x53 and len(lines[0]) >= 2:
+                    recent.append(lines[0][1:-1].decode("latin1"))
+                elif op == 0x56:
+                    recent.append(lines[0].decode("utf-8", "replace"))
+                elif op == 0x67:
+                    recent.append(
+                        memo.get(int(lines[0]) if lines[0].isdigit() and len(lines[0]) < 20 else -1)
+                    )
+                elif op == 0x70:
+                    if recent and recent[-1] is not None and lines[0].isdigit() and len(lines[0]) < 20:
+                        memo[int(lines[0])] = recent[-1]
+                else:
+                    recent.append(None)
+            if len(recent) > 64:
+                del recent[:32]
+        return pos
+    finally:
+        if budget is not None:
+            budget.scan_opcodes -= count

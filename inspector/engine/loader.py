@@ -204,7 +204,7 @@ def _static_verdict(path: str) -> FileVerdict | None:
     try:
         return verdict_of(peek(path, whole_set=False))
     except DamagedCheckpointError as exc:  # damaged, but what it named before that still counts
-        return judge_globals(exc.globals, "unreadable")
+        return judge_globals(exc.globals, "unreadable", exc.differentials)
     except (CheckpointError, OSError, RecursionError, MemoryError):
         return None
 

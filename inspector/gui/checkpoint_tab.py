@@ -744,11 +744,16 @@ class CheckpointTab(QWidget):
         if judged.torchscript_code:
             tooltip += "\n" + _tr(_KIND_SENTENCES["torchscript"]).format(name=self.display_name)
         self.verdict_badge.set_verdict(judged.verdict, tooltip)
-        if not judged.dangerous:
+        if not judged.dangerous and not judged.differentials:
             self.danger_banner.hide()
             return
         listed = ", ".join(escape_text(n) for n in judged.dangerous)
-        if self._trusted:
+        if not judged.dangerous:
+            message = self.tr(
+                "{name} would be read differently by another reader ({why}), so what torch runs may "
+                "not be what is shown. It is shown from its static read only and is not handed to torch."
+            ).format(name=self.display_name, why=escape_text(judged.differentials[0]))
+        elif self._trusted:
             message = self.tr(
                 "You trusted {name} in this tab, so it is loaded with weights_only=False "
                 "and its pickle may call {globals}."

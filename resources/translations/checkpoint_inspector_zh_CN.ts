@@ -272,6 +272,10 @@
         <translation>该 pickle 只引用 weights-only 加载允许的内容。</translation>
     </message>
     <message>
+        <source>{name} would be read differently by another reader ({why}), so what torch runs may not be what is shown. It is shown from its static read only and is not handed to torch.</source>
+        <translation>{name} 会被另一种读取器读成不同的内容（{why}），因此 torch 运行的可能不是这里显示的内容。它仅以静态读取显示，不会交给 torch。</translation>
+    </message>
+    <message>
         <source>You trusted {name} in this tab, so it is loaded with weights_only=False and its pickle may call {globals}.</source>
         <translation>你已在此标签页中信任 {name}，因此它以 weights_only=False 加载，其 pickle 可能调用 {globals}。</translation>
     </message>

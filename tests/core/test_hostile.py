@@ -62,6 +62,31 @@ CASE_IDS = [
     "safetensors_2_62",
     "safetensors_2_62_offsets",
     "safetensors_overlap",
+    "zip_case_alias",
+    "zip_case_alias_benign",
+    "zip64_disagrees",
+    "zip_two_directories",
+    "zip_nul_name",
+    "zip_two_folders",
+    "tar_duplicate_past_64",
+    "tar_hardlinked_pickle",
+    "tar_hardlinked_storages",
+    "legacy_tar_polyglot",
+    "long4_then_payload",
+    "hex_digits_then_payload",
+    "digits_4300_then_payload",
+    "marks_then_payload",
+    "long_line_then_payload",
+    "no_proto_binary",
+    "pickles_past_the_64th",
+    "tar_past_member_limit",
+    "zip_comment_fake_end",
+    "zip_overlapping_members",
+    "tar_quadratic_pax",
+    "memo_long_keys",
+    "zip_corrupt_deflate",
+    "surrogate_global",
+    "surrogate_key",
 ]
 
 
@@ -81,9 +106,10 @@ def _children() -> set[int]:
     return found
 
 
-def _verdict(refs: list[GlobalRef]) -> str:
+def _verdict(refs: list[GlobalRef], differentials: list[str]) -> str:
+    """The scan's verdict: a reader differential is as dangerous as a dangerous global."""
     kinds = {g.verdict for g in refs}
-    if GlobalClass.DANGEROUS in kinds:
+    if GlobalClass.DANGEROUS in kinds or differentials:
         return "dangerous"
     return "unknown" if GlobalClass.UNKNOWN in kinds else "safe"
 
@@ -93,10 +119,11 @@ def _read(case: HostileCase) -> tuple[str, list[GlobalRef], list[str], str]:
     try:
         index = peek(case.path)
     except DamagedCheckpointError as exc:
-        return _verdict(exc.globals), exc.globals, [], exc.message
+        verdict = _verdict(exc.globals, exc.differentials)
+        return ("error" if verdict == "safe" else verdict), exc.globals, [], exc.message
     except CheckpointError as exc:
         return "error", [], [], exc.message
-    return _verdict(index.globals), index.globals, index.warnings, ""
+    return _verdict(index.globals, index.differentials), index.globals, index.warnings, ""
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
@@ -271,7 +298,10 @@ def test_compressed_pickle_is_inflated_only_to_a_cap(corpus: dict[str, HostileCa
 def _picklescan_dangerous(path: Path) -> bool:
     from picklescan.scanner import scan_file_path
 
-    result = scan_file_path(str(path))
+    try:
+        result = scan_file_path(str(path))
+    except zipfile.BadZipFile:  # a directory Python's zipfile cannot read: picklescan gives up
+        return False
     return result.infected_files > 0 or result.issues_count > 0
 
 
@@ -283,7 +313,7 @@ def _fickling_dangerous(path: Path) -> tuple[bool, bool]:
     if zipfile.is_zipfile(path):
         try:
             results = list(fickling.scan_zip_archive(str(path), graceful=True).values())
-        except RuntimeError:  # an encrypted member: fickling cannot read it
+        except (RuntimeError, zipfile.BadZipFile):  # encrypted, or a directory zipfile cannot read
             return False, False
     else:
         results = [fickling.scan_file(str(path), graceful=True)]
@@ -310,8 +340,9 @@ def test_whatever_the_scanners_call_dangerous_we_call_dangerous(
         assert ours == "dangerous", f"picklescan calls {case_id} dangerous, we say {ours}"
     dangerous, only_limits = _fickling_dangerous(case.path)
     if dangerous and only_limits:
-        # fickling gives up on the nesting depth (an expansion attack to it); we read it and warn.
-        assert any("nested deeper" in w for w in warnings), warnings
+        # fickling gives up on its resource limits (an expansion attack to it): we read such a file
+        # and warn, or judge it on what it names, or refuse it, but never call it safe silently.
+        assert ours != "safe" or any("nested deeper" in w for w in warnings), warnings
     elif dangerous:
         assert ours == "dangerous", f"fickling calls {case_id} dangerous, we say {ours}"
     assert not (case.path.parent / MARKER).exists()
@@ -351,3 +382,185 @@ def test_a_long_string_shared_many_times_is_described_cheaply(tmp_path: Path) ->
     assert time.monotonic() - start < 10
     row = index.root.children[0]
     assert row.value is not None and len(row.value) < 300 and "2,097,152 characters" in row.value
+
+
+# --- reading what torch reads (parser differentials) ------------------------------------------------
+
+
+def _torch_data_pkl(path: Path) -> bytes | None:
+    """The data.pkl torch's own zip reader returns for the file, or None when it refuses the file."""
+    import torch
+
+    try:
+        reader = torch._C.PyTorchFileReader(str(path))
+        return bytes(reader.get_record("data.pkl"))
+    except RuntimeError:
+        return None
+
+
+def test_the_zip_view_reads_the_data_pkl_torch_reads(corpus: dict[str, HostileCase]) -> None:
+    """For every zip of the corpus torch opens, the record the reader takes is the one torch takes."""
+    from inspector.core.ziparchive import ZipArchive
+
+    compared = 0
+    for case_id, case in corpus.items():
+        data = case.path.read_bytes()
+        if data[:4] != b"PK\x03\x04":
+            continue
+        theirs = _torch_data_pkl(case.path)
+        if theirs is None:
+            continue
+        with case.path.open("rb") as f:
+            archive = ZipArchive(f, len(data), case.path.name)
+            member = archive.locate(archive.folder + b"/data.pkl")
+            assert member is not None, case_id
+            assert archive.read(member, 1 << 30) == theirs, case_id
+        compared += 1
+    assert compared >= 12
+
+
+@pytest.mark.parametrize(
+    ("case_id", "cause"),
+    [
+        ("zip64_disagrees", "ZIP64 end record disagrees"),
+        ("zip_two_directories", "two central directories"),
+        ("zip_comment_fake_end", "comment holds a second end record"),
+        ("zip_two_folders", "more than one place"),
+        ("legacy_tar_polyglot", "both a tar archive and a pickle stream"),
+        ("zip_case_alias_benign", "ignoring case"),
+        ("zip_nul_name", "cuts names at a NUL byte"),
+        ("tar_duplicate_past_64", "more than once"),
+    ],
+)
+def test_a_file_two_readers_read_differently_says_why(
+    case_id: str, cause: str, corpus: dict[str, HostileCase]
+) -> None:
+    try:
+        differentials = peek(corpus[case_id].path).differentials
+    except DamagedCheckpointError as exc:
+        differentials = exc.differentials
+    assert any(cause in d for d in differentials), differentials
+
+
+def test_the_tree_shows_the_pickle_torch_runs(corpus: dict[str, HostileCase]) -> None:
+    """Where torch's reader takes another directory than a naive reader would, the payload it
+    runs is the data.pkl the tree is read from, not a side note."""
+    for case_id in ("zip64_disagrees", "zip_two_directories", "zip_comment_fake_end"):
+        index = peek(corpus[case_id].path)
+        assert [g.pickle for g in index.dangerous_globals] == ["data.pkl"], case_id
+        assert not any(n.tensor for n in index.root.walk()), case_id  # the payload's object, not the tensors
+
+
+def test_a_legacy_file_that_is_also_a_tar_is_read_as_the_tar_torch_opens(
+    corpus: dict[str, HostileCase],
+) -> None:
+    index = peek(corpus["legacy_tar_polyglot"].path)
+    assert index.format == "torch-tar"
+    assert {g.pickle for g in index.dangerous_globals} == {"pickle"}
+    assert any(g.qualname == "torch._utils._rebuild_tensor_v2" for g in index.globals)  # the legacy stream's
+
+
+def test_tar_links_resolve_as_tarfile_resolves_them(corpus: dict[str, HostileCase]) -> None:
+    index = peek(corpus["tar_hardlinked_pickle"].path)
+    assert [g.pickle for g in index.dangerous_globals] == ["pickle"]
+    assert any("links to other members" in w for w in index.warnings)
+
+
+# --- limits: as CPython's where the meaning depends on them; past ours, globals are still listed ------
+
+
+def test_past_a_limit_of_the_reader_the_rest_is_scanned_for_globals() -> None:
+    """A payload after more opcodes than the reader allows is still listed, with its offset, and
+    the sentence names the limit that stopped the read."""
+    payload = b"cposix\nsystem\n(S'x'\ntR"
+    data = b"\x80\x02]" + b"N0" * 20_000 + b"0" + payload + b"."
+    found: list[tuple[str, int]] = []
+    with pytest.raises(CheckpointError) as info:
+        SafeUnpickler(
+            data, on_global=lambda g: found.append((g.qualname, g.offset)), limits=Limits(max_opcodes=10_000)
+        ).load()
+    assert "limit of this reader" in info.value.message and "opcodes" in info.value.message
+    assert found == [("posix.system", data.index(b"cposix"))]
+
+
+def test_integers_follow_cpython_rules() -> None:
+    """C pickle reads INT with strtol (``010`` is octal), then int(…, 0); decimal text past 4,300
+    digits is refused as CPython refuses it; wider integers are kept as a description."""
+
+    def value(text: bytes) -> object:
+        return SafeUnpickler(text + b".").load()[0]
+
+    assert value(b"I010\n") == 8 and value(b"I0x1f\n") == 31 and value(b"I01\n") is True
+    assert value(b"L123L\n") == 123 and value(b"I" + b"9" * 4300 + b"\n") == int("9" * 4300)
+    assert "4,300 digits" in _limited(b"I" + b"9" * 4301 + b"\n.")
+    wide = value(b"\x80\x02\x8b" + struct.pack("<i", 5000) + b"\x01" * 5000)
+    assert "5,000 bytes" in str(getattr(wide, "text", ""))
+
+
+def test_every_pickle_of_a_file_shares_one_budget() -> None:
+    from inspector.core.unpickler import Budget
+
+    budget = Budget(opcodes=50_000)
+    data = b"\x80\x02N" + b"N0" * 15_000 + b"."
+    SafeUnpickler(data, budget=budget).load()
+    with pytest.raises(CheckpointError, match="share"):
+        SafeUnpickler(data, budget=budget).load()
+
+
+def test_overlapping_members_are_refused_and_read_once(corpus: dict[str, HostileCase]) -> None:
+    with pytest.raises(DamagedCheckpointError) as info:
+        peek(corpus["zip_overlapping_members"].path)
+    assert "overlap" in info.value.message
+    assert [g.qualname for g in info.value.globals if g.verdict is GlobalClass.DANGEROUS] == [
+        f"{os.system.__module__}.system"
+    ]  # 5,000 records of the same bytes: scanned once
+
+
+def test_tar_headers_are_never_handed_to_tarfile(
+    corpus: dict[str, HostileCase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11's tarfile is quadratic on crafted PAX headers (CVE-2024-6232): the reader parses
+    headers itself, in time linear in their size."""
+    import tarfile
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tarfile read an untrusted header")
+
+    monkeypatch.setattr(tarfile, "open", refuse)
+    monkeypatch.setattr(tarfile.TarFile, "__init__", refuse)
+    start = time.monotonic()
+    index = peek(corpus["tar_quadratic_pax"].path)
+    assert time.monotonic() - start < 5
+    assert index.format == "torch-tar"
+    assert peek(corpus["tar_hardlinked_pickle"].path).dangerous_globals
+
+
+def test_long_keys_handed_out_by_the_memo_are_charged(corpus: dict[str, HostileCase]) -> None:
+    """One 1 MB key used 2,000 times as a dict key costs 2 GB to whoever shows the keys: refused
+    at once, naming the limit."""
+    start = time.monotonic()
+    with pytest.raises(CheckpointError, match="MB"):
+        peek(corpus["memo_long_keys"].path)
+    assert time.monotonic() - start < 10
+
+
+# --- the command line never falls back to "Unexpected error" ------------------------------------------
+
+
+def test_scan_and_info_json_end_in_a_verdict_or_a_sentence_on_every_hostile_file(
+    corpus: dict[str, HostileCase], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inspector.cli import main
+
+    exits = {"safe": 0, "unknown": 1, "dangerous": 1, "error": 2}
+    for case_id, case in corpus.items():
+        for argv in (["scan", str(case.path)], ["info", "--json", str(case.path)]):
+            code = main(argv)
+            out, err = capsys.readouterr()
+            assert "Unexpected error" not in out + err, (case_id, argv, err)
+            assert code == (exits[case.verdict] if argv[0] == "scan" else code), (case_id, code, err)
+            if argv[0] == "info":
+                assert code in (0, 2), (case_id, err)
+            if code == 2:
+                assert out == "" and len(err.strip().splitlines()) == 1, (case_id, err)
+        assert not (case.path.parent / MARKER).exists(), case_id

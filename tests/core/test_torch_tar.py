@@ -90,3 +90,95 @@ def test_globals_in_the_storage_records_are_judged(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as info:
         peek(path)
     assert any(g.verdict is GlobalClass.DANGEROUS for g in getattr(info.value, "globals", []))
+
+
+def _tar_variety(path: Path, fmt: int) -> Path:
+    """Members of every kind tarfile writes: long names (GNU records or PAX), a global PAX header,
+    folders, hard and symbolic links, empty and odd-sized files."""
+    long_name = "deep/" + "x" * 150 + "/member.bin"
+    with tarfile.open(path, "w", format=fmt, pax_headers={"comment": "global"} if fmt == tarfile.PAX_FORMAT
+                      else None) as tar:  # fmt: skip
+        for name, data in [("pickle", pickle.dumps({"a": 1}, protocol=2)), (long_name, b"z" * 700),
+                           ("empty", b""), ("odd", b"1" * 513)]:  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        folder = tarfile.TarInfo("deep")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for kind, name, target in [(tarfile.LNKTYPE, "hard", "odd"), (tarfile.SYMTYPE, "soft", "pickle")]:
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = kind, target
+            tar.addfile(link)
+    return path
+
+
+@pytest.mark.parametrize(
+    "fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT], ids=["gnu", "pax", "ustar"]
+)
+def test_headers_are_read_as_tarfile_reads_them(tmp_path: Path, fmt: int) -> None:
+    """The reader's own header parser lists the same members, names, sizes and data offsets as
+    tarfile (run here on a file tarfile itself wrote, never on an untrusted one)."""
+    from inspector.core.torch_tar import TarArchive
+
+    if fmt == tarfile.USTAR_FORMAT:  # no long names in plain ustar
+        path = tmp_path / "plain.tar"
+        with tarfile.open(path, "w", format=fmt) as tar:
+            for name in ("pickle", "tensors", "a/b"):
+                info = tarfile.TarInfo(name)
+                info.size = 3
+                tar.addfile(info, io.BytesIO(b"abc"))
+    else:
+        path = _tar_variety(tmp_path / "variety.tar", fmt)
+    with tarfile.open(path) as tar:
+        expected = [(m.name, m.type, m.size, m.offset_data, m.linkname) for m in tar.getmembers()]
+    with path.open("rb") as f:
+        archive = TarArchive(f, path.stat().st_size, path.name)
+        got = [(m.name, m.type, m.size, m.offset_data, m.linkname) for m in archive.members]
+    assert got == expected
+
+
+def test_links_lead_where_tarfile_leads(tmp_path: Path) -> None:
+    from inspector.core.torch_tar import TarArchive
+
+    path = _tar_variety(tmp_path / "variety.tar", tarfile.PAX_FORMAT)
+    with tarfile.open(path) as tar:
+        hard = tar.extractfile("hard")
+        soft = tar.extractfile("soft")
+        assert hard is not None and soft is not None
+        expected = {"hard": hard.read(), "soft": soft.read()}
+    with path.open("rb") as f:
+        archive = TarArchive(f, path.stat().st_size, path.name)
+        for name, data in expected.items():
+            member = archive.last(name)
+            assert member is not None
+            assert archive.read(archive._target(member), 1 << 20) == data
+
+
+def test_a_symbolic_link_torch_would_extract_is_refused(tmp_path: Path) -> None:
+    """torch extracts ``storages`` to a folder and opens it: a symbolic link there reads any file."""
+    count = pickle.dumps(0, protocol=2)
+    path = tmp_path / "link.pth"
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("pickle", pickle.dumps({}, protocol=2)), ("tensors", count)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("storages")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        peek(path)
+
+
+def test_a_damaged_first_header_is_read_as_torch_reads_it_then(tmp_path: Path) -> None:
+    """tarfile refuses a first header whose checksum is wrong, and torch then unpickles the file
+    from its first byte: a payload there is found, whatever the tar magic says."""
+    path = write_torch_tar(tmp_path / "old.pth", _state())
+    data = bytearray(path.read_bytes())
+    payload = b"cposix\nsystem\n(S'echo'\ntR."
+    data[: len(payload)] = payload  # the first member's name: the checksum no longer holds
+    path.write_bytes(bytes(data))
+    index = peek(path)
+    assert index.format == "pickle"
+    assert [g.qualname for g in index.dangerous_globals] == ["posix.system"]
