@@ -38,6 +38,29 @@ def pyqtgraph() -> Any:
     return pg
 
 
+_PLAIN_AXIS: Any = None
+
+
+def _no_si_prefix(axis: Any) -> None:
+    axis.autoSIPrefixScale = 1.0
+    axis.labelUnitPrefix = ""
+    axis._updateLabel()
+
+
+def plain_axis(orientation: str) -> Any:
+    """An axis that prints values as they are, never scaled by an SI prefix.
+
+    pyqtgraph keeps the SI scale it computed for an earlier range even with auto prefixes off, so
+    after a plot of values near 0.0006 the axis of values near 4 read 4000; this one has no scale.
+    """
+    global _PLAIN_AXIS
+    if _PLAIN_AXIS is None:
+        _PLAIN_AXIS = type("PlainAxis", (pyqtgraph().AxisItem,), {"updateAutoSIPrefix": _no_si_prefix})
+    axis = _PLAIN_AXIS(orientation)
+    axis.enableAutoSIPrefix(False)
+    return axis
+
+
 def _number(x: object) -> float:
     """A JSON number or the strings "nan"/"inf"/"-inf" as a float."""
     if isinstance(x, (int, float)):
@@ -75,12 +98,17 @@ class PlotPane(QWidget):
     def _plot(self) -> Any:
         if self.plot_widget is None:
             pg = pyqtgraph()
-            self.plot_widget = pg.PlotWidget()
+            axes = {"bottom": plain_axis("bottom"), "left": plain_axis("left")}
+            self.plot_widget = pg.PlotWidget(axisItems=axes)
             self.plot_widget.setMinimumHeight(150)
+            self.plot_widget.setMinimumWidth(120)
             self.plot_widget.setMenuEnabled(False)
             self._layout.addWidget(self.plot_widget, 1)
-            self.save_button.setEnabled(True)
         return self.plot_widget
+
+    def _shown(self) -> None:
+        """Data is on screen: it can be saved."""
+        self.save_button.setEnabled(True)
 
     def clear(self) -> None:
         if self.plot_widget is not None:
@@ -129,17 +157,26 @@ class HistogramPane(PlotPane):
         plot.addItem(item)
         plot.setLabel("bottom", self.tr("value"))
         plot.setLabel("left", self.tr("count"))
-        plot.getAxis("bottom").enableAutoSIPrefix(False)  # "value (x0.001)" misreads as a unit
         self.note_label.setText(note)
         self._apply_log(self.log_box.isChecked())
+        self._shown()
 
     def _apply_log(self, on: bool) -> None:
-        if self.plot_widget is None:
+        """Show the counts linearly or on a log scale; the view spans exactly the bins and counts."""
+        if self.plot_widget is None or len(self.edges) < 2:
             return
         for item in self.plot_widget.getPlotItem().listDataItems():
             item.setFillLevel(None if on else 0)  # log(0) has no place to fill to
         self.plot_widget.setLogMode(False, on)
-        self.plot_widget.autoRange()
+        low, high = self.edges[0], self.edges[-1]
+        finite = [e for e in (low, high) if math.isfinite(e)]
+        if len(finite) == 2 and high > low:
+            self.plot_widget.setXRange(low, high, padding=0.02)
+        top = max(self.counts, default=0)
+        if on:
+            self.plot_widget.setYRange(0.0, math.log10(max(top, 1)) * 1.05 + 0.05, padding=0)
+        else:
+            self.plot_widget.setYRange(0.0, max(top, 1) * 1.05, padding=0)
 
 
 class HeatmapPane(PlotPane):
@@ -184,6 +221,7 @@ class HeatmapPane(PlotPane):
         self._bar.setImageItem(self.image, insert_in=plot.getPlotItem())
         plot.autoRange()
         self.note_label.setText(note)
+        self._shown()
 
 
 class BarChartPane(PlotPane):
@@ -206,6 +244,6 @@ class BarChartPane(PlotPane):
         plot.addItem(bars)
         plot.getAxis("bottom").setTicks([list(enumerate(self.labels))])
         plot.setLabel("left", axis_label)
-        plot.getAxis("left").enableAutoSIPrefix(False)
         plot.getPlotItem().setMouseEnabled(x=False, y=False)
         plot.autoRange()
+        self._shown()
