@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.errors import CheckpointError
-from inspector.core.formatting import format_bytes, format_count, format_params
+from inspector.core.formatting import escape_text, format_bytes, format_count, format_params
 from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.layouts import SHARDED_FORMATS
 from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
@@ -561,6 +561,13 @@ class CheckpointTab(QWidget):
             )
         else:
             text = self.tr("Loaded with torch (map location: {where})").format(where=where)
+        moved = result.get("moved")
+        if isinstance(moved, dict) and moved:
+            for target in sorted({str(t) for t in moved.values()}):
+                lacking = sorted(escape_text(str(s)) for s, t in moved.items() if str(t) == target)
+                text += self.tr(
+                    "; saved on {devices}, which this machine lacks, so loaded on {target}"
+                ).format(devices=", ".join(lacking), target=target)
         options = self.load_options
         if not options.weights_only:
             text += self.tr("; trusted: weights_only=False, pickle module {module}").format(

@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._update_title)
+        self.tabs.currentChanged.connect(self._on_current_tab_changed)
         self.empty_label = QLabel()
         self.empty_label.setObjectName("emptyLabel")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -260,7 +261,9 @@ class MainWindow(QMainWindow):
             if tab.path == path:
                 self.tabs.setCurrentWidget(tab)
                 return tab
+        options = self.options_bar.options()  # before the new tab is shown and the bar shows its options
         tab = CheckpointTab(path, self._runner, self._engine, self._peek_fn)
+        tab.open(options)
         tab.state_changed.connect(self._update_title)
         tab.map_location_requested.connect(self._on_map_location_requested)
         row = self.tabs.addTab(tab, tab.display_name)
@@ -268,7 +271,6 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(row)
         self.stack.setCurrentWidget(self.tabs)
         self.recent.add(path)
-        tab.open(self.options_bar.options())
         return tab
 
     def close_tab(self, row: int) -> None:
@@ -353,6 +355,12 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             tab.reload(options)
+
+    def _on_current_tab_changed(self, _row: int) -> None:
+        """The bar shows how the tab now in front was loaded (its own choice, not the last one made)."""
+        tab = self.current_tab()
+        if tab is not None:
+            self.options_bar.show_options(tab.options)
 
     def _on_map_location_requested(self, loc: MapLocation) -> None:
         # The bar saves the choice and emits options_changed, which reloads the current tab.

@@ -228,6 +228,10 @@
         <translation>已用 torch 加载（map_location：{where}）</translation>
     </message>
     <message>
+        <source>; saved on {devices}, which this machine lacks, so loaded on {target}</source>
+        <translation>；保存于 {devices}，本机没有该设备，因此加载到 {target}</translation>
+    </message>
+    <message>
         <source>; trusted: weights_only=False, pickle module {module}</source>
         <translation>；已信任：weights_only=False，pickle 模块 {module}</translation>
     </message>
@@ -375,8 +379,8 @@
         <translation>自定义 map_location</translation>
     </message>
     <message>
-        <source>A device (cpu, meta, cuda:N, mps) or saved→target pairs:</source>
-        <translation>一个设备（cpu、meta、cuda:N、mps），或“保存设备→目标设备”对：</translation>
+        <source>A device (cpu, meta, cuda:N, mps), or saved-&gt;target pairs separated by commas, e.g. cuda:1-&gt;cuda:0, cuda:2-&gt;cpu (→ works as well as -&gt;):</source>
+        <translation>一个设备（cpu、meta、cuda:N、mps），或用逗号分隔的“保存设备-&gt;目标设备”对，例如 cuda:1-&gt;cuda:0, cuda:2-&gt;cpu（→ 与 -&gt; 均可）：</translation>
     </message>
 </context>
 <context>
@@ -888,8 +892,12 @@
     <name>LoadOptionsBar</name>
     <message>
         <source>As saved</source>
-        <extracomment>The combo&apos;s item data are canonical map locations (``format_map_location``), the same in every language; only the labels of these two are translated, and labels are never parsed or stored.</extracomment>
+        <extracomment>The combo&apos;s item data are canonical map locations (``format_map_location``), the same in every language; only the labels of the named ones are translated, and labels are never parsed or stored. What a first start, and every start after a session that chose &quot;As saved&quot;, loads with: it opens a file saved on a device this machine lacks instead of failing on it.</extracomment>
         <translation>按保存位置</translation>
+    </message>
+    <message>
+        <source>As saved where possible, else cpu</source>
+        <translation>尽量按保存位置，否则 cpu</translation>
     </message>
     <message>
         <source>Custom…</source>
