@@ -14,6 +14,7 @@ in the tab and die with it: nothing is remembered, and nothing is relaxed withou
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -55,6 +56,7 @@ from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
 from inspector.gui.code_files_dialog import CodeFilesDialog
 from inspector.gui.detail_panel import DetailPanel
+from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, loaded_devices
 from inspector.gui.filter_proxy import CheckpointFilterProxy
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
@@ -197,9 +199,13 @@ class CheckpointTab(QWidget):
         engine: EngineBridge | None,
         peek_fn: PeekFunction = default_peek,
         parent: QWidget | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(parent)
         self.path = path
+        self._clock = clock
+        self._asked_at: float | None = None  # when the user opened or reloaded: the wait starts there
+        self._load_asked_at = 0.0
         self.display_name = os.path.basename(path.rstrip(os.sep)) or path
         self._runner = runner
         self._engine = engine
@@ -294,7 +300,7 @@ class CheckpointTab(QWidget):
         tree_layout.setContentsMargins(0, 0, 0, 0)
         tree_layout.addLayout(filter_row)
         # The detail panel beside the tree shows the selected tensor (statistics, plots, values).
-        self.detail = DetailPanel(engine)
+        self.detail = DetailPanel(engine, clock=clock)
         self.detail.stats_computed.connect(self._on_stats_computed)
         self.stats_all = StatsAllRow(engine)
         self.stats_all.finished.connect(self._on_stats_all_finished)
@@ -407,6 +413,7 @@ class CheckpointTab(QWidget):
     def open(self, options: LoadOptions) -> None:
         """Peek the file (on the task pool), then load it with the engine."""
         self._options = options
+        self._asked_at = self._clock()
         self._cancel_load()
         self._generation += 1
         generation = self._generation
@@ -422,6 +429,7 @@ class CheckpointTab(QWidget):
     def reload(self, options: LoadOptions) -> None:
         """Load again with new options; the static tree stays, "Loaded on" waits for the answer."""
         self._options = options
+        self._asked_at = self._clock()
         if self.index is None:
             self.open(options)
             return
@@ -468,6 +476,7 @@ class CheckpointTab(QWidget):
             self._engine.cancel(job)
 
     def _start_load(self) -> None:
+        asked, self._asked_at = self._asked_at, None
         self._cancel_load()
         self.error_panel.clear()
         if self.model is not None:
@@ -497,6 +506,7 @@ class CheckpointTab(QWidget):
         where = map_location_label(format_map_location(self._options.map_location))
         self.load_label.hide()
         self.busy.show_busy(self.tr("Loading with torch (map location: {where})…").format(where=where))
+        self._load_asked_at = asked if asked is not None else self._clock()
         self._job = self._engine.submit_load(self.path, self.load_options)
         self.state_changed.emit()
 
@@ -548,19 +558,11 @@ class CheckpointTab(QWidget):
         self.busy.hide_busy()
         if self.model is not None:
             self.model.set_loaded_devices(loaded_devices(result))
-        seconds = result.get("seconds")
         where = map_location_label(format_map_location(self._options.map_location))
-        if isinstance(seconds, (int, float)):
-            took = (
-                self.tr("{seconds} s").format(seconds=f"{seconds:.1f}")
-                if seconds >= 0.1
-                else self.tr("{ms} ms").format(ms=f"{seconds * 1000:.0f}")
-            )
-            text = self.tr("Loaded with torch (map location: {where}) in {time}").format(
-                where=where, time=took
-            )
-        else:
-            text = self.tr("Loaded with torch (map location: {where})").format(where=where)
+        took = wait_text(
+            self._clock() - self._load_asked_at, result.get("seconds"), self.tr("torch.load itself:")
+        )
+        text = self.tr("Loaded with torch (map location: {where}) in {time}").format(where=where, time=took)
         moved = result.get("moved")
         if isinstance(moved, dict) and moved:
             for target in sorted({str(t) for t in moved.values()}):

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from inspector.core.formatting import format_bytes, format_count, format_shape
 from inspector.core.model import Node, PathPart
 from inspector.core.value_text import Cell, cells_as_numpy, cells_as_text
+from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.plots import HeatmapPane, HistogramPane
 
@@ -87,10 +88,6 @@ def format_number(x: object) -> str:
     if isinstance(x, float):
         return f"{x:.6g}" if math.isfinite(x) else str(x)
     return str(x)
-
-
-def format_seconds(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def _cell_display(cell: Cell) -> str:
@@ -513,10 +510,14 @@ class DetailPanel(QWidget):
     heatmap_shown = Signal()
     failed = Signal(str)
 
-    def __init__(self, engine: EngineBridge | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, engine: EngineBridge | None, parent: QWidget | None = None, clock: Clock = time.monotonic
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("detailPanel")
         self._engine = engine
+        self._clock = clock
+        self._selected_at = 0.0  # the wait for statistics starts at the selection
         self._path = ""
         self._node: Node | None = None
         self._generation = 0
@@ -601,6 +602,7 @@ class DetailPanel(QWidget):
     def show_node(self, path: str, node: Node | None) -> None:
         """Show ``node`` of the file at ``path`` (statistics follow shortly); None clears the panel."""
         self._generation += 1
+        self._selected_at = self._clock()
         self._select_timer.stop()
         self._cancel_stale()
         self.values.model.drop_pending()
@@ -693,15 +695,13 @@ class DetailPanel(QWidget):
         self._stat_names["value_counts"].setVisible(counted)
         for name, label in self.stat_labels.items():
             label.setText(self._stat_text(name, stats, numel))
-        seconds = float(stats.get("seconds") or 0.0)
+        took = wait_text(self._clock() - self._selected_at, stats.get("seconds"), self.tr("computing:"))
         note = ""
         if stats.get("computed_on") == "magnitude":
             note = self.tr(" (of the magnitudes |z|)")
         elif stats.get("computed_on"):
             note = self.tr(" (of the raw bytes as {0})").format(stats["computed_on"])
-        self.status_label.setText(
-            self.tr("Statistics computed in {0}{1}.").format(format_seconds(seconds), note)
-        )
+        self.status_label.setText(self.tr("Statistics in {0}{1}.").format(took, note))
         histogram = stats.get("histogram")
         if isinstance(histogram, dict) and histogram.get("counts"):
             finite = int(stats.get("finite") or 0)

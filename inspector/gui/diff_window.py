@@ -9,6 +9,7 @@ wrapper prefix (``module.``), it says so and offers an export of A with the pref
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.formatting import format_shape
 from inspector.core.model import CheckpointIndex
+from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.tasks import TaskRunner
@@ -217,8 +219,11 @@ class DiffWindow(QWidget):
         path_b: str = "",
         peek_fn: PeekFunction | None = None,
         parent: QWidget | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
+        self._clock = clock
+        self._asked_at: float | None = None
         self.setObjectName("diffWindow")
         self.resize(1100, 680)
         self._engine = engine
@@ -363,6 +368,7 @@ class DiffWindow(QWidget):
         self.result = None
         self.model.set_rows([])
         self.prefix_area.hide()
+        self._asked_at = self._clock()
         self._job = self._engine.submit_job("diff", {"a": a, "b": b})
         self.progress.setValue(0)
         self.progress_label.setText(self.tr("Comparing…"))
@@ -420,8 +426,9 @@ class DiffWindow(QWidget):
         seconds = result.get("seconds")
         if result.get("identical"):
             summary = self.tr("Identical: {0}").format(summary)
-        if isinstance(seconds, (int, float)):
-            summary += self.tr("  ·  compared in {0:.2f} s").format(seconds)
+        if self._asked_at is not None:
+            took = wait_text(self._clock() - self._asked_at, seconds, self.tr("comparing:"))
+            summary += self.tr("  ·  compared in {0}").format(took)
         self.summary_label.setText(summary)
         if not result.get("identical") and self.filter_combo.currentIndex() == 0:
             self.filter_combo.setCurrentIndex(1)  # differences first; "All tensors" is one click away

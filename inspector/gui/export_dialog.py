@@ -7,6 +7,7 @@ torch); the export itself runs in the engine through the ``EngineBridge``.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -45,6 +46,7 @@ from inspector.core.export_plan import (
 from inspector.core.formatting import format_bytes
 from inspector.core.load_options import parse_map_location
 from inspector.core.model import CheckpointIndex
+from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge
 
 PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
@@ -59,9 +61,15 @@ class ExportDialog(QDialog):
     """One export of one open checkpoint; stays open while the engine writes, then reports."""
 
     def __init__(
-        self, index: CheckpointIndex, engine: EngineBridge | None, parent: QWidget | None = None
+        self,
+        index: CheckpointIndex,
+        engine: EngineBridge | None,
+        parent: QWidget | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(parent)
+        self._clock = clock
+        self._asked_at = 0.0
         self.setWindowTitle(self.tr("Export “{name}”").format(name=os.path.basename(index.path)))
         self.resize(900, 640)
         self._index = index
@@ -312,6 +320,7 @@ class ExportDialog(QDialog):
                 self.problem_label.setText(self.tr("The engine is not running, so nothing can be exported."))
             return
         plan = self.plan()
+        self._asked_at = self._clock()
         self._job = self._engine.submit_export(plan)
         self.export_button.setEnabled(False)
         self.report_label.setText(self.tr("Exporting…"))
@@ -342,12 +351,12 @@ class ExportDialog(QDialog):
         wrote = {
             "tensors": f"{result.get('tensors', 0):,}",
             "size": format_bytes(int(result.get("bytes", 0))),
-            "seconds": f"{float(result.get('seconds', 0.0)):.2f}",
+            "time": wait_text(self._clock() - self._asked_at, result.get("seconds"), self.tr("writing:")),
         }
         report = (
-            self.tr("Wrote {tensors} tensors, {size} in {seconds} s; verified.")
+            self.tr("Wrote {tensors} tensors, {size} in {time}; verified.")
             if result.get("verified")
-            else self.tr("Wrote {tensors} tensors, {size} in {seconds} s; NOT verified.")
+            else self.tr("Wrote {tensors} tensors, {size} in {time}; NOT verified.")
         ).format(**wrote)
         if result.get("values_dropped"):
             report += " " + self.tr("Not written: {values}.").format(

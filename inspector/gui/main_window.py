@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt
 from PySide6.QtGui import (
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 from inspector.core.load_options import LoadOptions, MapLocation
 from inspector.gui.checkpoint_tab import CheckpointTab, PeekFunction, default_peek
 from inspector.gui.diff_window import DiffWindow
+from inspector.gui.durations import Clock
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.i18n import LANGUAGES, QT_TRANSLATE_NOOP, UiLanguage, language_label
 from inspector.gui.load_options_bar import LoadOptionsBar
@@ -84,8 +86,10 @@ class MainWindow(QMainWindow):
         peek_fn: PeekFunction = default_peek,
         parent: QWidget | None = None,
         language: UiLanguage | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(parent)
+        self._clock = clock
         self._settings = settings
         # Without a ``language`` the menu still stores the choice and installs its translators.
         self._language = language if language is not None else UiLanguage(settings, parent=self)
@@ -262,7 +266,7 @@ class MainWindow(QMainWindow):
                 self.tabs.setCurrentWidget(tab)
                 return tab
         options = self.options_bar.options()  # before the new tab is shown and the bar shows its options
-        tab = CheckpointTab(path, self._runner, self._engine, self._peek_fn)
+        tab = CheckpointTab(path, self._runner, self._engine, self._peek_fn, clock=self._clock)
         tab.open(options)
         tab.state_changed.connect(self._update_title)
         tab.map_location_requested.connect(self._on_map_location_requested)
@@ -301,14 +305,16 @@ class MainWindow(QMainWindow):
         if tab is None or tab.index is None:
             self.statusBar().showMessage(self.tr("Open a checkpoint first; export works on the current tab."))
             return
-        self.export_dialog = ExportDialog(tab.index, self._engine, self)
+        self.export_dialog = ExportDialog(tab.index, self._engine, self, clock=self._clock)
         self.export_dialog.show()
 
     def compare_dialog(self, path_b: str = "") -> DiffWindow:
         """File ▸ Compare…: the current tab's file as A (if any); B is chosen in the window."""
         tab = self.current_tab()
         path_a = tab.path if tab is not None else ""
-        self.diff_window = DiffWindow(self._engine, self._runner, path_a, path_b, self._peek_fn, self)
+        self.diff_window = DiffWindow(
+            self._engine, self._runner, path_a, path_b, self._peek_fn, self, clock=self._clock
+        )
         self.diff_window.show()
         if path_a and path_b:
             self.diff_window.compare()

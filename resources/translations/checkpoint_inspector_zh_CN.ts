@@ -212,20 +212,12 @@
         <translation>重试</translation>
     </message>
     <message>
-        <source>{seconds} s</source>
-        <translation>{seconds} 秒</translation>
-    </message>
-    <message>
-        <source>{ms} ms</source>
-        <translation>{ms} 毫秒</translation>
+        <source>torch.load itself:</source>
+        <translation>torch.load 本身：</translation>
     </message>
     <message>
         <source>Loaded with torch (map location: {where}) in {time}</source>
         <translation>已用 torch 加载（map_location：{where}），耗时 {time}</translation>
-    </message>
-    <message>
-        <source>Loaded with torch (map location: {where})</source>
-        <translation>已用 torch 加载（map_location：{where}）</translation>
     </message>
     <message>
         <source>; saved on {devices}, which this machine lacks, so loaded on {target}</source>
@@ -429,6 +421,10 @@
         <translation>无法读取该张量。</translation>
     </message>
     <message>
+        <source>computing:</source>
+        <translation>计算：</translation>
+    </message>
+    <message>
         <source> (of the magnitudes |z|)</source>
         <translation>（基于模长 |z|）</translation>
     </message>
@@ -437,8 +433,8 @@
         <translation>（将原始字节按 {0} 解释）</translation>
     </message>
     <message>
-        <source>Statistics computed in {0}{1}.</source>
-        <translation>统计信息计算耗时 {0}{1}。</translation>
+        <source>Statistics in {0}{1}.</source>
+        <translation>统计信息用时 {0}{1}。</translation>
     </message>
     <message>
         <source>{0} finite values</source>
@@ -633,8 +629,12 @@
         <translation>相同：{0}</translation>
     </message>
     <message>
-        <source>  ·  compared in {0:.2f} s</source>
-        <translation>  ·  比较耗时 {0:.2f} 秒</translation>
+        <source>comparing:</source>
+        <translation>比较：</translation>
+    </message>
+    <message>
+        <source>  ·  compared in {0}</source>
+        <translation>  ·  比较用时 {0}</translation>
     </message>
     <message>
         <source>Key prefix: {0}.</source>
@@ -830,12 +830,16 @@
         <translation>正在导出…</translation>
     </message>
     <message>
-        <source>Wrote {tensors} tensors, {size} in {seconds} s; verified.</source>
-        <translation>已写出 {tensors} 个张量，共 {size}，耗时 {seconds} 秒；已校验。</translation>
+        <source>writing:</source>
+        <translation>写入：</translation>
     </message>
     <message>
-        <source>Wrote {tensors} tensors, {size} in {seconds} s; NOT verified.</source>
-        <translation>已写出 {tensors} 个张量，共 {size}，耗时 {seconds} 秒；未校验。</translation>
+        <source>Wrote {tensors} tensors, {size} in {time}; verified.</source>
+        <translation>已写出 {tensors} 个张量，共 {size}，用时 {time}；已校验。</translation>
+    </message>
+    <message>
+        <source>Wrote {tensors} tensors, {size} in {time}; NOT verified.</source>
+        <translation>已写出 {tensors} 个张量，共 {size}，用时 {time}；未校验。</translation>
     </message>
     <message>
         <source>Not written: {values}.</source>
