@@ -125,6 +125,12 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("CheckpointTab", text)
 
 
+def _regex_reason(exc: ValueError) -> str:
+    """Python's own words about a bad pattern (the part after "…: "), without the pattern repeated."""
+    cause = exc.__cause__
+    return str(cause) if cause is not None else str(exc)
+
+
 def default_peek(path: str) -> CheckpointIndex:
     """Core's static reader, imported on first use so the window starts without it."""
     from inspector.core.peek import peek
@@ -256,6 +262,12 @@ class CheckpointTab(QWidget):
         self._filter_timer.setInterval(_FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self.apply_filter)
         self.filter_edit.textChanged.connect(self._filter_timer.start)
+        self.filter_edit.returnPressed.connect(self._on_filter_return)
+        self.filter_message = QLabel()  # why the filter shows nothing: an invalid regex, or no match
+        self.filter_message.setObjectName("filterMessage")
+        self.filter_message.setWordWrap(True)
+        self.filter_message.setTextFormat(Qt.TextFormat.PlainText)
+        self.filter_message.hide()
         self.filter_mode_combo.currentIndexChanged.connect(self.apply_filter)
         self.expand_button.clicked.connect(self.expand_all)
         self.collapse_button.clicked.connect(self.collapse_all)
@@ -299,6 +311,7 @@ class CheckpointTab(QWidget):
         tree_layout = QVBoxLayout(self.tree_area)
         tree_layout.setContentsMargins(0, 0, 0, 0)
         tree_layout.addLayout(filter_row)
+        tree_layout.addWidget(self.filter_message)
         # The detail panel beside the tree shows the selected tensor (statistics, plots, values).
         self.detail = DetailPanel(engine, clock=clock)
         self.detail.stats_computed.connect(self._on_stats_computed)
@@ -783,6 +796,9 @@ class CheckpointTab(QWidget):
         names, tooltips = tree_notes(maps)
         if names or tooltips:
             self.model.set_notes(names, tooltips)
+            self.proxy.set_labels(names)  # "q_proj" finds the optimizer rows labelled with it
+            if self.filter_edit.text() and not self._filter_timer.isActive():
+                self.apply_filter()  # (a pending keystroke applies the labels itself)
 
     def show_breakdown(self) -> QDialog | None:
         """The training-checkpoint breakdown (bytes by part, optimizer state by parameter)."""
@@ -806,8 +822,22 @@ class CheckpointTab(QWidget):
     def collapse_all(self) -> None:
         self.tree.collapseAll()
 
+    def focus_filter(self) -> None:
+        """Put the cursor in the filter box with its text selected (View ▸ Filter Keys, Ctrl+F)."""
+        self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_edit.selectAll()
+
+    def _on_filter_return(self) -> None:
+        """Enter in the filter box: filter now and go to the first row, ready for the arrow keys."""
+        self.apply_filter()
+        if self.proxy.rowCount() and self.filter_error is None:
+            self.tree.setFocus(Qt.FocusReason.OtherFocusReason)
+            if not self.tree.currentIndex().isValid():
+                self.tree.setCurrentIndex(self.proxy.index(0, 0))
+
     def apply_filter(self) -> None:
-        """Filter the tree by the box's text in the chosen mode; an invalid regex turns it red."""
+        """Filter the tree by the box's text in the chosen mode; an invalid regex turns it red and
+        says why, and a filter that keeps nothing says so."""
         self._filter_timer.stop()
         text = self.filter_edit.text()
         mode = self.filter_mode_combo.currentData()
@@ -817,12 +847,23 @@ class CheckpointTab(QWidget):
             self.filter_error = str(exc)
             self.filter_edit.setStyleSheet(_INVALID_FILTER_STYLE)
             self.filter_edit.setToolTip(self.filter_error)
+            self._show_filter_message(
+                self.tr("Not a valid regular expression: {error}").format(error=_regex_reason(exc)),
+                error=True,
+            )
             return
         self.filter_error = None
         self.filter_edit.setStyleSheet("")
         self.filter_edit.setToolTip("")
         if self.index is None:
+            self._show_filter_message("")
             return
+        if text and self.proxy.rowCount() == 0:
+            self._show_filter_message(
+                self.tr("No key or label matches “{text}”.").format(text=text), error=False
+            )
+        else:
+            self._show_filter_message("")
         if not text:
             self.tree.collapseAll()
             self._expand_initial()
@@ -832,6 +873,11 @@ class CheckpointTab(QWidget):
             hits = self.proxy.first_hits(_REVEAL_LIMIT + 1)
             if len(hits) <= _REVEAL_LIMIT:  # a broad filter (the first letters typed) opens nothing
                 self._reveal(hits)
+
+    def _show_filter_message(self, text: str, error: bool = False) -> None:
+        self.filter_message.setText(text)
+        self.filter_message.setStyleSheet("color: #c62828;" if error else "color: palette(placeholder-text);")
+        self.filter_message.setVisible(bool(text))
 
     def _expand_initial(self) -> None:
         """Two levels open on ordinary files; on large ones only top-level rows with few children

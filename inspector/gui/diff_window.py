@@ -235,6 +235,8 @@ class DiffWindow(QWidget):
 
         self.a_edit = QLineEdit(path_a)
         self.b_edit = QLineEdit(path_b)
+        self.a_edit.returnPressed.connect(self.compare)  # Enter in either field compares
+        self.b_edit.returnPressed.connect(self.compare)
         self.a_browse = QPushButton()
         self.b_browse = QPushButton()
         self.a_browse.clicked.connect(lambda: self._browse(self.a_edit))

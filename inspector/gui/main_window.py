@@ -40,7 +40,12 @@ from inspector.gui.status_widgets import verdict_label
 from inspector.gui.tasks import TaskRunner
 
 APP_NAME = "Checkpoint Inspector"
-FILE_FILTER = QT_TRANSLATE_NOOP("MainWindow", "Checkpoints (*.pth *.pt *.ckpt *.bin *.tar);;All files (*)")
+#: What File ▸ Open lists: every layout the reader knows by a file (folders: Open Folder).
+OPEN_PATTERNS = (
+    "*.pth", "*.pt", "*.ckpt", "*.bin", "*.tar", "*.safetensors", "*.index.json", "*.jit",
+)  # fmt: skip
+FILE_FILTER = QT_TRANSLATE_NOOP("MainWindow", "Checkpoints ({patterns});;All files (*)")
+SETTINGS_LAST_FOLDER = "recent/folder"
 EMPTY_TEXT = QT_TRANSLATE_NOOP("MainWindow", "Open a checkpoint (Ctrl+O) or drop one here")
 RECENT_KEY = "recent/files"
 RECENT_MAX = 10
@@ -159,6 +164,8 @@ class MainWindow(QMainWindow):
 
         self.view_menu = self.menuBar().addMenu("")
         view_menu = self.view_menu
+        self.find_action = view_menu.addAction("", self.focus_filter)
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)
         self.expand_all_action = view_menu.addAction("", self.expand_all)
         self.expand_all_action.setShortcut(QKeySequence("Ctrl+Shift+E"))
         self.collapse_all_action = view_menu.addAction("", self.collapse_all)
@@ -197,7 +204,8 @@ class MainWindow(QMainWindow):
         self.quit_action.setText(self.tr("&Quit"))
         self.view_menu.setTitle(self.tr("&View"))
         self.expand_all_action.setText(self.tr("&Expand All"))
-        self.collapse_all_action.setText(self.tr("Co&llapse All"))
+        self.collapse_all_action.setText(self.tr("&Collapse All"))
+        self.find_action.setText(self.tr("&Filter Keys…"))
         self.language_menu.setTitle(self.tr("&Language"))
         for code, action in self.language_actions.items():
             action.setText(language_label(code))
@@ -244,13 +252,21 @@ class MainWindow(QMainWindow):
         widget = self.tabs.currentWidget()
         return widget if isinstance(widget, CheckpointTab) else None
 
+    def last_folder(self) -> str:
+        """Where Open and Open Folder start: the folder of the last file or folder opened."""
+        folder = str(self._settings.value(SETTINGS_LAST_FOLDER, "") or "")
+        return folder if folder and os.path.isdir(folder) else os.path.expanduser("~")
+
     def open_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, self.tr("Open checkpoint"), "", self.tr(FILE_FILTER))
+        file_filter = self.tr(FILE_FILTER).format(patterns=" ".join(OPEN_PATTERNS))
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, self.tr("Open checkpoint"), self.last_folder(), file_filter
+        )
         self.open_paths(paths)
 
     def open_folder_dialog(self) -> None:
         """A torch.distributed.checkpoint folder or a folder holding a Hugging Face shard set."""
-        folder = QFileDialog.getExistingDirectory(self, self.tr("Open checkpoint folder"))
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Open checkpoint folder"), self.last_folder())
         if folder:
             self.open_path(folder)
 
@@ -275,6 +291,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(row)
         self.stack.setCurrentWidget(self.tabs)
         self.recent.add(path)
+        self._settings.setValue(SETTINGS_LAST_FOLDER, os.path.dirname(path.rstrip(os.sep)) or path)
         return tab
 
     def close_tab(self, row: int) -> None:
@@ -335,6 +352,12 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             tab.collapse_all()
+
+    def focus_filter(self) -> None:
+        """View ▸ Filter Keys (Ctrl+F): the cursor goes to the current tab's filter box."""
+        tab = self.current_tab()
+        if tab is not None:
+            tab.focus_filter()
 
     def _update_title(self) -> None:
         warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)

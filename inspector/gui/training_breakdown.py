@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.formatting import format_bytes, format_shape
+from inspector.core.formatting import escape_text, format_bytes, format_shape
 from inspector.core.model import CheckpointIndex, Node
 from inspector.core.optimizer_map import OptimizerMap, find_model_part, map_optimizers
 from inspector.gui.engine_bridge import EngineBridge
@@ -202,11 +202,12 @@ def tree_notes(maps: list[OptimizerMap]) -> tuple[dict[str, str], dict[str, str]
         for p in m.params:
             if p.param_key is None or p.slot_key is None:
                 continue
-            names[p.slot_key] = p.param_key
+            param, slot = escape_text(p.param_key), escape_text(p.slot_key)
+            names[p.slot_key] = param
             text = QCoreApplication.translate("TrainingBreakdown", "optimizer state of {0}")
-            tooltips[p.slot_key] = text.format(p.param_key)
-            state = ", ".join(k.rsplit(".", 1)[-1] for k in p.state_keys)
+            tooltips[p.slot_key] = text.format(param)
+            state = ", ".join(escape_text(k.rsplit(".", 1)[-1]) for k in p.state_keys)
             tooltips[p.param_key] = QCoreApplication.translate(
                 "TrainingBreakdown", "optimizer state: {0} ({1}, {2})"
-            ).format(p.slot_key, state, format_bytes(p.state_nbytes))
+            ).format(slot, state, format_bytes(p.state_nbytes))
     return names, tooltips

@@ -267,6 +267,14 @@
         <source>No tensor holds NaN or Inf.</source>
         <translation>没有张量含有 NaN 或 Inf。</translation>
     </message>
+    <message>
+        <source>Not a valid regular expression: {error}</source>
+        <translation>不是有效的正则表达式：{error}</translation>
+    </message>
+    <message>
+        <source>No key or label matches “{text}”.</source>
+        <translation>没有键或标注匹配“{text}”。</translation>
+    </message>
 </context>
 <context>
     <name>CheckpointTreeModel</name>
@@ -939,8 +947,9 @@ Only do this for files you made or fully trust. The setting is not remembered: t
 <context>
     <name>MainWindow</name>
     <message>
-        <source>Checkpoints (*.pth *.pt *.ckpt *.bin *.tar);;All files (*)</source>
-        <translation>检查点 (*.pth *.pt *.ckpt *.bin *.tar);;所有文件 (*)</translation>
+        <source>Checkpoints ({patterns});;All files (*)</source>
+        <extracomment>What File ▸ Open lists: every layout the reader knows by a file (folders: Open Folder).</extracomment>
+        <translation>检查点 ({patterns});;所有文件 (*)</translation>
     </message>
     <message>
         <source>Open a checkpoint (Ctrl+O) or drop one here</source>
@@ -995,8 +1004,12 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>全部展开(&amp;E)</translation>
     </message>
     <message>
-        <source>Co&amp;llapse All</source>
-        <translation>全部折叠(&amp;L)</translation>
+        <source>&amp;Collapse All</source>
+        <translation>全部折叠(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;Filter Keys…</source>
+        <translation>筛选键(&amp;F)…</translation>
     </message>
     <message>
         <source>&amp;Language</source>
