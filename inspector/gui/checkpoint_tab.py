@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
@@ -55,6 +54,7 @@ from inspector.core.load_options import LoadOptions, MapLocation, format_map_loc
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
 from inspector.gui.code_files_dialog import CodeFilesDialog
+from inspector.gui.column_widths import ColumnSizer
 from inspector.gui.detail_panel import DetailPanel
 from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, loaded_devices
@@ -234,11 +234,15 @@ class CheckpointTab(QWidget):
         self.verdict_badge = VerdictBadge()
         self.summary_label = QLabel()
         self.summary_label.setObjectName("summaryLabel")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.danger_banner = DangerBanner()
         self.danger_banner.trust_button.clicked.connect(self.ask_trust)
         self.load_label = QLabel()
         self.load_label.setObjectName("loadLabel")
+        self.load_label.setWordWrap(True)  # a long line wraps instead of widening the window
+        self.load_label.setTextFormat(Qt.TextFormat.PlainText)
         self.busy = BusyRow()
         self.busy.cancel_requested.connect(self.cancel)
         self.error_panel = ErrorPanel()
@@ -287,7 +291,8 @@ class CheckpointTab(QWidget):
         self.tree.setSortingEnabled(True)
         header.setStretchLastSection(False)
         header.setSectionsMovable(True)
-        header.setMinimumSectionSize(48)
+        header.setMinimumSectionSize(40)
+        self.columns = ColumnSizer(self.tree)
 
         self.copy_key_action = QAction(self)
         self.copy_key_action.setShortcut(QKeySequence.StandardKey.Copy)
@@ -327,6 +332,8 @@ class CheckpointTab(QWidget):
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 5)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setCollapsible(1, True)  # dragged to the edge, the panel gives the tree its room
         self.splitter.setSizes([1000, 400])  # the tree's numbers first; the panel can be widened
         tree_layout.addWidget(self.stats_all)
         tree_layout.addWidget(self.splitter, 1)
@@ -730,26 +737,13 @@ class CheckpointTab(QWidget):
         self._stretch.hide()
         self.tree_area.show()
         self._expand_initial()
-        self._size_columns()
         for column in (Column.NONFINITE, Column.NORM):  # shown once statistics are computed
-            self.tree.header().setSectionHidden(column, True)
-        self.tree.header().setSectionHidden(Column.SHARD, index.format not in SHARDED_FORMATS)
+            self.columns.set_hidden(column, True)
+        self.columns.set_hidden(Column.SHARD, index.format not in SHARDED_FORMATS)
+        self.columns.apply(self.model)
         self.code_files_button.setVisible(index.format == "torchscript")
         self.tree_shown.emit()
         self.state_changed.emit()
-
-    def _size_columns(self) -> None:
-        header = self.tree.header()
-        # Interactive, not Stretch: beside the detail panel a stretched name would shrink to nothing.
-        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Interactive)
-        self.tree.resizeColumnToContents(Column.NAME)
-        header.resizeSection(Column.NAME, min(max(header.sectionSize(Column.NAME) + 24, 240), 460))
-        for column in Column:
-            if column is not Column.NAME:
-                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-                self.tree.resizeColumnToContents(column)
-                width = max(header.sectionSize(column), self.tree.sizeHintForColumn(column))
-                header.resizeSection(column, width + 16)
 
     # -- looking inside tensors (issue 6) ------------------------------------------------------
 
@@ -763,11 +757,8 @@ class CheckpointTab(QWidget):
             self._show_stats_columns()
 
     def _show_stats_columns(self) -> None:
-        header = self.tree.header()
-        for column in (Column.NONFINITE, Column.NORM):
-            if header.isSectionHidden(column):
-                header.setSectionHidden(column, False)
-                header.resizeSection(column, 96)
+        if self.model is not None:
+            self.columns.show_columns([Column.NONFINITE, Column.NORM], self.model)
 
     def compute_all_stats(self) -> bool:
         """Statistics for every tensor in the engine (progress and Cancel above the tree)."""
@@ -796,6 +787,8 @@ class CheckpointTab(QWidget):
         names, tooltips = tree_notes(maps)
         if names or tooltips:
             self.model.set_notes(names, tooltips)
+            if not self.columns.user_sized:
+                self.columns.apply(self.model)  # the names grew by their labels
             self.proxy.set_labels(names)  # "q_proj" finds the optimizer rows labelled with it
             if self.filter_edit.text() and not self._filter_timer.isActive():
                 self.apply_filter()  # (a pending keystroke applies the labels itself)

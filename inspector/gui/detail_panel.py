@@ -312,6 +312,8 @@ class ValuesView(QWidget):
         self.col_combo = QComboBox()
         self.row_combo.setObjectName("rowAxisCombo")
         self.col_combo.setObjectName("colAxisCombo")
+        for combo in (self.row_combo, self.col_combo):  # a narrow panel cuts "axis 0 (32000)", not the plots
+            combo.setMinimumWidth(56)
         self.index_boxes: list[QSpinBox] = []
         self.axes_row = QHBoxLayout()
         self.axes_row.setContentsMargins(0, 0, 0, 0)
@@ -345,6 +347,8 @@ class ValuesView(QWidget):
         self.copy_text_button = QPushButton(self.tr("Copy as text"))
         self.copy_text_button.clicked.connect(self.copy_text_action.trigger)
         self.copy_numpy_button = QPushButton(self.tr("Copy as NumPy"))
+        for button in (self.copy_text_button, self.copy_numpy_button):
+            button.setMinimumWidth(64)
         self.copy_numpy_button.clicked.connect(self.copy_numpy_action.trigger)
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -43,7 +43,7 @@ from inspector.core.export_plan import (
     parse_size,
     values_summary,
 )
-from inspector.core.formatting import format_bytes
+from inspector.core.formatting import escape_text, format_bytes
 from inspector.core.load_options import parse_map_location
 from inspector.core.model import CheckpointIndex
 from inspector.gui.durations import Clock, wait_text
@@ -70,8 +70,8 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self._clock = clock
         self._asked_at = 0.0
-        self.setWindowTitle(self.tr("Export “{name}”").format(name=os.path.basename(index.path)))
-        self.resize(900, 640)
+        self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(os.path.basename(index.path))))
+        self.resize(960, 720)
         self._index = index
         self._engine = engine
         self._job: int | None = None
@@ -102,9 +102,9 @@ class ExportDialog(QDialog):
         self.strip_edit.setPlaceholderText(self.tr("e.g. module., _orig_mod."))
         self.rename_edit = QPlainTextEdit()
         self.rename_edit.setPlaceholderText(self.tr("one rule a line, applied in order:  REGEX=>REPLACEMENT"))
-        self.rename_edit.setFixedHeight(60)
+        self.rename_edit.setFixedHeight(48)
         self.metadata_edit = QPlainTextEdit("format=pt")
-        self.metadata_edit.setFixedHeight(60)
+        self.metadata_edit.setFixedHeight(48)
         self.metadata_edit.setToolTip(self.tr("safetensors __metadata__: one KEY=VALUE a line"))
         self.shard_size_edit = QLineEdit()
         self.shard_size_edit.setPlaceholderText(self.tr("5GB (the most tensor data one shard holds)"))
@@ -114,19 +114,26 @@ class ExportDialog(QDialog):
             [self.tr("refuse to replace an existing file"), self.tr("replace an existing file")]
         )
 
-        form = QFormLayout()
-        form.addRow(self.tr("Target"), target_row)
-        form.addRow(self.tr("Format"), self.format_combo)
-        form.addRow(self.tr("Shard size"), self.shard_size_edit)
-        form.addRow(self.tr("Device"), self.device_edit)
-        form.addRow(self.tr("Dtype (floating tensors)"), self.dtype_combo)
-        form.addRow(self.tr("Subtree"), self.subtree_edit)
-        form.addRow(self.tr("Include"), self.include_edit)
-        form.addRow(self.tr("Exclude"), self.exclude_edit)
-        form.addRow(self.tr("Strip prefixes"), self.strip_edit)
-        form.addRow(self.tr("Rename rules"), self.rename_edit)
-        form.addRow(self.tr("Metadata"), self.metadata_edit)
-        form.addRow(self.tr("Existing target"), self.force_box)
+        # Two fields a row: the preview below gets the height (a form of twelve rows left it three).
+        form = QGridLayout()
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
+        form.setHorizontalSpacing(10)
+        form.addWidget(QLabel(self.tr("Target")), 0, 0)
+        form.addLayout(target_row, 0, 1, 1, 3)
+        pairs = (
+            ((self.tr("Format"), self.format_combo), (self.tr("Shard size"), self.shard_size_edit)),
+            ((self.tr("Device"), self.device_edit), (self.tr("Dtype (floating tensors)"), self.dtype_combo)),
+            ((self.tr("Subtree"), self.subtree_edit), (self.tr("Existing target"), self.force_box)),
+            ((self.tr("Include"), self.include_edit), (self.tr("Exclude"), self.exclude_edit)),
+            ((self.tr("Strip prefixes"), self.strip_edit), (self.tr("Metadata"), self.metadata_edit)),
+        )
+        for row, pair in enumerate(pairs, start=1):
+            for half, (label, field) in enumerate(pair):
+                form.addWidget(QLabel(label), row, 2 * half, Qt.AlignmentFlag.AlignTop)
+                form.addWidget(field, row, 2 * half + 1)
+        form.addWidget(QLabel(self.tr("Rename rules")), len(pairs) + 1, 0, Qt.AlignmentFlag.AlignTop)
+        form.addWidget(self.rename_edit, len(pairs) + 1, 1, 1, 3)
 
         self.preview = QTableWidget(0, 3)
         self.preview.setHorizontalHeaderLabels([self.tr("before"), self.tr("after"), self.tr("note")])
@@ -145,6 +152,11 @@ class ExportDialog(QDialog):
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #b00020;")
+        self.note_label = QLabel()  # what is not a problem but keeps Export off (the file just written)
+        self.note_label.setWordWrap(True)
+        self.note_label.setStyleSheet("color: palette(placeholder-text);")
+        self._written: str | None = None  # the target the last export wrote
+        self._target_asked: str | None = None
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.hide()
@@ -161,8 +173,8 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.preview, 1)
-        for widget in (self.summary_label, self.values_label, self.problem_label, self.progress,
-                       self.report_label, self.buttons):  # fmt: skip
+        for widget in (self.summary_label, self.values_label, self.problem_label, self.note_label,
+                       self.progress, self.report_label, self.buttons):  # fmt: skip
             layout.addWidget(widget)
 
         self._debounce = QTimer(self)
@@ -233,24 +245,30 @@ class ExportDialog(QDialog):
     def update_preview(self) -> None:
         """Recompute before → after from the static tree; the Export button follows the verdict."""
         problems: list[str] = []
+        notes: list[str] = []
         self.mapping = None
         try:
             plan = self.plan()
             self.mapping = map_keys(self._index, plan)
             problems = list(self.mapping.problems)
+            name = escape_text(os.path.basename(plan.target))
             if not plan.target:
                 problems.append(self.tr("Choose a target file."))
+            elif os.path.exists(plan.target) and not plan.force and plan.target == self._written:
+                notes.append(
+                    self.tr("“{name}” is the file just written; to export again, choose another target "
+                            "or to replace it.").format(name=name)
+                )  # fmt: skip
             elif os.path.exists(plan.target) and not plan.force:
-                problems.append(
-                    self.tr("“{name}” exists; choose to replace it or rename.").format(
-                        name=os.path.basename(plan.target)
-                    )
-                )
+                problems.append(self.tr("“{name}” exists; choose to replace it or rename.").format(name=name))
         except CheckpointError as exc:
             problems.append(exc.message)
         self._fill_preview()
         self.problem_label.setText(" ".join(problems))
-        self.export_button.setEnabled(not problems and self._job is None)
+        self.problem_label.setVisible(bool(problems))
+        self.note_label.setText(" ".join(notes))
+        self.note_label.setVisible(bool(notes))
+        self.export_button.setEnabled(not problems and not notes and self._job is None)
 
     def _fill_preview(self) -> None:
         mapping = self.mapping
@@ -320,6 +338,7 @@ class ExportDialog(QDialog):
                 self.problem_label.setText(self.tr("The engine is not running, so nothing can be exported."))
             return
         plan = self.plan()
+        self._target_asked = plan.target
         self._asked_at = self._clock()
         self._job = self._engine.submit_export(plan)
         self.export_button.setEnabled(False)
@@ -347,6 +366,7 @@ class ExportDialog(QDialog):
             return
         self._job = None
         self.last_result = result
+        self._written = self._target_asked
         self.progress.setValue(1000)
         wrote = {
             "tensors": f"{result.get('tensors', 0):,}",

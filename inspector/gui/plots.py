@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -82,9 +83,13 @@ class PlotPane(QWidget):
         self.title_label.setStyleSheet("font-weight: bold;")
         self.note_label = QLabel()
         self.note_label.setStyleSheet("color: palette(placeholder-text);")
+        # A long note is cut, not allowed to widen the panel: the plot's width is worth more.
+        self.note_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.note_label.setMinimumWidth(20)
         self.save_button = QPushButton(self.tr("Save PNG…"))
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._ask_save)
+        self.save_button.setMinimumWidth(64)
         self.controls = QHBoxLayout()
         self.controls.setContentsMargins(0, 0, 0, 0)
         self.controls.addWidget(self.title_label)
@@ -137,6 +142,7 @@ class HistogramPane(PlotPane):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
         self.title_label.setText(self.tr("Histogram"))
+        self.title_label.hide()  # the panel's tab says it
         self.log_box = QCheckBox(self.tr("Log count"))
         self.log_box.toggled.connect(self._apply_log)
         self.controls.insertWidget(2, self.log_box)
@@ -185,6 +191,7 @@ class HeatmapPane(PlotPane):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
         self.title_label.setText(self.tr("Heatmap"))
+        self.title_label.hide()  # the panel's tab says it
         self.image: Any = None
         self._bar: Any = None
 

@@ -798,6 +798,10 @@
         <translation>请选择目标文件。</translation>
     </message>
     <message>
+        <source>“{name}” is the file just written; to export again, choose another target or to replace it.</source>
+        <translation>“{name}”就是刚写出的文件；如要再次导出，请选择其他目标，或选择替换它。</translation>
+    </message>
+    <message>
         <source>“{name}” exists; choose to replace it or rename.</source>
         <translation>“{name}”已存在；请选择替换或换个文件名。</translation>
     </message>
