@@ -212,7 +212,8 @@ class CheckpointTab(QWidget):
         self._clock = clock
         self._asked_at: float | None = None  # when the user opened or reloaded: the wait starts there
         self._load_asked_at = 0.0
-        self.display_name = os.path.basename(path.rstrip(os.sep)) or path
+        # Shown in labels, titles and dialogs: a file name may hold control or bidi characters.
+        self.display_name = escape_text(os.path.basename(path.rstrip(os.sep)) or path)
         self._runner = runner
         self._engine = engine
         self._peek_fn = peek_fn
@@ -597,7 +598,7 @@ class CheckpointTab(QWidget):
             )
         elif options.allowed_globals:
             text += self.tr("; allowed for this tab: {names}").format(
-                names=", ".join(options.allowed_globals)
+                names=", ".join(escape_text(g) for g in options.allowed_globals)
             )
         self.load_label.setText(text + self.tr("."))
         self.load_label.show()
@@ -728,7 +729,7 @@ class CheckpointTab(QWidget):
         self.model = CheckpointTreeModel(index.root, self)
         self.proxy.setSourceModel(self.model)
         self.summary_label.setText(summary_text(index))
-        self.summary_label.setToolTip(index.path)
+        self.summary_label.setToolTip(escape_text(index.path))
         self.summary_label.show()
         self._show_scan()
         if index.warnings:
@@ -773,7 +774,7 @@ class CheckpointTab(QWidget):
         self._show_stats_columns()
         flagged = list(result.get("flagged") or [])
         if flagged:
-            shown = ", ".join(flagged[:5]) + (" …" if len(flagged) > 5 else "")
+            shown = ", ".join(escape_text(str(k)) for k in flagged[:5]) + (" …" if len(flagged) > 5 else "")
             self.load_label.setText(self.tr("{0} tensors hold NaN or Inf: {1}").format(len(flagged), shown))
         else:
             self.load_label.setText(self.tr("No tensor holds NaN or Inf."))
@@ -907,7 +908,7 @@ class CheckpointTab(QWidget):
         return [row.data(ItemRole.NodeRole) for row in rows]
 
     def copy_key(self) -> None:
-        keys = [node.key for node in self.selected_nodes()]
+        keys = [escape_text(node.key) for node in self.selected_nodes()]
         if keys:
             QGuiApplication.clipboard().setText("\n".join(keys))
 
@@ -921,7 +922,7 @@ class CheckpointTab(QWidget):
 
     def _row_text(self, index: QModelIndex) -> str:
         node: Node = index.data(ItemRole.NodeRole)
-        cells = [node.key]
+        cells = [escape_text(node.key)]
         for column in list(Column)[1:]:
             cells.append(str(index.siblingAtColumn(column).data() or ""))
         return "\t".join(cells)

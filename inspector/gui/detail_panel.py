@@ -7,6 +7,7 @@ answers for an earlier selection are dropped, and a long-running job for one is 
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from collections import OrderedDict
@@ -39,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.formatting import format_bytes, format_count, format_shape
+from inspector.core.formatting import escape_text, format_bytes, format_count, format_shape
 from inspector.core.model import Node, PathPart
 from inspector.core.value_text import Cell, cells_as_numpy, cells_as_text
 from inspector.gui.durations import Clock, wait_text
@@ -352,6 +353,7 @@ class ValuesView(QWidget):
         self.copy_numpy_button.clicked.connect(self.copy_numpy_action.trigger)
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.status_label, 1)
@@ -534,10 +536,12 @@ class DetailPanel(QWidget):
 
         self.title_label = QLabel()
         self.title_label.setObjectName("detailTitle")
+        self.title_label.setTextFormat(Qt.TextFormat.RichText)  # the key inside is escaped
         self.title_label.setWordWrap(True)
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label = QLabel()
         self.status_label.setObjectName("detailStatus")
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setWordWrap(True)
         self.stats_box = QGroupBox()
         grid = QGridLayout(self.stats_box)  # two label/value pairs a row: the plots need the height
@@ -625,17 +629,20 @@ class DetailPanel(QWidget):
             self.status_label.clear()
             self.values.clear()
             return
+        key = html.escape(escape_text(node.key)) if node.key else self.tr("(the whole file)")
         self.title_label.setText(
-            f"<b>{node.key or self.tr('(the whole file)')}</b><br>"
-            f"{format_shape(info.shape)}  ·  {info.dtype}  ·  {format_count(info.numel)} "
-            f"{self.tr('values')}  ·  {format_bytes(info.nbytes)}"
+            f"<b>{key}</b><br>"
+            f"{format_shape(info.shape)}  ·  {html.escape(escape_text(info.dtype))}  ·  "
+            f"{format_count(info.numel)} {self.tr('values')}  ·  {format_bytes(info.nbytes)}"
         )
         self.tabs.setTabEnabled(1, len(info.shape) == 2)
         if self._engine is None:
             self.status_label.setText(self.tr("The engine is not running, so values cannot be read."))
             return
         if info.layout != "strided":
-            self.status_label.setText(self.tr("{0} tensors are listed, not read.").format(info.layout))
+            self.status_label.setText(
+                self.tr("{0} tensors are listed, not read.").format(escape_text(info.layout))
+            )
             return
         self.status_label.setText(self.tr("Computing statistics…"))
         self.values.show_tensor(path, node)

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.formatting import format_shape
+from inspector.core.formatting import escape_text, format_shape
 from inspector.core.model import CheckpointIndex
 from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge
@@ -148,7 +148,7 @@ class DiffTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             message = row.get("message")
             mismatch = row.get("nonfinite_mismatch")
-            lines = [str(row.get("key_a") or row.get("key_b") or "")]
+            lines = [escape_text(str(row.get("key_a") or row.get("key_b") or ""))]
             if mismatch:
                 lines.append(self.tr("{0} positions are NaN/Inf on one side only").format(mismatch))
             if message:
@@ -161,7 +161,7 @@ class DiffTableModel(QAbstractTableModel):
             status = str(row.get("status"))
             return self.tr(STATUS_LABELS.get(status, status))
         if column in ("key_a", "key_b"):
-            return str(row.get(column) or "")
+            return escape_text(str(row.get(column) or ""))
         if column == "shape":
             return _pair(row.get("shape_a"), row.get("shape_b"), lambda s: format_shape(tuple(s)))
         if column == "dtype":
@@ -271,11 +271,14 @@ class DiffWindow(QWidget):
         self.progress_area.hide()
 
         self.summary_label = QLabel()
+
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
         self.summary_label.setObjectName("diffSummary")
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary_label.setStyleSheet("font-size: 12pt;")
         self.prefix_label = QLabel()
+        self.prefix_label.setTextFormat(Qt.TextFormat.PlainText)
         self.prefix_label.setWordWrap(True)
         self.rename_button = QPushButton()
         self.rename_button.clicked.connect(self.offer_rename)
@@ -377,7 +380,9 @@ class DiffWindow(QWidget):
         self.progress_area.show()
         self.compare_button.setEnabled(False)
         self.summary_label.setText(
-            self.tr("Comparing {0} with {1}…").format(os.path.basename(a), os.path.basename(b))
+            self.tr("Comparing {0} with {1}…").format(
+                escape_text(os.path.basename(a)), escape_text(os.path.basename(b))
+            )
         )
 
     def cancel(self) -> None:
@@ -437,12 +442,12 @@ class DiffWindow(QWidget):
         self._size_columns()
         note = result.get("prefix_note")
         if note:
-            prefix = result.get("prefix_a") or ""
+            prefix = escape_text(str(result.get("prefix_a") or ""))
             self.prefix_label.setText(self.tr("Key prefix: {0}.").format(note))
             self.rename_button.setText(
                 self.tr("Export A without “{0}”…").format(prefix)
                 if prefix
-                else self.tr("Export B without “{0}”…").format(result.get("prefix_b") or "")
+                else self.tr("Export B without “{0}”…").format(escape_text(str(result.get("prefix_b") or "")))
             )
             self.prefix_area.show()
         self.finished.emit(result)

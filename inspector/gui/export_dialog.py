@@ -146,13 +146,17 @@ class ExportDialog(QDialog):
         self.preview.verticalHeader().setDefaultSectionSize(self.preview.fontMetrics().height() + 6)
         self.preview.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.summary_label = QLabel()
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
         self.summary_label.setWordWrap(True)
         self.values_label = QLabel()
+        self.values_label.setTextFormat(Qt.TextFormat.PlainText)
         self.values_label.setWordWrap(True)
         self.problem_label = QLabel()
+        self.problem_label.setTextFormat(Qt.TextFormat.PlainText)
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #b00020;")
         self.note_label = QLabel()  # what is not a problem but keeps Export off (the file just written)
+        self.note_label.setTextFormat(Qt.TextFormat.PlainText)
         self.note_label.setWordWrap(True)
         self.note_label.setStyleSheet("color: palette(placeholder-text);")
         self._written: str | None = None  # the target the last export wrote
@@ -161,6 +165,7 @@ class ExportDialog(QDialog):
         self.progress.setRange(0, 1000)
         self.progress.hide()
         self.report_label = QLabel()
+        self.report_label.setTextFormat(Qt.TextFormat.PlainText)
         self.report_label.setWordWrap(True)
         self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -280,15 +285,17 @@ class ExportDialog(QDialog):
             if t.converted:
                 note.append(f"{t.dtype} → {t.output_dtype}")
             if t.output_device != t.saved_device:
-                note.append(f"{t.saved_device} → {t.output_device}")
+                note.append(f"{escape_text(t.saved_device)} → {escape_text(t.output_device)}")
             if t.alias_of:
-                note.append(self.tr("alias of {key} (stored once)").format(key=t.alias_of))
+                note.append(self.tr("alias of {key} (stored once)").format(key=escape_text(t.alias_of)))
             if t.cloned_from:
-                note.append(self.tr("copied apart from {key}").format(key=t.cloned_from))
+                note.append(self.tr("copied apart from {key}").format(key=escape_text(t.cloned_from)))
             if t.source_key in collided:
                 note.append(self.tr("COLLISION"))
             unnamed = self.tr("(tensor)")
-            for col, text in enumerate((t.source_key or unnamed, t.output_key or unnamed, ", ".join(note))):
+            before = escape_text(t.source_key) if t.source_key else unnamed
+            after = escape_text(t.output_key) if t.output_key else unnamed
+            for col, text in enumerate((before, after, ", ".join(note))):
                 self.preview.setItem(row, col, QTableWidgetItem(text))
         if mapping is None:
             self.summary_label.setText("")
@@ -301,7 +308,7 @@ class ExportDialog(QDialog):
                 size=format_bytes(mapping.estimated_bytes),
             )
         )
-        values = values_summary(mapping)
+        values = [escape_text(line) for line in values_summary(mapping)]
         self.values_label.setText(
             self.tr("Other values — {values}").format(
                 values="; ".join(values[:12]) + (" …" if len(values) > 12 else "")
@@ -380,7 +387,7 @@ class ExportDialog(QDialog):
         ).format(**wrote)
         if result.get("values_dropped"):
             report += " " + self.tr("Not written: {values}.").format(
-                values=", ".join(result["values_dropped"])
+                values=", ".join(escape_text(str(v)) for v in result["values_dropped"])
             )
         self.report_label.setText(report)
         self.cancel_button.setText(self.tr("Close"))

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.formatting import escape_text
 from inspector.core.load_options import LoadOptions, MapLocation
 from inspector.gui.checkpoint_tab import CheckpointTab, PeekFunction, default_peek
 from inspector.gui.diff_window import DiffWindow
@@ -232,7 +233,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         paths = self.recent.paths()
         for path in paths:
-            action = self.recent_menu.addAction(path)
+            action = self.recent_menu.addAction(escape_text(path).replace("&", "&&"))
             action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
         if paths:
             self.recent_menu.addSeparator()
@@ -286,8 +287,8 @@ class MainWindow(QMainWindow):
         tab.open(options)
         tab.state_changed.connect(self._update_title)
         tab.map_location_requested.connect(self._on_map_location_requested)
-        row = self.tabs.addTab(tab, tab.display_name)
-        self.tabs.setTabToolTip(row, path)
+        row = self.tabs.addTab(tab, tab.display_name.replace("&", "&&"))
+        self.tabs.setTabToolTip(row, escape_text(path))
         self.tabs.setCurrentIndex(row)
         self.stack.setCurrentWidget(self.tabs)
         self.recent.add(path)
@@ -371,7 +372,7 @@ class MainWindow(QMainWindow):
                 if verdict is not None
                 else ""
             )
-            self.tabs.setTabToolTip(row, each.path + scan)
+            self.tabs.setTabToolTip(row, escape_text(each.path) + scan)
         tab = self.current_tab()
         if tab is not None and tab.is_tree_shown:
             self.setWindowTitle(f"{tab.display_name} — {APP_NAME}")

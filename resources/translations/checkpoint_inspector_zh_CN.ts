@@ -413,6 +413,10 @@
         <translation>选择一个张量以查看其统计信息和数值。</translation>
     </message>
     <message>
+        <source>(the whole file)</source>
+        <translation>（整个文件）</translation>
+    </message>
+    <message>
         <source>The engine is not running, so values cannot be read.</source>
         <translation>引擎未运行，无法读取数值。</translation>
     </message>
