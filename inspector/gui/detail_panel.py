@@ -16,6 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QCoreApplication,
     QEvent,
     QModelIndex,
     QObject,
@@ -45,6 +46,7 @@ from inspector.core.model import Node, PathPart
 from inspector.core.value_text import Cell, cells_as_numpy, cells_as_text
 from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.plots import HeatmapPane, HistogramPane
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -62,19 +64,19 @@ COPY_MAX_CELLS = 250_000
 CANCEL_AFTER_S = 2.0
 _SELECT_DELAY_MS = 120
 
-#: (stats field, label) in display order.
+#: (stats field, label) in display order; labels are translated where shown (context DetailPanel).
 STAT_ROWS = (
-    ("min", "min"),
-    ("max", "max"),
-    ("mean", "mean"),
-    ("std", "std"),
-    ("abs_mean", "mean |x|"),
-    ("l2_norm", "L2 norm"),
-    ("zeros", "zeros"),
+    ("min", QT_TRANSLATE_NOOP("DetailPanel", "min")),
+    ("max", QT_TRANSLATE_NOOP("DetailPanel", "max")),
+    ("mean", QT_TRANSLATE_NOOP("DetailPanel", "mean")),
+    ("std", QT_TRANSLATE_NOOP("DetailPanel", "std")),
+    ("abs_mean", QT_TRANSLATE_NOOP("DetailPanel", "mean |x|")),
+    ("l2_norm", QT_TRANSLATE_NOOP("DetailPanel", "L2 norm")),
+    ("zeros", QT_TRANSLATE_NOOP("DetailPanel", "zeros")),
     ("nan", "NaN"),
     ("posinf", "+Inf"),
     ("neginf", "−Inf"),
-    ("value_counts", "values"),
+    ("value_counts", QT_TRANSLATE_NOOP("DetailPanel", "values")),
 )
 
 
@@ -316,10 +318,11 @@ class ValuesView(QWidget):
         for combo in (self.row_combo, self.col_combo):  # a narrow panel cuts "axis 0 (32000)", not the plots
             combo.setMinimumWidth(56)
         self.index_boxes: list[QSpinBox] = []
+        self.index_labels: list[QLabel] = []
         self.axes_row = QHBoxLayout()
         self.axes_row.setContentsMargins(0, 0, 0, 0)
-        self.rows_label = QLabel(self.tr("rows"))
-        self.cols_label = QLabel(self.tr("columns"))
+        self.rows_label = QLabel()
+        self.cols_label = QLabel()
         self.axes_row.addWidget(self.rows_label)
         self.axes_row.addWidget(self.row_combo)
         self.axes_row.addWidget(self.cols_label)
@@ -335,19 +338,19 @@ class ValuesView(QWidget):
         self.table.horizontalHeader().setDefaultSectionSize(100)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        self.copy_text_action = QAction(self.tr("Copy as text"), self)
+        self.copy_text_action = QAction(self)
         self.copy_text_action.setShortcut(QKeySequence.StandardKey.Copy)
         self.copy_text_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.copy_text_action.triggered.connect(lambda: self.copy_selection("text"))
-        self.copy_numpy_action = QAction(self.tr("Copy as NumPy literal"), self)
+        self.copy_numpy_action = QAction(self)
         self.copy_numpy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
         self.copy_numpy_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.copy_numpy_action.triggered.connect(lambda: self.copy_selection("numpy"))
         self.table.addAction(self.copy_text_action)
         self.table.addAction(self.copy_numpy_action)
-        self.copy_text_button = QPushButton(self.tr("Copy as text"))
+        self.copy_text_button = QPushButton()
         self.copy_text_button.clicked.connect(self.copy_text_action.trigger)
-        self.copy_numpy_button = QPushButton(self.tr("Copy as NumPy"))
+        self.copy_numpy_button = QPushButton()
         for button in (self.copy_text_button, self.copy_numpy_button):
             button.setMinimumWidth(64)
         self.copy_numpy_button.clicked.connect(self.copy_numpy_action.trigger)
@@ -368,6 +371,31 @@ class ValuesView(QWidget):
         self.col_combo.activated.connect(self._on_axes_changed)
         self.model.page_loaded.connect(self._on_page_loaded)
         self.model.failed.connect(self.status_label.setText)
+        self._retranslate()
+
+    def _retranslate(self) -> None:
+        self.rows_label.setText(self.tr("rows"))
+        self.cols_label.setText(self.tr("columns"))
+        self.copy_text_action.setText(self.tr("Copy as text"))
+        self.copy_numpy_action.setText(self.tr("Copy as NumPy literal"))
+        self.copy_text_button.setText(self.tr("Copy as text"))
+        self.copy_numpy_button.setText(self.tr("Copy as NumPy"))
+        if self._node is not None and self._node.tensor is not None:
+            shape = self._node.tensor.shape
+            for combo in (self.row_combo, self.col_combo):
+                for axis in range(combo.count()):
+                    combo.setItemText(axis, self.tr("axis {0} ({1})").format(axis, shape[axis]))
+            for axis, label, box in zip(self._fixed_axes(), self.index_labels, self.index_boxes, strict=True):
+                self._name_index_box(axis, shape[axis], label, box)
+
+    def _name_index_box(self, axis: int, length: int, label: QLabel, box: QSpinBox) -> None:
+        label.setText(self.tr("axis {0} =").format(axis))
+        box.setToolTip(self.tr("Index on axis {0} (length {1})").format(axis, length))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
 
     def show_tensor(self, path: str, node: Node) -> None:
         """Show the first two axes of ``node`` (index 0 on the others)."""
@@ -429,17 +457,19 @@ class ValuesView(QWidget):
             if widget is not None:
                 widget.deleteLater()
         self.index_boxes = []
+        self.index_labels = []
         if self._node is None or self._node.tensor is None:
             return
         shape = self._node.tensor.shape
         for axis in self._fixed_axes():
-            label = QLabel(self.tr("axis {0} =").format(axis))
+            label = QLabel()
             box = QSpinBox()
             box.setRange(0, max(0, shape[axis] - 1))
-            box.setToolTip(self.tr("Index on axis {0} (length {1})").format(axis, shape[axis]))
+            self._name_index_box(axis, shape[axis], label, box)
             box.valueChanged.connect(self._configure)
             self.index_row.addWidget(label)
             self.index_row.addWidget(box)
+            self.index_labels.append(label)
             self.index_boxes.append(box)
 
     def _on_axes_changed(self) -> None:
@@ -552,11 +582,11 @@ class DetailPanel(QWidget):
         grid.setColumnStretch(3, 1)
         self.stat_labels: dict[str, QLabel] = {}
         self._stat_names: dict[str, QLabel] = {}
-        for n, (name, label) in enumerate(STAT_ROWS):
+        for n, (name, _label) in enumerate(STAT_ROWS):
             value = QLabel("—")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
-            name_label = QLabel(label)
+            name_label = QLabel()
             name_label.setStyleSheet("color: palette(placeholder-text);")
             if name == "value_counts":  # a long line of its own
                 grid.addWidget(name_label, (n + 1) // 2, 0)
@@ -590,6 +620,9 @@ class DetailPanel(QWidget):
 
     def _retranslate(self) -> None:
         self.stats_box.setTitle(self.tr("Statistics"))
+        for name, label in STAT_ROWS:
+            self._stat_names[name].setText(QCoreApplication.translate("DetailPanel", label))
+        self._show_title()
         self.tabs.setTabText(0, self.tr("Histogram"))
         self.tabs.setTabText(1, self.tr("Heatmap"))
         self.tabs.setTabText(2, self.tr("Values"))
@@ -624,17 +657,11 @@ class DetailPanel(QWidget):
         enabled = info is not None
         self.stats_box.setEnabled(enabled)
         self.tabs.setEnabled(enabled)
+        self._show_title()
         if node is None or info is None:
-            self.title_label.setText(self.tr("Select a tensor to see its statistics and values."))
             self.status_label.clear()
             self.values.clear()
             return
-        key = html.escape(escape_text(node.key)) if node.key else self.tr("(the whole file)")
-        self.title_label.setText(
-            f"<b>{key}</b><br>"
-            f"{format_shape(info.shape)}  ·  {html.escape(escape_text(info.dtype))}  ·  "
-            f"{format_count(info.numel)} {self.tr('values')}  ·  {format_bytes(info.nbytes)}"
-        )
         self.tabs.setTabEnabled(1, len(info.shape) == 2)
         if self._engine is None:
             self.status_label.setText(self.tr("The engine is not running, so values cannot be read."))
@@ -647,6 +674,21 @@ class DetailPanel(QWidget):
         self.status_label.setText(self.tr("Computing statistics…"))
         self.values.show_tensor(path, node)
         self._select_timer.start()
+
+    def _show_title(self) -> None:
+        """The selected tensor's key, shape, dtype and size; or what to do when none is selected."""
+        node = self._node
+        info = node.tensor if node is not None else None
+        if node is None or info is None:
+            prompt = self.tr("Select a tensor to see its statistics and values.")
+            self.title_label.setText(html.escape(prompt))
+            return
+        key = html.escape(escape_text(node.key)) if node.key else html.escape(self.tr("(the whole file)"))
+        count = self.tr("{0} values").format(format_count(info.numel))
+        self.title_label.setText(
+            f"<b>{key}</b><br>{format_shape(info.shape)}  ·  {html.escape(escape_text(info.dtype))}  ·  "
+            f"{html.escape(count)}  ·  {format_bytes(info.nbytes)}"
+        )
 
     def _cancel_stale(self) -> None:
         """Cancel jobs for earlier selections that have run long; quicker ones are just dropped."""

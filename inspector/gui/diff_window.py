@@ -344,6 +344,7 @@ class DiffWindow(QWidget):
             self.filter_combo.setItemText(row, self.tr(label))
         if self.result is None and self._job is None:
             self.summary_label.setText(self.tr("Choose two checkpoints and press Compare."))
+        self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:

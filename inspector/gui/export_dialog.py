@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -57,6 +57,11 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+#: The fields' names, in the order they are laid out (their labels are set in ``_retranslate``).
+_FIELD_LABELS = ("target", "format", "shard_size", "device", "dtype", "subtree", "existing", "include",
+                 "exclude", "strip", "metadata", "rename")  # fmt: skip
+
+
 class ExportDialog(QDialog):
     """One export of one open checkpoint; stays open while the engine writes, then reports."""
 
@@ -80,63 +85,54 @@ class ExportDialog(QDialog):
         self.last_error: str | None = None
 
         self.target_edit = QLineEdit(os.path.splitext(index.path)[0] + "_export.pth")
-        browse = QPushButton(self.tr("Browse…"))
-        browse.clicked.connect(self._browse)
+        self.browse_button = QPushButton()
+        self.browse_button.clicked.connect(self._browse)
         target_row = QHBoxLayout()
         target_row.addWidget(self.target_edit)
-        target_row.addWidget(browse)
+        target_row.addWidget(self.browse_button)
         self.format_combo = QComboBox()
         self.format_combo.addItems(list(FORMATS))
         self.device_edit = QLineEdit()
-        self.device_edit.setPlaceholderText(self.tr("as saved — or cpu, cuda:0, or cuda:1→cuda:0"))
         self.dtype_combo = QComboBox()
-        self.dtype_combo.addItem(self.tr("keep"), None)  # item data: the dtype, None keeps it
+        self.dtype_combo.addItem("", None)  # "keep"; item data: the dtype, None keeps it
         for dtype in TARGET_DTYPES:
             self.dtype_combo.addItem(dtype, dtype)
         self.subtree_edit = QLineEdit()
-        self.subtree_edit.setPlaceholderText(self.tr("e.g. model (written in place of the whole file)"))
         self.include_edit = QLineEdit()
-        self.include_edit.setPlaceholderText(self.tr("globs, comma-separated (empty: everything)"))
         self.exclude_edit = QLineEdit()
         self.strip_edit = QLineEdit()
-        self.strip_edit.setPlaceholderText(self.tr("e.g. module., _orig_mod."))
         self.rename_edit = QPlainTextEdit()
-        self.rename_edit.setPlaceholderText(self.tr("one rule a line, applied in order:  REGEX=>REPLACEMENT"))
         self.rename_edit.setFixedHeight(48)
         self.metadata_edit = QPlainTextEdit("format=pt")
         self.metadata_edit.setFixedHeight(48)
-        self.metadata_edit.setToolTip(self.tr("safetensors __metadata__: one KEY=VALUE a line"))
         self.shard_size_edit = QLineEdit()
-        self.shard_size_edit.setPlaceholderText(self.tr("5GB (the most tensor data one shard holds)"))
         self.shard_size_edit.setEnabled(False)
         self.force_box = QComboBox()
-        self.force_box.addItems(
-            [self.tr("refuse to replace an existing file"), self.tr("replace an existing file")]
-        )
+        self.force_box.addItems(["", ""])  # refuse / replace, named in _retranslate
 
         # Two fields a row: the preview below gets the height (a form of twelve rows left it three).
         form = QGridLayout()
         form.setColumnStretch(1, 1)
         form.setColumnStretch(3, 1)
         form.setHorizontalSpacing(10)
-        form.addWidget(QLabel(self.tr("Target")), 0, 0)
+        self._field_labels: dict[str, QLabel] = {name: QLabel() for name in _FIELD_LABELS}
+        form.addWidget(self._field_labels["target"], 0, 0)
         form.addLayout(target_row, 0, 1, 1, 3)
         pairs = (
-            ((self.tr("Format"), self.format_combo), (self.tr("Shard size"), self.shard_size_edit)),
-            ((self.tr("Device"), self.device_edit), (self.tr("Dtype (floating tensors)"), self.dtype_combo)),
-            ((self.tr("Subtree"), self.subtree_edit), (self.tr("Existing target"), self.force_box)),
-            ((self.tr("Include"), self.include_edit), (self.tr("Exclude"), self.exclude_edit)),
-            ((self.tr("Strip prefixes"), self.strip_edit), (self.tr("Metadata"), self.metadata_edit)),
+            (("format", self.format_combo), ("shard_size", self.shard_size_edit)),
+            (("device", self.device_edit), ("dtype", self.dtype_combo)),
+            (("subtree", self.subtree_edit), ("existing", self.force_box)),
+            (("include", self.include_edit), ("exclude", self.exclude_edit)),
+            (("strip", self.strip_edit), ("metadata", self.metadata_edit)),
         )
         for row, pair in enumerate(pairs, start=1):
-            for half, (label, field) in enumerate(pair):
-                form.addWidget(QLabel(label), row, 2 * half, Qt.AlignmentFlag.AlignTop)
+            for half, (name, field) in enumerate(pair):
+                form.addWidget(self._field_labels[name], row, 2 * half, Qt.AlignmentFlag.AlignTop)
                 form.addWidget(field, row, 2 * half + 1)
-        form.addWidget(QLabel(self.tr("Rename rules")), len(pairs) + 1, 0, Qt.AlignmentFlag.AlignTop)
+        form.addWidget(self._field_labels["rename"], len(pairs) + 1, 0, Qt.AlignmentFlag.AlignTop)
         form.addWidget(self.rename_edit, len(pairs) + 1, 1, 1, 3)
 
         self.preview = QTableWidget(0, 3)
-        self.preview.setHorizontalHeaderLabels([self.tr("before"), self.tr("after"), self.tr("note")])
         header = self.preview.horizontalHeader()
         # the keys are what the preview is for: they share the width, the note keeps a column
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -170,7 +166,7 @@ class ExportDialog(QDialog):
         self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.buttons = QDialogButtonBox()
-        self.export_button = self.buttons.addButton(self.tr("Export"), QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.AcceptRole)
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.export_button.clicked.connect(self.start_export)
         self.cancel_button.clicked.connect(self.cancel)
@@ -198,8 +194,46 @@ class ExportDialog(QDialog):
             engine.job_finished.connect(self._on_job_finished)
             engine.job_failed.connect(self._on_job_failed)
             engine.job_progress.connect(self._on_job_progress)
+        self._retranslate()
         self._on_format_changed()
         self.update_preview()
+
+    def _retranslate(self) -> None:
+        """Every fixed text in the interface language (the preview's lines follow on the next update)."""
+        self.setWindowTitle(
+            self.tr("Export “{name}”").format(name=escape_text(os.path.basename(self._index.path)))
+        )
+        labels = {
+            "target": self.tr("Target"), "format": self.tr("Format"), "shard_size": self.tr("Shard size"),
+            "device": self.tr("Device"), "dtype": self.tr("Dtype (floating tensors)"),
+            "subtree": self.tr("Subtree"), "existing": self.tr("Existing target"),
+            "include": self.tr("Include"), "exclude": self.tr("Exclude"), "strip": self.tr("Strip prefixes"),
+            "metadata": self.tr("Metadata"), "rename": self.tr("Rename rules"),
+        }  # fmt: skip
+        for name, text in labels.items():
+            self._field_labels[name].setText(text)
+        self.browse_button.setText(self.tr("Browse…"))
+        self.device_edit.setPlaceholderText(self.tr("as saved — or cpu, cuda:0, or cuda:1→cuda:0"))
+        self.dtype_combo.setItemText(0, self.tr("keep"))
+        self.subtree_edit.setPlaceholderText(self.tr("e.g. model (written in place of the whole file)"))
+        self.include_edit.setPlaceholderText(self.tr("globs, comma-separated (empty: everything)"))
+        self.strip_edit.setPlaceholderText(self.tr("e.g. module., _orig_mod."))
+        self.rename_edit.setPlaceholderText(self.tr("one rule a line, applied in order:  REGEX=>REPLACEMENT"))
+        self.metadata_edit.setToolTip(self.tr("safetensors __metadata__: one KEY=VALUE a line"))
+        self.shard_size_edit.setPlaceholderText(self.tr("5GB (the most tensor data one shard holds)"))
+        self.force_box.setItemText(0, self.tr("refuse to replace an existing file"))
+        self.force_box.setItemText(1, self.tr("replace an existing file"))
+        self.preview.setHorizontalHeaderLabels([self.tr("before"), self.tr("after"), self.tr("note")])
+        self.export_button.setText(self.tr("Export"))
+        if self.last_result is not None:
+            self.cancel_button.setText(self.tr("Close"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+            if self._job is None:
+                self.update_preview()
+        super().changeEvent(event)
 
     # -- the plan and its preview ------------------------------------------------------------
 

@@ -62,16 +62,10 @@ class CustomMapLocationDialog(QDialog):
 
     def __init__(self, initial: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(self.tr("Custom map location"))
         self.setMinimumWidth(440)
         self.edit = QLineEdit(initial)
         self.edit.setPlaceholderText("cuda:1->cuda:0, cuda:2->cpu")
-        self.prompt = QLabel(
-            self.tr(
-                "A device (cpu, meta, cuda:N, mps), or saved->target pairs separated by commas, "
-                "e.g. cuda:1->cuda:0, cuda:2->cpu (→ works as well as ->):"
-            )
-        )
+        self.prompt = QLabel()
         self.prompt.setWordWrap(True)
         self.message = QLabel()
         self.message.setObjectName("customMapLocationMessage")
@@ -90,7 +84,22 @@ class CustomMapLocationDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(self.buttons)
         self.edit.textChanged.connect(self._validate)
+        self._retranslate()
         self._validate(initial)
+
+    def _retranslate(self) -> None:
+        self.setWindowTitle(self.tr("Custom map location"))
+        self.prompt.setText(
+            self.tr(
+                "A device (cpu, meta, cuda:N, mps), or saved->target pairs separated by commas, "
+                "e.g. cuda:1->cuda:0, cuda:2->cpu (→ works as well as ->):"
+            )
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
 
     def map_location(self) -> MapLocation:
         return parse_map_location(self.edit.text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QSettings, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QStackedWidget,
     QStyle,
+    QTabBar,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -212,6 +213,7 @@ class MainWindow(QMainWindow):
             action.setText(language_label(code))
         self.options_toolbar.setWindowTitle(self.tr("Load options"))
         self.empty_label.setText(self.tr(EMPTY_TEXT))
+        self._name_close_buttons()
         self._fill_recent_menu()
         self._update_title()
 
@@ -219,6 +221,14 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.LanguageChange:
             self._retranslate()
         super().changeEvent(event)
+
+    def _name_close_buttons(self) -> None:
+        """Qt names each tab's close button when the tab is made, in the language of that moment."""
+        bar = self.tabs.tabBar()
+        for row in range(self.tabs.count()):
+            button = bar.tabButton(row, QTabBar.ButtonPosition.RightSide)
+            if button is not None:
+                button.setToolTip(QCoreApplication.translate("QTabBar", "Close Tab"))
 
     def _on_language_chosen(self, code: str) -> None:
         """View ▸ Language: store the choice and switch now (windows retranslate on LanguageChange)."""

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QCoreApplication, QEvent, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -86,7 +86,7 @@ class PlotPane(QWidget):
         # A long note is cut, not allowed to widen the panel: the plot's width is worth more.
         self.note_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.note_label.setMinimumWidth(20)
-        self.save_button = QPushButton(self.tr("Save PNG…"))
+        self.save_button = QPushButton()
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._ask_save)
         self.save_button.setMinimumWidth(64)
@@ -99,6 +99,17 @@ class PlotPane(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.addLayout(self.controls)
         self.plot_widget: Any = None  # a pyqtgraph PlotWidget, made on first use
+        self._title = title
+        PlotPane._retranslate(self)
+
+    def _retranslate(self) -> None:
+        """The pane's fixed texts in the interface language (subclasses add theirs)."""
+        self.save_button.setText(QCoreApplication.translate("PlotPane", "Save PNG…"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
 
     def _plot(self) -> Any:
         if self.plot_widget is None:
@@ -141,13 +152,21 @@ class HistogramPane(PlotPane):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
-        self.title_label.setText(self.tr("Histogram"))
         self.title_label.hide()  # the panel's tab says it
-        self.log_box = QCheckBox(self.tr("Log count"))
+        self.log_box = QCheckBox()
         self.log_box.toggled.connect(self._apply_log)
         self.controls.insertWidget(2, self.log_box)
         self.edges: list[float] = []
         self.counts: list[int] = []
+        self._retranslate()
+
+    def _retranslate(self) -> None:
+        super()._retranslate()
+        self.title_label.setText(self.tr("Histogram"))
+        self.log_box.setText(self.tr("Log count"))
+        if self.plot_widget is not None:
+            self.plot_widget.setLabel("bottom", self.tr("value"))
+            self.plot_widget.setLabel("left", self.tr("count"))
 
     def set_histogram(self, edges: Sequence[object], counts: Sequence[int], note: str = "") -> None:
         import numpy as np
@@ -190,10 +209,17 @@ class HeatmapPane(PlotPane):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
-        self.title_label.setText(self.tr("Heatmap"))
         self.title_label.hide()  # the panel's tab says it
         self.image: Any = None
         self._bar: Any = None
+        self._retranslate()
+
+    def _retranslate(self) -> None:
+        super()._retranslate()
+        self.title_label.setText(self.tr("Heatmap"))
+        if self.plot_widget is not None:
+            self.plot_widget.setLabel("bottom", self.tr("column"))
+            self.plot_widget.setLabel("left", self.tr("row"))
 
     def set_values(
         self, values: Sequence[Sequence[object]], row_start: int = 0, col_start: int = 0, note: str = ""

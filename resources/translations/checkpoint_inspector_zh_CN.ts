@@ -201,7 +201,7 @@
     </message>
     <message>
         <source>Loading with torch (map location: {where})…</source>
-        <translation>正在用 torch 加载（map_location：{where}）…</translation>
+        <translation>正在用 torch 加载（映射位置：{where}）…</translation>
     </message>
     <message>
         <source>{name} could not be read because of an unexpected error.</source>
@@ -217,7 +217,7 @@
     </message>
     <message>
         <source>Loaded with torch (map location: {where}) in {time}</source>
-        <translation>已用 torch 加载（map_location：{where}），耗时 {time}</translation>
+        <translation>已用 torch 加载（映射位置：{where}），用时 {time}</translation>
     </message>
     <message>
         <source>; saved on {devices}, which this machine lacks, so loaded on {target}</source>
@@ -376,7 +376,7 @@
     <name>CustomMapLocationDialog</name>
     <message>
         <source>Custom map location</source>
-        <translation>自定义 map_location</translation>
+        <translation>自定义映射位置</translation>
     </message>
     <message>
         <source>A device (cpu, meta, cuda:N, mps), or saved-&gt;target pairs separated by commas, e.g. cuda:1-&gt;cuda:0, cuda:2-&gt;cpu (→ works as well as -&gt;):</source>
@@ -421,12 +421,49 @@
         <translation>引擎未运行，无法读取数值。</translation>
     </message>
     <message>
+        <source>min</source>
+        <extracomment>A page of the values table: this many rows × columns per ``slice`` job. The heatmap shows at most this many rows and columns (the top-left block of a larger matrix). A selection of at most this many values can be copied. An answer still missing this long after the selection moved on is cancelled in the engine (which restarts its worker: only worth it for a job that may run much longer). (stats field, label) in display order; labels are translated where shown (context DetailPanel).</extracomment>
+        <translation>最小值</translation>
+    </message>
+    <message>
+        <source>max</source>
+        <translation>最大值</translation>
+    </message>
+    <message>
+        <source>mean</source>
+        <translation>均值</translation>
+    </message>
+    <message>
+        <source>std</source>
+        <translation>标准差</translation>
+    </message>
+    <message>
+        <source>mean |x|</source>
+        <translation>|x| 均值</translation>
+    </message>
+    <message>
+        <source>L2 norm</source>
+        <translation>L2 范数</translation>
+    </message>
+    <message>
+        <source>zeros</source>
+        <translation>零值</translation>
+    </message>
+    <message>
+        <source>values</source>
+        <translation>取值</translation>
+    </message>
+    <message>
         <source>{0} tensors are listed, not read.</source>
         <translation>列出了 {0} 个张量，但未读取。</translation>
     </message>
     <message>
         <source>Computing statistics…</source>
         <translation>正在计算统计信息…</translation>
+    </message>
+    <message>
+        <source>{0} values</source>
+        <translation>{0} 个值</translation>
     </message>
     <message>
         <source>The tensor could not be read.</source>
@@ -687,6 +724,7 @@
     <name>ExportDialog</name>
     <message>
         <source>Export “{name}”</source>
+        <extracomment>The fields&apos; names, in the order they are laid out (their labels are set in ``_retranslate``).</extracomment>
         <translation>导出“{name}”</translation>
     </message>
     <message>
@@ -925,11 +963,11 @@
     </message>
     <message>
         <source>Map location:</source>
-        <translation>map_location：</translation>
+        <translation>映射位置：</translation>
     </message>
     <message>
         <source>Where torch.load puts the tensors (map_location)</source>
-        <translation>torch.load 把张量放到哪里（map_location）</translation>
+        <translation>torch.load 把张量放到哪里（map_location 参数）</translation>
     </message>
     <message>
         <source>Load with torch&apos;s safe unpickler: only tensors and plain containers</source>
@@ -1069,6 +1107,13 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <message>
         <source>Save plot</source>
         <translation>保存图表</translation>
+    </message>
+</context>
+<context>
+    <name>QTabBar</name>
+    <message>
+        <source>Close Tab</source>
+        <translation>关闭标签页</translation>
     </message>
 </context>
 <context>
@@ -1236,7 +1281,6 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <name>ValuesView</name>
     <message>
         <source>rows</source>
-        <extracomment>A page of the values table: this many rows × columns per ``slice`` job. The heatmap shows at most this many rows and columns (the top-left block of a larger matrix). A selection of at most this many values can be copied. An answer still missing this long after the selection moved on is cancelled in the engine (which restarts its worker: only worth it for a job that may run much longer). (stats field, label) in display order.</extracomment>
         <translation>行</translation>
     </message>
     <message>

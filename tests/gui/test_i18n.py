@@ -129,7 +129,7 @@ def test_language_menu_switches_now_and_is_remembered(
     qtbot.waitUntil(lambda: _menu_titles(window) == ["文件(&F)", "视图(&V)"])
     assert settings.value(SETTINGS_LANGUAGE) == SIMPLIFIED_CHINESE
     assert window.open_action.text() == "打开(&O)…"
-    assert window.options_bar.map_label.text() == "map_location："
+    assert window.options_bar.map_label.text() == "映射位置："
     assert "语言已切换" in window.statusBar().currentMessage()
 
     window.language_actions[ENGLISH].trigger()
