@@ -23,6 +23,8 @@ MAX_NAME_WIDTH = 520
 #: Other columns: at most this wide when measured (long shard names, class names).
 MAX_COLUMN_WIDTH = 320
 _PADDING = 14  # the item's margins and the focus frame, both sides
+#: Columns filled after the sizing (statistics) are at least as wide as their widest usual value.
+_FLOOR_TEXT = {Column.NORM: "-8.888e+88", Column.NONFINITE: "NaN ×8,888"}
 _SORT_INDICATOR = 0  # drawn over the padding when a column is sorted
 
 
@@ -63,6 +65,9 @@ class ColumnSizer(QObject):
         for column in Column:
             title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
             widths[column] = header_metrics.horizontalAdvance(title) + _PADDING + _SORT_INDICATOR
+            if column in _FLOOR_TEXT:
+                floor = text_metrics.horizontalAdvance(_FLOOR_TEXT[column]) + _PADDING
+                widths[column] = max(widths[column], floor)
         for node, depth in sample_rows(model.root):
             index = model.index_of(node)
             for column in Column:

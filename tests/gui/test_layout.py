@@ -39,15 +39,17 @@ def convnet(tmp_path: Path) -> Path:
     block(torch.randn(2, 3, 8, 8)).sum().backward()
     optimizer.step()
     path = tmp_path / "convnet.pth"
-    deep = {"deep": {"deeper": {"kernel": torch.zeros(512, 256, 3, 3)}}}
+    deep = {"deep": {"deeper": {"kernel": torch.zeros(512, 256, 3, 3)}}, "tiny": torch.full((3,), 1e-7)}
     torch.save(
         {"state_dict": net.state_dict(), "optimizer_state_dict": optimizer.state_dict(), "extra": deep}, path
     )
     return path
 
 
-def _open(qtbot: Any, make_window: MakeWindow, path: Path, width: int, height: int) -> CheckpointTab:
-    window = make_window()
+def _open(
+    qtbot: Any, make_window: MakeWindow, path: Path, width: int, height: int, engine: Any = None
+) -> CheckpointTab:
+    window = make_window(engine)
     window.resize(width, height)
     window.show()
     qtbot.waitExposed(window)
@@ -99,6 +101,24 @@ def test_at_1024x700_loaded_on_params_and_size_are_on_screen(
         right = header.sectionViewportPosition(column) + header.sectionSize(column)
         assert right <= width, (column.name, right, width)
     assert _fits(tab, _index(tab, "state_dict.encoder_block_with_a_long_name.2.weight"), Column.SHAPE)
+
+
+def test_statistics_columns_show_their_numbers_and_keep_the_sizes_on_screen(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, convnet: Path
+) -> None:
+    tab = _open(qtbot, make_window, convnet, 1280, 800, engine)
+    with qtbot.waitSignal(tab.detail.stats_shown, timeout=WAIT_MS):  # a norm of "0" shows the columns
+        tab.tree.setCurrentIndex(_index(tab, "state_dict.encoder_block_with_a_long_name.1.running_mean"))
+    tiny = _index(tab, "extra.tiny")
+    with qtbot.waitSignal(tab.detail.stats_shown, timeout=WAIT_MS):
+        tab.tree.setCurrentIndex(tiny)
+    assert tiny.siblingAtColumn(Column.NORM).data() == "1.732e-07"
+    assert _fits(tab, tiny, Column.NORM) and _fits(tab, tiny, Column.NONFINITE)
+    header = tab.tree.header()
+    for column in (Column.PARAMS, Column.SIZE, Column.NORM):
+        assert (
+            header.sectionViewportPosition(column) + header.sectionSize(column) <= tab.tree.viewport().width()
+        )
 
 
 def test_the_splitter_lets_the_tree_take_the_room(qtbot: Any, make_window: MakeWindow, convnet: Path) -> None:
