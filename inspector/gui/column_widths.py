@@ -24,7 +24,7 @@ MAX_NAME_WIDTH = 520
 MAX_COLUMN_WIDTH = 320
 _PADDING = 14  # the item's margins and the focus frame, both sides
 #: Columns filled after the sizing (statistics) are at least as wide as their widest usual value.
-_FLOOR_TEXT = {Column.NORM: "-8.888e+88", Column.NONFINITE: "NaN ×8,888"}
+_FLOOR_TEXT = {Column.NORM: "8.888e+88", Column.NONFINITE: "none"}
 _SORT_INDICATOR = 0  # drawn over the padding when a column is sorted
 
 
