@@ -127,7 +127,9 @@ class ExportDialog(QDialog):
         )
         for row, pair in enumerate(pairs, start=1):
             for half, (name, field) in enumerate(pair):
-                form.addWidget(self._field_labels[name], row, 2 * half, Qt.AlignmentFlag.AlignTop)
+                tall = isinstance(field, QPlainTextEdit)  # a label beside a box of lines sits at its top
+                align = Qt.AlignmentFlag.AlignTop if tall else Qt.AlignmentFlag.AlignVCenter
+                form.addWidget(self._field_labels[name], row, 2 * half, align)
                 form.addWidget(field, row, 2 * half + 1)
         form.addWidget(self._field_labels["rename"], len(pairs) + 1, 0, Qt.AlignmentFlag.AlignTop)
         form.addWidget(self.rename_edit, len(pairs) + 1, 1, 1, 3)
@@ -174,8 +176,8 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.preview, 1)
-        for widget in (self.summary_label, self.values_label, self.problem_label, self.note_label,
-                       self.progress, self.report_label, self.buttons):  # fmt: skip
+        for widget in (self.summary_label, self.values_label, self.problem_label, self.progress,
+                       self.report_label, self.note_label, self.buttons):  # fmt: skip
             layout.addWidget(widget)
 
         self._debounce = QTimer(self)

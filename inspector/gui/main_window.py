@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QSettings, Qt
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QObject, QSettings, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -14,6 +14,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QIcon,
+    QKeyEvent,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
@@ -222,6 +223,22 @@ class MainWindow(QMainWindow):
             self._retranslate()
         super().changeEvent(event)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """In a tab's filter box, a menu shortcut (Ctrl+E, Ctrl+D, Ctrl+F …) is the menu's, not one
+        of the line edit's Emacs-style keys (end of line, delete, forward)."""
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            pressed = QKeySequence(event.keyCombination())
+            if any(action.shortcut() == pressed for action in self._menu_actions()):
+                event.ignore()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _menu_actions(self) -> list[QAction]:
+        actions: list[QAction] = []
+        for menu in (self.file_menu, self.view_menu):
+            actions += [a for a in menu.actions() if not a.shortcut().isEmpty()]
+        return actions
+
     def _name_close_buttons(self) -> None:
         """Qt names each tab's close button when the tab is made, in the language of that moment."""
         bar = self.tabs.tabBar()
@@ -294,6 +311,7 @@ class MainWindow(QMainWindow):
                 return tab
         options = self.options_bar.options()  # before the new tab is shown and the bar shows its options
         tab = CheckpointTab(path, self._runner, self._engine, self._peek_fn, clock=self._clock)
+        tab.filter_edit.installEventFilter(self)  # the menus' shortcuts win over its editing keys
         tab.open(options)
         tab.state_changed.connect(self._update_title)
         tab.map_location_requested.connect(self._on_map_location_requested)

@@ -178,3 +178,22 @@ def test_the_filter_finds_optimizer_rows_by_their_parameter_label(
     shown = _shown_keys(tab)
     assert {"model.head.weight", slot, f"{slot}.exp_avg"} <= shown
     assert "model.embed.weight" not in shown
+
+
+def test_menu_shortcuts_work_while_typing_in_the_filter_box(
+    qtbot: Any, make_window: MakeWindow, training: Path
+) -> None:
+    window = make_window()
+    window.show()
+    qtbot.waitExposed(window)
+    tab = _open(qtbot, window, training)
+    window.activateWindow()
+    tab.focus_filter()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is tab.filter_edit)
+    QTest.keyClicks(tab.filter_edit, "head")
+    QTest.keyClick(tab.filter_edit, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert tab.filter_edit.selectedText() == "head"  # Ctrl+F again: the whole text, ready to retype
+    QTest.keyClick(tab.filter_edit, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)  # File ▸ Export
+    assert getattr(window, "export_dialog", None) is not None and window.export_dialog.isVisible()
+    assert tab.filter_edit.text() == "head"
+    window.export_dialog.close()
