@@ -212,6 +212,8 @@ class CheckpointTab(QWidget):
         self._clock = clock
         self._asked_at: float | None = None  # when the user opened or reloaded: the wait starts there
         self._load_asked_at = 0.0
+        self._loaded: tuple[dict[str, Any], float] | None = None  # the last load's answer, and the wait
+        self._loaded_text = ""
         # Shown in labels, titles and dialogs: a file name may hold control or bidi characters.
         self.display_name = escape_text(os.path.basename(path.rstrip(os.sep)) or path)
         self._runner = runner
@@ -375,6 +377,9 @@ class CheckpointTab(QWidget):
         if self.index is not None:
             self.summary_label.setText(summary_text(self.index))
             self._show_scan()
+        if self._loaded is not None and self.load_label.text() == self._loaded_text:
+            self._loaded_text = self._load_text()
+            self.load_label.setText(self._loaded_text)
         if self.model is not None:
             self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, self.model.columnCount() - 1)
 
@@ -579,10 +584,19 @@ class CheckpointTab(QWidget):
         self.busy.hide_busy()
         if self.model is not None:
             self.model.set_loaded_devices(loaded_devices(result))
+        self._loaded = (result, self._clock() - self._load_asked_at)
+        self._loaded_text = self._load_text()
+        self.load_label.setText(self._loaded_text)
+        self.load_label.show()
+        self.load_finished.emit()
+        self.state_changed.emit()
+
+    def _load_text(self) -> str:
+        """What the last load did: where, how long the user waited, what moved, what was allowed."""
+        assert self._loaded is not None
+        result, waited = self._loaded
         where = map_location_label(format_map_location(self._options.map_location))
-        took = wait_text(
-            self._clock() - self._load_asked_at, result.get("seconds"), self.tr("torch.load itself:")
-        )
+        took = wait_text(waited, result.get("seconds"), self.tr("torch.load itself:"))
         text = self.tr("Loaded with torch (map location: {where}) in {time}").format(where=where, time=took)
         moved = result.get("moved")
         if isinstance(moved, dict) and moved:
@@ -600,10 +614,7 @@ class CheckpointTab(QWidget):
             text += self.tr("; allowed for this tab: {names}").format(
                 names=", ".join(escape_text(g) for g in options.allowed_globals)
             )
-        self.load_label.setText(text + self.tr("."))
-        self.load_label.show()
-        self.load_finished.emit()
-        self.state_changed.emit()
+        return text + self.tr(".")
 
     def _on_job_failed(self, job: int, event: dict[str, Any]) -> None:
         if job != self._job or self._closed:

@@ -554,6 +554,7 @@ class DetailPanel(QWidget):
         self._engine = engine
         self._clock = clock
         self._selected_at = 0.0  # the wait for statistics starts at the selection
+        self._waited = 0.0
         self._path = ""
         self._node: Node | None = None
         self._generation = 0
@@ -623,6 +624,10 @@ class DetailPanel(QWidget):
         for name, label in STAT_ROWS:
             self._stat_names[name].setText(QCoreApplication.translate("DetailPanel", label))
         self._show_title()
+        if self.stats is not None:
+            numel = int(self.stats.get("numel") or 0)
+            self.stat_labels["value_counts"].setText(self._stat_text("value_counts", self.stats, numel))
+            self._show_stats_texts()
         self.tabs.setTabText(0, self.tr("Histogram"))
         self.tabs.setTabText(1, self.tr("Heatmap"))
         self.tabs.setTabText(2, self.tr("Values"))
@@ -748,22 +753,29 @@ class DetailPanel(QWidget):
         self._stat_names["value_counts"].setVisible(counted)
         for name, label in self.stat_labels.items():
             label.setText(self._stat_text(name, stats, numel))
-        took = wait_text(self._clock() - self._selected_at, stats.get("seconds"), self.tr("computing:"))
+        self._waited = self._clock() - self._selected_at
+        self._show_stats_texts()
+        histogram = stats.get("histogram")
+        if isinstance(histogram, dict) and histogram.get("counts"):
+            self.histogram.set_histogram(histogram.get("edges") or [], histogram.get("counts") or [])
+            self._show_stats_texts()
+        self.stats_shown.emit(stats)
+
+    def _show_stats_texts(self) -> None:
+        """The sentences about the statistics on screen (again after a language change)."""
+        stats = self.stats
+        if stats is None:
+            return
+        took = wait_text(self._waited, stats.get("seconds"), self.tr("computing:"))
         note = ""
         if stats.get("computed_on") == "magnitude":
             note = self.tr(" (of the magnitudes |z|)")
         elif stats.get("computed_on"):
-            note = self.tr(" (of the raw bytes as {0})").format(stats["computed_on"])
+            note = self.tr(" (of the raw bytes as {0})").format(escape_text(str(stats["computed_on"])))
         self.status_label.setText(self.tr("Statistics in {0}{1}.").format(took, note))
-        histogram = stats.get("histogram")
-        if isinstance(histogram, dict) and histogram.get("counts"):
-            finite = int(stats.get("finite") or 0)
-            self.histogram.set_histogram(
-                histogram.get("edges") or [],
-                histogram.get("counts") or [],
-                self.tr("{0} finite values").format(format_count(finite)),
-            )
-        self.stats_shown.emit(stats)
+        finite = int(stats.get("finite") or 0)
+        if self.histogram.counts:
+            self.histogram.note_label.setText(self.tr("{0} finite values").format(format_count(finite)))
 
     def _stat_text(self, name: str, stats: dict[str, Any], numel: int) -> str:
         value = stats.get(name)

@@ -171,6 +171,12 @@ def test_switching_to_chinese_leaves_no_english_text(
         }
     )
     assert left == [], "\n".join(map(str, left))
+    # The sentences about what happened are said again in Chinese, with the same numbers.
+    assert (
+        tab.load_label.text().startswith("已用 torch 加载") and " (torch.load 本身：" in tab.load_label.text()
+    )
+    assert tab.detail.status_label.text().startswith("统计信息用时")
+    assert "finite values" not in tab.detail.histogram.note_label.text()
     tab.detail.tabs.setCurrentWidget(tab.detail.values)  # the values view, shown after the switch
     left = sorted({(where, text) for where, text in _texts(tab.detail) if _plain(text) in english})
     assert left == []
