@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import math
+import os
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -78,6 +80,11 @@ STAT_ROWS = (
     ("neginf", "−Inf"),
     ("value_counts", QT_TRANSLATE_NOOP("DetailPanel", "values")),
 )
+
+
+def _file_name(key: str) -> str:
+    """A tensor key as part of a file name: path separators and other awkward characters become "_"."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:120] or "tensor"
 
 
 def format_number(x: object) -> str:
@@ -678,6 +685,9 @@ class DetailPanel(QWidget):
             return
         self.status_label.setText(self.tr("Computing statistics…"))
         self.values.show_tensor(path, node)
+        stem = os.path.join(os.path.dirname(path), _file_name(node.key or "tensor"))
+        self.histogram.suggested_path = stem + "_histogram.png"
+        self.heatmap.suggested_path = stem + "_heatmap.png"
         self._select_timer.start()
 
     def _show_title(self) -> None:

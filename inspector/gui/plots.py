@@ -100,6 +100,8 @@ class PlotPane(QWidget):
         self._layout.addLayout(self.controls)
         self.plot_widget: Any = None  # a pyqtgraph PlotWidget, made on first use
         self._title = title
+        #: Where "Save PNG…" proposes to write (the panel names it after the tensor shown).
+        self.suggested_path = "plot.png"
         PlotPane._retranslate(self)
 
     def _retranslate(self) -> None:
@@ -142,7 +144,7 @@ class PlotPane(QWidget):
         self.saved.emit(path)
 
     def _ask_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save plot"), "plot.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save plot"), self.suggested_path, "PNG (*.png)")
         if path:
             self.save_png(path if path.lower().endswith(".png") else path + ".png")
 

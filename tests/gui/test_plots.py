@@ -115,6 +115,7 @@ def test_panel_selections_in_a_row_keep_axis_and_save_true(
         assert panel.stat_labels["min"].text() == f"{values.min():.6g}"
         _assert_axis_fits(panel.histogram, values)
         assert panel.histogram.save_button.isEnabled()
+        assert panel.histogram.suggested_path == str(tmp_path / f"{key}_histogram.png")  # beside the file
         if key == "embed.weight":
             ticks.append(_tick_values(panel.histogram))
             images.append(_png(panel.histogram, tmp_path / f"{n}.png"))
