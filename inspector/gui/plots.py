@@ -126,11 +126,14 @@ class PlotPane(QWidget):
 
     def _shown(self) -> None:
         """Data is on screen: it can be saved."""
+        self.plot_widget.show()
         self.save_button.setEnabled(True)
 
     def clear(self) -> None:
+        """No data: no plot at all (empty axes would still read as the last tensor's range)."""
         if self.plot_widget is not None:
             self.plot_widget.clear()
+            self.plot_widget.hide()
         self.note_label.clear()
         self.save_button.setEnabled(False)
 

@@ -121,3 +121,5 @@ def test_panel_selections_in_a_row_keep_axis_and_save_true(
             images.append(_png(panel.histogram, tmp_path / f"{n}.png"))
     assert ticks[0] == ticks[1] == ticks[2]
     assert images[1] == images[2]  # once laid out, the same data saves the same picture
+    panel.show_node(str(two_scales), None)  # a row that is not a tensor: no axes of the last one
+    assert not panel.histogram.plot_widget.isVisible() and not panel.histogram.save_button.isEnabled()
