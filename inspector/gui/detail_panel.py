@@ -27,7 +27,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -334,10 +334,11 @@ class ValuesView(QWidget):
         self.axes_row.addWidget(self.row_combo)
         self.axes_row.addWidget(self.cols_label)
         self.axes_row.addWidget(self.col_combo)
-        self.index_row = QHBoxLayout()
-        self.index_row.setContentsMargins(0, 0, 0, 0)
-        self.axes_row.addLayout(self.index_row)
         self.axes_row.addStretch(1)
+        # The other axes' indices, two a line under the pickers (a 4-D tensor's would widen the panel).
+        self.index_row = QGridLayout()
+        self.index_row.setContentsMargins(0, 0, 0, 0)
+        self.index_row.setColumnStretch(4, 1)
         self.table = QTableView()
         self.table.setObjectName("valuesTable")
         self.table.setModel(self.model)
@@ -372,6 +373,7 @@ class ValuesView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(self.axes_row)
+        layout.addLayout(self.index_row)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         self.row_combo.activated.connect(self._on_axes_changed)
@@ -468,14 +470,15 @@ class ValuesView(QWidget):
         if self._node is None or self._node.tensor is None:
             return
         shape = self._node.tensor.shape
-        for axis in self._fixed_axes():
+        for n, axis in enumerate(self._fixed_axes()):
             label = QLabel()
             box = QSpinBox()
             box.setRange(0, max(0, shape[axis] - 1))
             self._name_index_box(axis, shape[axis], label, box)
             box.valueChanged.connect(self._configure)
-            self.index_row.addWidget(label)
-            self.index_row.addWidget(box)
+            row, pair = divmod(n, 2)
+            self.index_row.addWidget(label, row, 2 * pair)
+            self.index_row.addWidget(box, row, 2 * pair + 1)
             self.index_labels.append(label)
             self.index_boxes.append(box)
 
@@ -575,6 +578,9 @@ class DetailPanel(QWidget):
         self.title_label = QLabel()
         self.title_label.setObjectName("detailTitle")
         self.title_label.setTextFormat(Qt.TextFormat.RichText)  # the key inside is escaped
+        # A long key without spaces cannot wrap: it is cut at the panel's edge (whole in the tooltip)
+        # rather than holding the panel wide.
+        self.title_label.setMinimumWidth(120)
         self.title_label.setWordWrap(True)
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label = QLabel()
@@ -582,28 +588,24 @@ class DetailPanel(QWidget):
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setWordWrap(True)
         self.stats_box = QGroupBox()
-        grid = QGridLayout(self.stats_box)  # two label/value pairs a row: the plots need the height
-        grid.setContentsMargins(8, 4, 8, 4)
-        grid.setVerticalSpacing(2)
-        grid.setHorizontalSpacing(10)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
+        # Two label/value pairs a row (the plots need the height), one a row in a narrow panel: a
+        # number is never cut to fit.
+        self._stats_grid = QGridLayout(self.stats_box)
+        self._stats_grid.setContentsMargins(8, 4, 8, 4)
+        self._stats_grid.setVerticalSpacing(2)
+        self._stats_grid.setHorizontalSpacing(10)
+        self._stats_pairs = 0
         self.stat_labels: dict[str, QLabel] = {}
         self._stat_names: dict[str, QLabel] = {}
-        for n, (name, _label) in enumerate(STAT_ROWS):
+        for name, _label in STAT_ROWS:
             value = QLabel("—")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
             name_label = QLabel()
             name_label.setStyleSheet("color: palette(placeholder-text);")
-            if name == "value_counts":  # a long line of its own
-                grid.addWidget(name_label, (n + 1) // 2, 0)
-                grid.addWidget(value, (n + 1) // 2, 1, 1, 3)
-            else:
-                grid.addWidget(name_label, n // 2, 2 * (n % 2))
-                grid.addWidget(value, n // 2, 2 * (n % 2) + 1)
             self.stat_labels[name] = value
             self._stat_names[name] = name_label
+        self._arrange_stats(2)
 
         self.histogram = HistogramPane()
         self.heatmap = HeatmapPane()
@@ -625,6 +627,46 @@ class DetailPanel(QWidget):
             engine.job_failed.connect(self._on_job_failed)
         self._retranslate()
         self.show_node("", None)
+
+    def _arrange_stats(self, pairs: int) -> None:
+        """Lay the statistics out with ``pairs`` label/value pairs a row (1 or 2)."""
+        if pairs == self._stats_pairs:
+            return
+        self._stats_pairs = pairs
+        grid = self._stats_grid
+        for widget in (*self._stat_names.values(), *self.stat_labels.values()):
+            grid.removeWidget(widget)
+        for column in range(4):
+            grid.setColumnStretch(column, 0)
+        for n, (name, _label) in enumerate(STAT_ROWS):
+            row, pair = divmod(n, pairs)
+            if name == "value_counts":  # a long line of its own
+                row, pair = (n + pairs - 1) // pairs, 0
+                grid.addWidget(self._stat_names[name], row, 0)
+                grid.addWidget(self.stat_labels[name], row, 1, 1, 2 * pairs - 1)
+                continue
+            grid.addWidget(self._stat_names[name], row, 2 * pair)
+            grid.addWidget(self.stat_labels[name], row, 2 * pair + 1)
+        for pair in range(pairs):
+            grid.setColumnStretch(2 * pair + 1, 1)
+
+    def _fit_stats(self) -> None:
+        """Two pairs a row when they fit beside each other, else one."""
+        spacing = self._stats_grid.horizontalSpacing()
+        name_width = max(label.sizeHint().width() for label in self._stat_names.values())
+        value_width = max(
+            label.sizeHint().width() for key, label in self.stat_labels.items() if key != "value_counts"
+        )
+        margins = self._stats_grid.contentsMargins()
+        frame = margins.left() + margins.right() + 8
+        # The box may always shrink to one pair a row, whatever the two-pair layout would ask for.
+        self.stats_box.setMinimumWidth(name_width + value_width + spacing + frame)
+        two = 2 * (name_width + value_width) + 3 * spacing + frame
+        self._arrange_stats(2 if self.stats_box.width() >= two else 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_stats()
 
     def _retranslate(self) -> None:
         self.stats_box.setTitle(self.tr("Statistics"))
@@ -697,7 +739,9 @@ class DetailPanel(QWidget):
         if node is None or info is None:
             prompt = self.tr("Select a tensor to see its statistics and values.")
             self.title_label.setText(html.escape(prompt))
+            self.title_label.setToolTip("")
             return
+        self.title_label.setToolTip(escape_text(node.key))
         key = html.escape(escape_text(node.key)) if node.key else html.escape(self.tr("(the whole file)"))
         count = self.tr("{0} values").format(format_count(info.numel))
         self.title_label.setText(
@@ -763,6 +807,7 @@ class DetailPanel(QWidget):
         self._stat_names["value_counts"].setVisible(counted)
         for name, label in self.stat_labels.items():
             label.setText(self._stat_text(name, stats, numel))
+        self._fit_stats()
         self._waited = self._clock() - self._selected_at
         self._show_stats_texts()
         histogram = stats.get("histogram")

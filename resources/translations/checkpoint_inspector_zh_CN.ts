@@ -1102,6 +1102,7 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <name>PlotPane</name>
     <message>
         <source>Save PNG…</source>
+        <extracomment>Where &quot;Save PNG…&quot; proposes to write (the panel names it after the tensor shown).</extracomment>
         <translation>保存 PNG…</translation>
     </message>
     <message>
