@@ -653,15 +653,17 @@ class DetailPanel(QWidget):
     def _fit_stats(self) -> None:
         """Two pairs a row when they fit beside each other, else one."""
         spacing = self._stats_grid.horizontalSpacing()
-        name_width = max(label.sizeHint().width() for label in self._stat_names.values())
-        value_width = max(
-            label.sizeHint().width() for key, label in self.stat_labels.items() if key != "value_counts"
-        )
+        pairs = [(self._stat_names[n], self.stat_labels[n]) for n, _ in STAT_ROWS if n != "value_counts"]
         margins = self._stats_grid.contentsMargins()
         frame = margins.left() + margins.right() + 8
+
+        def widest(column: list[tuple[QLabel, QLabel]]) -> int:
+            names = max(name.sizeHint().width() for name, _ in column)
+            return names + spacing + max(value.sizeHint().width() for _, value in column)
+
         # The box may always shrink to one pair a row, whatever the two-pair layout would ask for.
-        self.stats_box.setMinimumWidth(name_width + value_width + spacing + frame)
-        two = 2 * (name_width + value_width) + 3 * spacing + frame
+        self.stats_box.setMinimumWidth(widest(pairs) + frame)
+        two = widest(pairs[0::2]) + spacing + widest(pairs[1::2]) + frame
         self._arrange_stats(2 if self.stats_box.width() >= two else 1)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
