@@ -655,16 +655,20 @@ class DetailPanel(QWidget):
         spacing = self._stats_grid.horizontalSpacing()
         pairs = [(self._stat_names[n], self.stat_labels[n]) for n, _ in STAT_ROWS if n != "value_counts"]
         margins = self._stats_grid.contentsMargins()
-        frame = margins.left() + margins.right() + 8
+        box = self.stats_box
+        frame = margins.left() + margins.right() + box.width() - box.contentsRect().width()
+
+        def text_width(label: QLabel) -> int:  # a wrapping label's size hint is no measure of its text
+            return label.fontMetrics().horizontalAdvance(label.text()) + 1
 
         def widest(column: list[tuple[QLabel, QLabel]]) -> int:
-            names = max(name.sizeHint().width() for name, _ in column)
-            return names + spacing + max(value.sizeHint().width() for _, value in column)
+            names = max(text_width(name) for name, _ in column)
+            return names + spacing + max(text_width(value) for _, value in column)
 
         # The box may always shrink to one pair a row, whatever the two-pair layout would ask for.
-        self.stats_box.setMinimumWidth(widest(pairs) + frame)
+        box.setMinimumWidth(widest(pairs) + frame)
         two = widest(pairs[0::2]) + spacing + widest(pairs[1::2]) + frame
-        self._arrange_stats(2 if self.stats_box.width() >= two else 1)
+        self._arrange_stats(2 if box.width() >= two else 1)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
