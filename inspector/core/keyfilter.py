@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import re
+from collections.abc import Iterable
 
 from .model import Node
 
@@ -83,11 +84,18 @@ class KeyIndex:
         test = matcher.matches
         return [i for i, k in enumerate(self._keys) if test(k)]
 
-    def visible(self, matcher: KeyMatcher) -> bytearray:
-        """One byte per node, 1 where the filter keeps it: matches, their subtrees, their ancestors."""
+    def visible(self, matcher: KeyMatcher, also: Iterable[int] = ()) -> bytearray:
+        """One byte per node, 1 where the filter keeps it: matches, their subtrees, their ancestors.
+
+        ``also`` adds positions that match by something other than their key (a label shown beside it).
+        """
         keep = bytearray(len(self.nodes))
         covered = -1
-        for i in self.hits(matcher):
+        hits = self.hits(matcher)
+        extra = set(also)
+        if extra:
+            hits = sorted(extra.union(hits))
+        for i in hits:
             if i < covered:
                 continue  # inside a subtree already kept
             e = self._end[i]

@@ -6,8 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-#: None means "as saved"; a str is one device for everything; a dict maps saved → target device.
+#: None means "as saved"; a str is one device for everything (or ``AS_SAVED_ELSE_CPU``); a dict
+#: maps saved → target device.
 MapLocation = str | dict[str, str] | None
+
+#: Each storage stays on the device it was saved on when the loading machine has that device, and
+#: goes to cpu otherwise; the engine reports what moved. JSON and settings carry this string.
+AS_SAVED_ELSE_CPU = "as-saved-else-cpu"
+_AS_SAVED_ELSE_CPU_TEXT = "As saved where possible, else cpu"
 
 _DEVICE = re.compile(r"^(cpu|meta|mps|xpu|cuda(:\d+)?|privateuseone(:\d+)?)$")
 
@@ -17,13 +23,14 @@ def is_device_name(text: str) -> bool:
 
 
 def parse_map_location(text: str) -> MapLocation:
-    """Parse what a user types: "" / "As saved", "cpu", "cuda:0", or "cuda:1→cuda:0, cuda:2->cpu".
-
-    Raises ValueError with a sentence when the text is not a device or a mapping.
+    """Parse what a user types: "" / "As saved", "As saved where possible, else cpu", "cpu",
+    "cuda:0", or "cuda:1→cuda:0, cuda:2->cpu". Raises ValueError with a sentence otherwise.
     """
     text = text.strip()
     if not text or text.lower() in {"as saved", "as-saved", "none"}:
         return None
+    if text.lower() in {AS_SAVED_ELSE_CPU, _AS_SAVED_ELSE_CPU_TEXT.lower()}:
+        return AS_SAVED_ELSE_CPU
     if "→" in text or "->" in text or "=" in text:
         mapping: dict[str, str] = {}
         for part in re.split(r"[,;]", text):
@@ -32,7 +39,7 @@ def parse_map_location(text: str) -> MapLocation:
                 continue
             pieces = re.split(r"→|->|=", part)
             if len(pieces) != 2:
-                raise ValueError(f"“{part}” is not a mapping like cuda:1→cuda:0.")
+                raise ValueError(f"“{part}” is not a mapping like cuda:1->cuda:0 (or cuda:1→cuda:0).")
             src, dst = (p.strip() for p in pieces)
             for dev in (src, dst):
                 if not is_device_name(dev):
@@ -42,7 +49,9 @@ def parse_map_location(text: str) -> MapLocation:
             raise ValueError("The mapping is empty.")
         return mapping
     if not is_device_name(text):
-        raise ValueError(f"“{text}” is not a device name (cpu, meta, mps, cuda:N) or a mapping.")
+        raise ValueError(
+            f"“{text}” is not a device name (cpu, meta, mps, cuda:N) or a mapping such as cuda:1->cpu."
+        )
     return text
 
 
@@ -57,6 +66,8 @@ def format_map_location(loc: MapLocation) -> str:
     """The inverse of ``parse_map_location``, for display and settings."""
     if loc is None:
         return "As saved"
+    if loc == AS_SAVED_ELSE_CPU:
+        return _AS_SAVED_ELSE_CPU_TEXT
     if isinstance(loc, str):
         return loc
     return ", ".join(f"{k}→{v}" for k, v in loc.items())
@@ -94,9 +105,10 @@ class LoadOptions:
         )
 
     def target_device(self, saved_device: str) -> str:
-        """Where torch will put a storage saved on ``saved_device`` (before torch checks it exists)."""
+        """Where torch will put a storage saved on ``saved_device`` (before torch checks it exists;
+        under ``AS_SAVED_ELSE_CPU`` the engine's answer says which saved devices went to cpu)."""
         loc = self.map_location
-        if loc is None:
+        if loc is None or loc == AS_SAVED_ELSE_CPU:
             return saved_device
         if isinstance(loc, str):
             return loc

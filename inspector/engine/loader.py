@@ -23,7 +23,7 @@ import torch
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text
 from inspector.core.layout import resolve_layout
-from inspector.core.load_options import LoadOptions, format_map_location
+from inspector.core.load_options import AS_SAVED_ELSE_CPU, LoadOptions, format_map_location
 from inspector.core.model import CheckpointIndex, GlobalClass, PathPart, path_part
 from inspector.core.peek import DamagedCheckpointError, peek
 from inspector.core.safety import (
@@ -107,6 +107,8 @@ class LoadResult:
     seconds: float
     torch_version: str
     warnings: list[str] = field(default_factory=list)
+    #: Saved device → where it went instead, when this machine lacks it (``AS_SAVED_ELSE_CPU``).
+    moved: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +116,7 @@ class LoadResult:
             "seconds": self.seconds,
             "torch_version": self.torch_version,
             "warnings": list(self.warnings),
+            "moved": dict(self.moved),
         }
 
 
@@ -152,8 +155,9 @@ def _load_file(path: str, options: LoadOptions) -> LoadResult:
         head = _read_head(path)
     except OSError as exc:
         raise _os_error(shown, exc) from None
+    moved: dict[str, str] = {}
     kwargs: dict[str, Any] = {
-        "map_location": options.map_location,
+        "map_location": _torch_map_location(path, options, moved),
         # Always explicit: an explicit value wins over TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
         "weights_only": options.weights_only,
     }
@@ -176,7 +180,28 @@ def _load_file(path: str, options: LoadOptions) -> LoadResult:
         seconds=seconds,
         torch_version=str(torch.__version__),
         warnings=_unique(str(w.message) for w in caught),
+        moved=moved,
     )
+
+
+def _torch_map_location(path: str, options: LoadOptions, moved: dict[str, str]) -> Any:
+    """``map_location`` for torch.load. ``AS_SAVED_ELSE_CPU`` becomes a callable that leaves each
+    storage on its saved device when this machine has it, else on cpu, recording that in ``moved``."""
+    if options.map_location != AS_SAVED_ELSE_CPU:
+        return options.map_location
+    if path.endswith(".safetensors"):
+        return None  # torch reads these onto cpu and takes no callable; they record no device
+    here: dict[str, bool] = {}
+
+    def restore(storage: Any, location: str) -> Any:
+        if location not in here:
+            here[location] = _device_unavailable(location) is None
+        if here[location]:
+            return None  # torch's default: the device it was saved on
+        moved[location] = "cpu"
+        return storage  # read on cpu: left there
+
+    return restore
 
 
 #: The pickle modules a trusted load may use: torch's default, and dill when it is installed.

@@ -15,6 +15,7 @@ choices live in the tab and die with it: nothing is remembered, nothing relaxed 
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,7 +37,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
@@ -66,7 +66,9 @@ from inspector.core.safety import (
     what_would_run,
 )
 from inspector.gui.code_files_dialog import CodeFilesDialog
+from inspector.gui.column_widths import ColumnSizer
 from inspector.gui.detail_panel import DetailPanel
+from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, loaded_devices
 from inspector.gui.filter_proxy import CheckpointFilterProxy
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
@@ -130,6 +132,12 @@ _ALLOW_OR_TRUST = QT_TRANSLATE_NOOP("CheckpointTab", "Allow or trust…")
 def _tr(text: str) -> str:
     """Translate a string marked with ``QT_TRANSLATE_NOOP("CheckpointTab", …)``."""
     return QCoreApplication.translate("CheckpointTab", text)
+
+
+def _regex_reason(exc: ValueError) -> str:
+    """Python's own words about a bad pattern (the part after "…: "), without the pattern repeated."""
+    cause = exc.__cause__
+    return str(cause) if cause is not None else str(exc)
 
 
 def default_peek(path: str) -> CheckpointIndex:
@@ -222,10 +230,17 @@ class CheckpointTab(QWidget):
         engine: EngineBridge | None,
         peek_fn: PeekFunction = default_peek,
         parent: QWidget | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(parent)
         self.path = path
-        self.display_name = os.path.basename(path.rstrip(os.sep)) or path
+        self._clock = clock
+        self._asked_at: float | None = None  # when the user opened or reloaded: the wait starts there
+        self._load_asked_at = 0.0
+        self._loaded: tuple[dict[str, Any], float] | None = None  # the last load's answer, and the wait
+        self._loaded_text = ""
+        # Shown in labels, titles and dialogs: a file name may hold control or bidi characters.
+        self.display_name = escape_text(os.path.basename(path.rstrip(os.sep)) or path)
         self._runner = runner
         self._engine = engine
         self._peek_fn = peek_fn
@@ -248,11 +263,15 @@ class CheckpointTab(QWidget):
         self.verdict_badge = VerdictBadge()
         self.summary_label = QLabel()
         self.summary_label.setObjectName("summaryLabel")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.danger_banner = DangerBanner()
         self.danger_banner.trust_button.clicked.connect(self.ask_trust)
         self.load_label = QLabel()
         self.load_label.setObjectName("loadLabel")
+        self.load_label.setWordWrap(True)  # a long line wraps instead of widening the window
+        self.load_label.setTextFormat(Qt.TextFormat.PlainText)
         self.busy = BusyRow()
         self.busy.cancel_requested.connect(self.cancel)
         self.error_panel = ErrorPanel()
@@ -276,6 +295,12 @@ class CheckpointTab(QWidget):
         self._filter_timer.setInterval(_FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self.apply_filter)
         self.filter_edit.textChanged.connect(self._filter_timer.start)
+        self.filter_edit.returnPressed.connect(self._on_filter_return)
+        self.filter_message = QLabel()  # why the filter shows nothing: an invalid regex, or no match
+        self.filter_message.setObjectName("filterMessage")
+        self.filter_message.setWordWrap(True)
+        self.filter_message.setTextFormat(Qt.TextFormat.PlainText)
+        self.filter_message.hide()
         self.filter_mode_combo.currentIndexChanged.connect(self.apply_filter)
         self.expand_button.clicked.connect(self.expand_all)
         self.collapse_button.clicked.connect(self.collapse_all)
@@ -295,7 +320,8 @@ class CheckpointTab(QWidget):
         self.tree.setSortingEnabled(True)
         header.setStretchLastSection(False)
         header.setSectionsMovable(True)
-        header.setMinimumSectionSize(48)
+        header.setMinimumSectionSize(40)
+        self.columns = ColumnSizer(self.tree)
 
         self.copy_key_action = QAction(self)
         self.copy_key_action.setShortcut(QKeySequence.StandardKey.Copy)
@@ -319,8 +345,9 @@ class CheckpointTab(QWidget):
         tree_layout = QVBoxLayout(self.tree_area)
         tree_layout.setContentsMargins(0, 0, 0, 0)
         tree_layout.addLayout(filter_row)
+        tree_layout.addWidget(self.filter_message)
         # The detail panel beside the tree shows the selected tensor (statistics, plots, values).
-        self.detail = DetailPanel(engine)
+        self.detail = DetailPanel(engine, clock=clock)
         self.detail.stats_computed.connect(self._on_stats_computed)
         self.stats_all = StatsAllRow(engine)
         self.stats_all.finished.connect(self._on_stats_all_finished)
@@ -334,6 +361,8 @@ class CheckpointTab(QWidget):
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 5)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setCollapsible(1, True)  # dragged to the edge, the panel gives the tree its room
         self.splitter.setSizes([1000, 400])  # the tree's numbers first; the panel can be widened
         tree_layout.addWidget(self.stats_all)
         tree_layout.addWidget(self.splitter, 1)
@@ -374,6 +403,9 @@ class CheckpointTab(QWidget):
         if self.index is not None:
             self.summary_label.setText(summary_text(self.index))
             self._show_scan()
+        if self._loaded is not None and self.load_label.text() == self._loaded_text:
+            self._loaded_text = self._load_text()
+            self.load_label.setText(self._loaded_text)
         if self.model is not None:
             self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, self.model.columnCount() - 1)
 
@@ -441,6 +473,7 @@ class CheckpointTab(QWidget):
     def open(self, options: LoadOptions) -> None:
         """Peek the file (on the task pool), then load it with the engine."""
         self._options = options
+        self._asked_at = self._clock()
         self._cancel_load()
         self._generation += 1
         generation = self._generation
@@ -456,6 +489,7 @@ class CheckpointTab(QWidget):
     def reload(self, options: LoadOptions) -> None:
         """Load again with new options; the static tree stays, "Loaded on" waits for the answer."""
         self._options = options
+        self._asked_at = self._clock()
         if self.index is None:
             self.open(options)
             return
@@ -506,6 +540,7 @@ class CheckpointTab(QWidget):
             self._engine.cancel(job)
 
     def _start_load(self) -> None:
+        asked, self._asked_at = self._asked_at, None
         self._cancel_load()
         self.error_panel.clear()
         if self.model is not None:
@@ -539,6 +574,7 @@ class CheckpointTab(QWidget):
         where = map_location_label(format_map_location(self._options.map_location))
         self.load_label.hide()
         self.busy.show_busy(self.tr("Loading with torch (map location: {where})…").format(where=where))
+        self._load_asked_at = asked if asked is not None else self._clock()
         self._job = self._engine.submit_load(self.path, self.load_options)
         self.state_changed.emit()
 
@@ -590,19 +626,27 @@ class CheckpointTab(QWidget):
         self.busy.hide_busy()
         if self.model is not None:
             self.model.set_loaded_devices(loaded_devices(result))
-        seconds = result.get("seconds")
+        self._loaded = (result, self._clock() - self._load_asked_at)
+        self._loaded_text = self._load_text()
+        self.load_label.setText(self._loaded_text)
+        self.load_label.show()
+        self.load_finished.emit()
+        self.state_changed.emit()
+
+    def _load_text(self) -> str:
+        """What the last load did: where, how long the user waited, what moved, what was allowed."""
+        assert self._loaded is not None
+        result, waited = self._loaded
         where = map_location_label(format_map_location(self._options.map_location))
-        if isinstance(seconds, (int, float)):
-            took = (
-                self.tr("{seconds} s").format(seconds=f"{seconds:.1f}")
-                if seconds >= 0.1
-                else self.tr("{ms} ms").format(ms=f"{seconds * 1000:.0f}")
-            )
-            text = self.tr("Loaded with torch (map location: {where}) in {time}").format(
-                where=where, time=took
-            )
-        else:
-            text = self.tr("Loaded with torch (map location: {where})").format(where=where)
+        took = wait_text(waited, result.get("seconds"), self.tr("torch.load itself:"))
+        text = self.tr("Loaded with torch (map location: {where}) in {time}").format(where=where, time=took)
+        moved = result.get("moved")
+        if isinstance(moved, dict) and moved:
+            for target in sorted({str(t) for t in moved.values()}):
+                lacking = sorted(escape_text(str(s)) for s, t in moved.items() if str(t) == target)
+                text += self.tr(
+                    "; saved on {devices}, which this machine lacks, so loaded on {target}"
+                ).format(devices=", ".join(lacking), target=target)
         options = self.load_options
         if not options.weights_only:
             text += self.tr("; trusted: weights_only=False, pickle module {module}").format(
@@ -612,10 +656,7 @@ class CheckpointTab(QWidget):
             text += self.tr("; allowed for this tab: {names}").format(
                 names=", ".join(escape_text(n) for n in options.allowed_globals)
             )
-        self.load_label.setText(text + self.tr("."))
-        self.load_label.show()
-        self.load_finished.emit()
-        self.state_changed.emit()
+        return text + self.tr(".")
 
     def _on_job_failed(self, job: int, event: dict[str, Any]) -> None:
         if job != self._job or self._closed:
@@ -775,7 +816,7 @@ class CheckpointTab(QWidget):
         self.model = CheckpointTreeModel(index.root, self)
         self.proxy.setSourceModel(self.model)
         self.summary_label.setText(summary_text(index))
-        self.summary_label.setToolTip(index.path)
+        self.summary_label.setToolTip(escape_text(index.path))
         self.summary_label.show()
         self._show_scan()
         if index.warnings:
@@ -784,26 +825,13 @@ class CheckpointTab(QWidget):
         self._stretch.hide()
         self.tree_area.show()
         self._expand_initial()
-        self._size_columns()
         for column in (Column.NONFINITE, Column.NORM):  # shown once statistics are computed
-            self.tree.header().setSectionHidden(column, True)
-        self.tree.header().setSectionHidden(Column.SHARD, index.format not in SHARDED_FORMATS)
+            self.columns.set_hidden(column, True)
+        self.columns.set_hidden(Column.SHARD, index.format not in SHARDED_FORMATS)
+        self.columns.apply(self.model)
         self.code_files_button.setVisible(index.format == "torchscript")
         self.tree_shown.emit()
         self.state_changed.emit()
-
-    def _size_columns(self) -> None:
-        header = self.tree.header()
-        # Interactive, not Stretch: beside the detail panel a stretched name would shrink to nothing.
-        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Interactive)
-        self.tree.resizeColumnToContents(Column.NAME)
-        header.resizeSection(Column.NAME, min(max(header.sectionSize(Column.NAME) + 24, 240), 460))
-        for column in Column:
-            if column is not Column.NAME:
-                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-                self.tree.resizeColumnToContents(column)
-                width = max(header.sectionSize(column), self.tree.sizeHintForColumn(column))
-                header.resizeSection(column, width + 16)
 
     # -- looking inside tensors (issue 6) ------------------------------------------------------
 
@@ -817,11 +845,8 @@ class CheckpointTab(QWidget):
             self._show_stats_columns()
 
     def _show_stats_columns(self) -> None:
-        header = self.tree.header()
-        for column in (Column.NONFINITE, Column.NORM):
-            if header.isSectionHidden(column):
-                header.setSectionHidden(column, False)
-                header.resizeSection(column, 96)
+        if self.model is not None:
+            self.columns.show_columns([Column.NONFINITE, Column.NORM], self.model)
 
     def compute_all_stats(self) -> bool:
         """Statistics for every tensor in the engine (progress and Cancel above the tree)."""
@@ -836,7 +861,7 @@ class CheckpointTab(QWidget):
         self._show_stats_columns()
         flagged = list(result.get("flagged") or [])
         if flagged:
-            shown = ", ".join(flagged[:5]) + (" …" if len(flagged) > 5 else "")
+            shown = ", ".join(escape_text(str(k)) for k in flagged[:5]) + (" …" if len(flagged) > 5 else "")
             self.load_label.setText(self.tr("{0} tensors hold NaN or Inf: {1}").format(len(flagged), shown))
         else:
             self.load_label.setText(self.tr("No tensor holds NaN or Inf."))
@@ -850,6 +875,11 @@ class CheckpointTab(QWidget):
         names, tooltips = tree_notes(maps)
         if names or tooltips:
             self.model.set_notes(names, tooltips)
+            if not self.columns.user_sized:
+                self.columns.apply(self.model)  # the names grew by their labels
+            self.proxy.set_labels(names)  # "q_proj" finds the optimizer rows labelled with it
+            if self.filter_edit.text() and not self._filter_timer.isActive():
+                self.apply_filter()  # (a pending keystroke applies the labels itself)
 
     def show_breakdown(self) -> QDialog | None:
         """The training-checkpoint breakdown (bytes by part, optimizer state by parameter)."""
@@ -873,8 +903,22 @@ class CheckpointTab(QWidget):
     def collapse_all(self) -> None:
         self.tree.collapseAll()
 
+    def focus_filter(self) -> None:
+        """Put the cursor in the filter box with its text selected (View ▸ Filter Keys, Ctrl+F)."""
+        self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_edit.selectAll()
+
+    def _on_filter_return(self) -> None:
+        """Enter in the filter box: filter now and go to the first row, ready for the arrow keys."""
+        self.apply_filter()
+        if self.proxy.rowCount() and self.filter_error is None:
+            self.tree.setFocus(Qt.FocusReason.OtherFocusReason)
+            if not self.tree.currentIndex().isValid():
+                self.tree.setCurrentIndex(self.proxy.index(0, 0))
+
     def apply_filter(self) -> None:
-        """Filter the tree by the box's text in the chosen mode; an invalid regex turns it red."""
+        """Filter the tree by the box's text in the chosen mode; an invalid regex turns it red and
+        says why, and a filter that keeps nothing says so."""
         self._filter_timer.stop()
         text = self.filter_edit.text()
         mode = self.filter_mode_combo.currentData()
@@ -884,12 +928,23 @@ class CheckpointTab(QWidget):
             self.filter_error = str(exc)
             self.filter_edit.setStyleSheet(_INVALID_FILTER_STYLE)
             self.filter_edit.setToolTip(self.filter_error)
+            self._show_filter_message(
+                self.tr("Not a valid regular expression: {error}").format(error=_regex_reason(exc)),
+                error=True,
+            )
             return
         self.filter_error = None
         self.filter_edit.setStyleSheet("")
         self.filter_edit.setToolTip("")
         if self.index is None:
+            self._show_filter_message("")
             return
+        if text and self.proxy.rowCount() == 0:
+            self._show_filter_message(
+                self.tr("No key or label matches “{text}”.").format(text=text), error=False
+            )
+        else:
+            self._show_filter_message("")
         if not text:
             self.tree.collapseAll()
             self._expand_initial()
@@ -899,6 +954,11 @@ class CheckpointTab(QWidget):
             hits = self.proxy.first_hits(_REVEAL_LIMIT + 1)
             if len(hits) <= _REVEAL_LIMIT:  # a broad filter (the first letters typed) opens nothing
                 self._reveal(hits)
+
+    def _show_filter_message(self, text: str, error: bool = False) -> None:
+        self.filter_message.setText(text)
+        self.filter_message.setStyleSheet("color: #c62828;" if error else "color: palette(placeholder-text);")
+        self.filter_message.setVisible(bool(text))
 
     def _expand_initial(self) -> None:
         """Two levels open on ordinary files; on large ones only top-level rows with few children
@@ -938,7 +998,7 @@ class CheckpointTab(QWidget):
         return [row.data(ItemRole.NodeRole) for row in rows]
 
     def copy_key(self) -> None:
-        keys = [node.key for node in self.selected_nodes()]
+        keys = [escape_text(node.key) for node in self.selected_nodes()]
         if keys:
             QGuiApplication.clipboard().setText("\n".join(keys))
 
@@ -952,7 +1012,7 @@ class CheckpointTab(QWidget):
 
     def _row_text(self, index: QModelIndex) -> str:
         node: Node = index.data(ItemRole.NodeRole)
-        cells = [node.key]
+        cells = [escape_text(node.key)]
         for column in list(Column)[1:]:
             cells.append(str(index.siblingAtColumn(column).data() or ""))
         return "\t".join(cells)

@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.errors import CheckpointError
-from inspector.core.formatting import format_bytes
+from inspector.core.formatting import escape_text, format_bytes
 from inspector.core.script_code import CodeFile, list_code_files, read_code_file
+from inspector.gui.display_text import escape_lines
 from inspector.gui.tasks import TaskRunner
 
 _NameRole = Qt.ItemDataRole.UserRole
@@ -50,6 +51,7 @@ class CodeFilesDialog(QDialog):
         self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.text_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.status_label = QLabel()
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setWordWrap(True)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.file_list)
@@ -67,7 +69,9 @@ class CodeFilesDialog(QDialog):
         self._runner.start(lambda: list_code_files(path), self._on_listed, self._on_failed)
 
     def _retranslate(self) -> None:
-        self.setWindowTitle(self.tr("Code files of {name}").format(name=os.path.basename(self.path)))
+        self.setWindowTitle(
+            self.tr("Code files of {name}").format(name=escape_text(os.path.basename(self.path)))
+        )
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
@@ -81,7 +85,7 @@ class CodeFilesDialog(QDialog):
         if not self._alive():
             return
         for code in files:
-            item = QListWidgetItem(f"{code.name}  ({format_bytes(code.size)})")
+            item = QListWidgetItem(f"{escape_text(code.name)}  ({format_bytes(code.size)})")
             item.setData(_NameRole, code.name)
             self.file_list.addItem(item)
         self.status_label.setText(
@@ -107,7 +111,7 @@ class CodeFilesDialog(QDialog):
     def _on_text(self, token: int, name: str, text: str) -> None:
         if not self._alive() or token != self._token:
             return
-        self.text_view.setPlainText(text)
+        self.text_view.setPlainText(escape_lines(text))  # bidi overrides cannot reorder what is read
         self.text_shown.emit(name)
 
     def _on_failed(self, exc: Exception) -> None:

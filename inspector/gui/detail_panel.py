@@ -7,7 +7,10 @@ answers for an earlier selection are dropped, and a long-running job for one is 
 
 from __future__ import annotations
 
+import html
 import math
+import os
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -15,6 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QCoreApplication,
     QEvent,
     QModelIndex,
     QObject,
@@ -23,7 +27,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -39,10 +43,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.formatting import format_bytes, format_count, format_shape
+from inspector.core.formatting import escape_text, format_bytes, format_count, format_shape
 from inspector.core.model import Node, PathPart
 from inspector.core.value_text import Cell, cells_as_numpy, cells_as_text
+from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.plots import HeatmapPane, HistogramPane
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -60,20 +66,25 @@ COPY_MAX_CELLS = 250_000
 CANCEL_AFTER_S = 2.0
 _SELECT_DELAY_MS = 120
 
-#: (stats field, label) in display order.
+#: (stats field, label) in display order; labels are translated where shown (context DetailPanel).
 STAT_ROWS = (
-    ("min", "min"),
-    ("max", "max"),
-    ("mean", "mean"),
-    ("std", "std"),
-    ("abs_mean", "mean |x|"),
-    ("l2_norm", "L2 norm"),
-    ("zeros", "zeros"),
+    ("min", QT_TRANSLATE_NOOP("DetailPanel", "min")),
+    ("max", QT_TRANSLATE_NOOP("DetailPanel", "max")),
+    ("mean", QT_TRANSLATE_NOOP("DetailPanel", "mean")),
+    ("std", QT_TRANSLATE_NOOP("DetailPanel", "std")),
+    ("abs_mean", QT_TRANSLATE_NOOP("DetailPanel", "mean |x|")),
+    ("l2_norm", QT_TRANSLATE_NOOP("DetailPanel", "L2 norm")),
+    ("zeros", QT_TRANSLATE_NOOP("DetailPanel", "zeros")),
     ("nan", "NaN"),
     ("posinf", "+Inf"),
     ("neginf", "−Inf"),
-    ("value_counts", "values"),
+    ("value_counts", QT_TRANSLATE_NOOP("DetailPanel", "values")),
 )
+
+
+def _file_name(key: str) -> str:
+    """A tensor key as part of a file name: path separators and other awkward characters become "_"."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:120] or "tensor"
 
 
 def format_number(x: object) -> str:
@@ -87,10 +98,6 @@ def format_number(x: object) -> str:
     if isinstance(x, float):
         return f"{x:.6g}" if math.isfinite(x) else str(x)
     return str(x)
-
-
-def format_seconds(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def _cell_display(cell: Cell) -> str:
@@ -315,19 +322,23 @@ class ValuesView(QWidget):
         self.col_combo = QComboBox()
         self.row_combo.setObjectName("rowAxisCombo")
         self.col_combo.setObjectName("colAxisCombo")
+        for combo in (self.row_combo, self.col_combo):  # a narrow panel cuts "axis 0 (32000)", not the plots
+            combo.setMinimumWidth(56)
         self.index_boxes: list[QSpinBox] = []
+        self.index_labels: list[QLabel] = []
         self.axes_row = QHBoxLayout()
         self.axes_row.setContentsMargins(0, 0, 0, 0)
-        self.rows_label = QLabel(self.tr("rows"))
-        self.cols_label = QLabel(self.tr("columns"))
+        self.rows_label = QLabel()
+        self.cols_label = QLabel()
         self.axes_row.addWidget(self.rows_label)
         self.axes_row.addWidget(self.row_combo)
         self.axes_row.addWidget(self.cols_label)
         self.axes_row.addWidget(self.col_combo)
-        self.index_row = QHBoxLayout()
-        self.index_row.setContentsMargins(0, 0, 0, 0)
-        self.axes_row.addLayout(self.index_row)
         self.axes_row.addStretch(1)
+        # The other axes' indices, two a line under the pickers (a 4-D tensor's would widen the panel).
+        self.index_row = QGridLayout()
+        self.index_row.setContentsMargins(0, 0, 0, 0)
+        self.index_row.setColumnStretch(4, 1)
         self.table = QTableView()
         self.table.setObjectName("valuesTable")
         self.table.setModel(self.model)
@@ -335,22 +346,25 @@ class ValuesView(QWidget):
         self.table.horizontalHeader().setDefaultSectionSize(100)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        self.copy_text_action = QAction(self.tr("Copy as text"), self)
+        self.copy_text_action = QAction(self)
         self.copy_text_action.setShortcut(QKeySequence.StandardKey.Copy)
         self.copy_text_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.copy_text_action.triggered.connect(lambda: self.copy_selection("text"))
-        self.copy_numpy_action = QAction(self.tr("Copy as NumPy literal"), self)
+        self.copy_numpy_action = QAction(self)
         self.copy_numpy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
         self.copy_numpy_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.copy_numpy_action.triggered.connect(lambda: self.copy_selection("numpy"))
         self.table.addAction(self.copy_text_action)
         self.table.addAction(self.copy_numpy_action)
-        self.copy_text_button = QPushButton(self.tr("Copy as text"))
+        self.copy_text_button = QPushButton()
         self.copy_text_button.clicked.connect(self.copy_text_action.trigger)
-        self.copy_numpy_button = QPushButton(self.tr("Copy as NumPy"))
+        self.copy_numpy_button = QPushButton()
+        for button in (self.copy_text_button, self.copy_numpy_button):
+            button.setMinimumWidth(64)
         self.copy_numpy_button.clicked.connect(self.copy_numpy_action.trigger)
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.status_label, 1)
@@ -359,12 +373,38 @@ class ValuesView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(self.axes_row)
+        layout.addLayout(self.index_row)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         self.row_combo.activated.connect(self._on_axes_changed)
         self.col_combo.activated.connect(self._on_axes_changed)
         self.model.page_loaded.connect(self._on_page_loaded)
         self.model.failed.connect(self.status_label.setText)
+        self._retranslate()
+
+    def _retranslate(self) -> None:
+        self.rows_label.setText(self.tr("rows"))
+        self.cols_label.setText(self.tr("columns"))
+        self.copy_text_action.setText(self.tr("Copy as text"))
+        self.copy_numpy_action.setText(self.tr("Copy as NumPy literal"))
+        self.copy_text_button.setText(self.tr("Copy as text"))
+        self.copy_numpy_button.setText(self.tr("Copy as NumPy"))
+        if self._node is not None and self._node.tensor is not None:
+            shape = self._node.tensor.shape
+            for combo in (self.row_combo, self.col_combo):
+                for axis in range(combo.count()):
+                    combo.setItemText(axis, self.tr("axis {0} ({1})").format(axis, shape[axis]))
+            for axis, label, box in zip(self._fixed_axes(), self.index_labels, self.index_boxes, strict=True):
+                self._name_index_box(axis, shape[axis], label, box)
+
+    def _name_index_box(self, axis: int, length: int, label: QLabel, box: QSpinBox) -> None:
+        label.setText(self.tr("axis {0} =").format(axis))
+        box.setToolTip(self.tr("Index on axis {0} (length {1})").format(axis, length))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
 
     def show_tensor(self, path: str, node: Node) -> None:
         """Show the first two axes of ``node`` (index 0 on the others)."""
@@ -426,17 +466,20 @@ class ValuesView(QWidget):
             if widget is not None:
                 widget.deleteLater()
         self.index_boxes = []
+        self.index_labels = []
         if self._node is None or self._node.tensor is None:
             return
         shape = self._node.tensor.shape
-        for axis in self._fixed_axes():
-            label = QLabel(self.tr("axis {0} =").format(axis))
+        for n, axis in enumerate(self._fixed_axes()):
+            label = QLabel()
             box = QSpinBox()
             box.setRange(0, max(0, shape[axis] - 1))
-            box.setToolTip(self.tr("Index on axis {0} (length {1})").format(axis, shape[axis]))
+            self._name_index_box(axis, shape[axis], label, box)
             box.valueChanged.connect(self._configure)
-            self.index_row.addWidget(label)
-            self.index_row.addWidget(box)
+            row, pair = divmod(n, 2)
+            self.index_row.addWidget(label, row, 2 * pair)
+            self.index_row.addWidget(box, row, 2 * pair + 1)
+            self.index_labels.append(label)
             self.index_boxes.append(box)
 
     def _on_axes_changed(self) -> None:
@@ -513,10 +556,15 @@ class DetailPanel(QWidget):
     heatmap_shown = Signal()
     failed = Signal(str)
 
-    def __init__(self, engine: EngineBridge | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, engine: EngineBridge | None, parent: QWidget | None = None, clock: Clock = time.monotonic
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("detailPanel")
         self._engine = engine
+        self._clock = clock
+        self._selected_at = 0.0  # the wait for statistics starts at the selection
+        self._waited = 0.0
         self._path = ""
         self._node: Node | None = None
         self._generation = 0
@@ -529,34 +577,35 @@ class DetailPanel(QWidget):
 
         self.title_label = QLabel()
         self.title_label.setObjectName("detailTitle")
+        self.title_label.setTextFormat(Qt.TextFormat.RichText)  # the key inside is escaped
+        # A long key without spaces cannot wrap: it is cut at the panel's edge (whole in the tooltip)
+        # rather than holding the panel wide.
+        self.title_label.setMinimumWidth(120)
         self.title_label.setWordWrap(True)
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label = QLabel()
         self.status_label.setObjectName("detailStatus")
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setWordWrap(True)
         self.stats_box = QGroupBox()
-        grid = QGridLayout(self.stats_box)  # two label/value pairs a row: the plots need the height
-        grid.setContentsMargins(8, 4, 8, 4)
-        grid.setVerticalSpacing(2)
-        grid.setHorizontalSpacing(10)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
+        # Two label/value pairs a row (the plots need the height), one a row in a narrow panel: a
+        # number is never cut to fit.
+        self._stats_grid = QGridLayout(self.stats_box)
+        self._stats_grid.setContentsMargins(8, 4, 8, 4)
+        self._stats_grid.setVerticalSpacing(2)
+        self._stats_grid.setHorizontalSpacing(10)
+        self._stats_pairs = 0
         self.stat_labels: dict[str, QLabel] = {}
         self._stat_names: dict[str, QLabel] = {}
-        for n, (name, label) in enumerate(STAT_ROWS):
+        for name, _label in STAT_ROWS:
             value = QLabel("—")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
-            name_label = QLabel(label)
+            name_label = QLabel()
             name_label.setStyleSheet("color: palette(placeholder-text);")
-            if name == "value_counts":  # a long line of its own
-                grid.addWidget(name_label, (n + 1) // 2, 0)
-                grid.addWidget(value, (n + 1) // 2, 1, 1, 3)
-            else:
-                grid.addWidget(name_label, n // 2, 2 * (n % 2))
-                grid.addWidget(value, n // 2, 2 * (n % 2) + 1)
             self.stat_labels[name] = value
             self._stat_names[name] = name_label
+        self._arrange_stats(2)
 
         self.histogram = HistogramPane()
         self.heatmap = HeatmapPane()
@@ -579,8 +628,61 @@ class DetailPanel(QWidget):
         self._retranslate()
         self.show_node("", None)
 
+    def _arrange_stats(self, pairs: int) -> None:
+        """Lay the statistics out with ``pairs`` label/value pairs a row (1 or 2)."""
+        if pairs == self._stats_pairs:
+            return
+        self._stats_pairs = pairs
+        grid = self._stats_grid
+        for widget in (*self._stat_names.values(), *self.stat_labels.values()):
+            grid.removeWidget(widget)
+        for column in range(4):
+            grid.setColumnStretch(column, 0)
+        for n, (name, _label) in enumerate(STAT_ROWS):
+            row, pair = divmod(n, pairs)
+            if name == "value_counts":  # a long line of its own
+                row, pair = (n + pairs - 1) // pairs, 0
+                grid.addWidget(self._stat_names[name], row, 0)
+                grid.addWidget(self.stat_labels[name], row, 1, 1, 2 * pairs - 1)
+                continue
+            grid.addWidget(self._stat_names[name], row, 2 * pair)
+            grid.addWidget(self.stat_labels[name], row, 2 * pair + 1)
+        for pair in range(pairs):
+            grid.setColumnStretch(2 * pair + 1, 1)
+
+    def _fit_stats(self) -> None:
+        """Two pairs a row when they fit beside each other, else one."""
+        spacing = self._stats_grid.horizontalSpacing()
+        pairs = [(self._stat_names[n], self.stat_labels[n]) for n, _ in STAT_ROWS if n != "value_counts"]
+        margins = self._stats_grid.contentsMargins()
+        box = self.stats_box
+        frame = margins.left() + margins.right() + box.width() - box.contentsRect().width()
+
+        def text_width(label: QLabel) -> int:  # a wrapping label's size hint is no measure of its text
+            return label.fontMetrics().horizontalAdvance(label.text()) + 1
+
+        def widest(column: list[tuple[QLabel, QLabel]]) -> int:
+            names = max(text_width(name) for name, _ in column)
+            return names + spacing + max(text_width(value) for _, value in column)
+
+        # The box may always shrink to one pair a row, whatever the two-pair layout would ask for.
+        box.setMinimumWidth(widest(pairs) + frame)
+        two = widest(pairs[0::2]) + spacing + widest(pairs[1::2]) + frame
+        self._arrange_stats(2 if box.width() >= two else 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_stats()
+
     def _retranslate(self) -> None:
         self.stats_box.setTitle(self.tr("Statistics"))
+        for name, label in STAT_ROWS:
+            self._stat_names[name].setText(QCoreApplication.translate("DetailPanel", label))
+        self._show_title()
+        if self.stats is not None:
+            numel = int(self.stats.get("numel") or 0)
+            self.stat_labels["value_counts"].setText(self._stat_text("value_counts", self.stats, numel))
+            self._show_stats_texts()
         self.tabs.setTabText(0, self.tr("Histogram"))
         self.tabs.setTabText(1, self.tr("Heatmap"))
         self.tabs.setTabText(2, self.tr("Values"))
@@ -601,6 +703,7 @@ class DetailPanel(QWidget):
     def show_node(self, path: str, node: Node | None) -> None:
         """Show ``node`` of the file at ``path`` (statistics follow shortly); None clears the panel."""
         self._generation += 1
+        self._selected_at = self._clock()
         self._select_timer.stop()
         self._cancel_stale()
         self.values.model.drop_pending()
@@ -614,26 +717,43 @@ class DetailPanel(QWidget):
         enabled = info is not None
         self.stats_box.setEnabled(enabled)
         self.tabs.setEnabled(enabled)
+        self._show_title()
         if node is None or info is None:
-            self.title_label.setText(self.tr("Select a tensor to see its statistics and values."))
             self.status_label.clear()
             self.values.clear()
             return
-        self.title_label.setText(
-            f"<b>{node.key or self.tr('(the whole file)')}</b><br>"
-            f"{format_shape(info.shape)}  ·  {info.dtype}  ·  {format_count(info.numel)} "
-            f"{self.tr('values')}  ·  {format_bytes(info.nbytes)}"
-        )
         self.tabs.setTabEnabled(1, len(info.shape) == 2)
         if self._engine is None:
             self.status_label.setText(self.tr("The engine is not running, so values cannot be read."))
             return
         if info.layout != "strided":
-            self.status_label.setText(self.tr("{0} tensors are listed, not read.").format(info.layout))
+            self.status_label.setText(
+                self.tr("{0} tensors are listed, not read.").format(escape_text(info.layout))
+            )
             return
         self.status_label.setText(self.tr("Computing statistics…"))
         self.values.show_tensor(path, node)
+        stem = os.path.join(os.path.dirname(path), _file_name(node.key or "tensor"))
+        self.histogram.suggested_path = stem + "_histogram.png"
+        self.heatmap.suggested_path = stem + "_heatmap.png"
         self._select_timer.start()
+
+    def _show_title(self) -> None:
+        """The selected tensor's key, shape, dtype and size; or what to do when none is selected."""
+        node = self._node
+        info = node.tensor if node is not None else None
+        if node is None or info is None:
+            prompt = self.tr("Select a tensor to see its statistics and values.")
+            self.title_label.setText(html.escape(prompt))
+            self.title_label.setToolTip("")
+            return
+        self.title_label.setToolTip(escape_text(node.key))
+        key = html.escape(escape_text(node.key)) if node.key else html.escape(self.tr("(the whole file)"))
+        count = self.tr("{0} values").format(format_count(info.numel))
+        self.title_label.setText(
+            f"<b>{key}</b><br>{format_shape(info.shape)}  ·  {html.escape(escape_text(info.dtype))}  ·  "
+            f"{html.escape(count)}  ·  {format_bytes(info.nbytes)}"
+        )
 
     def _cancel_stale(self) -> None:
         """Cancel jobs for earlier selections that have run long; quicker ones are just dropped."""
@@ -693,24 +813,30 @@ class DetailPanel(QWidget):
         self._stat_names["value_counts"].setVisible(counted)
         for name, label in self.stat_labels.items():
             label.setText(self._stat_text(name, stats, numel))
-        seconds = float(stats.get("seconds") or 0.0)
+        self._fit_stats()
+        self._waited = self._clock() - self._selected_at
+        self._show_stats_texts()
+        histogram = stats.get("histogram")
+        if isinstance(histogram, dict) and histogram.get("counts"):
+            self.histogram.set_histogram(histogram.get("edges") or [], histogram.get("counts") or [])
+            self._show_stats_texts()
+        self.stats_shown.emit(stats)
+
+    def _show_stats_texts(self) -> None:
+        """The sentences about the statistics on screen (again after a language change)."""
+        stats = self.stats
+        if stats is None:
+            return
+        took = wait_text(self._waited, stats.get("seconds"), self.tr("computing:"))
         note = ""
         if stats.get("computed_on") == "magnitude":
             note = self.tr(" (of the magnitudes |z|)")
         elif stats.get("computed_on"):
-            note = self.tr(" (of the raw bytes as {0})").format(stats["computed_on"])
-        self.status_label.setText(
-            self.tr("Statistics computed in {0}{1}.").format(format_seconds(seconds), note)
-        )
-        histogram = stats.get("histogram")
-        if isinstance(histogram, dict) and histogram.get("counts"):
-            finite = int(stats.get("finite") or 0)
-            self.histogram.set_histogram(
-                histogram.get("edges") or [],
-                histogram.get("counts") or [],
-                self.tr("{0} finite values").format(format_count(finite)),
-            )
-        self.stats_shown.emit(stats)
+            note = self.tr(" (of the raw bytes as {0})").format(escape_text(str(stats["computed_on"])))
+        self.status_label.setText(self.tr("Statistics in {0}{1}.").format(took, note))
+        finite = int(stats.get("finite") or 0)
+        if self.histogram.counts:
+            self.histogram.note_label.setText(self.tr("{0} finite values").format(format_count(finite)))
 
     def _stat_text(self, name: str, stats: dict[str, Any], numel: int) -> str:
         value = stats.get(name)

@@ -9,6 +9,7 @@ wrapper prefix (``module.``), it says so and offers an export of A with the pref
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,8 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.formatting import format_shape
+from inspector.core.formatting import escape_text, format_shape
 from inspector.core.model import CheckpointIndex
+from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.tasks import TaskRunner
@@ -146,7 +148,7 @@ class DiffTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             message = row.get("message")
             mismatch = row.get("nonfinite_mismatch")
-            lines = [str(row.get("key_a") or row.get("key_b") or "")]
+            lines = [escape_text(str(row.get("key_a") or row.get("key_b") or ""))]
             if mismatch:
                 lines.append(self.tr("{0} positions are NaN/Inf on one side only").format(mismatch))
             if message:
@@ -159,7 +161,7 @@ class DiffTableModel(QAbstractTableModel):
             status = str(row.get("status"))
             return self.tr(STATUS_LABELS.get(status, status))
         if column in ("key_a", "key_b"):
-            return str(row.get(column) or "")
+            return escape_text(str(row.get(column) or ""))
         if column == "shape":
             return _pair(row.get("shape_a"), row.get("shape_b"), lambda s: format_shape(tuple(s)))
         if column == "dtype":
@@ -217,8 +219,11 @@ class DiffWindow(QWidget):
         path_b: str = "",
         peek_fn: PeekFunction | None = None,
         parent: QWidget | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
+        self._clock = clock
+        self._asked_at: float | None = None
         self.setObjectName("diffWindow")
         self.resize(1100, 680)
         self._engine = engine
@@ -230,6 +235,8 @@ class DiffWindow(QWidget):
 
         self.a_edit = QLineEdit(path_a)
         self.b_edit = QLineEdit(path_b)
+        self.a_edit.returnPressed.connect(self.compare)  # Enter in either field compares
+        self.b_edit.returnPressed.connect(self.compare)
         self.a_browse = QPushButton()
         self.b_browse = QPushButton()
         self.a_browse.clicked.connect(lambda: self._browse(self.a_edit))
@@ -264,11 +271,14 @@ class DiffWindow(QWidget):
         self.progress_area.hide()
 
         self.summary_label = QLabel()
+
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
         self.summary_label.setObjectName("diffSummary")
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary_label.setStyleSheet("font-size: 12pt;")
         self.prefix_label = QLabel()
+        self.prefix_label.setTextFormat(Qt.TextFormat.PlainText)
         self.prefix_label.setWordWrap(True)
         self.rename_button = QPushButton()
         self.rename_button.clicked.connect(self.offer_rename)
@@ -334,6 +344,7 @@ class DiffWindow(QWidget):
             self.filter_combo.setItemText(row, self.tr(label))
         if self.result is None and self._job is None:
             self.summary_label.setText(self.tr("Choose two checkpoints and press Compare."))
+        self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
@@ -363,13 +374,16 @@ class DiffWindow(QWidget):
         self.result = None
         self.model.set_rows([])
         self.prefix_area.hide()
+        self._asked_at = self._clock()
         self._job = self._engine.submit_job("diff", {"a": a, "b": b})
         self.progress.setValue(0)
         self.progress_label.setText(self.tr("Comparing…"))
         self.progress_area.show()
         self.compare_button.setEnabled(False)
         self.summary_label.setText(
-            self.tr("Comparing {0} with {1}…").format(os.path.basename(a), os.path.basename(b))
+            self.tr("Comparing {0} with {1}…").format(
+                escape_text(os.path.basename(a)), escape_text(os.path.basename(b))
+            )
         )
 
     def cancel(self) -> None:
@@ -420,20 +434,21 @@ class DiffWindow(QWidget):
         seconds = result.get("seconds")
         if result.get("identical"):
             summary = self.tr("Identical: {0}").format(summary)
-        if isinstance(seconds, (int, float)):
-            summary += self.tr("  ·  compared in {0:.2f} s").format(seconds)
+        if self._asked_at is not None:
+            took = wait_text(self._clock() - self._asked_at, seconds, self.tr("comparing:"))
+            summary += self.tr("  ·  compared in {0}").format(took)
         self.summary_label.setText(summary)
         if not result.get("identical") and self.filter_combo.currentIndex() == 0:
             self.filter_combo.setCurrentIndex(1)  # differences first; "All tensors" is one click away
         self._size_columns()
         note = result.get("prefix_note")
         if note:
-            prefix = result.get("prefix_a") or ""
+            prefix = escape_text(str(result.get("prefix_a") or ""))
             self.prefix_label.setText(self.tr("Key prefix: {0}.").format(note))
             self.rename_button.setText(
                 self.tr("Export A without “{0}”…").format(prefix)
                 if prefix
-                else self.tr("Export B without “{0}”…").format(result.get("prefix_b") or "")
+                else self.tr("Export B without “{0}”…").format(escape_text(str(result.get("prefix_b") or "")))
             )
             self.prefix_area.show()
         self.finished.emit(result)

@@ -7,15 +7,16 @@ torch); the export itself runs in the engine through the ``EngineBridge``.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -42,9 +43,10 @@ from inspector.core.export_plan import (
     parse_size,
     values_summary,
 )
-from inspector.core.formatting import format_bytes
+from inspector.core.formatting import escape_text, format_bytes
 from inspector.core.load_options import parse_map_location
 from inspector.core.model import CheckpointIndex
+from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge
 
 PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
@@ -55,15 +57,26 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+#: The fields' names, in the order they are laid out (their labels are set in ``_retranslate``).
+_FIELD_LABELS = ("target", "format", "shard_size", "device", "dtype", "subtree", "existing", "include",
+                 "exclude", "strip", "metadata", "rename")  # fmt: skip
+
+
 class ExportDialog(QDialog):
     """One export of one open checkpoint; stays open while the engine writes, then reports."""
 
     def __init__(
-        self, index: CheckpointIndex, engine: EngineBridge | None, parent: QWidget | None = None
+        self,
+        index: CheckpointIndex,
+        engine: EngineBridge | None,
+        parent: QWidget | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(self.tr("Export “{name}”").format(name=os.path.basename(index.path)))
-        self.resize(900, 640)
+        self._clock = clock
+        self._asked_at = 0.0
+        self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(os.path.basename(index.path))))
+        self.resize(960, 720)
         self._index = index
         self._engine = engine
         self._job: int | None = None
@@ -72,56 +85,56 @@ class ExportDialog(QDialog):
         self.last_error: str | None = None
 
         self.target_edit = QLineEdit(os.path.splitext(index.path)[0] + "_export.pth")
-        browse = QPushButton(self.tr("Browse…"))
-        browse.clicked.connect(self._browse)
+        self.browse_button = QPushButton()
+        self.browse_button.clicked.connect(self._browse)
         target_row = QHBoxLayout()
         target_row.addWidget(self.target_edit)
-        target_row.addWidget(browse)
+        target_row.addWidget(self.browse_button)
         self.format_combo = QComboBox()
         self.format_combo.addItems(list(FORMATS))
         self.device_edit = QLineEdit()
-        self.device_edit.setPlaceholderText(self.tr("as saved — or cpu, cuda:0, or cuda:1→cuda:0"))
         self.dtype_combo = QComboBox()
-        self.dtype_combo.addItem(self.tr("keep"), None)  # item data: the dtype, None keeps it
+        self.dtype_combo.addItem("", None)  # "keep"; item data: the dtype, None keeps it
         for dtype in TARGET_DTYPES:
             self.dtype_combo.addItem(dtype, dtype)
         self.subtree_edit = QLineEdit()
-        self.subtree_edit.setPlaceholderText(self.tr("e.g. model (written in place of the whole file)"))
         self.include_edit = QLineEdit()
-        self.include_edit.setPlaceholderText(self.tr("globs, comma-separated (empty: everything)"))
         self.exclude_edit = QLineEdit()
         self.strip_edit = QLineEdit()
-        self.strip_edit.setPlaceholderText(self.tr("e.g. module., _orig_mod."))
         self.rename_edit = QPlainTextEdit()
-        self.rename_edit.setPlaceholderText(self.tr("one rule a line, applied in order:  REGEX=>REPLACEMENT"))
-        self.rename_edit.setFixedHeight(60)
+        self.rename_edit.setFixedHeight(48)
         self.metadata_edit = QPlainTextEdit("format=pt")
-        self.metadata_edit.setFixedHeight(60)
-        self.metadata_edit.setToolTip(self.tr("safetensors __metadata__: one KEY=VALUE a line"))
+        self.metadata_edit.setFixedHeight(48)
         self.shard_size_edit = QLineEdit()
-        self.shard_size_edit.setPlaceholderText(self.tr("5GB (the most tensor data one shard holds)"))
         self.shard_size_edit.setEnabled(False)
         self.force_box = QComboBox()
-        self.force_box.addItems(
-            [self.tr("refuse to replace an existing file"), self.tr("replace an existing file")]
-        )
+        self.force_box.addItems(["", ""])  # refuse / replace, named in _retranslate
 
-        form = QFormLayout()
-        form.addRow(self.tr("Target"), target_row)
-        form.addRow(self.tr("Format"), self.format_combo)
-        form.addRow(self.tr("Shard size"), self.shard_size_edit)
-        form.addRow(self.tr("Device"), self.device_edit)
-        form.addRow(self.tr("Dtype (floating tensors)"), self.dtype_combo)
-        form.addRow(self.tr("Subtree"), self.subtree_edit)
-        form.addRow(self.tr("Include"), self.include_edit)
-        form.addRow(self.tr("Exclude"), self.exclude_edit)
-        form.addRow(self.tr("Strip prefixes"), self.strip_edit)
-        form.addRow(self.tr("Rename rules"), self.rename_edit)
-        form.addRow(self.tr("Metadata"), self.metadata_edit)
-        form.addRow(self.tr("Existing target"), self.force_box)
+        # Two fields a row: the preview below gets the height (a form of twelve rows left it three).
+        form = QGridLayout()
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
+        form.setHorizontalSpacing(10)
+        self._field_labels: dict[str, QLabel] = {name: QLabel() for name in _FIELD_LABELS}
+        form.addWidget(self._field_labels["target"], 0, 0)
+        form.addLayout(target_row, 0, 1, 1, 3)
+        pairs = (
+            (("format", self.format_combo), ("shard_size", self.shard_size_edit)),
+            (("device", self.device_edit), ("dtype", self.dtype_combo)),
+            (("subtree", self.subtree_edit), ("existing", self.force_box)),
+            (("include", self.include_edit), ("exclude", self.exclude_edit)),
+            (("strip", self.strip_edit), ("metadata", self.metadata_edit)),
+        )
+        for row, pair in enumerate(pairs, start=1):
+            for half, (name, field) in enumerate(pair):
+                tall = isinstance(field, QPlainTextEdit)  # a label beside a box of lines sits at its top
+                align = Qt.AlignmentFlag.AlignTop if tall else Qt.AlignmentFlag.AlignVCenter
+                form.addWidget(self._field_labels[name], row, 2 * half, align)
+                form.addWidget(field, row, 2 * half + 1)
+        form.addWidget(self._field_labels["rename"], len(pairs) + 1, 0, Qt.AlignmentFlag.AlignTop)
+        form.addWidget(self.rename_edit, len(pairs) + 1, 1, 1, 3)
 
         self.preview = QTableWidget(0, 3)
-        self.preview.setHorizontalHeaderLabels([self.tr("before"), self.tr("after"), self.tr("note")])
         header = self.preview.horizontalHeader()
         # the keys are what the preview is for: they share the width, the note keeps a column
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -131,21 +144,31 @@ class ExportDialog(QDialog):
         self.preview.verticalHeader().setDefaultSectionSize(self.preview.fontMetrics().height() + 6)
         self.preview.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.summary_label = QLabel()
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
         self.summary_label.setWordWrap(True)
         self.values_label = QLabel()
+        self.values_label.setTextFormat(Qt.TextFormat.PlainText)
         self.values_label.setWordWrap(True)
         self.problem_label = QLabel()
+        self.problem_label.setTextFormat(Qt.TextFormat.PlainText)
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #b00020;")
+        self.note_label = QLabel()  # what is not a problem but keeps Export off (the file just written)
+        self.note_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.note_label.setWordWrap(True)
+        self.note_label.setStyleSheet("color: palette(placeholder-text);")
+        self._written: str | None = None  # the target the last export wrote
+        self._target_asked: str | None = None
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.hide()
         self.report_label = QLabel()
+        self.report_label.setTextFormat(Qt.TextFormat.PlainText)
         self.report_label.setWordWrap(True)
         self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.buttons = QDialogButtonBox()
-        self.export_button = self.buttons.addButton(self.tr("Export"), QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button = self.buttons.addButton("", QDialogButtonBox.ButtonRole.AcceptRole)
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.export_button.clicked.connect(self.start_export)
         self.cancel_button.clicked.connect(self.cancel)
@@ -154,7 +177,7 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.preview, 1)
         for widget in (self.summary_label, self.values_label, self.problem_label, self.progress,
-                       self.report_label, self.buttons):  # fmt: skip
+                       self.report_label, self.note_label, self.buttons):  # fmt: skip
             layout.addWidget(widget)
 
         self._debounce = QTimer(self)
@@ -173,8 +196,46 @@ class ExportDialog(QDialog):
             engine.job_finished.connect(self._on_job_finished)
             engine.job_failed.connect(self._on_job_failed)
             engine.job_progress.connect(self._on_job_progress)
+        self._retranslate()
         self._on_format_changed()
         self.update_preview()
+
+    def _retranslate(self) -> None:
+        """Every fixed text in the interface language (the preview's lines follow on the next update)."""
+        self.setWindowTitle(
+            self.tr("Export “{name}”").format(name=escape_text(os.path.basename(self._index.path)))
+        )
+        labels = {
+            "target": self.tr("Target"), "format": self.tr("Format"), "shard_size": self.tr("Shard size"),
+            "device": self.tr("Device"), "dtype": self.tr("Dtype (floating tensors)"),
+            "subtree": self.tr("Subtree"), "existing": self.tr("Existing target"),
+            "include": self.tr("Include"), "exclude": self.tr("Exclude"), "strip": self.tr("Strip prefixes"),
+            "metadata": self.tr("Metadata"), "rename": self.tr("Rename rules"),
+        }  # fmt: skip
+        for name, text in labels.items():
+            self._field_labels[name].setText(text)
+        self.browse_button.setText(self.tr("Browse…"))
+        self.device_edit.setPlaceholderText(self.tr("as saved — or cpu, cuda:0, or cuda:1→cuda:0"))
+        self.dtype_combo.setItemText(0, self.tr("keep"))
+        self.subtree_edit.setPlaceholderText(self.tr("e.g. model (written in place of the whole file)"))
+        self.include_edit.setPlaceholderText(self.tr("globs, comma-separated (empty: everything)"))
+        self.strip_edit.setPlaceholderText(self.tr("e.g. module., _orig_mod."))
+        self.rename_edit.setPlaceholderText(self.tr("one rule a line, applied in order:  REGEX=>REPLACEMENT"))
+        self.metadata_edit.setToolTip(self.tr("safetensors __metadata__: one KEY=VALUE a line"))
+        self.shard_size_edit.setPlaceholderText(self.tr("5GB (the most tensor data one shard holds)"))
+        self.force_box.setItemText(0, self.tr("refuse to replace an existing file"))
+        self.force_box.setItemText(1, self.tr("replace an existing file"))
+        self.preview.setHorizontalHeaderLabels([self.tr("before"), self.tr("after"), self.tr("note")])
+        self.export_button.setText(self.tr("Export"))
+        if self.last_result is not None:
+            self.cancel_button.setText(self.tr("Close"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+            if self._job is None:
+                self.update_preview()
+        super().changeEvent(event)
 
     # -- the plan and its preview ------------------------------------------------------------
 
@@ -225,24 +286,30 @@ class ExportDialog(QDialog):
     def update_preview(self) -> None:
         """Recompute before → after from the static tree; the Export button follows the verdict."""
         problems: list[str] = []
+        notes: list[str] = []
         self.mapping = None
         try:
             plan = self.plan()
             self.mapping = map_keys(self._index, plan)
             problems = list(self.mapping.problems)
+            name = escape_text(os.path.basename(plan.target))
             if not plan.target:
                 problems.append(self.tr("Choose a target file."))
+            elif os.path.exists(plan.target) and not plan.force and plan.target == self._written:
+                notes.append(
+                    self.tr("“{name}” is the file just written; to export again, choose another target "
+                            "or to replace it.").format(name=name)
+                )  # fmt: skip
             elif os.path.exists(plan.target) and not plan.force:
-                problems.append(
-                    self.tr("“{name}” exists; choose to replace it or rename.").format(
-                        name=os.path.basename(plan.target)
-                    )
-                )
+                problems.append(self.tr("“{name}” exists; choose to replace it or rename.").format(name=name))
         except CheckpointError as exc:
             problems.append(exc.message)
         self._fill_preview()
         self.problem_label.setText(" ".join(problems))
-        self.export_button.setEnabled(not problems and self._job is None)
+        self.problem_label.setVisible(bool(problems))
+        self.note_label.setText(" ".join(notes))
+        self.note_label.setVisible(bool(notes))
+        self.export_button.setEnabled(not problems and not notes and self._job is None)
 
     def _fill_preview(self) -> None:
         mapping = self.mapping
@@ -254,15 +321,17 @@ class ExportDialog(QDialog):
             if t.converted:
                 note.append(f"{t.dtype} → {t.output_dtype}")
             if t.output_device != t.saved_device:
-                note.append(f"{t.saved_device} → {t.output_device}")
+                note.append(f"{escape_text(t.saved_device)} → {escape_text(t.output_device)}")
             if t.alias_of:
-                note.append(self.tr("alias of {key} (stored once)").format(key=t.alias_of))
+                note.append(self.tr("alias of {key} (stored once)").format(key=escape_text(t.alias_of)))
             if t.cloned_from:
-                note.append(self.tr("copied apart from {key}").format(key=t.cloned_from))
+                note.append(self.tr("copied apart from {key}").format(key=escape_text(t.cloned_from)))
             if t.source_key in collided:
                 note.append(self.tr("COLLISION"))
             unnamed = self.tr("(tensor)")
-            for col, text in enumerate((t.source_key or unnamed, t.output_key or unnamed, ", ".join(note))):
+            before = escape_text(t.source_key) if t.source_key else unnamed
+            after = escape_text(t.output_key) if t.output_key else unnamed
+            for col, text in enumerate((before, after, ", ".join(note))):
                 self.preview.setItem(row, col, QTableWidgetItem(text))
         if mapping is None:
             self.summary_label.setText("")
@@ -275,7 +344,7 @@ class ExportDialog(QDialog):
                 size=format_bytes(mapping.estimated_bytes),
             )
         )
-        values = values_summary(mapping)
+        values = [escape_text(line) for line in values_summary(mapping)]
         self.values_label.setText(
             self.tr("Other values — {values}").format(
                 values="; ".join(values[:12]) + (" …" if len(values) > 12 else "")
@@ -312,6 +381,8 @@ class ExportDialog(QDialog):
                 self.problem_label.setText(self.tr("The engine is not running, so nothing can be exported."))
             return
         plan = self.plan()
+        self._target_asked = plan.target
+        self._asked_at = self._clock()
         self._job = self._engine.submit_export(plan)
         self.export_button.setEnabled(False)
         self.report_label.setText(self.tr("Exporting…"))
@@ -338,20 +409,21 @@ class ExportDialog(QDialog):
             return
         self._job = None
         self.last_result = result
+        self._written = self._target_asked
         self.progress.setValue(1000)
         wrote = {
             "tensors": f"{result.get('tensors', 0):,}",
             "size": format_bytes(int(result.get("bytes", 0))),
-            "seconds": f"{float(result.get('seconds', 0.0)):.2f}",
+            "time": wait_text(self._clock() - self._asked_at, result.get("seconds"), self.tr("writing:")),
         }
         report = (
-            self.tr("Wrote {tensors} tensors, {size} in {seconds} s; verified.")
+            self.tr("Wrote {tensors} tensors, {size} in {time}; verified.")
             if result.get("verified")
-            else self.tr("Wrote {tensors} tensors, {size} in {seconds} s; NOT verified.")
+            else self.tr("Wrote {tensors} tensors, {size} in {time}; NOT verified.")
         ).format(**wrote)
         if result.get("values_dropped"):
             report += " " + self.tr("Not written: {values}.").format(
-                values=", ".join(result["values_dropped"])
+                values=", ".join(escape_text(str(v)) for v in result["values_dropped"])
             )
         self.report_label.setText(report)
         self.cancel_button.setText(self.tr("Close"))

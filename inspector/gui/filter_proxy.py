@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -41,6 +42,8 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self._matcher: KeyMatcher | None = None
         self._keys: KeyIndex | None = None
         self._visible = bytearray()
+        self._labels: dict[str, str] = {}  # key → the label shown after its name (optimizer slots)
+        self._label_positions: list[tuple[int, str]] | None = None
         self.setRecursiveFilteringEnabled(False)
         self.setDynamicSortFilter(False)
         self.setSortRole(ItemRole.SortRole)
@@ -49,13 +52,21 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self._keys = None  # built on the first filter of the new tree
         self._matcher = None
         self._visible = bytearray()
+        self._labels = {}
+        self._label_positions = None
         super().setSourceModel(model)
+
+    def set_labels(self, labels: Mapping[str, str]) -> None:
+        """Labels shown after some rows' names, by key: the filter matches them as it matches keys."""
+        self._labels = dict(labels)
+        self._label_positions = None
 
     def set_key_index(self, keys: KeyIndex) -> None:
         """Hand over a ``KeyIndex`` built off the GUI thread, so the first keystroke is fast too."""
         source = self._tree_model()
         if source is not None and keys.root is source.root:
             self._keys = keys
+            self._label_positions = None
 
     def _tree_model(self) -> CheckpointTreeModel | None:
         source = self.sourceModel()
@@ -73,21 +84,36 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         if matcher is not None and source is not None:
             if self._keys is None:
                 self._keys = KeyIndex(source.root)
-            visible = self._keys.visible(matcher)
+            visible = self._keys.visible(matcher, self._label_hits(matcher))
         self.beginFilterChange()
         self._matcher = matcher
         self._visible = visible
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
+    def _label_hits(self, matcher: KeyMatcher) -> list[int]:
+        """Positions of the rows whose label matches."""
+        if not self._labels or self._keys is None:
+            return []
+        if self._label_positions is None:
+            self._label_positions = [
+                (i, self._labels[n.key]) for i, n in enumerate(self._keys.nodes) if n.key in self._labels
+            ]
+        return [i for i, label in self._label_positions if matcher.matches(label)]
+
     def match_count(self) -> int:
         """How many nodes the current filter keeps (matches, their subtrees and ancestors)."""
         return sum(self._visible)
 
+    @property
+    def pattern(self) -> str:
+        return self._matcher.pattern if self._matcher is not None else ""
+
     def first_hits(self, limit: int) -> list[Node]:
-        """Up to ``limit`` nodes whose own key matches, in display order (to reveal in the view)."""
+        """Up to ``limit`` nodes whose own key or label matches, in display order (to reveal in the view)."""
         if self._matcher is None or self._keys is None:
             return []
-        return [self._keys.nodes[i] for i in self._keys.hits(self._matcher)[:limit]]
+        hits = sorted({*self._keys.hits(self._matcher)[:limit], *self._label_hits(self._matcher)})
+        return [self._keys.nodes[i] for i in hits[:limit]]
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         if self._matcher is None:

@@ -16,7 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.formatting import escape_text
 from inspector.core.load_options import (
+    AS_SAVED_ELSE_CPU,
     LoadOptions,
     MapLocation,
     format_map_location,
@@ -24,10 +26,14 @@ from inspector.core.load_options import (
 )
 
 #: The combo's item data are canonical map locations (``format_map_location``), the same in every
-#: language; only the labels of these two are translated, and labels are never parsed or stored.
-AS_SAVED = "As saved"
+#: language; only the labels of the named ones are translated, and labels are never parsed or stored.
+AS_SAVED = format_map_location(None)
+AS_SAVED_ELSE = format_map_location(AS_SAVED_ELSE_CPU)
 CUSTOM = "custom"
-_FIXED = (AS_SAVED, "cpu", "meta")
+_FIXED = (AS_SAVED_ELSE, AS_SAVED, "cpu", "meta")
+#: What a first start, and every start after a session that chose "As saved", loads with: it opens a
+#: file saved on a device this machine lacks instead of failing on it.
+DEFAULT_MAP_LOCATION = AS_SAVED_ELSE
 
 SETTINGS_MAP_LOCATION = "load/map_location"
 SETTINGS_MMAP = "load/mmap"
@@ -37,6 +43,8 @@ def map_location_label(text: str) -> str:
     """What the user sees for a canonical map location: "As saved" translated, devices as they are."""
     if text == AS_SAVED:
         return QCoreApplication.translate("LoadOptionsBar", "As saved")
+    if text == AS_SAVED_ELSE:
+        return QCoreApplication.translate("LoadOptionsBar", "As saved where possible, else cpu")
     if text == CUSTOM:
         return QCoreApplication.translate("LoadOptionsBar", "Custom…")
     return text
@@ -54,23 +62,44 @@ class CustomMapLocationDialog(QDialog):
 
     def __init__(self, initial: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(self.tr("Custom map location"))
+        self.setMinimumWidth(440)
         self.edit = QLineEdit(initial)
-        self.edit.setPlaceholderText("cuda:1→cuda:0, cuda:2->cpu")
+        self.edit.setPlaceholderText("cuda:1->cuda:0, cuda:2->cpu")
+        self.prompt = QLabel()
+        self.prompt.setWordWrap(True)
         self.message = QLabel()
+        self.message.setObjectName("customMapLocationMessage")
         self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setStyleSheet("color: #c62828;")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(self.tr("A device (cpu, meta, cuda:N, mps) or saved→target pairs:")))
+        layout.addWidget(self.prompt)
         layout.addWidget(self.edit)
         layout.addWidget(self.message)
+        layout.addStretch(1)
         layout.addWidget(self.buttons)
         self.edit.textChanged.connect(self._validate)
+        self._retranslate()
         self._validate(initial)
+
+    def _retranslate(self) -> None:
+        self.setWindowTitle(self.tr("Custom map location"))
+        self.prompt.setText(
+            self.tr(
+                "A device (cpu, meta, cuda:N, mps), or saved->target pairs separated by commas, "
+                "e.g. cuda:1->cuda:0, cuda:2->cpu (→ works as well as ->):"
+            )
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
 
     def map_location(self) -> MapLocation:
         return parse_map_location(self.edit.text())
@@ -80,11 +109,22 @@ class CustomMapLocationDialog(QDialog):
         try:
             parse_map_location(text)
         except ValueError as exc:
-            self.message.setText(str(exc))
+            self.message.setText(escape_text(str(exc)))
             ok_button.setEnabled(False)
         else:
             self.message.setText("")
             ok_button.setEnabled(True)
+        self._fit_message()
+
+    def _fit_message(self) -> None:
+        """Grow the dialog so that every line of the message shows (a wrapped label asks for no height)."""
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        needed = self.message.heightForWidth(max(self.message.width(), 1))
+        self.message.setMinimumHeight(max(needed, 0))
+        if self.height() < self.sizeHint().height():
+            self.resize(self.width(), self.sizeHint().height())
 
 
 class LoadOptionsBar(QWidget):
@@ -95,7 +135,7 @@ class LoadOptionsBar(QWidget):
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._settings = settings
-        self._current_text = AS_SAVED
+        self._current_text = DEFAULT_MAP_LOCATION
         self.custom_dialog: CustomMapLocationDialog | None = None
 
         self.map_combo = QComboBox()
@@ -140,6 +180,13 @@ class LoadOptionsBar(QWidget):
         self._select(format_map_location(loc))
         self._commit()
 
+    def show_options(self, options: LoadOptions) -> None:
+        """Show a tab's options (its map location, mmap, weights_only) without saving or reloading."""
+        with QSignalBlocker(self.weights_only_check), QSignalBlocker(self.mmap_check):
+            self._select(format_map_location(options.map_location))
+            self.weights_only_check.setChecked(options.weights_only)
+            self.mmap_check.setChecked(options.mmap)
+
     def set_engine_devices(self, devices: list[str]) -> None:
         """Offer each device the engine reports (cuda:N, mps) after the fixed entries."""
         for device in devices:
@@ -176,11 +223,15 @@ class LoadOptionsBar(QWidget):
         self._current_text = text
 
     def _restore(self) -> None:
-        text = str(self._settings.value(SETTINGS_MAP_LOCATION, AS_SAVED) or AS_SAVED)
+        text = str(self._settings.value(SETTINGS_MAP_LOCATION, DEFAULT_MAP_LOCATION) or DEFAULT_MAP_LOCATION)
         try:
             text = format_map_location(parse_map_location(text))
         except ValueError:
-            text = AS_SAVED
+            text = DEFAULT_MAP_LOCATION
+        if text == AS_SAVED:
+            # Not carried over: on a machine without the saved device every such file would open
+            # with an error first; "as saved where possible" does the same wherever it can.
+            text = DEFAULT_MAP_LOCATION
         self._select(text)
         # weights_only=False is never restored: a later start must not run a stranger's pickle.
         self.weights_only_check.setChecked(True)
@@ -203,7 +254,7 @@ class LoadOptionsBar(QWidget):
 
     def _ask_custom(self) -> None:
         previous = self._current_text
-        dialog = CustomMapLocationDialog("" if previous == AS_SAVED else previous, self)
+        dialog = CustomMapLocationDialog("" if previous in (AS_SAVED, AS_SAVED_ELSE) else previous, self)
         dialog.setObjectName("customMapLocationDialog")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.custom_dialog = dialog

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QObject, QSettings, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -13,6 +14,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QIcon,
+    QKeyEvent,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
@@ -22,15 +24,18 @@ from PySide6.QtWidgets import (
     QMenu,
     QStackedWidget,
     QStyle,
+    QTabBar,
     QTabWidget,
     QToolBar,
     QWidget,
 )
 
+from inspector.core.formatting import escape_text
 from inspector.core.load_options import LoadOptions, MapLocation
 from inspector.core.safety import Verdict
 from inspector.gui.checkpoint_tab import CheckpointTab, PeekFunction, default_peek
 from inspector.gui.diff_window import DiffWindow
+from inspector.gui.durations import Clock
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.i18n import LANGUAGES, QT_TRANSLATE_NOOP, UiLanguage, language_label
 from inspector.gui.load_options_bar import LoadOptionsBar
@@ -38,7 +43,12 @@ from inspector.gui.status_widgets import verdict_label
 from inspector.gui.tasks import TaskRunner
 
 APP_NAME = "Checkpoint Inspector"
-FILE_FILTER = QT_TRANSLATE_NOOP("MainWindow", "Checkpoints (*.pth *.pt *.ckpt *.bin *.tar);;All files (*)")
+#: What File ▸ Open lists: every layout the reader knows by a file (folders: Open Folder).
+OPEN_PATTERNS = (
+    "*.pth", "*.pt", "*.ckpt", "*.bin", "*.tar", "*.safetensors", "*.index.json", "*.jit",
+)  # fmt: skip
+FILE_FILTER = QT_TRANSLATE_NOOP("MainWindow", "Checkpoints ({patterns});;All files (*)")
+SETTINGS_LAST_FOLDER = "recent/folder"
 EMPTY_TEXT = QT_TRANSLATE_NOOP("MainWindow", "Open a checkpoint (Ctrl+O) or drop one here")
 RECENT_KEY = "recent/files"
 RECENT_MAX = 10
@@ -84,8 +94,10 @@ class MainWindow(QMainWindow):
         peek_fn: PeekFunction = default_peek,
         parent: QWidget | None = None,
         language: UiLanguage | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(parent)
+        self._clock = clock
         self._settings = settings
         # Without a ``language`` the menu still stores the choice and installs its translators.
         self._language = language if language is not None else UiLanguage(settings, parent=self)
@@ -112,6 +124,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._update_title)
+        self.tabs.currentChanged.connect(self._on_current_tab_changed)
         self.empty_label = QLabel()
         self.empty_label.setObjectName("emptyLabel")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -154,6 +167,8 @@ class MainWindow(QMainWindow):
 
         self.view_menu = self.menuBar().addMenu("")
         view_menu = self.view_menu
+        self.find_action = view_menu.addAction("", self.focus_filter)
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)
         self.expand_all_action = view_menu.addAction("", self.expand_all)
         self.expand_all_action.setShortcut(QKeySequence("Ctrl+Shift+E"))
         self.collapse_all_action = view_menu.addAction("", self.collapse_all)
@@ -192,12 +207,14 @@ class MainWindow(QMainWindow):
         self.quit_action.setText(self.tr("&Quit"))
         self.view_menu.setTitle(self.tr("&View"))
         self.expand_all_action.setText(self.tr("&Expand All"))
-        self.collapse_all_action.setText(self.tr("Co&llapse All"))
+        self.collapse_all_action.setText(self.tr("&Collapse All"))
+        self.find_action.setText(self.tr("&Filter Keys…"))
         self.language_menu.setTitle(self.tr("&Language"))
         for code, action in self.language_actions.items():
             action.setText(language_label(code))
         self.options_toolbar.setWindowTitle(self.tr("Load options"))
         self.empty_label.setText(self.tr(EMPTY_TEXT))
+        self._name_close_buttons()
         self._fill_recent_menu()
         self._update_title()
 
@@ -205,6 +222,30 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.LanguageChange:
             self._retranslate()
         super().changeEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """In a tab's filter box, a menu shortcut (Ctrl+E, Ctrl+D, Ctrl+F …) is the menu's, not one
+        of the line edit's Emacs-style keys (end of line, delete, forward)."""
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            pressed = QKeySequence(event.keyCombination())
+            if any(action.shortcut() == pressed for action in self._menu_actions()):
+                event.ignore()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _menu_actions(self) -> list[QAction]:
+        actions: list[QAction] = []
+        for menu in (self.file_menu, self.view_menu):
+            actions += [a for a in menu.actions() if not a.shortcut().isEmpty()]
+        return actions
+
+    def _name_close_buttons(self) -> None:
+        """Qt names each tab's close button when the tab is made, in the language of that moment."""
+        bar = self.tabs.tabBar()
+        for row in range(self.tabs.count()):
+            button = bar.tabButton(row, QTabBar.ButtonPosition.RightSide)
+            if button is not None:
+                button.setToolTip(QCoreApplication.translate("QTabBar", "Close Tab"))
 
     def _on_language_chosen(self, code: str) -> None:
         """View ▸ Language: store the choice and switch now (windows retranslate on LanguageChange)."""
@@ -219,7 +260,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         paths = self.recent.paths()
         for path in paths:
-            action = self.recent_menu.addAction(path)
+            action = self.recent_menu.addAction(escape_text(path).replace("&", "&&"))
             action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
         if paths:
             self.recent_menu.addSeparator()
@@ -239,13 +280,21 @@ class MainWindow(QMainWindow):
         widget = self.tabs.currentWidget()
         return widget if isinstance(widget, CheckpointTab) else None
 
+    def last_folder(self) -> str:
+        """Where Open and Open Folder start: the folder of the last file or folder opened."""
+        folder = str(self._settings.value(SETTINGS_LAST_FOLDER, "") or "")
+        return folder if folder and os.path.isdir(folder) else os.path.expanduser("~")
+
     def open_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, self.tr("Open checkpoint"), "", self.tr(FILE_FILTER))
+        file_filter = self.tr(FILE_FILTER).format(patterns=" ".join(OPEN_PATTERNS))
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, self.tr("Open checkpoint"), self.last_folder(), file_filter
+        )
         self.open_paths(paths)
 
     def open_folder_dialog(self) -> None:
         """A torch.distributed.checkpoint folder or a folder holding a Hugging Face shard set."""
-        folder = QFileDialog.getExistingDirectory(self, self.tr("Open checkpoint folder"))
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Open checkpoint folder"), self.last_folder())
         if folder:
             self.open_path(folder)
 
@@ -260,15 +309,18 @@ class MainWindow(QMainWindow):
             if tab.path == path:
                 self.tabs.setCurrentWidget(tab)
                 return tab
-        tab = CheckpointTab(path, self._runner, self._engine, self._peek_fn)
+        options = self.options_bar.options()  # before the new tab is shown and the bar shows its options
+        tab = CheckpointTab(path, self._runner, self._engine, self._peek_fn, clock=self._clock)
+        tab.filter_edit.installEventFilter(self)  # the menus' shortcuts win over its editing keys
+        tab.open(options)
         tab.state_changed.connect(self._update_title)
         tab.map_location_requested.connect(self._on_map_location_requested)
-        row = self.tabs.addTab(tab, tab.display_name)
-        self.tabs.setTabToolTip(row, path)
+        row = self.tabs.addTab(tab, tab.display_name.replace("&", "&&"))
+        self.tabs.setTabToolTip(row, escape_text(path))
         self.tabs.setCurrentIndex(row)
         self.stack.setCurrentWidget(self.tabs)
         self.recent.add(path)
-        tab.open(self.options_bar.options())
+        self._settings.setValue(SETTINGS_LAST_FOLDER, os.path.dirname(path.rstrip(os.sep)) or path)
         return tab
 
     def close_tab(self, row: int) -> None:
@@ -299,14 +351,16 @@ class MainWindow(QMainWindow):
         if tab is None or tab.index is None:
             self.statusBar().showMessage(self.tr("Open a checkpoint first; export works on the current tab."))
             return
-        self.export_dialog = ExportDialog(tab.index, self._engine, self)
+        self.export_dialog = ExportDialog(tab.index, self._engine, self, clock=self._clock)
         self.export_dialog.show()
 
     def compare_dialog(self, path_b: str = "") -> DiffWindow:
         """File ▸ Compare…: the current tab's file as A (if any); B is chosen in the window."""
         tab = self.current_tab()
         path_a = tab.path if tab is not None else ""
-        self.diff_window = DiffWindow(self._engine, self._runner, path_a, path_b, self._peek_fn, self)
+        self.diff_window = DiffWindow(
+            self._engine, self._runner, path_a, path_b, self._peek_fn, self, clock=self._clock
+        )
         self.diff_window.show()
         if path_a and path_b:
             self.diff_window.compare()
@@ -328,6 +382,12 @@ class MainWindow(QMainWindow):
         if tab is not None:
             tab.collapse_all()
 
+    def focus_filter(self) -> None:
+        """View ▸ Filter Keys (Ctrl+F): the cursor goes to the current tab's filter box."""
+        tab = self.current_tab()
+        if tab is not None:
+            tab.focus_filter()
+
     def _update_title(self) -> None:
         warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         danger = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)
@@ -340,7 +400,7 @@ class MainWindow(QMainWindow):
                 if verdict is not None
                 else ""
             )
-            self.tabs.setTabToolTip(row, each.path + scan)
+            self.tabs.setTabToolTip(row, escape_text(each.path) + scan)
         tab = self.current_tab()
         if tab is not None and tab.is_tree_shown:
             self.setWindowTitle(f"{tab.display_name} — {APP_NAME}")
@@ -353,6 +413,12 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             tab.reload(options)
+
+    def _on_current_tab_changed(self, _row: int) -> None:
+        """The bar shows how the tab now in front was loaded (its own choice, not the last one made)."""
+        tab = self.current_tab()
+        if tab is not None:
+            self.options_bar.show_options(tab.options)
 
     def _on_map_location_requested(self, loc: MapLocation) -> None:
         # The bar saves the choice and emits options_changed, which reloads the current tab.

@@ -12,13 +12,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QCoreApplication, QEvent, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +37,29 @@ def pyqtgraph() -> Any:
         pg.setConfigOptions(background="w", foreground="k", antialias=True, imageAxisOrder="row-major")
         pg._checkpoint_inspector_configured = True
     return pg
+
+
+_PLAIN_AXIS: Any = None
+
+
+def _no_si_prefix(axis: Any) -> None:
+    axis.autoSIPrefixScale = 1.0
+    axis.labelUnitPrefix = ""
+    axis._updateLabel()
+
+
+def plain_axis(orientation: str) -> Any:
+    """An axis that prints values as they are, never scaled by an SI prefix.
+
+    pyqtgraph keeps the SI scale it computed for an earlier range even with auto prefixes off, so
+    after a plot of values near 0.0006 the axis of values near 4 read 4000; this one has no scale.
+    """
+    global _PLAIN_AXIS
+    if _PLAIN_AXIS is None:
+        _PLAIN_AXIS = type("PlainAxis", (pyqtgraph().AxisItem,), {"updateAutoSIPrefix": _no_si_prefix})
+    axis = _PLAIN_AXIS(orientation)
+    axis.enableAutoSIPrefix(False)
+    return axis
 
 
 def _number(x: object) -> float:
@@ -59,9 +83,13 @@ class PlotPane(QWidget):
         self.title_label.setStyleSheet("font-weight: bold;")
         self.note_label = QLabel()
         self.note_label.setStyleSheet("color: palette(placeholder-text);")
-        self.save_button = QPushButton(self.tr("Save PNG…"))
+        # A long note is cut, not allowed to widen the panel: the plot's width is worth more.
+        self.note_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.note_label.setMinimumWidth(20)
+        self.save_button = QPushButton()
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._ask_save)
+        self.save_button.setMinimumWidth(64)
         self.controls = QHBoxLayout()
         self.controls.setContentsMargins(0, 0, 0, 0)
         self.controls.addWidget(self.title_label)
@@ -71,20 +99,41 @@ class PlotPane(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.addLayout(self.controls)
         self.plot_widget: Any = None  # a pyqtgraph PlotWidget, made on first use
+        self._title = title
+        #: Where "Save PNG…" proposes to write (the panel names it after the tensor shown).
+        self.suggested_path = "plot.png"
+        PlotPane._retranslate(self)
+
+    def _retranslate(self) -> None:
+        """The pane's fixed texts in the interface language (subclasses add theirs)."""
+        self.save_button.setText(QCoreApplication.translate("PlotPane", "Save PNG…"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate()
+        super().changeEvent(event)
 
     def _plot(self) -> Any:
         if self.plot_widget is None:
             pg = pyqtgraph()
-            self.plot_widget = pg.PlotWidget()
+            axes = {"bottom": plain_axis("bottom"), "left": plain_axis("left")}
+            self.plot_widget = pg.PlotWidget(axisItems=axes)
             self.plot_widget.setMinimumHeight(150)
+            self.plot_widget.setMinimumWidth(120)
             self.plot_widget.setMenuEnabled(False)
             self._layout.addWidget(self.plot_widget, 1)
-            self.save_button.setEnabled(True)
         return self.plot_widget
 
+    def _shown(self) -> None:
+        """Data is on screen: it can be saved."""
+        self.plot_widget.show()
+        self.save_button.setEnabled(True)
+
     def clear(self) -> None:
+        """No data: no plot at all (empty axes would still read as the last tensor's range)."""
         if self.plot_widget is not None:
             self.plot_widget.clear()
+            self.plot_widget.hide()
         self.note_label.clear()
         self.save_button.setEnabled(False)
 
@@ -98,7 +147,7 @@ class PlotPane(QWidget):
         self.saved.emit(path)
 
     def _ask_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save plot"), "plot.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save plot"), self.suggested_path, "PNG (*.png)")
         if path:
             self.save_png(path if path.lower().endswith(".png") else path + ".png")
 
@@ -108,12 +157,21 @@ class HistogramPane(PlotPane):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
-        self.title_label.setText(self.tr("Histogram"))
-        self.log_box = QCheckBox(self.tr("Log count"))
+        self.title_label.hide()  # the panel's tab says it
+        self.log_box = QCheckBox()
         self.log_box.toggled.connect(self._apply_log)
         self.controls.insertWidget(2, self.log_box)
         self.edges: list[float] = []
         self.counts: list[int] = []
+        self._retranslate()
+
+    def _retranslate(self) -> None:
+        super()._retranslate()
+        self.title_label.setText(self.tr("Histogram"))
+        self.log_box.setText(self.tr("Log count"))
+        if self.plot_widget is not None:
+            self.plot_widget.setLabel("bottom", self.tr("value"))
+            self.plot_widget.setLabel("left", self.tr("count"))
 
     def set_histogram(self, edges: Sequence[object], counts: Sequence[int], note: str = "") -> None:
         import numpy as np
@@ -129,17 +187,26 @@ class HistogramPane(PlotPane):
         plot.addItem(item)
         plot.setLabel("bottom", self.tr("value"))
         plot.setLabel("left", self.tr("count"))
-        plot.getAxis("bottom").enableAutoSIPrefix(False)  # "value (x0.001)" misreads as a unit
         self.note_label.setText(note)
         self._apply_log(self.log_box.isChecked())
+        self._shown()
 
     def _apply_log(self, on: bool) -> None:
-        if self.plot_widget is None:
+        """Show the counts linearly or on a log scale; the view spans exactly the bins and counts."""
+        if self.plot_widget is None or len(self.edges) < 2:
             return
         for item in self.plot_widget.getPlotItem().listDataItems():
             item.setFillLevel(None if on else 0)  # log(0) has no place to fill to
         self.plot_widget.setLogMode(False, on)
-        self.plot_widget.autoRange()
+        low, high = self.edges[0], self.edges[-1]
+        finite = [e for e in (low, high) if math.isfinite(e)]
+        if len(finite) == 2 and high > low:
+            self.plot_widget.setXRange(low, high, padding=0.02)
+        top = max(self.counts, default=0)
+        if on:
+            self.plot_widget.setYRange(0.0, math.log10(max(top, 1)) * 1.05 + 0.05, padding=0)
+        else:
+            self.plot_widget.setYRange(0.0, max(top, 1) * 1.05, padding=0)
 
 
 class HeatmapPane(PlotPane):
@@ -147,9 +214,17 @@ class HeatmapPane(PlotPane):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
-        self.title_label.setText(self.tr("Heatmap"))
+        self.title_label.hide()  # the panel's tab says it
         self.image: Any = None
         self._bar: Any = None
+        self._retranslate()
+
+    def _retranslate(self) -> None:
+        super()._retranslate()
+        self.title_label.setText(self.tr("Heatmap"))
+        if self.plot_widget is not None:
+            self.plot_widget.setLabel("bottom", self.tr("column"))
+            self.plot_widget.setLabel("left", self.tr("row"))
 
     def set_values(
         self, values: Sequence[Sequence[object]], row_start: int = 0, col_start: int = 0, note: str = ""
@@ -184,6 +259,7 @@ class HeatmapPane(PlotPane):
         self._bar.setImageItem(self.image, insert_in=plot.getPlotItem())
         plot.autoRange()
         self.note_label.setText(note)
+        self._shown()
 
 
 class BarChartPane(PlotPane):
@@ -206,6 +282,6 @@ class BarChartPane(PlotPane):
         plot.addItem(bars)
         plot.getAxis("bottom").setTicks([list(enumerate(self.labels))])
         plot.setLabel("left", axis_label)
-        plot.getAxis("left").enableAutoSIPrefix(False)
         plot.getPlotItem().setMouseEnabled(x=False, y=False)
         plot.autoRange()
+        self._shown()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.safety import Verdict
+from inspector.gui.display_text import escape_lines
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 
 
@@ -30,6 +31,7 @@ class BusyRow(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setTextVisible(False)
@@ -72,6 +74,7 @@ class ErrorPanel(QFrame):
         )
         self.message_label = QLabel()
         self.message_label.setObjectName("errorMessage")
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -108,7 +111,7 @@ class ErrorPanel(QFrame):
         self.message_label.setText(message)
         has_details = bool(details and details.strip() and details.strip() != message)
         self.details_button.setVisible(has_details)
-        self.details_text.setPlainText((details or "") if has_details else "")
+        self.details_text.setPlainText(escape_lines(details or "") if has_details else "")
         for text, callback in actions or []:
             button = QPushButton(text)
             button.clicked.connect(callback)
@@ -191,6 +194,7 @@ class DangerBanner(QFrame):
         )
         self.message_label = QLabel()
         self.message_label.setObjectName("dangerMessage")
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.formatting import format_bytes, format_shape
+from inspector.core.formatting import escape_text, format_bytes, format_shape
 from inspector.core.model import CheckpointIndex, Node
 from inspector.core.optimizer_map import OptimizerMap, find_model_part, map_optimizers
 from inspector.gui.engine_bridge import EngineBridge
@@ -79,13 +79,15 @@ class TrainingBreakdown(QDialog):
             ((u, s) for u, s in (("GiB", _MIB * 1024), ("MiB", _MIB), ("KiB", 1024)) if largest >= s),
             ("B", 1),
         )
-        self.chart.set_bars([name for name, _ in parts], [nbytes / scale for _, nbytes in parts], unit)
+        labels = [escape_text(name) for name, _ in parts]
+        self.chart.set_bars(labels, [nbytes / scale for _, nbytes in parts], unit)
         self.chart.note_label.setText(
-            "  ·  ".join(f"{name}: {format_bytes(nbytes)}" for name, nbytes in parts[:6])
+            "  ·  ".join(f"{labels[n]}: {format_bytes(nbytes)}" for n, (_, nbytes) in enumerate(parts[:6]))
         )
         self.chart.setMinimumHeight(220)
         self.map_label = QLabel()
         self.map_label.setWordWrap(True)
+        self.map_label.setTextFormat(Qt.TextFormat.PlainText)
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("optimizerTable")
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -112,14 +114,18 @@ class TrainingBreakdown(QDialog):
         self._retranslate()
 
     def _retranslate(self) -> None:
-        self.setWindowTitle(self.tr("Training checkpoint — {0}").format(os.path.basename(self._index.path)))
+        self.setWindowTitle(
+            self.tr("Training checkpoint — {0}").format(escape_text(os.path.basename(self._index.path)))
+        )
         self.chart.title_label.setText(self.tr("Bytes by top-level part"))
         self.table.setHorizontalHeaderLabels(
             [self.tr("Parameter"), self.tr("Shape"), self.tr("Optimizer slot"), self.tr("State bytes"),
              self.tr("State")]
         )  # fmt: skip
         if self.model_part is not None:
-            self.export_button.setText(self.tr("Export model only (“{0}”)…").format(self.model_part.key))
+            self.export_button.setText(
+                self.tr("Export model only (“{0}”)…").format(escape_text(self.model_part.key))
+            )
         else:
             self.export_button.setText(self.tr("Export model only…"))
         self.close_button.setText(self.tr("Close"))
@@ -143,14 +149,14 @@ class TrainingBreakdown(QDialog):
             matched = sum(1 for p in m.params if p.param_key is not None)
             lines.append(
                 self.tr("“{0}”: {1} of {2} parameters matched to “{3}”, {4}.").format(
-                    m.optimizer_key,
+                    escape_text(m.optimizer_key),
                     matched,
                     len(m.params),
-                    m.model_key or self.tr("the file"),
+                    escape_text(m.model_key) if m.model_key else self.tr("the file"),
                     how.get(m.method, m.method),
                 )
             )
-            lines.extend(m.notes)
+            lines.extend(escape_text(note) for note in m.notes)
         return "\n".join(lines)
 
     def _fill_table(self) -> None:
@@ -161,14 +167,14 @@ class TrainingBreakdown(QDialog):
         for row, (_m, p) in enumerate(rows):
             node = by_key.get(p.param_key or "")
             shape = format_shape(node.tensor.shape) if node is not None and node.tensor is not None else ""
-            names = ", ".join(k.rsplit(".", 1)[-1] for k in p.state_keys)
-            param = p.param_key or self.tr("(not matched)")
+            names = ", ".join(escape_text(k.rsplit(".", 1)[-1]) for k in p.state_keys)
+            param = escape_text(p.param_key) if p.param_key else self.tr("(not matched)")
             if p.shape_mismatch:
                 param += self.tr("  (shape differs!)")
             items = [
                 QTableWidgetItem(param),
                 QTableWidgetItem(shape),
-                QTableWidgetItem(p.slot_key or self.tr("(no state yet)")),
+                QTableWidgetItem(escape_text(p.slot_key) if p.slot_key else self.tr("(no state yet)")),
                 _NumberItem(format_bytes(p.state_nbytes), p.state_nbytes),
                 QTableWidgetItem(names),
             ]
@@ -202,11 +208,12 @@ def tree_notes(maps: list[OptimizerMap]) -> tuple[dict[str, str], dict[str, str]
         for p in m.params:
             if p.param_key is None or p.slot_key is None:
                 continue
-            names[p.slot_key] = p.param_key
+            param, slot = escape_text(p.param_key), escape_text(p.slot_key)
+            names[p.slot_key] = param
             text = QCoreApplication.translate("TrainingBreakdown", "optimizer state of {0}")
-            tooltips[p.slot_key] = text.format(p.param_key)
-            state = ", ".join(k.rsplit(".", 1)[-1] for k in p.state_keys)
+            tooltips[p.slot_key] = text.format(param)
+            state = ", ".join(escape_text(k.rsplit(".", 1)[-1]) for k in p.state_keys)
             tooltips[p.param_key] = QCoreApplication.translate(
                 "TrainingBreakdown", "optimizer state: {0} ({1}, {2})"
-            ).format(p.slot_key, state, format_bytes(p.state_nbytes))
+            ).format(slot, state, format_bytes(p.state_nbytes))
     return names, tooltips

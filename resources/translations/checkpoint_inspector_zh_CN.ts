@@ -217,7 +217,7 @@
     </message>
     <message>
         <source>Loading with torch (map location: {where})…</source>
-        <translation>正在用 torch 加载（map_location：{where}）…</translation>
+        <translation>正在用 torch 加载（映射位置：{where}）…</translation>
     </message>
     <message>
         <source>{name} could not be read because of an unexpected error.</source>
@@ -228,20 +228,16 @@
         <translation>重试</translation>
     </message>
     <message>
-        <source>{seconds} s</source>
-        <translation>{seconds} 秒</translation>
-    </message>
-    <message>
-        <source>{ms} ms</source>
-        <translation>{ms} 毫秒</translation>
+        <source>torch.load itself:</source>
+        <translation>torch.load 本身：</translation>
     </message>
     <message>
         <source>Loaded with torch (map location: {where}) in {time}</source>
-        <translation>已用 torch 加载（map_location：{where}），耗时 {time}</translation>
+        <translation>已用 torch 加载（映射位置：{where}），用时 {time}</translation>
     </message>
     <message>
-        <source>Loaded with torch (map location: {where})</source>
-        <translation>已用 torch 加载（map_location：{where}）</translation>
+        <source>; saved on {devices}, which this machine lacks, so loaded on {target}</source>
+        <translation>；保存于 {devices}，本机没有该设备，因此加载到 {target}</translation>
     </message>
     <message>
         <source>; trusted: weights_only=False, pickle module {module}</source>
@@ -290,6 +286,14 @@
     <message>
         <source>No tensor holds NaN or Inf.</source>
         <translation>没有张量含有 NaN 或 Inf。</translation>
+    </message>
+    <message>
+        <source>Not a valid regular expression: {error}</source>
+        <translation>不是有效的正则表达式：{error}</translation>
+    </message>
+    <message>
+        <source>No key or label matches “{text}”.</source>
+        <translation>没有键或标注匹配“{text}”。</translation>
     </message>
 </context>
 <context>
@@ -392,11 +396,11 @@
     <name>CustomMapLocationDialog</name>
     <message>
         <source>Custom map location</source>
-        <translation>自定义 map_location</translation>
+        <translation>自定义映射位置</translation>
     </message>
     <message>
-        <source>A device (cpu, meta, cuda:N, mps) or saved→target pairs:</source>
-        <translation>一个设备（cpu、meta、cuda:N、mps），或“保存设备→目标设备”对：</translation>
+        <source>A device (cpu, meta, cuda:N, mps), or saved-&gt;target pairs separated by commas, e.g. cuda:1-&gt;cuda:0, cuda:2-&gt;cpu (→ works as well as -&gt;):</source>
+        <translation>一个设备（cpu、meta、cuda:N、mps），或用逗号分隔的“保存设备-&gt;目标设备”对，例如 cuda:1-&gt;cuda:0, cuda:2-&gt;cpu（→ 与 -&gt; 均可）：</translation>
     </message>
 </context>
 <context>
@@ -429,8 +433,45 @@
         <translation>选择一个张量以查看其统计信息和数值。</translation>
     </message>
     <message>
+        <source>(the whole file)</source>
+        <translation>（整个文件）</translation>
+    </message>
+    <message>
         <source>The engine is not running, so values cannot be read.</source>
         <translation>引擎未运行，无法读取数值。</translation>
+    </message>
+    <message>
+        <source>min</source>
+        <extracomment>A page of the values table: this many rows × columns per ``slice`` job. The heatmap shows at most this many rows and columns (the top-left block of a larger matrix). A selection of at most this many values can be copied. An answer still missing this long after the selection moved on is cancelled in the engine (which restarts its worker: only worth it for a job that may run much longer). (stats field, label) in display order; labels are translated where shown (context DetailPanel).</extracomment>
+        <translation>最小值</translation>
+    </message>
+    <message>
+        <source>max</source>
+        <translation>最大值</translation>
+    </message>
+    <message>
+        <source>mean</source>
+        <translation>均值</translation>
+    </message>
+    <message>
+        <source>std</source>
+        <translation>标准差</translation>
+    </message>
+    <message>
+        <source>mean |x|</source>
+        <translation>|x| 均值</translation>
+    </message>
+    <message>
+        <source>L2 norm</source>
+        <translation>L2 范数</translation>
+    </message>
+    <message>
+        <source>zeros</source>
+        <translation>零值</translation>
+    </message>
+    <message>
+        <source>values</source>
+        <translation>取值</translation>
     </message>
     <message>
         <source>{0} tensors are listed, not read.</source>
@@ -441,8 +482,16 @@
         <translation>正在计算统计信息…</translation>
     </message>
     <message>
+        <source>{0} values</source>
+        <translation>{0} 个值</translation>
+    </message>
+    <message>
         <source>The tensor could not be read.</source>
         <translation>无法读取该张量。</translation>
+    </message>
+    <message>
+        <source>computing:</source>
+        <translation>计算：</translation>
     </message>
     <message>
         <source> (of the magnitudes |z|)</source>
@@ -453,8 +502,8 @@
         <translation>（将原始字节按 {0} 解释）</translation>
     </message>
     <message>
-        <source>Statistics computed in {0}{1}.</source>
-        <translation>统计信息计算耗时 {0}{1}。</translation>
+        <source>Statistics in {0}{1}.</source>
+        <translation>统计信息用时 {0}{1}。</translation>
     </message>
     <message>
         <source>{0} finite values</source>
@@ -649,8 +698,12 @@
         <translation>相同：{0}</translation>
     </message>
     <message>
-        <source>  ·  compared in {0:.2f} s</source>
-        <translation>  ·  比较耗时 {0:.2f} 秒</translation>
+        <source>comparing:</source>
+        <translation>比较：</translation>
+    </message>
+    <message>
+        <source>  ·  compared in {0}</source>
+        <translation>  ·  比较用时 {0}</translation>
     </message>
     <message>
         <source>Key prefix: {0}.</source>
@@ -691,6 +744,7 @@
     <name>ExportDialog</name>
     <message>
         <source>Export “{name}”</source>
+        <extracomment>The fields&apos; names, in the order they are laid out (their labels are set in ``_retranslate``).</extracomment>
         <translation>导出“{name}”</translation>
     </message>
     <message>
@@ -806,6 +860,10 @@
         <translation>请选择目标文件。</translation>
     </message>
     <message>
+        <source>“{name}” is the file just written; to export again, choose another target or to replace it.</source>
+        <translation>“{name}”就是刚写出的文件；如要再次导出，请选择其他目标，或选择替换它。</translation>
+    </message>
+    <message>
         <source>“{name}” exists; choose to replace it or rename.</source>
         <translation>“{name}”已存在；请选择替换或换个文件名。</translation>
     </message>
@@ -846,12 +904,16 @@
         <translation>正在导出…</translation>
     </message>
     <message>
-        <source>Wrote {tensors} tensors, {size} in {seconds} s; verified.</source>
-        <translation>已写出 {tensors} 个张量，共 {size}，耗时 {seconds} 秒；已校验。</translation>
+        <source>writing:</source>
+        <translation>写入：</translation>
     </message>
     <message>
-        <source>Wrote {tensors} tensors, {size} in {seconds} s; NOT verified.</source>
-        <translation>已写出 {tensors} 个张量，共 {size}，耗时 {seconds} 秒；未校验。</translation>
+        <source>Wrote {tensors} tensors, {size} in {time}; verified.</source>
+        <translation>已写出 {tensors} 个张量，共 {size}，用时 {time}；已校验。</translation>
+    </message>
+    <message>
+        <source>Wrote {tensors} tensors, {size} in {time}; NOT verified.</source>
+        <translation>已写出 {tensors} 个张量，共 {size}，用时 {time}；未校验。</translation>
     </message>
     <message>
         <source>Not written: {values}.</source>
@@ -908,8 +970,12 @@
     <name>LoadOptionsBar</name>
     <message>
         <source>As saved</source>
-        <extracomment>The combo&apos;s item data are canonical map locations (``format_map_location``), the same in every language; only the labels of these two are translated, and labels are never parsed or stored.</extracomment>
+        <extracomment>The combo&apos;s item data are canonical map locations (``format_map_location``), the same in every language; only the labels of the named ones are translated, and labels are never parsed or stored. What a first start, and every start after a session that chose &quot;As saved&quot;, loads with: it opens a file saved on a device this machine lacks instead of failing on it.</extracomment>
         <translation>按保存位置</translation>
+    </message>
+    <message>
+        <source>As saved where possible, else cpu</source>
+        <translation>尽量按保存位置，否则 cpu</translation>
     </message>
     <message>
         <source>Custom…</source>
@@ -917,11 +983,11 @@
     </message>
     <message>
         <source>Map location:</source>
-        <translation>map_location：</translation>
+        <translation>映射位置：</translation>
     </message>
     <message>
         <source>Where torch.load puts the tensors (map_location)</source>
-        <translation>torch.load 把张量放到哪里（map_location）</translation>
+        <translation>torch.load 把张量放到哪里（map_location 参数）</translation>
     </message>
     <message>
         <source>Load with torch&apos;s safe unpickler: only tensors and plain containers</source>
@@ -947,8 +1013,9 @@ Only do this for files you made or fully trust. The setting is not remembered: t
 <context>
     <name>MainWindow</name>
     <message>
-        <source>Checkpoints (*.pth *.pt *.ckpt *.bin *.tar);;All files (*)</source>
-        <translation>检查点 (*.pth *.pt *.ckpt *.bin *.tar);;所有文件 (*)</translation>
+        <source>Checkpoints ({patterns});;All files (*)</source>
+        <extracomment>What File ▸ Open lists: every layout the reader knows by a file (folders: Open Folder).</extracomment>
+        <translation>检查点 ({patterns});;所有文件 (*)</translation>
     </message>
     <message>
         <source>Open a checkpoint (Ctrl+O) or drop one here</source>
@@ -1003,8 +1070,12 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>全部展开(&amp;E)</translation>
     </message>
     <message>
-        <source>Co&amp;llapse All</source>
-        <translation>全部折叠(&amp;L)</translation>
+        <source>&amp;Collapse All</source>
+        <translation>全部折叠(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;Filter Keys…</source>
+        <translation>筛选键(&amp;F)…</translation>
     </message>
     <message>
         <source>&amp;Language</source>
@@ -1051,11 +1122,19 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <name>PlotPane</name>
     <message>
         <source>Save PNG…</source>
+        <extracomment>Where &quot;Save PNG…&quot; proposes to write (the panel names it after the tensor shown).</extracomment>
         <translation>保存 PNG…</translation>
     </message>
     <message>
         <source>Save plot</source>
         <translation>保存图表</translation>
+    </message>
+</context>
+<context>
+    <name>QTabBar</name>
+    <message>
+        <source>Close Tab</source>
+        <translation>关闭标签页</translation>
     </message>
 </context>
 <context>
@@ -1227,7 +1306,6 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <name>ValuesView</name>
     <message>
         <source>rows</source>
-        <extracomment>A page of the values table: this many rows × columns per ``slice`` job. The heatmap shows at most this many rows and columns (the top-left block of a larger matrix). A selection of at most this many values can be copied. An answer still missing this long after the selection moved on is cancelled in the engine (which restarts its worker: only worth it for a job that may run much longer). (stats field, label) in display order.</extracomment>
         <translation>行</translation>
     </message>
     <message>

@@ -6,6 +6,7 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any QApplication exists
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,19 @@ def engine_load(payload: dict[str, Any]) -> dict[str, Any]:
     return {"event": "result", "result": result.to_json()}
 
 
+def engine_answer(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Answer any request as the worker would: loads, and the "look inside" jobs (stats, slice …)."""
+    from inspector.engine.inspect_jobs import run_inspect_job
+    from inspector.engine.loader import LoadError
+
+    if kind == "load":
+        return engine_load(payload)
+    try:
+        return {"event": "result", "result": run_inspect_job(kind, payload)}
+    except LoadError as exc:
+        return {"event": "error", **exc.to_json()}
+
+
 class FakeEngineClient:
     """The ``EngineClient`` interface without a process: answers on a thread, like the real one.
 
@@ -49,11 +63,13 @@ class FakeEngineClient:
         self._on_event = on_event
         self._config = config if config is not None else {}
         self._release = threading.Event()
+        self._serial = threading.Lock()  # one job at a time, as in the worker
         self._threads: list[threading.Thread] = []
         self._next_id = 1
         self._cancelled: set[int] = set()
         self.submitted: list[tuple[int, dict[str, Any]]] = []
         self.cancelled: list[int] = []
+        self.kinds: dict[int, str] = {}
         self.ready = False
         self.devices: list[str] = []
         self.torch_version: str | None = None
@@ -69,7 +85,8 @@ class FakeEngineClient:
         job = self._next_id
         self._next_id += 1
         self.submitted.append((job, payload))
-        self._spawn(lambda: self._answer(job, payload))
+        self.kinds[job] = kind
+        self._spawn(lambda: self._answer(job, kind, payload))
         return job
 
     def cancel(self, job_id: int) -> None:
@@ -98,13 +115,14 @@ class FakeEngineClient:
         self.torch_version = "fake"
         self._on_event({"event": "ready", "devices": self.devices, "torch_version": "fake"})
 
-    def _answer(self, job: int, payload: dict[str, Any]) -> None:
+    def _answer(self, job: int, kind: str, payload: dict[str, Any]) -> None:
         if self._config.get("hold"):
             self._release.wait()
-        if job in self._cancelled or self.closed:
-            return
-        responder: Responder = self._config.get("responder", engine_load)
-        answer = responder(payload)
+        with self._serial:
+            if job in self._cancelled or self.closed:
+                return
+            responder: Responder | None = self._config.get("responder")
+            answer = responder(payload) if responder is not None else engine_answer(kind, payload)
         self._on_event({**answer, "job": job, "extra": answer.get("extra") or {}})
 
 
@@ -124,7 +142,9 @@ def runner(qapp: Any) -> Iterator[TaskRunner]:
 
 @pytest.fixture
 def fake_client() -> dict[str, Any]:
-    """The fake client's settings: ``devices``, ``responder``, ``hold`` (read when used)."""
+    """The fake client's settings: ``devices``, ``responder``, ``hold`` (read when used).
+
+    Without a ``responder`` every job is answered by the engine's own code in this process."""
     return {}
 
 
@@ -135,6 +155,9 @@ def engine(qapp: Any, fake_client: dict[str, Any]) -> Iterator[EngineBridge]:
     yield bridge
     bridge.close()
     bridge.deleteLater()
+    jobs = sys.modules.get("inspector.engine.inspect_jobs")
+    if jobs is not None:
+        jobs.close_mapped_files()  # the files the in-process jobs mapped
 
 
 @pytest.fixture

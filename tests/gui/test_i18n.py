@@ -93,8 +93,8 @@ def test_chinese_setting_gives_chinese_menus_and_columns(
     assert window.language_menu.title() == "语言(&L)"
     assert window.language_actions[SIMPLIFIED_CHINESE].isChecked()
     assert window.empty_label.text() == "打开一个检查点（Ctrl+O），或把文件拖放到这里"
-    assert window.options_bar.map_combo.itemText(0) == "按保存位置"
-    assert window.options_bar.map_combo.itemData(0) == "As saved"  # the value stays canonical
+    assert window.options_bar.map_combo.itemText(1) == "按保存位置"
+    assert window.options_bar.map_combo.itemData(1) == "As saved"  # the value stays canonical
     model = CheckpointTreeModel(sample_tree, window)
     assert model.headerData(Column.NAME, Qt.Orientation.Horizontal) == "名称"
     assert model.headerData(Column.SHAPE, Qt.Orientation.Horizontal) == "形状"
@@ -129,10 +129,10 @@ def test_language_menu_switches_now_and_is_remembered(
     qtbot.waitUntil(lambda: _menu_titles(window) == ["文件(&F)", "视图(&V)"])
     assert settings.value(SETTINGS_LANGUAGE) == SIMPLIFIED_CHINESE
     assert window.open_action.text() == "打开(&O)…"
-    assert window.options_bar.map_label.text() == "map_location："
+    assert window.options_bar.map_label.text() == "映射位置："
     assert "语言已切换" in window.statusBar().currentMessage()
 
     window.language_actions[ENGLISH].trigger()
     qtbot.waitUntil(lambda: _menu_titles(window) == ["&File", "&View"])
     assert settings.value(SETTINGS_LANGUAGE) == ENGLISH
-    assert window.options_bar.map_combo.itemText(0) == "As saved"
+    assert window.options_bar.map_combo.itemText(1) == "As saved"

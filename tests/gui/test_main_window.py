@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QTreeView
 
 from inspector.gui.checkpoint_tab import CheckpointTab
 from inspector.gui.engine_bridge import EngineBridge
-from inspector.gui.load_options_bar import AS_SAVED, CustomMapLocationDialog
+from inspector.gui.load_options_bar import AS_SAVED, AS_SAVED_ELSE, CustomMapLocationDialog
 from inspector.gui.main_window import APP_NAME, EMPTY_TEXT, MainWindow
 from inspector.gui.tree_model import Column, ItemRole
 from tests import checkpoints
@@ -113,7 +113,7 @@ def test_engine_devices_appear_in_the_combo(
         engine.start()
     combo = window.options_bar.map_combo
     items = [combo.itemText(i) for i in range(combo.count())]
-    assert items == [AS_SAVED, "cpu", "meta", "cuda:0", "cuda:1", "Custom…"]
+    assert items == [AS_SAVED_ELSE, AS_SAVED, "cpu", "meta", "cuda:0", "cuda:1", "Custom…"]
 
 
 @pytest.mark.parametrize(
@@ -167,10 +167,10 @@ def cuda_tagged(tmp_path: Path) -> Path:
 
 
 def test_cuda_checkpoint_as_saved_offers_load_on_cpu(
-    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, settings: Any, cuda_tagged: Path
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, cuda_tagged: Path
 ) -> None:
-    settings.setValue("load/map_location", AS_SAVED)
     window = make_window(engine)
+    window.options_bar.set_map_location(None)  # strictly as saved, chosen in this session
     tab = window.open_path(str(cuda_tagged))
     with qtbot.waitSignal(tab.load_failed, timeout=WAIT_MS) as failed:
         pass
