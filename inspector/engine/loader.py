@@ -191,6 +191,15 @@ def _torch_map_location(path: str, options: LoadOptions, moved: dict[str, str]) 
         return options.map_location
     if path.endswith(".safetensors"):
         return None  # torch reads these onto cpu and takes no callable; they record no device
+    if _is_torchscript(path):
+        # torch.jit.load takes a device, not a callable: all of it stays as saved, or all goes to cpu.
+        try:
+            saved = list(peek(path, whole_set=False).saved_devices())
+        except CheckpointError:
+            saved = []
+        lacking = [d for d in saved if _device_unavailable(d) is not None]
+        moved.update(dict.fromkeys(lacking, "cpu"))
+        return "cpu" if lacking else None
     here: dict[str, bool] = {}
 
     def restore(storage: Any, location: str) -> Any:
@@ -362,6 +371,17 @@ def _has_instance_dict(item: object) -> bool:
         return isinstance(vars(item), dict)
     except TypeError:
         return False
+
+
+def _is_torchscript(path: str) -> bool:
+    """True for a TorchScript archive, which torch.load hands to torch.jit.load."""
+    if not _is_zip(path):
+        return False
+    try:  # torch's own zip reader, as torch.load reads the file (it decides the same way)
+        records = torch._C.PyTorchFileReader(path).get_all_records()
+    except (OSError, RuntimeError):
+        return False
+    return "constants.pkl" in records
 
 
 def _is_zip(path: str) -> bool:
