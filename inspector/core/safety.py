@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from .formatting import escape_text
-from .globals_policy import is_valid_name, judge, judge_qualname, unpickler_names
+from .globals_policy import TORCH_BLOCKED_MODULES, is_valid_name, judge, judge_qualname, torch_lookup
 from .load_options import LoadOptions
 from .model import CheckpointIndex, GlobalClass, GlobalRef
 
@@ -183,9 +183,6 @@ def danger_sentence(file_name: str, judged: FileVerdict) -> str:
 
 # -- what may be allowed -----------------------------------------------------------------------
 
-#: Modules torch's weights-only unpickler refuses even when something in them is allowlisted.
-TORCH_BLOCKED_MODULES = frozenset({"os", "posix", "nt", "sys"})
-
 
 def allow_refusal(qualname: str) -> str | None:
     """Why ``module.name`` may never be allowlisted, judged on the name before anything is imported;
@@ -225,10 +222,10 @@ def renamed(qualname: str) -> list[str]:
 
 
 def torch_names(qualname: str) -> list[str]:
-    """The names torch's weights-only unpickler may look ``qualname`` up by (as written, and after
-    pickle's Python 2 mapping, which torch applies first)."""
+    """The names torch's weights-only unpickler may look ``qualname`` up by: as written, and as a
+    file that writes it so reads after torch's share of pickle's Python 2 mapping."""
     module, _, name = qualname.rpartition(".")
-    return unique_names(f"{m}.{n}" for m, n in unpickler_names(module, name))
+    return unique_names([qualname, ".".join(torch_lookup(module, name))])
 
 
 #: Standard-library modules the loader may import to allow a class of theirs: data types only.

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from inspector.core.errors import CheckpointError
-from inspector.core.globals_policy import Family, implied_globals, judge
+from inspector.core.globals_policy import Family, implied_globals, judge, torch_lookup
 from inspector.core.model import GlobalClass
 from inspector.core.peek import peek
 from inspector.core.safety import (
@@ -57,7 +57,8 @@ def test_every_advisory_gadget_is_dangerous_in_its_family(
     assert allow_refusal(f"{module}.{name}") is not None
     index = peek(str(write(tmp_path / "gadget.pth", _plain_pickle(module, name))))
     assert verdict_of(index).verdict is Verdict.DANGEROUS
-    assert [g.qualname for g in index.dangerous_globals] == [f"{module}.{name}"]
+    assert [g.as_written for g in index.dangerous_globals] == [f"{module}.{name}"]
+    assert [g.qualname for g in index.dangerous_globals] == [".".join(torch_lookup(module, name))]
     assert not (tmp_path / MARKER).exists()
 
 
