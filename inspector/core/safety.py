@@ -206,6 +206,22 @@ def allow_refusal(qualname: str) -> str | None:
     return None
 
 
+def refusal_message(file_name: str, refused: Sequence[tuple[str, str]]) -> str:
+    """Why the globals in ``refused`` (name, reason) cannot be allowed for the file: each one named
+    with its reason, names that share a reason together."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in refused:
+        by_reason.setdefault(reason, []).append(escape_text(name))
+    quoted = f"“{escape_text(file_name)}”"
+    if len(by_reason) == 1:
+        [(reason, names)] = by_reason.items()
+        said = f"{_listing(names, len(names))} cannot be allowed for {quoted}: {reason}"
+    else:
+        groups = "; ".join(f"{_listing(names, len(names))} ({reason})" for reason, names in by_reason.items())
+        said = f"These cannot be allowed for {quoted}: {groups}"
+    return f"{said}. Only trusting the whole file would load it."
+
+
 def refused_names(names: Iterable[str]) -> list[str]:
     """The names no allowlist may hold (the check on the name alone)."""
     return [name for name in unique_names(names) if allow_refusal(name) is not None]
@@ -390,7 +406,8 @@ def _own_code_refusal(klass: type, accepted: dict[str, list[object]]) -> str | N
 def _class_refusal(cls: type) -> str | None:
     """Why instances of ``cls`` are not plain data when unpickled, or ``None`` when they are."""
     if type(cls) not in _DATA_METACLASSES:
-        return "its metaclass is code of its own, which runs when it is called"
+        meta = type(cls)
+        return f"its metaclass {escape_text(f'{meta.__module__}.{meta.__qualname__}')} is code of its own"
     accepted = _accepted_methods()
     for klass in cls.__mro__:
         if klass in _DATA_BASES:
@@ -479,12 +496,7 @@ def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOption
                if (reason := allow_refusal(name)) is not None]  # fmt: skip
     if refused:
         names = tuple(name for name, _ in refused)
-        return Refusal(
-            "refused-global",
-            f"{_listing(names)} cannot be allowed for {quoted}: {refused[0][1]}. Only trusting the "
-            "whole file would load it.",
-            names,
-        )
+        return Refusal("refused-global", refusal_message(file_name, refused), names)
     if judged is not None and judged.torchscript_code:
         return Refusal(
             "torchscript",

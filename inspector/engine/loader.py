@@ -34,6 +34,7 @@ from inspector.core.safety import (
     global_class,
     judge_globals,
     load_refusal,
+    refusal_message,
     torch_names,
     verdict_of,
 )
@@ -269,8 +270,7 @@ def _refused_error(name: str, refused: list[tuple[str, str]]) -> LoadError:
         explained.append((qualname, why))
     names = [g for g, _ in explained]
     return LoadError(
-        f"{_join([escape_text(g) for g in names])} cannot be allowed for “{escape_text(name)}”: "
-        f"{explained[0][1]}. Only trusting the whole file would load it.",
+        refusal_message(name, explained),
         "; ".join(f"{escape_text(g)}: {why}" for g, why in explained),
         "refused-global",
         {"globals": names},

@@ -15,6 +15,7 @@ import pathlib
 import posixpath
 import subprocess
 import sysconfig
+import typing
 import warnings
 import zipapp
 from collections.abc import Iterator
@@ -250,7 +251,13 @@ def test_numpy_data_constructors_may_be_allowed_also_under_their_numpy_1_names()
         (f"{__name__}.ReducesToACommand", ReducesToACommand, "its __reduce__ is code of its own"),
         (f"{__name__}.RunsOnInit", RunsOnInit, "its __init__ is code of its own"),
         (f"{__name__}.RunsOnSet", RunsOnSet, "its property target runs code when set"),
-        (f"{__name__}.WithMeta", WithMeta, "its metaclass is code of its own"),
+        (f"{__name__}.WithMeta", WithMeta, f"its metaclass {__name__}.Meta is code of its own"),
+        ("typing.Any", typing.Any, "its metaclass typing._AnyMeta is code of its own"),
+        (
+            "torch.torch_version.TorchVersion",
+            torch.torch_version.TorchVersion,
+            "its __eq__ is code of its own",
+        ),
         (f"{__name__}.ConfigWithHook", ConfigWithHook, "its __post_init__ is code of its own"),
         (f"{__name__}.ConfigWithFactory", ConfigWithFactory, "its field made is made by a function"),
     ],
