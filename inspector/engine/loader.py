@@ -49,9 +49,7 @@ _BLOCKED_IN_MESSAGE = re.compile(r"GLOBAL (\S+?) whose module")
 #: The type of an object weights-only loading built but may not fill in (numpy's DType classes).
 _CLASS_IN_MESSAGE = re.compile(r"(?:Can only build|Can only create new object for)[^<]*<class '([^']+)'>")
 #: torch refused an object (a global, a class to build, a function to call), not a malformed stream.
-_WEIGHTS_ONLY_REFUSAL = re.compile(
-    r"GLOBAL|Can only (?:build|create new object)|call reduce for unrecognized"
-)
+_WEIGHTS_ONLY_REFUSAL = re.compile(r"GLOBAL|Can only |call reduce for unrecognized")
 _UNPICKLER_LINE = re.compile(r"WeightsUnpickler error:\s*(\S[^\n]*)")
 _DEVICE_TROUBLE = re.compile(
     r"deserialize object on|device not recognized|device module is not registered"

@@ -500,3 +500,15 @@ def test_a_nested_jagged_tensor_is_safe_and_loads_weights_only(engine: Any, tmp_
     assert index.unsafe_globals == []
     event = engine.load(path, map_location="cpu")
     assert event["event"] == "result", event
+
+
+def test_an_object_torch_will_not_fill_in_is_named_without_torch_s_paragraph(tmp_path: Path) -> None:
+    """weights-only loading never fills a defaultdict in, whatever is allowed: the sentence says
+    what it refused, never torch's advice to pass weights_only=False."""
+    path = tmp_path / "filled.pth"
+    torch.save({"w": torch.ones(2), "counts": collections.defaultdict(int, a=1)}, path)
+    needed = tuple(g.qualname for g in peek(str(path)).unsafe_globals)
+    error = _error(path, LoadOptions(allowed_globals=needed))
+    assert error.kind == "weights-only"
+    assert "SETITEM" in error.message and "collections.defaultdict" in error.message
+    assert "weights_only" not in error.message and "In PyTorch" not in error.message
