@@ -251,6 +251,14 @@ STDLIB_DATA_MODULES = frozenset(
 )  # fmt: skip
 
 
+#: Parts of a module path that name a package's test suite, scripts or build hooks: importing one
+#: runs setup code (a test suite's settings and fixtures), and none holds a checkpoint's classes.
+NEVER_IMPORTED_PARTS = frozenset(
+    {"conftest", "tests", "test", "testing", "__main__", "setup", "benchmarks", "_pytesttester",
+     "_pyinstaller"}
+)  # fmt: skip
+
+
 def import_refusal(
     module: str, origin: str | None, site_dirs: Sequence[str], stdlib_dirs: Sequence[str]
 ) -> str | None:
@@ -258,11 +266,14 @@ def import_refusal(
 
     Importing runs the module's code, so only installed packages (site-packages) and the
     standard library's data modules are imported; never a module beside the checkpoint or in the
-    working folder, never one in a dangerous family, never one that is not found.
+    working folder, never one in a dangerous family, never a package's tests or scripts, never
+    one that is not found.
     """
     judged = judge(module, "_")
     if judged.verdict is GlobalClass.DANGEROUS:
         return f"its module {escape_text(module)} {judged.reason}"
+    if NEVER_IMPORTED_PARTS.intersection(module.split(".")):
+        return f"{escape_text(module)} is a package's tests or scripts, which the loader never imports"
     top = module.split(".")[0]
     if origin is None:
         return f"no module {escape_text(module)} is installed in the loader's Python"

@@ -512,3 +512,16 @@ def test_an_object_torch_will_not_fill_in_is_named_without_torch_s_paragraph(tmp
     assert error.kind == "weights-only"
     assert "SETITEM" in error.message and "collections.defaultdict" in error.message
     assert "weights_only" not in error.message and "In PyTorch" not in error.message
+
+
+def test_a_name_whose_value_is_not_a_class_is_refused_even_when_it_is_none() -> None:
+    for name in ("builtins.None", "builtins.Ellipsis", "collections.abc.__doc__", "typing.TYPE_CHECKING"):
+        found = global_resolver.resolve(name)
+        assert not found.ok and found.refusal is not None, name
+
+
+def test_a_package_s_tests_are_never_imported_to_allow_a_global() -> None:
+    """numpy ships its conftest.py, which registers test settings when imported."""
+    found = global_resolver.resolve("numpy.conftest.pytest")
+    assert found.refusal is not None and "tests or scripts" in found.refusal
+    assert "numpy.conftest" not in sys.modules
