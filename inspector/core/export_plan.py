@@ -813,7 +813,7 @@ def _metadata_fate(node: Node) -> ValueFate:
     kind = node.kind.value
     try:
         text = json_metadata_value(plain_value(node))
-    except _NotPlain:
+    except (_NotPlain, RecursionError):  # nested past what a config holds: not written
         text = None
     if text is None:
         what = "a value the static read shows only in part" if _cut_short(node) else "not plain data"
