@@ -12,6 +12,7 @@ from inspector.core.export_plan import (
     DEFAULT_MAX_SHARD_SIZE,
     FORMATS,
     TARGET_DTYPES,
+    UNTRUSTED_COPY,
     ExportPlan,
     ExportPlanError,
     KeyRule,
@@ -35,7 +36,11 @@ def add_export_parser(sub: Any) -> None:
         help="write a remapped, verified copy (device, dtype, format, keys)",
         description="Write a copy of SRC with tensors moved, converted, selected or renamed, then load "
         "the copy back and compare it with the source. Key options apply in this order: --subtree, "
-        "--include/--exclude, --strip-prefix, --rename. Exit 0 when the copy verified, 2 otherwise.",
+        "--include/--exclude, --strip-prefix, --rename. A safetensors or hf-sharded copy is read "
+        "straight from SRC (any layout, TorchScript archives included: their weights only), so SRC's "
+        "pickle is never run and neither --allow-global nor --trust is needed; a pth copy of a torch "
+        "file is made from what torch.load builds, which needs them when SRC's scan lists globals. "
+        "Exit 0 when the copy verified, 2 otherwise.",
     )
     p.add_argument(
         "file", metavar="SRC", help="the checkpoint to copy (a file, an HF shard set, a DCP folder)"
@@ -117,8 +122,9 @@ def add_export_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="MODULE.NAME",
-        help="let weights-only loading of SRC build this class (as `scan SRC` lists it); only data "
-        "constructors are accepted, judged on the object the name really is; repeatable",
+        help="for a pth copy of a torch file: let weights-only loading of SRC build this class (as "
+        "`scan SRC` lists it); only data constructors are accepted, judged on the object the name "
+        "really is; repeatable",
     )
     p.add_argument("--trust", action="store_true", help=TRUST_HELP)
     p.add_argument("--dry-run", action="store_true", help="print the before → after keys; write nothing")
@@ -205,6 +211,7 @@ def run_export(args: argparse.Namespace) -> int:
         mapping = map_keys(peek(plan.source), plan)
         print_lines(render_preview(mapping))
         print_lines(f"value {line}" for line in values_summary(mapping))
+        print_lines(mapping.notes)
         if mapping.excluded:
             print_text(f"left out: {len(mapping.excluded)} tensor(s)")
         print_text(
@@ -222,6 +229,6 @@ def run_export(args: argparse.Namespace) -> int:
     except ExportError as exc:
         if exc.kind != "unsafe":
             raise
-        return fail(f"{exc.message} {TRUST_HINT}")
+        return fail(f"{exc.message} {TRUST_HINT} {UNTRUSTED_COPY}")
     print_lines(report.summary())
     return 0 if report.verified else 2

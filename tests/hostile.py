@@ -295,14 +295,12 @@ def build_corpus(folder: Path) -> dict[str, HostileCase]:
         "dangerous", dangerous=(f"{os.system.__module__}.system",))  # fmt: skip
     add("posix_system_p0", "posix_system.pth", posix_system_protocol0(f), "dangerous",
         dangerous=("posix.system",))  # fmt: skip
-    for proto in (0, 2, 4):
-        exec_name = "__builtin__.exec" if proto < 3 else "builtins.exec"
-        eval_name = "__builtin__.eval" if proto < 3 else "builtins.eval"
+    for proto in (0, 2, 4):  # protocols 0-2 write __builtin__.exec: listed as torch looks it up
         code = _open_code(f)
         add(f"exec_p{proto}", f"exec_p{proto}.pth", pickle.dumps(_Payload(exec, code), protocol=proto),
-            "dangerous", dangerous=(exec_name,))  # fmt: skip
+            "dangerous", dangerous=("builtins.exec",))  # fmt: skip
         add(f"eval_p{proto}", f"eval_p{proto}.pth", pickle.dumps(_Payload(eval, code), protocol=proto),
-            "dangerous", dangerous=(eval_name,))  # fmt: skip
+            "dangerous", dangerous=("builtins.eval",))  # fmt: skip
     add("subprocess_popen", "popen.pt",
         pickle.dumps(_Payload(subprocess.Popen, ["touch", _marker(f)]), protocol=4),
         "dangerous", dangerous=("subprocess.Popen",))  # fmt: skip

@@ -89,11 +89,11 @@ def _ended_sentence(name: str, code: int, memory_bytes: int, cpu_seconds: int) -
 
 
 def _global_data(g: GlobalRef) -> list[Any]:
-    return [g.module, g.name, g.verdict.value, g.pickle, g.offset]
+    return [g.module, g.name, g.verdict.value, g.pickle, g.offset, g.written]
 
 
 def _global_from(d: list[Any]) -> GlobalRef:
-    return GlobalRef(d[0], d[1], GlobalClass(d[2]), d[3], d[4])
+    return GlobalRef(d[0], d[1], GlobalClass(d[2]), d[3], d[4], d[5])
 
 
 def _tensor_data(t: TensorInfo) -> list[Any]:

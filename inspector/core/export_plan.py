@@ -8,6 +8,8 @@ engine's writer all call it, so what is shown is what is written.
 
 from __future__ import annotations
 
+import ast
+import enum
 import fnmatch
 import functools
 import json
@@ -15,7 +17,7 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .dtypes import DTYPES, ITEMSIZE, LEGACY_DTYPES, SAFETENSORS_CODE
@@ -26,6 +28,8 @@ from .model import CheckpointIndex, Node, NodeKind, PathPart, join_key
 from .optimizer_map import is_module
 
 FORMATS = ("pth", "pth-legacy", "safetensors", "hf-sharded")
+#: Why a value is left out of an HF shard set.
+SHARD_SET_VALUES = "a shard set holds tensors only"
 #: A shard set's default most bytes per shard (what transformers writes by default).
 DEFAULT_MAX_SHARD_SIZE = 5 * 1000**3
 
@@ -49,10 +53,73 @@ CONVERTIBLE_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16"})
 #: packed dtype (float4_e2m1fn_x2, whose header counts 4-bit values) is not offered.
 SAFETENSORS_CODES: dict[str, str] = {n: c for n, c in SAFETENSORS_CODE.items() if DTYPES[n].packed == 1}
 
-#: Source formats (``CheckpointIndex.format``) the engine can export from.
-EXPORTABLE_SOURCES = frozenset({"torch-zip", "torch-legacy", "safetensors", "hf-sharded", "dcp"})
-#: Sources read tensor by tensor through a ``safe_open``-like reader (a flat key → tensor map).
-FLAT_SOURCES = frozenset({"safetensors", "hf-sharded", "dcp"})
+
+class SourceRead(enum.Enum):
+    """How an export reads its source."""
+
+    #: Tensor bytes straight from the file through the engine's tensor sources: no pickle is run
+    #: by Python, so nothing needs allowing or trusting.
+    DIRECT = "direct"
+    #: ``torch.load`` with the allowed globals (or trusted): only the loaded object keeps what a
+    #: torch file holds beside raw tensors (shared storages, Parameters, non-tensor values).
+    TORCH_LOAD = "torch.load"
+
+
+#: Source formats (``CheckpointIndex.format``) whose tensors the engine reads straight from the file.
+DIRECT_SOURCES = frozenset({"torch-zip", "torch-legacy", "torchscript", "safetensors", "hf-sharded", "dcp"})
+#: Sources whose pickle describes more than tensors: a torch-format copy of them is written from
+#: what ``torch.load`` builds.
+PICKLED_SOURCES = frozenset({"torch-zip", "torch-legacy"})
+#: Targets that hold tensors and string metadata only.
+TENSOR_TARGETS = frozenset({"safetensors", "hf-sharded"})
+
+
+def source_read(source_format: str, target_format: str) -> SourceRead | None:
+    """How an export to ``target_format`` reads a ``source_format`` source; ``None`` when it cannot.
+
+    safetensors targets read every layout directly; torch-format targets load pickled torch files
+    with torch and read flat sources (safetensors, shard sets, DCP) directly; a TorchScript
+    archive is exported as its weights only, so only to safetensors.
+    """
+    if source_format not in DIRECT_SOURCES:
+        return None
+    if target_format in TENSOR_TARGETS:
+        return SourceRead.DIRECT
+    if source_format in PICKLED_SOURCES:
+        return SourceRead.TORCH_LOAD
+    return None if source_format == "torchscript" else SourceRead.DIRECT
+
+
+#: What a user refused a torch-format copy of an untrusted file can do instead.
+UNTRUSTED_COPY = (
+    "A safetensors copy needs no trust: its tensors are read straight from the file, whose pickle is not run."
+)
+
+
+def source_notes(source_format: str, target_format: str) -> list[str]:
+    """What the user should know about how the source is read, for the plan and the report."""
+    notes: list[str] = []
+    if source_read(source_format, target_format) is SourceRead.DIRECT and source_format in (
+        *PICKLED_SOURCES,
+        "torchscript",
+    ):
+        notes.append("The tensors are read straight from the file; its pickle is not run.")
+    if source_format == "torchscript":
+        notes.append("Only the weights are written: the archive's TorchScript code is not exported.")
+    return notes
+
+
+def _unexportable(source_format: str, target_format: str) -> str:
+    if source_format == "torchscript":
+        return (
+            f"A TorchScript archive is exported as its weights only, to safetensors or hf-sharded "
+            f"(its code is not exported); {target_format} cannot hold it."
+        )
+    return (
+        "Export reads torch.save, TorchScript and safetensors files, HF shard sets and DCP folders; "
+        f"this file is {source_format}, so it cannot be exported."
+    )
+
 
 #: A safetensors header entry plus the pickle / zip bookkeeping per tensor, for the size estimate.
 _PER_TENSOR_OVERHEAD = 160
@@ -301,6 +368,7 @@ class ValueFate:
     fate: str  # "kept" (torch formats), "metadata" (JSON in safetensors metadata), "dropped"
     reason: str = ""
     kind: str = "value"  # node kind: value, dict, list, object, ref
+    text: str = ""  # "metadata": the JSON text written
 
 
 @dataclass
@@ -312,6 +380,7 @@ class KeyMapping:
     values: list[ValueFate] = field(default_factory=list)
     collisions: dict[str, list[str]] = field(default_factory=dict)  # output key → source keys
     problems: list[str] = field(default_factory=list)  # sentences; any one blocks writing
+    notes: list[str] = field(default_factory=list)  # how the source is read (``source_notes``)
     estimated_bytes: int = 0
     subtree_path: tuple[PathPart, ...] = ()
 
@@ -399,16 +468,13 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
     An HF shard set is mapped as safetensors (its shards are safetensors files).
     """
     out = KeyMapping(problems=list(plan.problems()))
+    target_format = plan.format
     if plan.format == "hf-sharded":
-        from dataclasses import replace
-
         plan = replace(plan, format="safetensors", temp_path=plan.temp_path)
-    if index.format not in EXPORTABLE_SOURCES:
-        out.problems.append(
-            f"Export reads torch.save and safetensors files; this file is {index.format}, so it "
-            "cannot be exported."
-        )
+    if source_read(index.format, target_format) is None:
+        out.problems.append(_unexportable(index.format, target_format))
         return out
+    out.notes = source_notes(index.format, target_format)
     root = index.root
     if plan.subtree:
         try:
@@ -521,6 +587,11 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
     out.tensors = mapped
 
     _value_fates(root, base, plan, out)
+    if target_format == "hf-sharded":  # its shards hold tensors only, and its index no values
+        out.values = [
+            v if v.fate == "dropped" else replace(v, fate="dropped", reason=SHARD_SET_VALUES, text="")
+            for v in out.values
+        ]
     if torch_format:
         for fate in out.values:
             if fate.fate == "kept" and fate.source_path[len(base) :] in groups:
@@ -618,8 +689,6 @@ def _dedupe_for_safetensors(mapped: list[MappedTensor], index: CheckpointIndex) 
 
 
 def _replace(t: MappedTensor, **changes: Any) -> MappedTensor:
-    from dataclasses import replace
-
     return replace(t, **changes)
 
 
@@ -645,15 +714,21 @@ def _value_fates(root: Node, base: tuple[PathPart, ...], plan: ExportPlan, out: 
                     ValueFate(node.key, node.path, "dropped", f"a second reference to {node.value}", kind)
                 )
             else:
-                out.values.append(ValueFate(node.key, node.path, "metadata", "", kind))
+                out.values.append(_metadata_fate(node))
             continue
         has_tensor = _has_tensor(node)
         if node.kind is NodeKind.OBJECT:
-            if has_tensor:
+            if has_tensor and torch_format:
                 out.problems.append(
-                    f"“{node.key}” is a {node.value or 'Python object'} holding tensors; export "
-                    "can only rewrite tensors inside dicts and lists (exclude it or pick a subtree)."
+                    f"“{node.key}” is a {node.value or 'Python object'} holding tensors; export to pth "
+                    "can only rewrite tensors inside dicts and lists (export to safetensors, exclude it "
+                    "or pick a subtree)."
                 )
+            elif has_tensor:  # safetensors: its tensors are written under their keys, nothing else
+                out.values.append(
+                    ValueFate(node.key, node.path, "dropped",
+                              f"a {node.value or 'Python object'}: only its tensors are written", "object")
+                )  # fmt: skip
             elif not _passes(rel_key, plan):
                 out.values.append(
                     ValueFate(node.key, node.path, "dropped", "left out by the filters", "object")
@@ -669,11 +744,87 @@ def _value_fates(root: Node, base: tuple[PathPart, ...], plan: ExportPlan, out: 
         if not torch_format and not has_tensor:
             kind = node.kind.value
             if _passes(rel_key, plan):
-                out.values.append(ValueFate(node.key, node.path, "metadata", "", kind))
+                out.values.append(_metadata_fate(node))
             else:
                 out.values.append(ValueFate(node.key, node.path, "dropped", "left out by the filters", kind))
             continue
         stack.extend(reversed(node.children))
+
+
+class _NotPlain(Exception):
+    """A value the static tree does not show as plain data in full."""
+
+
+#: Most nodes of one value turned into metadata JSON (a config is a few hundred).
+_MAX_METADATA_NODES = 100_000
+
+
+def plain_value(node: Node) -> Any:
+    """The plain data a value or tensor-free container of the static tree stands for (JSON-able:
+    None, bool, numbers, str, lists and dicts of them), read from the rows as the static read
+    shows them; raises ``_NotPlain`` for anything else (objects, bytes, a text shown only in part)."""
+    budget = [_MAX_METADATA_NODES]
+
+    def value(n: Node) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _NotPlain("too large")
+        if n.kind is NodeKind.VALUE:
+            try:
+                parsed = ast.literal_eval(n.value or "")
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                raise _NotPlain("not plain data") from None
+            return _jsonable(parsed)
+        if n.kind in (NodeKind.DICT, NodeKind.LIST):
+            entries = list(_entries(n))
+            if len(entries) != n.entries:
+                raise _NotPlain("not shown in full")
+            if n.kind is NodeKind.LIST:
+                return [value(e) for e in entries]
+            return {e.path[-1]: value(e) for e in entries}
+        raise _NotPlain("not plain data")
+
+    return value(node)
+
+
+def _entries(node: Node) -> list[Node]:
+    """A container's entries in order, through the rows that group dotted keys."""
+    found: list[Node] = []
+    stack = list(reversed(node.children))
+    while stack:
+        child = stack.pop()
+        if child.kind is NodeKind.GROUP:
+            stack.extend(reversed(child.children))
+        else:
+            found.append(child)
+    return found
+
+
+def _jsonable(parsed: Any) -> Any:
+    if parsed is None or isinstance(parsed, (bool, int, float, str)):
+        return parsed
+    if isinstance(parsed, (list, tuple)):
+        return [_jsonable(x) for x in parsed]
+    raise _NotPlain("not plain data")
+
+
+def _metadata_fate(node: Node) -> ValueFate:
+    """A value bound for safetensors metadata: its JSON text, or why it is not written."""
+    kind = node.kind.value
+    try:
+        text = json_metadata_value(plain_value(node))
+    except (_NotPlain, RecursionError):  # nested past what a config holds: not written
+        text = None
+    if text is None:
+        what = "a value the static read shows only in part" if _cut_short(node) else "not plain data"
+        return ValueFate(node.key, node.path, "dropped", what, kind)
+    return ValueFate(node.key, node.path, "metadata", "", kind, text)
+
+
+def _cut_short(node: Node) -> bool:
+    """True when a value's text in the tree was cut (a long string, a long list)."""
+    rows = [node, *node.walk()]
+    return any(n.kind is NodeKind.VALUE and (n.value or "").endswith(("…", "characters)")) for n in rows)
 
 
 def estimate_bytes(mapped: list[MappedTensor], index: CheckpointIndex, plan: ExportPlan) -> int:

@@ -113,9 +113,9 @@ _FAMILY_MODULES: dict[str, Family] = {
 }  # fmt: skip
 
 #: Names that are harmless although their module's family is not (torch's own data builders, the
-#: path classes whose construction touches nothing). Harmless is not "allowed": see ``safety``.
+#: path classes whose construction touches nothing). Harmless is not "allowed": see ``safety``;
+#: what torch allows without asking (``TORCH_ALLOWED``) is decided before these rules.
 _EXEMPT: dict[str, GlobalClass] = {
-    "torch.serialization._get_layout": GlobalClass.ALLOWED,
     **dict.fromkeys(
         (f"torch.jit._pickle.{n}" for n in (
             "build_intlist", "build_tensorlist", "build_doublelist", "build_boollist",
@@ -212,7 +212,15 @@ _REBUILD_FUNCTIONS = frozenset(
     }
 )  # fmt: skip
 
-_ALLOWED_EXACT = frozenset(
+#: Storage classes ``torch.cuda`` defines (it has no quantized ones).
+_CUDA_STORAGES = frozenset(
+    s for s, dtype in STORAGE_DTYPE.items() if s not in ("UntypedStorage", "TypedStorage")
+    and not dtype.startswith("q")
+)  # fmt: skip
+
+#: What torch's weights-only unpickler allows without being asked (``_get_allowed_globals`` of
+#: ``torch._weights_only_unpickler``), by the name it looks up.
+TORCH_DEFAULT_ALLOWED = frozenset(
     {
         "collections.OrderedDict", "collections.Counter", "torch.nn.parameter.Parameter",
         "torch.serialization._get_layout", "torch.Size", "torch.Tensor", "torch.device",
@@ -220,12 +228,76 @@ _ALLOWED_EXACT = frozenset(
         "torch._tensor._rebuild_from_type_v2", "torch.storage.TypedStorage",
         "torch.storage.UntypedStorage",
     }
+    | {f"torch._utils.{n}" for n in _REBUILD_FUNCTIONS}
+    | {f"torch.{n}" for n in (*ITEMSIZE, *QSCHEMES, *TENSOR_TYPES)}
+    | {f"torch.{n}" for n in STORAGE_DTYPE if n not in ("UntypedStorage", "TypedStorage")}
+    | {f"torch.cuda.{n}" for n in (*_CUDA_STORAGES, *TENSOR_TYPES)}
+    | {f"{m}.{n}" for m in ("torch.sparse", "torch.cuda.sparse") for n in TENSOR_TYPES - {"BoolTensor"}}
 )  # fmt: skip
+
+#: What torch's own modules add to that allowlist when they are imported
+#: (``torch.serialization.add_safe_globals`` at import time), with the module whose import adds
+#: it: the loader imports that module before a weights-only load of a file that needs the name.
+TORCH_ALLOWED_ON_IMPORT: dict[str, str] = {
+    "torch.nested._internal.nested_tensor.NestedTensor": "torch.nested",
+    "torch.nested._internal.nested_tensor._rebuild_njt": "torch.nested",
+    "torch._dynamo.decorators._DimRange": "torch._dynamo",
+    **dict.fromkeys(
+        ("torch.distributed.device_mesh.DeviceMesh", "torch.distributed.tensor.DTensor",
+         "torch.distributed.tensor._dtensor_spec.DTensorSpec",
+         "torch.distributed.tensor._dtensor_spec.TensorMeta",
+         "torch.distributed.tensor._dtensor_spec.ShardOrderEntry",
+         "torch.distributed.tensor.placement_types.Partial",
+         "torch.distributed.tensor.placement_types.Replicate",
+         "torch.distributed.tensor.placement_types.Shard",
+         "torch.distributed.tensor.placement_types._StridedShard"),
+        "torch.distributed.tensor"),
+    "torch.distributed._mesh_layout._FlatLayout": "torch.distributed.device_mesh",
+    "torch.distributed._mesh_layout._MeshLayout": "torch.distributed.device_mesh",
+    "torch.distributed._serialization._Entry": "torch.distributed._serialization",
+}  # fmt: skip
+
+#: Everything torch's weights-only unpickler allows without the user asking.
+TORCH_ALLOWED = TORCH_DEFAULT_ALLOWED | frozenset(TORCH_ALLOWED_ON_IMPORT)
+
+#: Modules torch's weights-only unpickler refuses even when something in them is allowlisted
+#: (compared with the module of the name it looks up, exactly).
+TORCH_BLOCKED_MODULES = frozenset({"os", "posix", "nt", "sys"})
+
+#: The part of pickle's Python 2 mapping (``_compat_pickle``) that torch's weights-only unpickler
+#: applies to every GLOBAL before it looks the name up (``torch._utils.IMPORT_MAPPING`` and
+#: ``NAME_MAPPING``), whatever the pickle's protocol.
+TORCH_IMPORT_MAPPING: dict[str, str] = {
+    m: _compat_pickle.IMPORT_MAPPING[m]
+    for m in ("__builtin__", "copy_reg", "Queue", "repr", "_abcoll", "UserDict", "UserList",
+              "UserString", "whichdb", "StringIO", "cStringIO")
+}  # fmt: skip
+TORCH_NAME_MAPPING: dict[tuple[str, str], tuple[str, str]] = {
+    key: _compat_pickle.NAME_MAPPING[key]
+    for key in (
+        ("__builtin__", "xrange"), ("__builtin__", "reduce"), ("__builtin__", "intern"),
+        ("__builtin__", "unichr"), ("__builtin__", "unicode"), ("__builtin__", "long"),
+        ("itertools", "izip"), ("itertools", "imap"), ("itertools", "ifilter"),
+        ("itertools", "ifilterfalse"), ("itertools", "izip_longest"), ("UserDict", "IterableUserDict"),
+        ("UserList", "UserList"), ("UserString", "UserString"), ("__builtin__", "basestring"),
+        ("exceptions", "StandardError"), ("UserDict", "UserDict"),
+    )
+}  # fmt: skip
+
+
+def torch_lookup(module: str, name: str) -> tuple[str, str]:
+    """``(module, name)`` as torch's weights-only unpickler looks a GLOBAL up: its share of
+    pickle's Python 2 mapping applied (``__builtin__.long`` → ``builtins.int``)."""
+    mapped = TORCH_NAME_MAPPING.get((module, name))
+    if mapped is not None:
+        return mapped
+    return TORCH_IMPORT_MAPPING.get(module, module), name
 
 
 def unpickler_names(module: str, name: str) -> list[tuple[str, str]]:
     """``(module, name)`` as the file says it, then as pickle's Python 2 mapping reads it
-    (``__builtin__`` → ``builtins``, ``copy_reg`` → ``copyreg``), which torch applies too."""
+    (``__builtin__`` → ``builtins``, ``copy_reg`` → ``copyreg``): what CPython's unpickler imports
+    for a protocol 0–2 pickle. torch's weights-only lookup (``torch_lookup``) is one of the two."""
     names = [(module, name)]
     mapped = _compat_pickle.NAME_MAPPING.get((module, name))
     if mapped is None and module in _compat_pickle.IMPORT_MAPPING:
@@ -278,29 +350,7 @@ def _judge_one(module: str, name: str) -> Judgement:
     names, family = _MODULE_NAMES.get(module, (frozenset(), None))
     if family is not None and name_parts[0] in names:
         return Judgement(GlobalClass.DANGEROUS, family, name_parts[0])
-    return Judgement(_static_allowed(module, name))
-
-
-def _static_allowed(module: str, name: str) -> GlobalClass:
-    """ALLOWED for what torch's weights-only unpickler accepts without being asked, else UNKNOWN."""
-    qual = f"{module}.{name}"
-    if qual in _ALLOWED_EXACT:
-        return GlobalClass.ALLOWED
-    if module == "torch._utils" and name in _REBUILD_FUNCTIONS:
-        return GlobalClass.ALLOWED
-    if module == "torch" and (name in ITEMSIZE or name in QSCHEMES or name in TENSOR_TYPES):
-        return GlobalClass.ALLOWED
-    if (
-        module in ("torch", "torch.cuda")
-        and name in STORAGE_DTYPE
-        and name not in ("UntypedStorage", "TypedStorage")
-    ):
-        return GlobalClass.ALLOWED
-    if module == "torch.cuda" and name in TENSOR_TYPES:
-        return GlobalClass.ALLOWED
-    if module in ("torch.sparse", "torch.cuda.sparse") and name in TENSOR_TYPES - {"BoolTensor"}:
-        return GlobalClass.ALLOWED
-    return GlobalClass.UNKNOWN
+    return Judgement(GlobalClass.UNKNOWN)
 
 
 _SEVERITY = {GlobalClass.ALLOWED: 0, GlobalClass.UNKNOWN: 1, GlobalClass.DANGEROUS: 2}
@@ -309,9 +359,18 @@ _SEVERITY = {GlobalClass.ALLOWED: 0, GlobalClass.UNKNOWN: 1, GlobalClass.DANGERO
 def judge(module: str, name: str) -> Judgement:
     """The verdict on ``module.name`` as a pickle references it, with the family of a dangerous one.
 
-    Judged as written and as pickle's Python 2 mapping reads it; the worse verdict wins.
+    ALLOWED is exactly what torch's weights-only unpickler allows without asking, by the name it
+    looks up (``torch_lookup``); anything else is judged as written and as pickle's Python 2
+    mapping reads it, and the worse verdict wins. A reading other than torch's that is dangerous
+    makes even an allowed name dangerous (CPython's unpickler may import that one).
     """
-    judgements = [_judge_one(m, n) for m, n in unpickler_names(module, name)]
+    readings = unpickler_names(module, name)
+    looked_up = torch_lookup(module, name)
+    if ".".join(looked_up) in TORCH_ALLOWED and is_valid_name(module) and is_valid_name(name):
+        readings = [r for r in readings if r != looked_up]
+        judged = [j for j in (_judge_one(m, n) for m, n in readings) if j.verdict is GlobalClass.DANGEROUS]
+        return judged[0] if judged else Judgement(GlobalClass.ALLOWED)
+    judgements = [_judge_one(m, n) for m, n in readings]
     return max(judgements, key=lambda j: _SEVERITY[j.verdict])
 
 

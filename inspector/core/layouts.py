@@ -76,9 +76,7 @@ def peek_hf_index(layout: Layout, peek_file: PeekFile) -> CheckpointIndex:
         try:
             sub = peek_file(full)
         except DamagedCheckpointError as exc:
-            globals_.extend(
-                GlobalRef(g.module, g.name, g.verdict, f"{shard} › {g.pickle}", g.offset) for g in exc.globals
-            )
+            globals_.extend(replace(g, pickle=f"{shard} › {g.pickle}") for g in exc.globals)
             differentials.extend(f"shard {shard}: {d}" for d in exc.differentials)
             unread.append(f"shard {shard} cannot be read: {exc.message}")
             continue
@@ -86,9 +84,7 @@ def peek_hf_index(layout: Layout, peek_file: PeekFile) -> CheckpointIndex:
             unread.append(f"shard {shard} cannot be read: {exc.message}")
             continue
         file_bytes += sub.file_size
-        globals_.extend(
-            GlobalRef(g.module, g.name, g.verdict, f"{shard} › {g.pickle}", g.offset) for g in sub.globals
-        )
+        globals_.extend(replace(g, pickle=f"{shard} › {g.pickle}") for g in sub.globals)
         differentials.extend(f"shard {shard}: {d}" for d in sub.differentials)
         warnings.extend(f"{shard}: {w}" for w in sub.warnings)
         if sub.format not in SHARD_FORMATS:

@@ -40,17 +40,27 @@ class GlobalClass(enum.Enum):
 
 @dataclass(frozen=True)
 class GlobalRef:
-    """A ``module.name`` the pickle references, with its verdict and where it occurs."""
+    """A ``module.name`` the pickle references, with its verdict and where it occurs.
+
+    ``module`` and ``name`` are what torch's weights-only unpickler looks up (pickle's Python 2
+    names mapped: ``__builtin__.long`` is ``builtins.int``); ``written`` is the name as the file
+    writes it, when that differs.
+    """
 
     module: str
     name: str
     verdict: GlobalClass
     pickle: str  # which pickle it is in: "data.pkl", "legacy object", …
     offset: int  # byte offset of the opcode inside that pickle
+    written: str = ""  # ``module.name`` as written in the file, when the mapping changed it
 
     @property
     def qualname(self) -> str:
         return f"{self.module}.{self.name}"
+
+    @property
+    def as_written(self) -> str:
+        return self.written or self.qualname
 
 
 @dataclass(frozen=True, slots=True)

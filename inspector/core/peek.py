@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from .errors import CheckpointError
-from .globals_policy import classify, implied_globals
+from .globals_policy import classify, implied_globals, torch_lookup
 from .layout import LayoutKind, resolve_layout
 from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, tensor_totals
 from .safety import TORCHSCRIPT_CODE, in_format
@@ -123,7 +123,9 @@ class _Reader:
         else:
             self.unlisted += 1
             return
-        self.globals.append(GlobalRef(g.module, g.name, verdict, which, g.offset))
+        module, name = torch_lookup(g.module, g.name)  # the name torch looks up, judged as written too
+        written = g.qualname if (module, name) != (g.module, g.name) else ""
+        self.globals.append(GlobalRef(module, name, verdict, which, g.offset, written))
 
     def unpickle(
         self, data: bytes, start: int, which: str, limits: Limits | None = None, *, torch: bool = True

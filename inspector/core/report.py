@@ -26,6 +26,7 @@ def globals_json(refs: list[GlobalRef]) -> list[dict[str, Any]]:
                 "name": g.qualname,
                 "module": g.module,
                 "attribute": g.name,
+                "written": g.as_written,  # as the file writes it (``__builtin__.long`` for builtins.int)
                 "verdict": g.verdict.value,
                 "pickle": g.pickle,
                 "offset": g.offset,

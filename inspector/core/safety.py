@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from .formatting import escape_text
-from .globals_policy import is_valid_name, judge, judge_qualname, unpickler_names
+from .globals_policy import TORCH_BLOCKED_MODULES, is_valid_name, judge, judge_qualname, torch_lookup
 from .load_options import LoadOptions
 from .model import CheckpointIndex, GlobalClass, GlobalRef
 
@@ -183,9 +183,6 @@ def danger_sentence(file_name: str, judged: FileVerdict) -> str:
 
 # -- what may be allowed -----------------------------------------------------------------------
 
-#: Modules torch's weights-only unpickler refuses even when something in them is allowlisted.
-TORCH_BLOCKED_MODULES = frozenset({"os", "posix", "nt", "sys"})
-
 
 def allow_refusal(qualname: str) -> str | None:
     """Why ``module.name`` may never be allowlisted, judged on the name before anything is imported;
@@ -209,6 +206,22 @@ def allow_refusal(qualname: str) -> str | None:
     return None
 
 
+def refusal_message(file_name: str, refused: Sequence[tuple[str, str]]) -> str:
+    """Why the globals in ``refused`` (name, reason) cannot be allowed for the file: each one named
+    with its reason, names that share a reason together."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in refused:
+        by_reason.setdefault(reason, []).append(escape_text(name))
+    quoted = f"“{escape_text(file_name)}”"
+    if len(by_reason) == 1:
+        [(reason, names)] = by_reason.items()
+        said = f"{_listing(names, len(names))} cannot be allowed for {quoted}: {reason}"
+    else:
+        groups = "; ".join(f"{_listing(names, len(names))} ({reason})" for reason, names in by_reason.items())
+        said = f"These cannot be allowed for {quoted}: {groups}"
+    return f"{said}. Only trusting the whole file would load it."
+
+
 def refused_names(names: Iterable[str]) -> list[str]:
     """The names no allowlist may hold (the check on the name alone)."""
     return [name for name in unique_names(names) if allow_refusal(name) is not None]
@@ -225,16 +238,24 @@ def renamed(qualname: str) -> list[str]:
 
 
 def torch_names(qualname: str) -> list[str]:
-    """The names torch's weights-only unpickler may look ``qualname`` up by (as written, and after
-    pickle's Python 2 mapping, which torch applies first)."""
+    """The names torch's weights-only unpickler may look ``qualname`` up by: as written, and as a
+    file that writes it so reads after torch's share of pickle's Python 2 mapping."""
     module, _, name = qualname.rpartition(".")
-    return unique_names(f"{m}.{n}" for m, n in unpickler_names(module, name))
+    return unique_names([qualname, ".".join(torch_lookup(module, name))])
 
 
 #: Standard-library modules the loader may import to allow a class of theirs: data types only.
 STDLIB_DATA_MODULES = frozenset(
     {"argparse", "collections", "dataclasses", "datetime", "decimal", "enum", "fractions", "numbers",
      "typing", "zoneinfo", "ipaddress", "types", "_collections", "_decimal", "_datetime", "array"}
+)  # fmt: skip
+
+
+#: Parts of a module path that name a package's test suite, scripts or build hooks: importing one
+#: runs setup code (a test suite's settings and fixtures), and none holds a checkpoint's classes.
+NEVER_IMPORTED_PARTS = frozenset(
+    {"conftest", "tests", "test", "testing", "__main__", "setup", "benchmarks", "_pytesttester",
+     "_pyinstaller"}
 )  # fmt: skip
 
 
@@ -245,11 +266,14 @@ def import_refusal(
 
     Importing runs the module's code, so only installed packages (site-packages) and the
     standard library's data modules are imported; never a module beside the checkpoint or in the
-    working folder, never one in a dangerous family, never one that is not found.
+    working folder, never one in a dangerous family, never a package's tests or scripts, never
+    one that is not found.
     """
     judged = judge(module, "_")
     if judged.verdict is GlobalClass.DANGEROUS:
         return f"its module {escape_text(module)} {judged.reason}"
+    if NEVER_IMPORTED_PARTS.intersection(module.split(".")):
+        return f"{escape_text(module)} is a package's tests or scripts, which the loader never imports"
     top = module.split(".")[0]
     if origin is None:
         return f"no module {escape_text(module)} is installed in the loader's Python"
@@ -393,7 +417,8 @@ def _own_code_refusal(klass: type, accepted: dict[str, list[object]]) -> str | N
 def _class_refusal(cls: type) -> str | None:
     """Why instances of ``cls`` are not plain data when unpickled, or ``None`` when they are."""
     if type(cls) not in _DATA_METACLASSES:
-        return "its metaclass is code of its own, which runs when it is called"
+        meta = type(cls)
+        return f"its metaclass {escape_text(f'{meta.__module__}.{meta.__qualname__}')} is code of its own"
     accepted = _accepted_methods()
     for klass in cls.__mro__:
         if klass in _DATA_BASES:
@@ -482,12 +507,7 @@ def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOption
                if (reason := allow_refusal(name)) is not None]  # fmt: skip
     if refused:
         names = tuple(name for name, _ in refused)
-        return Refusal(
-            "refused-global",
-            f"{_listing(names)} cannot be allowed for {quoted}: {refused[0][1]}. Only trusting the "
-            "whole file would load it.",
-            names,
-        )
+        return Refusal("refused-global", refusal_message(file_name, refused), names)
     if judged is not None and judged.torchscript_code:
         return Refusal(
             "torchscript",

@@ -1,10 +1,13 @@
 """Carrying out an ``ExportPlan``: stream tensor by tensor into a temporary file, verify, rename.
 
-Sources: torch formats are opened with ``torch.load(weights_only=True, mmap=True)`` (zip files; the
-legacy format cannot be mapped, so torch reads it whole), because only the loaded object keeps
-what a torch file holds beside raw tensors (shared storages, parameters, non-tensor values);
-safetensors files, HF shard sets and DCP folders are read through the engine's one tensor source
-(``sources.open_source``). Nothing is materialised as a whole: torch formats are written by our own
+Sources (``export_plan.source_read`` decides): a safetensors target is written from the engine's
+one tensor source (``sources.open_source``) whatever the layout (torch zip, legacy, TorchScript,
+safetensors, HF shard set, DCP), so no pickle of the file is run and nothing needs allowing or
+trusting; its other values come from the static tree. A torch-format copy of a torch file is
+written from ``torch.load(weights_only=True, mmap=True)`` with the allowed globals, or trusted
+(the legacy format cannot be mapped, so torch reads it whole), because only the loaded object keeps
+what a torch file holds beside raw tensors (shared storages, parameters, non-tensor values).
+Nothing is materialised as a whole: torch formats are written by our own
 pickler (torch's tensor reducers, our storage records, whose location tags are the target devices)
 and torch's own zip writer (``PyTorchFileWriter``) or the legacy stream layout, one storage at a
 time; a view is written as its storage, as ``torch.save`` does. safetensors files are written
@@ -42,10 +45,12 @@ from inspector.core.export_plan import (
     ExportPlan,
     KeyMapping,
     MappedTensor,
+    SourceRead,
     ValueFate,
-    json_metadata_value,
     map_keys,
+    source_read,
 )
+from inspector.core.formatting import escape_text
 from inspector.core.model import CheckpointIndex, PathPart, path_part
 from inspector.core.peek import peek
 from inspector.core.storage_layout import StorageLayout, storage_layout
@@ -143,12 +148,14 @@ class _FileExport:
 
 
 def read_source_index(plan: ExportPlan) -> CheckpointIndex:
-    """The static read of the plan's source; a source that cannot be read refuses the export."""
+    """The static read of the plan's source; a source that cannot be read refuses the export, and
+    one that ``torch.load`` would open is judged by the safety policy first."""
     try:
         index = peek(plan.source)
     except CheckpointError as exc:
         raise ExportError(exc.message, exc.details, "refused") from None
-    _check_safety(plan, index)
+    if source_read(index.format, plan.format) is SourceRead.TORCH_LOAD:
+        _check_safety(plan, index)
     return index
 
 
@@ -271,13 +278,15 @@ def _check_paths(plan: ExportPlan) -> None:
 
 @dataclass
 class _Source:
-    """The open source: the loaded object (torch files) or a direct tensor source (the others)."""
+    """The open source: the loaded object (``torch.load``) or a direct tensor source."""
 
     obj: Any
     mapped: bool  # storages are slices of a private file mapping of an mmap load (pages may be dropped)
     direct: TensorSource | None = None
     metadata: dict[str, str] = field(default_factory=dict)  # a safetensors source's own metadata
     records: StorageLayout | None = None  # where the source file's storage records lie
+    #: What the loaded object needed allowed: the objects, each under the names the file used.
+    allowed: list[Any] = field(default_factory=list)
 
     def tensor(self, t: MappedTensor) -> torch.Tensor:
         if self.direct is not None:
@@ -322,11 +331,15 @@ def _child(item: Any, part: PathPart) -> Any:
 
 @contextlib.contextmanager
 def open_export_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[_Source]:
-    """The source of an export, open once for every file written from it."""
-    if index.format in ("safetensors", "hf-sharded", "dcp"):
+    """The source of an export, open once for every file written from it: read as
+    ``export_plan.source_read`` says."""
+    if source_read(index.format, plan.format) is not SourceRead.TORCH_LOAD:
         from .sources import open_source
 
-        direct = open_source(plan.source, index)
+        try:
+            direct = open_source(plan.source, index)
+        except CheckpointError as exc:
+            raise ExportError(exc.message, exc.details, "failed") from None
         try:
             metadata = _safetensors_metadata(plan.source) if index.format == "safetensors" else {}
             yield _Source(None, False, direct, metadata)
@@ -334,13 +347,14 @@ def open_export_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[_So
             direct.close()
         return
     mmap = index.format == "torch-zip"
-    obj = _torch_load(plan.source, plan, mmap)
+    allowed = [] if plan.trusted else _allowed_objects(plan.source, plan.allowed_globals)
+    obj = _torch_load(plan.source, plan, mmap, allowed, [g.qualname for g in index.globals])
     try:
         records: StorageLayout | None = storage_layout(plan.source, index)
     except CheckpointError:
         records = None
     try:
-        yield _Source(obj, mmap, records=records)
+        yield _Source(obj, mmap, records=records, allowed=allowed)
     finally:
         if records is not None:
             records.close()
@@ -369,34 +383,38 @@ def _check_safety(plan: ExportPlan, index: CheckpointIndex) -> None:
         raise ExportError(exc.message, exc.details, "unsafe") from None
 
 
-def _torch_load(path: str, plan: ExportPlan, mmap: bool) -> Any:
-    """``torch.load`` of ``path`` on the cpu: weights-only with the plan's allowed globals (as the
-    loader resolves them), or trusted when the plan says so."""
+def _torch_load(path: str, plan: ExportPlan, mmap: bool, allowed: list[Any], needed: list[str]) -> Any:
+    """``torch.load`` of ``path`` on the cpu: weights-only allowing ``allowed`` (objects paired with
+    names, as the loader resolves them) and what torch's own modules add for ``needed``, or
+    trusted when the plan says so."""
     from inspector.core.load_options import LoadOptions
-    from inspector.engine.loader import LoadError, classify_error
+    from inspector.engine.loader import LoadError, classify_error, import_torch_allowances
 
     with open(path, "rb") as f:
         head = f.read(16)
     try:
-        safe = [] if plan.trusted else _allowed_objects(plan.source, plan.allowed_globals)
+        if not plan.trusted:
+            import_torch_allowances(needed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with torch.serialization.safe_globals(safe):
+            with torch.serialization.safe_globals(allowed):
                 return torch.load(path, map_location="cpu", weights_only=not plan.trusted, mmap=mmap)
-    except LoadError as exc:  # a global that may never be allowed, or cannot be found
-        raise ExportError(
-            exc.message, exc.details, "unsafe" if exc.kind == "refused-global" else "refused"
-        ) from None
     except Exception as exc:
-        error: LoadError = classify_error(path, LoadOptions(map_location="cpu"), exc, head)
+        options = LoadOptions(map_location="cpu", allowed_globals=plan.allowed_globals)
+        error: LoadError = classify_error(path, options, exc, head)
         raise ExportError(error.message, error.details, "failed") from None
 
 
 def _allowed_objects(path: str, allowed: tuple[str, ...]) -> list[Any]:
     """The loader's own allowlist resolution: each name is judged on the object it resolves to."""
-    from inspector.engine.loader import resolve_allowed_globals
+    from inspector.engine.loader import LoadError, resolve_allowed_globals
 
-    return resolve_allowed_globals(os.path.basename(path), allowed)
+    try:
+        return resolve_allowed_globals(os.path.basename(path), allowed)
+    except LoadError as exc:  # a global that may never be allowed, or cannot be found
+        raise ExportError(
+            exc.message, exc.details, "unsafe" if exc.kind == "refused-global" else "refused"
+        ) from None
 
 
 def _populate(storage: torch.UntypedStorage) -> None:
@@ -813,27 +831,15 @@ def _write_safetensors(
     for alias, kept in mapping.aliases().items():
         metadata[alias] = kept
     base = mapping.subtree_path
-    if source.direct is None:
-        for fate in mapping.values:
-            if fate.fate == "dropped":
-                facts.dropped.append(f"{fate.source_key} ({fate.reason})")
-                continue
-            if fate.fate != "metadata":
-                continue
-            key = ".".join(str(p) for p in fate.source_path[len(base) :])
-            value = source.obj
-            for part in fate.source_path:
-                value = _child(value, part)
-            text = json_metadata_value(_plain(value))
-            if text is None:
-                facts.dropped.append(f"{fate.source_key} (not plain data)")
-                continue
-            metadata[key] = text
+    for fate in mapping.values:  # plain values as the static tree shows them (map_keys decided)
+        if fate.fate == "dropped":
+            facts.dropped.append(f"{fate.source_key} ({fate.reason})")
+        elif fate.fate == "metadata":
+            metadata[".".join(str(p) for p in fate.source_path[len(base) :])] = fate.text
             facts.in_metadata.append(fate.source_key)
-    else:
-        # The source's own metadata (other than the user's entries) is carried over.
-        for k, v in source.metadata.items():
-            metadata.setdefault(k, v)
+    # The source's own metadata (other than the user's entries) is carried over.
+    for k, v in source.metadata.items():
+        metadata.setdefault(k, v)
     facts.metadata = metadata
     stored = [t for t in mapping.tensors if t.alias_of is None]
     header: dict[str, Any] = {"__metadata__": metadata}
@@ -895,18 +901,6 @@ def _output_blocks(t: torch.Tensor, dtype: str) -> Iterator[torch.Tensor]:
         yield _raw_bytes(_converted(t[index], dtype))
 
 
-def _plain(value: Any) -> Any:
-    """A loaded value as JSON-able data: tuples as lists, int dict keys as they are (JSON makes str)."""
-    if isinstance(value, dict):
-        return {k if isinstance(k, str | int | float | bool) or k is None else repr(k): _plain(v)
-                for k, v in value.items()}  # fmt: skip
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        raise TypeError("a tensor")
-    return value
-
-
 # -- verification --------------------------------------------------------------------------------
 
 
@@ -938,7 +932,7 @@ def _verify(plan: ExportPlan, mapping: KeyMapping, source: _Source, temp: str, f
             keys = {seen[t.output_path].tensor.storage_key for t in group}  # type: ignore[union-attr]
             if len(keys) != 1:
                 raise _unverified(name, f"{', '.join(t.output_key for t in group)} no longer share storage")
-        _verify_torch_values(plan, mapping, source, temp, name)
+        _verify_torch_values(plan, mapping, source, temp, name, index)
     else:
         _verify_safetensors_values(mapping, source, temp, name, facts)
 
@@ -978,15 +972,36 @@ def _reached(t: torch.Tensor, reach: int) -> torch.Tensor:
     return torch.empty(0, dtype=t.dtype).set_(t.untyped_storage(), t.storage_offset(), (reach,), (1,))
 
 
+def _rewritten_allowances(source: _Source, written: CheckpointIndex, name: str) -> list[Any]:
+    """The objects the source needed allowed, under the names the written file uses for them
+    (the pickler writes each under its own name: numpy 1's ``numpy.core.multiarray._reconstruct``
+    becomes numpy 2's ``numpy._core.multiarray._reconstruct``); a name the written file needs
+    beyond those makes it fail verification, as nothing else was allowed."""
+    from inspector.core.safety import real_name
+
+    allowed = list(source.allowed)
+    by_name: dict[str, Any] = {}
+    for item in source.allowed:
+        obj, as_named = item if isinstance(item, tuple) else (item, real_name(item))
+        by_name[as_named] = obj
+        by_name.setdefault(real_name(obj) or as_named, obj)
+    for g in dict.fromkeys(g.qualname for g in written.unsafe_globals):
+        if g not in by_name:
+            raise _unverified(name, f"it needs {escape_text(g)}, which the source did not need allowed")
+        allowed.append((by_name[g], g))
+    return allowed
+
+
 def _verify_torch_values(
-    plan: ExportPlan, mapping: KeyMapping, source: _Source, temp: str, name: str
+    plan: ExportPlan, mapping: KeyMapping, source: _Source, temp: str, name: str, index: CheckpointIndex
 ) -> None:
     mmap = plan.format == "pth"
+    # A trusted source's rewrite is read the same way; otherwise only what the source needed.
+    allowed = [] if plan.trusted else _rewritten_allowances(source, index, name)
     try:
-        written = _torch_load(temp, plan, mmap)  # trusted source: its rewrite is read the same way
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _unverified(name, f"torch.load cannot read it: {first}") from None
+        written = _torch_load(temp, plan, mmap, allowed, [g.qualname for g in index.globals])
+    except CheckpointError as exc:
+        raise _unverified(name, f"torch.load cannot read it ({exc.message})") from None
     found = dict(_walk(written))
     for t in mapping.tensors:
         out = found.get(t.output_path)
@@ -1079,4 +1094,5 @@ def _report(plan: ExportPlan, mapping: KeyMapping, facts: _Facts, seconds: float
         values_kept=facts.kept,
         values_in_metadata=facts.in_metadata,
         values_dropped=facts.dropped,
+        notes=list(mapping.notes),
     )

@@ -48,6 +48,7 @@ class ExportReport:
     values_kept: list[str] = field(default_factory=list)
     values_in_metadata: list[str] = field(default_factory=list)
     values_dropped: list[str] = field(default_factory=list)  # "key (why)"
+    notes: list[str] = field(default_factory=list)  # how the source was read (``source_notes``)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class ExportReport:
             "values_kept": list(self.values_kept),
             "values_in_metadata": list(self.values_in_metadata),
             "values_dropped": list(self.values_dropped),
+            "notes": list(self.notes),
         }
 
     def summary(self) -> list[str]:
@@ -82,4 +84,5 @@ class ExportReport:
             lines.append("Stored as JSON in the metadata: " + ", ".join(self.values_in_metadata))
         if self.values_dropped:
             lines.append("Not written: " + ", ".join(self.values_dropped))
+        lines.extend(self.notes)
         return lines

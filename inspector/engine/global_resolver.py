@@ -115,9 +115,9 @@ def resolve(name: str) -> Resolution:
     found = Resolution(name, missing=f"no module of {name} is installed in the loader's Python")
     for candidate in [*renamed(name), name]:  # numpy 2 holds numpy 1's names under numpy._core
         found = _walk(candidate, may_import=True)
-        if found.obj is not None or found.refusal is not None:
+        if found.missing is None:  # found (its value may be None) or refused
             break
-    if found.obj is None:
+    if found.refusal is not None or found.missing is not None:
         return Resolution(name, refusal=found.refusal, missing=found.missing)
     refusal = resolved_refusal(name, found.obj)
     if refusal is not None:

@@ -11,9 +11,10 @@ import importlib
 import importlib.util
 import os
 import re
+import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FunctionType, ModuleType
 from typing import Any, cast
@@ -22,6 +23,7 @@ import torch
 
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text
+from inspector.core.globals_policy import TORCH_ALLOWED_ON_IMPORT
 from inspector.core.layout import resolve_layout
 from inspector.core.load_options import AS_SAVED_ELSE_CPU, LoadOptions, format_map_location
 from inspector.core.model import CheckpointIndex, GlobalClass, PathPart, path_part
@@ -32,6 +34,7 @@ from inspector.core.safety import (
     global_class,
     judge_globals,
     load_refusal,
+    refusal_message,
     torch_names,
     verdict_of,
 )
@@ -46,9 +49,7 @@ _BLOCKED_IN_MESSAGE = re.compile(r"GLOBAL (\S+?) whose module")
 #: The type of an object weights-only loading built but may not fill in (numpy's DType classes).
 _CLASS_IN_MESSAGE = re.compile(r"(?:Can only build|Can only create new object for)[^<]*<class '([^']+)'>")
 #: torch refused an object (a global, a class to build, a function to call), not a malformed stream.
-_WEIGHTS_ONLY_REFUSAL = re.compile(
-    r"GLOBAL|Can only (?:build|create new object)|call reduce for unrecognized"
-)
+_WEIGHTS_ONLY_REFUSAL = re.compile(r"GLOBAL|Can only |call reduce for unrecognized")
 _UNPICKLER_LINE = re.compile(r"WeightsUnpickler error:\s*(\S[^\n]*)")
 _DEVICE_TROUBLE = re.compile(
     r"deserialize object on|device not recognized|device module is not registered"
@@ -149,8 +150,10 @@ def _load_file(path: str, options: LoadOptions) -> LoadResult:
     # These checks come first: a refused option must never reach torch.load, nor a file the
     # safety policy holds back, even when the engine is asked directly.
     pickle_module = _pickle_module(shown, options)
-    check_handed_to_torch(name, _static_verdict(path) if options.weights_only else None, options)
+    judged, needed = _static_verdict(path) if options.weights_only else (None, [])
+    check_handed_to_torch(name, judged, options)
     allowed = resolve_allowed_globals(name, options.allowed_globals)
+    import_torch_allowances(needed)
     try:
         head = _read_head(path)
     except OSError as exc:
@@ -232,15 +235,26 @@ def check_handed_to_torch(name: str, judged: FileVerdict | None, options: LoadOp
         raise LoadError(refusal.message, refusal.details, refusal.kind, {"globals": list(refusal.names)})
 
 
-def _static_verdict(path: str) -> FileVerdict | None:
-    """The safety policy's verdict on exactly the file torch would load, from the static read;
-    ``None`` when the static read cannot say."""
+def _static_verdict(path: str) -> tuple[FileVerdict | None, list[str]]:
+    """The safety policy's verdict on exactly the file torch would load, from the static read
+    (``None`` when the static read cannot say), and the globals that read lists."""
     try:
-        return verdict_of(peek(path, whole_set=False))
+        index = peek(path, whole_set=False)
     except DamagedCheckpointError as exc:  # damaged, but what it named before that still counts
-        return judge_globals(exc.globals, "unreadable", exc.differentials)
+        return judge_globals(exc.globals, "unreadable", exc.differentials), [g.qualname for g in exc.globals]
     except (CheckpointError, OSError, RecursionError, MemoryError):
-        return None
+        return None, []
+    return verdict_of(index), [g.qualname for g in index.globals]
+
+
+def import_torch_allowances(needed: Iterable[str]) -> None:
+    """Import the modules of torch whose import adds globals ``needed`` to torch's own allowlist
+    (nested jagged tensors need ``torch._dynamo``, DTensors ``torch.distributed.tensor``), as
+    torch asks; what fails to import is left for torch to refuse."""
+    for module in _unique(TORCH_ALLOWED_ON_IMPORT[n] for n in needed if n in TORCH_ALLOWED_ON_IMPORT):
+        if module not in sys.modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(module)
 
 
 def _refused_error(name: str, refused: list[tuple[str, str]]) -> LoadError:
@@ -254,8 +268,7 @@ def _refused_error(name: str, refused: list[tuple[str, str]]) -> LoadError:
         explained.append((qualname, why))
     names = [g for g, _ in explained]
     return LoadError(
-        f"{_join([escape_text(g) for g in names])} cannot be allowed for “{escape_text(name)}”: "
-        f"{explained[0][1]}. Only trusting the whole file would load it.",
+        refusal_message(name, explained),
         "; ".join(f"{escape_text(g)}: {why}" for g, why in explained),
         "refused-global",
         {"globals": names},
@@ -475,10 +488,12 @@ def _weights_only_error(path: str, shown_name: str, raw: str, options: LoadOptio
     """torch's weights-only refusal as a sentence that names what is missing (never torch's own
     paragraph, which recommends weights_only=False): every global and class torch named, and the
     scan's list of what the file needs beyond torch's own set."""
-    named = [*_GLOBAL_IN_MESSAGE.findall(raw), *_CLASS_IN_MESSAGE.findall(raw)]
+    listed = _unsafe_globals(path)
+    named = [*(_named_in_message(n, listed) for n in _GLOBAL_IN_MESSAGE.findall(raw)),
+             *_CLASS_IN_MESSAGE.findall(raw)]  # fmt: skip
     blocked = _unique(_BLOCKED_IN_MESSAGE.findall(raw))
     allowed = set(options.allowed_globals)
-    needed = _unique([*named, *(g for g in _unsafe_globals(path) if g not in allowed)])
+    needed = _unique([*named, *(g for g in listed if g not in allowed)])
     shown_file = f"“{shown_name}”"
     shown = _join([escape_text(g) for g in needed])
     if blocked:
@@ -504,6 +519,13 @@ def _weights_only_error(path: str, shown_name: str, raw: str, options: LoadOptio
     if blocked:
         extra["blocked"] = blocked
     return LoadError(message, raw, "weights-only", extra)
+
+
+def _named_in_message(shown: str, listed: list[str]) -> str:
+    """The global torch's refusal names: its message drops the ``builtins.`` of a builtin
+    (``GLOBAL list``), so a name without a module, or one the file lists under builtins, is one."""
+    builtin = f"builtins.{shown}"
+    return builtin if "." not in shown or builtin in listed else shown
 
 
 def _unsafe_globals(path: str) -> list[str]:

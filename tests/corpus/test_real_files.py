@@ -1,8 +1,11 @@
 """Real checkpoints that PyPI packages ship, against torch itself.
 
 For each file of ``manifest.json``: the static tree equals what torch loads (keys, shapes, dtypes,
-saved devices); the scan lists exactly what ``weights_only`` needs; statistics read straight from
-the file equal torch's; an export to safetensors and to a torch zip round-trips every value.
+saved devices); the scan lists exactly what ``weights_only`` needs, and allowing that list loads it
+(or, for a file of classes whose reconstruction is their own code, allowing is refused naming each
+class and why, and only trusting the file loads it); statistics read straight from the file equal
+torch's; an export to safetensors (read straight from the file, never trusted) and to a torch zip
+round-trips every value.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from inspector.core.export_plan import ExportPlan
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import CheckpointIndex, GlobalClass, Node, NodeKind, PathPart
 from inspector.engine.direct_read import MappedCheckpoint
-from inspector.engine.export import export_checkpoint
+from inspector.engine.export import ExportError, export_checkpoint
+from inspector.engine.global_resolver import resolve
 from inspector.engine.loader import LoadError, LoadResult, load_checkpoint
 from inspector.engine.stats import tensor_stats
 from tests.checkpoints import walk
@@ -34,11 +38,11 @@ pytestmark = pytest.mark.corpus
 
 ALL = sorted(FILES)
 PICKLED = [i for i in ALL if FILES[i].format in ("torch-zip", "torch-legacy")]
+#: Files whose scan's list can be allowed, and files that only trusting loads (``trust_only``).
+ALLOWABLE = [i for i in PICKLED if not FILES[i].trust_only]
+TRUST_ONLY = [i for i in PICKLED if FILES[i].trust_only]
 SCRIPTS = [i for i in ALL if FILES[i].format == "torchscript"]
 SAFETENSORS = [i for i in ALL if FILES[i].format == "safetensors"]
-#: TorchScript archives are exported as their weights (safetensors); a torch file is exported both ways.
-EXPORTS = [(i, fmt) for i in ALL for fmt in ("safetensors", "pth") if not (fmt == "pth" and i in SCRIPTS)]
-SUFFIX = {"safetensors": ".safetensors", "pth": ".pth"}
 STATS_PER_FILE = 3
 
 
@@ -117,7 +121,7 @@ def test_scan_lists_what_weights_only_needs(
     assert sorted(names) == sorted(torch_views[file_id].needs), "the scan (left) vs what torch needs (right)"
 
 
-@pytest.mark.parametrize("file_id", PICKLED)
+@pytest.mark.parametrize("file_id", ALLOWABLE)
 def test_allowing_exactly_the_scanned_globals_loads_and_fewer_do_not(
     file_id: str,
     indexes: PerFile[CheckpointIndex],
@@ -138,7 +142,7 @@ def test_allowing_exactly_the_scanned_globals_loads_and_fewer_do_not(
             assert left_out in named and set(named) <= set(view.needs), refused.value.message
 
 
-@pytest.mark.parametrize("file_id", PICKLED)
+@pytest.mark.parametrize("file_id", ALLOWABLE)
 def test_allow_exactly_these_after_each_refusal_loads_the_file(
     file_id: str,
     torch_views: PerFile[TorchView],
@@ -161,6 +165,44 @@ def test_allow_exactly_these_after_each_refusal_loads_the_file(
                 allowed = list(dict.fromkeys([*allowed, *named]))
         else:
             raise AssertionError(f"still refused after allowing {allowed}")
+
+
+@pytest.mark.parametrize("file_id", TRUST_ONLY)
+def test_allowing_classes_with_code_of_their_own_is_refused_naming_each_and_why(
+    file_id: str,
+    indexes: PerFile[CheckpointIndex],
+    torch_views: PerFile[TorchView],
+    corpus_paths: dict[str, Path],
+) -> None:
+    """The safety policy allows data constructors only: each class whose reconstruction is its own
+    code is named with its reason, and nothing is handed to torch."""
+    view, names = torch_views[file_id], _scan_names(indexes[file_id])
+    with _as_installed(view):
+        judged = {name: resolve(name) for name in names}
+        refused = {name: r.refusal for name, r in judged.items() if r.refusal is not None}
+        assert refused, "the manifest says only trust loads it, but every class may be allowed"
+        with pytest.raises(LoadError) as caught:
+            _engine_load(corpus_paths[file_id], names)
+    error = caught.value
+    assert error.kind == "refused-global"
+    assert sorted(error.extra["globals"]) == sorted(refused)
+    said = error.message.split("; ")  # names that share a reason are said together, with it
+    for name, why in refused.items():
+        assert any(name in part and why in part for part in said), f"{name}: {why}"
+    assert error.message.endswith("Only trusting the whole file would load it.")
+
+
+@pytest.mark.parametrize("file_id", TRUST_ONLY)
+def test_trusting_a_file_of_such_classes_loads_it(
+    file_id: str, torch_views: PerFile[TorchView], corpus_paths: dict[str, Path]
+) -> None:
+    """weights_only=False, in this process: the file is pinned by its sha256."""
+    view = torch_views[file_id]
+    with _as_installed(view):
+        result = load_checkpoint(
+            str(corpus_paths[file_id]), LoadOptions(map_location="cpu", weights_only=False)
+        )
+    assert {path for path, _ in result.devices} == set(view.tensors)
 
 
 @pytest.mark.parametrize("file_id", SCRIPTS)
@@ -225,21 +267,50 @@ def test_statistics_equal_torch(
 # -- export round trip --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("file_id", "fmt"), EXPORTS)
-def test_export_round_trip(
-    file_id: str, fmt: str, torch_views: PerFile[TorchView], corpus_paths: dict[str, Path], tmp_path: Path
+@pytest.mark.parametrize("file_id", ALL)
+def test_export_to_safetensors_reads_the_file_straight_without_trust(
+    file_id: str,
+    torch_views: PerFile[TorchView],
+    corpus_paths: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every tensor comes back bit-identical under its key; torch files keep their other values."""
+    """Every tensor comes back bit-identical under its key, nothing allowed or trusted, no package
+    of the file's classes importable, and torch.load never called (no pickle of the file runs)."""
     view = torch_views[file_id]
-    target = tmp_path / f"exported{SUFFIX[fmt]}"
-    plan = ExportPlan(str(corpus_paths[file_id]), str(target), fmt, allowed_globals=view.needs)
+    target = tmp_path / "exported.safetensors"
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("torch.load was called")
+
+    monkeypatch.setattr(torch, "load", no_load)
+    monkeypatch.setattr(torch.jit, "load", no_load)
+    report = export_checkpoint(ExportPlan(str(corpus_paths[file_id]), str(target), "safetensors"))
+    monkeypatch.undo()
+    assert report.verified and target.is_file()
+    _check_safetensors(target, view)
+    if file_id in SCRIPTS:
+        assert "the archive's TorchScript code is not exported" in " ".join(report.summary())
+
+
+@pytest.mark.parametrize("file_id", [i for i in ALL if i not in SCRIPTS])
+def test_export_to_a_torch_zip_round_trips(
+    file_id: str, torch_views: PerFile[TorchView], corpus_paths: dict[str, Path], tmp_path: Path
+) -> None:
+    """Every tensor comes back bit-identical under its key and saved device, and the other values
+    stay; allowing the scan's list is enough, and for a file only trust loads, only trust writes it."""
+    view = torch_views[file_id]
+    target = tmp_path / "exported.pth"
+    plan = ExportPlan(str(corpus_paths[file_id]), str(target), "pth", allowed_globals=view.needs)
     with _as_installed(view):
+        if FILES[file_id].trust_only:
+            with pytest.raises(ExportError) as refused:
+                export_checkpoint(plan)
+            assert refused.value.kind == "unsafe" and not target.exists()
+            plan = ExportPlan(str(corpus_paths[file_id]), str(target), "pth", trusted=True)
         report = export_checkpoint(plan)
         assert report.verified and target.is_file()
-        if fmt == "safetensors":
-            _check_safetensors(target, view)
-        else:
-            _check_torch_zip(target, view)
+        _check_torch_zip(target, view)
 
 
 def _check_safetensors(target: Path, view: TorchView) -> None:

@@ -378,3 +378,150 @@ def test_worker_refuses_to_allow_an_alias_and_names_what_it_is(
     if "\x00" not in case.qualname:
         assert case.real in refused["message"]
     assert not hostile_globals.marker(tmp_path).exists()
+
+
+# -- names as torch looks them up, and what torch allows without asking -------------------------
+
+
+def _python2_builtins(folder: Path) -> Path:
+    """A protocol-2 pickle names ``int`` and ``list`` as Python 2 did (``__builtin__.long`` …)."""
+    path = folder / "builtins.pth"
+    torch.save({"w": torch.ones(2), "counts": collections.defaultdict(int),
+                "lists": collections.defaultdict(list), "kind": dict}, path)  # fmt: skip
+    return path
+
+
+def test_the_scan_lists_python_2_builtins_under_the_names_torch_looks_up(tmp_path: Path) -> None:
+    path = _python2_builtins(tmp_path)
+    index = peek(str(path))
+    listed = {g.qualname: g.as_written for g in index.unsafe_globals}
+    assert listed == {
+        "collections.defaultdict": "collections.defaultdict", "builtins.int": "__builtin__.long",
+        "builtins.list": "__builtin__.list", "builtins.dict": "__builtin__.dict",
+    }  # fmt: skip
+    assert set(listed) == set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+    result = load_checkpoint(str(path), LoadOptions(allowed_globals=tuple(listed)))
+    assert result.devices == [(("w",), "cpu")]
+
+
+def test_a_refused_builtin_is_named_with_its_module(tmp_path: Path) -> None:
+    """torch's refusal says "GLOBAL list"; the sentence and the list name builtins.list."""
+    path = _python2_builtins(tmp_path)
+    error = _error(path, LoadOptions(allowed_globals=("collections.defaultdict", "builtins.int")))
+    assert error.kind == "weights-only"
+    assert error.extra["globals"][0] == "builtins.list"
+    assert set(error.extra["globals"]) == {"builtins.list", "builtins.dict"}
+    assert error.message.startswith("“builtins.pth” still needs builtins.list and builtins.dict, which")
+
+
+def test_python_2_names_are_mapped_as_torch_maps_them() -> None:
+    from torch._utils import IMPORT_MAPPING, NAME_MAPPING
+
+    from inspector.core import globals_policy
+
+    assert globals_policy.TORCH_IMPORT_MAPPING == IMPORT_MAPPING
+    assert globals_policy.TORCH_NAME_MAPPING == NAME_MAPPING
+    from torch._weights_only_unpickler import _blocklisted_modules
+
+    assert set(_blocklisted_modules) == globals_policy.TORCH_BLOCKED_MODULES
+
+
+#: Run in a fresh interpreter: what torch allows without asking once ``import torch`` is done,
+#: then after each of torch's modules that add to that list when imported (found in its source).
+_TORCH_ALLOWLIST = r"""
+import importlib, json, pathlib, sys
+import torch
+from torch._weights_only_unpickler import _get_allowed_globals, _get_user_allowed_globals
+TORCH_ALLOWED_ON_IMPORT = json.loads(sys.argv[1])
+
+def allowed():
+    return set(_get_allowed_globals()) | set(_get_user_allowed_globals())
+
+late = {}
+for name, module in TORCH_ALLOWED_ON_IMPORT.items():
+    importlib.import_module(module)
+    if name not in allowed():
+        late[name] = module
+root = pathlib.Path(torch.__file__).parent
+adders = []
+for source in sorted(root.rglob("*.py")):
+    text = source.read_text(encoding="utf-8", errors="replace")
+    if "add_safe_globals([" not in text.replace("\n", "").replace(" ", ""):
+        continue
+    parts = source.relative_to(root.parent).with_suffix("").parts
+    module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    if module in ("torch.serialization", "torch._weights_only_unpickler"):
+        continue
+    adders.append(module)
+    try:
+        importlib.import_module(module)
+    except Exception:
+        pass
+print(json.dumps({"allowed": sorted(allowed()), "late": late, "adders": adders}))
+"""
+
+
+def test_core_allows_exactly_what_torch_allows_without_asking(tmp_path: Path) -> None:
+    """Both ways: nothing torch allows by itself is judged unknown or dangerous, and nothing core
+    calls allowed is refused by torch (torch's own list, and what its modules add when imported)."""
+    import json
+    import subprocess
+
+    from inspector.core.globals_policy import TORCH_ALLOWED, TORCH_ALLOWED_ON_IMPORT
+
+    script = tmp_path / "allowlist.py"
+    script.write_text(_TORCH_ALLOWLIST)
+    done = subprocess.run([sys.executable, str(script), json.dumps(TORCH_ALLOWED_ON_IMPORT)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    torch_side = json.loads(done.stdout.splitlines()[-1])
+    assert torch_side["late"] == {}, "importing the module core names does not allow these"
+    assert set(torch_side["adders"]) <= set(TORCH_ALLOWED_ON_IMPORT.values()) | {
+        "torch.utils.benchmark.utils.valgrind_wrapper.timer_interface"  # a comment, it adds nothing
+    }
+    allowed = set(torch_side["allowed"])
+    assert sorted(allowed - TORCH_ALLOWED) == [], "torch allows, core does not call allowed"
+    assert sorted(TORCH_ALLOWED - allowed) == [], "core calls allowed, torch refuses"
+    judged = {n: classify(*n.rsplit(".", 1)) for n in allowed}
+    assert {n: v for n, v in judged.items() if v is not GlobalClass.ALLOWED} == {}
+
+
+def _jagged(folder: Path) -> Path:
+    path = folder / "jagged.pth"
+    nested = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged)
+    torch.save({"w": torch.ones(2), "jagged": nested}, path)
+    return path
+
+
+def test_a_nested_jagged_tensor_is_safe_and_loads_weights_only(engine: Any, tmp_path: Path) -> None:
+    """torch allows its own NJT classes once torch._dynamo is imported; the worker imports it."""
+    path = _jagged(tmp_path)
+    index = peek(str(path))
+    assert "torch._dynamo.decorators._DimRange" in {g.qualname for g in index.globals}
+    assert index.unsafe_globals == []
+    event = engine.load(path, map_location="cpu")
+    assert event["event"] == "result", event
+
+
+def test_an_object_torch_will_not_fill_in_is_named_without_torch_s_paragraph(tmp_path: Path) -> None:
+    """weights-only loading never fills a defaultdict in, whatever is allowed: the sentence says
+    what it refused, never torch's advice to pass weights_only=False."""
+    path = tmp_path / "filled.pth"
+    torch.save({"w": torch.ones(2), "counts": collections.defaultdict(int, a=1)}, path)
+    needed = tuple(g.qualname for g in peek(str(path)).unsafe_globals)
+    error = _error(path, LoadOptions(allowed_globals=needed))
+    assert error.kind == "weights-only"
+    assert "SETITEM" in error.message and "collections.defaultdict" in error.message
+    assert "weights_only" not in error.message and "In PyTorch" not in error.message
+
+
+def test_a_name_whose_value_is_not_a_class_is_refused_even_when_it_is_none() -> None:
+    for name in ("builtins.None", "builtins.Ellipsis", "collections.abc.__doc__", "typing.TYPE_CHECKING"):
+        found = global_resolver.resolve(name)
+        assert not found.ok and found.refusal is not None, name
+
+
+def test_a_package_s_tests_are_never_imported_to_allow_a_global() -> None:
+    """numpy ships its conftest.py, which registers test settings when imported."""
+    found = global_resolver.resolve("numpy.conftest.pytest")
+    assert found.refusal is not None and "tests or scripts" in found.refusal
+    assert "numpy.conftest" not in sys.modules

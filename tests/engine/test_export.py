@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -394,3 +397,153 @@ def test_an_expanded_view_is_written_to_safetensors_block_by_block(tmp_path: Pat
     back = load_file(str(target))
     assert torch.equal(back["w"], base.expand(3000, 7).contiguous())
     assert torch.equal(back["t"], torch.arange(12.0).view(3, 4).t().contiguous())
+
+
+# -- safetensors exports read the file straight, never through torch.load -------------------------
+
+
+@contextlib.contextmanager
+def _no_torch_load() -> Iterator[None]:
+    """torch.load and torch.jit.load raise inside: nothing may unpickle the file with Python."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("torch.load was called")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "load", refuse)
+        patch.setattr(torch.jit, "load", refuse)
+        yield
+
+
+def _plain(value: Any) -> Any:
+    """A loaded value as JSON sees it (tuples as lists)."""
+    return json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize("case_id", [c for c in CASE_IDS if not c.startswith("dtypes-")])
+def test_safetensors_export_reads_tensors_and_values_from_the_file_itself(
+    built_checkpoints, tmp_path: Path, case_id: str
+) -> None:
+    """Without torch.load (and without allowing anything): every tensor bit-identical, and every
+    value written to the metadata is the value torch would load, as JSON."""
+    built = built_checkpoints[case_id]
+    target = tmp_path / "out.safetensors"
+    with _no_torch_load():
+        report = export_checkpoint(ExportPlan(str(built.path), str(target), "safetensors"))
+    assert report.verified
+    original = dict(walk(built.torch_load()))
+    mapping = map_keys(peek(built.path), ExportPlan(str(built.path), str(target), "safetensors"))
+    with safe_open(str(target), framework="pt") as f:
+        metadata = f.metadata()
+        for t in mapping.tensors:
+            assert _same(f.get_tensor(t.alias_of or t.output_key), original[t.source_path])
+    loaded = built.torch_load()
+    for fate in mapping.values:
+        if fate.fate == "metadata":
+            value = loaded
+            for part in fate.source_path:
+                value = value[part] if isinstance(value, dict | list | tuple) else getattr(value, str(part))
+            key = ".".join(str(p) for p in fate.source_path)
+            assert json.loads(metadata[key]) == _plain(value), key
+    assert sorted(report.values_in_metadata) == sorted(
+        v.source_key for v in mapping.values if v.fate == "metadata"
+    )
+
+
+def _payload_file(folder: Path) -> tuple[Path, Path]:
+    """Tensors beside a pickle that, unpickled, would run a command (touch MARKER)."""
+    marker = folder / "MARKER"
+    path = folder / "payload.pth"
+
+    class _Runs:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"weight": torch.arange(6.0).view(2, 3), "epoch": 3, "payload": _Runs()}, path)
+    return path, marker
+
+
+def test_a_dangerous_file_exports_to_safetensors_without_trust_and_nothing_runs(tmp_path: Path) -> None:
+    path, marker = _payload_file(tmp_path)
+    target = tmp_path / "out.safetensors"
+    with _no_torch_load():
+        report = export_checkpoint(ExportPlan(str(path), str(target), "safetensors"))
+    assert report.verified and not marker.exists()
+    assert report.values_in_metadata == ["epoch"] and report.values_dropped == ["payload (not plain data)"]
+    assert "its pickle is not run" in " ".join(report.summary())
+    with safe_open(str(target), framework="pt") as f:
+        assert torch.equal(f.get_tensor("weight"), torch.arange(6.0).view(2, 3))
+        assert f.metadata() == {"format": "pt", "epoch": "3"}
+
+
+def test_a_dangerous_file_is_copied_to_pth_only_when_trusted(tmp_path: Path) -> None:
+    path, marker = _payload_file(tmp_path)
+    with pytest.raises(ExportError) as refused:
+        export_checkpoint(ExportPlan(str(path), str(tmp_path / "out.pth"), "pth"))
+    assert refused.value.kind == "unsafe" and "can run code" in refused.value.message
+    assert not marker.exists() and not (tmp_path / "out.pth").exists()
+
+
+def _scripted(folder: Path) -> tuple[Path, torch.nn.Module]:
+    import warnings
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    path = folder / "scripted.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(net), str(path))
+    return path, net
+
+
+def test_a_torchscript_archive_exports_its_weights_to_safetensors(tmp_path: Path) -> None:
+    path, net = _scripted(tmp_path)
+    target = tmp_path / "weights.safetensors"
+    with _no_torch_load():
+        report = export_checkpoint(ExportPlan(str(path), str(target), "safetensors"))
+    assert report.verified
+    assert "Only the weights are written: the archive's TorchScript code is not exported." in report.summary()
+    with safe_open(str(target), framework="pt") as f:
+        stored = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    assert {k: v.shape for k, v in stored.items()} == {k: v.shape for k, v in net.state_dict().items()}
+    assert all(_same(stored[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_torchscript_archive_is_not_copied_to_a_torch_format(tmp_path: Path) -> None:
+    path, _ = _scripted(tmp_path)
+    for fmt in ("pth", "pth-legacy"):
+        with pytest.raises(ExportError, match="exported as its weights only, to safetensors"):
+            export_checkpoint(ExportPlan(str(path), str(tmp_path / "out.pth"), fmt, trusted=True))
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "out.pth").exists()
+
+
+def test_a_numpy_1_file_copied_to_pth_verifies_under_the_names_it_is_written_with(tmp_path: Path) -> None:
+    """The source names numpy.core.*; numpy 2 pickles the same objects as numpy._core.*: the copy
+    verifies with exactly those objects allowed, under the names the copy uses."""
+    import numpy as np
+
+    from tests import hostile_globals
+
+    path = tmp_path / "numpy1.pth"
+    torch.save({"w": torch.ones(2), "mean": np.arange(3, dtype=np.float32)}, path)
+    hostile_globals.rename_module(path, "numpy._core.multiarray", "numpy.core.multiarray")
+    needed = tuple(dict.fromkeys(g.qualname for g in peek(str(path)).unsafe_globals))
+    assert "numpy.core.multiarray._reconstruct" in needed
+    target = tmp_path / "out.pth"
+    report = export_checkpoint(ExportPlan(str(path), str(target), "pth", allowed_globals=needed))
+    assert report.verified
+    written = {g.qualname for g in peek(str(target)).unsafe_globals}
+    assert "numpy._core.multiarray._reconstruct" in written
+
+
+def test_a_shard_set_says_its_values_are_not_written_in_the_plan_and_the_report(
+    built_checkpoints, tmp_path: Path
+) -> None:
+    built = built_checkpoints["training-zip"]
+    plan = ExportPlan(str(built.path), str(tmp_path / "set"), "hf-sharded")
+    planned = map_keys(peek(built.path), plan)
+    assert {v.fate for v in planned.values} == {"dropped"} and planned.values
+    report = export_checkpoint(plan)
+    assert report.values_in_metadata == []
+    assert report.values_dropped == [
+        f"{v.source_key} (a shard set holds tensors only)" for v in planned.values
+    ]

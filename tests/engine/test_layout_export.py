@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -236,23 +237,28 @@ def test_hf_shard_set_on_a_full_disk_says_so_and_leaves_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.pth"]
 
 
-def test_a_shard_set_export_loads_its_source_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import inspector.engine.export as export_module
+def test_a_shard_set_export_opens_its_source_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One direct source for every shard, and torch.load never (no pickle of the file runs)."""
+    import inspector.engine.sources as sources_module
 
     src = tmp_path / "src.pth"
     torch.save(sample_state(), src)
-    loads: list[object] = []
-    real = export_module._torch_load
+    opened: list[object] = []
+    real = sources_module.open_source
 
-    def counted(*args: object) -> object:
-        loads.append(args)
-        return real(*args)  # type: ignore[arg-type]
+    def counted(*args: Any) -> Any:
+        opened.append(args)
+        return real(*args)
 
-    monkeypatch.setattr(export_module, "_torch_load", counted)
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("torch.load was called")
+
+    monkeypatch.setattr(sources_module, "open_source", counted)
+    monkeypatch.setattr(torch, "load", no_load)
     target = tmp_path / "out"
     export_checkpoint(ExportPlan(str(src), str(target), format="hf-sharded", max_shard_size=100))
     shards = set(json.loads((target / "model.safetensors.index.json").read_text())["weight_map"].values())
-    assert len(shards) >= 3 and len(loads) == 1
+    assert len(shards) >= 3 and len(opened) == 1
 
 
 def test_a_cancelled_shard_set_export_leaves_nothing(tmp_path: Path) -> None:
