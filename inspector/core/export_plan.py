@@ -49,11 +49,6 @@ CONVERTIBLE_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16"})
 #: packed dtype (float4_e2m1fn_x2, whose header counts 4-bit values) is not offered.
 SAFETENSORS_CODES: dict[str, str] = {n: c for n, c in SAFETENSORS_CODE.items() if DTYPES[n].packed == 1}
 
-#: Source formats (``CheckpointIndex.format``) the engine can export from.
-EXPORTABLE_SOURCES = frozenset({"torch-zip", "torch-legacy", "safetensors", "hf-sharded", "dcp"})
-#: Sources read tensor by tensor through a ``safe_open``-like reader (a flat key → tensor map).
-FLAT_SOURCES = frozenset({"safetensors", "hf-sharded", "dcp"})
-
 #: A safetensors header entry plus the pickle / zip bookkeeping per tensor, for the size estimate.
 _PER_TENSOR_OVERHEAD = 160
 _FIXED_OVERHEAD = 4096
@@ -403,7 +398,7 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
         from dataclasses import replace
 
         plan = replace(plan, format="safetensors", temp_path=plan.temp_path)
-    if index.format not in EXPORTABLE_SOURCES:
+    if not index.format.exportable:
         out.problems.append(
             f"Export reads torch.save and safetensors files; this file is {index.format}, so it "
             "cannot be exported."

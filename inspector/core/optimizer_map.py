@@ -24,9 +24,6 @@ MODEL_PART_NAMES = (
     "ema", "model_ema", "ema_model", "ema_state_dict", "state_dict_ema",
 )  # fmt: skip
 
-#: Formats whose files are one flat map of tensor names to tensors: the whole file is the model.
-_FLAT_FORMATS = frozenset({"safetensors", "hf-sharded"})
-
 #: state_dict entries of ``nn.Module`` buffers that never have optimizer state.
 BUFFER_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked"})
 
@@ -204,7 +201,7 @@ def model_part(index: CheckpointIndex, optimizers: list[Node] | None = None) -> 
         ]
         return _common_ancestor(mapped)
     root = index.root
-    if index.format in _FLAT_FORMATS or is_module(root) or _only_tensors(root):
+    if index.format.flat or is_module(root) or _only_tensors(root):
         return root
     return None
 

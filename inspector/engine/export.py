@@ -323,17 +323,17 @@ def _child(item: Any, part: PathPart) -> Any:
 @contextlib.contextmanager
 def open_export_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[_Source]:
     """The source of an export, open once for every file written from it."""
-    if index.format in ("safetensors", "hf-sharded", "dcp"):
+    if not index.format.torch_load:
         from .sources import open_source
 
         direct = open_source(plan.source, index)
         try:
-            metadata = _safetensors_metadata(plan.source) if index.format == "safetensors" else {}
+            metadata = _safetensors_metadata(plan.source) if index.format.string_metadata else {}
             yield _Source(None, False, direct, metadata)
         finally:
             direct.close()
         return
-    mmap = index.format == "torch-zip"
+    mmap = index.format.mmap
     obj = _torch_load(plan.source, plan, mmap)
     try:
         records: StorageLayout | None = storage_layout(plan.source, index)
