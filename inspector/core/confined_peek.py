@@ -131,7 +131,7 @@ def index_to_data(index: CheckpointIndex) -> dict[str, Any]:
         "total_params": index.total_params, "total_bytes": index.total_bytes,
         "tensor_count": index.tensor_count,
         "storage_spans": {k: list(v) for k, v in index.storage_spans.items()}, "byteorder": index.byteorder,
-        "differentials": index.differentials,
+        "differentials": index.differentials, "unread": index.unread,
     }  # fmt: skip
 
 
@@ -150,7 +150,7 @@ def index_from_data(data: dict[str, Any]) -> CheckpointIndex:
         warnings=list(data["warnings"]), total_params=data["total_params"], total_bytes=data["total_bytes"],
         tensor_count=data["tensor_count"],
         storage_spans={k: (v[0], v[1]) for k, v in data["storage_spans"].items()},
-        byteorder=data["byteorder"], differentials=list(data["differentials"]),
+        byteorder=data["byteorder"], differentials=list(data["differentials"]), unread=list(data["unread"]),
     )  # fmt: skip
 
 
