@@ -56,28 +56,6 @@ class OptimizerMap:
     params: list[ParamState] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # sentences about what did not line up
 
-    def by_param(self) -> dict[str, ParamState]:
-        """Model tensor key → its optimizer state."""
-        return {p.param_key: p for p in self.params if p.param_key is not None}
-
-    def by_state_key(self) -> dict[str, str]:
-        """Every optimizer-state tensor key → the parameter key."""
-        out: dict[str, str] = {}
-        for p in self.params:
-            if p.param_key is None:
-                continue
-            for key in p.state_keys:
-                out[key] = p.param_key
-        return out
-
-    def slot_labels(self) -> dict[str, str]:
-        """The key of each ``state.N`` container → the parameter key (to label the tree's rows)."""
-        out: dict[str, str] = {}
-        for p in self.params:
-            if p.param_key is not None and p.slot_key is not None:
-                out[p.slot_key] = p.param_key
-        return out
-
 
 # -- finding the parts -----------------------------------------------------------------------------
 

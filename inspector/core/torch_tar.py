@@ -44,7 +44,6 @@ BLOCK = 512
 _REGULAR = (b"0", b"\0", b"7")  # GNU sparse ("S") is regular to tarfile too, but not read here
 _SUPPORTED = (b"0", b"\0", b"1", b"2", b"5", b"6", b"7", b"3", b"4", b"L", b"K", b"S")
 _LINKS = (b"1", b"2")
-_PAX_NUMBERS = {"uid", "gid", "size"}  # and mtime/atime/ctime, floats, which do not matter here
 
 
 class TorchTarReader(FileReader):
