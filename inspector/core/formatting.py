@@ -1,4 +1,4 @@
-"""Human-readable numbers, shapes and sizes shared by the CLI and the window."""
+"""Human-readable numbers, shapes, sizes and file names shared by the CLI and the window."""
 
 from __future__ import annotations
 

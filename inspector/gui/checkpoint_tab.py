@@ -1,6 +1,6 @@
 """One tab per file: the summary line, the filter, the tree, and what the engine says about loading.
 
-Opening is two-phase (DESIGN.md): the static peek runs on the task pool and shows the tree, then the
+Opening is two-phase: the static peek runs on the task pool and shows the tree, then the
 engine loads the file with torch and "Loaded on" fills in. Each phase carries a token (a generation
 number for the peek, the job id for the load) so results that arrive after a cancel, a reload or a
 close are dropped.
