@@ -15,6 +15,7 @@ from typing import Protocol
 
 from .dcp_folder import DcpFolderReader
 from .errors import CheckpointError, DamagedCheckpointError, ReaderOutOfMemory
+from .formats import Format
 from .formatting import display_name
 from .hf_shard_set import HfShardSetReader
 from .layout import Layout, LayoutKind, resolve_layout
@@ -28,6 +29,9 @@ __all__ = ["DamagedCheckpointError", "ReaderOutOfMemory", "display_name", "peek"
 
 class LayoutReader(Protocol):
     """The reader of a layout of several files; ``read_file`` reads one of them as a file."""
+
+    @property
+    def formats(self) -> tuple[Format, ...]: ...
 
     def read(self, layout: Layout, read_file: Callable[[str], CheckpointIndex]) -> CheckpointIndex: ...
 

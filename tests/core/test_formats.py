@@ -21,7 +21,8 @@ from safetensors.torch import save_file
 from inspector.core.errors import CheckpointError
 from inspector.core.formats import Format
 from inspector.core.layout import resolve_layout
-from inspector.core.peek import peek
+from inspector.core.peek import LAYOUT_READERS, peek
+from inspector.core.readers import READERS, reader_for
 from inspector.core.storage_layout import storage_layout
 from tests.layouts import write_dcp, write_hf_set, write_torch_tar, write_torchscript
 
@@ -99,6 +100,20 @@ def test_every_format_is_checked_here() -> None:
 @pytest.mark.parametrize("fmt", list(Format))
 def test_the_readers_name_the_format_of_each_file(tmp_path: Path, fmt: Format) -> None:
     assert peek(BUILDERS[fmt](tmp_path)).format is fmt
+
+
+def test_each_format_is_declared_by_the_readers_that_yield_it() -> None:
+    declared = [f for r in READERS for f in r.formats] + [
+        f for r in LAYOUT_READERS.values() for f in r.formats
+    ]
+    assert set(declared) == set(Format)
+
+
+@pytest.mark.parametrize("fmt", SINGLE_FILES)
+def test_the_reader_a_file_goes_to_declares_the_format_it_reads(tmp_path: Path, fmt: Format) -> None:
+    path = BUILDERS[fmt](tmp_path)
+    head = path.read_bytes()[:4096]
+    assert fmt in reader_for(head, path.stat().st_size).formats
 
 
 @pytest.mark.parametrize("fmt", list(Format))
