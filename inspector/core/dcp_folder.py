@@ -17,7 +17,7 @@ from .dtypes import ITEMSIZE
 from .errors import CheckpointError, DamagedCheckpointError
 from .formats import Format
 from .formatting import display_name
-from .layout import DCP_METADATA, Layout, LayoutKind, shard_path
+from .layout import DCP_METADATA, Layout, shard_path
 from .model import CheckpointIndex, ChunkInfo, OpaqueValue, TensorInfo
 from .reading import ReadState, finish_index, limited
 from .safety import in_format
@@ -31,7 +31,6 @@ class DcpFolderReader:
     """The reader of a DCP folder: global shapes and dtypes, each tensor's chunks, non-tensor items."""
 
     formats = (Format.DCP,)
-    layout_kind = LayoutKind.DCP_FOLDER
 
     def read(self, layout: Layout, read_file: Callable[[str], CheckpointIndex]) -> CheckpointIndex:
         """The folder's tree; its data files are looked at (their sizes), never read as checkpoints."""

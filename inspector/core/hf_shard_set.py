@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from .errors import CheckpointError, DamagedCheckpointError
 from .formats import Format
-from .layout import Layout, LayoutKind
+from .layout import Layout
 from .model import CheckpointIndex, GlobalRef, OpaqueValue, TensorInfo
 from .reading import finish_index, limited
 from .tree import TreeBuilder
@@ -24,7 +24,6 @@ class HfShardSetReader:
     """The reader of an HF shard set; ``read_file`` reads one shard as a file of its own."""
 
     formats = (Format.HF_SHARDED,)
-    layout_kind = LayoutKind.HF_SHARD_SET
 
     def read(self, layout: Layout, read_file: Callable[[str], CheckpointIndex]) -> CheckpointIndex:
         """One tree for the whole shard set; problems of the set are warnings, paths out are refused.

@@ -23,8 +23,16 @@ from .model import CheckpointIndex
 from .readers import reader_for
 from .reading import OpenedFile, ReadState
 
-#: What ``peek`` raises besides ``CheckpointError``, and the name it gives files in sentences.
-__all__ = ["DamagedCheckpointError", "ReaderOutOfMemory", "display_name", "peek"]
+#: The static read, the readers of layouts, what it raises besides ``CheckpointError``, and the
+#: name it gives files in sentences.
+__all__ = [
+    "LAYOUT_READERS",
+    "DamagedCheckpointError",
+    "LayoutReader",
+    "ReaderOutOfMemory",
+    "display_name",
+    "peek",
+]
 
 
 class LayoutReader(Protocol):

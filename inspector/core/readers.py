@@ -4,8 +4,8 @@ torch.load reads a file as a zip when its first four bytes are a local header, e
 ``tarfile`` opens it (a first header whose checksum holds, whatever its magic), else as a stream
 of pickles from its first byte. The readers are tried in that order and the first whose probe
 takes the file reads it; the stream readers come in the order their first bytes are told apart
-(safetensors, which torch cannot read, is taken by its header before the files it is not). A file
-decided by content, never by its name.
+(safetensors, which torch cannot read, is taken by its header before the files it is not).
+Formats are told by content, never by a file's name.
 """
 
 from __future__ import annotations
