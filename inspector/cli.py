@@ -162,7 +162,7 @@ def _scan(args: argparse.Namespace) -> int:
     error = None
     try:
         index = peek(args.file)
-        path, fmt, refs, notes = index.path, index.format, index.globals, index.warnings
+        path, fmt, refs, notes = index.path, str(index.format), index.globals, index.warnings
         differentials = index.differentials
     except DamagedCheckpointError as exc:
         if all(g.verdict is GlobalClass.ALLOWED for g in exc.globals) and not exc.differentials:

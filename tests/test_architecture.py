@@ -1,10 +1,12 @@
-"""The layer rules of DESIGN.md and the code style hold for the whole package."""
+"""The layer rules (README, "Layout") and the code style hold for the whole package."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -19,6 +21,17 @@ def test_layer_contracts_hold() -> None:
     result = _run(str(BIN / "lint-imports"), "--no-cache")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_the_modules_of_core_and_of_the_engine_import_one_another_without_cycles() -> None:
+    """An acyclic contract per layer, kept: a module's helpers live below it, never in a module
+    that imports it back (lazily or not)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    acyclic = {a for c in contracts if c["type"] == "acyclic_siblings" for a in c["ancestors"]}
+    assert {"inspector.core", "inspector.engine"} <= acyclic
+    result = _run(str(BIN / "lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_is_clean() -> None:

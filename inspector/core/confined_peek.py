@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError
+from .formats import Format
 from .model import CheckpointIndex, ChunkInfo, GlobalClass, GlobalRef, Node, NodeKind, TensorInfo
 from .peek import DamagedCheckpointError, ReaderOutOfMemory, display_name, peek
 
@@ -130,7 +131,7 @@ def index_to_data(index: CheckpointIndex) -> dict[str, Any]:
         "total_params": index.total_params, "total_bytes": index.total_bytes,
         "tensor_count": index.tensor_count,
         "storage_spans": {k: list(v) for k, v in index.storage_spans.items()}, "byteorder": index.byteorder,
-        "differentials": index.differentials,
+        "differentials": index.differentials, "unread": index.unread,
     }  # fmt: skip
 
 
@@ -144,12 +145,12 @@ def index_from_data(data: dict[str, Any]) -> CheckpointIndex:
         (made[parent] if parent >= 0 else root).add(node)
         made.append(node)
     return CheckpointIndex(
-        path=data["path"], format=data["format"], root=root,
+        path=data["path"], format=Format(data["format"]), root=root,
         globals=[_global_from(g) for g in data["globals"]], file_size=data["file_size"],
         warnings=list(data["warnings"]), total_params=data["total_params"], total_bytes=data["total_bytes"],
         tensor_count=data["tensor_count"],
         storage_spans={k: (v[0], v[1]) for k, v in data["storage_spans"].items()},
-        byteorder=data["byteorder"], differentials=list(data["differentials"]),
+        byteorder=data["byteorder"], differentials=list(data["differentials"]), unread=list(data["unread"]),
     )  # fmt: skip
 
 

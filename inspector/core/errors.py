@@ -1,6 +1,8 @@
-"""The one error type the static reader raises: a sentence about the user's file."""
+"""The errors the static reader raises: each a sentence about the user's file."""
 
 from __future__ import annotations
+
+from .model import GlobalRef
 
 
 class CheckpointError(Exception):
@@ -13,3 +15,25 @@ class CheckpointError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+
+class DamagedCheckpointError(CheckpointError):
+    """The file could not be read to the end, but its pickles referenced these globals before that.
+
+    ``scan`` still reports them: a damaged file that names ``os.system`` is dangerous, not just unreadable.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        details: str | None,
+        globals_: list[GlobalRef],
+        differentials: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, details)
+        self.globals = globals_
+        self.differentials = list(differentials or [])
+
+
+class ReaderOutOfMemory(CheckpointError):
+    """The read ran out of memory: the machine's, or the limit a confined reader runs under."""

@@ -22,6 +22,7 @@ from typing import Any
 
 from .dtypes import DTYPES, ITEMSIZE, LEGACY_DTYPES, SAFETENSORS_CODE
 from .errors import CheckpointError
+from .formats import Format
 from .formatting import count_of, escape_text
 from .load_options import MapLocation, format_map_location, is_device_name, map_location_from_json
 from .model import CheckpointIndex, Node, NodeKind, PathPart, join_key
@@ -65,29 +66,25 @@ class SourceRead(enum.Enum):
     TORCH_LOAD = "torch.load"
 
 
-#: Source formats (``CheckpointIndex.format``) whose tensors the engine reads straight from the file.
-DIRECT_SOURCES = frozenset({"torch-zip", "torch-legacy", "torchscript", "safetensors", "hf-sharded", "dcp"})
-#: Sources whose pickle describes more than tensors: a torch-format copy of them is written from
-#: what ``torch.load`` builds.
-PICKLED_SOURCES = frozenset({"torch-zip", "torch-legacy"})
 #: Targets that hold tensors and string metadata only.
 TENSOR_TARGETS = frozenset({"safetensors", "hf-sharded"})
 
 
-def source_read(source_format: str, target_format: str) -> SourceRead | None:
+def source_read(source_format: Format, target_format: str) -> SourceRead | None:
     """How an export to ``target_format`` reads a ``source_format`` source; ``None`` when it cannot.
 
-    safetensors targets read every layout directly; torch-format targets load pickled torch files
-    with torch and read flat sources (safetensors, shard sets, DCP) directly; a TorchScript
-    archive is exported as its weights only, so only to safetensors.
+    safetensors targets read every exportable layout directly; torch-format targets load the files
+    ``torch.load`` opens (their pickle describes more than tensors) with torch and read the others
+    (safetensors, shard sets, DCP) directly; an archive that holds code (TorchScript) is exported
+    as its weights only, so only to safetensors.
     """
-    if source_format not in DIRECT_SOURCES:
+    if not source_format.exportable:
         return None
     if target_format in TENSOR_TARGETS:
         return SourceRead.DIRECT
-    if source_format in PICKLED_SOURCES:
-        return SourceRead.TORCH_LOAD
-    return None if source_format == "torchscript" else SourceRead.DIRECT
+    if source_format.holds_code:
+        return None
+    return SourceRead.TORCH_LOAD if source_format.torch_load else SourceRead.DIRECT
 
 
 #: What a user refused a torch-format copy of an untrusted file can do instead.
@@ -96,21 +93,18 @@ UNTRUSTED_COPY = (
 )
 
 
-def source_notes(source_format: str, target_format: str) -> list[str]:
+def source_notes(source_format: Format, target_format: str) -> list[str]:
     """What the user should know about how the source is read, for the plan and the report."""
     notes: list[str] = []
-    if source_read(source_format, target_format) is SourceRead.DIRECT and source_format in (
-        *PICKLED_SOURCES,
-        "torchscript",
-    ):
+    if source_read(source_format, target_format) is SourceRead.DIRECT and source_format.torch_load:
         notes.append("The tensors are read straight from the file; its pickle is not run.")
-    if source_format == "torchscript":
+    if source_format.holds_code:
         notes.append("Only the weights are written: the archive's TorchScript code is not exported.")
     return notes
 
 
-def _unexportable(source_format: str, target_format: str) -> str:
-    if source_format == "torchscript":
+def _unexportable(source_format: Format, target_format: str) -> str:
+    if source_format.exportable and source_format.holds_code:
         return (
             f"A TorchScript archive is exported as its weights only, to safetensors or hf-sharded "
             f"(its code is not exported); {target_format} cannot hold it."

@@ -1,7 +1,8 @@
-"""Human-readable numbers, shapes and sizes shared by the CLI and the window."""
+"""Human-readable numbers, shapes, sizes and file names shared by the CLI and the window."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 
@@ -40,6 +41,11 @@ def format_shape(shape: Sequence[int | None]) -> str:
 def count_of(n: int, singular: str, plural: str | None = None) -> str:
     """1 → "1 item", 2 → "2 items", 1234 → "1,234 items": the noun agrees with the number."""
     return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
+def display_name(path: str) -> str:
+    """A path as sentences name it: its last part in quotes (“model.pt”)."""
+    return f"“{os.path.basename(os.path.normpath(path)) or path}”"
 
 
 def _is_hidden(ch: str) -> bool:

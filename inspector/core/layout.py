@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CheckpointError
-from .sniff import FileKind, sniff
+from .formatting import display_name
+from .pickle_stream import Lookalike
+from .readers import reader_for
 
 MAX_INDEX_BYTES = 64 << 20  # a weight_map of millions of keys stays far below this
 MAX_INDEX_CANDIDATES = 32  # *.index.json files looked at beside a shard or in a folder
@@ -67,10 +69,6 @@ class Layout:
         if self.hf_index is None:
             return []
         return [(s, os.path.join(self.folder, s)) for s in self.hf_index.shards]
-
-
-def display_name(path: str) -> str:
-    return f"“{os.path.basename(os.path.normpath(path)) or path}”"
 
 
 def normalise_shard(name: str) -> str:
@@ -276,11 +274,10 @@ def resolve_layout(path: str | os.PathLike[str], *, whole_set: bool = True) -> L
 
 
 def _looks_like_json(path: str, size: int) -> bool:
-    """True for a text file that starts like a JSON object (never for a checkpoint format)."""
+    """True for a file no checkpoint reader takes that starts like a JSON object."""
     try:
         with open(path, "rb") as f:
             head = f.read(4096)
     except OSError:
         return False
-    kind, _ = sniff(head, size)
-    return kind is FileKind.NOT_CHECKPOINT and head.lstrip()[:1] == b"{"
+    return isinstance(reader_for(head, size), Lookalike) and head.lstrip()[:1] == b"{"

@@ -9,6 +9,7 @@ import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from .formats import Format
 from .formatting import count_of
 
 #: One component of a container path: a dict key (str, or int for int keys) or a list index.
@@ -221,7 +222,7 @@ class CheckpointIndex:
     """What one static read of a checkpoint yields: the tree, the globals, and the file's facts."""
 
     path: str
-    format: str  # "torch-zip", "torch-legacy", "torchscript", "pickle", …
+    format: Format
     root: Node
     globals: list[GlobalRef]
     file_size: int

@@ -24,9 +24,6 @@ MODEL_PART_NAMES = (
     "ema", "model_ema", "ema_model", "ema_state_dict", "state_dict_ema",
 )  # fmt: skip
 
-#: Formats whose files are one flat map of tensor names to tensors: the whole file is the model.
-_FLAT_FORMATS = frozenset({"safetensors", "hf-sharded"})
-
 #: state_dict entries of ``nn.Module`` buffers that never have optimizer state.
 BUFFER_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked"})
 
@@ -58,28 +55,6 @@ class OptimizerMap:
     method: str  # "param_names", "order" (counts equal) or "shape" (positions skipped by shape)
     params: list[ParamState] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # sentences about what did not line up
-
-    def by_param(self) -> dict[str, ParamState]:
-        """Model tensor key → its optimizer state."""
-        return {p.param_key: p for p in self.params if p.param_key is not None}
-
-    def by_state_key(self) -> dict[str, str]:
-        """Every optimizer-state tensor key → the parameter key."""
-        out: dict[str, str] = {}
-        for p in self.params:
-            if p.param_key is None:
-                continue
-            for key in p.state_keys:
-                out[key] = p.param_key
-        return out
-
-    def slot_labels(self) -> dict[str, str]:
-        """The key of each ``state.N`` container → the parameter key (to label the tree's rows)."""
-        out: dict[str, str] = {}
-        for p in self.params:
-            if p.param_key is not None and p.slot_key is not None:
-                out[p.slot_key] = p.param_key
-        return out
 
 
 # -- finding the parts -----------------------------------------------------------------------------
@@ -204,7 +179,7 @@ def model_part(index: CheckpointIndex, optimizers: list[Node] | None = None) -> 
         ]
         return _common_ancestor(mapped)
     root = index.root
-    if index.format in _FLAT_FORMATS or is_module(root) or _only_tensors(root):
+    if index.format.flat or is_module(root) or _only_tensors(root):
         return root
     return None
 

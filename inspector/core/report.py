@@ -40,7 +40,7 @@ def globals_json(refs: list[GlobalRef]) -> list[dict[str, Any]]:
 
 
 def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) -> dict[str, Any]:
-    """The object ``info --json`` prints (DESIGN.md, "The command line")."""
+    """The object ``info --json`` prints (its fields: README, "``info --json``")."""
     tensors = []
     for node in index.root.tensors():
         t = node.tensor

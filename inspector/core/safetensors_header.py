@@ -8,14 +8,36 @@ from typing import BinaryIO
 
 from .dtypes import DTYPES, SAFETENSORS_DTYPE, SAFETENSORS_WITHOUT_TORCH, safetensors_bits
 from .errors import CheckpointError
+from .formats import Format
 from .formatting import count_of, escape_text
 from .model import CheckpointIndex, Node, NodeKind
+from .reading import FileReader, OpenedFile, ReadState, finish_index
+from .torch_pickle import StorageRef, TensorRef
 from .tree import TreeBuilder
 from .unpickler import PDict
 
 MAX_HEADER = 100 * 1000 * 1000  # the reference implementation's cap
 
 MAX_JSON_DEPTH = 128  # the reference reader's (serde_json's) nesting limit
+
+
+class SafetensorsReader(FileReader):
+    """A safetensors file: an 8-byte header length, then a JSON header that starts with "{"."""
+
+    formats = (Format.SAFETENSORS,)
+
+    def probe(self, head: bytes, size: int) -> bool:
+        if len(head) < 10:
+            return False
+        (n,) = struct.unpack_from("<Q", head, 0)
+        if head[8:9] != b"{" or n < 2:
+            return False
+        # A header length past the end of the file is still a safetensors file that lies (the read
+        # says so), unless the 8 bytes are printable text that happens to precede a brace.
+        return n <= size - 8 or not all(0x20 <= b < 0x7F for b in head[:8])
+
+    def read(self, file: OpenedFile, state: ReadState, warnings: list[str]) -> CheckpointIndex:
+        return read_safetensors(file.f, file.path, file.size, state.name)
 
 
 def _has_surrogate(text: str) -> bool:
@@ -63,11 +85,8 @@ def _torch_dtype(code: object, key: str, name: str) -> str:
     raise CheckpointError(f"{name}: tensor {key} has an unknown dtype {shown!r}.")
 
 
-def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> CheckpointIndex:
+def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> CheckpointIndex:
     """Read and check a safetensors header; no tensor data is read."""
-    from .peek import _finish
-    from .torch_pickle import StorageRef, TensorRef
-
     f.seek(0)
     (n,) = struct.unpack("<Q", f.read(8))
     if n > MAX_HEADER:
@@ -172,6 +191,6 @@ def peek_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
         for k, v in metadata.items():
             meta.add(Node(name=str(k), kind=NodeKind.VALUE, key=f"__metadata__.{k}",
                           path=("__metadata__", str(k)), value=repr(v)))  # fmt: skip
-    index = _finish(path, "safetensors", root, [], size, builder.warnings)
+    index = finish_index(path, Format.SAFETENSORS, root, [], size, builder.warnings)
     index.storage_spans = {key: (8 + n + begin, end - begin) for begin, end, key in entries}
     return index

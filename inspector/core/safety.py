@@ -26,6 +26,7 @@ import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from .formats import Format
 from .formatting import escape_text
 from .globals_policy import TORCH_BLOCKED_MODULES, is_valid_name, judge, judge_qualname, torch_lookup
 from .load_options import LoadOptions
@@ -106,9 +107,9 @@ _TORCHSCRIPT_BUILDERS = frozenset(
 def _is_format_record(g: GlobalRef, fmt: str) -> bool:
     if g.verdict is not GlobalClass.UNKNOWN:
         return False
-    if fmt == "torchscript":
+    if fmt == Format.TORCHSCRIPT:
         return g.module.split(".")[0] == "__torch__" or g.qualname in _TORCHSCRIPT_BUILDERS
-    if fmt == "dcp":
+    if fmt == Format.DCP:
         return g.qualname in DCP_RECORD_CLASSES
     return False
 
@@ -135,7 +136,12 @@ def judge_globals(
     else:
         verdict = Verdict.UNKNOWN if unknown or unread else Verdict.SAFE
     return FileVerdict(
-        verdict, tuple(dangerous), tuple(unknown), fmt == "torchscript", tuple(differentials), tuple(unread)
+        verdict,
+        tuple(dangerous),
+        tuple(unknown),
+        fmt == Format.TORCHSCRIPT,
+        tuple(differentials),
+        tuple(unread),
     )
 
 

@@ -16,16 +16,13 @@ from typing import BinaryIO
 
 from .dtypes import ITEMSIZE
 from .errors import CheckpointError
+from .formatting import display_name
 from .globals_policy import classify
 from .model import CheckpointIndex, GlobalClass
 from .torch_pickle import TensorRef, TorchPickleReader
 from .unpickler import Global, Limits, NeedMoreData, PickleError, SafeUnpickler
 from .ziparchive import ZipArchive
 
-#: Formats whose records are members of a zip archive.
-ZIP_FORMATS = frozenset({"torch-zip", "torchscript"})
-#: Formats whose records the static read located (``CheckpointIndex.storage_spans``).
-SPAN_FORMATS = frozenset({"torch-legacy", "safetensors"})
 #: A chunk's pickle describes one tensor: a few hundred bytes.
 MAX_CHUNK_PICKLE = 1 << 16
 
@@ -95,8 +92,8 @@ def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex) -> Stor
     safetensors records are where it found them. Raises ``CheckpointError`` for other formats.
     """
     p = os.fspath(path)
-    name = f"“{os.path.basename(os.path.normpath(p)) or p}”"
-    if index.format not in ZIP_FORMATS | SPAN_FORMATS:
+    name = display_name(p)
+    if not index.format.direct_reads:
         raise CheckpointError(f"{name} holds no tensor data that can be read directly ({index.format}).")
     try:
         f = open(p, "rb")  # noqa: SIM115 (a zip layout keeps it open until close())
@@ -106,7 +103,7 @@ def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex) -> Stor
         size = os.fstat(f.fileno()).st_size
         layout = StorageLayout(p, size, name)
         layout.format = index.format
-        if index.format in ZIP_FORMATS:
+        if index.format.zip_records:
             _locate_zip(layout, f)
             return layout
     except BaseException:

@@ -20,15 +20,16 @@ import posixpath
 import struct
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from .dtypes import ITEMSIZE, STORAGE_DTYPE, STORAGE_MODULES
 from .errors import CheckpointError
+from .formats import Format
+from .model import CheckpointIndex
+from .pickle_stream import read_unlike_pickle
+from .reading import FIRST_READ, FileReader, OpenedFile, ReadState
 from .torch_pickle import StorageRef, TensorRef, TorchPickleReader
 from .unpickler import Global, NeedMoreData
-
-if TYPE_CHECKING:
-    from .peek import _Reader
 
 TAR_MEMBERS = ("sys_info", "pickle", "tensors", "storages")
 MAX_MEMBERS = 1_000_000  # headers read; an archive with more is not read to its end
@@ -43,7 +44,29 @@ BLOCK = 512
 _REGULAR = (b"0", b"\0", b"7")  # GNU sparse ("S") is regular to tarfile too, but not read here
 _SUPPORTED = (b"0", b"\0", b"1", b"2", b"5", b"6", b"7", b"3", b"4", b"L", b"K", b"S")
 _LINKS = (b"1", b"2")
-_PAX_NUMBERS = {"uid", "gid", "size"}  # and mtime/atime/ctime, floats, which do not matter here
+
+
+class TorchTarReader(FileReader):
+    """A file whose first block ``tarfile`` accepts as a header: torch.load reads it as a tar (the
+    torch 0.1 format) when tarfile opens it, and as a pickle stream otherwise."""
+
+    formats = (Format.TORCH_TAR,)
+
+    def probe(self, head: bytes, size: int) -> bool:
+        return header_checks(head[:BLOCK])
+
+    def read(self, file: OpenedFile, state: ReadState, warnings: list[str]) -> CheckpointIndex:
+        try:
+            top = read_torch_tar(file.f, file.size, state, warnings)
+        except NotATar:  # tarfile would not open it either: torch reads it as a pickle stream
+            return read_unlike_pickle(
+                file, state, warnings, "a tar archive whose headers tarfile cannot read"
+            )
+        except CheckpointError:
+            _scan_stream_behind_tar(file, state)
+            raise
+        _scan_stream_behind_tar(file, state)
+        return state.index(file, Format.TORCH_TAR, top, warnings)
 
 
 class NotATar(Exception):
@@ -433,21 +456,21 @@ def _key(v: Any) -> str | None:
     return None
 
 
-def _pickle_at(reader: _Reader, data: bytes, pos: int, which: str) -> tuple[Any, int]:
+def _pickle_at(state: ReadState, data: bytes, pos: int, which: str) -> tuple[Any, int]:
     """One record pickle of a member, as torch's plain ``pickle.load`` reads it (no smaller limits)."""
     try:
-        return reader.unpickle(data, pos, which, torch=False)
+        return state.unpickle(data, pos, which, torch=False)
     except NeedMoreData:
         raise CheckpointError(
-            f"{reader.name} is damaged: its {which} member stops in the middle of a record."
+            f"{state.name} is damaged: its {which} member stops in the middle of a record."
         ) from None
 
 
 def _storages(
-    archive: TarArchive, info: TarMember, reader: _Reader, warnings: list[str]
+    archive: TarArchive, info: TarMember, state: ReadState, warnings: list[str]
 ) -> dict[str, StorageRef]:
     """Every storage record's key, dtype, location and size; the bytes are skipped."""
-    f, name = archive.f, reader.name
+    f, name = archive.f, state.name
     out: dict[str, StorageRef] = {}
     end = info.offset_data + info.size
     if info.size < 0 or end > archive.file_size:
@@ -460,7 +483,7 @@ def _storages(
             f.seek(at)
             chunk = f.read(want)
             try:
-                return reader.unpickle(chunk, 0, "storages", torch=False)
+                return state.unpickle(chunk, 0, "storages", torch=False)
             except NeedMoreData:
                 if want >= end - at or want >= MAX_PICKLE_MEMBER:
                     raise CheckpointError(
@@ -504,7 +527,7 @@ def _storages(
     f.seek(pos)
     rest = f.read(min(end - pos, 64 << 20))
     try:
-        views, _ = reader.unpickle(rest, 0, "storages (views)", torch=False)
+        views, _ = state.unpickle(rest, 0, "storages (views)", torch=False)
     except NeedMoreData:
         warnings.append("the list of storage views stops in the middle of a pickle")
         views = []
@@ -517,17 +540,17 @@ def _storages(
 
 
 def _tensors(
-    data: bytes, storages: dict[str, StorageRef], reader: _Reader, *, strict: bool = True
+    data: bytes, storages: dict[str, StorageRef], state: ReadState, *, strict: bool = True
 ) -> dict[str, TensorRef]:
     """Every tensor record: its storage, offset, sizes and strides (not ``strict``: records that
     name no known storage are skipped, to read every record's pickle for its globals)."""
-    name = reader.name
+    name = state.name
     out: dict[str, TensorRef] = {}
-    count, pos = _pickle_at(reader, data, 0, "tensors")
+    count, pos = _pickle_at(state, data, 0, "tensors")
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise CheckpointError(f"{name} is damaged: its tensors member does not start with a count.")
     for _ in range(count):
-        record, pos = _pickle_at(reader, data, pos, "tensors")
+        record, pos = _pickle_at(state, data, pos, "tensors")
         if not (isinstance(record, tuple) and len(record) == 3):
             raise CheckpointError(f"{name} is damaged: a tensor record is not (key, storage, type).")
         if pos + 8 > len(data):
@@ -551,7 +574,7 @@ def _tensors(
     return out
 
 
-def _scan_copies(archive: TarArchive, reader: _Reader, warnings: list[str]) -> list[str]:
+def _scan_copies(archive: TarArchive, state: ReadState, warnings: list[str]) -> list[str]:
     """Every member any tar reader could take for one of torch's names, scanned for its globals
     (the copies after the first of a name too); the names that have more than one candidate."""
     repeated: list[str] = []
@@ -563,32 +586,32 @@ def _scan_copies(archive: TarArchive, reader: _Reader, warnings: list[str]) -> l
             which = name if len(copies) == 1 else f"{name} (copy {i})"
             try:
                 if name == "storages":
-                    _storages(archive, m, reader, [])
+                    _storages(archive, m, state, [])
                 elif name == "tensors":
-                    _tensors(archive.read(m, MAX_TENSORS_MEMBER), {}, reader, strict=False)
+                    _tensors(archive.read(m, MAX_TENSORS_MEMBER), {}, state, strict=False)
                 else:
-                    reader.scan_only(archive.read(m, MAX_PICKLE_MEMBER), 0, which, warnings)
+                    state.scan_only(archive.read(m, MAX_PICKLE_MEMBER), 0, which, warnings)
             except CheckpointError:
                 continue
     return repeated
 
 
-def peek_torch_tar(f: BinaryIO, size: int, reader: _Reader, warnings: list[str]) -> tuple[str, Any]:
-    """(format, top object) of a torch 0.1 tar file; other tar archives are not checkpoints.
+def read_torch_tar(f: BinaryIO, size: int, state: ReadState, warnings: list[str]) -> Any:
+    """The object of a torch 0.1 tar file; other tar archives are not checkpoints.
 
     Raises ``NotATar`` when tarfile would not open the file, so that it is read as torch reads it
     then: as a pickle stream.
     """
-    name = reader.name
+    name = state.name
     try:
         archive = TarArchive(f, size, name)
     except _Unreadable as exc:
         raise CheckpointError(f"{name} is a tar archive this reader does not read: it has {exc}.") from None
     if archive.cut_short or archive.broken:
-        _scan_copies(archive, reader, warnings)
+        _scan_copies(archive, state, warnings)
         if archive.cut_short:
             raise CheckpointError(f"{name} is not read to its end: {archive.cut_short}.")
-        reader.differentials.append(
+        state.differentials.append(
             f"the tar archive is damaged past its start ({archive.broken}): torch.load then reads the file "
             "as a pickle stream instead, other tar readers read the members before the damage"
         )
@@ -601,8 +624,8 @@ def peek_torch_tar(f: BinaryIO, size: int, reader: _Reader, warnings: list[str])
     repeated = [n for n in TAR_MEMBERS if len(archive.named(n)) > 1 or
                 (n in names and archive.last(n) is None)]  # fmt: skip
     if repeated:
-        _scan_copies(archive, reader, warnings)
-        reader.differentials.append(
+        _scan_copies(archive, state, warnings)
+        state.differentials.append(
             f"the tar archive holds {repeated[0]} more than once (or under another spelling): torch takes "
             "the last, other tar readers may take another"
         )
@@ -614,23 +637,23 @@ def peek_torch_tar(f: BinaryIO, size: int, reader: _Reader, warnings: list[str])
     if "storages" in names:
         member = archive.resolve("storages", extracted)
         extracted["storages"] = member
-        storages = _storages(archive, member, reader, warnings)
+        storages = _storages(archive, member, state, warnings)
     tensors: dict[str, TensorRef] = {}
     if "tensors" in names:
         member = archive.resolve("tensors", extracted)
-        tensors = _tensors(archive.read(member, MAX_TENSORS_MEMBER), storages, reader)
+        tensors = _tensors(archive.read(member, MAX_TENSORS_MEMBER), storages, state)
     if "sys_info" in names:  # torch never reads it; its globals are listed all the same
         info = archive.last("sys_info")
         if info is not None and (info.type in _REGULAR or info.type not in _SUPPORTED):
-            reader.scan_only(archive.read(info, MAX_RECORD_BYTES), 0, "sys_info", warnings)
+            state.scan_only(archive.read(info, MAX_RECORD_BYTES), 0, "sys_info", warnings)
     missing = [m for m in ("tensors", "storages") if m not in names]
     if missing:
         warnings.append(f"the archive has no {' or '.join(missing)} member")
     hooks = _TarHooks(tensors, storages)
-    reader.torch = hooks
+    state.torch = hooks
     data = archive.read(archive.resolve("pickle", extracted), MAX_PICKLE_MEMBER)
     try:
-        top, _ = reader.unpickle(data, 0, "pickle")
+        top, _ = state.unpickle(data, 0, "pickle")
     except NeedMoreData:
         raise CheckpointError(
             f"{name} is damaged: its pickle member stops in the middle of the object."
@@ -644,4 +667,24 @@ def peek_torch_tar(f: BinaryIO, size: int, reader: _Reader, warnings: list[str])
         "this is the torch 0.1 tar format: torch.load reads it only with weights_only=False, "
         "which runs its pickles, so trust it first"
     )
-    return "torch-tar", top
+    return top
+
+
+def _scan_stream_behind_tar(file: OpenedFile, state: ReadState) -> None:
+    """torch.load falls back to reading a pickle stream from the first byte when the tar it opened
+    turns out damaged: a tar header that is also a pickle stream naming globals is a differential."""
+    before = len(state.globals)
+    file.f.seek(0)
+    data = file.f.read(min(file.size, FIRST_READ))
+    pos: int | None = 0
+    quiet: list[str] = []
+    for _ in range(5):  # magic number, protocol, sys info, object, storage keys
+        if pos is None or pos >= len(data):
+            break
+        pos = state.scan_only(data, pos, f"pickle stream at byte {pos}", quiet)
+    if len(state.globals) > before:
+        state.differentials.append(
+            "the file is both a tar archive and a pickle stream: torch.load reads the tar when it "
+            "can and the pickle stream when the tar is damaged, other readers may take either; "
+            "the globals of both are listed"
+        )

@@ -514,12 +514,6 @@ class ZipArchive:
         self._data_start[member.header_offset] = start
         return start
 
-    def data_range(self, member: ZipMember) -> tuple[int, int]:
-        """(first byte, end) of the bytes the reader takes for a member, its local header included."""
-        start = self.data_offset(member)
-        length = member.size if member.method == 0 and self.reader == "torch" else member.compressed_size
-        return member.header_offset, start + max(length, member.compressed_size)
-
     def overlapping(self) -> list[tuple[ZipMember, str]]:
         """Records whose bytes (local header to data end, at least) run into the next record's or
         into the directory: one stretch of bytes read as two members is a zip bomb or a differential."""

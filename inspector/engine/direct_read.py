@@ -32,8 +32,6 @@ from inspector.core.model import CheckpointIndex, Node, NodeKind, PathPart, Tens
 from inspector.core.peek import display_name, peek
 from inspector.core.storage_layout import StorageLayout, storage_layout
 
-#: Formats of single files whose tensors can be read directly.
-DIRECT_FORMATS = frozenset({"torch-zip", "torch-legacy", "torchscript", "safetensors"})
 #: torch counts elements and bytes in signed 64-bit integers.
 _INT64_MAX = (1 << 63) - 1
 
@@ -171,7 +169,7 @@ class MappedCheckpoint(TensorSource):
     def __init__(self, path: str | os.PathLike[str], index: CheckpointIndex | None = None) -> None:
         p = os.fspath(path)
         super().__init__(p, index if index is not None else peek(p, whole_set=False))
-        if self.index.format not in DIRECT_FORMATS:
+        if not self.index.format.direct_reads:
             raise CheckpointError(
                 f"{self.name} is a {self.index.format} file; its values cannot be read without loading it."
             )

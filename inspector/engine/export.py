@@ -341,12 +341,12 @@ def open_export_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[_So
         except CheckpointError as exc:
             raise ExportError(exc.message, exc.details, "failed") from None
         try:
-            metadata = _safetensors_metadata(plan.source) if index.format == "safetensors" else {}
+            metadata = _safetensors_metadata(plan.source) if index.format.string_metadata else {}
             yield _Source(None, False, direct, metadata)
         finally:
             direct.close()
         return
-    mmap = index.format == "torch-zip"
+    mmap = index.format.mmap
     allowed = [] if plan.trusted else _allowed_objects(plan.source, plan.allowed_globals)
     obj = _torch_load(plan.source, plan, mmap, allowed, [g.qualname for g in index.globals])
     try:

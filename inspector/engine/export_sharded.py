@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import DEFAULT_MAX_SHARD_SIZE, ExportPlan, KeyMapping, MappedTensor, map_keys
+from inspector.core.formats import Format
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek
 
@@ -161,7 +162,7 @@ def _verify_set(index_path: str, stored: list[MappedTensor], name: str) -> None:
             f"The written “{name}” did not verify: {exc.message}", None, "verify-failed"
         ) from None
     why = ""
-    if written.format != "hf-sharded":
+    if written.format is not Format.HF_SHARDED:
         why = "it is not read as a shard set"
     elif written.warnings:
         why = written.warnings[0]

@@ -1,6 +1,6 @@
 """One tab per file: the summary line, the filter, the tree, and what the engine says about loading.
 
-Opening is two-phase (DESIGN.md): the static peek runs on the task pool and shows the tree, then the
+Opening is two-phase: the static peek runs on the task pool and shows the tree, then the
 engine loads the file with torch and "Loaded on" fills in. Each phase carries a token (a generation
 number for the peek, the job id for the load) so results that arrive after a cancel, a reload or a
 close are dropped.
@@ -51,7 +51,6 @@ from PySide6.QtWidgets import (
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text, format_bytes, format_count, format_params
 from inspector.core.keyfilter import KeyIndex, MatchMode
-from inspector.core.layouts import SHARDED_FORMATS
 from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
@@ -153,7 +152,7 @@ def summary_text(index: CheckpointIndex) -> str:
     from inspector.core.formatting import escape_text
     from inspector.core.optimizer_map import model_params
 
-    parts = [index.format]
+    parts: list[str] = [index.format]
     tensors = index.tensor_count
     parts.append(
         (
@@ -189,7 +188,7 @@ def summary_text(index: CheckpointIndex) -> str:
                 devices=", ".join(map(escape_text, devices))
             )
         )
-    if index.format in SHARDED_FORMATS:
+    if index.format.several_files:
         files = {
             f for n in index.root.tensors() if n.tensor is not None for f in n.tensor.shard.split(", ") if f
         }
@@ -201,7 +200,7 @@ def summary_text(index: CheckpointIndex) -> str:
             ).format(count=len(files))
         )
     meta = next((n for n in index.root.children if n.key == "__metadata__"), None)
-    if meta is not None and index.format == "safetensors":
+    if meta is not None and index.format.string_metadata:
         entries = [escape_text(f"{n.name}={n.value}") for n in meta.children[:3]]
         if len(meta.children) > 3:
             entries.append("…")
@@ -558,7 +557,7 @@ class CheckpointTab(QWidget):
             self.load_label.show()
             self.state_changed.emit()
             return
-        if self.index is not None and self.index.format in SHARDED_FORMATS:
+        if self.index is not None and self.index.format.several_files:
             # torch.load opens single files; a shard set is shown from its static read.
             self.busy.hide_busy()
             self.load_label.setText(
@@ -827,9 +826,9 @@ class CheckpointTab(QWidget):
         self._expand_initial()
         for column in (Column.NONFINITE, Column.NORM):  # shown once statistics are computed
             self.columns.set_hidden(column, True)
-        self.columns.set_hidden(Column.SHARD, index.format not in SHARDED_FORMATS)
+        self.columns.set_hidden(Column.SHARD, not index.format.several_files)
         self.columns.apply(self.model)
-        self.code_files_button.setVisible(index.format == "torchscript")
+        self.code_files_button.setVisible(index.format.holds_code)
         self.tree_shown.emit()
         self.state_changed.emit()
 
@@ -891,7 +890,7 @@ class CheckpointTab(QWidget):
 
     def show_code_files(self) -> QDialog | None:
         """A read-only view of a TorchScript archive's code files (read from the zip, never run)."""
-        if self.index is None or self.index.format != "torchscript":
+        if self.index is None or not self.index.format.holds_code:
             return None
         self.code_files = CodeFilesDialog(self.path, self._runner, self)
         self.code_files.show()

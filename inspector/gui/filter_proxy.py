@@ -100,10 +100,6 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
             ]
         return [i for i, label in self._label_positions if matcher.matches(label)]
 
-    def match_count(self) -> int:
-        """How many nodes the current filter keeps (matches, their subtrees and ancestors)."""
-        return sum(self._visible)
-
     @property
     def pattern(self) -> str:
         return self._matcher.pattern if self._matcher is not None else ""

@@ -400,10 +400,6 @@ class CheckpointTreeModel(QAbstractItemModel):
     def tensor_stats(self, node: Node) -> dict[str, Any] | None:
         return self._stats.get(id(node))
 
-    @property
-    def has_stats(self) -> bool:
-        return bool(self._stats)
-
     def set_notes(self, names: Mapping[str, str], tooltips: Mapping[str, str]) -> None:
         """Text shown after a row's name and added to its tooltip, by key (optimizer ↔ parameter)."""
         by_key = {n.key: n for n in self._root.walk() if n.key in names or n.key in tooltips}

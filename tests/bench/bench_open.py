@@ -71,7 +71,7 @@ def make_llm_bf16(path: Path, gib: float) -> None:
 
 
 def make_many_keys(path: Path, count: int) -> None:
-    """``count`` small float32 tensors under nested keys (the DESIGN's 100,000-key case)."""
+    """``count`` small float32 tensors under nested keys (the 100,000-key case of the README's benchmarks)."""
     import torch
 
     sd = {f"blocks.{i // 100}.experts.{i % 100}.weight": torch.zeros(4) for i in range(count)}

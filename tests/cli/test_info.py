@@ -1,4 +1,4 @@
-"""``checkpoint-inspector info``: the JSON contract of DESIGN.md, checked against torch itself.
+"""``checkpoint-inspector info``: the JSON contract (README, "``info --json``"), checked against torch itself.
 
 The CLI runs as a real subprocess (``python -m inspector info FILE ...``); the runs of one test
 module happen in parallel, once, in module-scoped fixtures.

@@ -10,8 +10,10 @@ import pytest
 from inspector.core.confined_peek import confined_peek, index_to_data
 from inspector.core.errors import CheckpointError
 from inspector.core.peek import DamagedCheckpointError, peek
+from inspector.core.safety import Verdict, verdict_of
 from tests.checkpoints import BuiltCheckpoint
 from tests.hostile import HostileCase, build_corpus
+from tests.layouts import sample_state, write_hf_set
 
 #: One file of each kind of answer: trees of every format, a damaged file with its globals, a
 #: reader differential, strings with lone surrogates, and a plain refusal.
@@ -64,3 +66,13 @@ def test_a_file_that_needs_more_time_than_allowed_is_a_sentence(tmp_path: Path) 
     with pytest.raises(CheckpointError) as info:
         confined_peek(path, cpu_seconds=1)
     assert "slow.pkl" in info.value.message and "1 s of processor time" in info.value.message
+
+
+def test_a_shard_set_with_an_unreadable_shard_is_judged_the_same_when_confined(tmp_path: Path) -> None:
+    """The parts that could not be read travel back with the index: they keep the set from being safe."""
+    index_path = write_hf_set(tmp_path, sample_state())
+    (tmp_path / "model-00002-of-00002.bin").write_bytes(b"not a checkpoint\n")
+    direct, confined = peek(index_path), confined_peek(index_path)
+    assert direct.unread and confined.unread == direct.unread
+    assert verdict_of(confined) == verdict_of(direct)
+    assert verdict_of(confined).verdict is Verdict.UNKNOWN

@@ -69,8 +69,9 @@ def test_adam_state_maps_to_parameter_names(tmp_path: Path) -> None:
         assert sorted(k.rsplit(".", 1)[1] for k in p.state_keys) == ["exp_avg", "exp_avg_sq", "step"]
         name = p.param_key.removeprefix("model.")  # type: ignore[union-attr]
         assert state["optimizer"]["state"][p.param_id]["exp_avg"].shape == state["model"][name].shape
-    assert mapping.by_state_key()["optimizer.state.0.exp_avg"] == "model.embed.weight"
-    assert mapping.slot_labels()["optimizer.state.3"] == expected[3]
+    owner = {key: p.param_key for p in mapping.params for key in p.state_keys}
+    assert owner["optimizer.state.0.exp_avg"] == "model.embed.weight"
+    assert {p.slot_key: p.param_key for p in mapping.params}["optimizer.state.3"] == expected[3]
 
 
 def test_training_fixture_and_example_map_completely(tmp_path: Path) -> None:

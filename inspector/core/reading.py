@@ -1,0 +1,255 @@
+"""What every format reader shares: the state of one read, its budgets, and the finished index.
+
+A read of one file (or of one layout of several files) keeps one ``ReadState``: the globals its
+pickles reference (each occurrence with its byte offset, capped per global), one budget of time
+and work for all its pickles, the ways other readers would read the file differently, and the
+parts that could not be read. A reader is a ``FileReader``: a content probe on the first bytes and
+a read step that ends in ``ReadState.index``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO, ClassVar
+
+from .errors import CheckpointError, DamagedCheckpointError
+from .formats import Format
+from .globals_policy import classify, implied_globals, torch_lookup
+from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, tensor_totals
+from .torch_pickle import TorchPickleReader
+from .tree import TreeBuilder
+from .unpickler import Budget, Global, Limits, NeedMoreData, PickleError, SafeUnpickler
+
+MAX_PICKLE_BYTES = 1 << 30  # a data.pkl above 1 GiB is not something torch.save writes
+MAX_LISTED_PER_GLOBAL = 1000  # occurrences of one global listed one by one; the rest are counted
+MAX_DISTINCT_GLOBALS = 10_000  # distinct globals listed; past it only dangerous ones are added
+MAX_ARCHIVE_PICKLE_BYTES = 2 << 30  # bytes of pickle members read from one archive, all together
+MAX_WARNINGS_OF_A_KIND = 20
+FIRST_READ = 16 << 20  # bytes of a pickle stream read at first; more only when its pickle needs them
+
+#: Functions that unpickle their bytes argument: a payload can hide a second pickle inside the first.
+_NESTED_LOADS = frozenset(
+    {"pickle.loads", "_pickle.loads", "pickle._loads", "dill.loads", "dill._dill.loads",
+     "cloudpickle.loads", "torch.load", "torch.serialization.load", "marshal.loads"}
+)  # fmt: skip
+_MAX_NESTING = 4
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedFile:
+    """One regular file being read: its handle, path, size and first bytes."""
+
+    f: BinaryIO
+    path: str
+    size: int
+    head: bytes  # the first 4 KiB, which the readers' probes look at
+
+
+class ReadState:
+    """Shared state of one read: the globals seen, the torch hooks and the budgets."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.globals: list[GlobalRef] = []
+        self.torch = TorchPickleReader()
+        self._listed: dict[tuple[str, str, str], tuple[int, GlobalClass]] = {}
+        self.unlisted = 0  # occurrences beyond MAX_LISTED_PER_GLOBAL of one global
+        self.nested_warnings: list[str] = []
+        self._depth = 0
+        self.storage_spans: dict[str, tuple[int, int]] = {}
+        self.byteorder = "little"
+        self.budget = Budget()  # shared by every pickle of the file
+        self.differentials: list[str] = []  # how other readers would read the file otherwise
+        self.unread: list[str] = []  # parts that were never looked at: the file is not shown as safe
+        self.archive_bytes_left = MAX_ARCHIVE_PICKLE_BYTES
+
+    def reset(self) -> None:
+        """Start over on the same file (a longer read of it): the time already spent still counts."""
+        self.globals.clear()
+        self._listed.clear()
+        self.unlisted = 0
+        self.nested_warnings.clear()
+        self.torch = TorchPickleReader()
+        self.storage_spans = {}
+        self.byteorder = "little"
+        self.budget = Budget(deadline=self.budget.deadline)
+        self.differentials.clear()
+        self.unread.clear()
+        self.archive_bytes_left = MAX_ARCHIVE_PICKLE_BYTES
+
+    def damaged(self, exc: CheckpointError) -> CheckpointError:
+        """The error to raise for a file that could not be read to the end: with the globals and
+        differentials met before, so "damaged" never hides "dangerous"."""
+        if isinstance(exc, DamagedCheckpointError):
+            return exc
+        if self.globals or self.differentials:
+            return DamagedCheckpointError(exc.message, exc.details, list(self.globals), self.differentials)
+        return exc
+
+    def record(self, g: Global, which: str) -> None:
+        """List one occurrence; past the caps only dangerous globals not yet listed are added."""
+        key = (g.module, g.name, which)
+        seen = self._listed.get(key)
+        if seen is None:
+            verdict = classify(g.module, g.name)
+            if len(self._listed) >= MAX_DISTINCT_GLOBALS and verdict is not GlobalClass.DANGEROUS:
+                self.unlisted += 1
+                return
+            self._listed[key] = (1, verdict)
+        elif seen[0] < MAX_LISTED_PER_GLOBAL:
+            verdict = seen[1]
+            self._listed[key] = (seen[0] + 1, verdict)
+        else:
+            self.unlisted += 1
+            return
+        module, name = torch_lookup(g.module, g.name)  # the name torch looks up, judged as written too
+        written = g.qualname if (module, name) != (g.module, g.name) else ""
+        self.globals.append(GlobalRef(module, name, verdict, which, g.offset, written))
+
+    def unpickle(
+        self, data: bytes, start: int, which: str, limits: Limits | None = None, *, torch: bool = True
+    ) -> tuple[Any, int]:
+        """One pickle of ``data`` from ``start``: (object, end offset); its globals are recorded."""
+        hooks = self.torch if torch else TorchPickleReader()
+
+        def reduce_hook(func: Any, args: Any) -> Any:
+            if (
+                isinstance(func, Global)
+                and func.qualname in _NESTED_LOADS
+                and isinstance(args, tuple)
+                and args
+                and isinstance(args[0], (bytes, bytearray))
+                and self._depth < _MAX_NESTING
+            ):
+                self._depth += 1
+                try:
+                    self.scan_only(bytes(args[0]), 0, f"{which} › pickle passed to {func.qualname}",
+                                   self.nested_warnings)  # fmt: skip
+                finally:
+                    self._depth -= 1
+            if isinstance(func, Global):  # what torch needs for this call, named or not
+                for module, name in implied_globals(func.qualname, args):
+                    self.record(Global(module, name, func.offset), which)
+            return hooks.reduce_hook(func, args)
+
+        up = SafeUnpickler(
+            data, start, name=which, on_global=lambda g: self.record(g, which),
+            reduce_hook=reduce_hook, persistent_load=hooks.persistent_load, limits=limits,
+            budget=self.budget,
+        )  # fmt: skip
+        try:
+            return up.load()
+        except PickleError as exc:
+            error = _UnpickleError(f"{self.name} cannot be read: {exc.message}", exc.details)
+            error.unscanned, error.inner = exc.unscanned, exc.message.rstrip(".")
+            raise error from None
+
+    def scan_only(self, data: bytes, start: int, which: str, warnings: list[str]) -> int | None:
+        """Read a further pickle for its globals only; a damaged one is a warning. Its end, or None.
+
+        A pickle a limit of this reader stopped before its end (even for the globals-only scan)
+        counts as unread: the file is then never shown as safe.
+        """
+        try:
+            _, end = self.unpickle(data, start, which, Limits(max_bytes=128 << 20), torch=False)
+        except NeedMoreData:
+            warnings.append(f"{which} stops in the middle of a pickle (its globals so far are listed)")
+            return None
+        except _UnpickleError as exc:
+            warnings.append(f"{which} could not be read to the end ({exc.message})")
+            if exc.unscanned:
+                self.unread.append(exc.inner)
+            return None
+        except CheckpointError as exc:
+            warnings.append(f"{which} could not be read to the end ({exc.message})")
+            return None
+        return end
+
+    def index(self, file: OpenedFile, fmt: Format, top: Any, warnings: list[str]) -> CheckpointIndex:
+        """The index of a file whose pickles were read: the tree of ``top`` and what the read met."""
+        warnings.extend(self.nested_warnings)
+        warnings.extend(self.torch.all_problems())
+        if self.unlisted:
+            warnings.append(
+                f"the pickles reference globals {self.unlisted:,} more times than are listed one by one"
+            )
+        builder = TreeBuilder()
+        root = builder.build(top)
+        warnings.extend(builder.warnings)
+        index = finish_index(file.path, fmt, root, self.globals, file.size, warnings)
+        index.storage_spans, index.byteorder = self.storage_spans, self.byteorder
+        index.differentials = self.differentials
+        return index
+
+
+class _UnpickleError(CheckpointError):
+    """A pickle of the file could not be read; ``unscanned`` when part of it was never looked at."""
+
+    unscanned = False
+    inner = ""  # the reason, without the file's name
+
+
+class FileReader(abc.ABC):
+    """The reader of one format of single files: a probe of the first bytes, and a read step."""
+
+    #: The formats its read yields.
+    formats: ClassVar[tuple[Format, ...]]
+
+    @abc.abstractmethod
+    def probe(self, head: bytes, size: int) -> bool:
+        """Whether this reader takes a file that starts with ``head`` (its first 4 KiB)."""
+
+    @abc.abstractmethod
+    def read(self, file: OpenedFile, state: ReadState, warnings: list[str]) -> CheckpointIndex:
+        """The file's index; ``CheckpointError`` with a sentence about the file when it cannot be read."""
+
+
+def limited(items: list[str], what: str) -> list[str]:
+    """The first few warnings of one kind, and a count of the rest."""
+    if len(items) <= MAX_WARNINGS_OF_A_KIND:
+        return items
+    rest = len(items) - MAX_WARNINGS_OF_A_KIND
+    return [*items[:MAX_WARNINGS_OF_A_KIND], f"{rest:,} more {what}"]
+
+
+def finish_index(
+    path: str, fmt: Format, root: Node, globals_: list[GlobalRef], size: int, warnings: list[str]
+) -> CheckpointIndex:
+    """The index of a read tree: its totals, and a warning for each tensor past its storage's end."""
+    beyond: list[str] = []
+    for node in root.tensors():
+        t = node.tensor
+        assert t is not None
+        extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
+        if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
+            beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
+    warnings.extend(limited(beyond, "tensors reach beyond the end of their storage"))
+    totals = tensor_totals(root.tensors())
+    return CheckpointIndex(
+        path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
+        total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count,
+    )  # fmt: skip
+
+
+def read_growing(f: BinaryIO, size: int, parse: Callable[[bytes], Any], name: str) -> Any:
+    """Run ``parse`` on the file's first bytes, giving it more while it runs out of data.
+
+    A length field that reaches past the end of the file is refused at once: the read never grows
+    on the file's own claims, only on bytes the file really has.
+    """
+    want = min(size, FIRST_READ)
+    while True:
+        f.seek(0)
+        data = f.read(want)
+        try:
+            return parse(data)
+        except NeedMoreData as more:
+            if want >= size or more.needed > size:
+                raise CheckpointError(f"{name} is truncated: it stops in the middle of a pickle.") from None
+            if want >= MAX_PICKLE_BYTES or more.needed > MAX_PICKLE_BYTES:
+                raise CheckpointError(f"{name} has a pickle larger than 1 GiB; it is not read.") from None
+            want = min(size, max(want * 4, more.needed), MAX_PICKLE_BYTES)
+        finally:
+            del data
