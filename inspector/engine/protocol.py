@@ -466,7 +466,7 @@ class StatsReply:
 
     key: str
     path: TensorPath
-    stats: Mapping[str, Any]
+    stats: dict[str, Any]
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StatsReply:
@@ -502,7 +502,7 @@ class StatsAllReply:
     """Statistics of every tensor by container path; ``flagged`` keys hold NaN or ±Inf."""
 
     path: str
-    stats: Mapping[TensorPath, Mapping[str, Any]]
+    stats: Mapping[TensorPath, dict[str, Any]]
     errors: Mapping[TensorPath, str]
     flagged: tuple[str, ...]
     bytes: int
@@ -510,7 +510,7 @@ class StatsAllReply:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StatsAllReply:
-        stats: dict[TensorPath, Mapping[str, Any]] = {}
+        stats: dict[TensorPath, dict[str, Any]] = {}
         errors: dict[TensorPath, str] = {}
         for row in data.get("tensors") or []:
             if not isinstance(row, dict):

@@ -332,23 +332,22 @@ def test_unsupported_sources_are_refused(tmp_path: Path) -> None:
 
 
 def test_worker_runs_exports_and_reports_progress(engine, built_checkpoints, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from inspector.engine.protocol import ErrorKind, ExportRequest, Failure, Result
+
     built = built_checkpoints["training-zip"]
     target = tmp_path / "w.safetensors"
     plan = _plan(built, target, "safetensors", dtype="float16")
-    engine.ready()
-    job = engine.client.submit("export", {"plan": plan.to_json()})
-    answer = engine.events.wait_for(lambda e: e.get("job") == job and e["event"] in {"result", "error"})
-    assert answer["event"] == "result", answer
-    assert answer["result"]["verified"] is True and target.exists()
-    progress = [e for e in engine.events.seen if e.get("event") == "progress" and e["job"] == answer["job"]]
-    assert progress and progress[-1]["done"] == progress[-1]["total"] > 0
-    assert all(
-        e["event"] == "progress" for e in engine.events.seen if e.get("job") == job and e is not answer
-    )
-    job = engine.client.submit("export", {"plan": {**plan.to_json(), "temp_path": ""}})
-    refused = engine.events.wait_for(lambda e: e.get("job") == job and e["event"] in {"result", "error"})
-    assert refused["event"] == "error" and refused["kind"] == "refused"
-    assert "already exists" in refused["message"]
+    answer = engine.run(ExportRequest(plan))
+    assert isinstance(answer, Result), answer
+    assert ExportRequest(plan).reply(answer.data).tensors > 0 and target.exists()
+    progress = engine.events.progress_of(answer.job)
+    assert progress and progress[-1].done == progress[-1].total > 0
+    assert engine.events.ends_of(answer.job) == [answer]  # progress on the way, one answer at the end
+    refused = engine.run(ExportRequest(replace(plan, temp_path="")))
+    assert isinstance(refused, Failure) and refused.kind is ErrorKind.REFUSED
+    assert "already exists" in refused.message
 
 
 def test_export_refuses_to_allow_a_dangerous_global_before_importing_it(tmp_path: Path) -> None:
