@@ -173,7 +173,8 @@ class _Inbox:
                     print(f"inspector engine: unreadable request, stopping: {exc}", file=sys.stderr)
                     self.jobs.put(2)
                     return
-                self.jobs.put(Failure(exc.job, ErrorKind.BAD_REQUEST, f"{str(exc).capitalize()}."))
+                why = str(exc)
+                self.jobs.put(Failure(exc.job, ErrorKind.BAD_REQUEST, f"{why[:1].upper()}{why[1:]}."))
                 continue
             except (OSError, ValueError, EOFError) as exc:
                 print(f"inspector engine: unreadable request, stopping: {exc}", file=sys.stderr)

@@ -111,7 +111,7 @@ def _inbox(*frames: bytes) -> list[Submit | Failure | int]:
 @pytest.mark.parametrize(
     "frame",
     [
-        {"type": "job", "job": 6, "request": "explode", "body": {}},
+        {"type": "job", "job": 6, "request": "Explode", "body": {}},
         {"type": "job", "job": 6, "request": "load", "body": {}},  # no path
         {"type": "job", "job": 6, "request": "slice", "body": {"path": "x", "key": "w", "axes": [0]}},
         {"type": "job", "job": 6, "request": "export", "body": {"plan": {"target": "o.pth"}}},
@@ -121,7 +121,7 @@ def test_an_unknown_or_malformed_request_is_answered_not_raised(frame: dict[str,
     first, end = _inbox(encode_frame(frame))
     assert isinstance(first, Failure)
     assert (first.job, first.kind) == (6, ErrorKind.BAD_REQUEST)
-    assert first.message.endswith(".")
+    assert first.message.startswith("The ") and first.message.endswith(".")
     assert end == 0  # the stream ended cleanly: the worker exits 0
 
 
@@ -208,3 +208,11 @@ def test_devices_start_with_cpu_and_meta_and_list_each_cuda_device() -> None:
     assert [d for d in devices if d.startswith("cuda")] == [
         f"cuda:{i}" for i in range(torch.cuda.device_count())
     ]
+
+
+def test_a_refused_request_keeps_the_names_it_quotes_as_they_were() -> None:
+    (failure, _end) = _inbox(
+        encode_frame({"type": "job", "job": 2, "request": "Load-Everything", "body": {}})
+    )
+    assert isinstance(failure, Failure)
+    assert failure.message == "The loader does not know the request 'Load-Everything'."

@@ -342,7 +342,7 @@ def test_a_killed_export_leaves_only_its_temp_file_which_the_caller_removes(tmp_
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert Path(plan.temp_path).exists()  # killed mid-write: the partial file exists ...
     assert target.read_bytes() == b"old contents"  # ... but never under the target's name
-    assert discard_partial(plan)  # what the bridge does after a cancel or a crash
+    assert discard_partial(plan)  # what the engine client does once a killed worker is gone
     assert _leftovers(tmp_path) == [] and target.read_bytes() == b"old contents"
 
 

@@ -303,5 +303,5 @@ def test_a_killed_shard_set_export_leaves_only_its_temp_folder_which_the_caller_
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src.pth", os.path.basename(plan.temp_path)])
-    assert discard_partial(plan)  # what the window's engine bridge does after a kill
+    assert discard_partial(plan)  # what the engine client does once a killed worker is gone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.pth"]
