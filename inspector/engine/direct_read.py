@@ -249,13 +249,3 @@ class MappedCheckpoint(TensorSource):
             self._map = None
         self._layout.close()
         self._file.close()
-
-
-def tensor_ref(payload: dict[str, Any]) -> tuple[str | None, list[PathPart] | None]:
-    """The ``key`` / ``tensor_path`` a job payload names a tensor by."""
-    key = payload.get("key")
-    path = payload.get("tensor_path")
-    return (
-        key if isinstance(key, str) else None,
-        [p for p in path if isinstance(p, (str, int))] if isinstance(path, list) else None,
-    )

@@ -205,9 +205,8 @@ def write_verified(
         else:
             facts = _write_torch(plan, mapping, source, temp, step)
         fsync_path(temp)
-        _verify(plan, mapping, source, temp, facts)
-        if cancel is not None and cancel():
-            raise ExportCancelled()
+        _verify(plan, mapping, source, temp, facts, lambda: step(0))
+        step(0)
         move_into_place(temp, plan.target)
     except BaseException as exc:
         remove_partial(temp)
@@ -904,8 +903,12 @@ def _output_blocks(t: torch.Tensor, dtype: str) -> Iterator[torch.Tensor]:
 # -- verification --------------------------------------------------------------------------------
 
 
-def _verify(plan: ExportPlan, mapping: KeyMapping, source: _Source, temp: str, facts: _Facts) -> None:
-    """Re-open the written file with core's reader and with the writing library; compare all."""
+def _verify(
+    plan: ExportPlan, mapping: KeyMapping, source: _Source, temp: str, facts: _Facts,
+    check: Callable[[], None],
+) -> None:  # fmt: skip
+    """Re-open the written file with core's reader and with the writing library; compare all
+    (``check()`` runs before each tensor's values: a cancel stops there)."""
     name = os.path.basename(plan.target)
     try:
         index = peek(temp)
@@ -932,9 +935,9 @@ def _verify(plan: ExportPlan, mapping: KeyMapping, source: _Source, temp: str, f
             keys = {seen[t.output_path].tensor.storage_key for t in group}  # type: ignore[union-attr]
             if len(keys) != 1:
                 raise _unverified(name, f"{', '.join(t.output_key for t in group)} no longer share storage")
-        _verify_torch_values(plan, mapping, source, temp, name, index)
+        _verify_torch_values(plan, mapping, source, temp, name, index, check)
     else:
-        _verify_safetensors_values(mapping, source, temp, name, facts)
+        _verify_safetensors_values(mapping, source, temp, name, facts, check)
 
 
 def _unverified(name: str, why: str) -> ExportError:
@@ -993,7 +996,13 @@ def _rewritten_allowances(source: _Source, written: CheckpointIndex, name: str) 
 
 
 def _verify_torch_values(
-    plan: ExportPlan, mapping: KeyMapping, source: _Source, temp: str, name: str, index: CheckpointIndex
+    plan: ExportPlan,
+    mapping: KeyMapping,
+    source: _Source,
+    temp: str,
+    name: str,
+    index: CheckpointIndex,
+    check: Callable[[], None],
 ) -> None:
     mmap = plan.format == "pth"
     # A trusted source's rewrite is read the same way; otherwise only what the source needed.
@@ -1004,6 +1013,7 @@ def _verify_torch_values(
         raise _unverified(name, f"torch.load cannot read it ({exc.message})") from None
     found = dict(_walk(written))
     for t in mapping.tensors:
+        check()
         out = found.get(t.output_path)
         if out is None:
             raise _unverified(name, f"torch does not find {t.output_key or 'the tensor'}")
@@ -1021,7 +1031,7 @@ def _verify_torch_values(
 
 
 def _verify_safetensors_values(
-    mapping: KeyMapping, source: _Source, temp: str, name: str, facts: _Facts
+    mapping: KeyMapping, source: _Source, temp: str, name: str, facts: _Facts, check: Callable[[], None]
 ) -> None:
     """Keys, metadata, dtypes and shapes through ``safe_open``; values through a private mapping of
     the file (safe_open maps the whole file for as long as it is open, which would keep every page
@@ -1059,6 +1069,7 @@ def _verify_safetensors_values(
     for t in mapping.tensors:
         if t.alias_of is not None or not t.nbytes:
             continue
+        check()
         begin, end = header[t.output_key]["data_offsets"]
         written = torch.empty(0, dtype=torch.uint8).set_(mapped, data_start + begin, (end - begin,), (1,))
         src = source.tensor(t)
@@ -1088,7 +1099,6 @@ def _report(plan: ExportPlan, mapping: KeyMapping, facts: _Facts, seconds: float
         storages=facts.storages,
         bytes=os.path.getsize(plan.target),
         seconds=seconds,
-        verified=True,
         aliases=mapping.aliases() if plan.format == "safetensors" else {},
         cloned=mapping.cloned() if plan.format == "safetensors" else {},
         values_kept=facts.kept,

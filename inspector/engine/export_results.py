@@ -34,7 +34,8 @@ class ExportCancelled(ExportError):
 
 @dataclass
 class ExportReport:
-    """What was written, for the dialog and the command line."""
+    """What was written, for the dialog and the command line: a report exists only for a copy that
+    verified (one that does not raises ``ExportError`` of kind ``verify-failed`` and is not kept)."""
 
     target: str
     format: str
@@ -42,7 +43,6 @@ class ExportReport:
     storages: int
     bytes: int  # size of the written file
     seconds: float
-    verified: bool
     aliases: dict[str, str] = field(default_factory=dict)  # safetensors: alias → stored key
     cloned: dict[str, str] = field(default_factory=dict)  # safetensors: copy → tensor it shared with
     values_kept: list[str] = field(default_factory=list)
@@ -58,7 +58,6 @@ class ExportReport:
             "storages": self.storages,
             "bytes": self.bytes,
             "seconds": self.seconds,
-            "verified": self.verified,
             "aliases": dict(self.aliases),
             "cloned": dict(self.cloned),
             "values_kept": list(self.values_kept),
@@ -68,11 +67,11 @@ class ExportReport:
         }
 
     def summary(self) -> list[str]:
-        """A few lines: tensors, bytes, time, verified, and what happened to other values."""
+        """A few lines: tensors, bytes, time, and what happened to other values."""
         name = os.path.basename(self.target)
         lines = [
             f"Wrote “{name}” ({self.format}): {self.tensors:,} tensors, {format_bytes(self.bytes)} "
-            f"in {self.seconds:.2f} s; " + ("verified." if self.verified else "NOT verified.")
+            f"in {self.seconds:.2f} s; verified."
         ]
         if self.aliases:
             lines.append(f"{len(self.aliases)} alias(es) stored once, recorded in the metadata: "

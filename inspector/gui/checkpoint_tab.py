@@ -1,9 +1,9 @@
 """One tab per file: the summary line, the filter, the tree, and what the engine says about loading.
 
-Opening is two-phase: the static peek runs on the task pool and shows the tree, then the
-engine loads the file with torch and "Loaded on" fills in. Each phase carries a token (a generation
-number for the peek, the job id for the load) so results that arrive after a cancel, a reload or a
-close are dropped.
+Opening is two-phase: the static peek runs on the task pool and shows the tree, then the engine
+loads the file with torch and "Loaded on" fills in. The peek carries a generation number, so a
+result that arrives after a cancel, a reload or a close is dropped; the load is an engine job the
+tab holds, discarded (cancelled, and heard no more) when the tab moves on.
 
 Safety: the scan verdict (``inspector.core.safety``) is a badge on the tab. What the policy
 refuses to hand to torch (dangerous globals, TorchScript code) is never submitted until the user
@@ -64,15 +64,16 @@ from inspector.core.safety import (
     verdict_of,
     what_would_run,
 )
+from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest, StatsAllReply
 from inspector.gui.code_files_dialog import CodeFilesDialog
 from inspector.gui.column_widths import ColumnSizer
 from inspector.gui.detail_panel import DetailPanel
 from inspector.gui.durations import Clock, wait_text
-from inspector.gui.engine_bridge import EngineBridge, loaded_devices
+from inspector.gui.engine_bridge import EngineBridge, EngineJob
 from inspector.gui.filter_proxy import CheckpointFilterProxy
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.load_options_bar import map_location_label
-from inspector.gui.stats_all import StatsAllRow, stats_by_path
+from inspector.gui.stats_all import StatsAllRow
 from inspector.gui.status_widgets import BusyRow, DangerBanner, ErrorPanel, VerdictBadge
 from inspector.gui.tasks import TaskRunner
 from inspector.gui.training_breakdown import TrainingBreakdown, tree_notes
@@ -96,36 +97,44 @@ _MODES = (
 
 #: Said when the engine's error carries no sentence of its own (translated at display time).
 _KIND_SENTENCES = {
-    "cuda-unavailable": QT_TRANSLATE_NOOP(
+    ErrorKind.CUDA_UNAVAILABLE: QT_TRANSLATE_NOOP(
         "CheckpointTab", "{name} was saved on CUDA, and this machine has no CUDA device."
     ),
-    "device-unavailable": QT_TRANSLATE_NOOP(
+    ErrorKind.DEVICE_UNAVAILABLE: QT_TRANSLATE_NOOP(
         "CheckpointTab", "{name} needs a device this machine does not have."
     ),
-    "weights-only": QT_TRANSLATE_NOOP(
+    ErrorKind.WEIGHTS_ONLY: QT_TRANSLATE_NOOP(
         "CheckpointTab", "{name} needs globals that weights-only loading does not allow."
     ),
-    "corrupt": QT_TRANSLATE_NOOP("CheckpointTab", "{name} is damaged: torch could not read it."),
-    "not-found": QT_TRANSLATE_NOOP("CheckpointTab", "{name} no longer exists."),
-    "crashed": QT_TRANSLATE_NOOP("CheckpointTab", "The torch worker stopped while loading {name}."),
-    "torchscript": QT_TRANSLATE_NOOP(
+    ErrorKind.CORRUPT: QT_TRANSLATE_NOOP("CheckpointTab", "{name} is damaged: torch could not read it."),
+    ErrorKind.NOT_FOUND: QT_TRANSLATE_NOOP("CheckpointTab", "{name} no longer exists."),
+    ErrorKind.CRASHED: QT_TRANSLATE_NOOP("CheckpointTab", "The torch worker stopped while loading {name}."),
+    ErrorKind.TORCHSCRIPT: QT_TRANSLATE_NOOP(
         "CheckpointTab",
         "{name} holds TorchScript code, which runs if loaded with torch.jit.load; the tensors are "
         "shown from the static read.",
     ),
-    "dangerous": QT_TRANSLATE_NOOP(
+    ErrorKind.DANGEROUS: QT_TRANSLATE_NOOP(
         "CheckpointTab", "{name} can run code on this computer, so it is not handed to torch."
     ),
-    "refused-global": QT_TRANSLATE_NOOP(
+    ErrorKind.REFUSED_GLOBAL: QT_TRANSLATE_NOOP(
         "CheckpointTab",
         "{name} needs a global that can never be allowed; only trusting it would load it.",
     ),
-    "missing-global": QT_TRANSLATE_NOOP("CheckpointTab", "{name} needs a global the loader cannot import."),
-    "other": QT_TRANSLATE_NOOP("CheckpointTab", "torch could not load {name}."),
+    ErrorKind.MISSING_GLOBAL: QT_TRANSLATE_NOOP(
+        "CheckpointTab", "{name} needs a global the loader cannot import."
+    ),
+    ErrorKind.OTHER: QT_TRANSLATE_NOOP("CheckpointTab", "torch could not load {name}."),
 }
 
 _TRUST = QT_TRANSLATE_NOOP("CheckpointTab", "Trust this file…")
 _ALLOW_OR_TRUST = QT_TRANSLATE_NOOP("CheckpointTab", "Allow or trust…")
+
+# Failures worth simply trying again; failures that trusting the file in this tab gets past.
+_TRY_AGAIN = frozenset({ErrorKind.CRASHED, ErrorKind.OTHER, ErrorKind.NOT_FOUND})
+_TRUST_HELPS = frozenset(
+    {ErrorKind.WEIGHTS_ONLY, ErrorKind.REFUSED_GLOBAL, ErrorKind.TORCHSCRIPT, ErrorKind.DANGEROUS}
+)
 
 
 def _tr(text: str) -> str:
@@ -219,7 +228,7 @@ class CheckpointTab(QWidget):
     tree_shown = Signal()
     load_finished = Signal()  # "Loaded on" filled in
     load_failed = Signal(str)  # the engine's error kind
-    stats_all_finished = Signal(object)  # the stats-all result, after the tree's columns filled in
+    stats_all_finished = Signal(object)  # the StatsAllReply, after the tree's columns filled in
     map_location_requested = Signal(object)  # MapLocation: the error panel's "Load on cpu"
 
     def __init__(
@@ -236,7 +245,7 @@ class CheckpointTab(QWidget):
         self._clock = clock
         self._asked_at: float | None = None  # when the user opened or reloaded: the wait starts there
         self._load_asked_at = 0.0
-        self._loaded: tuple[dict[str, Any], float] | None = None  # the last load's answer, and the wait
+        self._loaded: tuple[LoadReply, float] | None = None  # the last load's answer, and the wait
         self._loaded_text = ""
         # Shown in labels, titles and dialogs: a file name may hold control or bidi characters.
         self.display_name = escape_text(os.path.basename(path.rstrip(os.sep)) or path)
@@ -244,7 +253,7 @@ class CheckpointTab(QWidget):
         self._engine = engine
         self._peek_fn = peek_fn
         self._generation = 0
-        self._job: int | None = None
+        self._job: EngineJob | None = None  # the running load
         self._options = LoadOptions()
         self._closed = False
         # This tab's own answers to the safety dialogs: never saved, never shared with other tabs.
@@ -384,10 +393,6 @@ class CheckpointTab(QWidget):
         self.summary_label.hide()
         self.load_label.hide()
         self._retranslate()
-
-        if engine is not None:
-            engine.job_finished.connect(self._on_job_finished)
-            engine.job_failed.connect(self._on_job_failed)
 
     def _retranslate(self) -> None:
         """The tab's fixed texts, and the summary and scan lines; messages wait for the next event."""
@@ -529,14 +534,11 @@ class CheckpointTab(QWidget):
         if stack is not None and self._watching_tabs:
             stack.currentChanged.disconnect(self._on_current_tab_changed)
             self._watching_tabs = False
-        if self._engine is not None:
-            self._engine.job_finished.disconnect(self._on_job_finished)
-            self._engine.job_failed.disconnect(self._on_job_failed)
 
     def _cancel_load(self) -> None:
-        job, self._job = self._job, None  # first: the client may answer "cancelled" at once
-        if job is not None and self._engine is not None:
-            self._engine.cancel(job)
+        job, self._job = self._job, None
+        if job is not None:
+            job.discard()
 
     def _start_load(self) -> None:
         asked, self._asked_at = self._asked_at, None
@@ -548,8 +550,8 @@ class CheckpointTab(QWidget):
         if refusal is not None:
             # The safety policy's answer: the file never reaches torch.load untrusted.
             self.busy.hide_busy()
-            if refusal.kind == "torchscript":
-                message = _tr(_KIND_SENTENCES["torchscript"]).format(name=f"“{self.display_name}”")
+            if refusal.kind == ErrorKind.TORCHSCRIPT:
+                message = _tr(_KIND_SENTENCES[ErrorKind.TORCHSCRIPT]).format(name=f"“{self.display_name}”")
                 self.error_panel.show_error(message, refusal.details, [(_tr(_TRUST), self.ask_trust)])
             self.load_label.setText(
                 self.tr("Not loaded with torch: shown from the static read only, so nothing in the file ran.")
@@ -574,7 +576,9 @@ class CheckpointTab(QWidget):
         self.load_label.hide()
         self.busy.show_busy(self.tr("Loading with torch (map location: {where})…").format(where=where))
         self._load_asked_at = asked if asked is not None else self._clock()
-        self._job = self._engine.submit_load(self.path, self.load_options)
+        self._job = self._engine.submit(LoadRequest(self.path, self.load_options), owner=self)
+        self._job.finished.connect(self._on_load_finished)
+        self._job.failed.connect(self._on_load_failed)
         self.state_changed.emit()
 
     def _is_current(self, generation: int) -> bool:
@@ -618,14 +622,12 @@ class CheckpointTab(QWidget):
         )
         self.state_changed.emit()
 
-    def _on_job_finished(self, job: int, result: dict[str, Any]) -> None:
-        if job != self._job or self._closed:
-            return
+    def _on_load_finished(self, reply: LoadReply) -> None:
         self._job = None
         self.busy.hide_busy()
         if self.model is not None:
-            self.model.set_loaded_devices(loaded_devices(result))
-        self._loaded = (result, self._clock() - self._load_asked_at)
+            self.model.set_loaded_devices(dict(reply.devices))
+        self._loaded = (reply, self._clock() - self._load_asked_at)
         self._loaded_text = self._load_text()
         self.load_label.setText(self._loaded_text)
         self.load_label.show()
@@ -635,14 +637,14 @@ class CheckpointTab(QWidget):
     def _load_text(self) -> str:
         """What the last load did: where, how long the user waited, what moved, what was allowed."""
         assert self._loaded is not None
-        result, waited = self._loaded
+        reply, waited = self._loaded
         where = map_location_label(format_map_location(self._options.map_location))
-        took = wait_text(waited, result.get("seconds"), self.tr("torch.load itself:"))
+        took = wait_text(waited, reply.seconds, self.tr("torch.load itself:"))
         text = self.tr("Loaded with torch (map location: {where}) in {time}").format(where=where, time=took)
-        moved = result.get("moved")
-        if isinstance(moved, dict) and moved:
-            for target in sorted({str(t) for t in moved.values()}):
-                lacking = sorted(escape_text(str(s)) for s, t in moved.items() if str(t) == target)
+        moved = reply.moved
+        if moved:
+            for target in sorted(set(moved.values())):
+                lacking = sorted(escape_text(s) for s, t in moved.items() if t == target)
                 text += self.tr(
                     "; saved on {devices}, which this machine lacks, so loaded on {target}"
                 ).format(devices=", ".join(lacking), target=target)
@@ -657,39 +659,36 @@ class CheckpointTab(QWidget):
             )
         return text + self.tr(".")
 
-    def _on_job_failed(self, job: int, event: dict[str, Any]) -> None:
-        if job != self._job or self._closed:
-            return
+    def _on_load_failed(self, failure: Failure) -> None:
         self._job = None
         self.busy.hide_busy()
-        kind = str(event.get("kind") or "other")
-        extra = event.get("extra") or {}
-        message = str(event.get("message") or "")
+        kind = failure.kind
+        message = failure.message
         if not message:
-            template = _KIND_SENTENCES.get(kind, _KIND_SENTENCES["other"])
+            template = _KIND_SENTENCES.get(kind, _KIND_SENTENCES[ErrorKind.OTHER])
             message = _tr(template).format(name=self.display_name)
-        names = [str(g) for g in extra.get("globals") or []]
-        if kind == "weights-only":
+        names = failure.globals
+        if kind is ErrorKind.WEIGHTS_ONLY:
             self._reported_globals = unique_names([*self._reported_globals, *names])
-        if kind == "weights-only" and names and not all(escape_text(n) in message for n in names):
+        if kind is ErrorKind.WEIGHTS_ONLY and names and not all(escape_text(n) in message for n in names):
             shown = ", ".join(escape_text(n) for n in names)
             message += " " + self.tr("It references: {names}.").format(names=shown)
         actions: list[tuple[str, Callable[[], None]]] = []
-        suggest = extra.get("suggest")
+        suggest = failure.suggest
         if suggest:
             label = self.tr("Load on {device}").format(device=suggest)
             actions.append((label, lambda: self._request_map_location(suggest)))
-        elif kind in ("crashed", "other", "not-found"):
+        elif kind in _TRY_AGAIN:
             actions.append((self.tr("Try again"), lambda: self.reload(self._options)))
-        elif kind == "weights-only" and names:
+        elif kind is ErrorKind.WEIGHTS_ONLY and names:
             actions.append((_tr(_ALLOW_OR_TRUST), lambda: self.ask_allow(names)))
-        elif kind in ("weights-only", "refused-global", "torchscript", "dangerous") and not self._trusted:
+        elif kind in _TRUST_HELPS and not self._trusted:
             actions.append((_tr(_TRUST), self.ask_trust))
-        self.error_panel.show_error(message, event.get("details"), actions)
+        self.error_panel.show_error(message, failure.details, actions)
         self.load_label.hide()
-        self.load_failed.emit(kind)
+        self.load_failed.emit(kind.value)
         self.state_changed.emit()
-        if kind == "weights-only" and names and self.safety_dialog is None:
+        if kind is ErrorKind.WEIGHTS_ONLY and names and self.safety_dialog is None:
             self.ask_allow(names)
 
     # -- allowing globals and trusting the file (this tab only) --------------------------------
@@ -721,7 +720,7 @@ class CheckpointTab(QWidget):
         will_run = what_would_run(self.index, [*self._allowed_globals, *self._reported_globals])
         pickle_modules: list[str] = []
         if self._engine is not None:
-            pickle_modules = list(self._engine.client.pickle_modules)
+            pickle_modules = self._engine.pickle_modules
         holds_code = verdict_of(self.index).torchscript_code
         dialog = TrustFileDialog(self.display_name, will_run, pickle_modules, self, holds_code=holds_code)
 
@@ -782,7 +781,7 @@ class CheckpointTab(QWidget):
             else self.tr("The pickle references only what weights-only loading allows.")
         )
         if judged.torchscript_code:
-            tooltip += "\n" + _tr(_KIND_SENTENCES["torchscript"]).format(name=self.display_name)
+            tooltip += "\n" + _tr(_KIND_SENTENCES[ErrorKind.TORCHSCRIPT]).format(name=self.display_name)
         self.verdict_badge.set_verdict(judged.verdict, tooltip)
         if not judged.dangerous and not judged.differentials:
             self.danger_banner.hide()
@@ -853,19 +852,19 @@ class CheckpointTab(QWidget):
             return False
         return self.stats_all.start(self.path)
 
-    def _on_stats_all_finished(self, result: dict[str, Any]) -> None:
+    def _on_stats_all_finished(self, reply: StatsAllReply) -> None:
         if self.model is None or self._closed:
             return
-        self.model.set_tensor_stats(stats_by_path(result))
+        self.model.set_tensor_stats(reply.stats)
         self._show_stats_columns()
-        flagged = list(result.get("flagged") or [])
+        flagged = reply.flagged
         if flagged:
-            shown = ", ".join(escape_text(str(k)) for k in flagged[:5]) + (" …" if len(flagged) > 5 else "")
+            shown = ", ".join(escape_text(k) for k in flagged[:5]) + (" …" if len(flagged) > 5 else "")
             self.load_label.setText(self.tr("{0} tensors hold NaN or Inf: {1}").format(len(flagged), shown))
         else:
             self.load_label.setText(self.tr("No tensor holds NaN or Inf."))
         self.load_label.show()
-        self.stats_all_finished.emit(result)
+        self.stats_all_finished.emit(reply)
 
     def _on_optimizer_maps(self, generation: int, maps: list[OptimizerMap]) -> None:
         if not self._is_current(generation) or self.model is None:

@@ -1,12 +1,14 @@
 """The tensor detail panel: statistics, histogram, heatmap and a paged table of values.
 
-Everything that reads tensor data runs in the engine process (jobs ``stats`` and ``slice``); the
-panel only sends a JSON payload and shows the answer. Each selection bumps a generation number:
-answers for an earlier selection are dropped, and a long-running job for one is cancelled.
+Everything that reads tensor data runs in the engine process (``StatsRequest`` and
+``SliceRequest`` jobs); the panel only sends the request and shows the reply. Each selection bumps
+a generation number: answers for an earlier selection are not shown, and a job for one that runs
+long is cancelled.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import os
@@ -46,8 +48,9 @@ from PySide6.QtWidgets import (
 from inspector.core.formatting import escape_text, format_bytes, format_count, format_shape
 from inspector.core.model import Node, PathPart
 from inspector.core.value_text import Cell, cells_as_numpy, cells_as_text
+from inspector.engine.protocol import Failure, SliceReply, SliceRequest, StatsReply, StatsRequest
 from inspector.gui.durations import Clock, wait_text
-from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.engine_bridge import EngineBridge, EngineJob
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.plots import HeatmapPane, HistogramPane
 
@@ -62,7 +65,8 @@ HEATMAP_MAX = 256
 #: A selection of at most this many values can be copied.
 COPY_MAX_CELLS = 250_000
 #: An answer still missing this long after the selection moved on is cancelled in the engine
-#: (which restarts its worker: only worth it for a job that may run much longer).
+#: (statistics stop at their next block; a slice restarts the worker: only worth it for a job that
+#: may run much longer).
 CANCEL_AFTER_S = 2.0
 _SELECT_DELAY_MS = 120
 
@@ -109,26 +113,34 @@ def _cell_display(cell: Cell) -> str:
 
 
 class _Jobs:
-    """Engine jobs this widget waits for: id → (generation, what, when sent)."""
+    """Engine jobs a widget waits for, with the selection (generation) each was asked for."""
 
     def __init__(self) -> None:
-        self.pending: dict[int, tuple[int, str, float]] = {}
+        self.pending: dict[EngineJob, tuple[int, float]] = {}  # job → (generation, when sent)
 
-    def add(self, job: int, generation: int, what: str) -> None:
-        self.pending[job] = (generation, what, time.monotonic())
+    def add(self, job: EngineJob, generation: int) -> None:
+        self.pending[job] = (generation, time.monotonic())
 
-    def pop(self, job: int) -> tuple[int, str] | None:
+    def pop(self, job: EngineJob) -> int | None:
+        """The generation ``job`` was asked for (None once forgotten)."""
         entry = self.pending.pop(job, None)
-        return (entry[0], entry[1]) if entry is not None else None
+        return entry[0] if entry is not None else None
 
-    def stale(self, generation: int, older_than_s: float) -> list[int]:
+    def any_for(self, generation: int) -> bool:
+        return any(gen == generation for gen, _sent in self.pending.values())
+
+    def stale(self, generation: int, older_than_s: float) -> list[EngineJob]:
         """Jobs of earlier generations sent more than ``older_than_s`` ago."""
         now = time.monotonic()
         return [
             job
-            for job, (gen, _what, sent) in self.pending.items()
+            for job, (gen, sent) in self.pending.items()
             if gen != generation and now - sent > older_than_s
         ]
+
+    def drop(self) -> None:
+        """Forget every job: their answers are not shown (they run to their end in the engine)."""
+        self.pending.clear()
 
 
 class SliceTableModel(QAbstractTableModel):
@@ -146,7 +158,7 @@ class SliceTableModel(QAbstractTableModel):
         self._engine = engine
         self._generation = 0
         self._jobs = _Jobs()
-        self._pages: OrderedDict[tuple[int, int], list[list[Cell]]] = OrderedDict()
+        self._pages: OrderedDict[tuple[int, int], Sequence[Sequence[Cell]]] = OrderedDict()
         self._requested: set[tuple[int, int]] = set()
         self.path = ""
         self.tensor_path: list[PathPart] = []
@@ -157,9 +169,6 @@ class SliceTableModel(QAbstractTableModel):
         self.fixed_index: list[int] = []  # position on every axis (shown axes: 0)
         self._rows = 0
         self._cols = 0
-        if engine is not None:
-            engine.job_finished.connect(self._on_job_finished)
-            engine.job_failed.connect(self._on_job_failed)
 
     def configure(
         self,
@@ -193,7 +202,7 @@ class SliceTableModel(QAbstractTableModel):
 
     def drop_pending(self) -> None:
         """Forget every outstanding request (their answers will be ignored)."""
-        self._jobs.pending.clear()
+        self._jobs.drop()
         self._requested.clear()
 
     # -- Qt model -------------------------------------------------------------------------------
@@ -264,47 +273,40 @@ class SliceTableModel(QAbstractTableModel):
         if key in self._requested or self._engine is None or not self.path:
             return
         self._requested.add(key)
-        payload = {
-            "path": self.path,
-            "tensor_path": self.tensor_path,
-            "row_axis": self.row_axis,
-            "col_axis": self.col_axis,
-            "index": self.fixed_index,
-            "row_start": key[0] * PAGE_ROWS,
-            "row_count": PAGE_ROWS,
-            "col_start": key[1] * PAGE_COLS,
-            "col_count": PAGE_COLS,
-        }
-        job = self._engine.submit_job("slice", payload)
-        self._jobs.add(job, self._generation, f"{key[0]},{key[1]}")
+        request = SliceRequest(
+            self.path,
+            tuple(self.tensor_path),
+            axes=(self.row_axis, self.col_axis),
+            index=tuple(self.fixed_index),
+            row_start=key[0] * PAGE_ROWS,
+            row_count=PAGE_ROWS,
+            col_start=key[1] * PAGE_COLS,
+            col_count=PAGE_COLS,
+        )
+        job = self._engine.submit(request, owner=self)
+        job.finished.connect(functools.partial(self._on_page, job, key))
+        job.failed.connect(functools.partial(self._on_page_failed, job))
+        self._jobs.add(job, self._generation)
 
-    def _on_job_finished(self, job: int, result: object) -> None:
-        entry = self._jobs.pop(job)
-        if entry is None or not isinstance(result, dict):
+    def _on_page(self, job: EngineJob, key: tuple[int, int], page: SliceReply) -> None:
+        if self._jobs.pop(job) != self._generation:
             return
-        generation, what = entry
-        if generation != self._generation:
-            return
-        row_page, col_page = (int(x) for x in what.split(","))
-        key = (row_page, col_page)
         self._requested.discard(key)
-        self._pages[key] = list(result.get("values") or [])
+        self._pages[key] = page.values
         while len(self._pages) > _MAX_PAGES:
             self._pages.popitem(last=False)
-        top, left = row_page * PAGE_ROWS, col_page * PAGE_COLS
+        top, left = key[0] * PAGE_ROWS, key[1] * PAGE_COLS
         bottom = min(self._rows, top + PAGE_ROWS) - 1
         right = min(self._cols, left + PAGE_COLS) - 1
         if bottom >= top and right >= left:
             self.dataChanged.emit(self.index(top, left), self.index(bottom, right))
         self.page_loaded.emit()
 
-    def _on_job_failed(self, job: int, event: object) -> None:
-        entry = self._jobs.pop(job)
-        if entry is None or entry[0] != self._generation:
+    def _on_page_failed(self, job: EngineJob, failure: Failure) -> None:
+        if self._jobs.pop(job) != self._generation:
             return
         self._requested.clear()  # let the view ask again
-        if isinstance(event, dict) and event.get("kind") != "cancelled":
-            self.failed.emit(str(event.get("message") or "The values could not be read."))
+        self.failed.emit(failure.message or "The values could not be read.")
 
 
 class ValuesView(QWidget):
@@ -622,9 +624,6 @@ class DetailPanel(QWidget):
         layout.addWidget(self.status_label)
         layout.addWidget(self.stats_box)
         layout.addWidget(self.tabs, 1)
-        if engine is not None:
-            engine.job_finished.connect(self._on_job_finished)
-            engine.job_failed.connect(self._on_job_failed)
         self._retranslate()
         self.show_node("", None)
 
@@ -698,7 +697,7 @@ class DetailPanel(QWidget):
 
     @property
     def busy(self) -> bool:
-        return any(gen == self._generation for gen, _what, _sent in self._jobs.pending.values())
+        return self._jobs.any_for(self._generation)
 
     def show_node(self, path: str, node: Node | None) -> None:
         """Show ``node`` of the file at ``path`` (statistics follow shortly); None clears the panel."""
@@ -757,51 +756,41 @@ class DetailPanel(QWidget):
 
     def _cancel_stale(self) -> None:
         """Cancel jobs for earlier selections that have run long; quicker ones are just dropped."""
-        if self._engine is None:
-            return
         for job in self._jobs.stale(self._generation, CANCEL_AFTER_S):
             self._jobs.pop(job)
-            self._engine.cancel(job)
+            job.discard()
 
     def _request(self) -> None:
         node = self._node
         if node is None or node.tensor is None or self._engine is None:
             return
-        payload: dict[str, Any] = {"path": self._path, "tensor_path": list(node.path), "key": node.key}
-        self._jobs.add(self._engine.submit_job("stats", payload), self._generation, "stats")
+        stats = self._engine.submit(StatsRequest(self._path, node.path, node.key), owner=self)
+        stats.finished.connect(functools.partial(self._on_stats, stats))
+        stats.failed.connect(functools.partial(self._on_failed, stats))
+        self._jobs.add(stats, self._generation)
         if len(node.tensor.shape) == 2 and node.tensor.numel:
-            page = {
-                "path": self._path,
-                "tensor_path": list(node.path),
-                "row_axis": 0,
-                "col_axis": 1,
-                "row_count": HEATMAP_MAX,
-                "col_count": HEATMAP_MAX,
-            }
-            self._jobs.add(self._engine.submit_job("slice", page), self._generation, "heatmap")
+            page = SliceRequest(
+                self._path, node.path, axes=(0, 1), row_count=HEATMAP_MAX, col_count=HEATMAP_MAX
+            )
+            heatmap = self._engine.submit(page, owner=self)
+            heatmap.finished.connect(functools.partial(self._on_heatmap, heatmap))
+            heatmap.failed.connect(functools.partial(self._on_failed, heatmap))
+            self._jobs.add(heatmap, self._generation)
 
-    def _on_job_finished(self, job: int, result: object) -> None:
-        entry = self._jobs.pop(job)
-        if entry is None or not isinstance(result, dict):
-            return
-        generation, what = entry
-        path = tuple(result.get("path") or ())
-        if what == "stats":
-            self.stats_computed.emit(path, result)  # still true of that tensor, shown or not
-        if generation != self._generation:
-            return
-        if what == "stats":
-            self._show_stats(result)
-        elif what == "heatmap":
-            self._show_heatmap(result)
+    def _on_stats(self, job: EngineJob, reply: StatsReply) -> None:
+        generation = self._jobs.pop(job)
+        self.stats_computed.emit(reply.path, reply.stats)  # still true of that tensor, shown or not
+        if generation == self._generation:
+            self._show_stats(reply.stats)
 
-    def _on_job_failed(self, job: int, event: object) -> None:
-        entry = self._jobs.pop(job)
-        if entry is None or entry[0] != self._generation or not isinstance(event, dict):
+    def _on_heatmap(self, job: EngineJob, page: SliceReply) -> None:
+        if self._jobs.pop(job) == self._generation:
+            self._show_heatmap(page)
+
+    def _on_failed(self, job: EngineJob, failure: Failure) -> None:
+        if self._jobs.pop(job) != self._generation:
             return
-        if event.get("kind") == "cancelled":
-            return
-        message = str(event.get("message") or self.tr("The tensor could not be read."))
+        message = failure.message or self.tr("The tensor could not be read.")
         self.status_label.setText(message)
         self.failed.emit(message)
 
@@ -858,11 +847,11 @@ class DetailPanel(QWidget):
             return "; ".join(parts) or "—"
         return format_number(value)
 
-    def _show_heatmap(self, page: dict[str, Any]) -> None:
-        values = page.get("values") or []
+    def _show_heatmap(self, page: SliceReply) -> None:
+        values = page.values
         if not values or not values[0]:
             return
-        rows, cols = int(page.get("rows") or 0), int(page.get("cols") or 0)
+        rows, cols = page.rows, page.cols
         shown_rows, shown_cols = len(values), len(values[0])
         note = ""
         if shown_rows < rows or shown_cols < cols:

@@ -42,8 +42,9 @@ from PySide6.QtWidgets import (
 
 from inspector.core.formatting import escape_text, format_shape
 from inspector.core.model import CheckpointIndex
+from inspector.engine.protocol import DiffReply, DiffRequest, Failure, Progress
 from inspector.gui.durations import Clock, wait_text
-from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.engine_bridge import EngineBridge, EngineJob
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.tasks import TaskRunner
 
@@ -208,7 +209,7 @@ FILTERS: tuple[tuple[str, frozenset[str] | None], ...] = (
 class DiffWindow(QWidget):
     """Pick A and B, compare, read the summary and the table; Cancel stops the engine job."""
 
-    finished = Signal(object)  # the diff result dict
+    finished = Signal(object)  # the DiffReply
     failed = Signal(str)
 
     def __init__(
@@ -229,8 +230,8 @@ class DiffWindow(QWidget):
         self._engine = engine
         self._runner = runner
         self._peek_fn = peek_fn
-        self._job: int | None = None
-        self.result: dict[str, Any] | None = None
+        self._job: EngineJob | None = None
+        self.result: DiffReply | None = None
         self.export_dialog: QWidget | None = None
 
         self.a_edit = QLineEdit(path_a)
@@ -324,10 +325,6 @@ class DiffWindow(QWidget):
         layout.addLayout(filter_row)
         layout.addWidget(self.table, 1)
 
-        if engine is not None:
-            engine.job_finished.connect(self._on_job_finished)
-            engine.job_failed.connect(self._on_job_failed)
-            engine.job_progress.connect(self._on_job_progress)
         self._retranslate()
 
     def _retranslate(self) -> None:
@@ -375,7 +372,10 @@ class DiffWindow(QWidget):
         self.model.set_rows([])
         self.prefix_area.hide()
         self._asked_at = self._clock()
-        self._job = self._engine.submit_job("diff", {"a": a, "b": b})
+        self._job = self._engine.submit(DiffRequest(a, b), owner=self)
+        self._job.progress.connect(self._on_progress)
+        self._job.finished.connect(self._on_finished)
+        self._job.failed.connect(self._on_failed)
         self.progress.setValue(0)
         self.progress_label.setText(self.tr("Comparing…"))
         self.progress_area.show()
@@ -387,9 +387,10 @@ class DiffWindow(QWidget):
         )
 
     def cancel(self) -> None:
+        """Stop the comparison (the engine stops it between tensors); the window forgets it now."""
         job, self._job = self._job, None
-        if job is not None and self._engine is not None:
-            self._engine.cancel(job)
+        if job is not None:
+            job.discard()
             self.summary_label.setText(self.tr("The comparison was cancelled."))
         self.progress_area.hide()
         self.compare_button.setEnabled(True)
@@ -399,56 +400,45 @@ class DiffWindow(QWidget):
         self.a_edit.setText(b)
         self.b_edit.setText(a)
 
-    def _on_job_progress(self, job: int, done: object, total: object) -> None:
-        if job == self._job and isinstance(done, int) and isinstance(total, int) and total > 0:
-            self.progress.setValue(int(1000 * done / total))
+    def _on_progress(self, step: Progress) -> None:
+        self.progress.setValue(int(1000 * step.fraction))
 
-    def _on_job_finished(self, job: int, result: object) -> None:
-        if job != self._job or not isinstance(result, dict):
-            return
+    def _on_finished(self, reply: DiffReply) -> None:
         self._job = None
         self.progress_area.hide()
         self.compare_button.setEnabled(True)
-        self.show_result(result)
+        self.show_result(reply)
 
-    def _on_job_failed(self, job: int, event: object) -> None:
-        if job != self._job or not isinstance(event, dict):
-            return
+    def _on_failed(self, failure: Failure) -> None:
         self._job = None
         self.progress_area.hide()
         self.compare_button.setEnabled(True)
-        if event.get("kind") == "cancelled":
-            message = self.tr("The comparison was cancelled.")
-        else:
-            message = str(event.get("message") or self.tr("The comparison failed."))
+        message = failure.message or self.tr("The comparison failed.")
         self.summary_label.setText(message)
         self.failed.emit(message)
 
-    def show_result(self, result: dict[str, Any]) -> None:
-        """Fill the summary, the prefix note and the table from a ``diff`` job's result."""
+    def show_result(self, result: DiffReply) -> None:
+        """Fill the summary, the prefix note and the table from a comparison's reply."""
         self.result = result
-        rows = list(result.get("tensors") or [])
-        self.model.set_rows(rows)
+        self.model.set_rows([dict(row) for row in result.tensors])
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
-        summary = str(result.get("summary") or "")
-        seconds = result.get("seconds")
-        if result.get("identical"):
+        summary = result.summary
+        if result.identical:
             summary = self.tr("Identical: {0}").format(summary)
         if self._asked_at is not None:
-            took = wait_text(self._clock() - self._asked_at, seconds, self.tr("comparing:"))
+            took = wait_text(self._clock() - self._asked_at, result.seconds, self.tr("comparing:"))
             summary += self.tr("  ·  compared in {0}").format(took)
         self.summary_label.setText(summary)
-        if not result.get("identical") and self.filter_combo.currentIndex() == 0:
+        if not result.identical and self.filter_combo.currentIndex() == 0:
             self.filter_combo.setCurrentIndex(1)  # differences first; "All tensors" is one click away
         self._size_columns()
-        note = result.get("prefix_note")
-        if note:
-            prefix = escape_text(str(result.get("prefix_a") or ""))
-            self.prefix_label.setText(self.tr("Key prefix: {0}.").format(note))
+        if result.prefix_note:
+            prefix = escape_text(result.prefix_a)
+            self.prefix_label.setText(self.tr("Key prefix: {0}.").format(result.prefix_note))
             self.rename_button.setText(
                 self.tr("Export A without “{0}”…").format(prefix)
                 if prefix
-                else self.tr("Export B without “{0}”…").format(escape_text(str(result.get("prefix_b") or "")))
+                else self.tr("Export B without “{0}”…").format(escape_text(result.prefix_b))
             )
             self.prefix_area.show()
         self.finished.emit(result)
@@ -480,10 +470,10 @@ class DiffWindow(QWidget):
         """(file, prefix to strip) that makes its keys match the other side's, if the diff found one."""
         if self.result is None:
             return None
-        if self.result.get("prefix_a"):
-            return str(self.result.get("a") or self.a_edit.text()), str(self.result["prefix_a"])
-        if self.result.get("prefix_b"):
-            return str(self.result.get("b") or self.b_edit.text()), str(self.result["prefix_b"])
+        if self.result.prefix_a:
+            return self.result.a or self.a_edit.text(), self.result.prefix_a
+        if self.result.prefix_b:
+            return self.result.b or self.b_edit.text(), self.result.prefix_b
         return None
 
     def offer_rename(self) -> None:

@@ -1,32 +1,38 @@
-"""Turns the engine client's reader-thread callbacks into Qt signals delivered on the GUI thread."""
+"""The window's side of the engine: one client, and a handle per job, routed by id in one place.
+
+``EngineBridge.submit`` returns an ``EngineJob``; widgets connect to its signals and hold it, not
+an id. The client reports from its reader thread; the bridge hands every event to the GUI thread
+(a queued signal) and there, in ``_dispatch``, finds the job it belongs to. A job ends exactly once
+— ``finished`` with its typed reply, ``failed`` with a ``Failure``, or ``cancelled`` — and a job
+whose owner widget is destroyed is cancelled and tells no one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Signal
+import shiboken6
+from PySide6.QtCore import QMetaObject, QObject, Qt, Signal
 
-from inspector.core.export_plan import ExportPlan, discard_partial
-from inspector.core.load_options import LoadOptions
-from inspector.core.model import PathPart
-
-
-def loaded_devices(result: dict[str, Any]) -> dict[tuple[PathPart, ...], str]:
-    """A load result's ``devices`` as {tensor path: device}; entries are {"path", "device"} objects
-    (or ``[path, device]`` pairs)."""
-    out: dict[tuple[PathPart, ...], str] = {}
-    for entry in result.get("devices") or []:
-        if isinstance(entry, dict):
-            path, device = entry.get("path") or [], entry.get("device")
-        else:
-            path, device = entry
-        out[tuple(path)] = str(device)
-    return out
+from inspector.engine.protocol import (
+    Cancelled,
+    EngineFailed,
+    ErrorKind,
+    Event,
+    EventCallback,
+    Failure,
+    Progress,
+    ProtocolError,
+    Ready,
+    Request,
+    Result,
+)
 
 
 class EngineClientLike(Protocol):
-    """What the window needs of ``inspector.engine.client.EngineClient``."""
+    """Exactly what ``inspector.engine.client.EngineClient`` offers (the test fake offers it too)."""
 
     @property
     def ready(self) -> bool: ...
@@ -36,34 +42,105 @@ class EngineClientLike(Protocol):
     def torch_version(self) -> str | None: ...
     @property
     def pickle_modules(self) -> list[str]: ...
+    @property
+    def pid(self) -> int | None: ...
 
     def start(self) -> None: ...
-    def submit(self, kind: str, payload: dict[str, Any]) -> int: ...
+    def submit(self, request: Request) -> int: ...
     def cancel(self, job_id: int) -> None: ...
     def close(self) -> None: ...
 
 
-ClientFactory = Callable[[Callable[[dict[str, Any]], None]], EngineClientLike]
+ClientFactory = Callable[[EventCallback], EngineClientLike]
+
+
+class JobState(Enum):
+    RUNNING = "running"  # queued or running in the engine
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class EngineJob(QObject):
+    """One request running in the engine; ends exactly once with one of its three end signals."""
+
+    finished = Signal(object)  # the request's typed reply (``LoadReply``, ``StatsReply`` …)
+    failed = Signal(object)  # a ``Failure``
+    cancelled = Signal()
+    progress = Signal(object)  # a ``Progress`` (bytes done and total may exceed 2**31)
+
+    def __init__(self, bridge: EngineBridge, job_id: int, request: Request) -> None:
+        super().__init__()  # no parent: the bridge holds it until it ends
+        self.id = job_id
+        self.request = request
+        self._bridge = bridge
+        self.state = JobState.RUNNING
+        self._silent = False
+        self._owner_gone: QMetaObject.Connection | None = None
+        self._owner: QObject | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state is JobState.RUNNING
+
+    def cancel(self) -> None:
+        """Stop the job; it then ends with ``cancelled`` (or its answer, if that was on the way)."""
+        if self.running:
+            self._bridge._cancel(self)
+
+    def discard(self) -> None:
+        """Cancel the job and tell no one how it ends: its asker has moved on."""
+        self._silent = True
+        self.cancel()
+
+    def _watch(self, owner: QObject) -> None:
+        self._owner = owner
+        self._owner_gone = owner.destroyed.connect(self.discard)
+
+    def _end(self, event: Result | Failure | Cancelled) -> None:
+        """Called once, by the bridge: the one end signal (unless discarded)."""
+        if self._owner_gone is not None:
+            if self._owner is not None and shiboken6.isValid(self._owner):
+                QObject.disconnect(self._owner_gone)
+            self._owner_gone, self._owner = None, None
+        if isinstance(event, Result):
+            try:
+                reply: Any = self.request.reply(event.data)
+            except (ProtocolError, KeyError, TypeError, ValueError) as exc:
+                event = Failure(event.job, ErrorKind.OTHER, f"The loader's answer could not be read: {exc}.")
+            else:
+                self.state = JobState.FINISHED
+                if not self._silent:
+                    self.finished.emit(reply)
+                return
+        if isinstance(event, Failure):
+            self.state = JobState.FAILED
+            if not self._silent:
+                self.failed.emit(event)
+        else:
+            self.state = JobState.CANCELLED
+            if not self._silent:
+                self.cancelled.emit()
+
+    def _progress(self, event: Progress) -> None:
+        if self.running and not self._silent:
+            self.progress.emit(event)
 
 
 class EngineBridge(QObject):
-    """Owns one engine client; signals are emitted on the reader thread, so they arrive queued.
-
-    Jobs are routed by id: each tab remembers the id of its current load and ignores any other.
-    """
+    """Owns one engine client and the jobs it runs; emits only on the GUI thread."""
 
     engine_ready = Signal(list, str)  # devices, torch version
-    job_finished = Signal(int, object)  # job id, result dict
-    job_failed = Signal(int, object)  # job id, error event dict
     engine_failed = Signal(str)  # a sentence: the worker could not start
-    job_progress = Signal(int, object, object)  # job id, bytes done, bytes total (may exceed 2**31)
+    _delivered = Signal(object)  # an event from the client's thread, handed to the GUI thread
 
     def __init__(self, client_factory: ClientFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._delivered.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
         self._client = client_factory(self._on_event)
         self._started = False
         self._closed = False
-        self._exports: dict[int, ExportPlan] = {}  # running exports, to clean up after a kill
+        self._jobs: dict[int, EngineJob] = {}  # running jobs, by id: strong references until they end
 
     @property
     def client(self) -> EngineClientLike:
@@ -71,11 +148,20 @@ class EngineBridge(QObject):
 
     @property
     def devices(self) -> list[str]:
-        return list(self._client.devices or []) if self._client.ready else []
+        return self._client.devices if self._client.ready else []
 
     @property
     def is_ready(self) -> bool:
-        return bool(self._client.ready)
+        return self._client.ready
+
+    @property
+    def pickle_modules(self) -> list[str]:
+        """The pickle modules a trusted load may use in the engine (``pickle``, ``dill`` if there)."""
+        return self._client.pickle_modules
+
+    @property
+    def running_jobs(self) -> list[EngineJob]:
+        return list(self._jobs.values())
 
     def start(self) -> None:
         """Spawn the worker (returns at once); later calls do nothing."""
@@ -83,49 +169,44 @@ class EngineBridge(QObject):
             self._started = True
             self._client.start()
 
-    def submit_load(self, path: str, options: LoadOptions) -> int:
+    def submit(self, request: Request, owner: QObject | None = None) -> EngineJob:
+        """Run ``request`` in the engine; the job is cancelled if ``owner`` is destroyed first."""
         self.start()
-        return self._client.submit("load", {"path": path, "options": options.to_json()})
-
-    def submit_export(self, plan: ExportPlan) -> int:
-        """Run an export in the engine; if it is cancelled or the engine dies, its partial file goes."""
-        self.start()
-        job = self._client.submit("export", {"plan": plan.to_json()})
-        self._exports[job] = plan
+        job = EngineJob(self, self._client.submit(request), request)
+        self._jobs[job.id] = job
+        if owner is not None:
+            job._watch(owner)
         return job
 
-    def submit_job(self, kind: str, payload: dict[str, Any]) -> int:
-        """Run a "look inside" job (``stats``, ``stats-all``, ``slice``, ``diff``) with a JSON payload."""
-        self.start()
-        return self._client.submit(kind, payload)
-
-    def cancel(self, job_id: int) -> None:
-        if self._started and not self._closed:
-            self._client.cancel(job_id)
+    def _cancel(self, job: EngineJob) -> None:
+        if job.id in self._jobs and not self._closed:
+            self._client.cancel(job.id)
 
     def close(self) -> None:
         """Stop the worker and the reader thread; no signal is emitted afterwards."""
         if not self._closed:
             self._closed = True
             self._client.close()
+            self._jobs.clear()
 
-    def _on_event(self, event: dict[str, Any]) -> None:
-        # Runs on the client's reader thread: only emit, touch nothing else.
+    def _on_event(self, event: Event) -> None:
+        # Runs on the client's thread: only hand the event over, touch nothing else.
+        if not self._closed:
+            self._delivered.emit(event)
+
+    def _dispatch(self, event: Event) -> None:
+        """The one place events reach jobs and the window (on the GUI thread)."""
         if self._closed:
             return
-        kind = event.get("event")
-        if kind == "ready":
-            self.engine_ready.emit(list(event.get("devices") or []), str(event.get("torch_version")))
-        elif kind == "result":
-            self._exports.pop(int(event["job"]), None)
-            self.job_finished.emit(int(event["job"]), event.get("result") or {})
-        elif kind == "error":
-            job = event.get("job")
-            plan = self._exports.pop(job, None) if isinstance(job, int) else None
-            if plan is not None:
-                discard_partial(plan)  # a killed worker could not remove its temporary file
-            self.job_failed.emit(job if isinstance(job, int) else -1, event)
-        elif kind == "progress" and isinstance(event.get("job"), int):
-            self.job_progress.emit(int(event["job"]), event.get("done", 0), event.get("total", 0))
-        elif kind == "engine-failed":
-            self.engine_failed.emit(str(event.get("message") or self.tr("The loader could not start.")))
+        if isinstance(event, Ready):
+            self.engine_ready.emit(list(event.devices), event.torch_version)
+        elif isinstance(event, EngineFailed):
+            self.engine_failed.emit(event.message or self.tr("The loader could not start."))
+        elif isinstance(event, Progress):
+            job = self._jobs.get(event.job)
+            if job is not None:
+                job._progress(event)
+        elif isinstance(event, (Result, Failure, Cancelled)):
+            ended = self._jobs.pop(event.job, None)
+            if ended is not None:
+                ended._end(event)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import (
@@ -46,8 +45,9 @@ from inspector.core.export_plan import (
 from inspector.core.formatting import escape_text, format_bytes
 from inspector.core.load_options import parse_map_location
 from inspector.core.model import CheckpointIndex
+from inspector.engine.protocol import ExportReply, ExportRequest, Failure, Progress
 from inspector.gui.durations import Clock, wait_text
-from inspector.gui.engine_bridge import EngineBridge
+from inspector.gui.engine_bridge import EngineBridge, EngineJob
 
 PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
 _SUFFIX = {"pth": ".pth", "pth-legacy": ".pth", "safetensors": ".safetensors", "hf-sharded": ""}
@@ -79,10 +79,9 @@ class ExportDialog(QDialog):
         self.resize(960, 720)
         self._index = index
         self._engine = engine
-        self._job: int | None = None
+        self._job: EngineJob | None = None
         self.mapping: KeyMapping | None = None
-        self.last_result: dict[str, Any] | None = None
-        self.last_error: str | None = None
+        self.report: ExportReply | None = None  # what the last export wrote
 
         self.target_edit = QLineEdit(os.path.splitext(index.path)[0] + "_export.pth")
         self.browse_button = QPushButton()
@@ -192,10 +191,6 @@ class ExportDialog(QDialog):
         for combo in (self.dtype_combo, self.force_box):
             combo.currentIndexChanged.connect(self._debounce.start)
         self.format_combo.currentIndexChanged.connect(self._on_format_changed)
-        if engine is not None:
-            engine.job_finished.connect(self._on_job_finished)
-            engine.job_failed.connect(self._on_job_failed)
-            engine.job_progress.connect(self._on_job_progress)
         self._retranslate()
         self._on_format_changed()
         self.update_preview()
@@ -227,7 +222,7 @@ class ExportDialog(QDialog):
         self.force_box.setItemText(1, self.tr("replace an existing file"))
         self.preview.setHorizontalHeaderLabels([self.tr("before"), self.tr("after"), self.tr("note")])
         self.export_button.setText(self.tr("Export"))
-        if self.last_result is not None:
+        if self.report is not None:
             self.cancel_button.setText(self.tr("Close"))
 
     def changeEvent(self, event: QEvent) -> None:
@@ -383,16 +378,22 @@ class ExportDialog(QDialog):
         plan = self.plan()
         self._target_asked = plan.target
         self._asked_at = self._clock()
-        self._job = self._engine.submit_export(plan)
+        self._job = self._engine.submit(ExportRequest(plan), owner=self)
+        self._job.progress.connect(self._on_progress)
+        self._job.finished.connect(self._on_finished)
+        self._job.failed.connect(self._on_failed)
+        self._job.cancelled.connect(self._on_cancelled)
         self.export_button.setEnabled(False)
         self.report_label.setText(self.tr("Exporting…"))
         self.progress.setValue(0)
         self.progress.show()
 
     def cancel(self) -> None:
-        """Stop a running export (the engine process is restarted; its partial file is removed)."""
-        if self._job is not None and self._engine is not None:
-            self._engine.cancel(self._job)
+        """Stop a running export (the engine stops between tensors and removes its partial file);
+        with none running, close the dialog."""
+        if self._job is not None:
+            self._job.cancel()
+            self.report_label.setText(self.tr("Cancelling…"))
             return
         self.reject()
 
@@ -400,43 +401,41 @@ class ExportDialog(QDialog):
     def running(self) -> bool:
         return self._job is not None
 
-    def _on_job_progress(self, job: int, done: object, total: object) -> None:
-        if job == self._job and isinstance(done, int) and isinstance(total, int) and total > 0:
-            self.progress.setValue(int(1000 * done / total))
+    @property
+    def job(self) -> EngineJob | None:
+        """The export running now, if any."""
+        return self._job
 
-    def _on_job_finished(self, job: int, result: object) -> None:
-        if job != self._job or not isinstance(result, dict):
-            return
+    def _on_progress(self, step: Progress) -> None:
+        self.progress.setValue(int(1000 * step.fraction))
+
+    def _on_finished(self, reply: ExportReply) -> None:
         self._job = None
-        self.last_result = result
+        self.report = reply
         self._written = self._target_asked
         self.progress.setValue(1000)
         wrote = {
-            "tensors": f"{result.get('tensors', 0):,}",
-            "size": format_bytes(int(result.get("bytes", 0))),
-            "time": wait_text(self._clock() - self._asked_at, result.get("seconds"), self.tr("writing:")),
+            "tensors": f"{reply.tensors:,}",
+            "size": format_bytes(reply.bytes),
+            "time": wait_text(self._clock() - self._asked_at, reply.seconds, self.tr("writing:")),
         }
-        report = (
-            self.tr("Wrote {tensors} tensors, {size} in {time}; verified.")
-            if result.get("verified")
-            else self.tr("Wrote {tensors} tensors, {size} in {time}; NOT verified.")
-        ).format(**wrote)
-        if result.get("values_dropped"):
+        report = self.tr("Wrote {tensors} tensors, {size} in {time}; verified.").format(**wrote)
+        if reply.values_dropped:
             report += " " + self.tr("Not written: {values}.").format(
-                values=", ".join(escape_text(str(v)) for v in result["values_dropped"])
+                values=", ".join(escape_text(v) for v in reply.values_dropped)
             )
         self.report_label.setText(report)
         self.cancel_button.setText(self.tr("Close"))
         self.update_preview()
 
-    def _on_job_failed(self, job: int, event: object) -> None:
-        if job != self._job or not isinstance(event, dict):
-            return
+    def _on_failed(self, failure: Failure) -> None:
+        self._end(failure.message or self.tr("The export failed."))
+
+    def _on_cancelled(self) -> None:
+        self._end(self.tr("The export was cancelled; nothing was written."))
+
+    def _end(self, sentence: str) -> None:
         self._job = None
         self.progress.hide()
-        if event.get("kind") == "cancelled":
-            self.last_error = self.tr("The export was cancelled; nothing was written.")
-        else:
-            self.last_error = str(event.get("message") or self.tr("The export failed."))
-        self.report_label.setText(self.last_error)
+        self.report_label.setText(sentence)
         self.update_preview()

@@ -442,7 +442,7 @@
     </message>
     <message>
         <source>min</source>
-        <extracomment>A page of the values table: this many rows × columns per ``slice`` job. The heatmap shows at most this many rows and columns (the top-left block of a larger matrix). A selection of at most this many values can be copied. An answer still missing this long after the selection moved on is cancelled in the engine (which restarts its worker: only worth it for a job that may run much longer). (stats field, label) in display order; labels are translated where shown (context DetailPanel).</extracomment>
+        <extracomment>A page of the values table: this many rows × columns per ``slice`` job. The heatmap shows at most this many rows and columns (the top-left block of a larger matrix). A selection of at most this many values can be copied. An answer still missing this long after the selection moved on is cancelled in the engine (statistics stop at their next block; a slice restarts the worker: only worth it for a job that may run much longer). (stats field, label) in display order; labels are translated where shown (context DetailPanel).</extracomment>
         <translation>最小值</translation>
     </message>
     <message>
@@ -904,16 +904,16 @@
         <translation>正在导出…</translation>
     </message>
     <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
         <source>writing:</source>
         <translation>写入：</translation>
     </message>
     <message>
         <source>Wrote {tensors} tensors, {size} in {time}; verified.</source>
         <translation>已写出 {tensors} 个张量，共 {size}，用时 {time}；已校验。</translation>
-    </message>
-    <message>
-        <source>Wrote {tensors} tensors, {size} in {time}; NOT verified.</source>
-        <translation>已写出 {tensors} 个张量，共 {size}，用时 {time}；未校验。</translation>
     </message>
     <message>
         <source>Not written: {values}.</source>

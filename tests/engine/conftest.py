@@ -16,24 +16,26 @@ from typing import Any
 import pytest
 from torch import serialization
 
+from inspector.core.load_options import LoadOptions
 from inspector.engine.client import EngineClient
+from inspector.engine.protocol import Cancelled, Event, Failure, LoadRequest, Progress, Ready, Request, Result
 
 EVENT_TIMEOUT_S = 30.0
+#: What ends a job: exactly one of these per job.
+JobEnd = Result | Failure | Cancelled
 
 
 class EventLog:
     """Collects the events a client reports (from any thread) and waits for the one a test needs."""
 
     def __init__(self) -> None:
-        self._incoming: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
+        self._incoming: queue.Queue[Event] = queue.Queue()
+        self.seen: list[Event] = []
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: Event) -> None:
         self._incoming.put(event)
 
-    def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = EVENT_TIMEOUT_S
-    ) -> dict[str, Any]:
+    def wait_for(self, predicate: Callable[[Event], bool], timeout: float = EVENT_TIMEOUT_S) -> Event:
         """The next unconsumed event that matches; the ones skipped on the way stay in ``seen``."""
         while True:
             try:
@@ -44,19 +46,32 @@ class EventLog:
             if predicate(event):
                 return event
 
-    def wait_job(self, job: int) -> dict[str, Any]:
-        return self.wait_for(lambda e: e.get("job") == job)
+    def wait_job(self, job: int) -> JobEnd:
+        """The event that ends job ``job`` (its progress on the way stays in ``seen``)."""
+        event = self.wait_for(lambda e: isinstance(e, JobEnd) and e.job == job)
+        assert isinstance(event, JobEnd)
+        return event
 
-    def wait_ready(self, pid: int | None) -> dict[str, Any]:
-        """The ``ready`` event of worker ``pid``, seen already or still to come."""
+    def progress_of(self, job: int) -> list[Progress]:
+        return [e for e in self.seen if isinstance(e, Progress) and e.job == job]
 
-        def is_ready(event: dict[str, Any]) -> bool:
-            return event.get("event") == "ready" and event.get("pid") == pid
+    def ends_of(self, job: int) -> list[JobEnd]:
+        """Every end reported so far for ``job`` (a job ends exactly once)."""
+        self.seen.extend(self.pending())
+        return [e for e in self.seen if isinstance(e, JobEnd) and e.job == job]
+
+    def wait_ready(self, pid: int | None) -> Ready:
+        """The ``Ready`` event of worker ``pid``, seen already or still to come."""
+
+        def is_ready(event: Event) -> bool:
+            return isinstance(event, Ready) and event.pid == pid
 
         earlier = [e for e in self.seen if is_ready(e)]
-        return earlier[0] if earlier else self.wait_for(is_ready)
+        ready = earlier[0] if earlier else self.wait_for(is_ready)
+        assert isinstance(ready, Ready)
+        return ready
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[Event]:
         """Events that arrived but were not waited for yet (without blocking)."""
         events = []
         while True:
@@ -75,12 +90,14 @@ class Engine:
         """Wait until the current worker process has announced itself."""
         self.events.wait_ready(self.client.pid)
 
-    def run(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def run(self, request: Request) -> JobEnd:
+        """Run one request on a ready worker and wait for its end."""
         self.ready()
-        return self.events.wait_job(self.client.submit(kind, payload))
+        return self.events.wait_job(self.client.submit(request))
 
-    def load(self, path: object, **options: Any) -> dict[str, Any]:
-        return self.run("load", {"path": str(path), "options": options})
+    def load(self, path: object, **options: Any) -> JobEnd:
+        """Load ``path`` with options given as their JSON fields (``map_location="meta"`` …)."""
+        return self.run(LoadRequest(str(path), LoadOptions.from_json(options)))
 
 
 def engine_threads() -> list[threading.Thread]:

@@ -129,22 +129,21 @@ def test_shape_change_and_cancel() -> None:
 
 
 def test_diff_and_stats_all_jobs_report_progress(engine, pair: tuple[Path, Path, dict, dict]) -> None:
+    from inspector.engine.protocol import DiffRequest, Result, StatsAllRequest
+
     path_a, path_b, _, _ = pair
-
-    def run(kind: str, payload: dict) -> dict:
-        engine.ready()
-        job = engine.client.submit(kind, payload)
-        return engine.events.wait_for(lambda e: e.get("job") == job and e["event"] in {"result", "error"})
-
-    answer = run("diff", {"a": str(path_a), "b": str(path_b)})
-    assert answer["event"] == "result", answer
-    assert answer["result"]["summary"] == "3 equal, 1 changed, 1 dtype changed, 1 renamed?, 1 only in A"
-    progress = [e for e in engine.events.seen if e.get("event") == "progress" and e["job"] == answer["job"]]
-    assert progress and progress[-1]["done"] == progress[-1]["total"] > 0
-    every = run("stats-all", {"path": str(path_a)})
-    assert every["event"] == "result" and every["result"]["flagged"] == []
-    assert len(every["result"]["tensors"]) == 7
-    assert any(e.get("event") == "progress" and e["job"] == every["job"] for e in engine.events.seen)
+    diff = DiffRequest(str(path_a), str(path_b))
+    answer = engine.run(diff)
+    assert isinstance(answer, Result), answer
+    assert diff.reply(answer.data).summary == "3 equal, 1 changed, 1 dtype changed, 1 renamed?, 1 only in A"
+    progress = engine.events.progress_of(answer.job)
+    assert progress and progress[-1].done == progress[-1].total > 0
+    every_tensor = StatsAllRequest(str(path_a))
+    every = engine.run(every_tensor)
+    assert isinstance(every, Result)
+    reply = every_tensor.reply(every.data)
+    assert reply.flagged == () and len(reply.stats) == 7
+    assert engine.events.progress_of(every.job)
 
 
 def test_a_prefix_on_some_keys_of_one_side_pairs_them() -> None:

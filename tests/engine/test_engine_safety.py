@@ -22,6 +22,7 @@ from inspector.core.model import GlobalClass
 from inspector.core.peek import peek
 from inspector.engine import global_resolver, loader
 from inspector.engine.loader import LoadError, load_checkpoint
+from inspector.engine.protocol import LoadReply
 from tests import hostile_globals
 from tests.checkpoints import BuiltCheckpoint
 from tests.hostile_globals import ALIASES, SYSTEM, AliasCase
@@ -342,18 +343,17 @@ def test_available_pickle_modules_are_found_without_importing_them() -> None:
 def test_worker_reports_its_pickle_modules(engine: Any) -> None:
     engine.ready()
     ready = engine.events.wait_ready(engine.client.pid)
-    assert ready["pickle_modules"] == loader.available_pickle_modules()
-    assert engine.client.pickle_modules == ready["pickle_modules"]
+    assert list(ready.pickle_modules) == loader.available_pickle_modules()
+    assert engine.client.pickle_modules == list(ready.pickle_modules)
 
 
 def test_worker_imports_allowed_globals_itself(engine: Any, tmp_path: Path) -> None:
     path = _namespace(tmp_path)
     refused = engine.load(path, map_location="meta")
-    assert refused["kind"] == "weights-only"
-    assert refused["extra"]["globals"] == ["argparse.Namespace"]
+    assert refused.kind == "weights-only"
+    assert refused.globals == ["argparse.Namespace"]
     event = engine.load(path, map_location="meta", allowed_globals=["argparse.Namespace"])
-    assert event["event"] == "result"
-    assert {tuple(d["path"]): d["device"] for d in event["result"]["devices"]} == {
+    assert LoadReply.from_json(event.data).devices == {
         ("weight",): "meta",
         ("args", "w"): "meta",
     }
@@ -361,9 +361,9 @@ def test_worker_imports_allowed_globals_itself(engine: Any, tmp_path: Path) -> N
 
 def test_worker_never_runs_a_command_payload(engine: Any, tmp_path: Path) -> None:
     path, marker = _command_payload(tmp_path)
-    assert engine.load(path)["kind"] == "dangerous"
+    assert engine.load(path).kind == "dangerous"
     refused = engine.load(path, allowed_globals=[f"{os.system.__module__}.system"])
-    assert refused["kind"] == "refused-global"
+    assert refused.kind == "refused-global"
     assert not marker.exists()
 
 
@@ -373,10 +373,10 @@ def test_worker_refuses_to_allow_an_alias_and_names_what_it_is(
 ) -> None:
     path = case.build(tmp_path)
     refused = engine.load(path, map_location="cpu", allowed_globals=[case.qualname])
-    assert refused["kind"] == "refused-global"
-    assert refused["extra"]["globals"] == [case.qualname]
+    assert refused.kind == "refused-global"
+    assert refused.globals == [case.qualname]
     if "\x00" not in case.qualname:
-        assert case.real in refused["message"]
+        assert case.real in refused.message
     assert not hostile_globals.marker(tmp_path).exists()
 
 

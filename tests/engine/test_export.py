@@ -76,7 +76,7 @@ def test_round_trip(built_checkpoints, torch_views, tmp_path: Path, case_id: str
         assert not target.exists() and _leftovers(tmp_path) == []
         return
     report = export_checkpoint(plan)
-    assert report.verified and target.exists() and _leftovers(tmp_path) == []
+    assert report.target == str(target) and target.exists() and _leftovers(tmp_path) == []
     source = torch_views[case_id]
     mapping = map_keys(peek(built.path), plan)
     if fmt == "safetensors":
@@ -292,6 +292,28 @@ def test_cancel_mid_way_leaves_no_file(tmp_path: Path, fmt: str) -> None:
     assert not target.exists() and _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_cancel_while_verifying_stops_before_comparing_values(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((256,), float(i)) for i in range(8)}, source)
+    target = tmp_path / f"out{SUFFIX[fmt]}"
+    compared: list[int] = []
+    real = export_module._same_values
+    monkeypatch.setattr(export_module, "_same_values", lambda *a: compared.append(1) or real(*a))
+    seen: list[tuple[int, int]] = []
+    with pytest.raises(ExportError, match="cancelled"):
+        export_checkpoint(
+            ExportPlan(str(source), str(target), fmt),
+            progress=lambda done, total: seen.append((done, total)),
+            cancel=lambda: len(seen) > 8,  # a step to begin and one per tensor: all eight are written
+        )
+    assert len(seen) == 9  # the copy was complete: the cancel came during verification
+    assert compared == []  # ... and stopped it before the first tensor's values were compared
+    assert not target.exists() and _leftovers(tmp_path) == []
+
+
 _KILLER = textwrap.dedent(
     """
     import os, signal, sys
@@ -323,7 +345,7 @@ def test_a_killed_export_leaves_only_its_temp_file_which_the_caller_removes(tmp_
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert Path(plan.temp_path).exists()  # killed mid-write: the partial file exists ...
     assert target.read_bytes() == b"old contents"  # ... but never under the target's name
-    assert discard_partial(plan)  # what the bridge does after a cancel or a crash
+    assert discard_partial(plan)  # what the engine client does once a killed worker is gone
     assert _leftovers(tmp_path) == [] and target.read_bytes() == b"old contents"
 
 
@@ -335,23 +357,22 @@ def test_unsupported_sources_are_refused(tmp_path: Path) -> None:
 
 
 def test_worker_runs_exports_and_reports_progress(engine, built_checkpoints, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from inspector.engine.protocol import ErrorKind, ExportRequest, Failure, Result
+
     built = built_checkpoints["training-zip"]
     target = tmp_path / "w.safetensors"
     plan = _plan(built, target, "safetensors", dtype="float16")
-    engine.ready()
-    job = engine.client.submit("export", {"plan": plan.to_json()})
-    answer = engine.events.wait_for(lambda e: e.get("job") == job and e["event"] in {"result", "error"})
-    assert answer["event"] == "result", answer
-    assert answer["result"]["verified"] is True and target.exists()
-    progress = [e for e in engine.events.seen if e.get("event") == "progress" and e["job"] == answer["job"]]
-    assert progress and progress[-1]["done"] == progress[-1]["total"] > 0
-    assert all(
-        e["event"] == "progress" for e in engine.events.seen if e.get("job") == job and e is not answer
-    )
-    job = engine.client.submit("export", {"plan": {**plan.to_json(), "temp_path": ""}})
-    refused = engine.events.wait_for(lambda e: e.get("job") == job and e["event"] in {"result", "error"})
-    assert refused["event"] == "error" and refused["kind"] == "refused"
-    assert "already exists" in refused["message"]
+    answer = engine.run(ExportRequest(plan))
+    assert isinstance(answer, Result), answer
+    assert ExportRequest(plan).reply(answer.data).tensors > 0 and target.exists()
+    progress = engine.events.progress_of(answer.job)
+    assert progress and progress[-1].done == progress[-1].total > 0
+    assert engine.events.ends_of(answer.job) == [answer]  # progress on the way, one answer at the end
+    refused = engine.run(ExportRequest(replace(plan, temp_path="")))
+    assert isinstance(refused, Failure) and refused.kind is ErrorKind.REFUSED
+    assert "already exists" in refused.message
 
 
 def test_export_refuses_to_allow_a_dangerous_global_before_importing_it(tmp_path: Path) -> None:
@@ -380,7 +401,7 @@ def test_a_huge_stride_0_view_exports_as_its_storage_as_torch_saves_it(
     torch.save({"w": view, "plain": torch.ones(3)}, source)
     target = tmp_path / "out.pth"
     report = export_checkpoint(ExportPlan(str(source), str(target), dtype=dtype))
-    assert report.verified and target.stat().st_size < 4096
+    assert report.tensors == 2 and target.stat().st_size < 4096
     back = torch.load(target, weights_only=True)["w"]
     assert back.shape == view.shape and back.stride() == view.stride()
     assert torch.equal(back[12345, 678], view[12345, 678].to(back.dtype))
@@ -430,7 +451,7 @@ def test_safetensors_export_reads_tensors_and_values_from_the_file_itself(
     target = tmp_path / "out.safetensors"
     with _no_torch_load():
         report = export_checkpoint(ExportPlan(str(built.path), str(target), "safetensors"))
-    assert report.verified
+    assert report.target == str(target) and target.is_file()
     original = dict(walk(built.torch_load()))
     mapping = map_keys(peek(built.path), ExportPlan(str(built.path), str(target), "safetensors"))
     with safe_open(str(target), framework="pt") as f:
@@ -468,7 +489,7 @@ def test_a_dangerous_file_exports_to_safetensors_without_trust_and_nothing_runs(
     target = tmp_path / "out.safetensors"
     with _no_torch_load():
         report = export_checkpoint(ExportPlan(str(path), str(target), "safetensors"))
-    assert report.verified and not marker.exists()
+    assert report.target == str(target) and not marker.exists()
     assert report.values_in_metadata == ["epoch"] and report.values_dropped == ["payload (not plain data)"]
     assert "its pickle is not run" in " ".join(report.summary())
     with safe_open(str(target), framework="pt") as f:
@@ -500,7 +521,7 @@ def test_a_torchscript_archive_exports_its_weights_to_safetensors(tmp_path: Path
     target = tmp_path / "weights.safetensors"
     with _no_torch_load():
         report = export_checkpoint(ExportPlan(str(path), str(target), "safetensors"))
-    assert report.verified
+    assert report.target == str(target) and target.is_file()
     assert "Only the weights are written: the archive's TorchScript code is not exported." in report.summary()
     with safe_open(str(target), framework="pt") as f:
         stored = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
@@ -530,7 +551,7 @@ def test_a_numpy_1_file_copied_to_pth_verifies_under_the_names_it_is_written_wit
     assert "numpy.core.multiarray._reconstruct" in needed
     target = tmp_path / "out.pth"
     report = export_checkpoint(ExportPlan(str(path), str(target), "pth", allowed_globals=needed))
-    assert report.verified
+    assert report.target == str(target) and target.is_file()
     written = {g.qualname for g in peek(str(target)).unsafe_globals}
     assert "numpy._core.multiarray._reconstruct" in written
 

@@ -34,7 +34,7 @@ def test_hf_set_consolidates(tmp_path: Path, fmt: str) -> None:
     index = write_hf_set(tmp_path / "set", state)
     target = tmp_path / f"one.{fmt}"
     report = export_checkpoint(ExportPlan(source=str(index), target=str(target), format=fmt))
-    assert report.verified
+    assert report.tensors == len(state)
     got = torch.load(target, weights_only=True) if fmt == "pth" else _safetensors(target)
     _assert_equal(dict(got), state)
 
@@ -164,7 +164,7 @@ def test_hf_shard_set_written_and_read_back(tmp_path: Path) -> None:
     report = export_checkpoint(
         ExportPlan(source=str(src), target=str(target), format="hf-sharded", max_shard_size=150)
     )
-    assert report.verified
+    assert report.tensors == len(state)
     data = json.loads((target / "model.safetensors.index.json").read_text())
     shards = set(data["weight_map"].values())
     assert len(shards) > 1
@@ -309,5 +309,5 @@ def test_a_killed_shard_set_export_leaves_only_its_temp_folder_which_the_caller_
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src.pth", os.path.basename(plan.temp_path)])
-    assert discard_partial(plan)  # what the window's engine bridge does after a kill
+    assert discard_partial(plan)  # what the engine client does once a killed worker is gone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.pth"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,20 +122,22 @@ def mapped_files_closed() -> Iterator[None]:
 
 
 def test_slice_job_in_the_worker(mapped_files_closed: None, tmp_path: Path, cube: torch.Tensor) -> None:
-    from inspector.engine.worker import handle
+    from inspector.engine.protocol import Failure, Result, SliceRequest
+    from inspector.engine.worker import JobControl, answer
 
     path = tmp_path / "cube.safetensors"
     from safetensors.torch import save_file
 
     save_file({"cube": cube}, str(path))
-    payload = {"path": str(path), "key": "cube", "row_axis": 1, "col_axis": 2, "index": [3],
-               "row_start": 1, "row_count": 2, "col_start": 4, "col_count": 10}  # fmt: skip
-    answer = handle({"job": 9, "kind": "slice", "payload": payload})
-    assert answer["event"] == "result", answer
-    assert answer["result"]["values"] == cube[3, 1:3, 4:].tolist()
-    assert answer["result"]["key"] == "cube"
-    bad = handle({"job": 10, "kind": "slice", "payload": {**payload, "index": [7]}})
-    assert bad["event"] == "error" and "outside axis 0" in bad["message"]
+    request = SliceRequest(str(path), key="cube", axes=(1, 2), index=(3,), row_start=1, row_count=2,
+                           col_start=4, col_count=10)  # fmt: skip
+    page = answer(request, JobControl(9, lambda _event: None))
+    assert isinstance(page, Result), page
+    reply = request.reply(page.data)
+    assert reply.values == cube[3, 1:3, 4:].tolist()
+    assert reply.key == "cube"
+    bad = answer(replace(request, index=(7,)), JobControl(10, lambda _event: None))
+    assert isinstance(bad, Failure) and "outside axis 0" in bad.message
 
 
 @pytest.fixture
@@ -149,8 +152,14 @@ def test_the_window_s_value_and_stats_jobs_answer_for_a_dcp_and_an_hf_folder(
     sources_closed: None, tmp_path: Path
 ) -> None:
     """The window passes the path it opened (a folder); every page and statistic is answered."""
-    from inspector.engine.worker import handle
+    from inspector.engine.protocol import Failure, Result, SliceRequest, StatsRequest
+    from inspector.engine.worker import JobControl, answer
     from tests.layouts import sample_state, write_dcp_chunks, write_hf_set
+
+    def run(request: SliceRequest | StatsRequest) -> Result | Failure:
+        event = answer(request, JobControl(1, lambda _event: None))
+        assert isinstance(event, (Result, Failure))
+        return event
 
     w = torch.arange(24, dtype=torch.float32).view(4, 6)
     dcp = write_dcp_chunks(tmp_path / "ckpt", {"w": ((4, 6), [((0, 0), w[:2]), ((2, 0), w[2:])])})
@@ -161,15 +170,14 @@ def test_the_window_s_value_and_stats_jobs_answer_for_a_dcp_and_an_hf_folder(
         (tmp_path / "hf", {"key": "lm_head.bias"}, state["lm_head.bias"].view(-1, 1)),
         (tmp_path / "hf", {"key": "model.embed.weight", "row_count": 2}, state["model.embed.weight"][:2]),
     ]
-    for n, (folder, ask, want) in enumerate(asks):
-        page = handle({"job": n, "kind": "slice", "payload": {"path": str(folder), **ask}})
-        assert page["event"] == "result", page
+    for folder, ask, want in asks:
+        page = run(SliceRequest(str(folder), **ask))
+        assert isinstance(page, Result), page
         assert (
-            page["result"]["values"]
-            == want.to(torch.float64 if want.is_floating_point() else want.dtype).tolist()
+            page.data["values"] == want.to(torch.float64 if want.is_floating_point() else want.dtype).tolist()
         )
-        stats = handle({"job": 10 + n, "kind": "stats", "payload": {"path": str(folder), "key": ask["key"]}})
-        assert stats["event"] == "result", stats
+        stats = run(StatsRequest(str(folder), key=str(ask["key"])))
+        assert isinstance(stats, Result), stats
     broken = write_dcp_chunks(tmp_path / "broken", {"w": ((8,), [((0,), torch.ones(4))])})
-    answer = handle({"job": 20, "kind": "slice", "payload": {"path": str(broken), "key": "w"}})
-    assert answer["event"] == "error" and "hold 4 elements for a tensor of 8" in answer["message"]
+    failure = run(SliceRequest(str(broken), key="w"))
+    assert isinstance(failure, Failure) and "hold 4 elements for a tensor of 8" in failure.message

@@ -259,8 +259,9 @@ def mapped_files_closed() -> Iterator[None]:
 
 
 def test_stats_jobs_in_the_worker(mapped_files_closed: None, tmp_path: Path) -> None:
-    from inspector.engine.inspect_jobs import run_inspect_job
-    from inspector.engine.worker import handle
+    from inspector.engine.inspect_jobs import answer as inspect
+    from inspector.engine.protocol import ErrorKind, Failure, Result, StatsAllRequest, StatsRequest
+    from inspector.engine.worker import JobControl, answer
 
     bad = torch.randn(100, 10)
     bad[3, 4] = math.nan
@@ -268,26 +269,24 @@ def test_stats_jobs_in_the_worker(mapped_files_closed: None, tmp_path: Path) -> 
     path = tmp_path / "m.pt"
     torch.save({"enc": {"bad": bad, "bad_T": bad.t(), "good": good}, "inf": torch.tensor([math.inf])}, path)
 
-    answer = handle(
-        {"job": 1, "kind": "stats", "payload": {"path": str(path), "tensor_path": ["enc", "good"]}}
-    )
-    assert answer["event"] == "result", answer
-    result = answer["result"]
+    event = answer(StatsRequest(str(path), tensor_path=("enc", "good")), JobControl(1, lambda _event: None))
+    assert isinstance(event, Result), event
+    result = event.data
     assert (result["key"], result["min"], result["max"], result["numel"]) == ("enc.good", 0, 11, 12)
     assert result["histogram"]["counts"] == [1] * 12
     json.dumps(result, allow_nan=False)
 
-    events: list[dict[str, Any]] = []
-    every = run_inspect_job("stats-all", {"path": str(path)}, events.append)
+    steps: list[tuple[int, int, str]] = []
+    every = inspect(StatsAllRequest(str(path)), lambda *step: steps.append(step))
     assert [row["key"] for row in every["tensors"]] == ["enc.bad", "enc.bad_T", "enc.good", "inf"]
     assert every["flagged"] == ["enc.bad", "enc.bad_T", "inf"]
     assert every["tensors"][0]["stats"]["nan"] == 1
     assert every["tensors"][1]["stats"]["nan"] == 1
-    assert events[-1]["done"] == events[-1]["total"] == every["bytes"]
+    assert steps[-1][0] == steps[-1][1] == every["bytes"]
 
-    missing = handle({"job": 2, "kind": "stats", "payload": {"path": str(path), "key": "nope"}})
-    assert missing["event"] == "error" and missing["kind"] == "unreadable"
-    assert "no tensor named nope" in missing["message"]
+    missing = answer(StatsRequest(str(path), key="nope"), JobControl(2, lambda _event: None))
+    assert isinstance(missing, Failure) and missing.kind is ErrorKind.UNREADABLE
+    assert "no tensor named nope" in missing.message
 
 
 # -- the numbers torch gives -----------------------------------------------------------------------

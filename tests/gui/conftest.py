@@ -16,93 +16,97 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from inspector.core.model import Node, NodeKind, TensorInfo
+from inspector.engine.protocol import PROTOCOL_VERSION, Cancelled, Event, JobEvent, Progress, Ready, Request
+from inspector.engine.worker import JobControl
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.main_window import MainWindow
 from inspector.gui.tasks import TaskRunner
 
-Responder = Callable[[dict[str, Any]], dict[str, Any]]
+Responder = Callable[[Request, JobControl], JobEvent]
 
 
-def engine_load(payload: dict[str, Any]) -> dict[str, Any]:
-    """Answer a load request the way the worker does, but in this process (tests may use torch)."""
-    from inspector.core.load_options import LoadOptions
-    from inspector.engine.loader import LoadError, load_checkpoint
+class CancelFlag(threading.Event):
+    """A job's cancel check (``control.cancelled()``) that a test's responder may also wait on."""
 
-    options = LoadOptions.from_json(payload["options"])
-    try:
-        result = load_checkpoint(payload["path"], options)
-    except LoadError as exc:
-        return {"event": "error", **exc.to_json()}
-    return {"event": "result", "result": result.to_json()}
-
-
-def engine_answer(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Answer any request as the worker would: loads, and the "look inside" jobs (stats, slice …)."""
-    from inspector.engine.inspect_jobs import run_inspect_job
-    from inspector.engine.loader import LoadError
-
-    if kind == "load":
-        return engine_load(payload)
-    try:
-        return {"event": "result", "result": run_inspect_job(kind, payload)}
-    except LoadError as exc:
-        return {"event": "error", **exc.to_json()}
+    def __call__(self) -> bool:
+        return self.is_set()
 
 
 class FakeEngineClient:
-    """The ``EngineClient`` interface without a process: answers on a thread, like the real one.
+    """The ``EngineClient`` interface without a process: the worker's own handlers answer on a
+    thread of this process, one job at a time, in the same protocol objects.
 
-    With ``hold=True`` jobs wait until ``release()``, so a test can cancel one while it runs.
+    ``config`` (read when used, so a test may change it after the fixture made the client):
+    ``devices``; ``hold`` (jobs wait until ``release()``, so a test can cancel one first);
+    ``responder`` (``(request, control) -> event``, in place of the worker's handlers).
+    A cancel stops a job that checks between tensors at its next check, as the worker does; any
+    other job ends ``Cancelled`` at once, as when the client ends the worker.
     """
 
-    def __init__(
-        self, on_event: Callable[[dict[str, Any]], None], config: dict[str, Any] | None = None
-    ) -> None:
-        # ``config`` (devices, responder, hold) is read when used, so a test may change it
-        # after the fixture made the client.
+    def __init__(self, on_event: Callable[[Event], None], config: dict[str, Any] | None = None) -> None:
         self._on_event = on_event
         self._config = config if config is not None else {}
         self._release = threading.Event()
         self._serial = threading.Lock()  # one job at a time, as in the worker
+        self._state = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._next_id = 1
-        self._cancelled: set[int] = set()
-        self.submitted: list[tuple[int, dict[str, Any]]] = []
+        self._flags: dict[int, CancelFlag] = {}
+        self._running: set[int] = set()
+        self._ended: set[int] = set()
+        self.submitted: list[tuple[int, Request]] = []
         self.cancelled: list[int] = []
-        self.kinds: dict[int, str] = {}
         self.ready = False
         self.devices: list[str] = []
         self.torch_version: str | None = None
         self.pickle_modules: list[str] = ["pickle"]
+        self.pid: int | None = None
         self.started = False
         self.closed = False
 
     def start(self) -> None:
         self.started = True
+        self.pid = os.getpid()
         self._spawn(self._announce)
 
-    def submit(self, kind: str, payload: dict[str, Any]) -> int:
+    def submit(self, request: Request) -> int:
         job = self._next_id
         self._next_id += 1
-        self.submitted.append((job, payload))
-        self.kinds[job] = kind
-        self._spawn(lambda: self._answer(job, kind, payload))
+        self.submitted.append((job, request))
+        self._flags[job] = CancelFlag()
+        self._spawn(lambda: self._answer(job, request))
         return job
 
     def cancel(self, job_id: int) -> None:
         self.cancelled.append(job_id)
-        self._cancelled.add(job_id)
-        self._on_event({"event": "error", "job": job_id, "kind": "cancelled", "message": "Cancelled."})
+        flag = self._flags.get(job_id)
+        with self._state:
+            if flag is None or job_id in self._ended:
+                return
+            flag.set()
+            if job_id in self._running and type(self._request(job_id)).checks_for_cancel:
+                return  # it stops at its next check and answers itself
+            self._ended.add(job_id)
+        self._on_event(Cancelled(job_id))
 
     def release(self) -> None:
         self._release.set()
 
+    def progress(self, job_id: int, done: int, total: int) -> None:
+        """Report progress of a job as the worker would (for tests of what shows it)."""
+        self._on_event(Progress(job_id, done, total))
+
     def close(self) -> None:
         self.closed = True
         self._release.set()
+        for flag in self._flags.values():
+            flag.set()
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
+
+    def _request(self, job_id: int) -> Request:
+        return next(request for job, request in self.submitted if job == job_id)
 
     def _spawn(self, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, daemon=True)
@@ -113,17 +117,27 @@ class FakeEngineClient:
         self.ready = True
         self.devices = list(self._config.get("devices", ("cpu", "meta")))
         self.torch_version = "fake"
-        self._on_event({"event": "ready", "devices": self.devices, "torch_version": "fake"})
+        self._on_event(Ready(PROTOCOL_VERSION, tuple(self.devices), "fake", tuple(self.pickle_modules), 0))
 
-    def _answer(self, job: int, kind: str, payload: dict[str, Any]) -> None:
+    def _answer(self, job: int, request: Request) -> None:
+        from inspector.engine.worker import answer
+
         if self._config.get("hold"):
             self._release.wait()
         with self._serial:
-            if job in self._cancelled or self.closed:
-                return
+            with self._state:
+                if job in self._ended or self.closed:
+                    return
+                self._running.add(job)
+            control = JobControl(job, self._on_event, self._flags[job])
             responder: Responder | None = self._config.get("responder")
-            answer = responder(payload) if responder is not None else engine_answer(kind, payload)
-        self._on_event({**answer, "job": job, "extra": answer.get("extra") or {}})
+            event = responder(request, control) if responder is not None else answer(request, control)
+            with self._state:
+                self._running.discard(job)
+                if job in self._ended:
+                    return
+                self._ended.add(job)
+        self._on_event(event)
 
 
 @pytest.fixture

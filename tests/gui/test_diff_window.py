@@ -9,6 +9,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from inspector.engine.protocol import DiffRequest
 from inspector.gui.diff_window import COLUMNS, SORT_ROLE, DiffWindow
 from inspector.gui.engine_bridge import EngineBridge
 
@@ -125,10 +126,10 @@ def test_compare_sends_a_diff_job_and_cancel_stops_it(
     window.compare()
     assert window.running and not window.progress_area.isHidden()
     client = engine.client
-    assert client.submitted[-1][1] == {"a": str(a), "b": str(b)}  # type: ignore[attr-defined]
-    job = client.submitted[-1][0]  # type: ignore[attr-defined]
-    engine.job_progress.emit(job, 50, 200)
-    assert window.progress.value() == 250
+    job, request = client.submitted[-1]  # type: ignore[attr-defined]
+    assert request == DiffRequest(str(a), str(b))
+    client.progress(job, 50, 200)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: window.progress.value() == 250, timeout=WAIT_MS)
     window.cancel()
     assert client.cancelled == [job]  # type: ignore[attr-defined]
     assert not window.running and window.compare_button.isEnabled()

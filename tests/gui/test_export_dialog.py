@@ -7,22 +7,10 @@ from typing import Any
 
 from PySide6.QtWidgets import QDialogButtonBox
 
-from inspector.core.export_plan import ExportPlan
 from inspector.core.peek import peek
 from inspector.gui.export_dialog import ExportDialog
 
 WAIT_MS = 20_000
-
-
-def engine_export(payload: dict[str, Any]) -> dict[str, Any]:
-    """Answer an export request the way the worker does, in this process."""
-    from inspector.engine.export import ExportError, export_checkpoint
-
-    try:
-        report = export_checkpoint(ExportPlan.from_json(payload["plan"]))
-    except ExportError as exc:
-        return {"event": "error", **exc.to_json()}
-    return {"event": "result", "result": report.to_json()}
 
 
 def _dialog(qtbot: Any, path: Path, engine: Any, target: Path) -> ExportDialog:
@@ -72,34 +60,58 @@ def test_safetensors_says_what_happens_to_values(qtbot, engine, built_checkpoint
 def test_export_runs_in_the_engine_and_reports(
     qtbot, engine, fake_client, built_checkpoints, tmp_path
 ) -> None:
-    fake_client["responder"] = engine_export
     target = tmp_path / "model.pth"
     dialog = _dialog(qtbot, built_checkpoints["training-zip"].path, engine, target)
     dialog.subtree_edit.setText("model")
     dialog.update_preview()
-    with qtbot.waitSignal(engine.job_finished, timeout=WAIT_MS):
-        dialog.export_button.click()
+    dialog.export_button.click()
+    assert dialog.job is not None
+    with qtbot.waitSignal(dialog.job.finished, timeout=WAIT_MS):
+        pass
     assert "Wrote 16 tensors" in dialog.report_label.text() and "verified." in dialog.report_label.text()
     assert target.exists() and not dialog.running
     assert dialog.cancel_button.text() == "Close"
 
 
-def test_cancel_stops_the_job_and_removes_its_partial_file(
+def test_cancel_before_the_engine_runs_it_writes_nothing(
     qtbot, engine, fake_client, built_checkpoints, tmp_path
 ) -> None:
     fake_client["hold"] = True
     target = tmp_path / "model.pth"
     dialog = _dialog(qtbot, built_checkpoints["state_dict-zip"].path, engine, target)
     dialog.start_export()
-    assert dialog.running
-    _job, payload = engine.client.submitted[-1]
-    partial = Path(payload["plan"]["temp_path"])
-    assert partial.parent == tmp_path
-    partial.write_bytes(b"half a file")  # what a worker killed mid-write leaves behind
-    with qtbot.waitSignal(engine.job_failed, timeout=WAIT_MS):
+    assert dialog.running and dialog.job is not None
+    with qtbot.waitSignal(dialog.job.cancelled, timeout=WAIT_MS):
         dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
-    assert not partial.exists() and not target.exists()
-    assert "cancelled" in dialog.report_label.text() and not dialog.running
+    assert "cancelled; nothing was written" in dialog.report_label.text() and not dialog.running
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_while_the_engine_writes_stops_it_between_tensors(
+    qtbot, engine, fake_client, built_checkpoints, tmp_path
+) -> None:
+    """The dialog's Cancel reaches the export's own check: it stops, removes its partial file,
+    and only then does the dialog say nothing was written."""
+    from inspector.engine.worker import answer
+
+    def cancel_at_the_first_step(request, control):
+        control.progress(0, 1)  # the export began ...
+        control.cancelled.wait(WAIT_MS / 1000)  # ... and goes on once Cancel was pressed
+        return answer(request, control)
+
+    fake_client["responder"] = cancel_at_the_first_step
+    target = tmp_path / "model.pth"
+    dialog = _dialog(qtbot, built_checkpoints["state_dict-zip"].path, engine, target)
+    dialog.start_export()
+    job = dialog.job
+    assert job is not None
+    with qtbot.waitSignal(job.progress, timeout=WAIT_MS):
+        pass
+    with qtbot.waitSignal(job.cancelled, timeout=WAIT_MS):
+        dialog.cancel()
+        assert dialog.running and dialog.report_label.text() == "Cancelling…"
+    assert "cancelled; nothing was written" in dialog.report_label.text() and not dialog.running
+    assert list(tmp_path.iterdir()) == []  # no target, no temporary file
 
 
 def test_file_menu_opens_the_dialog_on_the_current_tab(qtbot, make_window, engine, built_checkpoints) -> None:

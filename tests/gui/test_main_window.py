@@ -101,7 +101,7 @@ def test_switching_map_location_reloads(
         combo.activated.emit(combo.currentIndex())
     assert _loaded_on(tab, "model.head.weight") == "meta"
     assert _find_key(tab, "model").siblingAtColumn(Column.LOADED_ON).data() == "meta"
-    assert engine.client.submitted[-1][1]["options"]["map_location"] == "meta"  # type: ignore[attr-defined]
+    assert engine.client.submitted[-1][1].options.map_location == "meta"  # type: ignore[attr-defined]
 
 
 def test_engine_devices_appear_in_the_combo(
@@ -184,7 +184,7 @@ def test_cuda_checkpoint_as_saved_offers_load_on_cpu(
     with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert window.options_bar.map_combo.currentText() == "cpu"
-    assert engine.client.submitted[-1][1]["options"]["map_location"] == "cpu"  # type: ignore[attr-defined]
+    assert engine.client.submitted[-1][1].options.map_location == "cpu"  # type: ignore[attr-defined]
     assert _loaded_on(tab, "decoder.bias") == "cpu"
     assert not tab.error_panel.isVisibleTo(tab)
 

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt
 
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek
+from inspector.engine.protocol import ErrorKind, Failure
 from inspector.gui.checkpoint_tab import CheckpointTab
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.main_window import MainWindow
@@ -66,8 +67,8 @@ def marker(tmp_path: Path) -> Iterator[Path]:
 
 
 def _submitted(engine: EngineBridge) -> list[dict[str, Any]]:
-    """The options of every load the fake client was asked for."""
-    return [payload["options"] for _, payload in engine.client.submitted]  # type: ignore[attr-defined]
+    """The options of every load the fake client was asked for, as JSON carries them."""
+    return [request.options.to_json() for _, request in engine.client.submitted]  # type: ignore[attr-defined]
 
 
 def _open(qtbot: Any, window: MainWindow, path: Path) -> CheckpointTab:
@@ -252,13 +253,10 @@ def test_globals_that_can_never_be_allowed_leave_only_trust(
 ) -> None:
     # As if the static read had missed them: the engine names a blocked and a dangerous global.
     names = ["argparse.Namespace", SYSTEM, "builtins.exec"]
-    fake_client["responder"] = lambda payload: {
-        "event": "error",
-        "kind": "weights-only",
-        "message": "",
-        "details": "Weights only load failed",
-        "extra": {"globals": names, "blocked": [SYSTEM]},
-    }
+    extra = {"globals": names, "blocked": [SYSTEM]}
+    fake_client["responder"] = lambda _request, control: Failure(
+        control.job, ErrorKind.WEIGHTS_ONLY, "", "Weights only load failed", extra
+    )
     window = make_window(engine)
     tab = window.open_path(str(checkpoints.build_state_dict(tmp_path).path))
     assert _wait_failed(qtbot, tab) == "weights-only"

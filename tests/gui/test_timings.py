@@ -16,7 +16,6 @@ from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.export_dialog import ExportDialog
 from inspector.gui.main_window import MainWindow
 from tests import checkpoints
-from tests.gui.test_export_dialog import engine_export
 
 WAIT_MS = 60_000
 
@@ -81,18 +80,16 @@ def test_export_and_compare_times_count_from_the_click(
     source = checkpoints.build_training(tmp_path).path
     clock = HandClock()
     fake_client["hold"] = True
-    fake_client["responder"] = engine_export
     dialog = ExportDialog(peek(str(source)), engine, clock=clock)
     qtbot.addWidget(dialog)
     dialog.target_edit.setText(str(tmp_path / "copy.pth"))
     dialog.start_export()
-    assert dialog.running
+    assert dialog.running and dialog.job is not None
     clock.now += 5.0
-    with qtbot.waitSignal(engine.job_finished, timeout=WAIT_MS):
+    with qtbot.waitSignal(dialog.job.finished, timeout=WAIT_MS):
         engine.client.release()  # type: ignore[attr-defined]
     assert " in 5.0 s (writing: " in dialog.report_label.text()
 
-    del fake_client["responder"]
     window = DiffWindow(engine, None, str(source), str(tmp_path / "copy.pth"), clock=clock)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.finished, timeout=WAIT_MS):

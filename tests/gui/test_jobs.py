@@ -1,0 +1,231 @@
+"""A handle per engine job: it ends exactly once, cancels whether queued or running, and a job whose
+widget is gone is cancelled and tells no one."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shiboken6
+import torch
+from PySide6.QtCore import QCoreApplication, QObject
+from PySide6.QtWidgets import QWidget
+
+from inspector.engine.client import EngineClient
+from inspector.engine.protocol import (
+    Cancelled,
+    ErrorKind,
+    Failure,
+    LoadRequest,
+    Progress,
+    Result,
+    StatsAllReply,
+    StatsAllRequest,
+    StatsReply,
+    StatsRequest,
+)
+from inspector.engine.worker import answer
+from inspector.gui.engine_bridge import EngineBridge, EngineClientLike, EngineJob, JobState
+
+WAIT_MS = 20_000
+
+
+class Ends:
+    """Everything a job said about how it ended, in order."""
+
+    def __init__(self, job: EngineJob) -> None:
+        self.seen: list[tuple[str, Any]] = []
+        self.progress: list[Progress] = []
+        job.finished.connect(lambda reply: self.seen.append(("finished", reply)))
+        job.failed.connect(lambda failure: self.seen.append(("failed", failure)))
+        job.cancelled.connect(lambda: self.seen.append(("cancelled", None)))
+        job.progress.connect(self.progress.append)
+
+
+def _settle(engine: EngineBridge) -> None:
+    """Deliver every event already handed to the GUI thread (an extra answer would show now)."""
+    QCoreApplication.sendPostedEvents(engine)
+    QCoreApplication.processEvents()
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> Path:
+    path = tmp_path / "w.pth"
+    torch.save({"w": torch.arange(6.0), "b": torch.ones(2)}, path)
+    return path
+
+
+def test_a_job_finishes_once_with_its_typed_reply(qtbot: Any, engine: EngineBridge, weights: Path) -> None:
+    job = engine.submit(StatsRequest(str(weights), key="w"))
+    ends = Ends(job)
+    with qtbot.waitSignal(job.finished, timeout=WAIT_MS):
+        pass
+    _settle(engine)
+    assert [what for what, _ in ends.seen] == ["finished"]
+    reply = ends.seen[0][1]
+    assert isinstance(reply, StatsReply) and (reply.key, reply.stats["max"]) == ("w", 5.0)
+    assert job.state is JobState.FINISHED and not job.running
+    assert engine.running_jobs == []  # the bridge let go of it
+
+
+def test_a_job_fails_once_with_a_typed_failure(qtbot: Any, engine: EngineBridge, weights: Path) -> None:
+    job = engine.submit(StatsRequest(str(weights), key="nope"))
+    ends = Ends(job)
+    with qtbot.waitSignal(job.failed, timeout=WAIT_MS):
+        pass
+    _settle(engine)
+    assert [what for what, _ in ends.seen] == ["failed"]
+    failure = ends.seen[0][1]
+    assert isinstance(failure, Failure) and failure.kind is ErrorKind.UNREADABLE
+    assert "no tensor named nope" in failure.message
+    assert job.state is JobState.FAILED
+
+
+def test_cancelling_a_queued_job_ends_it_once_and_it_never_runs(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    fake_client["hold"] = True
+    job = engine.submit(LoadRequest(str(weights)))
+    ends = Ends(job)
+    with qtbot.waitSignal(job.cancelled, timeout=WAIT_MS):
+        job.cancel()
+    job.cancel()  # a second cancel of an ended job does nothing
+    engine.client.release()  # type: ignore[attr-defined]
+    engine.client.close()  # the held thread has finished (it found the job ended)
+    _settle(engine)
+    assert ends.seen == [("cancelled", None)]
+    assert engine.client.cancelled == [job.id]  # type: ignore[attr-defined]
+    assert job.state is JobState.CANCELLED
+
+
+def test_cancelling_a_running_job_that_checks_stops_it_at_its_next_check(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    checked: list[bool] = []
+
+    def runs_until_cancelled(request: Any, control: Any) -> Any:
+        control.progress(1, 8, "w")
+        control.cancelled.wait(WAIT_MS / 1000)
+        checked.append(control.cancelled())
+        return answer(request, control)  # the worker's own handler sees the cancel and stops
+
+    fake_client["responder"] = runs_until_cancelled
+    job = engine.submit(StatsAllRequest(str(weights)))
+    ends = Ends(job)
+    with qtbot.waitSignal(job.progress, timeout=WAIT_MS):
+        pass
+    assert job.running and ends.progress == [Progress(job.id, 1, 8, "w")]
+    with qtbot.waitSignal(job.cancelled, timeout=WAIT_MS):
+        job.cancel()
+    _settle(engine)
+    assert checked == [True] and ends.seen == [("cancelled", None)]
+
+
+def test_cancelling_a_running_job_that_cannot_check_ends_it_at_once_and_drops_its_answer(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    """A load cannot stop half-way: the client ends the worker, and the answer never comes."""
+    started, go_on = threading.Event(), threading.Event()
+
+    def slow_load(request: Any, control: Any) -> Any:
+        started.set()
+        go_on.wait(WAIT_MS / 1000)
+        return answer(request, control)
+
+    fake_client["responder"] = slow_load
+    job = engine.submit(LoadRequest(str(weights)))
+    ends = Ends(job)
+    assert started.wait(WAIT_MS / 1000)
+    with qtbot.waitSignal(job.cancelled, timeout=WAIT_MS):
+        job.cancel()
+    go_on.set()
+    engine.client.close()  # the load's thread has answered by now
+    _settle(engine)
+    assert ends.seen == [("cancelled", None)]
+
+
+def test_an_answer_comes_to_its_own_job_only_and_a_second_answer_is_dropped(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    fake_client["hold"] = True
+    first, second = engine.submit(StatsAllRequest(str(weights))), engine.submit(StatsAllRequest(str(weights)))
+    ends_first, ends_second = Ends(first), Ends(second)
+    data = {"path": str(weights), "tensors": [], "flagged": [], "bytes": 0, "seconds": 0.0}
+    engine._on_event(Progress(second.id, 3, 4))  # as the client's reader thread calls it
+    engine._on_event(Result(second.id, data))
+    engine._on_event(Result(second.id, data))
+    engine._on_event(Cancelled(second.id))
+    with qtbot.waitSignal(second.finished, timeout=WAIT_MS):
+        pass
+    _settle(engine)
+    assert [what for what, _ in ends_second.seen] == ["finished"]
+    assert isinstance(ends_second.seen[0][1], StatsAllReply)
+    assert ends_second.progress == [Progress(second.id, 3, 4)]
+    assert ends_first.seen == [] and ends_first.progress == [] and first.running
+
+
+def test_an_answer_that_is_not_its_reply_is_a_failure(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    fake_client["hold"] = True  # only the answer below comes
+    job = engine.submit(StatsAllRequest(str(weights)))
+    ends = Ends(job)
+    engine._on_event(Result(job.id, {"tensors": [{"path": "not a path", "stats": {}}]}))
+    with qtbot.waitSignal(job.failed, timeout=WAIT_MS):
+        pass
+    failure = ends.seen[0][1]
+    assert failure.kind is ErrorKind.OTHER and "answer could not be read" in failure.message
+
+
+def test_a_job_whose_widget_is_destroyed_is_cancelled_and_tells_no_one(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    fake_client["hold"] = True
+    owner = QWidget()
+    job = engine.submit(LoadRequest(str(weights)), owner=owner)
+    ends = Ends(job)
+    shiboken6.delete(owner)
+    assert engine.client.cancelled == [job.id]  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not job.running, timeout=WAIT_MS)
+    engine.client.release()  # type: ignore[attr-defined]
+    engine.client.close()
+    _settle(engine)
+    assert job.state is JobState.CANCELLED and ends.seen == []
+
+
+def test_a_job_that_ended_lets_its_widget_go(qtbot: Any, engine: EngineBridge, weights: Path) -> None:
+    owner = QObject()
+    job = engine.submit(StatsRequest(str(weights), key="b"), owner=owner)
+    with qtbot.waitSignal(job.finished, timeout=WAIT_MS):
+        pass
+    shiboken6.delete(owner)  # no cancel for a job that already ended
+    assert engine.client.cancelled == []  # type: ignore[attr-defined]
+
+
+def test_a_discarded_job_is_cancelled_and_tells_no_one(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    fake_client["hold"] = True
+    job = engine.submit(LoadRequest(str(weights)))
+    ends = Ends(job)
+    job.discard()
+    qtbot.waitUntil(lambda: not job.running, timeout=WAIT_MS)
+    assert ends.seen == [] and engine.client.cancelled == [job.id]  # type: ignore[attr-defined]
+
+
+def _public(cls: type) -> dict[str, Callable[..., Any] | property]:
+    return {name: value for name, value in vars(cls).items() if not name.startswith("_")}
+
+
+def test_the_window_asks_of_the_client_exactly_what_it_offers() -> None:
+    offered, asked = _public(EngineClient), _public(EngineClientLike)
+    assert set(offered) == set(asked)
+    for name, member in asked.items():
+        if isinstance(member, property):
+            assert isinstance(offered[name], property), name
+        else:
+            assert inspect.signature(offered[name]) == inspect.signature(member), name
