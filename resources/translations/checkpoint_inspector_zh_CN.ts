@@ -353,6 +353,18 @@
         <translation>{n} 项</translation>
     </message>
     <message>
+        <source>none</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>{n} tensor</source>
+        <translation>{n} 个张量</translation>
+    </message>
+    <message>
+        <source>{n} tensors</source>
+        <translation>{n} 个张量</translation>
+    </message>
+    <message>
         <source>(the whole file)</source>
         <translation>（整个文件）</translation>
     </message>
