@@ -466,8 +466,8 @@
         <translation>均值</translation>
     </message>
     <message>
-        <source>std</source>
-        <translation>标准差</translation>
+        <source>std (n−1)</source>
+        <translation>标准差 (n−1)</translation>
     </message>
     <message>
         <source>mean |x|</source>
@@ -484,6 +484,10 @@
     <message>
         <source>values</source>
         <translation>取值</translation>
+    </message>
+    <message>
+        <source>The sample standard deviation, as torch.std gives it: divided by n − 1 (finite values)</source>
+        <translation>样本标准差，与 torch.std 相同：除以 n − 1（有限值）</translation>
     </message>
     <message>
         <source>{0} tensors are listed, not read.</source>
@@ -1150,6 +1154,17 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     </message>
 </context>
 <context>
+    <name>SliceTableModel</name>
+    <message>
+        <source>unreadable</source>
+        <translation>无法读取</translation>
+    </message>
+    <message>
+        <source>The values could not be read.</source>
+        <translation>无法读取这些值。</translation>
+    </message>
+</context>
+<context>
     <name>StatsAllRow</name>
     <message>
         <source>Cancel</source>
@@ -1357,12 +1372,20 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>最多选择 {0} 个数值进行复制。</translation>
     </message>
     <message>
+        <source>The selected values could not be read: {0}</source>
+        <translation>无法读取所选的值：{0}</translation>
+    </message>
+    <message>
         <source>Reading the selected values…</source>
         <translation>正在读取所选数值…</translation>
     </message>
     <message>
         <source>Copied {0} values.</source>
         <translation>已复制 {0} 个数值。</translation>
+    </message>
+    <message>
+        <source>Some values could not be read: {0}</source>
+        <translation>部分值无法读取：{0}</translation>
     </message>
 </context>
 <context>

@@ -14,6 +14,7 @@ from PySide6.QtGui import QGuiApplication
 
 from inspector.core.model import Node
 from inspector.core.peek import peek
+from inspector.engine.protocol import ErrorKind, Failure, JobEvent, Request, SliceRequest
 from inspector.gui.detail_panel import PAGE_COLS, PAGE_ROWS, DetailPanel, format_number
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
@@ -222,3 +223,59 @@ def test_selecting_a_tensor_in_the_window_and_statistics_for_all(
     expected_norm = float(np.linalg.norm(np.arange(4 * 150 * 40, dtype=np.float64)))
     assert cube.siblingAtColumn(Column.NORM).data() == f"{expected_norm:.4g}"
     assert cube.siblingAtColumn(Column.NONFINITE).data() == "none"
+
+
+def test_std_is_labelled_as_the_sample_std_torch_gives(
+    qtbot: Any, engine: EngineBridge, sample: tuple[Path, dict[str, torch.Tensor]]
+) -> None:
+    path, tensors = sample
+    panel = _panel(qtbot, engine)
+    with qtbot.waitSignal(panel.stats_shown, timeout=WAIT_MS):
+        panel.show_node(str(path), _node(path, "model.labels"))
+    assert panel.stats is not None and panel.stats["std_correction"] == 1
+    assert panel.stats["std"] == pytest.approx(float(tensors["labels"].double().std()))  # torch.std's n − 1
+    assert panel.stat_names["std"].text() == "std (n−1)"
+
+
+def _failing_slices(fake_client: dict[str, Any], reason: str) -> list[SliceRequest]:
+    """Make every slice job fail with ``reason``; the slice requests sent are collected in the list."""
+    from inspector.engine.worker import answer
+
+    asked: list[SliceRequest] = []
+
+    def responder(request: Request, control: Any) -> JobEvent:
+        if isinstance(request, SliceRequest):
+            asked.append(request)
+            return Failure(control.job, ErrorKind.UNREADABLE, reason)
+        return answer(request, control)
+
+    fake_client["responder"] = responder
+    return asked
+
+
+def test_a_page_that_cannot_be_read_says_why_where_its_values_would_be(
+    qtbot: Any,
+    engine: EngineBridge,
+    fake_client: dict[str, Any],
+    sample: tuple[Path, dict[str, torch.Tensor]],
+) -> None:
+    reason = "The bytes of model.cube lie past the end of sample.pth."
+    asked = _failing_slices(fake_client, reason)
+    path, _ = sample
+    panel = _panel(qtbot, engine)
+    panel.tabs.setCurrentWidget(panel.values)
+    with qtbot.waitSignal(panel.values.model.failed, timeout=WAIT_MS):
+        panel.show_node(str(path), _node(path, "model.cube"))
+    model = panel.values.model
+    cell = model.index(0, 0)
+    assert cell.data() == "unreadable"  # not "…", which says the value is on its way
+    assert cell.data(Qt.ItemDataRole.ToolTipRole) == reason
+    status = panel.values.status_label
+    assert status.isVisible() and reason in status.text()  # the sentence itself, on screen
+    pages = [r for r in asked if r.row_count == PAGE_ROWS]
+    panel.values.table.viewport().repaint()  # the view asks for the cells again
+    assert model.index(0, 1).data() == "unreadable"
+    assert [r for r in asked if r.row_count == PAGE_ROWS] == pages  # a failed page is not asked again
+    panel.values.table.selectAll()
+    panel.values.copy_selection("text")
+    assert "could not be read" in status.text() and reason in status.text()  # not "Reading…" forever
