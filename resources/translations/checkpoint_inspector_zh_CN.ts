@@ -546,7 +546,7 @@
     <name>DiffTableModel</name>
     <message>
         <source>equal</source>
-        <extracomment>(status, label) in the engine&apos;s order; labels are what the table and the filter show.</extracomment>
+        <extracomment>The labels of ``inspector.core.diff.STATUS_LABELS`` (which names each status) as lupdate must see them to carry their translations (context DiffTableModel); a test checks that each one is translated.</extracomment>
         <translation>相同</translation>
     </message>
     <message>
@@ -720,6 +720,10 @@
     <message>
         <source>  ·  compared in {0}</source>
         <translation>  ·  比较用时 {0}</translation>
+    </message>
+    <message>
+        <source>Not identical: {0}.</source>
+        <translation>不完全相同：{0}。</translation>
     </message>
     <message>
         <source>Key prefix: {0}.</source>

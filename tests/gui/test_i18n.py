@@ -160,3 +160,15 @@ def test_statistics_columns_speak_chinese(
     assert first.data(ItemRole.KeyRole) == "model.layers.0.weight"
     assert first.siblingAtColumn(Column.NONFINITE).data() == "无"
     assert model_row.siblingAtColumn(Column.NONFINITE).data() == "2 个张量"
+
+
+def test_every_diff_status_core_names_is_translated(language: UiLanguage, settings: QSettings) -> None:
+    """The diff's statuses are named in core; each of its labels has its Chinese in the catalog."""
+    from inspector.core.diff import STATUS_LABELS, STATUSES
+    from inspector.gui.diff_window import status_label
+
+    settings.setValue(SETTINGS_LANGUAGE, SIMPLIFIED_CHINESE)
+    assert language.apply()
+    assert set(STATUS_LABELS) == set(STATUSES)
+    untranslated = [STATUS_LABELS[s] for s in STATUSES if status_label(s) == STATUS_LABELS[s]]
+    assert untranslated == []
