@@ -104,6 +104,13 @@ def format_number(x: object) -> str:
     return str(x)
 
 
+def whole_tensor(node: Node) -> Node | None:
+    """The sparse, nested or quantized tensor that ``node`` is a part of (its indices, values,
+    scales …); None for a tensor of its own. The engine reads tensors of the file, not their parts."""
+    up = node.parent
+    return up if up is not None and up.tensor is not None else None
+
+
 def _cell_display(cell: Cell) -> str:
     if isinstance(cell, float):
         return f"{cell:.6g}"
@@ -756,7 +763,8 @@ class DetailPanel(QWidget):
         self.histogram.clear()
         self.heatmap.clear()
         info = node.tensor if node is not None else None
-        enabled = info is not None
+        whole = whole_tensor(node) if node is not None else None
+        enabled = info is not None and whole is None
         self.stats_box.setEnabled(enabled)
         self.tabs.setEnabled(enabled)
         self._show_title()
@@ -765,6 +773,19 @@ class DetailPanel(QWidget):
             self.values.clear()
             return
         self.tabs.setTabEnabled(1, len(info.shape) == 2)
+        if whole is not None and whole.tensor is not None:
+            self.status_label.setText(
+                self.tr(
+                    "“{part}” is part of the {layout} tensor “{whole}”; statistics and values are read "
+                    "for plain tensors only."
+                ).format(
+                    part=escape_text(node.name),
+                    layout=escape_text(whole.tensor.layout),
+                    whole=escape_text(whole.key),
+                )
+            )
+            self.values.clear()
+            return
         if self._engine is None:
             self.status_label.setText(self.tr("The engine is not running, so values cannot be read."))
             return
@@ -805,7 +826,7 @@ class DetailPanel(QWidget):
 
     def _request(self) -> None:
         node = self._node
-        if node is None or node.tensor is None or self._engine is None:
+        if node is None or node.tensor is None or whole_tensor(node) is not None or self._engine is None:
             return
         stats = self._engine.submit(StatsRequest(self._path, node.path, node.key), owner=self)
         stats.finished.connect(functools.partial(self._on_stats, stats))

@@ -490,6 +490,10 @@
         <translation>样本标准差，与 torch.std 相同：除以 n − 1（有限值）</translation>
     </message>
     <message>
+        <source>“{part}” is part of the {layout} tensor “{whole}”; statistics and values are read for plain tensors only.</source>
+        <translation>“{part}”是 {layout} 张量“{whole}”的一部分；统计信息和数值只对普通张量读取。</translation>
+    </message>
+    <message>
         <source>{0} tensors are listed, not read.</source>
         <translation>列出了 {0} 个张量，但未读取。</translation>
     </message>

@@ -279,3 +279,32 @@ def test_a_page_that_cannot_be_read_says_why_where_its_values_would_be(
     panel.values.table.selectAll()
     panel.values.copy_selection("text")
     assert "could not be read" in status.text() and reason in status.text()  # not "Reading…" forever
+
+
+def test_a_part_of_a_sparse_or_nested_tensor_says_what_it_is_part_of(
+    qtbot: Any, engine: EngineBridge, tmp_path: Path
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = {
+            "coo": torch.eye(3).to_sparse_coo(),
+            "nest": torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)]),
+        }
+    path = tmp_path / "kinds.pt"
+    torch.save(values, path)
+    root = peek(str(path)).root
+    parts = {n.key: n for n in root.walk() if n.parent is not None and n.parent.tensor is not None}
+    assert {"coo.indices", "coo.values", "nest.buffer"} <= set(parts)
+    panel = _panel(qtbot, engine)
+    for key, whole in (
+        ("coo.indices", "the sparse_coo tensor “coo”"),
+        ("nest.buffer", "the nested tensor “nest”"),
+    ):
+        panel.show_node(str(path), parts[key])
+        panel._request()  # as if the selection had settled
+        text = panel.status_label.text()
+        assert f"part of {whole}" in text and "plain tensors" in text, text
+        assert "no tensor named" not in text
+    assert engine.client.submitted == []  # type: ignore[attr-defined]  # nothing asked that cannot be answered
