@@ -880,6 +880,10 @@
         <translation>导出</translation>
     </message>
     <message>
+        <source>Trust the file in its tab and open Export again, or export to safetensors: its tensors are read straight from the file, whose pickle is not run, so it needs no trust.</source>
+        <translation>请在该文件的标签页中信任它后重新打开导出，或导出为 safetensors：其张量直接从文件读取，不运行文件中的 pickle，因此无需信任。</translation>
+    </message>
+    <message>
         <source>Choose a target file.</source>
         <translation>请选择目标文件。</translation>
     </message>
