@@ -25,6 +25,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSize,
     Qt,
     QTimer,
     Signal,
@@ -661,6 +662,7 @@ class DetailPanel(QWidget):
         self.values = ValuesView(engine)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("detailTabs")
+        self.tabs.setUsesScrollButtons(False)  # every tab in sight, however narrow the panel
         self.tabs.addTab(self.histogram, "")
         self.tabs.addTab(self.heatmap, "")
         self.tabs.addTab(self.values, "")
@@ -719,6 +721,12 @@ class DetailPanel(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit_stats()
+
+    def sizeHint(self) -> QSize:
+        """As wide as the panel must be (statistics one pair a row), no wider: beside the tree, the
+        keys get the rest; the user may widen the panel for two pairs a row and larger plots."""
+        hint = super().sizeHint()
+        return QSize(self.minimumSizeHint().width(), hint.height())
 
     def _retranslate(self) -> None:
         self.stats_box.setTitle(self.tr("Statistics"))

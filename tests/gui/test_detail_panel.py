@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QItemSelection, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 
 from inspector.core.model import Node
@@ -308,3 +308,25 @@ def test_a_part_of_a_sparse_or_nested_tensor_says_what_it_is_part_of(
         assert f"part of {whole}" in text and "plain tensors" in text, text
         assert "no tensor named" not in text
     assert engine.client.submitted == []  # type: ignore[attr-defined]  # nothing asked that cannot be answered
+
+
+def test_the_panel_asks_only_for_the_width_it_needs(
+    qtbot: Any, engine: EngineBridge, sample: tuple[Path, dict[str, torch.Tensor]]
+) -> None:
+    """Beside the tree the panel wants no more room than it needs, so the keys get the rest; at that
+    width every number and every tab is still whole."""
+    path, _ = sample
+    panel = _panel(qtbot, engine)
+    wanted = panel.sizeHint().width()
+    assert wanted <= panel.minimumSizeHint().width() + 10
+    panel.resize(wanted, 700)
+    with qtbot.waitSignal(panel.stats_shown, timeout=WAIT_MS):
+        panel.show_node(str(path), _node(path, "model.embed.weight"))
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+    for name, label in panel.stat_labels.items():
+        if label.isVisible():
+            assert label.width() >= label.fontMetrics().horizontalAdvance(label.text()), name
+            title = panel.stat_names[name]
+            assert title.width() >= title.fontMetrics().horizontalAdvance(title.text()), title.text()
+    bar = panel.tabs.tabBar()
+    assert all(bar.tabRect(i).right() <= bar.width() for i in range(bar.count()))
