@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, QRect, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -57,6 +57,8 @@ from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, EngineJob
 
 PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
+_PREFERRED_SIZE = QSize(960, 720)
+_TITLE_BAR = 30  # a window manager's frame above the dialog (pixels)
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -89,7 +91,6 @@ class ExportDialog(QDialog):
         self._clock = clock
         self._asked_at = 0.0
         self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(os.path.basename(index.path))))
-        self.resize(960, 720)
         self._index = index
         self._engine = engine
         self._job: EngineJob | None = None
@@ -207,6 +208,14 @@ class ExportDialog(QDialog):
         self._retranslate()
         self._on_format_changed()
         self.update_preview()
+        self.fit_to(self.screen().availableGeometry())
+
+    def fit_to(self, room: QRect) -> None:
+        """Open at 960 × 720, or smaller where the screen's free area ``room`` is: the preview gives
+        up its height first, so the buttons stay on screen (room is left for the title bar)."""
+        width = min(_PREFERRED_SIZE.width(), room.width())
+        height = min(_PREFERRED_SIZE.height(), room.height() - _TITLE_BAR)
+        self.resize(max(width, self.minimumSizeHint().width()), max(height, self.minimumSizeHint().height()))
 
     def _retranslate(self) -> None:
         """Every fixed text in the interface language (the preview's lines follow on the next update)."""

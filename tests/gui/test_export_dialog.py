@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QDialogButtonBox
 
 from inspector.core.export_plan import TARGET_SUFFIXES
@@ -221,3 +222,17 @@ def test_target_endings_follow_the_export_plans_suffixes(qtbot, engine, built_ch
     for fmt in ("safetensors", "pth", "pth-legacy", "hf-sharded"):  # each one a change of format
         dialog.format_combo.setCurrentText(fmt)
         assert dialog.target_edit.text() == str(tmp_path / "o") + TARGET_SUFFIXES[fmt]
+
+
+def test_the_dialog_fits_the_screen_it_opens_on(qtbot, engine, built_checkpoints, tmp_path) -> None:
+    """On a 1024×700 screen the Export and Cancel buttons stay on it: the preview gives up the height."""
+    dialog = _dialog(qtbot, built_checkpoints["training-zip"].path, engine, tmp_path / "o.pth")
+    room = dialog.screen().availableGeometry()
+    assert dialog.height() <= room.height() - 30 and dialog.width() <= room.width()  # its title bar too
+    small = QRect(0, 0, 1024, 700 - 24)  # what a 1024×700 screen leaves below a panel
+    dialog.fit_to(small)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.height() <= small.height() - 30 and dialog.width() <= small.width()
+    assert dialog.buttons.geometry().bottom() <= dialog.height()
+    assert dialog.preview.height() >= 5 * dialog.preview.verticalHeader().defaultSectionSize()
