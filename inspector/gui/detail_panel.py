@@ -772,7 +772,7 @@ class DetailPanel(QWidget):
         self.heatmap.clear()
         info = node.tensor if node is not None else None
         whole = whole_tensor(node) if node is not None else None
-        enabled = info is not None and whole is None
+        enabled = info is not None and info.layout == "strided" and whole is None  # what the engine reads
         self.stats_box.setEnabled(enabled)
         self.tabs.setEnabled(enabled)
         self._show_title()

@@ -307,6 +307,10 @@ def test_a_part_of_a_sparse_or_nested_tensor_says_what_it_is_part_of(
         text = panel.status_label.text()
         assert f"part of {whole}" in text and "plain tensors" in text, text
         assert "no tensor named" not in text
+        assert not panel.stats_box.isEnabled() and not panel.tabs.isEnabled()  # nothing to read there
+    panel.show_node(str(path), next(n for n in root.tensors() if n.key == "coo"))  # the whole: listed only
+    assert "listed, not read" in panel.status_label.text()
+    assert not panel.stats_box.isEnabled() and not panel.tabs.isEnabled()
     assert engine.client.submitted == []  # type: ignore[attr-defined]  # nothing asked that cannot be answered
 
 
