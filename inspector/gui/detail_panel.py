@@ -405,7 +405,7 @@ class ValuesView(QWidget):
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        buttons.addWidget(self.status_label, 1)
+        buttons.addStretch(1)
         buttons.addWidget(self.copy_text_button)
         buttons.addWidget(self.copy_numpy_button)
         layout = QVBoxLayout(self)
@@ -413,6 +413,7 @@ class ValuesView(QWidget):
         layout.addLayout(self.axes_row)
         layout.addLayout(self.index_row)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.status_label)  # a line of its own: a sentence about the file is read whole
         layout.addLayout(buttons)
         self.row_combo.activated.connect(self._on_axes_changed)
         self.col_combo.activated.connect(self._on_axes_changed)

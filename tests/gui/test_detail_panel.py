@@ -279,6 +279,14 @@ def test_a_page_that_cannot_be_read_says_why_where_its_values_would_be(
     panel.values.table.selectAll()
     panel.values.copy_selection("text")
     assert "could not be read" in status.text() and reason in status.text()  # not "Reading…" forever
+    panel.resize(
+        panel.sizeHint().width(), 700
+    )  # as narrow as beside the tree: the sentence and buttons whole
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+    assert panel.width() == panel.sizeHint().width()
+    for button in (panel.values.copy_text_button, panel.values.copy_numpy_button):
+        assert button.width() >= button.sizeHint().width(), button.text()
+    assert status.width() >= panel.values.table.width() - 10  # a line of its own, not a sliver
 
 
 def test_a_part_of_a_sparse_or_nested_tensor_says_what_it_is_part_of(
