@@ -55,6 +55,7 @@ from inspector.core.model import CheckpointIndex, PathPart, path_part
 from inspector.core.peek import peek
 from inspector.core.storage_layout import StorageLayout, storage_layout
 
+from .devices import visible_devices
 from .direct_read import TensorSource
 from .export_results import CancelCheck as CancelCheck
 from .export_results import ExportCancelled as ExportCancelled
@@ -81,17 +82,6 @@ _MADV_POPULATE_READ = 22  # Linux 5.14+; older kernels answer EINVAL and pages f
 
 
 # -- entry point ---------------------------------------------------------------------------------
-
-
-def visible_devices() -> list[str]:
-    """Devices tensors can be exported onto here."""
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices.extend(f"cuda:{i}" for i in range(torch.cuda.device_count()))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices
 
 
 def export_checkpoint(
