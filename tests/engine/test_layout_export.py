@@ -199,7 +199,7 @@ def test_hf_shard_set_failure_leaves_no_partial_folder(
     def broken(*_args: object) -> None:
         raise ExportError("simulated verification failure", None, "verify-failed")
 
-    monkeypatch.setattr(sharded, "_verify_set", broken)
+    monkeypatch.setattr(sharded, "verify_shard_set", broken)
     with pytest.raises(ExportError, match="simulated"):
         export_checkpoint(ExportPlan(source=str(src), target=str(tmp_path / "out"), format="hf-sharded",
                                      max_shard_size=100))  # fmt: skip
