@@ -20,7 +20,7 @@ import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -77,6 +77,21 @@ class ExportSource:
     records: StorageLayout | None = None  # where the source file's storage records lie
     #: What the loaded object needed allowed: the objects, each under the names the file used.
     allowed: list[Any] = field(default_factory=list)
+    _files: dict[str, BinaryIO] = field(default_factory=dict, repr=False)
+
+    def data_file(self, path: str) -> BinaryIO:
+        """The source file ``path`` (one of ``file_range``'s) open for reading, opened once for
+        every file written from this source."""
+        opened = self._files.get(path)
+        if opened is None:
+            opened = self._files[path] = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+        return opened
+
+    def close(self) -> None:
+        """Close what this source opened itself (not the direct source or the records it was given)."""
+        while self._files:
+            _, opened = self._files.popitem()
+            opened.close()
 
     def tensor(self, t: MappedTensor) -> torch.Tensor:
         if self.direct is not None:
@@ -154,7 +169,11 @@ def open_export_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[Exp
             raise ExportError(exc.message, exc.details, "failed") from None
         try:
             metadata = _safetensors_metadata(plan.source) if index.format.string_metadata else {}
-            yield ExportSource(None, False, direct, metadata)
+            source = ExportSource(None, False, direct, metadata)
+            try:
+                yield source
+            finally:
+                source.close()
         finally:
             direct.close()
         return
@@ -165,9 +184,11 @@ def open_export_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[Exp
         records: StorageLayout | None = storage_layout(plan.source, index)
     except CheckpointError:
         records = None
+    source = ExportSource(obj, mmap, records=records, allowed=allowed)
     try:
-        yield ExportSource(obj, mmap, records=records, allowed=allowed)
+        yield source
     finally:
+        source.close()
         if records is not None:
             records.close()
 

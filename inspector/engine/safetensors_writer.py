@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any
 
 from inspector.core.export_plan import SAFETENSORS_CODES, ExportPlan, KeyMapping
 
@@ -54,35 +54,27 @@ def write_safetensors(
     raw = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # the data section starts 8-byte aligned
     facts.storages = len(stored)
-    files: dict[str, BinaryIO] = {}
-    try:
-        with open(temp, "wb", buffering=0) as f:
-            write_all(f, struct.pack("<Q", len(raw)))
-            write_all(f, raw)
-            for t in stored:
-                original = source.tensor(t)
-                where = source.file_range(t) if not t.converted and t.nbytes else None
-                if where is not None and original.is_contiguous():
-                    # Unconverted bytes already lie in a source file: let the kernel copy them.
-                    path, start = where
-                    src_file = files.get(path)
-                    if src_file is None:
-                        src_file = files[path] = open(path, "rb", buffering=0)  # noqa: SIM115
-                    offset_in_file = start + int(original.storage_offset()) * original.element_size()
-                    copy_range(f.fileno(), src_file.fileno(), offset_in_file, t.nbytes)
-                    del original
-                    source.done_with(t, None)
-                    step(t.nbytes)
-                    continue
-                if source.mapped:
-                    populate(original.untyped_storage())
-                if t.nbytes:
-                    for block in output_blocks(original, t.output_dtype):
-                        write_all(f, block.numpy().data)
-                source.done_with(t, original)
+    with open(temp, "wb", buffering=0) as f:
+        write_all(f, struct.pack("<Q", len(raw)))
+        write_all(f, raw)
+        for t in stored:
+            original = source.tensor(t)
+            where = source.file_range(t) if not t.converted and t.nbytes else None
+            if where is not None and original.is_contiguous():
+                # Unconverted bytes already lie in a source file: let the kernel copy them.
+                path, start = where
+                offset_in_file = start + int(original.storage_offset()) * original.element_size()
+                copy_range(f.fileno(), source.data_file(path).fileno(), offset_in_file, t.nbytes)
                 del original
+                source.done_with(t, None)
                 step(t.nbytes)
-    finally:
-        for opened in files.values():
-            opened.close()
+                continue
+            if source.mapped:
+                populate(original.untyped_storage())
+            if t.nbytes:
+                for block in output_blocks(original, t.output_dtype):
+                    write_all(f, block.numpy().data)
+            source.done_with(t, original)
+            del original
+            step(t.nbytes)
     return facts

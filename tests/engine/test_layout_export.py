@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,39 @@ def test_a_shard_set_export_opens_its_source_once(tmp_path: Path, monkeypatch: p
     export_checkpoint(ExportPlan(str(src), str(target), format="hf-sharded", max_shard_size=100))
     shards = set(json.loads((target / "model.safetensors.index.json").read_text())["weight_map"].values())
     assert len(shards) >= 3 and len(opened) == 1
+
+
+@pytest.mark.parametrize("layout", ["file", "shard set"])
+def test_a_shard_set_export_opens_its_source_files_as_often_for_many_shards_as_for_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """No shard re-reads the source: its files are opened the same number of times for one shard
+    as for many."""
+    if layout == "file":
+        source = tmp_path / "src" / "src.pth"
+        source.parent.mkdir()
+        torch.save(sample_state(), source)
+    else:
+        source = write_hf_set(tmp_path / "src", sample_state())
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def counted(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | Path) and Path(file).resolve().parent == source.parent.resolve():
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)
+    opens = {}
+    for name, max_size in (("one", 0), ("many", 100)):
+        opened.clear()
+        export_checkpoint(
+            ExportPlan(str(source), str(tmp_path / name), "hf-sharded", max_shard_size=max_size)
+        )
+        opens[name] = len(opened)
+    assert len(list((tmp_path / "one").glob("*.safetensors"))) == 1
+    assert len(list((tmp_path / "many").glob("*.safetensors"))) >= 3
+    assert opens["one"] > 0 and opens["many"] == opens["one"]
 
 
 def test_a_cancelled_shard_set_export_leaves_nothing(tmp_path: Path) -> None:
