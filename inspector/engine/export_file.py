@@ -21,11 +21,11 @@ from .export_results import (
 from .export_source import ExportSource
 from .export_verification import verify_file
 from .file_safety import (
+    discard_partial,
     disk_full,
     fsync_path,
     looks_like_disk_full,
     move_into_place,
-    remove_partial,
     temp_beside,
     write_error,
 )
@@ -64,7 +64,7 @@ def write_verified(
         step(0)
         move_into_place(temp, plan.target)
     except BaseException as exc:
-        remove_partial(temp)
+        discard_partial(plan)
         if isinstance(exc, ExportError):
             raise
         raise export_failure(plan, mapping.estimated_bytes, exc) from None

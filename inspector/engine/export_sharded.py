@@ -24,9 +24,9 @@ from .export_verification import verify_shard_set
 from .file_safety import (
     check_free_space,
     check_target,
+    discard_partial,
     fsync_dir,
     move_into_place,
-    remove_partial,
     temp_beside,
 )
 
@@ -102,7 +102,7 @@ def export_shard_set(
             raise ExportCancelled()
         move_into_place(temp, target)
     except BaseException as exc:
-        remove_partial(temp)
+        discard_partial(plan)
         if isinstance(exc, ExportError):
             raise
         raise export_failure(plan, mapping.estimated_bytes, exc) from None

@@ -3,8 +3,8 @@ goes, writing all of the bytes, fsync, the rename into place, free space, removi
 write left, and a full disk or a refused write as a sentence.
 
 The temporary path is the plan's (``ExportPlan.temp_path``, core's one rule: hidden, unique, beside
-the target); a file and a folder export use it alike, so whoever removes what a killed export left
-(``discard_partial``) finds it by the same name.
+the target); a file and a folder export use it alike, and the engine after a failure and the caller
+after a kill clean up with the same ``discard_partial``, so both find what was left by that name.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import shutil
 import stat
 from typing import Any, BinaryIO
 
-from inspector.core.export_plan import remove_partial as remove_partial
+from inspector.core.export_plan import discard_partial as discard_partial
+from inspector.core.export_plan import replaced_path
 from inspector.core.formatting import format_bytes
 
 from .export_results import ExportError
@@ -115,14 +116,20 @@ def move_into_place(temp: str, target: str) -> None:
 
     A folder replaces an existing one by an atomic exchange where Linux offers it: at every
     instant the target is either the old folder or the new one, and the old one ends up under the
-    temporary name, which is then removed.
+    temporary name, which is then removed. Elsewhere the old folder is moved aside first (to
+    ``replaced_path``, where ``discard_partial`` finds it after a kill) and back if the new one
+    cannot be moved in.
     """
     folder = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(temp) and os.path.isdir(target) and not os.path.islink(target):
         if not _exchange(temp, target):
-            old = temp + ".old"
+            old = replaced_path(temp)
             os.rename(target, old)
-            os.rename(temp, target)
+            try:
+                os.rename(temp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
             temp = old
         fsync_dir(folder)
         shutil.rmtree(temp, ignore_errors=True)
