@@ -126,6 +126,8 @@ class LoadJob(Protocol):
         """Stop it; its answer, if one still comes, is for no one."""
 
 
+#: Starts the static read of the file; its answer comes back with the ticket it was given.
+StartPeek = Callable[[int], None]
 #: Starts a load in the engine and returns its job (the window's engine bridge, or a test's fake).
 SubmitLoad = Callable[[LoadRequest], LoadJob]
 
@@ -137,13 +139,15 @@ class CheckpointDocument:
         self,
         path: str,
         display_name: str,
+        start_peek: StartPeek,
         submit_load: SubmitLoad | None,
         on_change: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = path
         self.display_name = display_name  # escaped: safe in any sentence
-        self._submit_load = submit_load
+        self._start_peek = start_peek
+        self._submit_load = submit_load  # None: there is no engine
         self._on_change = on_change
         self._clock = clock
         self.state = DocumentState.NEW
@@ -233,6 +237,7 @@ class CheckpointDocument:
         self.read_error = self.failure = None
         self.state = DocumentState.PEEKING
         self._changed()
+        self._start_peek(self._peek_ticket)
         return self._peek_ticket
 
     def peek_finished(self, ticket: int, index: CheckpointIndex) -> bool:

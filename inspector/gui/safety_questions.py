@@ -1,20 +1,23 @@
-"""The two questions a tab asks before loading more than plain tensors from a file.
+"""The two questions a tab asks, inside itself, before loading more than plain tensors from a file.
 
-``AllowGlobalsDialog``: weights-only loading refused globals; allow exactly those, or trust the file.
-``TrustFileDialog``: the warning before ``weights_only=False``, naming what the pickle will run.
-Both only answer; the tab decides what to load, for itself only, and never remembers it.
+``AllowGlobalsQuestion``: weights-only loading refused globals; allow exactly those, or trust the file.
+``TrustFileQuestion``: the warning before ``weights_only=False``, naming what the pickle will run.
+Each is a panel in the file's own tab, so the rest of the window (other tabs among it) stays usable
+while it waits. Both only answer, once, by ``answered``; the tab's document decides what to load.
 """
 
 from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QStyle,
@@ -26,14 +29,19 @@ from inspector.core.formatting import escape_text
 from inspector.core.model import GlobalClass
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 
+#: The answers a question gives (``answered``'s argument).
+ALLOW = "allow"
+TRUST = "trust"
+CANCEL = ""
+
 _CLASS_TEXT = {
     GlobalClass.DANGEROUS: QT_TRANSLATE_NOOP(
-        "TrustFileDialog", "dangerous: can run commands, touch files or reach the network"
+        "TrustFileQuestion", "dangerous: can run commands, touch files or reach the network"
     ),
     GlobalClass.UNKNOWN: QT_TRANSLATE_NOOP(
-        "TrustFileDialog", "unknown: imported and called as the file says"
+        "TrustFileQuestion", "unknown: imported and called as the file says"
     ),
-    GlobalClass.ALLOWED: QT_TRANSLATE_NOOP("TrustFileDialog", "allowed by weights-only loading"),
+    GlobalClass.ALLOWED: QT_TRANSLATE_NOOP("TrustFileQuestion", "allowed by weights-only loading"),
 }
 
 
@@ -41,20 +49,72 @@ def _global_list(items: list[tuple[str, GlobalClass]]) -> str:
     rows = []
     for name, verdict in items:
         colour = "#b00020" if verdict is GlobalClass.DANGEROUS else "palette(text)"
-        what = QCoreApplication.translate("TrustFileDialog", _CLASS_TEXT[verdict])
+        what = QCoreApplication.translate("TrustFileQuestion", _CLASS_TEXT[verdict])
         shown = html.escape(escape_text(name))
         rows.append(f"<li><code style='color:{colour}'>{shown}</code> — {what}</li>")
     return "<ul style='margin-left:-20px'>" + "".join(rows) + "</ul>"
 
 
-def _icon_label(widget: QWidget, pixmap: QStyle.StandardPixmap) -> QLabel:
-    label = QLabel()
-    label.setPixmap(widget.style().standardIcon(pixmap).pixmap(40, 40))
-    return label
+class _Question(QFrame):
+    """A framed question with an icon, a heading, rich text and buttons; answers once."""
+
+    answered = Signal(str)  # ALLOW, TRUST or CANCEL
+
+    def __init__(
+        self, object_name: str, colour: str, icon: QStyle.StandardPixmap, parent: QWidget | None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet(
+            f"#{object_name} {{ background: palette(base); border: 2px solid {colour}; border-radius: 4px; }}"
+        )
+        self.done = False
+        self.heading = QLabel()
+        self.heading.setTextFormat(Qt.TextFormat.PlainText)
+        self.heading.setStyleSheet("font-weight: bold;")
+        self.message = QLabel()
+        self.message.setTextFormat(Qt.TextFormat.RichText)
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.cancel_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.cancel_button.clicked.connect(self.reject)
+        self.icon = QLabel()
+        self.icon.setPixmap(self.style().standardIcon(icon).pixmap(32, 32))
+        self.icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.body = QVBoxLayout()
+        self.body.addWidget(self.heading)
+        self.body.addWidget(self.message)
+        row = QHBoxLayout(self)
+        row.addWidget(self.icon)
+        row.addLayout(self.body, 1)
+
+    def _finish_layout(self) -> None:
+        self.body.addWidget(self.buttons)
+
+    def answer(self, choice: str) -> None:
+        """Give the answer (once: a second click on the way out is not a second answer)."""
+        if not self.done:
+            self.done = True
+            self.answered.emit(choice)
+
+    def reject(self) -> None:
+        self.answer(CANCEL)
+
+    def focus_safe_choice(self) -> None:
+        """Put the keyboard on the button that changes nothing dangerous."""
+        self.cancel_button.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.reject()
+        else:
+            super().keyPressEvent(event)
 
 
-class TrustFileDialog(QDialog):
-    """Asks whether to load ``name`` with ``weights_only=False``; Cancel is the default button."""
+class TrustFileQuestion(_Question):
+    """Asks whether to load ``name`` with ``weights_only=False``; the keyboard starts on Cancel."""
 
     def __init__(
         self,
@@ -65,10 +125,30 @@ class TrustFileDialog(QDialog):
         *,
         holds_code: bool = False,
     ) -> None:
-        super().__init__(parent)
-        self.setObjectName("trustFileDialog")
-        self.setWindowTitle(self.tr("Trust {name}?").format(name=name))
+        super().__init__("trustFileQuestion", "#c62828", QStyle.StandardPixmap.SP_MessageBoxWarning, parent)
         self.will_run = [qualname for qualname, _ in will_run]
+        self.heading.setText(self.tr("Trust {name}?").format(name=name))
+        self.message.setObjectName("trustMessage")
+        self.message.setText(self._text(name, will_run, holds_code))
+
+        self.pickle_combo = QComboBox()
+        self.pickle_combo.setObjectName("pickleModuleCombo")
+        for module in ["pickle", *(m for m in pickle_modules if m != "pickle")]:
+            self.pickle_combo.addItem(module)
+        self.pickle_combo.setToolTip(
+            self.tr("torch refuses a custom pickle module under weights-only loading")
+        )
+        form = QFormLayout()
+        form.addRow(self.tr("Pickle module:"), self.pickle_combo)
+        self.body.addLayout(form)
+
+        self.trust_button = QPushButton(self.tr("Trust and load"))
+        self.trust_button.setObjectName("trustButton")
+        self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.trust_button.clicked.connect(lambda: self.answer(TRUST))
+        self._finish_layout()
+
+    def _text(self, name: str, will_run: list[tuple[str, GlobalClass]], holds_code: bool) -> str:
         quoted = html.escape(f"“{name}”")
         code = (
             "<p>"
@@ -106,46 +186,14 @@ class TrustFileDialog(QDialog):
             "Only trust files you made or whose source you trust. "
             "This applies to this tab only and is forgotten when it closes."
         )
-        self.message = QLabel(f"<p>{warning}</p>{listing}<p>{advice}</p>")
-        self.message.setObjectName("trustMessage")
-        self.message.setWordWrap(True)
-        self.message.setMinimumWidth(460)
-
-        self.pickle_combo = QComboBox()
-        self.pickle_combo.setObjectName("pickleModuleCombo")
-        for module in ["pickle", *(m for m in pickle_modules if m != "pickle")]:
-            self.pickle_combo.addItem(module)
-        self.pickle_combo.setToolTip(
-            self.tr("torch refuses a custom pickle module under weights-only loading")
-        )
-        form = QFormLayout()
-        form.addRow(self.tr("Pickle module:"), self.pickle_combo)
-
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.trust_button = QPushButton(self.tr("Trust and load"))
-        self.trust_button.setObjectName("trustButton")
-        self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
-        cancel.setDefault(True)
-        cancel.setFocus()
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-
-        text = QVBoxLayout()
-        text.addWidget(self.message)
-        text.addLayout(form)
-        top = QFormLayout()
-        top.addRow(_icon_label(self, QStyle.StandardPixmap.SP_MessageBoxWarning), text)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.buttons)
+        return f"<p>{warning}</p>{listing}<p>{advice}</p>"
 
     def pickle_module(self) -> str:
         return self.pickle_combo.currentText()
 
 
-class AllowGlobalsDialog(QDialog):
-    """Lists what weights-only loading refused; ``choice`` is "allow", "trust" or None (cancel)."""
+class AllowGlobalsQuestion(_Question):
+    """Lists what weights-only loading refused: allow exactly those, trust the file, or cancel."""
 
     def __init__(
         self,
@@ -154,14 +202,30 @@ class AllowGlobalsDialog(QDialog):
         refused: list[str],
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.setObjectName("allowGlobalsDialog")
-        self.setWindowTitle(self.tr("Allow globals for {name}?").format(name=name))
+        super().__init__(
+            "allowGlobalsQuestion", "#d9822b", QStyle.StandardPixmap.SP_MessageBoxQuestion, parent
+        )
         self.names = [qualname for qualname, _ in needed]
-        self.choice: str | None = None
+        self.heading.setText(self.tr("Allow globals for {name}?").format(name=name))
+        self.message.setObjectName("allowMessage")
+        self.message.setText(self._text(name, needed, refused))
+        several = len(needed) > 1
+        self.allow_button = QPushButton(
+            self.tr("Allow exactly these") if several else self.tr("Allow exactly this")
+        )
+        self.allow_button.setObjectName("allowButton")
+        self.allow_button.setEnabled(bool(needed) and not refused)
+        self.trust_button = QPushButton(self.tr("Trust the whole file…"))
+        self.trust_button.setObjectName("trustWholeFileButton")
+        self.buttons.addButton(self.allow_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.allow_button.clicked.connect(lambda: self.answer(ALLOW))
+        self.trust_button.clicked.connect(lambda: self.answer(TRUST))
+        self._finish_layout()
+
+    def _text(self, name: str, needed: list[tuple[str, GlobalClass]], refused: list[str]) -> str:
         quoted = html.escape(f"“{name}”")
         several = len(needed) > 1
-        allow_label = self.tr("Allow exactly these") if several else self.tr("Allow exactly this")
         refusal = (
             self.tr("Weights-only loading refused {name}: its pickle needs these globals:")
             if several
@@ -173,46 +237,22 @@ class AllowGlobalsDialog(QDialog):
                 "{globals} can never be allowed (torch blocks it, or it can run code); "
                 "only trusting the whole file would load it."
             ).format(globals=html.escape(", ".join(escape_text(n) for n in refused)))
-            text += f"<p style='color:#b00020'>{never}</p>"
-        else:
-            choices = (
-                self.tr(
-                    "<b>Allow exactly these</b> keeps weights-only loading and lets torch import only "
-                    "these, for this tab. <b>Trust the whole file</b> loads it without weights_only."
-                )
-                if several
-                else self.tr(
-                    "<b>Allow exactly this</b> keeps weights-only loading and lets torch import only "
-                    "this one, for this tab. <b>Trust the whole file</b> loads it without weights_only."
-                )
+            return text + f"<p style='color:#b00020'>{never}</p>"
+        choices = (
+            self.tr(
+                "<b>Allow exactly these</b> keeps weights-only loading and lets torch import only "
+                "these, for this tab. <b>Trust the whole file</b> loads it without weights_only."
             )
-            text += f"<p>{choices}</p>"
-        self.message = QLabel(text)
-        self.message.setObjectName("allowMessage")
-        self.message.setWordWrap(True)
-        self.message.setMinimumWidth(460)
+            if several
+            else self.tr(
+                "<b>Allow exactly this</b> keeps weights-only loading and lets torch import only "
+                "this one, for this tab. <b>Trust the whole file</b> loads it without weights_only."
+            )
+        )
+        return text + f"<p>{choices}</p>"
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.allow_button = QPushButton(allow_label)
-        self.allow_button.setObjectName("allowButton")
-        self.allow_button.setEnabled(bool(needed) and not refused)
-        self.trust_button = QPushButton(self.tr("Trust the whole file…"))
-        self.trust_button.setObjectName("trustWholeFileButton")
-        self.buttons.addButton(self.allow_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.ActionRole)
-        self.allow_button.clicked.connect(lambda: self._answer("allow"))
-        self.trust_button.clicked.connect(lambda: self._answer("trust"))
-        self.buttons.rejected.connect(self.reject)
-        (self.allow_button if self.allow_button.isEnabled() else self.buttons.button(
-            QDialogButtonBox.StandardButton.Cancel
-        )).setDefault(True)  # fmt: skip
-
-        top = QFormLayout()
-        top.addRow(_icon_label(self, QStyle.StandardPixmap.SP_MessageBoxQuestion), self.message)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.buttons)
-
-    def _answer(self, choice: str) -> None:
-        self.choice = choice
-        self.accept()
+    def focus_safe_choice(self) -> None:
+        """Allowing exactly the listed names keeps weights-only loading: the keyboard starts there."""
+        (self.allow_button if self.allow_button.isEnabled() else self.cancel_button).setFocus(
+            Qt.FocusReason.OtherFocusReason
+        )

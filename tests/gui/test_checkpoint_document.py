@@ -61,9 +61,17 @@ class Clock:
         return self.now
 
 
-def _document(path: Path, engine: FakeEngine | None, clock: Clock | None = None) -> CheckpointDocument:
+def _document(
+    path: Path, engine: FakeEngine | None, clock: Clock | None = None, peeks: list[int] | None = None
+) -> CheckpointDocument:
+    """A document of ``path``; the tickets of the static reads it starts go to ``peeks``."""
+    started = peeks if peeks is not None else []
     return CheckpointDocument(
-        str(path), path.name, engine.submit if engine is not None else None, clock=clock or Clock()
+        str(path),
+        path.name,
+        started.append,
+        engine.submit if engine is not None else None,
+        clock=clock or Clock(),
     )
 
 
@@ -216,10 +224,14 @@ def test_a_static_read_answered_after_a_new_open_a_cancel_or_a_close_is_dropped(
     path = checkpoints.build_state_dict(tmp_path).path
     index = peek(str(path))
     changes: list[DocumentState] = []
+    peeks: list[int] = []
     engine = FakeEngine()
-    doc = CheckpointDocument(str(path), path.name, engine.submit, on_change=lambda: changes.append(doc.state))
+    doc = CheckpointDocument(
+        str(path), path.name, peeks.append, engine.submit, on_change=lambda: changes.append(doc.state)
+    )
     first = doc.open(LoadOptions())
     second = doc.open(LoadOptions())
+    assert peeks == [first, second]  # each open starts a static read, with its own ticket
     assert not doc.peek_finished(first, index) and not doc.peek_failed(first, OSError("late"))
     assert doc.state is DocumentState.PEEKING and doc.index is None
     doc.cancel()
@@ -357,11 +369,12 @@ def test_an_action_that_cannot_help_is_not_offered(
 
 def test_a_failed_static_read_offers_to_read_again(tmp_path: Path) -> None:
     engine = FakeEngine()
-    doc = _document(tmp_path / "gone.pth", engine)
+    peeks: list[int] = []
+    doc = _document(tmp_path / "gone.pth", engine, peeks=peeks)
     ticket = doc.open(LoadOptions())
     error = FileNotFoundError("gone.pth")
     assert doc.peek_failed(ticket, error)
     assert doc.state is DocumentState.UNREADABLE and doc.read_error is error
     assert doc.actions == (Action.OPEN_AGAIN,) and engine.requests == []
     doc.reload(LoadOptions())  # with no tree, a reload reads again
-    assert doc.state is DocumentState.PEEKING
+    assert doc.state is DocumentState.PEEKING and peeks == [ticket, ticket + 1]
