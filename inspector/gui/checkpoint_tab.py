@@ -49,7 +49,7 @@ from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
 from inspector.core.safety import Verdict, unique_names
-from inspector.engine.protocol import ErrorKind, LoadReply, LoadRequest, StatsAllReply
+from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest, StatsAllReply
 from inspector.gui.checkpoint_document import (
     Action,
     AllowQuestion,
@@ -279,7 +279,7 @@ class CheckpointTab(QWidget):
         self._shown_status: tuple[object, ...] | None = None
         self._shown_error: tuple[object, ...] | None = None
         self._shown_question: Question | None = None
-        self._shown_failure: object = None
+        self._shown_failure: Failure | None = None
         self._status_text = ""
         self._focus_question = False
         self._signals: list[Callable[[], None]] = []  # emitted once a drawing is complete
