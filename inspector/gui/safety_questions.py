@@ -80,6 +80,7 @@ class _Question(QFrame):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.cancel_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
         self.cancel_button.clicked.connect(self.reject)
+        self._safe: QPushButton = self.cancel_button  # the choice that runs nothing from the file
         self.icon = QLabel()
         self.icon.setPixmap(self.style().standardIcon(icon).pixmap(32, 32))
         self.icon.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -90,8 +91,14 @@ class _Question(QFrame):
         row.addWidget(self.icon)
         row.addLayout(self.body, 1)
 
-    def _finish_layout(self) -> None:
+    def _finish_layout(self, safe: QPushButton) -> None:
+        """The buttons under the text; ``safe`` is drawn as the default choice (the button box
+        would otherwise pick its first accepting button, however dangerous)."""
+        for button in self.buttons.buttons():
+            if isinstance(button, QPushButton):
+                button.setDefault(button is safe)
         self.body.addWidget(self.buttons)
+        self._safe = safe
 
     def answer(self, choice: str) -> None:
         """Give the answer (once: a second click on the way out is not a second answer)."""
@@ -103,8 +110,8 @@ class _Question(QFrame):
         self.answer(CANCEL)
 
     def focus_safe_choice(self) -> None:
-        """Put the keyboard on the button that changes nothing dangerous."""
-        self.cancel_button.setFocus(Qt.FocusReason.OtherFocusReason)
+        """Put the keyboard on the choice that runs nothing from the file."""
+        self._safe.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
@@ -146,7 +153,7 @@ class TrustFileQuestion(_Question):
         self.trust_button.setObjectName("trustButton")
         self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.AcceptRole)
         self.trust_button.clicked.connect(lambda: self.answer(TRUST))
-        self._finish_layout()
+        self._finish_layout(self.cancel_button)
 
     def _text(self, name: str, will_run: list[tuple[str, GlobalClass]], holds_code: bool) -> str:
         quoted = html.escape(f"“{name}”")
@@ -221,7 +228,8 @@ class AllowGlobalsQuestion(_Question):
         self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.ActionRole)
         self.allow_button.clicked.connect(lambda: self.answer(ALLOW))
         self.trust_button.clicked.connect(lambda: self.answer(TRUST))
-        self._finish_layout()
+        # Allowing exactly the listed names keeps weights-only loading: the safe choice, when it can be had.
+        self._finish_layout(self.allow_button if self.allow_button.isEnabled() else self.cancel_button)
 
     def _text(self, name: str, needed: list[tuple[str, GlobalClass]], refused: list[str]) -> str:
         quoted = html.escape(f"“{name}”")
@@ -250,9 +258,3 @@ class AllowGlobalsQuestion(_Question):
             )
         )
         return text + f"<p>{choices}</p>"
-
-    def focus_safe_choice(self) -> None:
-        """Allowing exactly the listed names keeps weights-only loading: the keyboard starts there."""
-        (self.allow_button if self.allow_button.isEnabled() else self.cancel_button).setFocus(
-            Qt.FocusReason.OtherFocusReason
-        )

@@ -194,7 +194,7 @@ def test_allow_exactly_the_refused_globals_for_this_tab_only(
     assert isinstance(dialog, AllowGlobalsQuestion)
     assert dialog.names == ["argparse.Namespace"]
     assert "argparse.Namespace" in dialog.message.text()
-    assert dialog.allow_button.isEnabled()
+    assert dialog.allow_button.isEnabled() and dialog.allow_button.isDefault()
     with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
         qtbot.mouseClick(dialog.allow_button, Qt.MouseButton.LeftButton)
     last = _submitted(engine)[-1]
@@ -264,6 +264,7 @@ def test_globals_that_can_never_be_allowed_leave_only_trust(
     dialog = tab.safety_question
     assert isinstance(dialog, AllowGlobalsQuestion)
     assert not dialog.allow_button.isEnabled()
+    assert dialog.cancel_button.isDefault() and not dialog.trust_button.isDefault()
     assert f"{SYSTEM}, builtins.exec can never be allowed" in dialog.message.text()
     dialog.trust_button.click()
     trust = tab.safety_question
@@ -334,6 +335,7 @@ def test_escape_in_a_question_cancels_it_and_changes_nothing(
     question = tab.safety_question
     assert isinstance(question, TrustFileQuestion)
     qtbot.waitUntil(question.cancel_button.hasFocus, timeout=WAIT_MS)  # the keyboard starts on Cancel
+    assert question.cancel_button.isDefault() and not question.trust_button.isDefault()  # and so does the eye
     assert not tab.danger_banner.trust_button.isVisibleTo(tab)  # asked once, not twice
     qtbot.keyClick(question.cancel_button, Qt.Key.Key_Escape)
     assert tab.safety_question is None and not tab.is_trusted
