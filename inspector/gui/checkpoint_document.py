@@ -163,13 +163,24 @@ class CheckpointDocument:
         self._job: LoadJob | None = None
         self._asked_at: float | None = None  # when the user opened or reloaded
         self._load_asked_at = 0.0
-        # This tab's own answers: never saved, never shared with another tab.
-        self.trusted = False
-        self.pickle_module: str | None = None
-        self.allowed_globals: tuple[str, ...] = ()
-        self.reported_globals: tuple[str, ...] = ()  # what weights-only loading refused, as the engine said
+        # This tab's own answers: never saved, never shared with another tab, and changed only by
+        # the user's answer to a question (``allow``, ``trust``).
+        self._trusted = False
+        self._pickle_module: str | None = None
+        self._allowed_globals: tuple[str, ...] = ()
+        self._reported_globals: tuple[str, ...] = ()  # what weights-only loading refused, as the engine said
 
     # -- what the document says -------------------------------------------------------------
+
+    @property
+    def trusted(self) -> bool:
+        """True once the user accepted the trust warning in this tab."""
+        return self._trusted
+
+    @property
+    def allowed_globals(self) -> tuple[str, ...]:
+        """The globals the user allowed for this tab, exactly as the question listed them."""
+        return self._allowed_globals
 
     @property
     def closed(self) -> bool:
@@ -185,7 +196,7 @@ class CheckpointDocument:
         """What the engine is asked for: the window's options with this tab's allow/trust answers."""
         if self.trusted:
             return replace(
-                self.options, weights_only=False, allowed_globals=(), pickle_module=self.pickle_module
+                self.options, weights_only=False, allowed_globals=(), pickle_module=self._pickle_module
             )
         return replace(self.options, allowed_globals=self.allowed_globals, pickle_module=None)
 
@@ -306,7 +317,7 @@ class CheckpointDocument:
         self.failure = failure
         self.state = DocumentState.FAILED
         if failure.kind is ErrorKind.WEIGHTS_ONLY:
-            self.reported_globals = tuple(unique_names([*self.reported_globals, *failure.globals]))
+            self._reported_globals = tuple(unique_names([*self._reported_globals, *failure.globals]))
             if failure.globals and self.question is None:
                 self.question = self._allow_question(failure.globals)
         self._changed()
@@ -364,7 +375,7 @@ class CheckpointDocument:
         """Ask whether to trust the file, naming what a trusted load imports and may call."""
         if self.index is None or self.closed or self.trusted:
             return
-        will_run = what_would_run(self.index, [*self.allowed_globals, *self.reported_globals])
+        will_run = what_would_run(self.index, [*self._allowed_globals, *self._reported_globals])
         judged = verdict_of(self.index)
         self.question = TrustQuestion(tuple(will_run), judged.torchscript_code)
         self._changed()
@@ -375,7 +386,7 @@ class CheckpointDocument:
         if not isinstance(question, AllowQuestion) or not question.can_allow or self.closed:
             return
         self.question = None
-        self.allowed_globals = question.names
+        self._allowed_globals = question.names
         self._load()
 
     def trust(self, pickle_module: str = "pickle") -> None:
@@ -383,8 +394,8 @@ class CheckpointDocument:
         if not isinstance(self.question, TrustQuestion) or self.closed:
             return
         self.question = None
-        self.trusted = True
-        self.pickle_module = pickle_module
+        self._trusted = True
+        self._pickle_module = pickle_module
         self._load()
 
     def dismiss(self) -> None:
