@@ -137,9 +137,15 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
     if layout.is_set:
         from .shard_sources import load_pieces
 
-        devices, seconds, notes = load_pieces(layout, options, _load_file, classify_error)
+        moved: dict[str, str] = {}  # what a DCP folder's chunks, loaded here, could not keep
+        chunk_location = _torch_map_location(layout.path, options, moved)
+        devices, seconds, notes = load_pieces(layout, options, _load_file, classify_error, chunk_location)
         return LoadResult(
-            devices=devices, seconds=seconds, torch_version=str(torch.__version__), warnings=notes
+            devices=devices,
+            seconds=seconds,
+            torch_version=str(torch.__version__),
+            warnings=notes,
+            moved=moved,
         )
     return _load_file(path, options)
 
