@@ -15,7 +15,7 @@ from inspector.core.load_options import LoadOptions
 from inspector.core.peek import peek
 from inspector.engine.protocol import ExportRequest
 from inspector.gui.export_dialog import ExportDialog
-from inspector.gui.trust_dialog import AllowGlobalsDialog
+from inspector.gui.safety_questions import AllowGlobalsQuestion
 from tests import checkpoints
 
 WAIT_MS = 20_000
@@ -166,9 +166,9 @@ def test_the_tabs_allowances_reach_the_engine_with_the_export(
     path = checkpoints.build_namespace(tmp_path).path
     window = make_window(engine)
     tab = window.open_path(str(path))
-    qtbot.waitUntil(lambda: isinstance(tab.safety_dialog, AllowGlobalsDialog), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: isinstance(tab.safety_question, AllowGlobalsQuestion), timeout=WAIT_MS)
     with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
-        tab.safety_dialog.allow_button.click()
+        tab.safety_question.allow_button.click()
     window.export_current()
     dialog = window.export_dialog
     target = tmp_path / "copy.pth"
