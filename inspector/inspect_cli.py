@@ -196,7 +196,7 @@ def _stats(args: argparse.Namespace) -> int:
         print_json(result, allow_nan=False)
         return 0
     print_text(f"{'key':40}  {'dtype':9}  {'shape':>14}  {'min':>10}  {'max':>10}  {'mean':>10}  "
-               f"{'std':>10}  {'norm':>10}  {'zeros':>6}  NaN/Inf")  # fmt: skip
+               f"{'std (n−1)':>10}  {'norm':>10}  {'zeros':>6}  NaN/Inf")  # fmt: skip
     for row in result["tensors"]:
         s = row.get("stats")
         if s is None:

@@ -188,6 +188,8 @@ def default_temp_path(target: str) -> str:
 
 #: Endings that name a single checkpoint file; an HF shard set is written into a folder instead.
 FILE_SUFFIXES = frozenset({".pth", ".pt", ".safetensors", ".bin", ".ckpt", ".tar", ".json"})
+#: The ending a target of each format is given ("": an HF shard set is a folder).
+TARGET_SUFFIXES = {"pth": ".pth", "pth-legacy": ".pth", "safetensors": ".safetensors", "hf-sharded": ""}
 
 
 def format_for_path(path: str) -> str:

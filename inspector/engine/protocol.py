@@ -543,6 +543,7 @@ class DiffReply:
     prefix_note: str
     seconds: float | None
     tensors: Sequence[Mapping[str, Any]]  # one plain-data row per tensor (status, keys, numbers)
+    differences: tuple[str, ...] = ()  # why A and B are not identical, one phrase per reason
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DiffReply:
@@ -551,6 +552,7 @@ class DiffReply:
             b=str(data.get("b") or ""),
             identical=bool(data.get("identical")),
             summary=str(data.get("summary") or ""),
+            differences=_strs(data, "differences"),
             prefix_a=str(data.get("prefix_a") or ""),
             prefix_b=str(data.get("prefix_b") or ""),
             prefix_note=str(data.get("prefix_note") or ""),

@@ -25,11 +25,12 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSize,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QResizeEvent
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -75,7 +76,7 @@ STAT_ROWS = (
     ("min", QT_TRANSLATE_NOOP("DetailPanel", "min")),
     ("max", QT_TRANSLATE_NOOP("DetailPanel", "max")),
     ("mean", QT_TRANSLATE_NOOP("DetailPanel", "mean")),
-    ("std", QT_TRANSLATE_NOOP("DetailPanel", "std")),
+    ("std", QT_TRANSLATE_NOOP("DetailPanel", "std (n−1)")),  # the sample std: the stats' std_correction
     ("abs_mean", QT_TRANSLATE_NOOP("DetailPanel", "mean |x|")),
     ("l2_norm", QT_TRANSLATE_NOOP("DetailPanel", "L2 norm")),
     ("zeros", QT_TRANSLATE_NOOP("DetailPanel", "zeros")),
@@ -102,6 +103,13 @@ def format_number(x: object) -> str:
     if isinstance(x, float):
         return f"{x:.6g}" if math.isfinite(x) else str(x)
     return str(x)
+
+
+def whole_tensor(node: Node) -> Node | None:
+    """The sparse, nested or quantized tensor that ``node`` is a part of (its indices, values,
+    scales …); None for a tensor of its own. The engine reads tensors of the file, not their parts."""
+    up = node.parent
+    return up if up is not None and up.tensor is not None else None
 
 
 def _cell_display(cell: Cell) -> str:
@@ -160,6 +168,7 @@ class SliceTableModel(QAbstractTableModel):
         self._jobs = _Jobs()
         self._pages: OrderedDict[tuple[int, int], Sequence[Sequence[Cell]]] = OrderedDict()
         self._requested: set[tuple[int, int]] = set()
+        self._failed: dict[tuple[int, int], str] = {}  # page → why it could not be read
         self.path = ""
         self.tensor_path: list[PathPart] = []
         self.shape: tuple[int, ...] = ()
@@ -184,6 +193,7 @@ class SliceTableModel(QAbstractTableModel):
         self._generation += 1
         self._pages.clear()
         self._requested.clear()
+        self._failed.clear()
         self.path, self.tensor_path = path, list(tensor_path)
         self.shape, self.dtype = tuple(shape), dtype
         self.row_axis, self.col_axis = row_axis, col_axis
@@ -197,6 +207,7 @@ class SliceTableModel(QAbstractTableModel):
         self._generation += 1
         self._pages.clear()
         self._requested.clear()
+        self._failed.clear()
         self.shape, self._rows, self._cols = (), 0, 0
         self.endResetModel()
 
@@ -217,12 +228,17 @@ class SliceTableModel(QAbstractTableModel):
         if not index.isValid():
             return None
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            reason = self.failure_at(index.row(), index.column())
+            if reason is not None:
+                return self.tr("unreadable") if role == Qt.ItemDataRole.DisplayRole else reason
             cell = self.cell(index.row(), index.column())
             if cell is None:
                 return "…" if role == Qt.ItemDataRole.DisplayRole else None
             return _cell_display(cell) if role == Qt.ItemDataRole.DisplayRole else repr(cell)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and self.failure_at(index.row(), index.column()):
+            return QColor("#b00020")
         return None
 
     def headerData(
@@ -235,12 +251,26 @@ class SliceTableModel(QAbstractTableModel):
 
     # -- pages ----------------------------------------------------------------------------------
 
+    def failure_at(self, row: int, col: int) -> str | None:
+        """Why the value at (row, col) could not be read; None while it is read or shown."""
+        return self._failed.get((row // PAGE_ROWS, col // PAGE_COLS))
+
+    def failure_in(self, top: int, left: int, bottom: int, right: int) -> str | None:
+        """Why some value of the block could not be read (the first page's reason); None if none failed."""
+        for page_row in range(top // PAGE_ROWS, bottom // PAGE_ROWS + 1):
+            for page_col in range(left // PAGE_COLS, right // PAGE_COLS + 1):
+                reason = self._failed.get((page_row, page_col))
+                if reason is not None:
+                    return reason
+        return None
+
     def cell(self, row: int, col: int, fetch: bool = True) -> Cell | None:
-        """The value at (row, col) if its page is here; otherwise asks for the page (once)."""
+        """The value at (row, col) if its page is here; otherwise asks for the page (once; a page
+        that could not be read is not asked for again until the slice changes)."""
         key = (row // PAGE_ROWS, col // PAGE_COLS)
         page = self._pages.get(key)
         if page is None:
-            if fetch:
+            if fetch and key not in self._failed:
                 self._request(key)
             return None
         self._pages.move_to_end(key)
@@ -285,7 +315,7 @@ class SliceTableModel(QAbstractTableModel):
         )
         job = self._engine.submit(request, owner=self)
         job.finished.connect(functools.partial(self._on_page, job, key))
-        job.failed.connect(functools.partial(self._on_page_failed, job))
+        job.failed.connect(functools.partial(self._on_page_failed, job, key))
         self._jobs.add(job, self._generation)
 
     def _on_page(self, job: EngineJob, key: tuple[int, int], page: SliceReply) -> None:
@@ -295,18 +325,24 @@ class SliceTableModel(QAbstractTableModel):
         self._pages[key] = page.values
         while len(self._pages) > _MAX_PAGES:
             self._pages.popitem(last=False)
+        self._page_changed(key)
+        self.page_loaded.emit()
+
+    def _on_page_failed(self, job: EngineJob, key: tuple[int, int], failure: Failure) -> None:
+        if self._jobs.pop(job) != self._generation:
+            return
+        self._requested.discard(key)
+        reason = escape_text(failure.message) if failure.message else self.tr("The values could not be read.")
+        self._failed[key] = reason
+        self._page_changed(key)
+        self.failed.emit(reason)
+
+    def _page_changed(self, key: tuple[int, int]) -> None:
         top, left = key[0] * PAGE_ROWS, key[1] * PAGE_COLS
         bottom = min(self._rows, top + PAGE_ROWS) - 1
         right = min(self._cols, left + PAGE_COLS) - 1
         if bottom >= top and right >= left:
             self.dataChanged.emit(self.index(top, left), self.index(bottom, right))
-        self.page_loaded.emit()
-
-    def _on_page_failed(self, job: EngineJob, failure: Failure) -> None:
-        if self._jobs.pop(job) != self._generation:
-            return
-        self._requested.clear()  # let the view ask again
-        self.failed.emit(failure.message or "The values could not be read.")
 
 
 class ValuesView(QWidget):
@@ -369,7 +405,7 @@ class ValuesView(QWidget):
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        buttons.addWidget(self.status_label, 1)
+        buttons.addStretch(1)
         buttons.addWidget(self.copy_text_button)
         buttons.addWidget(self.copy_numpy_button)
         layout = QVBoxLayout(self)
@@ -377,11 +413,12 @@ class ValuesView(QWidget):
         layout.addLayout(self.axes_row)
         layout.addLayout(self.index_row)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.status_label)  # a line of its own: a sentence about the file is read whole
         layout.addLayout(buttons)
         self.row_combo.activated.connect(self._on_axes_changed)
         self.col_combo.activated.connect(self._on_axes_changed)
         self.model.page_loaded.connect(self._on_page_loaded)
-        self.model.failed.connect(self.status_label.setText)
+        self.model.failed.connect(self._on_page_failed)
         self._retranslate()
 
     def _retranslate(self) -> None:
@@ -533,6 +570,11 @@ class ValuesView(QWidget):
                 self.tr("Select at most {0} values to copy.").format(format_count(COPY_MAX_CELLS))
             )
             return
+        reason = self.model.failure_in(top, left, bottom, right)
+        if reason is not None:
+            self._pending_copy = None
+            self.status_label.setText(self.tr("The selected values could not be read: {0}").format(reason))
+            return
         cells = self.model.cells(top, left, bottom, right)
         if cells is None:
             self._pending_copy = how
@@ -548,6 +590,13 @@ class ValuesView(QWidget):
     def _on_page_loaded(self) -> None:
         if self._pending_copy is not None and not self.model.pages_pending:
             self.copy_selection(self._pending_copy)
+
+    def _on_page_failed(self, reason: str) -> None:
+        """The sentence under the table, where the failed cells read "unreadable"."""
+        if self._pending_copy is not None:
+            self.copy_selection(self._pending_copy)  # says the selection cannot be read
+        else:
+            self.status_label.setText(self.tr("Some values could not be read: {0}").format(reason))
 
 
 class DetailPanel(QWidget):
@@ -598,7 +647,7 @@ class DetailPanel(QWidget):
         self._stats_grid.setHorizontalSpacing(10)
         self._stats_pairs = 0
         self.stat_labels: dict[str, QLabel] = {}
-        self._stat_names: dict[str, QLabel] = {}
+        self.stat_names: dict[str, QLabel] = {}
         for name, _label in STAT_ROWS:
             value = QLabel("—")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -606,7 +655,7 @@ class DetailPanel(QWidget):
             name_label = QLabel()
             name_label.setStyleSheet("color: palette(placeholder-text);")
             self.stat_labels[name] = value
-            self._stat_names[name] = name_label
+            self.stat_names[name] = name_label
         self._arrange_stats(2)
 
         self.histogram = HistogramPane()
@@ -614,6 +663,7 @@ class DetailPanel(QWidget):
         self.values = ValuesView(engine)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("detailTabs")
+        self.tabs.setUsesScrollButtons(False)  # every tab in sight, however narrow the panel
         self.tabs.addTab(self.histogram, "")
         self.tabs.addTab(self.heatmap, "")
         self.tabs.addTab(self.values, "")
@@ -633,7 +683,7 @@ class DetailPanel(QWidget):
             return
         self._stats_pairs = pairs
         grid = self._stats_grid
-        for widget in (*self._stat_names.values(), *self.stat_labels.values()):
+        for widget in (*self.stat_names.values(), *self.stat_labels.values()):
             grid.removeWidget(widget)
         for column in range(4):
             grid.setColumnStretch(column, 0)
@@ -641,10 +691,10 @@ class DetailPanel(QWidget):
             row, pair = divmod(n, pairs)
             if name == "value_counts":  # a long line of its own
                 row, pair = (n + pairs - 1) // pairs, 0
-                grid.addWidget(self._stat_names[name], row, 0)
+                grid.addWidget(self.stat_names[name], row, 0)
                 grid.addWidget(self.stat_labels[name], row, 1, 1, 2 * pairs - 1)
                 continue
-            grid.addWidget(self._stat_names[name], row, 2 * pair)
+            grid.addWidget(self.stat_names[name], row, 2 * pair)
             grid.addWidget(self.stat_labels[name], row, 2 * pair + 1)
         for pair in range(pairs):
             grid.setColumnStretch(2 * pair + 1, 1)
@@ -652,7 +702,7 @@ class DetailPanel(QWidget):
     def _fit_stats(self) -> None:
         """Two pairs a row when they fit beside each other, else one."""
         spacing = self._stats_grid.horizontalSpacing()
-        pairs = [(self._stat_names[n], self.stat_labels[n]) for n, _ in STAT_ROWS if n != "value_counts"]
+        pairs = [(self.stat_names[n], self.stat_labels[n]) for n, _ in STAT_ROWS if n != "value_counts"]
         margins = self._stats_grid.contentsMargins()
         box = self.stats_box
         frame = margins.left() + margins.right() + box.width() - box.contentsRect().width()
@@ -673,10 +723,19 @@ class DetailPanel(QWidget):
         super().resizeEvent(event)
         self._fit_stats()
 
+    def sizeHint(self) -> QSize:
+        """As wide as the panel must be (statistics one pair a row), no wider: beside the tree, the
+        keys get the rest; the user may widen the panel for two pairs a row and larger plots."""
+        hint = super().sizeHint()
+        return QSize(self.minimumSizeHint().width(), hint.height())
+
     def _retranslate(self) -> None:
         self.stats_box.setTitle(self.tr("Statistics"))
         for name, label in STAT_ROWS:
-            self._stat_names[name].setText(QCoreApplication.translate("DetailPanel", label))
+            self.stat_names[name].setText(QCoreApplication.translate("DetailPanel", label))
+        self.stat_names["std"].setToolTip(
+            self.tr("The sample standard deviation, as torch.std gives it: divided by n − 1 (finite values)")
+        )
         self._show_title()
         if self.stats is not None:
             numel = int(self.stats.get("numel") or 0)
@@ -713,7 +772,8 @@ class DetailPanel(QWidget):
         self.histogram.clear()
         self.heatmap.clear()
         info = node.tensor if node is not None else None
-        enabled = info is not None
+        whole = whole_tensor(node) if node is not None else None
+        enabled = info is not None and info.layout == "strided" and whole is None  # what the engine reads
         self.stats_box.setEnabled(enabled)
         self.tabs.setEnabled(enabled)
         self._show_title()
@@ -722,6 +782,19 @@ class DetailPanel(QWidget):
             self.values.clear()
             return
         self.tabs.setTabEnabled(1, len(info.shape) == 2)
+        if whole is not None and whole.tensor is not None:
+            self.status_label.setText(
+                self.tr(
+                    "“{part}” is part of the {layout} tensor “{whole}”; statistics and values are read "
+                    "for plain tensors only."
+                ).format(
+                    part=escape_text(node.name),
+                    layout=escape_text(whole.tensor.layout),
+                    whole=escape_text(whole.key),
+                )
+            )
+            self.values.clear()
+            return
         if self._engine is None:
             self.status_label.setText(self.tr("The engine is not running, so values cannot be read."))
             return
@@ -762,7 +835,7 @@ class DetailPanel(QWidget):
 
     def _request(self) -> None:
         node = self._node
-        if node is None or node.tensor is None or self._engine is None:
+        if node is None or node.tensor is None or whole_tensor(node) is not None or self._engine is None:
             return
         stats = self._engine.submit(StatsRequest(self._path, node.path, node.key), owner=self)
         stats.finished.connect(functools.partial(self._on_stats, stats))
@@ -799,7 +872,7 @@ class DetailPanel(QWidget):
         numel = int(stats.get("numel") or 0)
         counted = stats.get("kind") in ("int", "bool")
         self.stat_labels["value_counts"].setVisible(counted)
-        self._stat_names["value_counts"].setVisible(counted)
+        self.stat_names["value_counts"].setVisible(counted)
         for name, label in self.stat_labels.items():
             label.setText(self._stat_text(name, stats, numel))
         self._fit_stats()

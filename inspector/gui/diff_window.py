@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QCoreApplication,
     QEvent,
     QModelIndex,
     QObject,
@@ -40,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.diff import STATUS_LABELS, STATUSES
 from inspector.core.formatting import escape_text, format_shape
 from inspector.core.model import CheckpointIndex
 from inspector.engine.protocol import DiffReply, DiffRequest, Failure, Progress
@@ -54,17 +56,18 @@ PeekFunction = Callable[[str], CheckpointIndex]
 SORT_ROLE = Qt.ItemDataRole.UserRole
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 
-#: (status, label) in the engine's order; labels are what the table and the filter show.
-STATUS_LABELS = {
-    "equal": QT_TRANSLATE_NOOP("DiffTableModel", "equal"),
-    "changed": QT_TRANSLATE_NOOP("DiffTableModel", "changed"),
-    "dtype": QT_TRANSLATE_NOOP("DiffTableModel", "dtype changed"),
-    "shape": QT_TRANSLATE_NOOP("DiffTableModel", "shape changed"),
-    "renamed": QT_TRANSLATE_NOOP("DiffTableModel", "renamed?"),
-    "only_a": QT_TRANSLATE_NOOP("DiffTableModel", "only in A"),
-    "only_b": QT_TRANSLATE_NOOP("DiffTableModel", "only in B"),
-    "unreadable": QT_TRANSLATE_NOOP("DiffTableModel", "unreadable"),
-}
+#: The labels of ``inspector.core.diff.STATUS_LABELS`` (which names each status) as lupdate must see them
+#: to carry their translations (context DiffTableModel); a test checks that each one is translated.
+_LABELS_TO_TRANSLATE = (
+    QT_TRANSLATE_NOOP("DiffTableModel", "equal"),
+    QT_TRANSLATE_NOOP("DiffTableModel", "changed"),
+    QT_TRANSLATE_NOOP("DiffTableModel", "dtype changed"),
+    QT_TRANSLATE_NOOP("DiffTableModel", "shape changed"),
+    QT_TRANSLATE_NOOP("DiffTableModel", "renamed?"),
+    QT_TRANSLATE_NOOP("DiffTableModel", "only in A"),
+    QT_TRANSLATE_NOOP("DiffTableModel", "only in B"),
+    QT_TRANSLATE_NOOP("DiffTableModel", "unreadable"),
+)
 _STATUS_COLORS = {
     "changed": "#b26a00",
     "dtype": "#b26a00",
@@ -88,6 +91,12 @@ def _number(x: object) -> float | None:
         return float(str(x))
     except ValueError:
         return None
+
+
+def status_label(status: str) -> str:
+    """What the table and the summary call a status: core's label, in the interface language."""
+    label = STATUS_LABELS.get(status, status)
+    return QCoreApplication.translate("DiffTableModel", label)
 
 
 def _pair(a: object, b: object, fmt: Callable[[Any], str]) -> str:
@@ -160,7 +169,7 @@ class DiffTableModel(QAbstractTableModel):
     def _display(self, row: dict[str, Any], column: str) -> str:
         if column == "status":
             status = str(row.get("status"))
-            return self.tr(STATUS_LABELS.get(status, status))
+            return status_label(status)
         if column in ("key_a", "key_b"):
             return escape_text(str(row.get(column) or ""))
         if column == "shape":
@@ -197,7 +206,7 @@ class DiffFilterProxy(QSortFilterProxyModel):
 #: (filter label, statuses kept; None keeps all)
 FILTERS: tuple[tuple[str, frozenset[str] | None], ...] = (
     (QT_TRANSLATE_NOOP("DiffWindow", "All tensors"), None),
-    (QT_TRANSLATE_NOOP("DiffWindow", "Differences only"), frozenset(STATUS_LABELS) - {"equal"}),
+    (QT_TRANSLATE_NOOP("DiffWindow", "Differences only"), frozenset(STATUSES) - {"equal"}),
     (QT_TRANSLATE_NOOP("DiffWindow", "Changed values"), frozenset({"changed", "dtype"})),
     (QT_TRANSLATE_NOOP("DiffWindow", "Shape or dtype changed"), frozenset({"shape", "dtype"})),
     (QT_TRANSLATE_NOOP("DiffWindow", "Only in A"), frozenset({"only_a"})),
@@ -428,6 +437,9 @@ class DiffWindow(QWidget):
         if self._asked_at is not None:
             took = wait_text(self._clock() - self._asked_at, result.seconds, self.tr("comparing:"))
             summary += self.tr("  ·  compared in {0}").format(took)
+        if result.differences:
+            why = "; ".join(escape_text(phrase) for phrase in result.differences)
+            summary += "\n" + self.tr("Not identical: {0}.").format(why)
         self.summary_label.setText(summary)
         if not result.identical and self.filter_combo.currentIndex() == 0:
             self.filter_combo.setCurrentIndex(1)  # differences first; "All tensors" is one click away

@@ -1,7 +1,9 @@
 """File ▸ Export…: choose format, device, dtype and key rules; preview before → after; run it.
 
 The preview comes from ``inspector.core.export_plan.map_keys`` on the tab's static tree (no
-torch); the export itself runs in the engine through the ``EngineBridge``.
+torch); the export itself runs in the engine through the ``EngineBridge``. An export that
+``torch.load``s its source carries the tab's answers (globals allowed, or the file trusted) and is
+judged by the safety policy as a load in the tab is; one that reads the file directly needs neither.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, QRect, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -31,26 +33,32 @@ from PySide6.QtWidgets import (
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import (
+    FILE_SUFFIXES,
     FORMATS,
     TARGET_DTYPES,
+    TARGET_SUFFIXES,
     ExportPlan,
     ExportPlanError,
     KeyMapping,
     KeyRule,
+    SourceRead,
     format_for_path,
     map_keys,
     parse_size,
+    source_read,
     values_summary,
 )
 from inspector.core.formatting import escape_text, format_bytes
-from inspector.core.load_options import parse_map_location
+from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import CheckpointIndex
+from inspector.core.safety import load_refusal, verdict_of
 from inspector.engine.protocol import ExportReply, ExportRequest, Failure, Progress
 from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, EngineJob
 
 PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
-_SUFFIX = {"pth": ".pth", "pth-legacy": ".pth", "safetensors": ".safetensors", "hf-sharded": ""}
+_PREFERRED_SIZE = QSize(960, 720)
+_TITLE_BAR = 30  # a window manager's frame above the dialog (pixels)
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -63,7 +71,11 @@ _FIELD_LABELS = ("target", "format", "shard_size", "device", "dtype", "subtree",
 
 
 class ExportDialog(QDialog):
-    """One export of one open checkpoint; stays open while the engine writes, then reports."""
+    """One export of one open checkpoint; stays open while the engine writes, then reports.
+
+    ``load_options`` are the tab's answers for the file when the dialog opened (its allowed globals,
+    or ``weights_only=False`` once trusted); without them nothing is allowed or trusted.
+    """
 
     def __init__(
         self,
@@ -71,12 +83,14 @@ class ExportDialog(QDialog):
         engine: EngineBridge | None,
         parent: QWidget | None = None,
         clock: Clock = time.monotonic,
+        load_options: LoadOptions | None = None,
     ) -> None:
         super().__init__(parent)
+        self._allowances = load_options if load_options is not None else LoadOptions()
+        self._verdict = verdict_of(index)
         self._clock = clock
         self._asked_at = 0.0
         self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(os.path.basename(index.path))))
-        self.resize(960, 720)
         self._index = index
         self._engine = engine
         self._job: EngineJob | None = None
@@ -194,6 +208,14 @@ class ExportDialog(QDialog):
         self._retranslate()
         self._on_format_changed()
         self.update_preview()
+        self.fit_to(self.screen().availableGeometry())
+
+    def fit_to(self, room: QRect) -> None:
+        """Open at 960 × 720, or smaller where the screen's free area ``room`` is: the preview gives
+        up its height first, so the buttons stay on screen (room is left for the title bar)."""
+        width = min(_PREFERRED_SIZE.width(), room.width())
+        height = min(_PREFERRED_SIZE.height(), room.height() - _TITLE_BAR)
+        self.resize(max(width, self.minimumSizeHint().width()), max(height, self.minimumSizeHint().height()))
 
     def _retranslate(self) -> None:
         """Every fixed text in the interface language (the preview's lines follow on the next update)."""
@@ -262,6 +284,7 @@ class ExportDialog(QDialog):
                     raise CheckpointError(f"“{line}” is not a metadata entry like KEY=VALUE.")
                 metadata[key.strip()] = value.strip()
         dtype = self.dtype_combo.currentData()
+        loads = source_read(self._index.format, fmt) is SourceRead.TORCH_LOAD  # else no pickle runs
         return ExportPlan(
             source=self._index.path,
             target=self.target_edit.text().strip(),
@@ -276,6 +299,26 @@ class ExportDialog(QDialog):
             metadata=metadata,
             force=self.force_box.currentIndex() == 1,
             max_shard_size=max_shard_size,
+            allowed_globals=self._allowances.allowed_globals if loads else (),
+            trusted=loads and not self._allowances.weights_only,
+        )
+
+    def _refusal(self, plan: ExportPlan) -> str | None:
+        """Why the source may not be handed to torch for this plan (the safety policy's answer for a
+        load in the tab with the same answers); None when it may, or when it is read directly."""
+        if source_read(self._index.format, plan.format) is not SourceRead.TORCH_LOAD:
+            return None
+        options = LoadOptions(weights_only=not plan.trusted, allowed_globals=plan.allowed_globals)
+        refusal = load_refusal(os.path.basename(self._index.path), self._verdict, options)
+        if refusal is None:
+            return None
+        return (
+            refusal.message
+            + " "
+            + self.tr(
+                "Trust the file in its tab and open Export again, or export to safetensors: its tensors are "
+                "read straight from the file, whose pickle is not run, so it needs no trust."
+            )
         )
 
     def update_preview(self) -> None:
@@ -287,6 +330,9 @@ class ExportDialog(QDialog):
             plan = self.plan()
             self.mapping = map_keys(self._index, plan)
             problems = list(self.mapping.problems)
+            refusal = self._refusal(plan)
+            if refusal is not None:
+                problems.append(refusal)
             name = escape_text(os.path.basename(plan.target))
             if not plan.target:
                 problems.append(self.tr("Choose a target file."))
@@ -332,13 +378,12 @@ class ExportDialog(QDialog):
             self.summary_label.setText("")
             self.values_label.setText("")
             return
-        self.summary_label.setText(
-            self.tr("{written} tensors written, {left} left out; about {size}.").format(
-                written=f"{len(mapping.tensors):,}",
-                left=f"{len(mapping.excluded):,}",
-                size=format_bytes(mapping.estimated_bytes),
-            )
+        summary = self.tr("{written} tensors written, {left} left out; about {size}.").format(
+            written=f"{len(mapping.tensors):,}",
+            left=f"{len(mapping.excluded):,}",
+            size=format_bytes(mapping.estimated_bytes),
         )
+        self.summary_label.setText(" ".join([summary, *mapping.notes]))  # how the source is read
         values = [escape_text(line) for line in values_summary(mapping)]
         self.values_label.setText(
             self.tr("Other values — {values}").format(
@@ -357,8 +402,8 @@ class ExportDialog(QDialog):
         if safetensors:
             self.device_edit.clear()
         stem, ext = os.path.splitext(self.target_edit.text())
-        if ext in {".pth", ".pt", ".safetensors", ".bin", ".ckpt"} and ext != _SUFFIX[fmt]:
-            self.target_edit.setText(stem + _SUFFIX[fmt])  # an HF set's target is a folder
+        if ext.lower() in FILE_SUFFIXES and ext != TARGET_SUFFIXES[fmt]:
+            self.target_edit.setText(stem + TARGET_SUFFIXES[fmt])  # an HF set's target is a folder
         self.update_preview()
 
     def _browse(self) -> None:

@@ -351,7 +351,9 @@ class MainWindow(QMainWindow):
         if tab is None or tab.index is None:
             self.statusBar().showMessage(self.tr("Open a checkpoint first; export works on the current tab."))
             return
-        self.export_dialog = ExportDialog(tab.index, self._engine, self, clock=self._clock)
+        self.export_dialog = ExportDialog(
+            tab.index, self._engine, self, clock=self._clock, load_options=tab.load_options
+        )
         self.export_dialog.show()
 
     def compare_dialog(self, path_b: str = "") -> DiffWindow:

@@ -287,10 +287,11 @@ class CheckpointTreeModel(QAbstractItemModel):
         if stats is not None:
             parts = [f"{label} ×{stats.get(name) or 0:,}" for name, label in
                      (("nan", "NaN"), ("posinf", "+Inf"), ("neginf", "−Inf")) if stats.get(name)]  # fmt: skip
-            return ", ".join(parts) or "none"
+            return ", ".join(parts) or self.tr("none")
         flagged = self._flagged_below.get(id(node), 0)
         if flagged:
-            return f"{flagged} tensor" + ("" if flagged == 1 else "s")
+            text = self.tr("{n} tensor") if flagged == 1 else self.tr("{n} tensors")
+            return text.format(n=format_count(flagged))
         return ""
 
     def _is_flagged(self, node: Node) -> bool:

@@ -352,6 +352,18 @@
         <translation>{n} 项</translation>
     </message>
     <message>
+        <source>none</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>{n} tensor</source>
+        <translation>{n} 个张量</translation>
+    </message>
+    <message>
+        <source>{n} tensors</source>
+        <translation>{n} 个张量</translation>
+    </message>
+    <message>
         <source>(the whole file)</source>
         <translation>（整个文件）</translation>
     </message>
@@ -453,8 +465,8 @@
         <translation>均值</translation>
     </message>
     <message>
-        <source>std</source>
-        <translation>标准差</translation>
+        <source>std (n−1)</source>
+        <translation>标准差 (n−1)</translation>
     </message>
     <message>
         <source>mean |x|</source>
@@ -471,6 +483,14 @@
     <message>
         <source>values</source>
         <translation>取值</translation>
+    </message>
+    <message>
+        <source>The sample standard deviation, as torch.std gives it: divided by n − 1 (finite values)</source>
+        <translation>样本标准差，与 torch.std 相同：除以 n − 1（有限值）</translation>
+    </message>
+    <message>
+        <source>“{part}” is part of the {layout} tensor “{whole}”; statistics and values are read for plain tensors only.</source>
+        <translation>“{part}”是 {layout} 张量“{whole}”的一部分；统计信息和数值只对普通张量读取。</translation>
     </message>
     <message>
         <source>{0} tensors are listed, not read.</source>
@@ -529,7 +549,7 @@
     <name>DiffTableModel</name>
     <message>
         <source>equal</source>
-        <extracomment>(status, label) in the engine&apos;s order; labels are what the table and the filter show.</extracomment>
+        <extracomment>The labels of ``inspector.core.diff.STATUS_LABELS`` (which names each status) as lupdate must see them to carry their translations (context DiffTableModel); a test checks that each one is translated.</extracomment>
         <translation>相同</translation>
     </message>
     <message>
@@ -705,6 +725,10 @@
         <translation>  ·  比较用时 {0}</translation>
     </message>
     <message>
+        <source>Not identical: {0}.</source>
+        <translation>不完全相同：{0}。</translation>
+    </message>
+    <message>
         <source>Key prefix: {0}.</source>
         <translation>键前缀：{0}。</translation>
     </message>
@@ -853,6 +877,10 @@
     <message>
         <source>Export</source>
         <translation>导出</translation>
+    </message>
+    <message>
+        <source>Trust the file in its tab and open Export again, or export to safetensors: its tensors are read straight from the file, whose pickle is not run, so it needs no trust.</source>
+        <translation>请在该文件的标签页中信任它后重新打开导出，或导出为 safetensors：其张量直接从文件读取，不运行文件中的 pickle，因此无需信任。</translation>
     </message>
     <message>
         <source>Choose a target file.</source>
@@ -1137,6 +1165,17 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     </message>
 </context>
 <context>
+    <name>SliceTableModel</name>
+    <message>
+        <source>unreadable</source>
+        <translation>无法读取</translation>
+    </message>
+    <message>
+        <source>The values could not be read.</source>
+        <translation>无法读取这些值。</translation>
+    </message>
+</context>
+<context>
     <name>StatsAllRow</name>
     <message>
         <source>Cancel</source>
@@ -1344,12 +1383,20 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>最多选择 {0} 个数值进行复制。</translation>
     </message>
     <message>
+        <source>The selected values could not be read: {0}</source>
+        <translation>无法读取所选的值：{0}</translation>
+    </message>
+    <message>
         <source>Reading the selected values…</source>
         <translation>正在读取所选数值…</translation>
     </message>
     <message>
         <source>Copied {0} values.</source>
         <translation>已复制 {0} 个数值。</translation>
+    </message>
+    <message>
+        <source>Some values could not be read: {0}</source>
+        <translation>部分值无法读取：{0}</translation>
     </message>
 </context>
 <context>

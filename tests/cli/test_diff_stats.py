@@ -131,6 +131,7 @@ def test_stats_all_and_named(cli: CliRunner, tmp_path: Path) -> None:
     ok = named.json()["tensors"][0]["stats"]
     assert ok["histogram"]["counts"] == [2, 2, 2]
     assert text.returncode == 0 and "1 tensor(s) hold NaN or Inf: bad" in text.stdout
+    assert "std (n−1)" in text.stdout.splitlines()[0]  # the sample std, as torch.std and the window say
     assert missing.returncode == 2 and "no tensor named nope" in missing.stderr
 
 

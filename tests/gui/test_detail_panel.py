@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QItemSelection, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 
 from inspector.core.model import Node
 from inspector.core.peek import peek
+from inspector.engine.protocol import ErrorKind, Failure, JobEvent, Request, SliceRequest
 from inspector.gui.detail_panel import PAGE_COLS, PAGE_ROWS, DetailPanel, format_number
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
@@ -222,3 +223,122 @@ def test_selecting_a_tensor_in_the_window_and_statistics_for_all(
     expected_norm = float(np.linalg.norm(np.arange(4 * 150 * 40, dtype=np.float64)))
     assert cube.siblingAtColumn(Column.NORM).data() == f"{expected_norm:.4g}"
     assert cube.siblingAtColumn(Column.NONFINITE).data() == "none"
+
+
+def test_std_is_labelled_as_the_sample_std_torch_gives(
+    qtbot: Any, engine: EngineBridge, sample: tuple[Path, dict[str, torch.Tensor]]
+) -> None:
+    path, tensors = sample
+    panel = _panel(qtbot, engine)
+    with qtbot.waitSignal(panel.stats_shown, timeout=WAIT_MS):
+        panel.show_node(str(path), _node(path, "model.labels"))
+    assert panel.stats is not None and panel.stats["std_correction"] == 1
+    assert panel.stats["std"] == pytest.approx(float(tensors["labels"].double().std()))  # torch.std's n − 1
+    assert panel.stat_names["std"].text() == "std (n−1)"
+
+
+def _failing_slices(fake_client: dict[str, Any], reason: str) -> list[SliceRequest]:
+    """Make every slice job fail with ``reason``; the slice requests sent are collected in the list."""
+    from inspector.engine.worker import answer
+
+    asked: list[SliceRequest] = []
+
+    def responder(request: Request, control: Any) -> JobEvent:
+        if isinstance(request, SliceRequest):
+            asked.append(request)
+            return Failure(control.job, ErrorKind.UNREADABLE, reason)
+        return answer(request, control)
+
+    fake_client["responder"] = responder
+    return asked
+
+
+def test_a_page_that_cannot_be_read_says_why_where_its_values_would_be(
+    qtbot: Any,
+    engine: EngineBridge,
+    fake_client: dict[str, Any],
+    sample: tuple[Path, dict[str, torch.Tensor]],
+) -> None:
+    reason = "The bytes of model.cube lie past the end of sample.pth."
+    asked = _failing_slices(fake_client, reason)
+    path, _ = sample
+    panel = _panel(qtbot, engine)
+    panel.tabs.setCurrentWidget(panel.values)
+    with qtbot.waitSignal(panel.values.model.failed, timeout=WAIT_MS):
+        panel.show_node(str(path), _node(path, "model.cube"))
+    model = panel.values.model
+    cell = model.index(0, 0)
+    assert cell.data() == "unreadable"  # not "…", which says the value is on its way
+    assert cell.data(Qt.ItemDataRole.ToolTipRole) == reason
+    status = panel.values.status_label
+    assert status.isVisible() and reason in status.text()  # the sentence itself, on screen
+    pages = [r for r in asked if r.row_count == PAGE_ROWS]
+    panel.values.table.viewport().repaint()  # the view asks for the cells again
+    assert model.index(0, 1).data() == "unreadable"
+    assert [r for r in asked if r.row_count == PAGE_ROWS] == pages  # a failed page is not asked again
+    panel.values.table.selectAll()
+    panel.values.copy_selection("text")
+    assert "could not be read" in status.text() and reason in status.text()  # not "Reading…" forever
+    panel.resize(
+        panel.sizeHint().width(), 700
+    )  # as narrow as beside the tree: the sentence and buttons whole
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+    assert panel.width() == panel.sizeHint().width()
+    for button in (panel.values.copy_text_button, panel.values.copy_numpy_button):
+        assert button.width() >= button.sizeHint().width(), button.text()
+    assert status.width() >= panel.values.table.width() - 10  # a line of its own, not a sliver
+
+
+def test_a_part_of_a_sparse_or_nested_tensor_says_what_it_is_part_of(
+    qtbot: Any, engine: EngineBridge, tmp_path: Path
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = {
+            "coo": torch.eye(3).to_sparse_coo(),
+            "nest": torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)]),
+        }
+    path = tmp_path / "kinds.pt"
+    torch.save(values, path)
+    root = peek(str(path)).root
+    parts = {n.key: n for n in root.walk() if n.parent is not None and n.parent.tensor is not None}
+    assert {"coo.indices", "coo.values", "nest.buffer"} <= set(parts)
+    panel = _panel(qtbot, engine)
+    for key, whole in (
+        ("coo.indices", "the sparse_coo tensor “coo”"),
+        ("nest.buffer", "the nested tensor “nest”"),
+    ):
+        panel.show_node(str(path), parts[key])
+        panel._request()  # as if the selection had settled
+        text = panel.status_label.text()
+        assert f"part of {whole}" in text and "plain tensors" in text, text
+        assert "no tensor named" not in text
+        assert not panel.stats_box.isEnabled() and not panel.tabs.isEnabled()  # nothing to read there
+    panel.show_node(str(path), next(n for n in root.tensors() if n.key == "coo"))  # the whole: listed only
+    assert "listed, not read" in panel.status_label.text()
+    assert not panel.stats_box.isEnabled() and not panel.tabs.isEnabled()
+    assert engine.client.submitted == []  # type: ignore[attr-defined]  # nothing asked that cannot be answered
+
+
+def test_the_panel_asks_only_for_the_width_it_needs(
+    qtbot: Any, engine: EngineBridge, sample: tuple[Path, dict[str, torch.Tensor]]
+) -> None:
+    """Beside the tree the panel wants no more room than it needs, so the keys get the rest; at that
+    width every number and every tab is still whole."""
+    path, _ = sample
+    panel = _panel(qtbot, engine)
+    wanted = panel.sizeHint().width()
+    assert wanted <= panel.minimumSizeHint().width() + 10
+    panel.resize(wanted, 700)
+    with qtbot.waitSignal(panel.stats_shown, timeout=WAIT_MS):
+        panel.show_node(str(path), _node(path, "model.embed.weight"))
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+    for name, label in panel.stat_labels.items():
+        if label.isVisible():
+            assert label.width() >= label.fontMetrics().horizontalAdvance(label.text()), name
+            title = panel.stat_names[name]
+            assert title.width() >= title.fontMetrics().horizontalAdvance(title.text()), title.text()
+    bar = panel.tabs.tabBar()
+    assert all(bar.tabRect(i).right() <= bar.width() for i in range(bar.count()))

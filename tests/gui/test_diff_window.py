@@ -9,6 +9,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from inspector.core import diff as core_diff
 from inspector.engine.protocol import DiffRequest
 from inspector.gui.diff_window import COLUMNS, SORT_ROLE, DiffWindow
 from inspector.gui.engine_bridge import EngineBridge
@@ -141,3 +142,21 @@ def test_missing_file_is_said_plainly(qtbot: Any, engine: EngineBridge, tmp_path
     window.compare()
     assert not window.running
     assert "does not exist" in window.summary_label.text()
+
+
+def test_statuses_read_as_core_names_them_and_the_window_says_why_the_files_differ(
+    qtbot: Any, engine: EngineBridge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(core_diff.STATUS_LABELS, "changed", "values changed")  # one table of labels
+    a, b = _pair(tmp_path)
+    window = _window(qtbot, engine, a, b)
+    with qtbot.waitSignal(window.finished, timeout=WAIT_MS):
+        window.compare()
+    window.filter_combo.setCurrentIndex(0)  # all tensors
+    rows = _rows(window)
+    assert rows["layer0.weight"] == "values changed" and rows["layer1.weight"] == "only in A"
+    summary = window.summary_label.text()
+    assert "Not identical: 1 tensor changed values; 1 tensor changed dtype;" in summary
+    assert "1 tensor only in A" in summary
+    window.filter_combo.setCurrentIndex(1)  # differences only: every status but "equal"
+    assert set(_rows(window)) == {"layer0.weight", "layer1.weight", "layer2.weight", "layer3.weight"}

@@ -22,7 +22,7 @@ from inspector.gui.i18n import (
     UiLanguage,
 )
 from inspector.gui.main_window import MainWindow
-from inspector.gui.tree_model import Column
+from inspector.gui.tree_model import Column, ItemRole
 
 TS = TRANSLATIONS / f"{CATALOG}_zh_CN.ts"
 QM = TRANSLATIONS / f"{CATALOG}_zh_CN.qm"
@@ -136,3 +136,39 @@ def test_language_menu_switches_now_and_is_remembered(
     qtbot.waitUntil(lambda: _menu_titles(window) == ["&File", "&View"])
     assert settings.value(SETTINGS_LANGUAGE) == ENGLISH
     assert window.options_bar.map_combo.itemText(1) == "As saved"
+
+
+def test_statistics_columns_speak_chinese(
+    language: UiLanguage, settings: QSettings, sample_tree: Any
+) -> None:
+    """A tensor without NaN/Inf and a container holding flagged tensors are said in Chinese too."""
+    from inspector.gui.tree_model import CheckpointTreeModel
+
+    settings.setValue(SETTINGS_LANGUAGE, SIMPLIFIED_CHINESE)
+    assert language.apply()
+    model = CheckpointTreeModel(sample_tree)
+    model.set_tensor_stats(
+        {
+            ("model", "layers.0.weight"): {"nan": 0, "posinf": 0, "neginf": 0, "l2_norm": 1.0},
+            ("model", "layers.1.weight"): {"nan": 2, "posinf": 0, "neginf": 0, "has_nan_or_inf": True},
+            ("model", "layers.2.weight"): {"nan": 1, "posinf": 1, "neginf": 0, "has_nan_or_inf": True},
+        }
+    )
+    model_row = model.index(0, 0)
+    layers = model.index(0, 0, model_row)
+    first = model.index(0, 0, model.index(0, 0, layers))
+    assert first.data(ItemRole.KeyRole) == "model.layers.0.weight"
+    assert first.siblingAtColumn(Column.NONFINITE).data() == "无"
+    assert model_row.siblingAtColumn(Column.NONFINITE).data() == "2 个张量"
+
+
+def test_every_diff_status_core_names_is_translated(language: UiLanguage, settings: QSettings) -> None:
+    """The diff's statuses are named in core; each of its labels has its Chinese in the catalog."""
+    from inspector.core.diff import STATUS_LABELS, STATUSES
+    from inspector.gui.diff_window import status_label
+
+    settings.setValue(SETTINGS_LANGUAGE, SIMPLIFIED_CHINESE)
+    assert language.apply()
+    assert set(STATUS_LABELS) == set(STATUSES)
+    untranslated = [STATUS_LABELS[s] for s in STATUSES if status_label(s) == STATUS_LABELS[s]]
+    assert untranslated == []

@@ -126,21 +126,24 @@ def test_the_splitter_lets_the_tree_take_the_room(
     tab = _open(qtbot, make_window, convnet, 1024, 700, engine)
     with qtbot.waitSignal(tab.detail.stats_shown, timeout=WAIT_MS):  # numbers in the panel
         tab.tree.setCurrentIndex(_index(tab, "state_dict.encoder_block_with_a_long_name.0.weight"))
-    assert tab.detail._stats_pairs == 2  # two pairs a row where they fit
     QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     for label in tab.detail.stat_labels.values():
         if label.isVisible():
             assert label.width() >= label.fontMetrics().horizontalAdvance(label.text()), label.text()
     tree_before, panel_before = tab.splitter.sizes()
-    assert tab.detail.minimumSizeHint().width() <= 230
+    narrow = tab.detail.minimumSizeHint().width()
+    assert narrow <= 250
     total = tree_before + panel_before
-    tab.splitter.setSizes([total - 200, 200])
+    tab.splitter.setSizes([total - 180, 180])  # dragged narrower than it can be: as narrow as it can be
     QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     tree_after, panel_after = tab.splitter.sizes()
-    assert panel_before - panel_after >= 50 and panel_after <= 230 and tree_after > tree_before
+    assert panel_after == narrow and tree_after >= tree_before
     for label in tab.detail.stat_labels.values():  # one pair a row now: no number is cut
         if label.isVisible():
             assert label.width() >= label.fontMetrics().horizontalAdvance(label.text()), label.text()
+    tab.splitter.setSizes([total - 420, 420])  # widened by the user: two pairs a row, where they fit
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+    assert tab.detail._stats_pairs == 2
     assert tab.splitter.isCollapsible(1)  # dragged to the edge, the panel goes and the tree gets it all
     tab.splitter.setSizes([total, 0])
     assert tab.splitter.sizes()[1] == 0
