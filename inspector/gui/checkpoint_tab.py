@@ -399,7 +399,8 @@ class CheckpointTab(QWidget):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setCollapsible(0, False)
         self.splitter.setCollapsible(1, True)  # dragged to the edge, the panel gives the tree its room
-        self.splitter.setSizes([1000, 400])  # the tree's numbers first; the panel can be widened
+        # The tree's keys and numbers first: the panel opens as narrow as it can be; it can be widened.
+        self.splitter.setSizes([1000, self.detail.sizeHint().width()])
         self.tree_area = QWidget()
         tree_layout = QVBoxLayout(self.tree_area)
         tree_layout.setContentsMargins(0, 0, 0, 0)

@@ -199,3 +199,23 @@ def test_export_preview_is_tall_and_the_report_has_no_false_alarm(
     dialog.target_edit.setText(str(tmp_path / "other.pth"))
     dialog.update_preview()
     assert dialog.export_button.isEnabled() and not dialog.note_label.isVisible()
+
+
+def test_at_1024x700_the_examples_tensor_names_are_whole_beside_the_panel(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge
+) -> None:
+    """With the statistics columns shown, the tree keeps the room for the keys: the panel opens at
+    the width it needs, and every tensor name of the example is whole."""
+    example = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tiny_transformer_training.pth"
+    tab = _open(qtbot, make_window, example, 1024, 700, engine)
+    with qtbot.waitSignal(tab.detail.stats_shown, timeout=WAIT_MS):  # the NaN/Inf and norm columns appear
+        tab.tree.setCurrentIndex(_index(tab, "model.embed_tokens.weight"))
+    assert tab.splitter.sizes()[1] <= tab.detail.sizeHint().width()
+    tab.tree.expandAll()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+    tensors = [n for n in tab.model.root.tensors() if n.key.startswith("model.")]
+    assert len(tensors) == 28
+    cut = [
+        n.key for n in tensors if not _fits(tab, tab.proxy.mapFromSource(tab.model.index_of(n)), Column.NAME)
+    ]
+    assert cut == []
