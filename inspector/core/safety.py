@@ -332,7 +332,7 @@ _RECONSTRUCTION_METHODS = (
 )  # fmt: skip
 _HEAPTYPE = 1 << 9
 #: A namedtuple's field accessor: a descriptor that refuses to be set, nothing more.
-_TUPLE_FIELD = type(collections.namedtuple("_Probe", "field").field)  # type: ignore[attr-defined]
+_TUPLE_FIELD = type(vars(collections.namedtuple("_Probe", "field"))["field"])
 
 
 def real_name(obj: object) -> str | None:
