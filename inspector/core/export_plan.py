@@ -871,13 +871,28 @@ def json_metadata_value(value: object) -> str | None:
         return None
 
 
+def replaced_path(temp_path: str) -> str:
+    """Where a folder being replaced waits while the new one is renamed in, on systems that cannot
+    exchange two folders in one step (beside the temporary path, so a kill's leftover is found)."""
+    return temp_path + ".old"
+
+
 def discard_partial(plan: ExportPlan) -> bool:
     """Delete the temporary file (or shard-set folder) a killed or crashed export left beside the target.
 
-    The engine removes it itself on every failure it survives; the caller that killed the engine
-    (a cancel, a crash) calls this. True when something was removed.
+    A folder that was being replaced goes back in place if the new one never arrived, else it is
+    removed. The engine cleans up itself on every failure it survives; the caller that killed the
+    engine (a cancel, a crash) calls this. True when something was removed or put back.
     """
-    return remove_partial(plan.temp_path)
+    found = remove_partial(plan.temp_path)
+    replaced = replaced_path(plan.temp_path)
+    if not os.path.lexists(replaced):
+        return found
+    if os.path.lexists(plan.target):
+        remove_partial(replaced)
+    else:
+        os.rename(replaced, plan.target)
+    return True
 
 
 def remove_partial(path: str) -> bool:

@@ -501,8 +501,9 @@ class Refusal:
 
 def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOptions) -> Refusal | None:
     """Whether torch may see the file with these options: a trusted load always may; otherwise an
-    allowlist with a name that may never be allowed, a TorchScript archive, or a file with
-    dangerous globals is refused. ``judged`` is ``None`` when the static read could not judge it."""
+    allowlist with a name that may never be allowed, a TorchScript archive, or a dangerous file
+    (dangerous globals, or read differently by another reader) is refused. ``judged`` is ``None``
+    when the static read could not judge it."""
     if not options.weights_only:
         return None  # trusted: the user accepted that the file's pickle runs
     quoted = f"“{escape_text(file_name)}”"
@@ -521,4 +522,12 @@ def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOption
     if judged is not None and judged.dangerous:
         details = "; ".join(f"{escape_text(n)}: it {judge_qualname(n).reason}" for n in judged.dangerous)
         return Refusal("dangerous", danger_sentence(file_name, judged), judged.dangerous, details)
+    if judged is not None and judged.differentials:
+        return Refusal(
+            "dangerous",
+            f"{quoted} would be read differently by another reader ({escape_text(judged.differentials[0])}), "
+            "so what torch runs may not be what is shown; it is shown from its static read and not handed "
+            "to torch unless you trust the file.",
+            details="; ".join(escape_text(d) for d in judged.differentials),
+        )
     return None

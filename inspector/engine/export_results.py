@@ -1,4 +1,5 @@
-"""What an export yields: its report, or an error (a sentence about the user's files and its kind)."""
+"""What an export yields: its report, or an error (a sentence about the user's files and its kind);
+and what a writer learned on the way, for verification and the report."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspector.core.errors import CheckpointError
+from inspector.core.export_plan import MappedTensor
 from inspector.core.formatting import format_bytes
 
 ProgressCallback = Callable[[int, int], None]  # bytes done, bytes total
@@ -85,3 +87,15 @@ class ExportReport:
             lines.append("Not written: " + ", ".join(self.values_dropped))
         lines.extend(self.notes)
         return lines
+
+
+@dataclass
+class WrittenFacts:
+    """What a writer learned while writing one file, for its verification and its report."""
+
+    storages: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)  # safetensors: the metadata written
+    dropped: list[str] = field(default_factory=list)
+    in_metadata: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    groups: list[list[MappedTensor]] = field(default_factory=list)  # tensors sharing one storage

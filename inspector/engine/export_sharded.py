@@ -13,44 +13,24 @@ from __future__ import annotations
 import json
 import os
 import time
-from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, Protocol
 
-from inspector.core.errors import CheckpointError
-from inspector.core.export_plan import DEFAULT_MAX_SHARD_SIZE, ExportPlan, KeyMapping, MappedTensor, map_keys
-from inspector.core.formats import Format
-from inspector.core.model import CheckpointIndex
-from inspector.core.peek import peek
+from inspector.core.export_plan import DEFAULT_MAX_SHARD_SIZE, ExportPlan, MappedTensor, map_keys
 
+from .export_file import export_failure, write_verified
 from .export_results import CancelCheck, ExportCancelled, ExportError, ExportReport, ProgressCallback
+from .export_source import checked_mapping, open_export_source, read_source_index
+from .export_verification import verify_shard_set
 from .file_safety import (
     check_free_space,
+    check_target,
+    discard_partial,
     fsync_dir,
     move_into_place,
-    remove_partial,
     temp_beside,
-    write_error,
 )
 
 INDEX_NAME = "model.safetensors.index.json"
-
-
-class FileExport(Protocol):
-    """The single-file export's steps that a shard set reuses (handed in, so no import cycle)."""
-
-    def read_source_index(self, plan: ExportPlan) -> CheckpointIndex: ...
-
-    def checked_mapping(
-        self, index: CheckpointIndex, plan: ExportPlan, devices: list[str] | None
-    ) -> KeyMapping: ...
-
-    def open_source(self, plan: ExportPlan, index: CheckpointIndex) -> AbstractContextManager[Any]: ...
-
-    def write_verified(
-        self, plan: ExportPlan, mapping: KeyMapping, source: Any,
-        progress: ProgressCallback | None, cancel: CancelCheck | None,
-    ) -> ExportReport: ...  # fmt: skip
 
 
 def plan_shards(tensors: list[MappedTensor], max_bytes: int) -> list[list[MappedTensor]]:
@@ -69,29 +49,17 @@ def plan_shards(tensors: list[MappedTensor], max_bytes: int) -> list[list[Mapped
 
 def export_shard_set(
     plan: ExportPlan,
-    files: FileExport,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     devices: list[str] | None = None,
 ) -> ExportReport:
-    """Write ``plan.target`` as a folder holding a verified HF shard set, each shard by ``files``."""
+    """Write ``plan.target`` as a folder holding a verified HF shard set, every shard from one open source."""
     started = time.perf_counter()
     target = os.path.abspath(plan.target)
     name = os.path.basename(target)
-    if os.path.lexists(target):
-        if not os.path.isdir(target) or os.path.islink(target):
-            raise ExportError(f"“{name}” exists and is not a folder; choose a folder name.", None, "refused")
-        if not plan.force:
-            raise ExportError(
-                f"“{name}” already exists; choose another name or allow replacing it (--force).",
-                None,
-                "refused",
-            )
-    folder = os.path.dirname(target)
-    if not os.path.isdir(folder):
-        raise ExportError(f"The folder “{folder}” does not exist.", None, "refused")
-    index = files.read_source_index(plan)
-    mapping = files.checked_mapping(index, plan, devices)
+    check_target(plan.source, target, force=plan.force, folder=True)
+    index = read_source_index(plan)
+    mapping = checked_mapping(index, plan, devices)
     stored = [t for t in mapping.tensors if t.alias_of is None]
     shards = plan_shards(stored, plan.max_shard_size or DEFAULT_MAX_SHARD_SIZE)
     n = len(shards)
@@ -104,7 +72,7 @@ def export_shard_set(
     written = 0
     try:
         os.mkdir(temp)
-        with files.open_source(plan, index) as source:
+        with open_export_source(plan, index) as source:
             for i, group in enumerate(shards, 1):
                 if cancel is not None and cancel():
                     raise ExportCancelled()
@@ -118,7 +86,7 @@ def export_shard_set(
                     if progress is not None:
                         progress(min(offset + d, total), total)
 
-                report = files.write_verified(sub, map_keys(index, sub), source, step, cancel)
+                report = write_verified(sub, map_keys(index, sub), source, step, cancel)
                 done[0] += sum(t.nbytes for t in group)
                 written += report.bytes
                 weight_map.update({t.output_key: shard for t in group})
@@ -128,20 +96,16 @@ def export_shard_set(
                       f, indent=2, ensure_ascii=False)  # fmt: skip
             f.flush()
             os.fsync(f.fileno())
-        _verify_set(index_path, stored, name)
+        verify_shard_set(index_path, stored, name)
         fsync_dir(temp)
         if cancel is not None and cancel():
             raise ExportCancelled()
         move_into_place(temp, target)
     except BaseException as exc:
-        remove_partial(temp)
+        discard_partial(plan)
         if isinstance(exc, ExportError):
             raise
-        if isinstance(exc, OSError):  # a full disk says so, as for single-file exports
-            raise write_error(target, exc) from None
-        if isinstance(exc, CheckpointError):
-            raise ExportError(exc.message, exc.details, "failed") from None
-        raise
+        raise export_failure(plan, mapping.estimated_bytes, exc) from None
     if progress is not None:
         progress(total, total)
     dropped = [f"{v.source_key} ({v.reason})" for v in mapping.values]  # a shard set holds tensors only
@@ -151,31 +115,3 @@ def export_shard_set(
         aliases=mapping.aliases(), cloned=mapping.cloned(), values_dropped=dropped,
         notes=list(mapping.notes),
     )  # fmt: skip
-
-
-def _verify_set(index_path: str, stored: list[MappedTensor], name: str) -> None:
-    """The written set, read back as one shard set: no warnings, the planned keys, shapes, dtypes."""
-    try:
-        written = peek(index_path)
-    except CheckpointError as exc:
-        raise ExportError(
-            f"The written “{name}” did not verify: {exc.message}", None, "verify-failed"
-        ) from None
-    why = ""
-    if written.format is not Format.HF_SHARDED:
-        why = "it is not read as a shard set"
-    elif written.warnings:
-        why = written.warnings[0]
-    else:
-        seen = {n.key: n.tensor for n in written.root.tensors()}
-        for t in stored:
-            info = seen.get(t.output_key)
-            if info is None or info.shape != t.shape or info.dtype != t.output_dtype:
-                why = f"{t.output_key} is not as planned"
-                break
-        if not why and len(seen) != len(stored):
-            why = "it holds other tensors than planned"
-    if why:
-        raise ExportError(
-            f"The written “{name}” did not verify: {why}; it was not kept.", why, "verify-failed"
-        )

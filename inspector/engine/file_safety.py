@@ -1,9 +1,10 @@
-"""Writing files without ever losing one: where the temporary file goes, fsync, the rename into place,
-free space, removing what a failed write left, and a full disk or a refused write as a sentence.
+"""Writing files without ever losing one: which targets may be written, where the temporary file
+goes, writing all of the bytes, fsync, the rename into place, free space, removing what a failed
+write left, and a full disk or a refused write as a sentence.
 
 The temporary path is the plan's (``ExportPlan.temp_path``, core's one rule: hidden, unique, beside
-the target); a file and a folder export use it alike, so whoever removes what a killed export left
-(``discard_partial``) finds it by the same name.
+the target); a file and a folder export use it alike, and the engine after a failure and the caller
+after a kill clean up with the same ``discard_partial``, so both find what was left by that name.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import ctypes
 import errno
 import os
 import shutil
+import stat
+from typing import Any, BinaryIO
 
-from inspector.core.export_plan import remove_partial as remove_partial
+from inspector.core.export_plan import discard_partial as discard_partial
+from inspector.core.export_plan import replaced_path
 from inspector.core.formatting import format_bytes
 
 from .export_results import ExportError
@@ -23,11 +27,70 @@ _RENAME_EXCHANGE = 2  # Linux renameat2 flag: swap two paths atomically
 _AT_FDCWD = -100
 
 
+def check_target(source: str, target: str, *, force: bool, folder: bool) -> None:
+    """Refuse, before anything is written, a target that is the source itself, one of the other kind
+    (a folder for a file, a file or link for a folder), one that exists unless ``force`` lets it be
+    replaced, or one whose folder does not exist."""
+    name = os.path.basename(os.path.abspath(target)) or target
+    try:
+        src = os.stat(source)
+    except OSError as exc:
+        raise ExportError(
+            f"“{os.path.basename(source)}” cannot be read: {exc.strerror}.", str(exc), "refused"
+        ) from None
+    try:
+        dst = os.lstat(target) if folder else os.stat(target)
+    except FileNotFoundError:
+        dst = None
+    except OSError as exc:
+        raise ExportError(f"“{name}” cannot be checked: {exc.strerror}.", str(exc), "refused") from None
+    if dst is not None:
+        if (dst.st_dev, dst.st_ino) == (src.st_dev, src.st_ino):
+            raise ExportError(
+                f"“{name}” is the source file itself (the same file under another name or link); "
+                "an export never writes over its source.",
+                None,
+                "refused",
+            )
+        if folder and not stat.S_ISDIR(dst.st_mode):
+            raise ExportError(f"“{name}” exists and is not a folder; choose a folder name.", None, "refused")
+        if not folder and stat.S_ISDIR(dst.st_mode):
+            raise ExportError(f"“{name}” is a folder; choose a file name.", None, "refused")
+        if not force:
+            raise ExportError(
+                f"“{name}” already exists; choose another name or allow replacing it (--force).",
+                None,
+                "refused",
+            )
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        raise ExportError(f"The folder “{parent}” does not exist.", None, "refused")
+
+
 def temp_beside(temp: str, target: str) -> str:
     """``temp``, after checking it lies in the target's folder (so the final rename is atomic)."""
     if os.path.dirname(os.path.abspath(temp)) != os.path.dirname(os.path.abspath(target)):
         raise ExportError("The temporary file must lie beside the target.", temp, "refused")
     return temp
+
+
+def write_all(f: BinaryIO, data: Any) -> None:
+    """All of ``data`` (bytes or a buffer) into ``f``: an unbuffered file may take a large write in parts."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = f.write(view)
+        view = view[written if written is not None else len(view) :]
+
+
+def copy_range(out_fd: int, in_fd: int, offset: int, count: int) -> None:
+    """Copy ``count`` bytes of the file ``in_fd`` from ``offset`` to the output's position, in the
+    kernel (as ``shutil.copyfile`` does)."""
+    while count > 0:
+        sent = os.sendfile(out_fd, in_fd, offset, count)
+        if sent == 0:
+            raise OSError(errno.EIO, "the source file ended early")
+        offset += sent
+        count -= sent
 
 
 def fsync_path(path: str) -> None:
@@ -53,14 +116,20 @@ def move_into_place(temp: str, target: str) -> None:
 
     A folder replaces an existing one by an atomic exchange where Linux offers it: at every
     instant the target is either the old folder or the new one, and the old one ends up under the
-    temporary name, which is then removed.
+    temporary name, which is then removed. Elsewhere the old folder is moved aside first (to
+    ``replaced_path``, where ``discard_partial`` finds it after a kill) and back if the new one
+    cannot be moved in.
     """
     folder = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(temp) and os.path.isdir(target) and not os.path.islink(target):
         if not _exchange(temp, target):
-            old = temp + ".old"
+            old = replaced_path(temp)
             os.rename(target, old)
-            os.rename(temp, target)
+            try:
+                os.rename(temp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
             temp = old
         fsync_dir(folder)
         shutil.rmtree(temp, ignore_errors=True)

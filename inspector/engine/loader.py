@@ -38,6 +38,7 @@ from inspector.core.safety import (
     torch_names,
     verdict_of,
 )
+from inspector.engine.devices import why_unavailable
 from inspector.engine.global_resolver import describe, resolve
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -136,9 +137,15 @@ def load_checkpoint(path: str, options: LoadOptions) -> LoadResult:
     if layout.is_set:
         from .shard_sources import load_pieces
 
-        devices, seconds, notes = load_pieces(layout, options, _load_file, classify_error)
+        moved: dict[str, str] = {}  # what a DCP folder's chunks, loaded here, could not keep
+        chunk_location = _torch_map_location(layout.path, options, moved)
+        devices, seconds, notes = load_pieces(layout, options, _load_file, classify_error, chunk_location)
         return LoadResult(
-            devices=devices, seconds=seconds, torch_version=str(torch.__version__), warnings=notes
+            devices=devices,
+            seconds=seconds,
+            torch_version=str(torch.__version__),
+            warnings=notes,
+            moved=moved,
         )
     return _load_file(path, options)
 
@@ -200,14 +207,14 @@ def _torch_map_location(path: str, options: LoadOptions, moved: dict[str, str]) 
             saved = list(peek(path, whole_set=False).saved_devices())
         except CheckpointError:
             saved = []
-        lacking = [d for d in saved if _device_unavailable(d) is not None]
+        lacking = [d for d in saved if why_unavailable(d) is not None]
         moved.update(dict.fromkeys(lacking, "cpu"))
         return "cpu" if lacking else None
     here: dict[str, bool] = {}
 
     def restore(storage: Any, location: str) -> Any:
         if location not in here:
-            here[location] = _device_unavailable(location) is None
+            here[location] = why_unavailable(location) is None
         if here[location]:
             return None  # torch's default: the device it was saved on
         moved[location] = "cpu"
@@ -572,43 +579,16 @@ def _saved_locations(path: str) -> list[str]:
     return seen
 
 
-def _device_unavailable(device: str) -> str | None:
-    """Why ``device`` does not exist on this machine, or ``None`` when it does."""
-    kind, _, index = device.partition(":")
-    if kind in {"cpu", "meta"}:
-        return None
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            return "this machine has no CUDA device"
-        count = torch.cuda.device_count()
-        if index.isdigit() and int(index) >= count:
-            plural = "device" if count == 1 else "devices"
-            return f"this machine has {count} CUDA {plural} (cuda:0 to cuda:{count - 1})"
-        return None
-    if kind == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            return "this machine has no MPS (Apple GPU) device"
-        return None
-    module = getattr(torch, kind, None)
-    is_available = getattr(module, "is_available", None)
-    if callable(is_available) and is_available():
-        return None
-    return f"this machine has no {kind} device"
-
-
 def _device_error(path: str, name: str, options: LoadOptions, raw: str) -> LoadError | None:
     saved = _saved_locations(path)
     if not saved and isinstance(options.map_location, str):
         saved = ["cpu"]  # one target for everything: the saved locations do not matter
-    missing = [
-        (src, dst) for src in saved if (dst := options.target_device(src)) and _device_unavailable(dst)
-    ]
+    missing = [(src, dst) for src in saved if (dst := options.target_device(src)) and why_unavailable(dst)]
     if not missing:
         return None
     missing.sort(key=lambda pair: (_device_order(pair[0]), _device_order(pair[1])))
     targets = _unique(dst for _, dst in missing)
-    reason = _device_unavailable(targets[0])
+    reason = why_unavailable(targets[0])
     no_cuda = all(t.startswith("cuda") for t in targets) and not torch.cuda.is_available()
     kind = "cuda-unavailable" if no_cuda else "device-unavailable"
     extra: dict[str, Any] = {"suggest": "cpu"}

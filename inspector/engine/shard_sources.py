@@ -198,8 +198,11 @@ class DcpFolder(TensorSource):
         record = self._records.get((c.file, c.byte_offset, c.byte_length))
         return (os.path.join(self.folder, c.file), record.data.offset) if record is not None else None
 
-    def load_chunk(self, chunk: ChunkInfo, options: LoadOptions, classify: Classify) -> str:
-        """``torch.load`` one chunk (weights only, the user's map location); the device it lands on."""
+    def load_chunk(
+        self, chunk: ChunkInfo, options: LoadOptions, classify: Classify, map_location: Any
+    ) -> str:
+        """``torch.load`` one chunk (weights only, ``map_location`` as the loader made it from the
+        user's); the device it lands on."""
         data = self._file(chunk.file)
         end = chunk.byte_offset + chunk.byte_length
         if chunk.byte_offset < 0 or chunk.byte_length < 0 or end > data.size or data.map is None:
@@ -208,7 +211,7 @@ class DcpFolder(TensorSource):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                part: Any = torch.load(io.BytesIO(raw), map_location=options.map_location, weights_only=True)
+                part: Any = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
         except Exception as exc:
             raise classify(os.path.join(self.folder, chunk.file), options, exc, raw[:16]) from None
         if not isinstance(part, torch.Tensor):
@@ -278,7 +281,11 @@ Classify = Callable[[str, LoadOptions, BaseException, bytes], Exception]
 
 
 def load_pieces(
-    layout: Layout, options: LoadOptions, load_file: Callable[[str, LoadOptions], _Loaded], classify: Classify
+    layout: Layout,
+    options: LoadOptions,
+    load_file: Callable[[str, LoadOptions], _Loaded],
+    classify: Classify,
+    chunk_location: Any,
 ) -> tuple[list[tuple[tuple[PathPart, ...], str]], float, list[str]]:
     """Load every piece of a set with torch as the loader loads a file: (devices, seconds, notes).
 
@@ -309,7 +316,7 @@ def load_pieces(
             assert info is not None
             device = ""
             for chunk in info.chunks:
-                device = folder.load_chunk(chunk, options, classify)
+                device = folder.load_chunk(chunk, options, classify, chunk_location)
             if device:
                 devices.append((node.path, device))
     return devices, time.perf_counter() - started, notes

@@ -75,12 +75,20 @@ class JobControl:
         self.progress(done, total)
 
 
-def available_devices() -> list[str]:
-    """The devices a user may load onto here: cpu, meta, each CUDA device, mps when present."""
-    from inspector.engine.export import visible_devices
+def ready() -> Ready:
+    """What the worker says once it can take jobs; all it imports at start-up (no job's modules)."""
+    import torch
 
-    cpu, *accelerators = visible_devices()
-    return [cpu, "meta", *accelerators]
+    from inspector.engine.devices import loadable_devices
+    from inspector.engine.loader import available_pickle_modules
+
+    return Ready(
+        version=PROTOCOL_VERSION,
+        devices=tuple(loadable_devices()),
+        torch_version=str(torch.__version__),
+        pickle_modules=tuple(available_pickle_modules()),
+        pid=os.getpid(),
+    )
 
 
 def _run_load(request: LoadRequest, _control: JobControl) -> dict[str, Any]:
@@ -209,19 +217,7 @@ def main() -> int:
         with out_lock:
             protocol_out.write(frame)
 
-    import torch
-
-    from inspector.engine.loader import available_pickle_modules
-
-    send(
-        Ready(
-            version=PROTOCOL_VERSION,
-            devices=tuple(available_devices()),
-            torch_version=str(torch.__version__),
-            pickle_modules=tuple(available_pickle_modules()),
-            pid=os.getpid(),
-        )
-    )
+    send(ready())
     inbox = _Inbox(protocol_in)
     threading.Thread(target=inbox.read, name="engine-inbox", daemon=True).start()
     while True:

@@ -1,15 +1,11 @@
 """One tab per file: the summary line, the filter, the tree, and what the engine says about loading.
 
-Opening is two-phase: the static peek runs on the task pool and shows the tree, then the engine
-loads the file with torch and "Loaded on" fills in. The peek carries a generation number, so a
-result that arrives after a cancel, a reload or a close is dropped; the load is an engine job the
-tab holds, discarded (cancelled, and heard no more) when the tab moves on.
-
-Safety: the scan verdict (``inspector.core.safety``) is a badge on the tab. What the policy
-refuses to hand to torch (dangerous globals, TorchScript code) is never submitted until the user
-trusts the file in this tab; globals that weights-only loading refuses are allowed, or the file
-trusted, only by the user's answer to a dialog, asked while this tab is the one shown. These
-choices live in the tab and die with it: nothing is remembered, nothing relaxed without asking.
+The tab renders a ``CheckpointDocument`` (``inspector.gui.checkpoint_document``), which owns what
+the file is doing (peeking, shown, loading, loaded, refused, failed, cancelled), the safety gate
+before torch, and what each failure offers. The tab runs the static read on the task pool and the
+load in the engine for it, hands their answers back, and draws the result; the user's clicks are
+forwarded to the document. A question about allowing globals or trusting the file is a panel in
+this tab, so the rest of the window, other tabs among it, stays usable while it waits.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import shiboken6
@@ -42,7 +37,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
-    QStackedWidget,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -51,20 +45,19 @@ from PySide6.QtWidgets import (
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text, format_bytes, format_count, format_params
 from inspector.core.keyfilter import KeyIndex, MatchMode
-from inspector.core.load_options import LoadOptions, MapLocation, format_map_location
+from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
-from inspector.core.safety import (
-    Refusal,
-    Verdict,
-    global_class,
-    load_refusal,
-    refused_names,
-    unique_names,
-    verdict_of,
-    what_would_run,
-)
+from inspector.core.safety import Verdict, unique_names
 from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest, StatsAllReply
+from inspector.gui.checkpoint_document import (
+    Action,
+    AllowQuestion,
+    CheckpointDocument,
+    DocumentState,
+    Question,
+    TrustQuestion,
+)
 from inspector.gui.code_files_dialog import CodeFilesDialog
 from inspector.gui.column_widths import ColumnSizer
 from inspector.gui.detail_panel import DetailPanel
@@ -73,12 +66,12 @@ from inspector.gui.engine_bridge import EngineBridge, EngineJob
 from inspector.gui.filter_proxy import CheckpointFilterProxy
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.load_options_bar import map_location_label
+from inspector.gui.safety_questions import ALLOW, CANCEL, TRUST, AllowGlobalsQuestion, TrustFileQuestion
 from inspector.gui.stats_all import StatsAllRow
 from inspector.gui.status_widgets import BusyRow, DangerBanner, ErrorPanel, VerdictBadge
 from inspector.gui.tasks import TaskRunner
 from inspector.gui.training_breakdown import TrainingBreakdown, tree_notes
 from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
-from inspector.gui.trust_dialog import AllowGlobalsDialog, TrustFileDialog
 
 PeekFunction = Callable[[str], CheckpointIndex]
 
@@ -127,14 +120,32 @@ _KIND_SENTENCES = {
     ErrorKind.OTHER: QT_TRANSLATE_NOOP("CheckpointTab", "torch could not load {name}."),
 }
 
-_TRUST = QT_TRANSLATE_NOOP("CheckpointTab", "Trust this file…")
-_ALLOW_OR_TRUST = QT_TRANSLATE_NOOP("CheckpointTab", "Allow or trust…")
+#: The buttons of the error panel, by action (``LOAD_ON_SUGGESTED`` names its device).
+_ACTION_LABELS = {
+    Action.OPEN_AGAIN: QT_TRANSLATE_NOOP("CheckpointTab", "Open again"),
+    Action.LOAD_AGAIN: QT_TRANSLATE_NOOP("CheckpointTab", "Load again"),
+    Action.ALLOW_OR_TRUST: QT_TRANSLATE_NOOP("CheckpointTab", "Allow or trust…"),
+    Action.TRUST: QT_TRANSLATE_NOOP("CheckpointTab", "Trust this file…"),
+}
+#: After a failure, doing the same again is "Try again".
+_TRY_AGAIN = QT_TRANSLATE_NOOP("CheckpointTab", "Try again")
+_LOAD_ON = QT_TRANSLATE_NOOP("CheckpointTab", "Load on {device}")
 
-# Failures worth simply trying again; failures that trusting the file in this tab gets past.
-_TRY_AGAIN = frozenset({ErrorKind.CRASHED, ErrorKind.OTHER, ErrorKind.NOT_FOUND})
-_TRUST_HELPS = frozenset(
-    {ErrorKind.WEIGHTS_ONLY, ErrorKind.REFUSED_GLOBAL, ErrorKind.TORCHSCRIPT, ErrorKind.DANGEROUS}
-)
+#: What the line under the summary says in each state (nothing where it is not listed).
+_STATE_LINES = {
+    DocumentState.REFUSED: QT_TRANSLATE_NOOP(
+        "CheckpointTab", "Not loaded with torch: shown from the static read only, so nothing in the file ran."
+    ),
+    DocumentState.SHOWN: QT_TRANSLATE_NOOP(
+        "CheckpointTab", "The torch engine is not available: “Loaded on” stays empty."
+    ),
+    DocumentState.CANCELLED: QT_TRANSLATE_NOOP(
+        "CheckpointTab", "Loading was cancelled; the tree shows what the file holds."
+    ),
+}
+
+# The actions that open a question: not offered twice while one is pending.
+_QUESTION_ACTIONS = (Action.ALLOW_OR_TRUST, Action.TRUST)
 
 
 def _tr(text: str) -> str:
@@ -224,7 +235,7 @@ def summary_text(index: CheckpointIndex) -> str:
 class CheckpointTab(QWidget):
     """Shows one checkpoint; asks the window (by signal) to change options, never the reverse."""
 
-    state_changed = Signal()  # tree shown, busy changed, error shown
+    state_changed = Signal()  # the document moved: tree shown, busy changed, error shown
     tree_shown = Signal()
     load_finished = Signal()  # "Loaded on" filled in
     load_failed = Signal(str)  # the engine's error kind
@@ -242,48 +253,71 @@ class CheckpointTab(QWidget):
     ) -> None:
         super().__init__(parent)
         self.path = path
-        self._clock = clock
-        self._asked_at: float | None = None  # when the user opened or reloaded: the wait starts there
-        self._load_asked_at = 0.0
-        self._loaded: tuple[LoadReply, float] | None = None  # the last load's answer, and the wait
-        self._loaded_text = ""
-        # Shown in labels, titles and dialogs: a file name may hold control or bidi characters.
+        # Shown in labels, titles and questions: a file name may hold control or bidi characters.
         self.display_name = escape_text(os.path.basename(path.rstrip(os.sep)) or path)
         self._runner = runner
         self._engine = engine
         self._peek_fn = peek_fn
-        self._generation = 0
-        self._job: EngineJob | None = None  # the running load
-        self._options = LoadOptions()
-        self._closed = False
-        # This tab's own answers to the safety dialogs: never saved, never shared with other tabs.
-        self._trusted = False
-        self._pickle_module: str | None = None
-        self._allowed_globals: tuple[str, ...] = ()
-        self._reported_globals: list[str] = []  # what the engine last said weights-only refused
-        self.safety_dialog: QDialog | None = None  # the open Allow/Trust dialog (for tests too)
-        self._watching_tabs = False  # connected to the window's tab switches
-        self.index: CheckpointIndex | None = None
+        self._doc = CheckpointDocument(
+            path,
+            self.display_name,
+            self._start_peek,
+            self._submit_load if engine is not None else None,
+            on_change=self._render,
+            clock=clock,
+        )
         self.model: CheckpointTreeModel | None = None
         self.proxy = CheckpointFilterProxy(self)
         self.filter_error: str | None = None
+        self.optimizer_maps: list[OptimizerMap] = []
+        self.breakdown: QDialog | None = None
+        self.code_files: QDialog | None = None
+        self.safety_question: AllowGlobalsQuestion | TrustFileQuestion | None = None  # the open one
+        # What was drawn last, so that drawing again touches only what changed.
+        self._shown_index: CheckpointIndex | None = None
+        self._shown_devices: LoadReply | None = None
+        self._shown_status: tuple[object, ...] | None = None
+        self._shown_error: tuple[object, ...] | None = None
+        self._shown_question: Question | None = None
+        self._shown_failure: Failure | None = None
+        self._status_text = ""
+        self._focus_question = False
+        self._signals: list[Callable[[], None]] = []  # emitted once a drawing is complete
 
+        self._build_header()
+        self._build_filter_row()
+        self._build_tree()
+        self._build_copy_actions()
+        self._build_tree_area(engine, clock)
+        self._build_layout()
+        self._retranslate()
+
+    # -- building the widgets ---------------------------------------------------------------
+
+    def _build_header(self) -> None:
+        """The verdict badge and summary, the read's notes, the banner, the status line, busy, errors."""
         self.verdict_badge = VerdictBadge()
-        self.summary_label = QLabel()
-        self.summary_label.setObjectName("summaryLabel")
-        self.summary_label.setWordWrap(True)
-        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary_label = self._text_label("summaryLabel")
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notes_label = self._text_label("readNotesLabel")  # what the static read noticed
         self.danger_banner = DangerBanner()
         self.danger_banner.trust_button.clicked.connect(self.ask_trust)
-        self.load_label = QLabel()
-        self.load_label.setObjectName("loadLabel")
-        self.load_label.setWordWrap(True)  # a long line wraps instead of widening the window
-        self.load_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.load_label = self._text_label("loadLabel")  # a long line wraps instead of widening the window
         self.busy = BusyRow()
         self.busy.cancel_requested.connect(self.cancel)
         self.error_panel = ErrorPanel()
 
+    @staticmethod
+    def _text_label(name: str) -> QLabel:
+        label = QLabel()
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        label.hide()
+        return label
+
+    def _build_filter_row(self) -> None:
+        """The filter box and its mode, expand/collapse, and TorchScript's code files."""
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("filterEdit")
         self.filter_edit.setClearButtonEnabled(True)
@@ -297,22 +331,19 @@ class CheckpointTab(QWidget):
         self.code_files_button.setObjectName("codeFilesButton")
         self.code_files_button.hide()
         self.code_files_button.clicked.connect(self.show_code_files)
-        self.code_files: QDialog | None = None
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(_FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self.apply_filter)
         self.filter_edit.textChanged.connect(self._filter_timer.start)
         self.filter_edit.returnPressed.connect(self._on_filter_return)
-        self.filter_message = QLabel()  # why the filter shows nothing: an invalid regex, or no match
-        self.filter_message.setObjectName("filterMessage")
-        self.filter_message.setWordWrap(True)
-        self.filter_message.setTextFormat(Qt.TextFormat.PlainText)
-        self.filter_message.hide()
+        self.filter_message = self._text_label("filterMessage")  # an invalid regex, or no match
         self.filter_mode_combo.currentIndexChanged.connect(self.apply_filter)
         self.expand_button.clicked.connect(self.expand_all)
         self.collapse_button.clicked.connect(self.collapse_all)
 
+    def _build_tree(self) -> None:
+        """The tree view over the filter proxy: sortable, movable columns, file order first."""
         self.tree = QTreeView()
         self.tree.setObjectName("checkpointTree")
         self.tree.setUniformRowHeights(True)
@@ -331,6 +362,8 @@ class CheckpointTab(QWidget):
         header.setMinimumSectionSize(40)
         self.columns = ColumnSizer(self.tree)
 
+    def _build_copy_actions(self) -> None:
+        """Copy key (Ctrl+C) and copy row (Ctrl+Shift+C), while the tree has the keyboard."""
         self.copy_key_action = QAction(self)
         self.copy_key_action.setShortcut(QKeySequence.StandardKey.Copy)
         self.copy_key_action.triggered.connect(self.copy_key)
@@ -341,6 +374,8 @@ class CheckpointTab(QWidget):
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             self.tree.addAction(action)
 
+    def _build_tree_area(self, engine: EngineBridge | None, clock: Clock) -> None:
+        """The filter row, statistics of every tensor, and the tree beside the detail panel."""
         filter_row = QHBoxLayout()
         filter_row.setContentsMargins(0, 0, 0, 0)
         filter_row.addWidget(self.filter_edit, 1)
@@ -349,19 +384,12 @@ class CheckpointTab(QWidget):
         filter_row.addWidget(self.expand_button)
         filter_row.addWidget(self.collapse_button)
         filter_row.addWidget(self.code_files_button)
-        self.tree_area = QWidget()
-        tree_layout = QVBoxLayout(self.tree_area)
-        tree_layout.setContentsMargins(0, 0, 0, 0)
-        tree_layout.addLayout(filter_row)
-        tree_layout.addWidget(self.filter_message)
         # The detail panel beside the tree shows the selected tensor (statistics, plots, values).
         self.detail = DetailPanel(engine, clock=clock)
         self.detail.stats_computed.connect(self._on_stats_computed)
         self.stats_all = StatsAllRow(engine)
         self.stats_all.finished.connect(self._on_stats_all_finished)
         self.stats_all.failed.connect(self.load_label.setText)
-        self.optimizer_maps: list[OptimizerMap] = []
-        self.breakdown: QDialog | None = None
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("treeDetailSplitter")
@@ -372,10 +400,17 @@ class CheckpointTab(QWidget):
         self.splitter.setCollapsible(0, False)
         self.splitter.setCollapsible(1, True)  # dragged to the edge, the panel gives the tree its room
         self.splitter.setSizes([1000, 400])  # the tree's numbers first; the panel can be widened
+        self.tree_area = QWidget()
+        tree_layout = QVBoxLayout(self.tree_area)
+        tree_layout.setContentsMargins(0, 0, 0, 0)
+        tree_layout.addLayout(filter_row)
+        tree_layout.addWidget(self.filter_message)
         tree_layout.addWidget(self.stats_all)
         tree_layout.addWidget(self.splitter, 1)
         self.tree_area.hide()
 
+    def _build_layout(self) -> None:
+        """Top to bottom: header row, notes, banner, status line, busy row, error, question, tree."""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         header_row = QHBoxLayout()
@@ -383,19 +418,17 @@ class CheckpointTab(QWidget):
         header_row.addWidget(self.verdict_badge)
         header_row.addWidget(self.summary_label, 1)
         layout.addLayout(header_row)
-        layout.addWidget(self.danger_banner)
-        layout.addWidget(self.load_label)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.error_panel)
+        for widget in (self.notes_label, self.danger_banner, self.load_label, self.busy, self.error_panel):
+            layout.addWidget(widget)
+        self._question_slot = QVBoxLayout()  # where a pending question's panel goes
+        self._question_slot.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._question_slot)
         layout.addWidget(self.tree_area, 1)
         self._stretch = QWidget()  # keeps the error panel at the top when there is no tree
         layout.addWidget(self._stretch, 1)
-        self.summary_label.hide()
-        self.load_label.hide()
-        self._retranslate()
 
     def _retranslate(self) -> None:
-        """The tab's fixed texts, and the summary and scan lines; messages wait for the next event."""
+        """The tab's fixed texts, then everything the document's state says, drawn again."""
         self.filter_edit.setPlaceholderText(self.tr("Filter keys…"))
         for row, (label, _mode) in enumerate(_MODES):
             self.filter_mode_combo.setItemText(row, _tr(label))
@@ -406,12 +439,10 @@ class CheckpointTab(QWidget):
         self.copy_row_action.setText(self.tr("Copy row"))
         if self.index is not None:
             self.summary_label.setText(summary_text(self.index))
-            self._show_scan()
-        if self._loaded is not None and self.load_label.text() == self._loaded_text:
-            self._loaded_text = self._load_text()
-            self.load_label.setText(self._loaded_text)
         if self.model is not None:
             self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, self.model.columnCount() - 1)
+        self._shown_question = None  # a question's panel is built in the language of the day
+        self._render()
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
@@ -421,8 +452,17 @@ class CheckpointTab(QWidget):
     # -- state -------------------------------------------------------------------------------
 
     @property
+    def document(self) -> CheckpointDocument:
+        return self._doc
+
+    @property
+    def index(self) -> CheckpointIndex | None:
+        """The static read, once it is shown."""
+        return self._doc.index
+
+    @property
     def is_tree_shown(self) -> bool:
-        return self.index is not None
+        return self._doc.index is not None
 
     @property
     def is_busy(self) -> bool:
@@ -434,212 +474,202 @@ class CheckpointTab(QWidget):
 
     @property
     def is_loading(self) -> bool:
-        return self._job is not None
+        return self._doc.is_loading
 
     @property
     def options(self) -> LoadOptions:
         """The window's load options, as last given to ``open`` or ``reload``."""
-        return self._options
+        return self._doc.options
 
     @property
     def load_options(self) -> LoadOptions:
         """What the engine is asked for: the window's options plus this tab's allow/trust answers."""
-        if self._trusted:
-            return replace(
-                self._options, weights_only=False, allowed_globals=(), pickle_module=self._pickle_module
-            )
-        return replace(self._options, allowed_globals=self._allowed_globals, pickle_module=None)
+        return self._doc.load_options
 
     @property
     def verdict(self) -> Verdict | None:
         """The scan verdict once the static read is shown."""
-        return verdict_of(self.index).verdict if self.index is not None else None
+        judged = self._doc.verdict
+        return judged.verdict if judged is not None else None
 
     @property
     def is_trusted(self) -> bool:
-        return self._trusted
+        return self._doc.trusted
 
     @property
     def held_back(self) -> bool:
         """True while the safety policy does not let torch see the file with this tab's answers."""
-        return self._refusal() is not None
+        return self._doc.held_back
 
-    def _refusal(self) -> Refusal | None:
-        """The safety policy's answer for this tab's next load. Only this tab's "Trust" answer
-        trusts the file: the window's weights_only switch never lets a dangerous file through."""
-        if self.index is None:
-            return None
-        options = replace(self.load_options, weights_only=not self._trusted)
-        return load_refusal(self.display_name, verdict_of(self.index), options)
-
-    # -- opening and loading -----------------------------------------------------------------
+    # -- what the user asks for: forwarded to the document -----------------------------------
 
     def open(self, options: LoadOptions) -> None:
         """Peek the file (on the task pool), then load it with the engine."""
-        self._options = options
-        self._asked_at = self._clock()
-        self._cancel_load()
-        self._generation += 1
-        generation = self._generation
-        self.error_panel.clear()
-        self.busy.show_busy(self.tr("Reading {name}…").format(name=self.display_name))
-        self._runner.start(
-            lambda: self._peek_fn(self.path),
-            lambda index: self._on_peek_finished(generation, index),
-            lambda exc: self._on_peek_failed(generation, exc),
-        )
-        self.state_changed.emit()
+        self._doc.open(options)
 
     def reload(self, options: LoadOptions) -> None:
         """Load again with new options; the static tree stays, "Loaded on" waits for the answer."""
-        self._options = options
-        self._asked_at = self._clock()
-        if self.index is None:
-            self.open(options)
-            return
-        self._start_load()
+        self._doc.reload(options)
 
     def cancel(self) -> None:
         """Stop what runs now: a peek's result is dropped, a load is cancelled in the engine."""
-        if self._job is not None:
-            self._cancel_load()
-            self.busy.hide_busy()
-            self.load_label.setText(self.tr("Loading was cancelled; the tree shows what the file holds."))
-            self.load_label.show()
-            self.error_panel.show_error(
-                self.tr("Loading with torch was cancelled."),
-                actions=[(self.tr("Load again"), lambda: self.reload(self._options))],
-            )
-        elif self.index is None and self.is_busy:
-            self._generation += 1
-            self.busy.hide_busy()
-            self.error_panel.show_error(
-                self.tr("Opening {name} was cancelled.").format(name=self.display_name),
-                actions=[(self.tr("Open again"), lambda: self.open(self._options))],
-            )
-        self.state_changed.emit()
+        self._doc.cancel()
 
     def close_tab(self) -> None:
-        """Drop every pending result and cancel the engine job; the window deletes the widget."""
-        self._closed = True
-        self._generation += 1
-        self._cancel_load()
+        """Drop every pending result and question and cancel the engine job; the window deletes
+        the widget."""
+        self._doc.close()
         self._filter_timer.stop()
         self.detail.show_node("", None)
         self.stats_all.cancel()
-        dialog, self.safety_dialog = self.safety_dialog, None
-        if dialog is not None:
-            dialog.reject()  # its answer would be for a tab that is gone
-        stack = self._tab_stack()
-        if stack is not None and self._watching_tabs:
-            stack.currentChanged.disconnect(self._on_current_tab_changed)
-            self._watching_tabs = False
+        self._show_question(None)
 
-    def _cancel_load(self) -> None:
-        job, self._job = self._job, None
-        if job is not None:
-            job.discard()
+    def ask_allow(self, names: list[str]) -> None:
+        """The question that lists globals weights-only loading refused: allow exactly them, or trust."""
+        self._focus_question = True
+        self._doc.ask_allow(names)
 
-    def _start_load(self) -> None:
-        asked, self._asked_at = self._asked_at, None
-        self._cancel_load()
-        self.error_panel.clear()
-        if self.model is not None:
-            self.model.set_loaded_devices({})
-        refusal = self._refusal()
-        if refusal is not None:
-            # The safety policy's answer: the file never reaches torch.load untrusted.
-            self.busy.hide_busy()
-            if refusal.kind == ErrorKind.TORCHSCRIPT:
-                message = _tr(_KIND_SENTENCES[ErrorKind.TORCHSCRIPT]).format(name=f"“{self.display_name}”")
-                self.error_panel.show_error(message, refusal.details, [(_tr(_TRUST), self.ask_trust)])
-            self.load_label.setText(
-                self.tr("Not loaded with torch: shown from the static read only, so nothing in the file ran.")
-            )
-            self.load_label.show()
-            self.state_changed.emit()
-            return
-        if self.index is not None and self.index.format.several_files:
-            # torch.load opens single files; a shard set is shown from its static read.
-            self.busy.hide_busy()
-            self.load_label.setText(
-                self.tr("A checkpoint in several files is shown from its static read, not loaded with torch.")
-            )
-            self.load_label.show()
-            self.state_changed.emit()
-            return
-        if self._engine is None:
-            self.load_label.setText(self.tr("The torch engine is not available: “Loaded on” stays empty."))
-            self.load_label.show()
-            return
-        where = map_location_label(format_map_location(self._options.map_location))
-        self.load_label.hide()
-        self.busy.show_busy(self.tr("Loading with torch (map location: {where})…").format(where=where))
-        self._load_asked_at = asked if asked is not None else self._clock()
-        self._job = self._engine.submit(LoadRequest(self.path, self.load_options), owner=self)
-        self._job.finished.connect(self._on_load_finished)
-        self._job.failed.connect(self._on_load_failed)
-        self.state_changed.emit()
+    def ask_trust(self) -> None:
+        """The warning that names what a trusted load runs; accepting loads with weights_only=False."""
+        self._focus_question = True
+        self._doc.ask_trust()
 
-    def _is_current(self, generation: int) -> bool:
+    def _perform(self, action: Action) -> None:
+        """What an error panel button does."""
+        doc = self._doc
+        if action is Action.OPEN_AGAIN:
+            self.open(doc.options)
+        elif action is Action.LOAD_AGAIN:
+            self.reload(doc.options)
+        elif action is Action.LOAD_ON_SUGGESTED:
+            suggest = doc.failure.suggest if doc.failure is not None else None
+            if suggest:
+                self.map_location_requested.emit(suggest)
+        elif action is Action.ALLOW_OR_TRUST:
+            self.ask_allow(doc.failure.globals if doc.failure is not None else [])
+        elif action is Action.TRUST:
+            self.ask_trust()
+
+    def _on_question_answered(
+        self, question: Question, panel: AllowGlobalsQuestion | TrustFileQuestion, choice: str
+    ) -> None:
+        if self._doc.question is not question:
+            return  # a panel on its way out
+        if choice == CANCEL:
+            self._doc.dismiss()
+        elif isinstance(panel, AllowGlobalsQuestion):
+            if choice == ALLOW:
+                self._doc.allow()
+            elif choice == TRUST:
+                self.ask_trust()
+        elif choice == TRUST:
+            self._doc.trust(panel.pickle_module())
+
+    # -- the static read and the engine, on the document's behalf ----------------------------
+
+    def _start_peek(self, ticket: int) -> None:
+        """Run the document's static read on the task pool; its answer carries ``ticket``."""
+        self._runner.start(
+            lambda: self._peek_fn(self.path),
+            lambda index: self._on_peek_finished(ticket, index),
+            lambda exc: self._on_peek_failed(ticket, exc),
+        )
+
+    def _is_current(self, ticket: int) -> bool:
         """False for a stale result, or once the tab is closed or deleted."""
-        return generation == self._generation and not self._closed and shiboken6.isValid(self)
+        return self._doc.is_current(ticket) and shiboken6.isValid(self)
 
-    def _on_peek_finished(self, generation: int, index: CheckpointIndex) -> None:
-        if not self._is_current(generation):
+    def _on_peek_finished(self, ticket: int, index: CheckpointIndex) -> None:
+        if not self._is_current(ticket) or not self._doc.peek_finished(ticket, index):
             return
-        self.busy.hide_busy()
-        self._show_tree(index)
-        self._start_load()
         self._runner.start(
             lambda: KeyIndex(index.root),
-            lambda keys: self._on_key_index(generation, keys),
+            lambda keys: self._on_key_index(ticket, keys),
             lambda _exc: None,  # the filter builds its own on first use
         )
         self._runner.start(
             lambda: map_optimizers(index),
-            lambda maps: self._on_optimizer_maps(generation, maps),
+            lambda maps: self._on_optimizer_maps(ticket, maps),
             lambda _exc: None,  # no notes in the tree; the breakdown computes its own
         )
 
-    def _on_key_index(self, generation: int, keys: KeyIndex) -> None:
-        if self._is_current(generation):
+    def _on_peek_failed(self, ticket: int, exc: Exception) -> None:
+        if self._is_current(ticket):
+            self._doc.peek_failed(ticket, exc)
+
+    def _on_key_index(self, ticket: int, keys: KeyIndex) -> None:
+        if self._is_current(ticket):
             self.proxy.set_key_index(keys)
 
-    def _on_peek_failed(self, generation: int, exc: Exception) -> None:
-        if not self._is_current(generation):
+    def _submit_load(self, request: LoadRequest) -> EngineJob:
+        """Start the document's load in the engine; its answer goes back to the document."""
+        assert self._engine is not None
+        doc = self._doc
+        job = self._engine.submit(request, owner=self)
+        job.finished.connect(lambda reply: doc.load_finished(job, reply))
+        job.failed.connect(lambda failure: doc.load_failed(job, failure))
+        job.cancelled.connect(lambda: doc.load_cancelled(job))
+        return job
+
+    # -- drawing the document ----------------------------------------------------------------
+
+    def _render(self) -> None:
+        """Draw what the document says; each part is touched only when what it shows changed."""
+        doc = self._doc
+        if doc.closed or not shiboken6.isValid(self):
             return
-        self.busy.hide_busy()
-        if isinstance(exc, CheckpointError):
-            message, details = exc.message, exc.details
-        else:
-            message = self.tr("{name} could not be read because of an unexpected error.").format(
-                name=self.display_name
-            )
-            details = "".join(traceback.format_exception(exc))
-        self.error_panel.show_error(
-            message, details, actions=[(self.tr("Try again"), lambda: self.open(self._options))]
-        )
+        if doc.index is not None and doc.index is not self._shown_index:
+            self._show_tree(doc.index)
+        self._render_scan()
+        self._render_busy()
+        self._render_status()
+        self._render_error()
+        self._render_devices()
+        self._show_question(doc.question)
+        failure = doc.failure if doc.state is DocumentState.FAILED else None
+        if failure is not None and failure is not self._shown_failure:
+            kind = failure.kind.value
+            self._signals.append(lambda: self.load_failed.emit(kind))
+        self._shown_failure = failure
+        signals, self._signals = self._signals, []
+        for emit in signals:
+            emit()
         self.state_changed.emit()
 
-    def _on_load_finished(self, reply: LoadReply) -> None:
-        self._job = None
-        self.busy.hide_busy()
-        if self.model is not None:
-            self.model.set_loaded_devices(dict(reply.devices))
-        self._loaded = (reply, self._clock() - self._load_asked_at)
-        self._loaded_text = self._load_text()
-        self.load_label.setText(self._loaded_text)
-        self.load_label.show()
-        self.load_finished.emit()
-        self.state_changed.emit()
+    def _render_busy(self) -> None:
+        doc = self._doc
+        if doc.state is DocumentState.PEEKING:
+            self.busy.show_busy(self.tr("Reading {name}…").format(name=self.display_name))
+        elif doc.state is DocumentState.LOADING:
+            where = map_location_label(format_map_location(doc.options.map_location))
+            self.busy.show_busy(self.tr("Loading with torch (map location: {where})…").format(where=where))
+        else:
+            self.busy.hide_busy()
+
+    def _render_status(self) -> None:
+        """The line under the summary: what the last load did, or why there is none. Statistics
+        of every tensor write there too, and stay until the load's state changes."""
+        doc = self._doc
+        key = (doc.state, doc.loaded, doc.trusted)
+        if doc.state is DocumentState.LOADED:
+            text = self._load_text()
+        else:
+            text = _tr(_STATE_LINES[doc.state]) if doc.state in _STATE_LINES else ""
+        if key == self._shown_status and (
+            text == self._status_text or self.load_label.text() != self._status_text
+        ):
+            return
+        self._shown_status, self._status_text = key, text
+        self.load_label.setText(text)
+        self.load_label.setVisible(bool(text))
 
     def _load_text(self) -> str:
         """What the last load did: where, how long the user waited, what moved, what was allowed."""
-        assert self._loaded is not None
-        reply, waited = self._loaded
-        where = map_location_label(format_map_location(self._options.map_location))
-        took = wait_text(waited, reply.seconds, self.tr("torch.load itself:"))
+        doc = self._doc
+        assert doc.loaded is not None
+        reply = doc.loaded
+        where = map_location_label(format_map_location(doc.options.map_location))
+        took = wait_text(doc.waited, reply.seconds, self.tr("torch.load itself:"))
         text = self.tr("Loaded with torch (map location: {where}) in {time}").format(where=where, time=took)
         moved = reply.moved
         if moved:
@@ -648,7 +678,7 @@ class CheckpointTab(QWidget):
                 text += self.tr(
                     "; saved on {devices}, which this machine lacks, so loaded on {target}"
                 ).format(devices=", ".join(lacking), target=target)
-        options = self.load_options
+        options = doc.load_options
         if not options.weights_only:
             text += self.tr("; trusted: weights_only=False, pickle module {module}").format(
                 module=options.pickle_module or "pickle"
@@ -659,121 +689,99 @@ class CheckpointTab(QWidget):
             )
         return text + self.tr(".")
 
-    def _on_load_failed(self, failure: Failure) -> None:
-        self._job = None
-        self.busy.hide_busy()
-        kind = failure.kind
+    def _render_error(self) -> None:
+        """The error panel: a sentence about the file, details, and the actions the state offers."""
+        doc = self._doc
+        message, details = self._error_text()
+        actions = [a for a in doc.actions if doc.question is None or a not in _QUESTION_ACTIONS]
+        if (
+            doc.state is DocumentState.REFUSED
+            and doc.refusal is not None
+            and doc.refusal.kind == ErrorKind.DANGEROUS
+        ):
+            message = None  # the red banner says it, with its own Trust button
+        buttons = [(self._action_label(a), a) for a in actions]
+        key = (doc.state, message, details, tuple(buttons))
+        if key == self._shown_error:
+            return
+        self._shown_error = key
+        if message is None:
+            self.error_panel.clear()
+            return
+        self.error_panel.show_error(message, details, [(label, self._action_slot(a)) for label, a in buttons])
+
+    def _action_slot(self, action: Action) -> Callable[[], None]:
+        """A slot with no arguments (a button's ``clicked`` would hand a default argument ``checked``)."""
+        return lambda: self._perform(action)
+
+    def _error_text(self) -> tuple[str | None, str | None]:
+        """The error panel's sentence and details for the document's state (``None``: no panel)."""
+        doc = self._doc
+        state = doc.state
+        if state is DocumentState.UNREADABLE and doc.read_error is not None:
+            exc = doc.read_error
+            if isinstance(exc, CheckpointError):
+                return exc.message, exc.details
+            message = self.tr("{name} could not be read because of an unexpected error.").format(
+                name=self.display_name
+            )
+            return message, "".join(traceback.format_exception(exc))
+        if state is DocumentState.OPEN_CANCELLED:
+            return self.tr("Opening {name} was cancelled.").format(name=self.display_name), None
+        if state is DocumentState.CANCELLED:
+            return self.tr("Loading with torch was cancelled."), None
+        if state is DocumentState.REFUSED and doc.refusal is not None:
+            refusal = doc.refusal
+            if refusal.kind == ErrorKind.TORCHSCRIPT:
+                sentence = _tr(_KIND_SENTENCES[ErrorKind.TORCHSCRIPT]).format(name=f"“{self.display_name}”")
+                return sentence, refusal.details
+            return refusal.message, refusal.details
+        if state is DocumentState.FAILED and doc.failure is not None:
+            return self._failure_text(), doc.failure.details
+        return None, None
+
+    def _failure_text(self) -> str:
+        """The engine's sentence (or the kind's own), and the globals a weights-only refusal names."""
+        failure = self._doc.failure
+        assert failure is not None
         message = failure.message
         if not message:
-            template = _KIND_SENTENCES.get(kind, _KIND_SENTENCES[ErrorKind.OTHER])
+            template = _KIND_SENTENCES.get(failure.kind, _KIND_SENTENCES[ErrorKind.OTHER])
             message = _tr(template).format(name=self.display_name)
-        names = failure.globals
-        if kind is ErrorKind.WEIGHTS_ONLY:
-            self._reported_globals = unique_names([*self._reported_globals, *names])
-        if kind is ErrorKind.WEIGHTS_ONLY and names and not all(escape_text(n) in message for n in names):
-            shown = ", ".join(escape_text(n) for n in names)
-            message += " " + self.tr("It references: {names}.").format(names=shown)
-        actions: list[tuple[str, Callable[[], None]]] = []
-        suggest = failure.suggest
-        if suggest:
-            label = self.tr("Load on {device}").format(device=suggest)
-            actions.append((label, lambda: self._request_map_location(suggest)))
-        elif kind in _TRY_AGAIN:
-            actions.append((self.tr("Try again"), lambda: self.reload(self._options)))
-        elif kind is ErrorKind.WEIGHTS_ONLY and names:
-            actions.append((_tr(_ALLOW_OR_TRUST), lambda: self.ask_allow(names)))
-        elif kind in _TRUST_HELPS and not self._trusted:
-            actions.append((_tr(_TRUST), self.ask_trust))
-        self.error_panel.show_error(message, failure.details, actions)
-        self.load_label.hide()
-        self.load_failed.emit(kind.value)
-        self.state_changed.emit()
-        if kind is ErrorKind.WEIGHTS_ONLY and names and self.safety_dialog is None:
-            self.ask_allow(names)
+        names = [escape_text(n) for n in unique_names(failure.globals)]
+        if failure.kind is ErrorKind.WEIGHTS_ONLY and names and not all(n in message for n in names):
+            message += " " + self.tr("It references: {names}.").format(names=", ".join(names))
+        return message
 
-    # -- allowing globals and trusting the file (this tab only) --------------------------------
+    def _action_label(self, action: Action) -> str:
+        state = self._doc.state
+        if action is Action.LOAD_ON_SUGGESTED:
+            failure = self._doc.failure
+            device = failure.suggest if failure is not None else None
+            return _tr(_LOAD_ON).format(device=escape_text(device or ""))
+        if (action is Action.OPEN_AGAIN and state is DocumentState.UNREADABLE) or (
+            action is Action.LOAD_AGAIN and state is DocumentState.FAILED
+        ):
+            return _tr(_TRY_AGAIN)
+        return _tr(_ACTION_LABELS[action])
 
-    def ask_allow(self, names: list[str]) -> None:
-        """The dialog that lists globals weights-only loading refused: allow exactly them, or trust."""
-        if self.index is None or self._closed:
+    def _render_devices(self) -> None:
+        """The "Loaded on" column: filled from the last load's answer, empty in any other state."""
+        doc = self._doc
+        reply = doc.loaded if doc.state is DocumentState.LOADED else None
+        if reply is self._shown_devices or self.model is None:
             return
-        names = unique_names([*self._allowed_globals, *names])
-        needed = [(name, global_class(name, self.index)) for name in names]
-        dialog = AllowGlobalsDialog(self.display_name, needed, refused_names(names), self)
+        self._shown_devices = reply
+        self.model.set_loaded_devices(dict(reply.devices) if reply is not None else {})
+        if reply is not None:
+            self._signals.append(self.load_finished.emit)
 
-        def on_finished(_result: int) -> None:
-            if self._closed or self.safety_dialog is not dialog:
-                return
-            self.safety_dialog = None
-            if dialog.choice == "allow":
-                self._allowed_globals = tuple(names)
-                self._start_load()
-            elif dialog.choice == "trust":
-                self.ask_trust()
-
-        self._show_dialog(dialog, on_finished)
-
-    def ask_trust(self) -> None:
-        """The warning that names what a trusted load runs; accepting loads with weights_only=False."""
-        if self.index is None or self._closed or self._trusted:
-            return
-        will_run = what_would_run(self.index, [*self._allowed_globals, *self._reported_globals])
-        pickle_modules: list[str] = []
-        if self._engine is not None:
-            pickle_modules = self._engine.pickle_modules
-        holds_code = verdict_of(self.index).torchscript_code
-        dialog = TrustFileDialog(self.display_name, will_run, pickle_modules, self, holds_code=holds_code)
-
-        def on_finished(result: int) -> None:
-            if self._closed or self.safety_dialog is not dialog:
-                return
-            self.safety_dialog = None
-            if result == QDialog.DialogCode.Accepted:
-                self._trusted = True
-                self._pickle_module = dialog.pickle_module()
-                self._show_scan()
-                self._start_load()
-
-        self._show_dialog(dialog, on_finished)
-
-    def _show_dialog(self, dialog: QDialog, on_finished: Callable[[int], None]) -> None:
-        """Ask in this tab: the dialog opens now if this tab is the one shown, else when it is."""
-        if self.safety_dialog is not None:
-            self.safety_dialog.reject()
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.safety_dialog = dialog
-        dialog.finished.connect(on_finished)
-        stack = self._tab_stack()
-        if stack is not None and not self._watching_tabs:
-            stack.currentChanged.connect(self._on_current_tab_changed)
-            self._watching_tabs = True
-        if self.is_current_tab:
-            dialog.open()
-
-    def _tab_stack(self) -> QStackedWidget | None:
-        parent = self.parentWidget()
-        return parent if isinstance(parent, QStackedWidget) else None
-
-    @property
-    def is_current_tab(self) -> bool:
-        """True when this tab is the one its window shows (or it stands alone)."""
-        stack = self._tab_stack()
-        return stack is None or stack.currentWidget() is self
-
-    def _on_current_tab_changed(self, _index: int) -> None:
-        """A question about this file is shown only over this file's tab."""
-        dialog = self.safety_dialog
-        if dialog is None or self._closed or not shiboken6.isValid(dialog):
-            return
-        if self.is_current_tab and not dialog.isVisible():
-            dialog.open()
-        elif not self.is_current_tab and dialog.isVisible():
-            dialog.hide()
-
-    def _show_scan(self) -> None:
+    def _render_scan(self) -> None:
         """The verdict badge, and the red banner for a file with dangerous globals."""
-        assert self.index is not None
-        judged = verdict_of(self.index)
+        doc = self._doc
+        judged = doc.verdict
+        if judged is None or self.index is None:
+            return
         unsafe = [escape_text(n) for n in unique_names(g.qualname for g in self.index.unsafe_globals)]
         tooltip = (
             self.tr("Globals outside torch's weights-only set: {names}").format(names=", ".join(unsafe))
@@ -792,7 +800,7 @@ class CheckpointTab(QWidget):
                 "{name} would be read differently by another reader ({why}), so what torch runs may "
                 "not be what is shown. It is shown from its static read only and is not handed to torch."
             ).format(name=self.display_name, why=escape_text(judged.differentials[0]))
-        elif self._trusted:
+        elif doc.trusted:
             message = self.tr(
                 "You trusted {name} in this tab, so it is loaded with weights_only=False "
                 "and its pickle may call {globals}."
@@ -802,24 +810,49 @@ class CheckpointTab(QWidget):
                 "{name} references {globals}, which can run code on this computer. "
                 "It is shown from its static read only and is not handed to torch."
             ).format(name=self.display_name, globals=listed)
-        self.danger_banner.show_message(message, can_trust=not self._trusted)
+        asking = isinstance(doc.question, TrustQuestion)
+        self.danger_banner.show_message(message, can_trust=not doc.trusted and not asking)
 
-    def _request_map_location(self, loc: MapLocation) -> None:
-        self.map_location_requested.emit(loc)
+    def _show_question(self, question: Question | None) -> None:
+        """The pending question's panel in this tab (built once per question), or none."""
+        if question is self._shown_question and (question is None) == (self.safety_question is None):
+            return
+        old, self.safety_question = self.safety_question, None
+        if old is not None:
+            old.hide()
+            old.deleteLater()
+        self._shown_question = question
+        focus, self._focus_question = self._focus_question, False
+        if question is None:
+            return
+        panel: AllowGlobalsQuestion | TrustFileQuestion
+        if isinstance(question, AllowQuestion):
+            panel = AllowGlobalsQuestion(
+                self.display_name, list(question.needed), list(question.never_allowed), self
+            )
+        else:
+            modules = self._engine.pickle_modules if self._engine is not None else []
+            panel = TrustFileQuestion(
+                self.display_name, list(question.will_run), modules, self, holds_code=question.holds_code
+            )
+        panel.answered.connect(lambda choice: self._on_question_answered(question, panel, choice))
+        self._question_slot.addWidget(panel)
+        self.safety_question = panel
+        if focus:
+            panel.focus_safe_choice()
 
     # -- the tree ----------------------------------------------------------------------------
 
     def _show_tree(self, index: CheckpointIndex) -> None:
-        self.index = index
+        self._shown_index = index
+        self._shown_devices = None
         self.model = CheckpointTreeModel(index.root, self)
         self.proxy.setSourceModel(self.model)
         self.summary_label.setText(summary_text(index))
         self.summary_label.setToolTip(escape_text(index.path))
         self.summary_label.show()
-        self._show_scan()
-        if index.warnings:
-            self.load_label.setText("; ".join(index.warnings))
-            self.load_label.show()
+        self.notes_label.setText("; ".join(index.warnings))
+        self.notes_label.setVisible(bool(index.warnings))
         self._stretch.hide()
         self.tree_area.show()
         self._expand_initial()
@@ -828,17 +861,16 @@ class CheckpointTab(QWidget):
         self.columns.set_hidden(Column.SHARD, not index.format.several_files)
         self.columns.apply(self.model)
         self.code_files_button.setVisible(index.format.holds_code)
-        self.tree_shown.emit()
-        self.state_changed.emit()
+        self._signals.append(self.tree_shown.emit)
 
-    # -- looking inside tensors (issue 6) ------------------------------------------------------
+    # -- looking inside tensors ------------------------------------------------------------
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         node = current.siblingAtColumn(Column.NAME).data(ItemRole.NodeRole) if current.isValid() else None
         self.detail.show_node(self.path, node if node is not None and node.tensor is not None else None)
 
     def _on_stats_computed(self, path: tuple[PathPart, ...], stats: dict[str, Any]) -> None:
-        if self.model is not None and not self._closed:
+        if self.model is not None and not self._doc.closed:
             self.model.set_tensor_stats({path: stats})
             self._show_stats_columns()
 
@@ -848,12 +880,12 @@ class CheckpointTab(QWidget):
 
     def compute_all_stats(self) -> bool:
         """Statistics for every tensor in the engine (progress and Cancel above the tree)."""
-        if self.index is None or self._closed:
+        if self.index is None or self._doc.closed:
             return False
         return self.stats_all.start(self.path)
 
     def _on_stats_all_finished(self, reply: StatsAllReply) -> None:
-        if self.model is None or self._closed:
+        if self.model is None or self._doc.closed:
             return
         self.model.set_tensor_stats(reply.stats)
         self._show_stats_columns()
@@ -866,8 +898,8 @@ class CheckpointTab(QWidget):
         self.load_label.show()
         self.stats_all_finished.emit(reply)
 
-    def _on_optimizer_maps(self, generation: int, maps: list[OptimizerMap]) -> None:
-        if not self._is_current(generation) or self.model is None:
+    def _on_optimizer_maps(self, ticket: int, maps: list[OptimizerMap]) -> None:
+        if not self._is_current(ticket) or self.model is None:
             return
         self.optimizer_maps = maps
         names, tooltips = tree_notes(maps)

@@ -2,7 +2,7 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
-    <name>AllowGlobalsDialog</name>
+    <name>AllowGlobalsQuestion</name>
     <message>
         <source>Allow globals for {name}?</source>
         <translation>允许 {name} 使用这些全局对象？</translation>
@@ -201,15 +201,13 @@
     </message>
     <message>
         <source>Open again</source>
+        <extracomment>The buttons of the error panel, by action (``LOAD_ON_SUGGESTED`` names its device).</extracomment>
         <translation>重新打开</translation>
     </message>
     <message>
         <source>Not loaded with torch: shown from the static read only, so nothing in the file ran.</source>
+        <extracomment>What the line under the summary says in each state (nothing where it is not listed).</extracomment>
         <translation>未用 torch 加载：仅显示静态读取的结果，文件中的任何内容都没有执行。</translation>
-    </message>
-    <message>
-        <source>A checkpoint in several files is shown from its static read, not loaded with torch.</source>
-        <translation>由多个文件组成的检查点只按静态读取显示，不用 torch 加载。</translation>
     </message>
     <message>
         <source>The torch engine is not available: “Loaded on” stays empty.</source>
@@ -225,6 +223,7 @@
     </message>
     <message>
         <source>Try again</source>
+        <extracomment>After a failure, doing the same again is &quot;Try again&quot;.</extracomment>
         <translation>重试</translation>
     </message>
     <message>
@@ -1244,7 +1243,7 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     </message>
 </context>
 <context>
-    <name>TrustFileDialog</name>
+    <name>TrustFileQuestion</name>
     <message>
         <source>dangerous: can run commands, touch files or reach the network</source>
         <translation>危险：可执行命令、读写文件或访问网络</translation>

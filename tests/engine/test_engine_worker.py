@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +35,7 @@ from inspector.engine.protocol import (
     read_frame,
 )
 from inspector.engine.stats import StatsCancelled
-from inspector.engine.worker import HANDLERS, JobControl, _Inbox, answer, answer_frame, available_devices
+from inspector.engine.worker import HANDLERS, JobControl, _Inbox, answer, answer_frame, ready
 
 
 def _control(job: int, cancelled: bool = False) -> JobControl:
@@ -203,11 +206,33 @@ def test_progress_goes_out_ten_times_a_second_and_always_at_the_last_step() -> N
 
 
 def test_devices_start_with_cpu_and_meta_and_list_each_cuda_device() -> None:
-    devices = available_devices()
+    devices = list(ready().devices)
     assert devices[:2] == ["cpu", "meta"]
     assert [d for d in devices if d.startswith("cuda")] == [
         f"cuda:{i}" for i in range(torch.cuda.device_count())
     ]
+
+
+def test_the_worker_lists_its_devices_at_start_up_without_importing_the_export() -> None:
+    """The ready message (devices, torch, pickle modules) is all start-up pays for."""
+    code = (
+        "import sys; from inspector.engine.worker import ready; print(ready().devices);"
+        "print(sorted(m for m in sys.modules if m.startswith('inspector.engine.')))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    devices, loaded = (ast.literal_eval(line) for line in result.stdout.splitlines())
+    assert devices[:2] == ("cpu", "meta")
+    export_modules = {
+        f"inspector.engine.{p.stem}"
+        for p in (root / "inspector" / "engine").glob("*.py")
+        if p.stem.startswith("export") or p.stem.endswith("_writer")
+    }
+    assert "inspector.engine.export" in export_modules and "inspector.engine.devices" in loaded
+    assert export_modules & set(loaded) == set()
 
 
 def test_a_refused_request_keeps_the_names_it_quotes_as_they_were() -> None:

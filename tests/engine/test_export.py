@@ -20,8 +20,7 @@ from safetensors import safe_open
 
 from inspector.core.export_plan import ExportPlan, KeyRule, discard_partial, map_keys
 from inspector.core.peek import peek
-from inspector.engine import export as export_module
-from inspector.engine import file_safety
+from inspector.engine import export_verification, file_safety, safetensors_writer, torch_writer
 from inspector.engine.export import ExportError, export_checkpoint
 from tests.checkpoints import CASE_IDS, BuiltCheckpoint, TinyNet, walk
 
@@ -233,8 +232,10 @@ def test_disk_full_is_a_sentence_and_leaves_the_target(
     def full(*_args: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(export_module, "_write_record" if fmt == "pth" else "_write_chunk", full)
-    monkeypatch.setattr(export_module, "_copy_range", full)
+    writer, seam = {"pth": (torch_writer, "_write_record"), "pth-legacy": (torch_writer, "write_all"),
+                    "safetensors": (safetensors_writer, "write_all")}[fmt]  # fmt: skip
+    monkeypatch.setattr(writer, seam, full)
+    monkeypatch.setattr(safetensors_writer, "copy_range", full)
     with pytest.raises(ExportError, match="is full") as caught:
         export_checkpoint(ExportPlan(str(source), str(target), fmt, force=True))
     assert caught.value.kind == "disk-full"
@@ -261,7 +262,7 @@ def test_a_crash_mid_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
     torch.save({f"w{i}": torch.full((256,), float(i)) for i in range(8)}, source)
     target = tmp_path / "out.pth"
     calls = []
-    real = export_module._write_record
+    real = torch_writer._write_record
 
     def crash_on_third(*args: Any) -> None:
         calls.append(args[1])
@@ -269,7 +270,7 @@ def test_a_crash_mid_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
             raise RuntimeError("simulated writer crash")
         real(*args)
 
-    monkeypatch.setattr(export_module, "_write_record", crash_on_third)
+    monkeypatch.setattr(torch_writer, "_write_record", crash_on_third)
     with pytest.raises(ExportError, match="simulated writer crash"):
         export_checkpoint(ExportPlan(str(source), str(target)))
     assert len(calls) == 3 and not target.exists() and _leftovers(tmp_path) == []
@@ -300,8 +301,8 @@ def test_a_cancel_while_verifying_stops_before_comparing_values(
     torch.save({f"w{i}": torch.full((256,), float(i)) for i in range(8)}, source)
     target = tmp_path / f"out{SUFFIX[fmt]}"
     compared: list[int] = []
-    real = export_module._same_values
-    monkeypatch.setattr(export_module, "_same_values", lambda *a: compared.append(1) or real(*a))
+    real = export_verification._same_values
+    monkeypatch.setattr(export_verification, "_same_values", lambda *a: compared.append(1) or real(*a))
     seen: list[tuple[int, int]] = []
     with pytest.raises(ExportError, match="cancelled"):
         export_checkpoint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from safetensors import safe_open
 from inspector.core.export_plan import ExportPlan
 from inspector.core.peek import peek
 from inspector.engine.export import ExportError, export_checkpoint
+from inspector.engine.export_sharded import INDEX_NAME
 from inspector.engine.sources import open_source
 from tests.layouts import sample_state, write_dcp, write_dcp_chunks, write_hf_set
 
@@ -199,7 +201,7 @@ def test_hf_shard_set_failure_leaves_no_partial_folder(
     def broken(*_args: object) -> None:
         raise ExportError("simulated verification failure", None, "verify-failed")
 
-    monkeypatch.setattr(sharded, "_verify_set", broken)
+    monkeypatch.setattr(sharded, "verify_shard_set", broken)
     with pytest.raises(ExportError, match="simulated"):
         export_checkpoint(ExportPlan(source=str(src), target=str(tmp_path / "out"), format="hf-sharded",
                                      max_shard_size=100))  # fmt: skip
@@ -261,6 +263,39 @@ def test_a_shard_set_export_opens_its_source_once(tmp_path: Path, monkeypatch: p
     assert len(shards) >= 3 and len(opened) == 1
 
 
+@pytest.mark.parametrize("layout", ["file", "shard set"])
+def test_a_shard_set_export_opens_its_source_files_as_often_for_many_shards_as_for_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """No shard re-reads the source: its files are opened the same number of times for one shard
+    as for many."""
+    if layout == "file":
+        source = tmp_path / "src" / "src.pth"
+        source.parent.mkdir()
+        torch.save(sample_state(), source)
+    else:
+        source = write_hf_set(tmp_path / "src", sample_state())
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def counted(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | Path) and Path(file).resolve().parent == source.parent.resolve():
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)
+    opens = {}
+    for name, max_size in (("one", 0), ("many", 100)):
+        opened.clear()
+        export_checkpoint(
+            ExportPlan(str(source), str(tmp_path / name), "hf-sharded", max_shard_size=max_size)
+        )
+        opens[name] = len(opened)
+    assert len(list((tmp_path / "one").glob("*.safetensors"))) == 1
+    assert len(list((tmp_path / "many").glob("*.safetensors"))) >= 3
+    assert opens["one"] > 0 and opens["many"] == opens["one"]
+
+
 def test_a_cancelled_shard_set_export_leaves_nothing(tmp_path: Path) -> None:
     src = tmp_path / "src.pth"
     torch.save(sample_state(), src)
@@ -311,3 +346,96 @@ def test_a_killed_shard_set_export_leaves_only_its_temp_folder_which_the_caller_
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src.pth", os.path.basename(plan.temp_path)])
     assert discard_partial(plan)  # what the engine client does once a killed worker is gone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.pth"]
+
+
+def _existing_set(tmp_path: Path) -> tuple[Path, Path]:
+    """A source file and a target folder that already holds the user's files."""
+    src = tmp_path / "src.pth"
+    torch.save(sample_state(), src)
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "mine.txt").write_text("mine")
+    return src, target
+
+
+def test_replacing_a_shard_set_where_folders_cannot_be_exchanged_leaves_nothing_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inspector.engine.file_safety as file_safety
+
+    src, target = _existing_set(tmp_path)
+    monkeypatch.setattr(file_safety, "_exchange", lambda _a, _b: False)
+    export_checkpoint(ExportPlan(str(src), str(target), "hf-sharded", force=True))
+    assert sorted(p.name for p in target.iterdir()) == ["model.safetensors", "model.safetensors.index.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src.pth"]
+
+
+def test_a_failed_swap_of_a_shard_set_folder_puts_the_replaced_one_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import inspector.engine.file_safety as file_safety
+
+    src, target = _existing_set(tmp_path)
+    plan = ExportPlan(str(src), str(target), "hf-sharded", force=True)
+    monkeypatch.setattr(file_safety, "_exchange", lambda _a, _b: False)
+    real_rename = os.rename
+
+    def refuse_the_new_folder(a: Any, b: Any) -> None:
+        if os.fspath(a) == plan.temp_path:
+            raise PermissionError(13, "Permission denied", os.fspath(b))
+        real_rename(a, b)
+
+    monkeypatch.setattr(os, "rename", refuse_the_new_folder)
+    with pytest.raises(ExportError, match="permission denied"):
+        export_checkpoint(plan)
+    assert [p.name for p in target.iterdir()] == ["mine.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src.pth"]
+
+
+_KILL_MID_SWAP = """
+import os, shutil, signal, sys
+import inspector.engine.file_safety as file_safety
+from inspector.core.export_plan import ExportPlan
+from inspector.engine.export import export_checkpoint
+source, target, temp, when = sys.argv[1:5]
+file_safety._exchange = lambda a, b: False
+real_rename, real_rmtree = os.rename, shutil.rmtree
+def rename(a, b):
+    real_rename(a, b)
+    if when == "between renames" and os.fspath(b) != target:
+        os.kill(os.getpid(), signal.SIGKILL)
+def rmtree(path, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+os.rename = rename
+shutil.rmtree = rmtree
+export_checkpoint(ExportPlan(source, target, "hf-sharded", temp_path=temp, force=True))
+"""
+
+
+@pytest.mark.parametrize(("when", "kept"), [("between renames", ["mine.txt"]),
+                                            ("after both", ["model.safetensors", INDEX_NAME])])  # fmt: skip
+def test_a_shard_set_killed_while_replacing_a_folder_leaves_one_folder_once_discarded(
+    tmp_path: Path, when: str, kept: list[str]
+) -> None:
+    """Without an atomic exchange the replaced folder is moved aside first: after a kill there,
+    the caller's cleanup leaves the target whole (the old folder, or the new one) and nothing hidden."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from inspector.core.export_plan import discard_partial
+
+    src, target = _existing_set(tmp_path)
+    plan = ExportPlan(str(src), str(target), "hf-sharded", force=True)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_MID_SWAP, str(src), plan.target, plan.temp_path, when],
+        env=env, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    discard_partial(plan)  # what the engine client does once a killed worker is gone
+    assert sorted(p.name for p in target.iterdir()) == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src.pth"]

@@ -46,3 +46,11 @@ def test_safetensors_loads_on_cpu(tmp_path: Path) -> None:
     save_file({"w": torch.ones(3)}, str(path))
     result = load_checkpoint(str(path), FALLBACK)
     assert result.devices == [(("w",), "cpu")] and result.moved == {}
+
+
+def test_a_dcp_folder_loads_its_chunks_as_saved_where_possible(tmp_path: Path) -> None:
+    from tests.layouts import write_dcp
+
+    folder = write_dcp(tmp_path / "ckpt", {"w": torch.ones(2, 3), "b": torch.zeros(4)})
+    result = load_checkpoint(str(folder), FALLBACK)
+    assert sorted(result.devices) == [(("b",), "cpu"), (("w",), "cpu")] and result.moved == {}

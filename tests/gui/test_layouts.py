@@ -88,3 +88,39 @@ def test_open_folder_action_exists(make_window: MakeWindow) -> None:
     window = make_window()
     assert window.open_folder_action.text()
     assert window.open_folder_action in window.file_menu.actions()
+
+
+def _loaded_on(tab: CheckpointTab) -> dict[str, str]:
+    return {
+        key: str(index.siblingAtColumn(Column.LOADED_ON).data() or "") for key, index in _rows(tab).items()
+    }
+
+
+def test_a_shard_set_is_loaded_with_torch_and_every_tensor_says_where(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, settings: Any, tmp_path: Path
+) -> None:
+    settings.setValue("load/map_location", "cpu")
+    state = sample_state()
+    index = write_hf_set(tmp_path, state)
+    window = make_window(engine)
+    for opened in (tmp_path / "model-00002-of-00002.bin", index):  # a shard opens the set it belongs to
+        tab = window.open_path(str(opened))
+        with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
+            pass
+        loaded = _loaded_on(tab)
+        assert {key: loaded[key] for key in state} == dict.fromkeys(state, "cpu")
+        assert tab.load_label.text().startswith("Loaded with torch (map location: cpu)")
+        assert not tab.has_error
+
+
+def test_a_dcp_folder_is_loaded_with_torch_without_unpickling_its_metadata(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, tmp_path: Path
+) -> None:
+    folder = write_dcp(tmp_path / "ckpt", {"w": torch.ones(2, 3), "b": torch.zeros(4)})
+    window = make_window(engine)
+    tab = window.open_path(str(folder))
+    with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
+        pass
+    loaded = _loaded_on(tab)
+    assert loaded["w"] == "cpu" and loaded["b"] == "cpu"
+    assert tab.load_label.text().startswith("Loaded with torch")

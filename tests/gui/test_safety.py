@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek
@@ -22,7 +23,7 @@ from inspector.engine.protocol import ErrorKind, Failure
 from inspector.gui.checkpoint_tab import CheckpointTab
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.main_window import MainWindow
-from inspector.gui.trust_dialog import AllowGlobalsDialog, TrustFileDialog
+from inspector.gui.safety_questions import AllowGlobalsQuestion, TrustFileQuestion
 from tests import checkpoints
 
 WAIT_MS = 30_000
@@ -134,12 +135,12 @@ def test_a_command_payload_is_never_handed_to_torch(
 
     # The trust dialog names what would run; cancelling it changes nothing.
     qtbot.mouseClick(banner.trust_button, Qt.MouseButton.LeftButton)
-    dialog = tab.safety_dialog
-    assert isinstance(dialog, TrustFileDialog)
+    dialog = tab.safety_question
+    assert isinstance(dialog, TrustFileQuestion)
     assert dialog.will_run == [SYSTEM]
     assert SYSTEM in dialog.message.text() and "weights_only=False" in dialog.message.text()
     dialog.reject()
-    assert tab.safety_dialog is None and not tab.is_trusted
+    assert tab.safety_question is None and not tab.is_trusted
 
     # Neither a new map location nor turning weights_only off in the bar gets past the scan.
     window.options_bar.set_map_location("meta")
@@ -164,8 +165,8 @@ def test_only_trusting_the_file_lets_its_payload_run(
     assert _submitted(engine) == [] and not marker.exists()
 
     tab.danger_banner.trust_button.click()
-    dialog = tab.safety_dialog
-    assert isinstance(dialog, TrustFileDialog)
+    dialog = tab.safety_question
+    assert isinstance(dialog, TrustFileQuestion)
     assert dialog.will_run == ["shutil.copyfile"]
     assert [dialog.pickle_combo.itemText(i) for i in range(dialog.pickle_combo.count())] == ["pickle"]
     with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
@@ -189,11 +190,11 @@ def test_allow_exactly_the_refused_globals_for_this_tab_only(
     window = make_window(engine)
     tab = window.open_path(str(path))
     assert _wait_failed(qtbot, tab) == "weights-only"
-    dialog = tab.safety_dialog
-    assert isinstance(dialog, AllowGlobalsDialog)
+    dialog = tab.safety_question
+    assert isinstance(dialog, AllowGlobalsQuestion)
     assert dialog.names == ["argparse.Namespace"]
     assert "argparse.Namespace" in dialog.message.text()
-    assert dialog.allow_button.isEnabled()
+    assert dialog.allow_button.isEnabled() and dialog.allow_button.isDefault()
     with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
         qtbot.mouseClick(dialog.allow_button, Qt.MouseButton.LeftButton)
     last = _submitted(engine)[-1]
@@ -210,15 +211,15 @@ def test_allow_exactly_the_refused_globals_for_this_tab_only(
     again = window.open_path(str(path))
     assert _wait_failed(qtbot, again) == "weights-only"
     assert _submitted(engine)[-1]["allowed_globals"] == []
-    assert isinstance(again.safety_dialog, AllowGlobalsDialog)
-    again.safety_dialog.reject()
-    assert again.safety_dialog is None
+    assert isinstance(again.safety_question, AllowGlobalsQuestion)
+    again.safety_question.reject()
+    assert again.safety_question is None
     # The error panel asks again; closing the tab closes the question with it.
     again.error_panel.button("Allow or trust…").click()  # type: ignore[union-attr]
-    reopened = again.safety_dialog
-    assert isinstance(reopened, AllowGlobalsDialog)
-    with qtbot.waitSignal(reopened.finished, timeout=WAIT_MS):
-        window.close_current_tab()
+    reopened = again.safety_question
+    assert isinstance(reopened, AllowGlobalsQuestion)
+    window.close_current_tab()
+    assert again.safety_question is None and not again.is_loading
     assert len(_submitted(engine)) == 4  # open, allowed, meta, the new tab: nothing more
 
 
@@ -231,11 +232,11 @@ def test_trust_the_whole_file_after_a_warning_with_a_pickle_module(
     tab = window.open_path(str(path))
     assert _wait_failed(qtbot, tab) == "weights-only"
     engine.client.pickle_modules = ["pickle", "dill"]
-    allow = tab.safety_dialog
-    assert isinstance(allow, AllowGlobalsDialog)
+    allow = tab.safety_question
+    assert isinstance(allow, AllowGlobalsQuestion)
     allow.trust_button.click()
-    trust = tab.safety_dialog
-    assert isinstance(trust, TrustFileDialog)
+    trust = tab.safety_question
+    assert isinstance(trust, TrustFileQuestion)
     assert trust.will_run == ["argparse.Namespace"]
     combo = trust.pickle_combo
     assert [combo.itemText(i) for i in range(combo.count())] == ["pickle", "dill"]
@@ -260,23 +261,30 @@ def test_globals_that_can_never_be_allowed_leave_only_trust(
     window = make_window(engine)
     tab = window.open_path(str(checkpoints.build_state_dict(tmp_path).path))
     assert _wait_failed(qtbot, tab) == "weights-only"
-    dialog = tab.safety_dialog
-    assert isinstance(dialog, AllowGlobalsDialog)
+    dialog = tab.safety_question
+    assert isinstance(dialog, AllowGlobalsQuestion)
     assert not dialog.allow_button.isEnabled()
+    assert dialog.cancel_button.isDefault() and not dialog.trust_button.isDefault()
     assert f"{SYSTEM}, builtins.exec can never be allowed" in dialog.message.text()
     dialog.trust_button.click()
-    trust = tab.safety_dialog
-    assert isinstance(trust, TrustFileDialog)
+    trust = tab.safety_question
+    assert isinstance(trust, TrustFileQuestion)
     assert trust.will_run[:2] == [SYSTEM, "builtins.exec"]  # dangerous first
     trust.reject()
     assert not tab.is_trusted
     assert all(options["weights_only"] for options in _submitted(engine))
 
 
-# -- the question is asked in the tab it is about ---------------------------------------------------
+# -- the question is asked in the tab it is about, and blocks nothing else ---------------------------
 
 
-def test_a_question_about_one_file_waits_until_its_tab_is_shown(
+def _click_tab(qtbot: Any, window: MainWindow, tab: CheckpointTab) -> None:
+    """Click the tab's title in the tab bar, as a user switches files."""
+    bar = window.tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(window.tabs.indexOf(tab)).center())
+
+
+def test_a_question_about_one_file_stays_in_its_tab_and_never_blocks_the_others(
     qtbot: Any, make_window: MakeWindow, engine: EngineBridge, fake_client: dict[str, Any], tmp_path: Path
 ) -> None:
     fake_client["hold"] = True  # every load answers at once, after all tabs are open
@@ -286,27 +294,52 @@ def test_a_question_about_one_file_waits_until_its_tab_is_shown(
     ]
     window = make_window(engine)
     window.show()
+    qtbot.waitExposed(window)
     asking = window.open_path(str(namespace))
     tabs = [window.open_path(str(path)) for path in others]
     with qtbot.waitSignal(asking.load_failed, timeout=WAIT_MS):
         engine.client.release()  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: all(not tab.is_loading for tab in tabs), timeout=WAIT_MS)
-    dialog = asking.safety_dialog
-    assert isinstance(dialog, AllowGlobalsDialog)
+    question = asking.safety_question
+    assert isinstance(question, AllowGlobalsQuestion)
+    assert question.names == ["argparse.Namespace"]
     assert window.current_tab() is tabs[-1]
-    assert not dialog.isVisible()  # it would cover another file's tab
-    for tab in window.tab_widgets():  # no question about a tab that is not shown is on screen
-        assert tab.safety_dialog is None or tab.safety_dialog.isVisible() is tab.is_current_tab
+    assert not question.isVisible()  # it is part of its own tab, which is not shown
 
-    window.tabs.setCurrentWidget(asking)
-    qtbot.waitUntil(dialog.isVisible, timeout=WAIT_MS)
-    assert dialog.names == ["argparse.Namespace"]
-    window.tabs.setCurrentWidget(tabs[0])  # switching away puts the question away with its tab
-    assert not dialog.isVisible() and asking.safety_dialog is dialog
-    window.tabs.setCurrentWidget(asking)
+    _click_tab(qtbot, window, asking)
+    assert window.current_tab() is asking
+    qtbot.waitUntil(question.isVisible, timeout=WAIT_MS)
+    # Nothing is modal while the file waits for the answer: the user goes on to another file.
+    assert QApplication.activeModalWidget() is None
+    _click_tab(qtbot, window, tabs[0])
+    assert window.current_tab() is tabs[0]
+    assert not question.isVisible() and asking.safety_question is question
+    tabs[0].filter_edit.setFocus()
+    qtbot.keyClicks(tabs[0].filter_edit, "fc")  # the other tab answers the keyboard as well
+    assert tabs[0].filter_edit.text() == "fc"
+
+    _click_tab(qtbot, window, asking)
     with qtbot.waitSignal(asking.load_finished, timeout=WAIT_MS):
-        dialog.allow_button.click()
+        qtbot.mouseClick(question.allow_button, Qt.MouseButton.LeftButton)
     assert _submitted(engine)[-1]["allowed_globals"] == ["argparse.Namespace"]
+    assert asking.safety_question is None
+
+
+def test_escape_in_a_question_cancels_it_and_changes_nothing(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, marker: Path, tmp_path: Path
+) -> None:
+    window = make_window(engine)
+    window.show()
+    tab = _open(qtbot, window, _with_payload(tmp_path, "command.pth", _RunsCommand(marker)))
+    qtbot.mouseClick(tab.danger_banner.trust_button, Qt.MouseButton.LeftButton)
+    question = tab.safety_question
+    assert isinstance(question, TrustFileQuestion)
+    qtbot.waitUntil(question.cancel_button.hasFocus, timeout=WAIT_MS)  # the keyboard starts on Cancel
+    assert question.cancel_button.isDefault() and not question.trust_button.isDefault()  # and so does the eye
+    assert not tab.danger_banner.trust_button.isVisibleTo(tab)  # asked once, not twice
+    qtbot.keyClick(question.cancel_button, Qt.Key.Key_Escape)
+    assert tab.safety_question is None and not tab.is_trusted
+    assert _submitted(engine) == [] and not marker.exists()
 
 
 # -- TorchScript code, aliases and strings from the file ----------------------------------------------
@@ -335,8 +368,8 @@ def test_a_torchscript_archive_is_safe_data_that_holds_code_and_loads_only_when_
     )
     assert tab.held_back and _submitted(engine) == []
     tab.error_panel.button("Trust this file…").click()  # type: ignore[union-attr]
-    trust = tab.safety_dialog
-    assert isinstance(trust, TrustFileDialog)
+    trust = tab.safety_question
+    assert isinstance(trust, TrustFileQuestion)
     assert "It holds TorchScript code" in trust.message.text()
     with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
         trust.trust_button.click()
@@ -365,8 +398,8 @@ def test_allowing_an_innocent_name_that_is_a_dangerous_callable_is_refused_by_th
     tab = window.open_path(str(path))
     assert _wait_failed(qtbot, tab) == "weights-only"
     assert tab.verdict_badge.text() == "Unknown globals"  # no name rule can know what tidy is
-    dialog = tab.safety_dialog
-    assert isinstance(dialog, AllowGlobalsDialog) and dialog.allow_button.isEnabled()
+    dialog = tab.safety_question
+    assert isinstance(dialog, AllowGlobalsQuestion) and dialog.allow_button.isEnabled()
     with qtbot.waitSignal(tab.load_failed, timeout=WAIT_MS) as failed:
         dialog.allow_button.click()
     assert failed.args == ["refused-global"]
@@ -387,6 +420,25 @@ def test_names_from_the_file_are_shown_escaped_in_the_banner_and_tooltip(
     for text in (tab.danger_banner.message_label.text(), tab.verdict_badge.toolTip()):
         assert "os\\x1b[8m.system" in text and "\x1b" not in text
     assert _submitted(engine) == []
+
+
+def test_globals_the_engine_names_are_shown_escaped_in_the_error_and_the_question(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, fake_client: dict[str, Any], tmp_path: Path
+) -> None:
+    spoofed = "tidy\x1b[8m.Helper\u202e"
+    extra = {"globals": [spoofed], "suggest": None}
+    fake_client["responder"] = lambda _request, control: Failure(
+        control.job, ErrorKind.WEIGHTS_ONLY, "", None, extra
+    )
+    window = make_window(engine)
+    tab = window.open_path(str(checkpoints.build_state_dict(tmp_path).path))
+    assert _wait_failed(qtbot, tab) == "weights-only"
+    message = tab.error_panel.message_label.text()
+    assert "It references: tidy\\x1b[8m.Helper\\u202e." in message
+    question = tab.safety_question
+    assert isinstance(question, AllowGlobalsQuestion)
+    for text in (message, question.message.text()):
+        assert "\x1b" not in text and "\u202e" not in text
 
 
 # -- the worker dies mid-load ---------------------------------------------------------------------
@@ -447,8 +499,8 @@ def test_killing_the_worker_mid_load_leaves_the_window_usable(
     namespace = checkpoints.build_namespace(tmp_path).path
     later = window.open_path(str(namespace))
     assert _wait_failed(qtbot, later) == "weights-only"
-    dialog = later.safety_dialog
-    assert isinstance(dialog, AllowGlobalsDialog)
+    dialog = later.safety_question
+    assert isinstance(dialog, AllowGlobalsQuestion)
     with qtbot.waitSignal(later.load_finished, timeout=REAL_ENGINE_WAIT_MS):
         dialog.allow_button.click()
     assert real_engine.client.pid not in {None, old_pid}

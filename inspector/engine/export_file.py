@@ -1,0 +1,106 @@
+"""One exported file from an open source: the format's writer into the plan's temporary path,
+fsync, verification, the rename into place and the report; whatever fails removes the temporary
+file and leaves the target as it was. A single-file export writes one; a shard set one per shard.
+"""
+
+from __future__ import annotations
+
+import os
+
+from inspector.core.errors import CheckpointError
+from inspector.core.export_plan import ExportPlan, KeyMapping
+
+from .export_results import (
+    CancelCheck,
+    ExportCancelled,
+    ExportError,
+    ExportReport,
+    ProgressCallback,
+    WrittenFacts,
+)
+from .export_source import ExportSource
+from .export_verification import verify_file
+from .file_safety import (
+    discard_partial,
+    disk_full,
+    fsync_path,
+    looks_like_disk_full,
+    move_into_place,
+    temp_beside,
+    write_error,
+)
+from .safetensors_writer import write_safetensors
+from .torch_writer import write_torch
+
+
+def write_verified(
+    plan: ExportPlan,
+    mapping: KeyMapping,
+    source: ExportSource,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+) -> ExportReport:
+    """Write one file from an open source into ``plan.temp_path``, verify it, rename it into place.
+
+    Whatever fails, the temporary file is removed and the target is left as it was.
+    """
+    temp = temp_beside(plan.temp_path, plan.target)
+    done = [0]
+    total = max(1, mapping.estimated_bytes)
+
+    def step(nbytes: int) -> None:
+        if cancel is not None and cancel():
+            raise ExportCancelled()
+        done[0] += nbytes
+        if progress is not None:
+            progress(min(done[0], total), total)
+
+    try:
+        step(0)
+        write = write_safetensors if plan.format == "safetensors" else write_torch
+        facts = write(plan, mapping, source, temp, step)
+        fsync_path(temp)
+        verify_file(plan, mapping, source, temp, facts, lambda: step(0))
+        step(0)
+        move_into_place(temp, plan.target)
+    except BaseException as exc:
+        discard_partial(plan)
+        if isinstance(exc, ExportError):
+            raise
+        raise export_failure(plan, mapping.estimated_bytes, exc) from None
+    if progress is not None:
+        progress(total, total)
+    return _report(plan, mapping, facts)
+
+
+def export_failure(plan: ExportPlan, estimate: int, exc: BaseException) -> BaseException:
+    """What an unexpected failure while exporting says to the user (KeyboardInterrupt stays itself)."""
+    if isinstance(exc, ExportError):
+        return exc
+    if isinstance(exc, OSError):
+        return write_error(plan.target, exc)
+    if isinstance(exc, RuntimeError) and looks_like_disk_full(plan.target, exc):
+        return disk_full(plan.target, estimate, str(exc))
+    if isinstance(exc, CheckpointError):
+        return ExportError(exc.message, exc.details, "failed")
+    if isinstance(exc, Exception):
+        src_name = f"“{os.path.basename(plan.source) or plan.source}”"
+        return ExportError(f"Exporting {src_name} failed: {type(exc).__name__}: {exc}", repr(exc), "failed")
+    return exc
+
+
+def _report(plan: ExportPlan, mapping: KeyMapping, facts: WrittenFacts) -> ExportReport:
+    return ExportReport(
+        target=plan.target,
+        format=plan.format,
+        tensors=len(mapping.tensors),
+        storages=facts.storages,
+        bytes=os.path.getsize(plan.target),
+        seconds=0.0,
+        aliases=mapping.aliases() if plan.format == "safetensors" else {},
+        cloned=mapping.cloned() if plan.format == "safetensors" else {},
+        values_kept=facts.kept,
+        values_in_metadata=facts.in_metadata,
+        values_dropped=facts.dropped,
+        notes=list(mapping.notes),
+    )

@@ -1,0 +1,238 @@
+"""Reading a written export back before it is kept: with the project's own reader and with the
+library that will read it (torch or safetensors), keys, dtypes, shapes, devices, shared storages,
+metadata and every value compared bit for bit with the converted source; a shard set read back as
+one set. A copy that differs raises ``ExportError`` of kind ``verify-failed`` and is not kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Callable
+from typing import Any, cast
+
+import torch
+from torch import nn
+
+from inspector.core.errors import CheckpointError
+from inspector.core.export_plan import SAFETENSORS_CODES, ExportPlan, KeyMapping, MappedTensor
+from inspector.core.formats import Format
+from inspector.core.formatting import escape_text
+from inspector.core.model import CheckpointIndex
+from inspector.core.peek import peek
+
+from .export_results import ExportError, WrittenFacts
+from .export_source import ExportSource, tensors_of, torch_load
+from .storage_pages import drop_pages, drop_pages_range
+from .tensor_bytes import converted, output_blocks, raw_bytes
+
+
+def verify_file(
+    plan: ExportPlan, mapping: KeyMapping, source: ExportSource, temp: str, facts: WrittenFacts,
+    check: Callable[[], None],
+) -> None:  # fmt: skip
+    """Re-open the written file with core's reader and with the writing library; compare all
+    (``check()`` runs before each tensor's values: a cancel stops there)."""
+    name = os.path.basename(plan.target)
+    try:
+        index = peek(temp)
+    except CheckpointError as exc:
+        raise _unverified(name, f"the project's reader cannot read it: {exc.message}") from None
+    expected = {t.output_path: t for t in mapping.tensors}
+    if plan.format == "safetensors":
+        expected = {(t.output_key,): t for t in mapping.tensors if t.alias_of is None}
+    seen = {n.path: n for n in index.root.tensors()}
+    if set(seen) != set(expected):
+        extra = sorted(str(p) for p in set(seen) - set(expected))[:3]
+        lost = sorted(str(p) for p in set(expected) - set(seen))[:3]
+        raise _unverified(name, f"its keys differ from the plan (unexpected {extra}, missing {lost})")
+    for path, t in expected.items():
+        info = seen[path].tensor
+        assert info is not None
+        if info.shape != t.shape or info.dtype != t.output_dtype:
+            raise _unverified(name, f"{t.output_key} is {info.dtype}{list(info.shape)}, "
+                                    f"not {t.output_dtype}{list(t.shape)}")  # fmt: skip
+        if plan.format != "safetensors" and info.saved_device != t.output_device:
+            raise _unverified(name, f"{t.output_key} is tagged {info.saved_device}, not {t.output_device}")
+    if plan.format != "safetensors":
+        for group in facts.groups:
+            keys = {seen[t.output_path].tensor.storage_key for t in group}  # type: ignore[union-attr]
+            if len(keys) != 1:
+                raise _unverified(name, f"{', '.join(t.output_key for t in group)} no longer share storage")
+        _verify_torch_values(plan, mapping, source, temp, name, index, check)
+    else:
+        _verify_safetensors_values(mapping, source, temp, name, facts, check)
+
+
+def verify_shard_set(index_path: str, stored: list[MappedTensor], name: str) -> None:
+    """The written set, read back as one shard set: no warnings, the planned keys, shapes, dtypes."""
+    try:
+        written = peek(index_path)
+    except CheckpointError as exc:
+        raise _unverified(name, exc.message) from None
+    why = ""
+    if written.format is not Format.HF_SHARDED:
+        why = "it is not read as a shard set"
+    elif written.warnings:
+        why = written.warnings[0]
+    else:
+        seen = {n.key: n.tensor for n in written.root.tensors()}
+        for t in stored:
+            info = seen.get(t.output_key)
+            if info is None or info.shape != t.shape or info.dtype != t.output_dtype:
+                why = f"{t.output_key} is not as planned"
+                break
+        if not why and len(seen) != len(stored):
+            why = "it holds other tensors than planned"
+    if why:
+        raise _unverified(name, why)
+
+
+def _unverified(name: str, why: str) -> ExportError:
+    return ExportError(f"The written “{name}” did not verify: {why}; it was not kept.", why, "verify-failed")
+
+
+def _same_values(out: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Bit-for-bit equality after the conversion (torch.equal on the raw bytes: NaN equals NaN)."""
+    if out.dtype != expected.dtype or tuple(out.shape) != tuple(expected.shape):
+        return False
+    a, b = raw_bytes(out), raw_bytes(expected)
+    for wide in (torch.int64, torch.int32, torch.int16):
+        if (
+            a.numel() % wide.itemsize == 0
+            and a.data_ptr() % wide.itemsize == 0 == b.data_ptr() % wide.itemsize
+        ):
+            return torch.equal(a.view(wide), b.view(wide))  # same bits, 4-8x fewer comparisons
+    return torch.equal(a, b)
+
+
+def _same_view_values(out: torch.Tensor, src: torch.Tensor, dtype: str) -> bool:
+    """``out`` equals ``src`` converted to ``dtype``; a view that repeats its storage's elements
+    (stride 0, overlapping strides) is compared over the storage it reaches, never expanded."""
+    if tuple(out.shape) != tuple(src.shape):
+        return False
+    if out.stride() == src.stride() and out.storage_offset() == src.storage_offset() and src.numel():
+        reach = sum((n - 1) * st for n, st in zip(src.shape, src.stride(), strict=True)) + 1
+        if reach < src.numel():
+            return _same_values(_reached(out, reach), converted(_reached(src, reach), dtype))
+    return _same_values(out, converted(src, dtype))
+
+
+def _reached(t: torch.Tensor, reach: int) -> torch.Tensor:
+    """The ``reach`` storage elements a view spans, from its offset, as a 1-D tensor."""
+    return torch.empty(0, dtype=t.dtype).set_(t.untyped_storage(), t.storage_offset(), (reach,), (1,))
+
+
+def _rewritten_allowances(source: ExportSource, written: CheckpointIndex, name: str) -> list[Any]:
+    """The objects the source needed allowed, under the names the written file uses for them
+    (the pickler writes each under its own name: numpy 1's ``numpy.core.multiarray._reconstruct``
+    becomes numpy 2's ``numpy._core.multiarray._reconstruct``); a name the written file needs
+    beyond those makes it fail verification, as nothing else was allowed."""
+    from inspector.core.safety import real_name
+
+    allowed = list(source.allowed)
+    by_name: dict[str, Any] = {}
+    for item in source.allowed:
+        obj, as_named = item if isinstance(item, tuple) else (item, real_name(item))
+        by_name[as_named] = obj
+        by_name.setdefault(real_name(obj) or as_named, obj)
+    for g in dict.fromkeys(g.qualname for g in written.unsafe_globals):
+        if g not in by_name:
+            raise _unverified(name, f"it needs {escape_text(g)}, which the source did not need allowed")
+        allowed.append((by_name[g], g))
+    return allowed
+
+
+def _verify_torch_values(
+    plan: ExportPlan,
+    mapping: KeyMapping,
+    source: ExportSource,
+    temp: str,
+    name: str,
+    index: CheckpointIndex,
+    check: Callable[[], None],
+) -> None:
+    mmap = plan.format == "pth"
+    # A trusted source's rewrite is read the same way; otherwise only what the source needed.
+    allowed = [] if plan.trusted else _rewritten_allowances(source, index, name)
+    try:
+        written = torch_load(temp, plan, mmap, allowed, [g.qualname for g in index.globals])
+    except CheckpointError as exc:
+        raise _unverified(name, f"torch.load cannot read it ({exc.message})") from None
+    found = dict(tensors_of(written))
+    for t in mapping.tensors:
+        check()
+        out = found.get(t.output_path)
+        if out is None:
+            raise _unverified(name, f"torch does not find {t.output_key or 'the tensor'}")
+        src = source.tensor(t)
+        ok = _same_view_values(out, src, t.output_dtype)
+        if ok and src.requires_grad != out.requires_grad:
+            ok = False
+        if ok and isinstance(src, nn.Parameter) != isinstance(out, nn.Parameter):
+            ok = False
+        if mmap:
+            drop_pages(out.untyped_storage())
+        source.done_with(t, src)
+        if not ok:
+            raise _unverified(name, f"the values of {t.output_key or 'the tensor'} differ from the source")
+
+
+def _verify_safetensors_values(
+    mapping: KeyMapping, source: ExportSource, temp: str, name: str, facts: WrittenFacts,
+    check: Callable[[], None],
+) -> None:  # fmt: skip
+    """Keys, metadata, dtypes and shapes through ``safe_open``; values through a private mapping of
+    the file (safe_open maps the whole file for as long as it is open, which would keep every page
+    resident), compared bit for bit with the converted source."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(temp, framework="pt") as f:
+            keys = set(f.keys())
+            want = {t.output_key for t in mapping.tensors if t.alias_of is None}
+            if keys != want:
+                raise _unverified(name, "safetensors lists other keys than the plan")
+            if (f.metadata() or {}) != facts.metadata:
+                raise _unverified(name, "its metadata differs from what was written")
+            for t in mapping.tensors:
+                if t.alias_of is None:
+                    part = f.get_slice(t.output_key)
+                    if (
+                        tuple(part.get_shape()) != t.shape
+                        or part.get_dtype() != SAFETENSORS_CODES[t.output_dtype]
+                    ):
+                        raise _unverified(
+                            name, f"safetensors reads {t.output_key} with another shape or dtype"
+                        )
+    except ExportError:
+        raise
+    except Exception as exc:
+        raise _unverified(name, f"safetensors cannot read it: {exc}") from None
+    size = os.path.getsize(temp)
+    with open(temp, "rb") as fh:
+        (header_len,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(header_len))
+    data_start = 8 + header_len
+    mapped = cast(torch.UntypedStorage, torch.UntypedStorage.from_file(temp, shared=False, nbytes=size))
+    for t in mapping.tensors:
+        if t.alias_of is not None or not t.nbytes:
+            continue
+        check()
+        begin, end = header[t.output_key]["data_offsets"]
+        written = torch.empty(0, dtype=torch.uint8).set_(mapped, data_start + begin, (end - begin,), (1,))
+        src = source.tensor(t)
+        ok, pos = True, 0
+        for expected in output_blocks(src, t.output_dtype):
+            n = expected.numel()
+            if not _same_values(written[pos : pos + n], expected):
+                ok = False
+                break
+            pos += n
+        ok = ok and pos == end - begin
+        del written
+        drop_pages_range(mapped, data_start + begin, end - begin)
+        source.done_with(t, src)
+        if not ok:
+            raise _unverified(name, f"the values of {t.output_key} differ from the source")
