@@ -20,6 +20,8 @@ from tests.checkpoints import BuiltCheckpoint, TorchView, build_all, write_all_b
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.suite_coverage"]
+
 #: The app a test starts (in this process or a child) listens and hands files over under this name,
 #: never the user's own, so a window the user has open meanwhile sees nothing of the test run; the
 #: settings and the desktop database of the run live in a scratch folder for the same reason.

@@ -40,10 +40,30 @@ def test_ruff_is_clean() -> None:
 
 
 def test_mypy_with_the_project_configuration() -> None:
-    """``mypy`` as configured in pyproject.toml (the whole package; strict on core and engine)."""
+    """``mypy`` as configured in pyproject.toml, over the whole package, finds no issue."""
     result = _run(sys.executable, "-m", "mypy")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues found" in result.stdout
+
+
+def test_the_project_mypy_configuration_is_strict_in_every_layer(tmp_path: Path) -> None:
+    """An unannotated function and a ``type: ignore`` that names no error code are reported in core,
+    the engine, the GUI and the top-level modules (``cli.py``, ``app.py``) alike."""
+    probes = [tmp_path / "inspector" / layer / "probe.py" for layer in ("core", "engine", "gui", "")]
+    for probe in probes:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        for package in (probe.parent, tmp_path / "inspector"):
+            (package / "__init__.py").touch()
+        probe.write_text('def double(x):\n    return x * 2\n\n\ncount: int = "one"  # type: ignore\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
+         "--cache-dir", str(tmp_path / "cache"), *map(str, probes)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    for probe in probes:
+        where = str(probe.relative_to(tmp_path))
+        assert f"{where}:1: error: Function is missing a type annotation" in result.stdout, result.stdout
+        assert f"{where}:5: error: " in result.stdout and "[ignore-without-code]" in result.stdout
 
 
 def test_core_never_imports_torch_or_qt_at_runtime() -> None:

@@ -109,9 +109,7 @@ def _is_format_record(g: GlobalRef, fmt: str) -> bool:
         return False
     if fmt == Format.TORCHSCRIPT:
         return g.module.split(".")[0] == "__torch__" or g.qualname in _TORCHSCRIPT_BUILDERS
-    if fmt == Format.DCP:
-        return g.qualname in DCP_RECORD_CLASSES
-    return False
+    return fmt == Format.DCP and g.qualname in DCP_RECORD_CLASSES
 
 
 def in_format(globals_: Sequence[GlobalRef], fmt: str) -> list[GlobalRef]:
@@ -332,7 +330,7 @@ _RECONSTRUCTION_METHODS = (
 )  # fmt: skip
 _HEAPTYPE = 1 << 9
 #: A namedtuple's field accessor: a descriptor that refuses to be set, nothing more.
-_TUPLE_FIELD = type(collections.namedtuple("_Probe", "field").field)  # type: ignore[attr-defined]
+_TUPLE_FIELD = type(vars(collections.namedtuple("_Probe", "field"))["field"])
 
 
 def real_name(obj: object) -> str | None:
@@ -383,9 +381,8 @@ def _accepted_methods() -> dict[str, list[object]]:
 
 def _generated_method(klass: type, attr: str, value: object) -> bool:
     """Methods the standard library writes for a record class: a dataclass's ``__init__``/``__eq__``
-    /``__hash__``/frozen ``__setattr__``, a namedtuple's ``__new__``, a hash switched off."""
-    if attr == "__hash__" and value is None:
-        return True
+    /``__hash__``/frozen ``__setattr__``, a namedtuple's ``__new__`` (a hash switched off, ``None``,
+    is inherited: it is ``dict``'s)."""
     value = _unwrapped(value)
     code = getattr(value, "__code__", None)
     if code is None or code.co_filename != "<string>":

@@ -175,7 +175,7 @@ def chunk_record(f: BinaryIO, start: int, length: int, what: str) -> ChunkRecord
     ``what`` names the chunk in sentences ("a chunk of w in __0_0.distcp").
     """
     window = _Window(f, start, length)
-    archive = ZipArchive(window, length, what)  # type: ignore[arg-type]
+    archive = ZipArchive(window, length, what)
     pickles = [m for m in archive.members if m.name.endswith("/data.pkl") and m.name.count("/") == 1]
     if len(pickles) != 1:
         raise CheckpointError(f"{what} is not a torch.save archive of one tensor, so it is not read.")

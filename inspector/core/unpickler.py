@@ -683,7 +683,8 @@ class SafeUnpickler:
                     pos = _u(data, pos, n, end)
                     code = int.from_bytes(data[pos - n : pos], "little")
                     made += _OBJ
-                    # As pickle does: the code names whatever copyreg's registry holds for it here.
+                    # As pickle does: the code names whatever copyreg's registry holds for it here
+                    # (a private table that the standard library's type stubs leave out).
                     key = copyreg._inverted_registry.get(code)  # type: ignore[attr-defined]
                     if key is None:
                         raise PickleError(

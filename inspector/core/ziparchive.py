@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from .errors import CheckpointError
 
@@ -90,6 +90,14 @@ def _miniz_error(what: str) -> str:
     return f"{what} (torch's zip reader refuses it too)"
 
 
+class SeekableFile(Protocol):
+    """What the directory reader needs of a file: a whole file, or a byte range of one."""
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class ZipArchive:
     """The directory of a zip file as one reader sees it; members are read on request.
 
@@ -100,7 +108,7 @@ class ZipArchive:
     reader does (in torch's view: ignoring ASCII case).
     """
 
-    def __init__(self, f: BinaryIO, file_size: int, display_name: str, *, reader: str = "torch") -> None:
+    def __init__(self, f: SeekableFile, file_size: int, display_name: str, *, reader: str = "torch") -> None:
         self.f = f
         self.file_size = file_size
         self.display_name = display_name

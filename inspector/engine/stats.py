@@ -502,9 +502,11 @@ def _check_walk(t: torch.Tensor) -> None:
 
 def histogram_edges(stats: TensorStats, bins: int) -> np.ndarray[Any, Any]:
     """Bin edges over the finite range: one bin per value for integers spanning ≤ ``MAX_BINS``."""
-    lo, hi = float(stats.min), float(stats.max)  # type: ignore[arg-type]
-    if stats.kind in ("int", "bool") and (stats.max - stats.min) < MAX_BINS:  # type: ignore[operator]
-        bins = int(stats.max - stats.min) + 1  # type: ignore[operator]
+    low, high = stats.min, stats.max
+    assert low is not None and high is not None, "histograms are made of tensors with finite values"
+    lo, hi = float(low), float(high)
+    if stats.kind in ("int", "bool") and (high - low) < MAX_BINS:
+        bins = int(high - low) + 1
         lo, hi = lo - 0.5, hi + 0.5
     elif lo == hi:
         lo, hi = lo - 0.5, hi + 0.5

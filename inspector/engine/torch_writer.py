@@ -80,6 +80,7 @@ def write_torch(
         if isinstance(item, torch.storage.TypedStorage) or torch.is_storage(item):
             if isinstance(item, torch.storage.TypedStorage):
                 storage = item._untyped_storage
+                # torch leaves these private methods of TypedStorage (torch.save's own calls) unannotated
                 storage_type = getattr(torch, item._pickle_storage_type())  # type: ignore[no-untyped-call]
                 numel = item._size()  # type: ignore[no-untyped-call]
             else:
@@ -128,6 +129,7 @@ def _standin_for_direct(t: MappedTensor, storages: dict[int, _OutStorage]) -> to
 def _untouched_storage(nbytes: int) -> torch.UntypedStorage:
     """Storage that is pickled in place of a converted one: allocated, never written, so it costs
     address space but no resident memory."""
+    # torch declares UntypedStorage's constructor without annotations
     storage: torch.UntypedStorage = torch.UntypedStorage(nbytes)  # type: ignore[no-untyped-call]
     return storage
 

@@ -114,10 +114,8 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         if self._matcher is None:
             return True
-        parent: Node = (
-            source_parent.internalPointer() if source_parent.isValid() else self.sourceModel().root  # type: ignore[attr-defined]
-        )
         assert self._keys is not None
+        parent: Node = source_parent.internalPointer() if source_parent.isValid() else self._keys.root
         return bool(self._visible[self._keys.position[id(parent.children[source_row])]])
 
     def lessThan(self, source_left: AnyIndex, source_right: AnyIndex) -> bool:

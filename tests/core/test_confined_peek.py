@@ -51,6 +51,7 @@ def test_the_confined_read_gives_the_same_answer(
         assert _answer(confined_peek, path) == _answer(peek, path), path.name
 
 
+@pytest.mark.timed
 def test_a_file_that_needs_more_memory_than_allowed_is_a_sentence(tmp_path: Path) -> None:
     """Four million empty dicts: within the reader's own budget, beyond a 300 MB address space."""
     path = tmp_path / "dicts.pkl"

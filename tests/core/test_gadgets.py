@@ -26,14 +26,17 @@ import pytest
 import torch
 
 from inspector.core.errors import CheckpointError
-from inspector.core.globals_policy import Family, implied_globals, judge, torch_lookup
-from inspector.core.model import GlobalClass
+from inspector.core.formats import Format
+from inspector.core.globals_policy import Family, implied_globals, judge, judge_qualname, torch_lookup
+from inspector.core.model import GlobalClass, GlobalRef
 from inspector.core.peek import peek
 from inspector.core.safety import (
     TORCHSCRIPT_CODE,
     Verdict,
     allow_refusal,
+    global_class,
     import_refusal,
+    in_format,
     resolved_refusal,
     verdict_of,
 )
@@ -125,6 +128,16 @@ def test_a_numpy_dtype_implies_its_dtype_class(code: str, dtype_class: str) -> N
     assert implied_globals("numpy.ndarray", (code,)) == []
 
 
+def test_a_dtype_argument_numpy_would_refuse_implies_no_class() -> None:
+    assert implied_globals("numpy.dtype", ("<not a dtype>", False, True)) == []
+
+
+def test_a_name_without_a_module_is_judged_dangerous() -> None:
+    """No pickle can import ``eval`` by itself: a name the engine reports so is malformed."""
+    assert judge_qualname("eval").family is Family.MALFORMED
+    assert global_class("eval") is GlobalClass.DANGEROUS
+
+
 # -- only data constructors may be allowed, judged on the real object -----------------------------
 
 
@@ -186,6 +199,43 @@ class RunsOnInit:
         open(path, "w").close()
 
 
+class ReadOnlyView:
+    """A property without a setter: reading it runs code, unpickling never does."""
+
+    @property
+    def doubled(self) -> int:
+        return 2
+
+
+class _WritesOnSet:
+    def __get__(self, obj: object, owner: type | None = None) -> str:
+        return ""
+
+    def __set__(self, obj: object, path: str) -> None:
+        open(path, "w").close()
+
+
+class RunsThroughADescriptor:
+    target = _WritesOnSet()
+
+
+def _compiled(source: str) -> Any:
+    """A function compiled from a string, as the standard library compiles the methods it writes."""
+    namespace: dict[str, Any] = {"os": os}
+    exec(source, namespace)
+    return namespace[source.split()[1].split("(")[0]]
+
+
+class ForgesAGeneratedMethod:
+    __setstate__ = _compiled("def __setstate__(self, state):\n    os.system(state)\n")
+
+
+#: Classes whose module does not hold them under the name they give: one claims a module that was
+#: never imported, the other a name its module does not have.
+Unimported = type("Unimported", (), {"__module__": "a_module_nobody_imported"})
+Renamed = type("NotHeldUnderThisName", (), {"__module__": __name__})
+
+
 class RunsOnSet:
     @property
     def target(self) -> str:
@@ -215,7 +265,7 @@ def _module_function() -> None:
      ("collections.defaultdict", collections.defaultdict), ("builtins.frozenset", frozenset),
      (f"{__name__}.PlainConfig", PlainConfig), (f"{__name__}.FrozenConfig", FrozenConfig),
      (f"{__name__}.Point", Point), (f"{__name__}.Pair", Pair), (f"{__name__}.Colour", Colour),
-     (f"{__name__}.PlainRecord", PlainRecord)],
+     (f"{__name__}.PlainRecord", PlainRecord), (f"{__name__}.ReadOnlyView", ReadOnlyView)],
 )  # fmt: skip
 def test_data_constructors_may_be_allowed(name: str, obj: object) -> None:
     assert allow_refusal(name) is None
@@ -251,6 +301,18 @@ def test_numpy_data_constructors_may_be_allowed_also_under_their_numpy_1_names()
         (f"{__name__}.ReducesToACommand", ReducesToACommand, "its __reduce__ is code of its own"),
         (f"{__name__}.RunsOnInit", RunsOnInit, "its __init__ is code of its own"),
         (f"{__name__}.RunsOnSet", RunsOnSet, "its property target runs code when set"),
+        (
+            f"{__name__}.RunsThroughADescriptor",
+            RunsThroughADescriptor,
+            "its attribute target runs code when set",
+        ),
+        (f"{__name__}.ForgesAGeneratedMethod", ForgesAGeneratedMethod, "its __setstate__ is code of its own"),
+        (
+            "a_module_nobody_imported.Unimported",
+            Unimported,
+            "its module does not hold it as a_module_nobody_imported",
+        ),
+        (f"{__name__}.NotHeldUnderThisName", Renamed, "its module does not hold it as"),
         (f"{__name__}.WithMeta", WithMeta, f"its metaclass {__name__}.Meta is code of its own"),
         ("typing.Any", typing.Any, "its metaclass typing._AnyMeta is code of its own"),
         (
@@ -302,6 +364,22 @@ def test_only_installed_modules_and_standard_data_modules_may_be_imported(tmp_pa
 
 
 # -- TorchScript: data pickles, and code that runs under torch.jit.load ----------------------------
+
+
+def test_the_records_of_a_format_are_data_in_that_format_only() -> None:
+    """TorchScript's builders are data in a TorchScript archive, DCP's metadata in a DCP folder;
+    each stays unknown in the other (and in any other file)."""
+    builder = GlobalRef("torch.jit._pickle", "build_intlist", GlobalClass.UNKNOWN, "data.pkl", 2)
+    record = GlobalRef(
+        "torch.distributed.checkpoint.metadata", "Metadata", GlobalClass.UNKNOWN, ".metadata", 2
+    )
+    verdicts = {
+        fmt: [g.verdict for g in in_format([builder, record], fmt)]
+        for fmt in (Format.TORCHSCRIPT, Format.DCP)
+    }
+    assert verdicts[Format.TORCHSCRIPT] == [GlobalClass.ALLOWED, GlobalClass.UNKNOWN]
+    assert verdicts[Format.DCP] == [GlobalClass.UNKNOWN, GlobalClass.ALLOWED]
+    assert [g.verdict for g in in_format([builder, record], Format.TORCH_ZIP)] == [GlobalClass.UNKNOWN] * 2
 
 
 def _scripted(path: Path, traced: bool) -> Path:

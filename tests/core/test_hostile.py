@@ -243,6 +243,7 @@ def test_huge_length_claims_do_not_read_the_file(tmp_path: Path) -> None:
         peek(path)
 
 
+@pytest.mark.timed
 def test_hostile_object_graph_is_refused_quickly_and_cheaply(tmp_path: Path) -> None:
     """8 MB of empty dicts appended to a list: the default budget stops it, not the machine."""
     path = tmp_path / "dicts.pkl"
@@ -370,6 +371,7 @@ def test_pickle_module_is_never_used_to_read(
         _read(case)
 
 
+@pytest.mark.timed
 def test_a_long_string_shared_many_times_is_described_cheaply(tmp_path: Path) -> None:
     """2 MB of text referenced 20,000 times: each row shows a slice, never the whole repr."""
     text = b"a" * (2 << 20)
@@ -516,6 +518,7 @@ def test_overlapping_members_are_refused_and_read_once(corpus: dict[str, Hostile
     ]  # 5,000 records of the same bytes: scanned once
 
 
+@pytest.mark.timed
 def test_tar_headers_are_never_handed_to_tarfile(
     corpus: dict[str, HostileCase], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -535,6 +538,7 @@ def test_tar_headers_are_never_handed_to_tarfile(
     assert peek(corpus["tar_hardlinked_pickle"].path).dangerous_globals
 
 
+@pytest.mark.timed
 def test_long_keys_handed_out_by_the_memo_are_charged(corpus: dict[str, HostileCase]) -> None:
     """One 1 MB key used 2,000 times as a dict key costs 2 GB to whoever shows the keys: refused
     at once, naming the limit."""

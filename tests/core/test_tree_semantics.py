@@ -255,6 +255,7 @@ def _memo_keys_pickle(path: Path, rows: int, components: int) -> Path:
     return path
 
 
+@pytest.mark.timed
 def test_long_dotted_keys_through_the_memo_build_in_bounded_time(tmp_path: Path) -> None:
     path = _memo_keys_pickle(tmp_path / "keys.pkl", rows=100_000, components=500)
     assert path.stat().st_size < 1 << 20
@@ -269,6 +270,7 @@ def test_long_dotted_keys_through_the_memo_build_in_bounded_time(tmp_path: Path)
     assert elapsed < 10, f"{elapsed:.1f} s"
 
 
+@pytest.mark.timed
 def test_distinct_deep_keys_stop_at_the_byte_budget_with_a_sentence() -> None:
     top = PDict(items=[(f"{i}." + ".".join(["k"] * 498) + ".w", i) for i in range(20_000)])
     builder = TreeBuilder(max_bytes=20 << 20)
