@@ -9,8 +9,9 @@ what may be handed to torch. The window, the command line and the engine all ask
   (``resolved_refusal``): only data constructors, reached under their own name.
 - **What trust means**: ``weights_only=False`` for one file, asked for each file and never
   remembered; the file's pickle may then run anything, so it is never implied by another answer.
-- **What may be handed to torch** (``load_refusal``): nothing dangerous and no TorchScript archive
-  unless the file is trusted, and no allowlist holding a name that may never be allowed.
+- **What may be handed to torch** (``load_refusal``): nothing dangerous (a dangerous global, or a
+  file torch could read otherwise than it is shown) and no TorchScript archive unless the file is
+  trusted, and no allowlist holding a name that may never be allowed.
 """
 
 from __future__ import annotations
@@ -184,6 +185,15 @@ def danger_sentence(file_name: str, judged: FileVerdict) -> str:
         f"“{escape_text(file_name)}” references {_listing(judged.dangerous)}, which can run code on "
         f"this computer{what}; it is shown from its static read and not handed to torch unless you "
         "trust the file."
+    )
+
+
+def differential_sentence(file_name: str, judged: FileVerdict) -> str:
+    """Why a file that torch could read otherwise than it is shown is not handed to torch."""
+    why = escape_text(judged.differentials[0])
+    return (
+        f"“{escape_text(file_name)}” may not be what torch would read ({why}); it is shown from its static "
+        "read and not handed to torch unless you trust the file."
     )
 
 
@@ -524,4 +534,7 @@ def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOption
     if judged is not None and judged.dangerous:
         details = "; ".join(f"{escape_text(n)}: it {judge_qualname(n).reason}" for n in judged.dangerous)
         return Refusal("dangerous", danger_sentence(file_name, judged), judged.dangerous, details)
+    if judged is not None and judged.differentials:
+        details = "; ".join(escape_text(d) for d in judged.differentials)
+        return Refusal("dangerous", differential_sentence(file_name, judged), (), details)
     return None

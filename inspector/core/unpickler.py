@@ -205,6 +205,7 @@ class SafeUnpickler:
         *,
         name: str = "pickle",
         on_global: Callable[[Global], None] | None = None,
+        on_build: Callable[[Call | Instance, Any, int], None] | None = None,
         reduce_hook: Hook | None = None,
         persistent_load: Callable[[Any], Any] | None = None,
         limits: Limits | None = None,
@@ -214,6 +215,7 @@ class SafeUnpickler:
         self.start = start
         self.name = name
         self.on_global = on_global
+        self.on_build = on_build  # sees each BUILD of a call's result before its state is set
         self.reduce_hook = reduce_hook
         self.persistent_load = persistent_load
         self.limits = limits or Limits()
@@ -543,6 +545,8 @@ class SafeUnpickler:
                     state = stack.pop()
                     obj = stack[-1]
                     if isinstance(obj, (Call, Instance)):
+                        if self.on_build is not None:
+                            self.on_build(obj, state, opos)
                         obj.state = state
                     elif hasattr(obj, "build_state"):
                         obj.build_state(state)

@@ -18,7 +18,7 @@ from inspector.core.peek import peek
 from inspector.core.safety import TORCHSCRIPT_CODE, verdict_of
 from tests.checkpoints import BuiltCheckpoint
 from tests.conftest import CliRunner
-from tests.hostile_globals import ALIASES, marker
+from tests.hostile_globals import ALIASES, FORGED_DTYPES, forged_numpy_array, marker
 
 
 class _CopiesFile:
@@ -159,3 +159,21 @@ def test_export_of_a_torchscript_archive_writes_its_weights_only(cli: CliRunner,
     assert "verified." in weights.stdout and "TorchScript code is not exported" in weights.stdout
     assert copy.returncode == 2 and "exported as its weights only, to safetensors" in copy.stderr
     assert not (tmp_path / "w.pth").exists()
+
+
+def test_allowing_what_the_scan_lists_never_hands_torch_a_numpy_dtype_that_lies_about_its_layout(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    calls, paths = [], []
+    for i, case in enumerate(FORGED_DTYPES):
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        path = forged_numpy_array(folder, case)
+        allow = [arg for g in peek(str(path)).unsafe_globals for arg in ("--allow-global", g.qualname)]
+        paths.append(path)
+        calls += [("info", "--load", path, *allow), ("export", path, "-o", folder / "out.pth", *allow)]
+    for i, result in enumerate(cli.run_many(calls)):
+        assert result.returncode == 2, result.describe()  # a segfault of numpy is -11
+        assert "numpy dtype" in result.stderr and "not handed to torch unless you trust" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (paths[i // 2].parent / "out.pth").exists()

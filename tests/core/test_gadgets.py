@@ -26,8 +26,9 @@ import pytest
 import torch
 
 from inspector.core.errors import CheckpointError
-from inspector.core.globals_policy import Family, implied_globals, judge, torch_lookup
+from inspector.core.globals_policy import Family, judge, torch_lookup
 from inspector.core.model import GlobalClass
+from inspector.core.numpy_dtypes import implied_globals
 from inspector.core.peek import peek
 from inspector.core.safety import (
     TORCHSCRIPT_CODE,
@@ -37,7 +38,15 @@ from inspector.core.safety import (
     resolved_refusal,
     verdict_of,
 )
-from tests.hostile_globals import ADVISORY_GADGETS, MARKER, ext_pickle, in_torch_zip, write
+from tests.hostile_globals import (
+    ADVISORY_GADGETS,
+    FORGED_DTYPES,
+    MARKER,
+    ext_pickle,
+    forged_numpy_array,
+    in_torch_zip,
+    write,
+)
 
 
 def _plain_pickle(module: str, name: str) -> bytes:
@@ -335,3 +344,39 @@ def test_a_payload_in_a_torchscript_archive_stays_dangerous(tmp_path: Path) -> N
     judged = verdict_of(index)
     assert judged.verdict is Verdict.DANGEROUS and judged.torchscript_code
     assert judged.dangerous == (f"{os.system.__module__}.system",)
+
+
+# -- numpy dtypes whose pickled state lies about their layout -------------------------------------
+
+
+@pytest.mark.parametrize("case", list(FORGED_DTYPES))
+def test_a_numpy_dtype_whose_state_lies_about_its_layout_makes_the_file_dangerous(
+    tmp_path: Path, case: str
+) -> None:
+    index = peek(str(forged_numpy_array(tmp_path, case)))
+    judged = verdict_of(index)
+    assert judged.verdict is Verdict.DANGEROUS
+    [said] = judged.differentials
+    assert said.startswith("data.pkl byte ") and "a numpy dtype" in said
+    assert "numpy does not check" in said
+
+
+def test_numpy_arrays_as_numpy_pickles_them_are_data(tmp_path: Path) -> None:
+    import numpy as np
+
+    point = np.dtype([("x", "f4"), ("name", "U3"), ("id", "i8")])
+    arrays = {
+        "plain": [np.zeros(2, dtype=c) for c in ("b1", "i1", "u2", "i4", "u8", "f2", ">f4", "f8", "c16")],
+        "objects": np.array([None, 1, "a"], dtype=object),
+        "text": [np.array(["ab", "c"]), np.array([b"xyz"]), np.zeros(2, dtype="V4")],
+        "times": [np.zeros(2, dtype="M8[ns]"), np.zeros(1, dtype="m8[s]")],
+        "structs": [np.zeros(2, dtype=point), np.zeros(1, dtype=np.dtype(point.descr, align=True))],
+        "titled": np.zeros(1, dtype=np.dtype({"names": ["a"], "formats": ["f8"], "titles": ["alpha"]})),
+        "nested": np.zeros(1, dtype=[("p", point), ("v", "f4", (3,))]),
+        "subarray": np.zeros(2, dtype=np.dtype(("f4", (2, 3)))),
+        "dtypes": [np.dtype("f4"), np.dtype("O"), point],
+    }
+    path = tmp_path / "arrays.pth"
+    torch.save({"w": torch.ones(2), "arrays": arrays}, path)
+    judged = verdict_of(peek(str(path)))
+    assert judged.verdict is Verdict.UNKNOWN and judged.differentials == ()

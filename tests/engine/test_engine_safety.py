@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import io
 import os
 import pickle
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from inspector.core.model import GlobalClass
 from inspector.core.peek import peek
 from inspector.engine import global_resolver, loader
 from inspector.engine.loader import LoadError, load_checkpoint
-from inspector.engine.protocol import LoadReply
+from inspector.engine.protocol import LoadReply, Result
 from tests import hostile_globals
 from tests.checkpoints import BuiltCheckpoint
 from tests.hostile_globals import ALIASES, SYSTEM, AliasCase
@@ -91,6 +93,24 @@ def test_a_dangerous_file_never_reaches_torch_load_unless_trusted(
     assert error.extra["globals"] == [SYSTEM]
     assert error.message.startswith(f"“payload.pth” references {SYSTEM}, which can run code")
     assert torch_load_calls == [] and not marker.exists()
+
+
+def test_a_file_torch_could_read_otherwise_than_shown_never_reaches_torch_load_unless_trusted(
+    tmp_path: Path, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    from tests.hostile import torch_zip_bytes, zip_two_directories
+
+    with zipfile.ZipFile(io.BytesIO(torch_zip_bytes({"hidden": torch.zeros(3)}))) as z:
+        body = z.read(next(n for n in z.namelist() if n.endswith("/data.pkl")))
+    path = tmp_path / "two_directories.pth"
+    path.write_bytes(zip_two_directories(torch_zip_bytes({"shown": torch.ones(3)}), body))
+    assert peek(str(path)).differentials
+    error = _error(path, LoadOptions(map_location="cpu"))
+    assert error.kind == "dangerous" and torch_load_calls == []
+    assert error.message.startswith("“two_directories.pth” may not be what torch would read (")
+    assert error.message.endswith("not handed to torch unless you trust the file.")
+    result = load_checkpoint(str(path), LoadOptions(map_location="cpu", weights_only=False))
+    assert len(torch_load_calls) == 1 and result.devices
 
 
 def test_allowing_exactly_the_named_globals_loads_under_weights_only(
@@ -499,7 +519,8 @@ def test_a_nested_jagged_tensor_is_safe_and_loads_weights_only(engine: Any, tmp_
     assert "torch._dynamo.decorators._DimRange" in {g.qualname for g in index.globals}
     assert index.unsafe_globals == []
     event = engine.load(path, map_location="cpu")
-    assert event["event"] == "result", event
+    assert isinstance(event, Result), event
+    assert LoadReply.from_json(event.data).devices
 
 
 def test_an_object_torch_will_not_fill_in_is_named_without_torch_s_paragraph(tmp_path: Path) -> None:
