@@ -218,6 +218,37 @@ def _module_function() -> None:
     return None
 
 
+class IteratesItself(tuple[int, ...]):
+    """Walking a loaded tuple (as the loader does to find its tensors) would run this."""
+
+    def __iter__(self) -> Iterator[int]:
+        os.system("true")
+        return super().__iter__()
+
+
+class LiesAboutItsClass:
+    """``isinstance`` on an instance reads ``__class__``, even inside torch's own BUILD."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        os.system("true")
+        return type(self)
+
+
+class ItemsOfItsOwn(dict[str, Any]):
+    def items(self) -> Any:
+        os.system("true")
+        return super().items()
+
+
+class SavesItself:
+    """A pth copy pickles what torch.load built: pickling calls ``__getstate__``."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        os.system("true")
+        return {}
+
+
 @pytest.mark.parametrize(
     ("name", "obj"),
     [("argparse.Namespace", argparse.Namespace), ("collections.OrderedDict", collections.OrderedDict),
@@ -269,6 +300,10 @@ def test_numpy_data_constructors_may_be_allowed_also_under_their_numpy_1_names()
         ),
         (f"{__name__}.ConfigWithHook", ConfigWithHook, "its __post_init__ is code of its own"),
         (f"{__name__}.ConfigWithFactory", ConfigWithFactory, "its field made is made by a function"),
+        (f"{__name__}.IteratesItself", IteratesItself, "its __iter__ is code of its own, which Python runs"),
+        (f"{__name__}.LiesAboutItsClass", LiesAboutItsClass, "its __class__ is code of its own"),
+        (f"{__name__}.ItemsOfItsOwn", ItemsOfItsOwn, "its items replaces dict.items with code of its own"),
+        (f"{__name__}.SavesItself", SavesItself, "its __getstate__ is code of its own"),
     ],
 )
 def test_anything_else_is_refused_with_what_it_really_is(name: str, obj: object, words: str) -> None:

@@ -12,6 +12,7 @@ import os
 import pickle
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,29 @@ def test_a_file_torch_could_read_otherwise_than_shown_never_reaches_torch_load_u
     assert error.message.endswith("not handed to torch unless you trust the file.")
     result = load_checkpoint(str(path), LoadOptions(map_location="cpu", weights_only=False))
     assert len(torch_load_calls) == 1 and result.devices
+
+
+class _WalksItself(tuple[int, ...]):
+    """A tuple whose iteration is code of its own: it creates the file named in its state."""
+
+    def __iter__(self) -> Iterator[int]:
+        Path(self.__dict__["marker"]).touch()
+        return super().__iter__()
+
+
+def test_a_class_with_code_python_runs_on_its_own_is_never_allowed(
+    tmp_path: Path, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    marker = tmp_path / "MARKER"
+    walks = _WalksItself((1, 2))
+    walks.marker = str(marker)  # type: ignore[attr-defined]
+    path = tmp_path / "walks.pth"
+    torch.save({"w": torch.ones(2), "shape": walks}, path)
+    name = f"{__name__}._WalksItself"
+    assert [g.qualname for g in peek(str(path)).unsafe_globals] == [name]
+    error = _error(path, LoadOptions(allowed_globals=(name,)))
+    assert error.kind == "refused-global" and "its __iter__ is code of its own" in error.message
+    assert torch_load_calls == [] and not marker.exists()
 
 
 def test_allowing_exactly_the_named_globals_loads_under_weights_only(
