@@ -335,3 +335,49 @@ def forged_numpy_array(folder: Path, case: str, file_name: str = "forged.pth") -
     reader = collections.OrderedDict if state[2] is not None or state[3] is not None else set
     torch.save({"w": torch.ones(2), "items": _Reduced(reader, (array,))}, path, pickle_protocol=2)
     return path
+
+
+class _NewObject:
+    """Unpickling calls ``cls.__new__(cls, *args)`` (NEWOBJ)."""
+
+    def __init__(self, cls: type, args: tuple[Any, ...]) -> None:
+        self.cls, self.args = cls, args
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # pickle writes NEWOBJ only for an object of the class it names
+        return self.cls
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import copyreg
+
+        return copyreg.__newobj__, (self.cls, *self.args)
+
+
+def _raw_memory_arrays() -> dict[str, Any]:
+    """Arrays that numpy's pickles never make, each over memory the file does not fill in: an
+    object array over raw bytes (called as ``numpy.ndarray(shape, dtype, buffer)``, by REDUCE or
+    NEWOBJ), read by ``set``, and an array of uninitialized memory (``_reconstruct`` with a shape,
+    and no state after it)."""
+    import numpy as np
+
+    objects = np.dtype("O")
+    return {
+        "object array over raw bytes": _Reduced(set, (_Reduced(np.ndarray, ((1,), objects, b"B" * 8)),)),
+        "object array over raw bytes, by NEWOBJ": _Reduced(
+            set, (_NewObject(np.ndarray, ((1,), objects, b"B" * 8)),)
+        ),
+        "array of uninitialized memory": _Reduced(
+            np._core.multiarray._reconstruct, (np.ndarray, (4096,), b"b")
+        ),
+    }
+
+
+RAW_MEMORY_ARRAYS = ("object array over raw bytes", "object array over raw bytes, by NEWOBJ",
+                     "array of uninitialized memory")  # fmt: skip
+
+
+def raw_memory_array(folder: Path, case: str, file_name: str = "raw.pth") -> Path:
+    """A real torch.save zip holding the array of ``RAW_MEMORY_ARRAYS`` named ``case``."""
+    path = folder / file_name
+    torch.save({"w": torch.ones(2), "items": _raw_memory_arrays()[case]}, path, pickle_protocol=2)
+    return path

@@ -28,7 +28,7 @@ import torch
 from inspector.core.errors import CheckpointError
 from inspector.core.globals_policy import Family, judge, torch_lookup
 from inspector.core.model import GlobalClass
-from inspector.core.numpy_dtypes import implied_globals
+from inspector.core.numpy_pickles import implied_globals
 from inspector.core.peek import peek
 from inspector.core.safety import (
     TORCHSCRIPT_CODE,
@@ -42,9 +42,11 @@ from tests.hostile_globals import (
     ADVISORY_GADGETS,
     FORGED_DTYPES,
     MARKER,
+    RAW_MEMORY_ARRAYS,
     ext_pickle,
     forged_numpy_array,
     in_torch_zip,
+    raw_memory_array,
     write,
 )
 
@@ -394,6 +396,16 @@ def test_a_numpy_dtype_whose_state_lies_about_its_layout_makes_the_file_dangerou
     [said] = judged.differentials
     assert said.startswith("data.pkl byte ") and "a numpy dtype" in said
     assert "numpy does not check" in said
+
+
+@pytest.mark.parametrize("case", RAW_MEMORY_ARRAYS)
+def test_a_numpy_array_over_memory_the_file_does_not_fill_in_makes_the_file_dangerous(
+    tmp_path: Path, case: str
+) -> None:
+    judged = verdict_of(peek(str(raw_memory_array(tmp_path, case))))
+    assert judged.verdict is Verdict.DANGEROUS
+    [said] = judged.differentials
+    assert said.startswith("data.pkl byte ") and "numpy's pickles never" in said
 
 
 def test_numpy_arrays_as_numpy_pickles_them_are_data(tmp_path: Path) -> None:

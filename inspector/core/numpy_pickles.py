@@ -1,11 +1,15 @@
-"""numpy dtypes in a pickle: the class torch needs allowed for each, and whether the state a pickle
-gives one is a state numpy would derive itself.
+"""numpy objects in a pickle: the class torch needs allowed for each dtype, whether the state a
+pickle gives a dtype is one numpy would derive itself, and whether an array is built as numpy's own
+pickles build it.
 
 torch's weights-only BUILD checks the type of the object it fills in, so a numpy array also needs
 its dtype's class allowed although no GLOBAL names it. numpy's ``dtype.__setstate__`` takes the
 flags, sizes, fields and subarray from the pickle without checking them against the kind, so a
 forged state lets an array read memory it does not own, or raw bytes as pointers to Python objects
-(the process crashes, or worse): such a state is judged here, on the stand-ins, importing nothing.
+(the process crashes, or worse); and ``numpy.ndarray(shape, dtype, buffer)`` makes an array over
+raw bytes whatever its dtype, objects included. numpy's pickles build every array empty with
+``_reconstruct(ndarray, (0,), b'b')`` and then set its state: anything else is judged here, on the
+stand-ins, importing nothing.
 """
 
 from __future__ import annotations
@@ -166,4 +170,26 @@ def dtype_state_problem(qualname: str, args: Any, state: Any, previous: Any = No
         return _struct_problem(kind, state, elsize, flags)
     if flags != _PLAIN_FLAGS.get(kind, 0):
         return f"flags {flags}, where numpy gives a {kind!r} dtype {_PLAIN_FLAGS.get(kind, 0)}"
+    return None
+
+
+#: numpy's array builder as its pickles name it (numpy 2.x, and numpy 1.x's name).
+_RECONSTRUCT = frozenset({"numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct"})
+
+
+def array_call_problem(qualname: str, args: Any) -> str | None:
+    """Why a call (REDUCE, or NEWOBJ of a class) that builds a numpy array is not one numpy's pickles
+    make, as a phrase, or ``None``."""
+    if qualname == "numpy.ndarray":
+        return (
+            "numpy's pickles never call numpy.ndarray itself, which makes an array over raw bytes "
+            "(read as any dtype, Python objects included) or over uninitialized memory"
+        )
+    if qualname in _RECONSTRUCT:
+        shape = args[1] if isinstance(args, tuple) and len(args) == 3 else None
+        if shape != (0,):
+            return (
+                f"numpy's pickles never make an array of shape {shape!r} with _reconstruct (they make "
+                "it empty, then fill it in): it holds uninitialized memory"
+            )
     return None
