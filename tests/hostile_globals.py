@@ -9,6 +9,7 @@ only GLOBAL, protocol 2), so the name in the file is exactly the one a test chos
 
 from __future__ import annotations
 
+import collections
 import io
 import os
 import pickle
@@ -273,3 +274,110 @@ def legacy_bytes(obj: object) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf, _use_new_zipfile_serialization=False)
     return buf.getvalue()
+
+
+# -- numpy dtypes whose pickled state lies about their layout ------------------------------------
+
+
+class _Reduced:
+    """Unpickling calls ``func(*args)`` and then sets the result's state to ``state`` (BUILD)."""
+
+    def __init__(self, func: Any, args: tuple[Any, ...], state: Any = None) -> None:
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+#: numpy's ``dtype.__setstate__`` takes the flags, fields and sizes from the pickle without checking
+#: them against the kind: each state makes numpy read memory the array does not own, or raw bytes as
+#: pointers to Python objects (the process crashes, or worse). ``(dtype call args, state)``.
+FORGED_DTYPES: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
+    "object dtype without its object flags": (("O8", False, True), (3, "|", None, None, None, -1, -1, 0)),
+    "struct field past the item": (
+        ("V8", False, True), (3, "|", None, ("k", "v"), {"k": ("u1", 0), "v": ("f8", 1 << 24)}, 8, 1, 16)
+    ),
+    "struct of objects without their flags": (
+        ("V8", False, True), (3, "|", None, ("k", "v"), {"k": ("u1", 0), "v": ("O", 0)}, 8, 1, 0)
+    ),
+    "subarray larger than the item": (("V8", False, True), (3, "|", ("f8", (2,)), None, None, 8, 1, 0)),
+    "float dtype claiming objects": (("f8", False, True), (3, "<", None, None, None, -1, -1, 63)),
+}  # fmt: skip
+
+
+def _dtype_state(state: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The state with the field and subarray dtype codes turned into real numpy dtypes."""
+    import numpy as np
+
+    version, endian, subarray, names, fields, *rest = state
+    if subarray is not None:
+        subarray = (np.dtype(subarray[0]), subarray[1])
+    if fields is not None:
+        fields = {k: (np.dtype(v[0]), *v[1:]) for k, v in fields.items()}
+    return (version, endian, subarray, names, fields, *rest)
+
+
+def forged_numpy_array(folder: Path, case: str, file_name: str = "forged.pth") -> Path:
+    """A real torch.save zip holding one numpy array of 8 bytes ``B`` whose dtype has the forged
+    state of ``FORGED_DTYPES[case]``, passed to ``set`` or, for a struct, to ``OrderedDict`` (both
+    allowed by torch), which read its items (a struct's two fields, a subarray's two values, as key
+    and value)."""
+    import numpy as np
+
+    args, state = FORGED_DTYPES[case]
+    dtype = _Reduced(np.dtype, args, _dtype_state(state))
+    count = 1 if args[0] != "f8" else 2
+    data: Any = b"B" * 8 if args[0] != "f8" else [1.0, 2.0]
+    array = _Reduced(
+        np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, (count,), dtype, False, data)
+    )
+    path = folder / file_name
+    reader = collections.OrderedDict if state[2] is not None or state[3] is not None else set
+    torch.save({"w": torch.ones(2), "items": _Reduced(reader, (array,))}, path, pickle_protocol=2)
+    return path
+
+
+class _NewObject:
+    """Unpickling calls ``cls.__new__(cls, *args)`` (NEWOBJ)."""
+
+    def __init__(self, cls: type, args: tuple[Any, ...]) -> None:
+        self.cls, self.args = cls, args
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # pickle writes NEWOBJ only for an object of the class it names
+        return self.cls
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import copyreg
+
+        return copyreg.__newobj__, (self.cls, *self.args)
+
+
+def _raw_memory_arrays() -> dict[str, Any]:
+    """Arrays that numpy's pickles never make, each over memory the file does not fill in: an
+    object array over raw bytes (called as ``numpy.ndarray(shape, dtype, buffer)``, by REDUCE or
+    NEWOBJ), read by ``set``, and an array of uninitialized memory (``_reconstruct`` with a shape,
+    and no state after it)."""
+    import numpy as np
+
+    objects = np.dtype("O")
+    return {
+        "object array over raw bytes": _Reduced(set, (_Reduced(np.ndarray, ((1,), objects, b"B" * 8)),)),
+        "object array over raw bytes, by NEWOBJ": _Reduced(
+            set, (_NewObject(np.ndarray, ((1,), objects, b"B" * 8)),)
+        ),
+        "array of uninitialized memory": _Reduced(
+            np._core.multiarray._reconstruct, (np.ndarray, (4096,), b"b")
+        ),
+    }
+
+
+RAW_MEMORY_ARRAYS = ("object array over raw bytes", "object array over raw bytes, by NEWOBJ",
+                     "array of uninitialized memory")  # fmt: skip
+
+
+def raw_memory_array(folder: Path, case: str, file_name: str = "raw.pth") -> Path:
+    """A real torch.save zip holding the array of ``RAW_MEMORY_ARRAYS`` named ``case``."""
+    path = folder / file_name
+    torch.save({"w": torch.ones(2), "items": _raw_memory_arrays()[case]}, path, pickle_protocol=2)
+    return path

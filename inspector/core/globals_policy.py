@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import enum
-import re
-import struct
 from dataclasses import dataclass
-from typing import Any
 
 from .dtypes import ITEMSIZE, QSCHEMES, STORAGE_DTYPE, TENSOR_TYPES
 from .model import GlobalClass
@@ -386,34 +383,3 @@ def judge_qualname(qualname: str) -> Judgement:
         return Judgement(GlobalClass.DANGEROUS, Family.MALFORMED, qualname)
     judgements = [judge(".".join(parts[:i]), ".".join(parts[i:])) for i in range(1, len(parts))]
     return max(judgements, key=lambda j: _SEVERITY[j.verdict])
-
-
-#: numpy's DType class of a dtype pickled as ``numpy.dtype(code, False, True)``: torch's
-#: weights-only BUILD checks the type of the object it fills in, so a file with a numpy array also
-#: needs ``numpy.dtypes.Float32DType`` allowed although no GLOBAL names it.
-_NUMPY_DTYPE_CLASSES = {
-    "b1": "BoolDType", "i1": "Int8DType", "u1": "UInt8DType", "i2": "Int16DType", "u2": "UInt16DType",
-    "i4": "Int32DType", "u4": "UInt32DType", "f2": "Float16DType", "f4": "Float32DType",
-    "f8": "Float64DType", "f12": "LongDoubleDType", "f16": "LongDoubleDType", "c8": "Complex64DType",
-    "c16": "Complex128DType", "c24": "CLongDoubleDType", "c32": "CLongDoubleDType",
-    # C long is 64 bits on Linux and macOS: numpy names its 8-byte integers after it there.
-    "i8": "Int64DType" if struct.calcsize("l") == 8 else "LongLongDType",
-    "u8": "UInt64DType" if struct.calcsize("l") == 8 else "ULongLongDType",
-}  # fmt: skip
-_NUMPY_KIND_CLASSES = {"O": "ObjectDType", "S": "BytesDType", "U": "StrDType", "V": "VoidDType",
-                       "M": "DateTime64DType", "m": "TimeDelta64DType"}  # fmt: skip
-_DTYPE_CODE = re.compile(r"[<>|=]?([a-zA-Z])(\d*)")
-
-
-def implied_globals(qualname: str, args: Any) -> list[tuple[str, str]]:
-    """Globals torch's weights-only loading needs for this call although the file never names them
-    (the class of the object the call builds): ``numpy.dtype('f4', …)`` needs
-    ``numpy.dtypes.Float32DType``."""
-    if qualname != "numpy.dtype" or not isinstance(args, tuple) or not args or not isinstance(args[0], str):
-        return []
-    found = _DTYPE_CODE.fullmatch(args[0])
-    if found is None:
-        return []
-    kind, size = found.groups()
-    name = _NUMPY_DTYPE_CLASSES.get(kind + size) or _NUMPY_KIND_CLASSES.get(kind)
-    return [("numpy.dtypes", name)] if name else []

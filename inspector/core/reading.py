@@ -16,11 +16,12 @@ from typing import Any, BinaryIO, ClassVar
 
 from .errors import CheckpointError, DamagedCheckpointError
 from .formats import Format
-from .globals_policy import classify, implied_globals, torch_lookup
+from .globals_policy import classify, torch_lookup
 from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, tensor_totals
+from .numpy_pickles import array_call_problem, builds_dtype, dtype_state_problem, implied_globals
 from .torch_pickle import TorchPickleReader
 from .tree import TreeBuilder
-from .unpickler import Budget, Global, Limits, NeedMoreData, PickleError, SafeUnpickler
+from .unpickler import Budget, Call, Global, Instance, Limits, NeedMoreData, PickleError, SafeUnpickler
 
 MAX_PICKLE_BYTES = 1 << 30  # a data.pkl above 1 GiB is not something torch.save writes
 MAX_LISTED_PER_GLOBAL = 1000  # occurrences of one global listed one by one; the rest are counted
@@ -132,10 +133,19 @@ class ReadState:
             if isinstance(func, Global):  # what torch needs for this call, named or not
                 for module, name in implied_globals(func.qualname, args):
                     self.record(Global(module, name, func.offset), which)
+                self.check_call(func, args, f"{which} byte {func.offset}")
             return hooks.reduce_hook(func, args)
 
+        def on_build(obj: Call | Instance, state: Any, pos: int) -> None:
+            self.check_build(obj, state, f"{which} byte {pos}")
+
+        def on_new(obj: Instance) -> None:
+            if isinstance(obj.cls, Global):
+                self.check_call(obj.cls, obj.args, f"{which} byte {obj.cls.offset}")
+
         up = SafeUnpickler(
-            data, start, name=which, on_global=lambda g: self.record(g, which),
+            data, start, name=which, on_global=lambda g: self.record(g, which), on_build=on_build,
+            on_new=on_new,
             reduce_hook=reduce_hook, persistent_load=hooks.persistent_load, limits=limits,
             budget=self.budget,
         )  # fmt: skip
@@ -145,6 +155,31 @@ class ReadState:
             error = _UnpickleError(f"{self.name} cannot be read: {exc.message}", exc.details)
             error.unscanned, error.inner = exc.unscanned, exc.message.rstrip(".")
             raise error from None
+
+    def check_build(self, obj: Call | Instance, state: Any, where: str) -> None:
+        """A state given to a numpy dtype that numpy would not derive itself makes the file dangerous:
+        numpy takes it unchecked, and an array of that dtype then reads memory it does not own."""
+        func = obj.func if isinstance(obj, Call) else obj.cls
+        if not isinstance(func, Global) or not builds_dtype(func.qualname):
+            return
+        problem = dtype_state_problem(func.qualname, obj.args, state, obj.state)
+        if problem is not None:
+            self._numpy_differential(
+                f"{where}: a numpy dtype whose pickled state numpy does not check ({problem}): an array "
+                "of it would read memory it does not own, or raw bytes as Python objects"
+            )
+
+    def check_call(self, func: Global, args: Any, where: str) -> None:
+        """A numpy array built otherwise than numpy's pickles build it makes the file dangerous: it
+        would be made over raw bytes or uninitialized memory."""
+        problem = array_call_problem(func.qualname, args)
+        if problem is not None:
+            self._numpy_differential(f"{where}: {problem}; the array would read memory it does not own")
+
+    def _numpy_differential(self, sentence: str) -> None:
+        said = [d for d in self.differentials if "read memory it does not own" in d]
+        if sentence not in said and len(said) < MAX_WARNINGS_OF_A_KIND:
+            self.differentials.append(sentence)
 
     def scan_only(self, data: bytes, start: int, which: str, warnings: list[str]) -> int | None:
         """Read a further pickle for its globals only; a damaged one is a warning. Its end, or None.

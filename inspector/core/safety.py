@@ -9,8 +9,9 @@ what may be handed to torch. The window, the command line and the engine all ask
   (``resolved_refusal``): only data constructors, reached under their own name.
 - **What trust means**: ``weights_only=False`` for one file, asked for each file and never
   remembered; the file's pickle may then run anything, so it is never implied by another answer.
-- **What may be handed to torch** (``load_refusal``): nothing dangerous and no TorchScript archive
-  unless the file is trusted, and no allowlist holding a name that may never be allowed.
+- **What may be handed to torch** (``load_refusal``): nothing dangerous (a dangerous global, or a
+  file torch could read otherwise than it is shown) and no TorchScript archive unless the file is
+  trusted, and no allowlist holding a name that may never be allowed.
 """
 
 from __future__ import annotations
@@ -185,6 +186,15 @@ def danger_sentence(file_name: str, judged: FileVerdict) -> str:
     )
 
 
+def differential_sentence(file_name: str, judged: FileVerdict) -> str:
+    """Why a file that torch could read otherwise than it is shown is not handed to torch."""
+    why = escape_text(judged.differentials[0])
+    return (
+        f"“{escape_text(file_name)}” may not be what torch would read ({why}); it is shown from its static "
+        "read and not handed to torch unless you trust the file."
+    )
+
+
 # -- what may be allowed -----------------------------------------------------------------------
 
 
@@ -329,8 +339,27 @@ _RECONSTRUCTION_METHODS = (
     "__missing__", "_missing_", "__post_init__",
 )  # fmt: skip
 _HEAPTYPE = 1 << 9
+
+
+def _unwrapped(value: object) -> object:
+    return value.__func__ if isinstance(value, staticmethod | classmethod) else value
+
+
+_PROBE = collections.namedtuple("_PROBE", "field")
 #: A namedtuple's field accessor: a descriptor that refuses to be set, nothing more.
-_TUPLE_FIELD = type(vars(collections.namedtuple("_Probe", "field"))["field"])
+_TUPLE_FIELD = type(_PROBE.field)
+#: The code every namedtuple's own methods share (``typing.NamedTuple`` makes them the same way).
+_NAMEDTUPLE_CODE = {
+    attr: _unwrapped(vars(_PROBE)[attr]).__code__  # type: ignore[attr-defined]
+    for attr in ("__repr__", "__getnewargs__", "_asdict", "_replace", "_make")
+}
+#: How an object is turned into text: loading it, walking it and pickling a copy never ask for that.
+_TEXT_METHODS = frozenset({"__repr__", "__str__", "__format__"})
+#: What ``dataclasses.dataclass`` writes into a class (order, eq, frozen and unsafe_hash included).
+_DATACLASS_METHODS = frozenset(
+    {"__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__", "__lt__", "__le__",
+     "__gt__", "__ge__"}
+)  # fmt: skip
 
 
 def real_name(obj: object) -> str | None:
@@ -365,55 +394,80 @@ def _held_under(obj: object, name: str) -> bool:
     return holder is obj
 
 
-def _unwrapped(value: object) -> object:
-    return value.__func__ if isinstance(value, staticmethod | classmethod) else value
-
-
-def _accepted_methods() -> dict[str, list[object]]:
-    """The reconstruction methods of the data bases, by name: inheriting them is plain data."""
-    accepted: dict[str, list[object]] = {}
-    for base in _DATA_BASES:
-        for attr in _RECONSTRUCTION_METHODS:
-            if attr in vars(base):
-                accepted.setdefault(attr, []).append(_unwrapped(vars(base)[attr]))
-    return accepted
+def _accepted_methods() -> dict[int, object]:
+    """Every attribute of the data bases (by identity): a class may inherit or reuse any of them,
+    under any name (an enum of strings takes ``str.__new__`` as its ``_new_member_``)."""
+    return {id(v): v for base in _DATA_BASES for v in map(_unwrapped, vars(base).values())}
 
 
 def _generated_method(klass: type, attr: str, value: object) -> bool:
-    """Methods the standard library writes for a record class: a dataclass's ``__init__``/``__eq__``
-    /``__hash__``/frozen ``__setattr__``, a namedtuple's ``__new__`` (a hash switched off, ``None``,
-    is inherited: it is ``dict``'s)."""
+    """Methods the standard library writes for a record class: a dataclass's ``__init__``,
+    ``__repr__``, comparisons, hash and frozen ``__setattr__``; a namedtuple's ``__new__`` and the
+    methods every namedtuple shares; a hash switched off."""
+    if attr == "__hash__" and value is None:
+        return True
     value = _unwrapped(value)
+    qualname = getattr(value, "__qualname__", "")
     code = getattr(value, "__code__", None)
-    if code is None or code.co_filename != "<string>":
+    if code is not None and code.co_filename == dataclasses.__file__ and attr == "__repr__":
+        # dataclasses guards the __repr__ it writes against recursion, with a wrapper of its own
+        code = getattr(getattr(value, "__wrapped__", None), "__code__", None)
+    if code is None:
         return False
-    if dataclasses.is_dataclass(klass) and attr in (
-        "__init__",
-        "__eq__",
-        "__hash__",
-        "__setattr__",
-        "__delattr__",
-    ):
-        return getattr(value, "__qualname__", "") == f"{klass.__qualname__}.{attr}"
-    if attr == "__new__" and isinstance(getattr(klass, "_fields", None), tuple):
-        return getattr(value, "__module__", "") == f"namedtuple_{klass.__name__}"
+    if isinstance(getattr(klass, "_fields", None), tuple):
+        if attr == "__new__":
+            return code.co_filename == "<string>" and value.__module__ == f"namedtuple_{klass.__name__}"
+        return code is _NAMEDTUPLE_CODE.get(attr)
+    if dataclasses.is_dataclass(klass) and attr in _DATACLASS_METHODS:
+        return code.co_filename == "<string>" and qualname == f"{klass.__qualname__}.{attr}"
     return False
 
 
-def _own_code_refusal(klass: type, accepted: dict[str, list[object]]) -> str | None:
-    """Why one class of an MRO adds code that unpickling would run, or ``None``."""
-    for attr, value in vars(klass).items():
+def _is_code(value: object) -> bool:
+    """True for an attribute that runs code when it is called or read (a function, a descriptor)."""
+    if isinstance(value, types.MemberDescriptorType | types.GetSetDescriptorType | _TUPLE_FIELD):
+        return False  # a slot or an instance dict: storage, no code
+    return callable(value) or hasattr(type(value), "__get__")
+
+
+def _own_code_refusal(klass: type, accepted: dict[int, object], bases: Sequence[type]) -> str | None:
+    """Why one class of an MRO adds code that unpickling, or using what it built, would run.
+
+    Python calls dunder methods on its own (iterating, ``isinstance`` through ``__class__``,
+    copying, pickling a copy), and code that walks a loaded dict, list or tuple calls the methods
+    of that type (``bases``), so a class may add neither; other methods run only when called, and
+    its text (``_TEXT_METHODS``) only when something prints it, which loading and copying never do.
+    """
+    own = [
+        (attr, value)
+        for attr, value in vars(klass).items()
+        if accepted.get(id(_unwrapped(value))) is not _unwrapped(value)  # not the data bases' own
+        and not _generated_method(klass, attr, value)
+    ]
+    for attr, _ in own:
         if attr in _RECONSTRUCTION_METHODS:
-            inherited = any(_unwrapped(value) is known for known in accepted.get(attr, ()))
-            if not inherited and not _generated_method(klass, attr, value):
-                return f"its {attr} is code of its own, which unpickling would run"
-        elif isinstance(value, property):
+            return f"its {attr} is code of its own, which unpickling would run"
+    for attr, value in own:
+        if isinstance(value, property):
             if value.fset is not None or value.fdel is not None:
                 return f"its property {escape_text(attr)} runs code when set"
-        elif hasattr(type(value), "__set__") and not isinstance(
-            value, types.MemberDescriptorType | types.GetSetDescriptorType | _TUPLE_FIELD
-        ):
+        elif hasattr(type(value), "__set__") and _is_code(value):
             return f"its attribute {escape_text(attr)} runs code when set"
+        if not _is_code(value):
+            continue
+        if attr in _TEXT_METHODS:
+            continue
+        if attr.startswith("__") and attr.endswith("__"):
+            return (
+                f"its {escape_text(attr)} is code of its own, which Python runs when the loaded object "
+                "is used (iterated, type-checked, copied or saved)"
+            )
+        base = next((b for b in bases if attr in vars(b)), None)
+        if base is not None:
+            return (
+                f"its {escape_text(attr)} replaces {base.__qualname__}.{escape_text(attr)} with code of its "
+                f"own, which runs when the loaded object is used as a {base.__qualname__}"
+            )
     return None
 
 
@@ -423,6 +477,7 @@ def _class_refusal(cls: type) -> str | None:
         meta = type(cls)
         return f"its metaclass {escape_text(f'{meta.__module__}.{meta.__qualname__}')} is code of its own"
     accepted = _accepted_methods()
+    bases = [b for b in cls.__mro__ if b in _DATA_BASES and b is not object]
     for klass in cls.__mro__:
         if klass in _DATA_BASES:
             continue
@@ -431,7 +486,7 @@ def _class_refusal(cls: type) -> str | None:
             continue
         if not klass.__flags__ & _HEAPTYPE:
             return f"it is built on {escape_text(qual)}, a compiled type whose reconstruction is its own code"
-        refusal = _own_code_refusal(klass, accepted)
+        refusal = _own_code_refusal(klass, accepted, bases)
         if refusal is not None:
             return refusal
     if dataclasses.is_dataclass(cls):
@@ -523,11 +578,6 @@ def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOption
         details = "; ".join(f"{escape_text(n)}: it {judge_qualname(n).reason}" for n in judged.dangerous)
         return Refusal("dangerous", danger_sentence(file_name, judged), judged.dangerous, details)
     if judged is not None and judged.differentials:
-        return Refusal(
-            "dangerous",
-            f"{quoted} would be read differently by another reader ({escape_text(judged.differentials[0])}), "
-            "so what torch runs may not be what is shown; it is shown from its static read and not handed "
-            "to torch unless you trust the file.",
-            details="; ".join(escape_text(d) for d in judged.differentials),
-        )
+        details = "; ".join(escape_text(d) for d in judged.differentials)
+        return Refusal("dangerous", differential_sentence(file_name, judged), (), details)
     return None

@@ -205,6 +205,8 @@ class SafeUnpickler:
         *,
         name: str = "pickle",
         on_global: Callable[[Global], None] | None = None,
+        on_build: Callable[[Call | Instance, Any, int], None] | None = None,
+        on_new: Callable[[Instance], None] | None = None,
         reduce_hook: Hook | None = None,
         persistent_load: Callable[[Any], Any] | None = None,
         limits: Limits | None = None,
@@ -214,6 +216,8 @@ class SafeUnpickler:
         self.start = start
         self.name = name
         self.on_global = on_global
+        self.on_build = on_build  # sees each BUILD of a call's result before its state is set
+        self.on_new = on_new  # sees each object NEWOBJ, NEWOBJ_EX, INST or OBJ makes
         self.reduce_hook = reduce_hook
         self.persistent_load = persistent_load
         self.limits = limits or Limits()
@@ -543,6 +547,8 @@ class SafeUnpickler:
                     state = stack.pop()
                     obj = stack[-1]
                     if isinstance(obj, (Call, Instance)):
+                        if self.on_build is not None:
+                            self.on_build(obj, state, opos)
                         obj.state = state
                     elif hasattr(obj, "build_state"):
                         obj.build_state(state)
@@ -552,6 +558,8 @@ class SafeUnpickler:
                     args = stack.pop()
                     made += _CALL
                     stack[-1] = Instance(stack[-1], args)
+                    if self.on_new is not None:
+                        self.on_new(stack[-1])
                 elif op == 0x92:  # NEWOBJ_EX
                     if len(stack) < 3:
                         raise err("NEWOBJ_EX needs a class and arguments", opos)
@@ -559,6 +567,8 @@ class SafeUnpickler:
                     args = stack.pop()
                     made += _CALL
                     stack[-1] = Instance(stack[-1], (args, kwargs))
+                    if self.on_new is not None:
+                        self.on_new(stack[-1])
                 elif op == 0x80:  # PROTO
                     pos = _u(data, pos, 1, end)
                     if data[pos - 1] > 5:
@@ -672,12 +682,16 @@ class SafeUnpickler:
                     cls = self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos)
                     made += _CALL + _OBJ
                     stack.append(Instance(cls, tuple(pop_mark(opos))))
+                    if self.on_new is not None:
+                        self.on_new(stack[-1])
                 elif op == 0x6F:  # OBJ
                     items = pop_mark(opos)
                     if not items:
                         raise err("OBJ without a class", opos)
                     made += _CALL + _OBJ
                     stack.append(Instance(items[0], tuple(items[1:])))
+                    if self.on_new is not None:
+                        self.on_new(stack[-1])
                 elif op in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
                     n = {0x82: 1, 0x83: 2, 0x84: 4}[op]
                     pos = _u(data, pos, n, end)

@@ -18,7 +18,14 @@ from inspector.core.peek import peek
 from inspector.core.safety import TORCHSCRIPT_CODE, verdict_of
 from tests.checkpoints import BuiltCheckpoint
 from tests.conftest import CliRunner
-from tests.hostile_globals import ALIASES, marker
+from tests.hostile_globals import (
+    ALIASES,
+    FORGED_DTYPES,
+    RAW_MEMORY_ARRAYS,
+    forged_numpy_array,
+    marker,
+    raw_memory_array,
+)
 
 
 class _CopiesFile:
@@ -159,3 +166,22 @@ def test_export_of_a_torchscript_archive_writes_its_weights_only(cli: CliRunner,
     assert "verified." in weights.stdout and "TorchScript code is not exported" in weights.stdout
     assert copy.returncode == 2 and "exported as its weights only, to safetensors" in copy.stderr
     assert not (tmp_path / "w.pth").exists()
+
+
+def test_allowing_what_the_scan_lists_never_hands_torch_a_numpy_array_over_memory_it_does_not_own(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    calls, paths = [], []
+    builders = [(forged_numpy_array, case) for case in FORGED_DTYPES]
+    for i, (build, case) in enumerate([*builders, *((raw_memory_array, c) for c in RAW_MEMORY_ARRAYS)]):
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        path = build(folder, case)
+        allow = [arg for g in peek(str(path)).unsafe_globals for arg in ("--allow-global", g.qualname)]
+        paths.append(path)
+        calls += [("info", "--load", path, *allow), ("export", path, "-o", folder / "out.pth", *allow)]
+    for i, result in enumerate(cli.run_many(calls)):
+        assert result.returncode == 2, result.describe()  # a segfault of numpy is -11
+        assert "numpy" in result.stderr and "not handed to torch unless you trust" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (paths[i // 2].parent / "out.pth").exists()

@@ -27,8 +27,9 @@ import torch
 
 from inspector.core.errors import CheckpointError
 from inspector.core.formats import Format
-from inspector.core.globals_policy import Family, implied_globals, judge, judge_qualname, torch_lookup
+from inspector.core.globals_policy import Family, judge, judge_qualname, torch_lookup
 from inspector.core.model import GlobalClass, GlobalRef
+from inspector.core.numpy_pickles import implied_globals
 from inspector.core.peek import peek
 from inspector.core.safety import (
     TORCHSCRIPT_CODE,
@@ -40,7 +41,17 @@ from inspector.core.safety import (
     resolved_refusal,
     verdict_of,
 )
-from tests.hostile_globals import ADVISORY_GADGETS, MARKER, ext_pickle, in_torch_zip, write
+from tests.hostile_globals import (
+    ADVISORY_GADGETS,
+    FORGED_DTYPES,
+    MARKER,
+    RAW_MEMORY_ARRAYS,
+    ext_pickle,
+    forged_numpy_array,
+    in_torch_zip,
+    raw_memory_array,
+    write,
+)
 
 
 def _plain_pickle(module: str, name: str) -> bytes:
@@ -259,6 +270,37 @@ def _module_function() -> None:
     return None
 
 
+class IteratesItself(tuple[int, ...]):
+    """Walking a loaded tuple (as the loader does to find its tensors) would run this."""
+
+    def __iter__(self) -> Iterator[int]:
+        os.system("true")
+        return super().__iter__()
+
+
+class LiesAboutItsClass:
+    """``isinstance`` on an instance reads ``__class__``, even inside torch's own BUILD."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        os.system("true")
+        return type(self)
+
+
+class ItemsOfItsOwn(dict[str, Any]):
+    def items(self) -> Any:
+        os.system("true")
+        return super().items()
+
+
+class SavesItself:
+    """A pth copy pickles what torch.load built: pickling calls ``__getstate__``."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        os.system("true")
+        return {}
+
+
 @pytest.mark.parametrize(
     ("name", "obj"),
     [("argparse.Namespace", argparse.Namespace), ("collections.OrderedDict", collections.OrderedDict),
@@ -322,6 +364,10 @@ def test_numpy_data_constructors_may_be_allowed_also_under_their_numpy_1_names()
         ),
         (f"{__name__}.ConfigWithHook", ConfigWithHook, "its __post_init__ is code of its own"),
         (f"{__name__}.ConfigWithFactory", ConfigWithFactory, "its field made is made by a function"),
+        (f"{__name__}.IteratesItself", IteratesItself, "its __iter__ is code of its own, which Python runs"),
+        (f"{__name__}.LiesAboutItsClass", LiesAboutItsClass, "its __class__ is code of its own"),
+        (f"{__name__}.ItemsOfItsOwn", ItemsOfItsOwn, "its items replaces dict.items with code of its own"),
+        (f"{__name__}.SavesItself", SavesItself, "its __getstate__ is code of its own"),
     ],
 )
 def test_anything_else_is_refused_with_what_it_really_is(name: str, obj: object, words: str) -> None:
@@ -413,3 +459,49 @@ def test_a_payload_in_a_torchscript_archive_stays_dangerous(tmp_path: Path) -> N
     judged = verdict_of(index)
     assert judged.verdict is Verdict.DANGEROUS and judged.torchscript_code
     assert judged.dangerous == (f"{os.system.__module__}.system",)
+
+
+# -- numpy dtypes whose pickled state lies about their layout -------------------------------------
+
+
+@pytest.mark.parametrize("case", list(FORGED_DTYPES))
+def test_a_numpy_dtype_whose_state_lies_about_its_layout_makes_the_file_dangerous(
+    tmp_path: Path, case: str
+) -> None:
+    index = peek(str(forged_numpy_array(tmp_path, case)))
+    judged = verdict_of(index)
+    assert judged.verdict is Verdict.DANGEROUS
+    [said] = judged.differentials
+    assert said.startswith("data.pkl byte ") and "a numpy dtype" in said
+    assert "numpy does not check" in said
+
+
+@pytest.mark.parametrize("case", RAW_MEMORY_ARRAYS)
+def test_a_numpy_array_over_memory_the_file_does_not_fill_in_makes_the_file_dangerous(
+    tmp_path: Path, case: str
+) -> None:
+    judged = verdict_of(peek(str(raw_memory_array(tmp_path, case))))
+    assert judged.verdict is Verdict.DANGEROUS
+    [said] = judged.differentials
+    assert said.startswith("data.pkl byte ") and "numpy's pickles never" in said
+
+
+def test_numpy_arrays_as_numpy_pickles_them_are_data(tmp_path: Path) -> None:
+    import numpy as np
+
+    point = np.dtype([("x", "f4"), ("name", "U3"), ("id", "i8")])
+    arrays = {
+        "plain": [np.zeros(2, dtype=c) for c in ("b1", "i1", "u2", "i4", "u8", "f2", ">f4", "f8", "c16")],
+        "objects": np.array([None, 1, "a"], dtype=object),
+        "text": [np.array(["ab", "c"]), np.array([b"xyz"]), np.zeros(2, dtype="V4")],
+        "times": [np.zeros(2, dtype="M8[ns]"), np.zeros(1, dtype="m8[s]")],
+        "structs": [np.zeros(2, dtype=point), np.zeros(1, dtype=np.dtype(point.descr, align=True))],
+        "titled": np.zeros(1, dtype=np.dtype({"names": ["a"], "formats": ["f8"], "titles": ["alpha"]})),
+        "nested": np.zeros(1, dtype=[("p", point), ("v", "f4", (3,))]),
+        "subarray": np.zeros(2, dtype=np.dtype(("f4", (2, 3)))),
+        "dtypes": [np.dtype("f4"), np.dtype("O"), point],
+    }
+    path = tmp_path / "arrays.pth"
+    torch.save({"w": torch.ones(2), "arrays": arrays}, path)
+    judged = verdict_of(peek(str(path)))
+    assert judged.verdict is Verdict.UNKNOWN and judged.differentials == ()

@@ -7,9 +7,12 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import io
 import os
 import pickle
 import sys
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +93,47 @@ def test_a_dangerous_file_never_reaches_torch_load_unless_trusted(
     assert error.kind == "dangerous"
     assert error.extra["globals"] == [SYSTEM]
     assert error.message.startswith(f"“payload.pth” references {SYSTEM}, which can run code")
+    assert torch_load_calls == [] and not marker.exists()
+
+
+def test_a_file_torch_could_read_otherwise_than_shown_never_reaches_torch_load_unless_trusted(
+    tmp_path: Path, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    from tests.hostile import torch_zip_bytes, zip_two_directories
+
+    with zipfile.ZipFile(io.BytesIO(torch_zip_bytes({"hidden": torch.zeros(3)}))) as z:
+        body = z.read(next(n for n in z.namelist() if n.endswith("/data.pkl")))
+    path = tmp_path / "two_directories.pth"
+    path.write_bytes(zip_two_directories(torch_zip_bytes({"shown": torch.ones(3)}), body))
+    assert peek(str(path)).differentials
+    error = _error(path, LoadOptions(map_location="cpu"))
+    assert error.kind == "dangerous" and torch_load_calls == []
+    assert error.message.startswith("“two_directories.pth” may not be what torch would read (")
+    assert error.message.endswith("not handed to torch unless you trust the file.")
+    result = load_checkpoint(str(path), LoadOptions(map_location="cpu", weights_only=False))
+    assert len(torch_load_calls) == 1 and result.devices
+
+
+class _WalksItself(tuple[int, ...]):
+    """A tuple whose iteration is code of its own: it creates the file named in its state."""
+
+    def __iter__(self) -> Iterator[int]:
+        Path(self.__dict__["marker"]).touch()
+        return super().__iter__()
+
+
+def test_a_class_with_code_python_runs_on_its_own_is_never_allowed(
+    tmp_path: Path, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    marker = tmp_path / "MARKER"
+    walks = _WalksItself((1, 2))
+    walks.marker = str(marker)  # type: ignore[attr-defined]
+    path = tmp_path / "walks.pth"
+    torch.save({"w": torch.ones(2), "shape": walks}, path)
+    name = f"{__name__}._WalksItself"
+    assert [g.qualname for g in peek(str(path)).unsafe_globals] == [name]
+    error = _error(path, LoadOptions(allowed_globals=(name,)))
+    assert error.kind == "refused-global" and "its __iter__ is code of its own" in error.message
     assert torch_load_calls == [] and not marker.exists()
 
 
