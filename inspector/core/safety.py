@@ -403,9 +403,7 @@ def _accepted_methods() -> dict[int, object]:
 def _generated_method(klass: type, attr: str, value: object) -> bool:
     """Methods the standard library writes for a record class: a dataclass's ``__init__``,
     ``__repr__``, comparisons, hash and frozen ``__setattr__``; a namedtuple's ``__new__`` and the
-    methods every namedtuple shares; a hash switched off."""
-    if attr == "__hash__" and value is None:
-        return True
+    methods every namedtuple shares (a hash switched off, ``None``, is inherited: it is ``dict``'s)."""
     value = _unwrapped(value)
     qualname = getattr(value, "__qualname__", "")
     code = getattr(value, "__code__", None)

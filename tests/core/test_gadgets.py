@@ -8,6 +8,7 @@ import argparse
 import collections
 import copyreg
 import dataclasses
+import datetime
 import enum
 import logging
 import os
@@ -28,6 +29,7 @@ import torch
 from inspector.core.errors import CheckpointError
 from inspector.core.formats import Format
 from inspector.core.globals_policy import Family, judge, judge_qualname, torch_lookup
+from inspector.core.load_options import LoadOptions
 from inspector.core.model import GlobalClass, GlobalRef
 from inspector.core.numpy_pickles import implied_globals
 from inspector.core.peek import peek
@@ -38,8 +40,12 @@ from inspector.core.safety import (
     global_class,
     import_refusal,
     in_format,
+    load_refusal,
+    refusal_message,
+    refused_names,
     resolved_refusal,
     verdict_of,
+    what_would_run,
 )
 from tests.hostile_globals import (
     ADVISORY_GADGETS,
@@ -505,3 +511,81 @@ def test_numpy_arrays_as_numpy_pickles_them_are_data(tmp_path: Path) -> None:
     torch.save({"w": torch.ones(2), "arrays": arrays}, path)
     judged = verdict_of(peek(str(path)))
     assert judged.verdict is Verdict.UNKNOWN and judged.differentials == ()
+
+
+# -- what the policy says about a file's names, in the questions and refusals the user reads -------
+
+
+class ShowsItself:
+    """Text of its own: loading and copying never print it."""
+
+    def __repr__(self) -> str:
+        return "shown"
+
+
+class Unhashable:
+    """A hash switched off, as a mutable record does."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class OnACompiledType(datetime.date):
+    """Built on a compiled type, whose reconstruction is that type's own code."""
+
+
+def test_text_of_its_own_and_a_switched_off_hash_leave_a_class_plain_data() -> None:
+    assert resolved_refusal(f"{__name__}.ShowsItself", ShowsItself) is None
+    assert resolved_refusal(f"{__name__}.Unhashable", Unhashable) is None
+
+
+def test_a_class_built_on_a_compiled_type_is_refused() -> None:
+    refusal = resolved_refusal(f"{__name__}.OnACompiledType", OnACompiledType)
+    assert refusal is not None and "datetime.date, a compiled type" in refusal
+
+
+def test_a_dunder_module_part_reaches_the_import_machinery() -> None:
+    judged = judge("mypkg.__init__", "Config")
+    assert judged.verdict is GlobalClass.DANGEROUS and judged.family is Family.IMPORT
+
+
+def test_the_names_a_file_would_run_and_their_verdicts_come_from_its_scan(tmp_path: Path) -> None:
+    path = tmp_path / "namespace.pth"
+    torch.save({"w": torch.ones(1), "args": argparse.Namespace(lr=0.1)}, path)
+    index = peek(str(path))
+    assert global_class("argparse.Namespace", index) is GlobalClass.UNKNOWN
+    assert what_would_run(index, [f"{os.system.__module__}.system"]) == [
+        (f"{os.system.__module__}.system", GlobalClass.DANGEROUS),
+        ("argparse.Namespace", GlobalClass.UNKNOWN),
+    ]
+    assert refused_names(["argparse.Namespace", f"{os.system.__module__}.system"]) == [
+        f"{os.system.__module__}.system"
+    ]
+
+
+def test_a_numpy_function_that_builds_no_data_is_refused() -> None:
+    import numpy as np
+
+    refusal = resolved_refusal("numpy.array_repr", np.array_repr)
+    assert refusal is not None and "it is a function (numpy.array_repr)" in refusal
+
+
+def test_a_refusal_names_each_global_with_its_reason() -> None:
+    one = refusal_message("a.pth", [("x.Y", "its __init__ is code of its own")])
+    assert one == (
+        "x.Y cannot be allowed for “a.pth”: its __init__ is code of its own. "
+        "Only trusting the whole file would load it."
+    )
+    same = refusal_message("a.pth", [("x.Y", "a reason"), ("z.W", "a reason")])
+    assert same.startswith("x.Y and z.W cannot be allowed for “a.pth”: a reason.")
+    two = refusal_message("a.pth", [("x.Y", "reason one"), ("z.W", "reason two")])
+    assert two == (
+        "These cannot be allowed for “a.pth”: x.Y (reason one); z.W (reason two). "
+        "Only trusting the whole file would load it."
+    )
+
+
+def test_a_torchscript_archive_is_not_loaded_until_trusted(tmp_path: Path) -> None:
+    judged = verdict_of(peek(str(_scripted(tmp_path / "model.pt", False))))
+    refusal = load_refusal("model.pt", judged, LoadOptions())
+    assert refusal is not None and refusal.kind == "torchscript"
+    assert load_refusal("model.pt", judged, LoadOptions(weights_only=False)) is None
