@@ -348,11 +348,12 @@ def tensor_devices(obj: object) -> list[tuple[tuple[PathPart, ...], str]]:
     """
     found: list[tuple[tuple[PathPart, ...], str]] = []
     visited: set[int] = set()
-    stack: list[tuple[tuple[PathPart, ...], object]] = [((), obj)]
+    # A path is kept as a link to its parent's, so a deeply nested object costs its depth once.
+    stack: list[tuple[_Link | None, object]] = [(None, obj)]
     while stack:
-        path, item = stack.pop()
+        link, item = stack.pop()
         if isinstance(item, torch.Tensor):
-            found.append((path, str(item.device)))
+            found.append((_path(link), str(item.device)))
             continue
         children: list[tuple[PathPart, object]]
         if isinstance(item, dict):
@@ -373,8 +374,19 @@ def tensor_devices(obj: object) -> list[tuple[tuple[PathPart, ...], str]]:
         if id(item) in visited:
             continue
         visited.add(id(item))
-        stack.extend(((*path, part), child) for part, child in reversed(children))
+        stack.extend(((link, part), child) for part, child in reversed(children))
     return found
+
+
+_Link = tuple[Any, PathPart]  # (the parent's link or None, this part)
+
+
+def _path(link: _Link | None) -> tuple[PathPart, ...]:
+    parts: list[PathPart] = []
+    while link is not None:
+        link, part = link
+        parts.append(part)
+    return tuple(reversed(parts))
 
 
 def _has_instance_dict(item: object) -> bool:
