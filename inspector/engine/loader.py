@@ -236,14 +236,22 @@ def check_handed_to_torch(name: str, judged: FileVerdict | None, options: LoadOp
 
 
 def _static_verdict(path: str) -> tuple[FileVerdict | None, list[str]]:
-    """The safety policy's verdict on exactly the file torch would load, from the static read
-    (``None`` when the static read cannot say), and the globals that read lists."""
+    """The safety policy's verdict on exactly the file torch would load, from the static read (one
+    that did not finish says so in ``unread``; ``None`` when the file cannot be opened), and the
+    globals that read lists."""
     try:
         index = peek(path, whole_set=False)
     except DamagedCheckpointError as exc:  # damaged, but what it named before that still counts
-        return judge_globals(exc.globals, "unreadable", exc.differentials), [g.qualname for g in exc.globals]
-    except (CheckpointError, OSError, RecursionError, MemoryError):
-        return None, []
+        judged = judge_globals(exc.globals, "unreadable", exc.differentials, [exc.message])
+        return judged, [g.qualname for g in exc.globals]
+    except CheckpointError as exc:
+        return judge_globals([], "unreadable", unread=[exc.message]), []
+    except (RecursionError, MemoryError) as exc:
+        return judge_globals(
+            [], "unreadable", unread=[f"the static read ran out of {type(exc).__name__}"]
+        ), []
+    except OSError:
+        return None, []  # torch cannot open it either, and says why
     return verdict_of(index), [g.qualname for g in index.globals]
 
 
