@@ -959,3 +959,12 @@ def _short_record(source: bytes) -> bytes:
             zout.writestr(info, body[:2] if info.filename.endswith("/data/0") else body)
 
     return _rezip(source, edit)
+
+
+def nested_beside_data_pkl(source: bytes, depth: int) -> bytes:
+    """A torch zip whose data.pkl returns ``(nested, original)``: ``nested`` a tuple ``depth`` deep
+    built before the original object (torch's unpickler nests as deep as it is asked)."""
+    with zipfile.ZipFile(io.BytesIO(source)) as z:
+        body = z.read(_pkl_name(z))
+    assert body[:2] == b"\x80\x02" and body.endswith(b".")
+    return zip_replacing_data_pkl(source, body[:2] + b"(" * depth + b"t" * depth + body[2:-1] + b"\x86.")

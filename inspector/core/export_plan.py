@@ -492,6 +492,7 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
     tensors = list(root.tensors())  # a bare tensor file: one "(tensor)" child with path ()
     occupied: dict[tuple[PathPart, ...], str] = {}
     mapped: list[MappedTensor] = []
+    leaving: list[tuple[str, str, str]] = []  # (key, what a rule makes it, the container it would leave)
     if torch_format and is_module(root):  # nested modules are refused with the other objects below
         out.problems.append(
             f"“{escape_text(root.key) or 'the file'}” is a {escape_text(root.value or 'module')} holding "
@@ -528,18 +529,15 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
             if new_key == rel_key:
                 output_path = rel_path
             elif prefix and not new_key.startswith(prefix + "."):
-                out.problems.append(
-                    f"“{rel_key}” would become “{new_key}”, which moves it out of “{prefix}”; in "
-                    "torch formats a rule can only rename keys inside their own container "
-                    "(export the container with --subtree, or write safetensors)."
-                )
+                leaving.append((rel_key, new_key, prefix))
                 output_path = rel_path
             else:
                 container = _container_of(node)
                 new_leaf = new_key[len(prefix) + 1 :] if prefix else new_key
                 if container is not None and container.kind is not NodeKind.DICT:
                     out.problems.append(
-                        f"“{rel_key}” is an item of a list, so it cannot be renamed to “{new_key}”."
+                        f"{_shown_key(rel_key)} is an item of a list, so it cannot be renamed to "
+                        f"{_shown_key(new_key)}."
                     )
                     output_path = rel_path
                 else:
@@ -597,9 +595,12 @@ def map_keys(index: CheckpointIndex, plan: ExportPlan) -> KeyMapping:
         for key in out.metadata_keys():
             if key in meta_keys:
                 out.problems.append(
-                    f"The value “{key}” would be stored in the metadata under a key that is already used."
+                    f"The value {_shown_key(key)} would be stored in the metadata under a key that is "
+                    "already used."
                 )
             meta_keys.add(key)
+    if leaving:
+        out.problems.append(leaving_message(leaving))
     for path, sources in groups.items():
         if len(sources) > 1:
             key = join_key(path) if torch_format else str(path[0])
@@ -620,6 +621,19 @@ _SHOWN_KEY_CHARS = 80
 def _shown_key(key: str) -> str:
     key = escape_text(key)
     return f"“{key if len(key) <= _SHOWN_KEY_CHARS else key[: _SHOWN_KEY_CHARS - 1] + '…'}”"
+
+
+def leaving_message(leaving: list[tuple[str, str, str]]) -> str:
+    """Keys that rules would move out of their container (``(key, new key, container)``), the first
+    named and the rest counted, in one sentence."""
+    key, new_key, prefix = leaving[0]
+    more = f", and so would {count_of(len(leaving) - 1, 'more key')}" if len(leaving) > 1 else ""
+    return (
+        f"{_shown_key(key)} would become {_shown_key(new_key)}, which moves it out of "
+        f"{_shown_key(prefix)}{more}; in torch formats a rule can "
+        "only rename keys inside their own container (export the container with --subtree, or write "
+        "safetensors)."
+    )
 
 
 def collision_message(collisions: dict[str, list[str]]) -> str:

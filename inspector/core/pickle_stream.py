@@ -9,6 +9,7 @@ archive appended to a pickle stream is read for its globals too.
 
 from __future__ import annotations
 
+import pickletools
 from collections.abc import Callable
 from typing import Any
 
@@ -26,9 +27,14 @@ _TEXT_OPCODES = (b"(", b"c", b"}", b"]", b")", b"N")
 _FIRST_OPCODES = (b"(", b"}", b"]", b")", b"c", b"q")
 
 
+#: Every byte that is a pickle opcode.
+_OPCODES = frozenset(op.code.encode("latin-1")[0] for op in pickletools.opcodes)
+
+
 def protocol_2_or_later(head: bytes, size: int) -> bool:
-    """The PROTO opcode of pickle protocols 2 to 5."""
-    return len(head) >= 2 and head[0] == 0x80 and head[1] <= 5
+    """The PROTO opcode of pickle protocols 2 to 5, then an opcode: a file whose third byte is none
+    (a safetensors header of 128 bytes starts 0x80 0x00 0x00) is no pickle any unpickler reads."""
+    return len(head) >= 2 and head[0] == 0x80 and head[1] <= 5 and (len(head) < 3 or head[2] in _OPCODES)
 
 
 def text_pickle(head: bytes, size: int) -> bool:

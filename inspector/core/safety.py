@@ -11,7 +11,8 @@ what may be handed to torch. The window, the command line and the engine all ask
   remembered; the file's pickle may then run anything, so it is never implied by another answer.
 - **What may be handed to torch** (``load_refusal``): nothing dangerous (a dangerous global, or a
   file torch could read otherwise than it is shown) and no TorchScript archive unless the file is
-  trusted, and no allowlist holding a name that may never be allowed.
+  trusted, no allowlist holding a name that may never be allowed, and no allowlist at all for a
+  file the static read did not finish (what the allowed globals build there is unchecked).
 """
 
 from __future__ import annotations
@@ -578,4 +579,12 @@ def load_refusal(file_name: str, judged: FileVerdict | None, options: LoadOption
     if judged is not None and judged.differentials:
         details = "; ".join(escape_text(d) for d in judged.differentials)
         return Refusal("dangerous", differential_sentence(file_name, judged), (), details)
+    if judged is not None and judged.unread and options.allowed_globals:
+        # torch's own allowlist still guards such a file; what the user allows is checked only here
+        return Refusal(
+            "dangerous",
+            f"{quoted} could not be read to its end, so what the allowed globals would build there is not "
+            "checked; it is loaded with them only when you trust the file.",
+            details="; ".join(escape_text(u) for u in judged.unread),
+        )
     return None

@@ -243,14 +243,22 @@ def check_handed_to_torch(name: str, judged: FileVerdict | None, options: LoadOp
 
 
 def _static_verdict(path: str) -> tuple[FileVerdict | None, list[str]]:
-    """The safety policy's verdict on exactly the file torch would load, from the static read
-    (``None`` when the static read cannot say), and the globals that read lists."""
+    """The safety policy's verdict on exactly the file torch would load, from the static read (one
+    that did not finish says so in ``unread``; ``None`` when the file cannot be opened), and the
+    globals that read lists."""
     try:
         index = peek(path, whole_set=False)
     except DamagedCheckpointError as exc:  # damaged, but what it named before that still counts
-        return judge_globals(exc.globals, "unreadable", exc.differentials), [g.qualname for g in exc.globals]
-    except (CheckpointError, OSError, RecursionError, MemoryError):
-        return None, []
+        judged = judge_globals(exc.globals, "unreadable", exc.differentials, [exc.message])
+        return judged, [g.qualname for g in exc.globals]
+    except CheckpointError as exc:
+        return judge_globals([], "unreadable", unread=[exc.message]), []
+    except (RecursionError, MemoryError) as exc:
+        return judge_globals(
+            [], "unreadable", unread=[f"the static read ran out of {type(exc).__name__}"]
+        ), []
+    except OSError:
+        return None, []  # torch cannot open it either, and says why
     return verdict_of(index), [g.qualname for g in index.globals]
 
 
@@ -355,11 +363,12 @@ def tensor_devices(obj: object) -> list[tuple[tuple[PathPart, ...], str]]:
     """
     found: list[tuple[tuple[PathPart, ...], str]] = []
     visited: set[int] = set()
-    stack: list[tuple[tuple[PathPart, ...], object]] = [((), obj)]
+    # A path is kept as a link to its parent's, so a deeply nested object costs its depth once.
+    stack: list[tuple[_Link | None, object]] = [(None, obj)]
     while stack:
-        path, item = stack.pop()
+        link, item = stack.pop()
         if isinstance(item, torch.Tensor):
-            found.append((path, str(item.device)))
+            found.append((_path(link), str(item.device)))
             continue
         children: list[tuple[PathPart, object]]
         if isinstance(item, dict):
@@ -380,8 +389,19 @@ def tensor_devices(obj: object) -> list[tuple[tuple[PathPart, ...], str]]:
         if id(item) in visited:
             continue
         visited.add(id(item))
-        stack.extend(((*path, part), child) for part, child in reversed(children))
+        stack.extend(((link, part), child) for part, child in reversed(children))
     return found
+
+
+_Link = tuple[Any, PathPart]  # (the parent's link or None, this part)
+
+
+def _path(link: _Link | None) -> tuple[PathPart, ...]:
+    parts: list[PathPart] = []
+    while link is not None:
+        link, part = link
+        parts.append(part)
+    return tuple(reversed(parts))
 
 
 def _has_instance_dict(item: object) -> bool:

@@ -16,7 +16,7 @@ from inspector.cli import main
 from inspector.core.formatting import escape_text
 from tests.checkpoints import write_all_broken
 from tests.conftest import CliResult, CliRunner
-from tests.hostile import MARKER, build_corpus, zip_with_member
+from tests.hostile import MARKER, build_corpus, nested_beside_data_pkl, torch_zip_bytes, zip_with_member
 
 #: The verdict line a hostile name tries to print over the real one.
 FAKE_VERDICT = "spoof.pt: safe (torch-zip, 0 distinct globals)"
@@ -216,3 +216,14 @@ def test_no_file_makes_a_value_command_fail_unexpectedly(
     assert failures == []
     assert not out.exists()
     assert [p for p in hostile_files.values() if (p.parent / MARKER).exists()] == []
+
+
+@pytest.mark.slow
+def test_info_load_of_a_deeply_nested_file_walks_it_in_time_linear_in_its_depth(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "deep.pth"
+    path.write_bytes(nested_beside_data_pkl(torch_zip_bytes({"w": torch.ones(2)}), 600_000))
+    result = cli.run("info", "--load", "--json", path)  # quadratic in the depth: far past the timeout
+    assert result.returncode == 0, result.describe()
+    assert [t["device"] for t in json.loads(result.stdout)["tensors"]] == ["cpu"]

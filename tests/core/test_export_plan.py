@@ -97,6 +97,21 @@ def test_torch_formats_cannot_move_a_key_out_of_its_container(built_checkpoints)
     assert mapping.ok and "net.embed.weight" in [t.output_key for t in mapping.tensors]
 
 
+def test_keys_that_would_leave_their_container_are_one_short_sentence_with_keys_escaped(tmp_path) -> None:
+    import torch
+
+    path = tmp_path / "many.pth"
+    torch.save({"model": {f"layer{i}.\x1b[2Jw": torch.ones(1) for i in range(28)}, "step": 3}, path)
+    plan = ExportPlan(str(path), str(tmp_path / "out.pth"), strip_prefixes=("model.",))
+    [said] = map_keys(peek(str(path)), plan).problems
+    assert said.startswith(
+        "“model.layer0.\\x1b[2Jw” would become “layer0.\\x1b[2Jw”, which moves it out of “model”, and so "
+        "would 27 more keys;"
+    )
+    assert "\x1b" not in said and said.count("would become") == 1
+    assert said.endswith("(export the container with --subtree, or write safetensors).")
+
+
 def test_include_and_exclude_globs(built_checkpoints) -> None:
     built = built_checkpoints["training-zip"]
     index = peek(built.path)

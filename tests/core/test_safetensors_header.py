@@ -169,3 +169,19 @@ def test_headers_the_library_refuses_are_refused(tmp_path: Path, header: dict[st
     assert _library_refuses(path)
     with pytest.raises(CheckpointError, match=match):
         peek(path)
+
+
+def test_a_header_whose_length_starts_like_a_pickle_is_read_as_safetensors(tmp_path: Path) -> None:
+    """A header of 128 bytes starts the file with 0x80 0x00, as a protocol-0 PROTO opcode does; the
+    zero after it is no pickle opcode, so torch.load could never read the file as a pickle."""
+    found = []
+    for n in range(1, 200):
+        path = tmp_path / f"k{n}.safetensors"
+        save_file({"k" * n: torch.ones(2)}, str(path))
+        if path.read_bytes()[0] == 0x80 and path.read_bytes()[1] <= 5:
+            found.append((path, "k" * n))
+    assert found  # the library writes such headers
+    for path, key in found:
+        index = peek(str(path))
+        assert index.format == "safetensors"
+        assert [n.key for n in index.root.tensors()] == [key]

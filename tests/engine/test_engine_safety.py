@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import torch
 
+from inspector.core.errors import CheckpointError
 from inspector.core.globals_policy import classify
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import GlobalClass
@@ -112,6 +113,21 @@ def test_a_file_torch_could_read_otherwise_than_shown_never_reaches_torch_load_u
     assert error.message.endswith("not handed to torch unless you trust the file.")
     result = load_checkpoint(str(path), LoadOptions(map_location="cpu", weights_only=False))
     assert len(torch_load_calls) == 1 and result.devices
+
+
+def test_allowed_globals_are_never_given_to_torch_for_a_file_the_static_read_did_not_finish(
+    tmp_path: Path, torch_load_calls: list[dict[str, Any]]
+) -> None:
+    from tests.hostile import nested_beside_data_pkl
+
+    path = tmp_path / "past_a_limit.pth"
+    path.write_bytes(nested_beside_data_pkl(_namespace(tmp_path).read_bytes(), 2_000_010))
+    with pytest.raises(CheckpointError):
+        peek(str(path))  # deeper than the reader goes: what comes after is scanned for globals only
+    error = _error(path, LoadOptions(allowed_globals=("argparse.Namespace",)))
+    assert error.kind == "dangerous" and torch_load_calls == []
+    assert error.message.startswith("“past_a_limit.pth” could not be read to its end, so")
+    assert "what the allowed globals would build there is not checked" in error.message
 
 
 class _WalksItself(tuple[int, ...]):
