@@ -38,12 +38,10 @@ from inspector.core.safety import (
     torch_names,
     verdict_of,
 )
+from inspector.core.torch_legacy import LEGACY_PREFIX
+from inspector.core.torch_zip import LOCAL_HEADER
 from inspector.engine.devices import why_unavailable
 from inspector.engine.global_resolver import describe, resolve
-
-ZIP_MAGIC = b"PK\x03\x04"
-#: ``torch.save``'s legacy format starts with its magic number pickled at protocol 2.
-LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 
 _GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL (\S+?)(?: was not an allowed global| whose module)")
 _BLOCKED_IN_MESSAGE = re.compile(r"GLOBAL (\S+?) whose module")
@@ -173,7 +171,7 @@ def _load_file(path: str, options: LoadOptions) -> LoadResult:
     }
     if pickle_module is not None:
         kwargs["pickle_module"] = pickle_module
-    if options.mmap and head.startswith(ZIP_MAGIC):
+    if options.mmap and head.startswith(LOCAL_HEADER):
         kwargs["mmap"] = True  # torch refuses mmap on the legacy format, so only for zip files
     started = time.perf_counter()
     allowing = torch.serialization.safe_globals(allowed) if allowed else contextlib.nullcontext()
@@ -426,14 +424,14 @@ def _is_torchscript(path: str) -> bool:
 
 def _is_zip(path: str) -> bool:
     try:
-        return _read_head(path).startswith(ZIP_MAGIC)
+        return _read_head(path).startswith(LOCAL_HEADER)
     except OSError:
         return False
 
 
 def _read_head(path: str) -> bytes:
     with open(path, "rb") as f:
-        return f.read(len(LEGACY_MAGIC))
+        return f.read(len(LEGACY_PREFIX))
 
 
 def _unique(items: Any) -> list[str]:
@@ -479,7 +477,7 @@ def classify_error(path: str, options: LoadOptions, exc: BaseException, head: by
             return device_error
     if not head:
         return LoadError(f"“{name}” is empty (0 bytes), so it holds no checkpoint.", raw, "corrupt")
-    is_torch_file = head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_MAGIC)
+    is_torch_file = head.startswith(LOCAL_HEADER) or head.startswith(LEGACY_PREFIX)
     if not is_torch_file and (isinstance(exc, EOFError) or _CORRUPT.search(raw)):
         return LoadError(
             f"“{name}” is not a PyTorch checkpoint: it starts with neither a torch.save zip "
@@ -487,14 +485,14 @@ def classify_error(path: str, options: LoadOptions, exc: BaseException, head: by
             raw,
             "not-a-checkpoint",
         )
-    if head.startswith(ZIP_MAGIC) and _NOT_TORCH_ZIP.search(raw):
+    if head.startswith(LOCAL_HEADER) and _NOT_TORCH_ZIP.search(raw):
         return LoadError(
             f"“{name}” is a zip archive, but not one written by torch.save.",
             raw,
             "not-a-checkpoint",
         )
     if isinstance(exc, EOFError) or _CORRUPT.search(raw):
-        fmt = "zip" if head.startswith(ZIP_MAGIC) else "legacy-format"
+        fmt = "zip" if head.startswith(LOCAL_HEADER) else "legacy-format"
         return LoadError(
             f"“{name}” is damaged: torch could not read it as a {fmt} checkpoint "
             "(the file may be truncated, or it was not written completely).",
