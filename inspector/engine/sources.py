@@ -13,9 +13,13 @@ from collections import OrderedDict
 from inspector.core.layout import LayoutKind, resolve_layout
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek
+from inspector.remote.locations import is_url
 
 from .direct_read import MappedCheckpoint, TensorSource
 from .shard_sources import DcpFolder, ShardSet
+
+#: Bytes one open remote source may fetch: every tensor of the largest checkpoints, once or twice.
+DATA_BUDGET = 1 << 42
 
 
 def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = None) -> TensorSource:
@@ -25,6 +29,8 @@ def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = No
     Raises ``CheckpointError`` with a sentence about the file.
     """
     p = os.fspath(path)
+    if is_url(p):
+        return _remote_source(p, index)
     layout = resolve_layout(p)
     if layout.kind is LayoutKind.FILE:
         return MappedCheckpoint(p, index if index is not None else peek(p, whole_set=False))
@@ -32,6 +38,20 @@ def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = No
     if layout.kind is LayoutKind.DCP_FOLDER:
         return DcpFolder(layout, read)
     return ShardSet(layout, read)
+
+
+def _remote_source(url: str, index: CheckpointIndex | None) -> TensorSource:
+    """A remote file: its tree read by ranges, each tensor's record fetched when it is read."""
+    from inspector.core.peek import peek_source
+    from inspector.remote.static_read import open_remote
+
+    buffer = open_remote(url, budget=DATA_BUDGET)
+    try:
+        read = index if index is not None else peek_source(buffer, url, len(buffer))
+        return MappedCheckpoint(read.path, read, buffer)
+    except BaseException:
+        buffer.close()
+        raise
 
 
 class SourceCache:

@@ -176,13 +176,12 @@ class _sentences:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         problem = self.checks.problems[0] if self.checks is not None and self.checks.problems else ""
         if problem:
             raise _problem(problem, self.location) from None
-        if exc is None or not isinstance(exc, Exception) or isinstance(exc, CheckpointError):
-            return False
-        raise _sentence(exc, self.location) from None
+        if isinstance(exc, Exception) and not isinstance(exc, CheckpointError):
+            raise _sentence(exc, self.location) from None
 
 
 def _problem(problem: str, location: RemoteLocation) -> CheckpointError:

@@ -3,8 +3,8 @@
 Bytes are fetched in aligned blocks, each missing run of blocks in one request. The first read of
 the file, a read that continues the last one, and a read that ends at the file's end are widened
 to a read-ahead window (backward at the end: a zip's directory lies just before its end record);
-a lone read elsewhere (a legacy file's storage headers) fetches only its blocks. Fetched blocks are kept, up to a cap; a read larger than the
-cache goes straight through. Every request and byte is counted, and all of them together stay
+a lone read elsewhere (a legacy file's storage headers) fetches only its blocks. Fetched blocks
+are kept, up to a cap; a read larger than the cache goes straight through. Every request and byte is counted, and all of them together stay
 within a byte budget, so no file and no server can make a read fetch without bound.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import overload
 
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import format_bytes
@@ -90,7 +91,13 @@ class RangeBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, key: slice | int) -> bytes | int:
+    @overload
+    def __getitem__(self, key: slice, /) -> bytes: ...
+
+    @overload
+    def __getitem__(self, key: int, /) -> int: ...
+
+    def __getitem__(self, key: slice | int, /) -> bytes | int:
         if isinstance(key, int):
             i = key + self.size if key < 0 else key
             if not 0 <= i < self.size:

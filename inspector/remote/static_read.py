@@ -1,14 +1,25 @@
-"""The static read of a remote file: the same readers as a local file, over a ``RangeBuffer``."""
+"""The static read of a remote file: the same readers as a local file, over a ``RangeBuffer``.
+
+``peek_location`` is where a location the user gave is told apart: a URL is read here, a path by
+core's ``peek``.
+"""
 
 from __future__ import annotations
 
 from inspector.core.model import CheckpointIndex
-from inspector.core.peek import peek_source
+from inspector.core.peek import peek, peek_source
 from inspector.core.reading import MAX_ARCHIVE_PICKLE_BYTES
 
-from .locations import parse_location
+from .locations import is_url, parse_location
 from .opening import open_buffer
 from .range_buffer import RangeBuffer, Transfer
+
+#: ``torch.load`` needs a local file, and is never handed a URL.
+LOAD_NEEDS_FILE = (
+    "Loading with torch needs the whole file on this machine, and torch is never handed a URL; download "
+    "the file and run `checkpoint-inspector info --load` on the local copy (the tree, the safety scan "
+    "and statistics work from the URL)."
+)
 
 #: The tree of any file the readers accept costs less than this; a read past it is stopped.
 TREE_BUDGET = MAX_ARCHIVE_PICKLE_BYTES + (64 << 20)
@@ -25,3 +36,15 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
     with open_buffer(location, TREE_BUDGET) as buffer:
         index = peek_source(buffer, location.shown, buffer.size)
     return index, buffer.transfer
+
+
+def peek_location(text: str) -> tuple[CheckpointIndex, Transfer | None]:
+    """The static read of a local path or a URL, and for a URL what it cost."""
+    if is_url(text):
+        return peek_url(text)
+    return peek(text), None
+
+
+def remote_json(transfer: Transfer) -> dict[str, int]:
+    """What a remote read cost, as the JSON reports give it."""
+    return {"requests": transfer.requests, "bytes_fetched": transfer.fetched, "file_size": transfer.size}
