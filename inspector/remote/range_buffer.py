@@ -1,11 +1,12 @@
 """A remote file seen as a local one: seek/read and ``len``/slicing over ranged reads.
 
 Bytes are fetched in aligned blocks, each missing run of blocks in one request. The first read of
-the file, a read that continues the last one, and a read that ends at the file's end are widened
-to a read-ahead window (backward at the end: a zip's directory lies just before its end record);
-a lone read elsewhere (a legacy file's storage headers) fetches only its blocks. Fetched blocks
-are kept, up to a cap; a read larger than the cache goes straight through. Every request and byte is counted, and all of them together stay
-within a byte budget, so no file and no server can make a read fetch without bound.
+the file, a read that continues the last one, and a read that ends at the file's end are widened to
+a read-ahead window (backward at the end: a zip's directory lies just before its end record); a lone
+read elsewhere (a legacy file's storage headers) fetches only its blocks. Fetched blocks are kept,
+up to a cap; a read larger than the cache goes straight through. Every request and byte is counted,
+and all of them together stay within a byte budget, so no file and no server can make a read fetch
+without bound.
 """
 
 from __future__ import annotations
