@@ -21,6 +21,7 @@ class Served:
     stall: bool = False  # send headers of a ranged response, then nothing (until the test ends)
     replace_after: int = -1  # after this many ranged responses, serve ``replacement`` instead
     replacement: bytes = b""
+    authorization: str = ""  # answer 401 unless the request carries this Authorization header
     ranged: int = 0  # ranged responses sent
 
 
@@ -78,8 +79,9 @@ class RangeServer:
         rng = h.headers.get("Range", "")
         self.log.requests.append((h.command, path, rng))
         served = self.files.get(path)
-        if served is None or served.status:
-            status = served.status if served is not None else 404
+        refused = served is not None and served.authorization not in ("", h.headers.get("Authorization"))
+        if served is None or served.status or refused:
+            status = 401 if refused else served.status if served is not None else 404
             h.send_response(status)
             h.send_header("Content-Length", "0")
             h.end_headers()
