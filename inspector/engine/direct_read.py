@@ -252,6 +252,8 @@ class MappedCheckpoint(TensorSource):
                 self._map.madvise(advice, start, end - start)
 
     def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
+        if self._buffer is not None:  # a remote file's bytes lie in no local file
+            return None
         if not info.storage_key or info.layout != "strided" or self._layout.byteorder != "little":
             return None
         try:

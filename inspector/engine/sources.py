@@ -41,17 +41,29 @@ def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = No
 
 
 def _remote_source(url: str, index: CheckpointIndex | None) -> TensorSource:
-    """A remote file: its tree read by ranges, each tensor's record fetched when it is read."""
+    """A remote file: its tree read by ranges, each tensor's record fetched when it is read.
+
+    The tree is read again through the buffer the records come from (a few requests), so records
+    are never located with the tree of another version of the file.
+    """
     from inspector.core.peek import peek_source
-    from inspector.remote.static_read import open_remote
+    from inspector.remote.static_read import changed_since, open_remote
 
     buffer = open_remote(url, budget=DATA_BUDGET)
     try:
-        read = index if index is not None else peek_source(buffer, url, len(buffer))
+        read = peek_source(buffer, index.path if index is not None else url, len(buffer))
+        if index is not None and _differs(index, read):
+            raise changed_since(url)
         return MappedCheckpoint(read.path, read, buffer)
     except BaseException:
         buffer.close()
         raise
+
+
+def _differs(a: CheckpointIndex, b: CheckpointIndex) -> bool:
+    return (a.format, a.file_size, a.total_bytes, a.storage_spans, [n.key for n in a.tensor_nodes()]) != (
+        b.format, b.file_size, b.total_bytes, b.storage_spans, [n.key for n in b.tensor_nodes()]
+    )  # fmt: skip
 
 
 class SourceCache:

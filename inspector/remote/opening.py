@@ -193,9 +193,13 @@ def _problem(problem: str, location: RemoteLocation) -> CheckpointError:
         )
     if problem == "insecure-redirect":
         return CheckpointError(f"{shown} redirects to another host over plain HTTP; it is not followed.")
+    return changed(shown, "its size or ETag is not the same as at the first request")
+
+
+def changed(shown: str, how: str) -> CheckpointError:
+    """The sentence for a remote file that changed between two reads (``how`` says how it showed)."""
     return CheckpointError(
-        f"{shown} changed while it was being read (its size or ETag is not the same as at the first "
-        "request); two versions are never mixed. Open it again."
+        f"{shown} changed while it was being read ({how}); two versions are never mixed. Open it again."
     )
 
 

@@ -6,12 +6,13 @@ core's ``peek``.
 
 from __future__ import annotations
 
+from inspector.core.errors import CheckpointError
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek, peek_source
 from inspector.core.reading import MAX_ARCHIVE_PICKLE_BYTES
 
 from .locations import is_url, parse_location
-from .opening import open_buffer
+from .opening import changed, open_buffer
 from .range_buffer import RangeBuffer, Transfer
 
 #: ``torch.load`` needs a local file, and is never handed a URL.
@@ -36,6 +37,11 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
     with open_buffer(location, TREE_BUDGET) as buffer:
         index = peek_source(buffer, location.shown, buffer.size)
     return index, buffer.transfer
+
+
+def changed_since(url: str) -> CheckpointError:
+    """The sentence for a remote file whose tree is not the one read before."""
+    return changed(parse_location(url).shown, "its tree is not the one read first")
 
 
 def peek_location(text: str) -> tuple[CheckpointIndex, Transfer | None]:

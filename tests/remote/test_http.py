@@ -200,3 +200,35 @@ def test_urls_that_cannot_be_read_are_a_sentence(
     capsys: pytest.CaptureFixture[str], url: str, sentence: str
 ) -> None:
     assert sentence in _fails(capsys, "info", url)
+
+
+@pytest.mark.parametrize("fmt", ["zip", "safetensors"])
+def test_export_from_a_url_writes_the_verified_local_copy(
+    http: RangeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    path = _build(tmp_path, fmt)
+    out = tmp_path / "out" / "copy.safetensors"
+    out.parent.mkdir()
+    status, _, err = _cli(capsys, "export", _serve(http, path), "-o", str(out))
+    assert status == 0, err
+    from safetensors.torch import load_file
+
+    copy = load_file(out)
+    assert copy.keys() == _state().keys()
+    assert all(torch.equal(copy[k], v) for k, v in _state().items())
+    assert sorted(p.name for p in out.parent.iterdir()) == ["copy.safetensors"]
+
+
+def test_an_export_whose_source_breaks_off_leaves_nothing_behind(
+    http: RangeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _build(tmp_path, "safetensors")
+    served = http.add(path.name, path.read_bytes())
+    url = http.url(path.name)
+    out = tmp_path / "out" / "copy.safetensors"
+    out.parent.mkdir()
+    served.truncate_times = 0
+    served.replace_after, served.replacement = 4, path.read_bytes()[::-1]  # the file changes mid-export
+    err = _fails(capsys, "export", url, "-o", str(out))
+    assert "changed while it was being read" in err
+    assert list(out.parent.iterdir()) == []
