@@ -24,8 +24,8 @@ from inspector.core.export_plan import (
 )
 from inspector.core.formatting import format_bytes
 from inspector.core.load_options import is_device_name
-from inspector.remote.static_read import peek_location
 from inspector.core.safety import TRUST_HELP, TRUST_HINT
+from inspector.remote.static_read import peek_location
 from inspector.terminal import fail, print_lines, print_text
 
 

@@ -27,9 +27,9 @@ import torch
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan, KeyMapping, MappedTensor, SourceRead, map_keys, source_read
 from inspector.core.model import CheckpointIndex, PathPart, path_part
+from inspector.core.storage_layout import StorageLayout, storage_layout
 from inspector.remote.locations import is_url
 from inspector.remote.static_read import LOAD_NEEDS_FILE, open_remote, peek_location
-from inspector.core.storage_layout import StorageLayout, storage_layout
 
 from .devices import visible_devices
 from .direct_read import TensorSource
