@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from inspector.core.errors import CheckpointError
+from inspector.core.errors import CheckpointError, MissingFileError
 
 from .locations import OTHER_PACKAGES, RemoteLocation
 from .range_buffer import BLOCK, RangeBuffer, Transfer
@@ -237,7 +237,7 @@ def _sentence(exc: Exception, location: RemoteLocation) -> Exception:
     if status == 412:
         return _problem("changed", location)
     if status == 404 or isinstance(exc, FileNotFoundError):
-        return CheckpointError(f"{shown} does not exist (the server answered “not found”).")
+        return MissingFileError(f"{shown} does not exist (the server answered “not found”).")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or kinds & {
         "ServerTimeoutError", "FSTimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "ReadTimeout"
     }:  # fmt: skip

@@ -14,6 +14,7 @@ from inspector.core.reading import MAX_ARCHIVE_PICKLE_BYTES
 from .locations import is_url, parse_location
 from .opening import changed, open_buffer
 from .range_buffer import RangeBuffer, Transfer
+from .shard_sets import is_index, peek_shard_set
 
 #: ``torch.load`` needs a local file, and is never handed a URL.
 LOAD_NEEDS_FILE = (
@@ -34,6 +35,8 @@ def open_remote(url: str, budget: int = TREE_BUDGET) -> RangeBuffer:
 def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
     """The static read of the file at ``url`` and what it cost (requests, bytes)."""
     location = parse_location(url)
+    if is_index(location):
+        return peek_shard_set(location, TREE_BUDGET)
     with open_buffer(location, TREE_BUDGET) as buffer:
         index = peek_source(buffer, location.shown, buffer.size)
     return index, buffer.transfer
