@@ -45,31 +45,31 @@ def parse_location(text: str) -> RemoteLocation:
     """The remote file ``text`` names; a sentence for ``file://``, a malformed or an unknown URL."""
     match = _SCHEME.match(text)
     if match is None:
-        raise CheckpointError(f"{_shown(text)} is not a URL.")
+        raise CheckpointError(f"{shown_form(text)} is not a URL.")
     scheme = match.group(1).lower()
     if scheme == "file":
         raise CheckpointError(
-            f"{_shown(text)} is a file:// URL; open the local file by its path instead "
+            f"{shown_form(text)} is a file:// URL; open the local file by its path instead "
             f"({unquote(urlsplit(text).path) or '/'})."
         )
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 (a port that is not a number raises here)
     except ValueError:
-        raise CheckpointError(f"{_shown(text)} is not a valid URL.") from None
+        raise CheckpointError(f"{shown_form(text)} is not a valid URL.") from None
     if scheme in ("http", "https"):
         if not parts.hostname or not parts.path.strip("/"):
-            raise CheckpointError(f"{_shown(text)} is not a valid URL: it names no host or no file.")
-        return _hub_file(parts) or RemoteLocation(text, scheme, _shown(text))
+            raise CheckpointError(f"{shown_form(text)} is not a valid URL: it names no host or no file.")
+        return _hub_file(parts) or RemoteLocation(text, scheme, shown_form(text))
     if scheme == "hf":
         return _hf_file(text)
     if not parts.netloc or not parts.path.strip("/"):
-        raise CheckpointError(f"{_shown(text)} is not a valid URL: it names no bucket or no file.")
+        raise CheckpointError(f"{shown_form(text)} is not a valid URL: it names no bucket or no file.")
     protocol = "s3" if scheme in ("s3", "s3a") else scheme
-    return RemoteLocation(f"{protocol}://{parts.netloc}{parts.path}", protocol, _shown(text))
+    return RemoteLocation(f"{protocol}://{parts.netloc}{parts.path}", protocol, shown_form(text))
 
 
-def _shown(text: str) -> str:
+def shown_form(text: str) -> str:
     """``text`` without user name, password, query or fragment (where credentials travel)."""
     try:
         parts = urlsplit(text)
@@ -95,7 +95,7 @@ def _hub_file(parts: SplitResult) -> RemoteLocation | None:
         return None
     segments[repo_at + 2] = "resolve"
     url = urlunsplit((parts.scheme, parts.netloc, "/" + "/".join(segments), "", ""))
-    return RemoteLocation(url, parts.scheme, _shown(url), _hub_headers())
+    return RemoteLocation(url, parts.scheme, shown_form(url), _hub_headers())
 
 
 def _hf_file(text: str) -> RemoteLocation:
@@ -108,7 +108,7 @@ def _hf_file(text: str) -> RemoteLocation:
         segments = segments[1:]
     if len(segments) < 3 or not all(segments):
         raise CheckpointError(
-            f"{_shown(text)} is not a valid Hub URL: it should read hf://org/repo/file (with @revision "
+            f"{shown_form(text)} is not a valid Hub URL: it should read hf://org/repo/file (with @revision "
             "after the repository or the file if not main)."
         )
     org, repo, path = segments[0], segments[1], segments[2:]
@@ -118,11 +118,11 @@ def _hf_file(text: str) -> RemoteLocation:
     elif "@" in path[-1]:
         path[-1], _, revision = path[-1].rpartition("@")
     if not repo or not revision or not path[-1] or any(p in ("..", ".") for p in path):
-        raise CheckpointError(f"{_shown(text)} is not a valid Hub URL.")
+        raise CheckpointError(f"{shown_form(text)} is not a valid Hub URL.")
     quoted = "/".join(quote(p) for p in path)
     url = f"{hf_endpoint()}/{'/'.join([*prefix, org, repo])}/resolve/{quote(revision, safe='')}/{quoted}"
     scheme = urlsplit(url).scheme.lower()
-    return RemoteLocation(url, scheme, _shown(text), _hub_headers())
+    return RemoteLocation(url, scheme, shown_form(text), _hub_headers())
 
 
 def _hub_headers() -> dict[str, str]:

@@ -36,10 +36,13 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
     """The static read of the file at ``url`` and what it cost (requests, bytes)."""
     location = parse_location(url)
     if is_index(location):
-        return peek_shard_set(location, TREE_BUDGET)
-    with open_buffer(location, TREE_BUDGET) as buffer:
-        index = peek_source(buffer, location.shown, buffer.size)
-    return index, buffer.transfer
+        index, transfer = peek_shard_set(location, TREE_BUDGET)
+    else:
+        with open_buffer(location, TREE_BUDGET) as buffer:
+            index = peek_source(buffer, location.shown, buffer.size)
+        transfer = buffer.transfer
+    index.remote_read = (transfer.requests, transfer.fetched, transfer.size)
+    return index, transfer
 
 
 def changed_since(url: str) -> CheckpointError:
