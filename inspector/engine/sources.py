@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
+from inspector.core.errors import CheckpointError
 from inspector.core.layout import LayoutKind, resolve_layout
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek
@@ -47,8 +48,10 @@ def _remote_source(url: str, index: CheckpointIndex | None) -> TensorSource:
     are never located with the tree of another version of the file.
     """
     from inspector.core.peek import peek_source
-    from inspector.remote.static_read import changed_since, open_remote
+    from inspector.remote.static_read import SET_VALUES_LOCAL, changed_since, is_set_url, open_remote
 
+    if is_set_url(url):
+        raise CheckpointError(SET_VALUES_LOCAL)
     buffer = open_remote(url, budget=DATA_BUDGET)
     try:
         read = peek_source(buffer, index.path if index is not None else url, len(buffer))

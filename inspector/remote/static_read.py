@@ -23,6 +23,12 @@ LOAD_NEEDS_FILE = (
     "and statistics work from the URL)."
 )
 
+#: Values of a remote shard set are read from a local copy for now.
+SET_VALUES_LOCAL = (
+    "The values of a shard set are read from a local copy; open one of its shards by its URL, or "
+    "download the set."
+)
+
 #: The tree of any file the readers accept costs less than this; a read past it is stopped.
 TREE_BUDGET = MAX_ARCHIVE_PICKLE_BYTES + (64 << 20)
 
@@ -43,6 +49,11 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
         transfer = buffer.transfer
     index.remote_read = (transfer.requests, transfer.fetched, transfer.size)
     return index, transfer
+
+
+def is_set_url(url: str) -> bool:
+    """Whether ``url`` names a layout of several files (an HF index)."""
+    return is_index(parse_location(url))
 
 
 def changed_since(url: str) -> CheckpointError:

@@ -21,6 +21,7 @@ class Served:
     stall: bool = False  # send headers of a ranged response, then nothing (until the test ends)
     replace_after: int = -1  # after this many ranged responses, serve ``replacement`` instead
     replacement: bytes = b""
+    redirect: str = ""  # answer 302 to this URL
     authorization: str = ""  # answer 401 unless the request carries this Authorization header
     ranged: int = 0  # ranged responses sent
 
@@ -83,6 +84,12 @@ class RangeServer:
         if served is None or served.status or refused:
             status = 401 if refused else served.status if served is not None else 404
             h.send_response(status)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        if served.redirect:
+            h.send_response(302)
+            h.send_header("Location", served.redirect)
             h.send_header("Content-Length", "0")
             h.end_headers()
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,29 @@ def test_an_export_whose_source_breaks_off_leaves_nothing_behind(
     err = _fails(capsys, "export", url, "-o", str(out))
     assert "changed while it was being read" in err
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_redirect_on_the_same_host_is_followed(
+    http: RangeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _serve(http, _build(tmp_path, "safetensors"))
+    http.add("old/m.safetensors", b"", redirect="/m.safetensors")
+    status, out, _ = _cli(capsys, "info", "--json", http.url("old/m.safetensors"))
+    assert status == 0 and len(json.loads(out)["tensors"]) == 8
+
+
+def test_a_redirect_to_another_host_over_plain_http_is_not_followed(
+    http: RangeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = _serve(http, _build(tmp_path, "safetensors"))
+    http.add("moved.safetensors", b"", redirect=url.replace("127.0.0.1", "localhost"))
+    err = _fails(capsys, "info", http.url("moved.safetensors"))
+    assert "redirects to another host over plain HTTP" in err
+
+
+def test_a_missing_file_system_package_names_what_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # as if the remote extra were not installed
+    err = _fails(capsys, "info", "https://example.org/m.pth")
+    assert "needs fsspec: pip install 'checkpoint-inspector[remote]'" in err
