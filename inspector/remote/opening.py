@@ -72,18 +72,31 @@ def _yarl_url(text: str) -> Any:
     return URL(text)
 
 
-def open_buffer(location: RemoteLocation, budget: int) -> RangeBuffer:
-    """The remote file as a ``RangeBuffer`` (one request learns its size and version)."""
-    transfer = Transfer()
-    name = location.name
+def _filesystem(location: RemoteLocation) -> tuple[Any, _Responses | None]:
     try:
         import fsspec
     except ImportError:
         raise CheckpointError(f"Reading {location.shown} needs fsspec: {INSTALL}.") from None
     if location.protocol in ("http", "https"):
-        fs, checks = _http_filesystem(location)
-    else:
-        fs, checks = _other_filesystem(fsspec, location), None
+        return _http_filesystem(location)
+    return _other_filesystem(fsspec, location), None
+
+
+def remote_size(location: RemoteLocation) -> int:
+    """The size of the remote file (one request); ``MissingFileError`` when there is none."""
+    fs, checks = _filesystem(location)
+    with _sentences(location, checks):
+        size = fs.info(location.url).get("size")
+    if not isinstance(size, int):
+        raise CheckpointError(f"The server does not say how large {location.name} is.")
+    return size
+
+
+def open_buffer(location: RemoteLocation, budget: int) -> RangeBuffer:
+    """The remote file as a ``RangeBuffer`` (one request learns its size and version)."""
+    transfer = Transfer()
+    name = location.name
+    fs, checks = _filesystem(location)
     with _sentences(location, checks):
         info = fs.info(location.url)
     transfer.requests += 1

@@ -11,6 +11,7 @@ from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek, peek_source
 from inspector.core.reading import MAX_ARCHIVE_PICKLE_BYTES
 
+from .dcp_folders import is_dcp_folder, peek_dcp_folder
 from .locations import is_url, parse_location
 from .opening import changed, open_buffer
 from .range_buffer import RangeBuffer, Transfer
@@ -23,10 +24,10 @@ LOAD_NEEDS_FILE = (
     "and statistics work from the URL)."
 )
 
-#: Values of a remote shard set are read from a local copy for now.
+#: Values of a remote shard set or DCP folder are read from a local copy for now.
 SET_VALUES_LOCAL = (
-    "The values of a shard set are read from a local copy; open one of its shards by its URL, or "
-    "download the set."
+    "The values of a shard set or a DCP folder are read from a local copy; open one of a set's shards "
+    "by its URL, or download the set."
 )
 
 #: The tree of any file the readers accept costs less than this; a read past it is stopped.
@@ -43,6 +44,8 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
     location = parse_location(url)
     if is_index(location):
         index, transfer = peek_shard_set(location, TREE_BUDGET)
+    elif is_dcp_folder(location):
+        index, transfer = peek_dcp_folder(location)
     else:
         with open_buffer(location, TREE_BUDGET) as buffer:
             index = peek_source(buffer, location.shown, buffer.size)
@@ -52,8 +55,9 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
 
 
 def is_set_url(url: str) -> bool:
-    """Whether ``url`` names a layout of several files (an HF index)."""
-    return is_index(parse_location(url))
+    """Whether ``url`` names a layout of several files (an HF index, a DCP folder)."""
+    location = parse_location(url)
+    return is_index(location) or is_dcp_folder(location)
 
 
 def changed_since(url: str) -> CheckpointError:

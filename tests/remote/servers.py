@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Served:
     """One file the server holds, and the faults it shows."""
 
-    data: bytes
+    data: bytes  # or any buffer with len() and slices (an mmap of a large file)
     etag: str = '"v1"'
     status: int = 0  # answer every request with this status instead (404, 403…)
     ignore_range: bool = False  # answer a Range request with the whole file (200)
@@ -37,7 +38,8 @@ class Log:
 class RangeServer:
     """Files by URL path; ``url(path)`` is their address; ``log`` counts what was served."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency  # seconds added before each answer (a far-away server, for benchmarks)
         self.files: dict[str, Served] = {}
         self.log = Log()
         self.released = threading.Event()
@@ -76,6 +78,8 @@ class RangeServer:
         return sum(1 for method, _, rng in self.log.requests if method == "GET" and rng)
 
     def answer(self, h: BaseHTTPRequestHandler, head: bool) -> None:
+        if self.latency:
+            time.sleep(self.latency)
         path = h.path.split("?", 1)[0]
         rng = h.headers.get("Range", "")
         self.log.requests.append((h.command, path, rng))
@@ -133,8 +137,8 @@ class RangeServer:
         if head:
             return
         try:
-            for at in range(start, end, 1 << 16):
-                chunk = data[at : min(end, at + (1 << 16))]
+            for at in range(start, end, 1 << 20):
+                chunk = data[at : min(end, at + (1 << 20))]
                 h.wfile.write(chunk)
                 self.log.body_bytes += len(chunk)
         except (BrokenPipeError, ConnectionResetError):
@@ -142,8 +146,8 @@ class RangeServer:
 
 
 @contextmanager
-def range_server() -> Iterator[RangeServer]:
-    server = RangeServer()
+def range_server(latency: float = 0.0) -> Iterator[RangeServer]:
+    server = RangeServer(latency)
     server.thread.start()
     try:
         yield server

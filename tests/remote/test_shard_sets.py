@@ -83,4 +83,7 @@ def test_statistics_of_a_remote_set_say_how_to_read_them(
     _serve_folder(http, tmp_path, "r")
     assert main(["stats", http.url(f"r/{index.name}"), "layers.0.q"]) == 2
     err = capsys.readouterr().err
-    assert "The values of a shard set are read from a local copy" in err and "Traceback" not in err
+    assert (
+        "The values of a shard set or a DCP folder are read from a local copy" in err
+        and "Traceback" not in err
+    )
