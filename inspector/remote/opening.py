@@ -9,7 +9,6 @@ with the whole file, or a file whose size or ETag changes between two reads, sto
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -251,7 +250,7 @@ def _sentence(exc: Exception, location: RemoteLocation) -> Exception:
         return _problem("changed", location)
     if status == 404 or isinstance(exc, FileNotFoundError):
         return MissingFileError(f"{shown} does not exist (the server answered “not found”).")
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or kinds & {
+    if isinstance(exc, TimeoutError) or kinds & {
         "ServerTimeoutError", "FSTimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "ReadTimeout"
     }:  # fmt: skip
         return CheckpointError(
