@@ -17,7 +17,7 @@ from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
 from inspector.core.report import index_to_json, render_lines
 from inspector.core.safety import TORCHSCRIPT_CODE, TRUST_HELP, TRUST_HINT, Verdict, judge_globals
-from inspector.remote.locations import is_url
+from inspector.remote.locations import is_url, shown_form
 from inspector.remote.static_read import LOAD_NEEDS_FILE, peek_location, remote_json
 from inspector.terminal import fail, guard_streams, print_json, print_lines, print_text
 
@@ -250,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # one line for the user, never a traceback
             if os.environ.get("CHECKPOINT_INSPECTOR_DEBUG"):
                 raise
+            if is_url(args.file):  # a library's words may repeat a signed URL or a token
+                return fail(f"Unexpected error while reading {shown_form(args.file)}: {type(exc).__name__}.")
             return fail(f"Unexpected error while reading {args.file}: {type(exc).__name__}: {exc}")
     if "--" in argv:
         i = argv.index("--")

@@ -226,7 +226,7 @@ class MappedCheckpoint(TensorSource):
             return torch.empty_strided(info.shape, info.stride, dtype=dtype)
         span = self._layout.span(info.storage_key)
         if self._buffer is not None:
-            record = bytearray(self._buffer[span.offset : span.offset + span.nbytes])
+            record = self._buffer[span.offset : span.offset + span.nbytes]  # read-only, as the map is
             return mapped_view(record, 0, len(record), info, dtype, label, self.name)
         self._check_size()
         assert self._map is not None
