@@ -111,8 +111,9 @@ def open_buffer(location: RemoteLocation, budget: int) -> RangeBuffer:
         checks.host = urlsplit(str(info.get("url") or location.url)).hostname or ""
     with _sentences(location, checks):
         fh = fs.open(location.url, "rb", block_size=BLOCK, cache_type="none", size=size)
-    if etag and location.protocol == "s3":
-        fh.req_kw["IfMatch"] = etag  # every range from the version whose size was learned
+    reads = getattr(fh, "read_kw", None)  # s3fs: the arguments of each ranged GetObject
+    if etag and location.protocol == "s3" and isinstance(reads, dict):
+        fh.read_kw = {**reads, "IfMatch": etag}  # every range from the version whose size was learned
 
     def fetch(start: int, end: int) -> bytes:
         for attempt in range(RETRIES):

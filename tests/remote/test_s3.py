@@ -33,3 +33,15 @@ def test_a_missing_s3_object_is_a_sentence(s3: Any, capsys: pytest.CaptureFixtur
     assert main(["info", "s3://ckpt/none.pth"]) == 2
     err = capsys.readouterr().err
     assert "s3://ckpt/none.pth does not exist" in err and "Traceback" not in err
+
+
+def test_an_s3_object_replaced_between_two_reads_is_never_mixed(s3: Any) -> None:
+    from inspector.core.errors import CheckpointError
+    from inspector.remote.static_read import open_remote
+
+    s3.put_object(Bucket="ckpt", Key="live.pth", Body=bytes(range(256)) * 4096)
+    with open_remote("s3://ckpt/live.pth") as buffer:
+        assert buffer[0:4] == bytes([0, 1, 2, 3])
+        s3.put_object(Bucket="ckpt", Key="live.pth", Body=bytes(reversed(range(256))) * 4096)
+        with pytest.raises(CheckpointError, match="changed while it was being read"):
+            buffer[len(buffer) - 4 :]
