@@ -15,9 +15,10 @@ from inspector.core.errors import CheckpointError
 from inspector.core.formatting import count_of, escape_text
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
-from inspector.core.peek import peek
 from inspector.core.report import index_to_json, render_lines
 from inspector.core.safety import TORCHSCRIPT_CODE, TRUST_HELP, TRUST_HINT, Verdict, judge_globals
+from inspector.remote.locations import is_url, shown_form
+from inspector.remote.static_read import LOAD_NEEDS_FILE, peek_location, remote_json
 from inspector.terminal import fail, guard_streams, print_json, print_lines, print_text
 
 SUBCOMMANDS = ("info", "scan", "export", "stats", "diff")
@@ -123,7 +124,9 @@ def _info(args: argparse.Namespace) -> int:
         loc = parse_map_location(args.map_location)
     except ValueError as exc:
         return fail(str(exc))
-    index = peek(args.file)
+    if args.load and is_url(args.file):
+        return fail(LOAD_NEEDS_FILE)
+    index, transfer = peek_location(args.file)
     devices: dict[tuple[PathPart, ...], str] | None = None
     if args.load:
         from inspector.engine.loader import LoadError, load_checkpoint  # imports torch: only when asked
@@ -142,9 +145,14 @@ def _info(args: argparse.Namespace) -> int:
             raise
         devices = {tuple(path): device for path, device in result.devices}
     if args.json:
-        print_json(index_to_json(index, devices))
+        report = index_to_json(index, devices)
+        if transfer is not None:
+            report["remote"] = remote_json(transfer)
+        print_json(report)
     else:
         print_lines(render_lines(index, devices))
+        if transfer is not None:
+            print_text(f"Remote: {transfer.line()}.")
     return 0
 
 
@@ -159,9 +167,9 @@ def _scan(args: argparse.Namespace) -> int:
     from inspector.core.peek import DamagedCheckpointError
     from inspector.core.report import globals_json
 
-    error = None
+    error, transfer = None, None
     try:
-        index = peek(args.file)
+        index, transfer = peek_location(args.file)
         path, fmt, refs, notes = index.path, str(index.format), index.globals, index.warnings
         differentials = index.differentials
     except DamagedCheckpointError as exc:
@@ -184,6 +192,8 @@ def _scan(args: argparse.Namespace) -> int:
         report.update(globals=globals_, warnings=notes, differentials=list(differentials))
         if error:
             report["error"] = error
+        if transfer is not None:
+            report["remote"] = remote_json(transfer)
         print_json(report)
     else:
         print_text(f"{path}: {verdict} ({fmt}, {count_of(len(globals_), 'distinct global')})")
@@ -197,6 +207,8 @@ def _scan(args: argparse.Namespace) -> int:
             print_text(f"  note: {w}")
         for d in differentials:
             print_text(f"  differential: {d}")
+        if transfer is not None:
+            print_text(f"  remote: {transfer.line()}")
     if error:
         fail(error)
     return 0 if judged.verdict is Verdict.SAFE else 1
@@ -238,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # one line for the user, never a traceback
             if os.environ.get("CHECKPOINT_INSPECTOR_DEBUG"):
                 raise
+            if is_url(args.file):  # a library's words may repeat a signed URL or a token
+                return fail(f"Unexpected error while reading {shown_form(args.file)}: {type(exc).__name__}.")
             return fail(f"Unexpected error while reading {args.file}: {type(exc).__name__}: {exc}")
     if "--" in argv:
         i = argv.index("--")

@@ -158,9 +158,10 @@ def _diff(args: argparse.Namespace) -> int:
 def _check_keys(path: str, keys: list[str]) -> None:
     """Every named key is a tensor of the file's static read; else a sentence, before torch is imported."""
     from inspector.core.errors import CheckpointError
-    from inspector.core.peek import display_name, peek
+    from inspector.core.peek import display_name
+    from inspector.remote.static_read import peek_location
 
-    index = peek(path)
+    index, _ = peek_location(path)
     known = {node.key for node in index.tensor_nodes()}
     missing = [key for key in dict.fromkeys(keys) if key not in known]
     if not missing:

@@ -93,6 +93,25 @@ def _read_dcp(folder: str) -> CheckpointIndex:
         raise CheckpointError(f"{name}: its {DCP_METADATA} is larger than 1 GiB; it is not read.")
     with open(meta_path, "rb") as f:
         data = f.read(MAX_METADATA_BYTES)
+
+    def data_size(rel: str) -> int:
+        try:
+            data_st = os.stat(shard_path(folder, rel, name))
+        except OSError:
+            return -1
+        return data_st.st_size if stat.S_ISREG(data_st.st_mode) else -2
+
+    return read_dcp_metadata(os.path.abspath(folder), name, data, st.st_size, data_size)
+
+
+def read_dcp_metadata(
+    path: str, name: str, data: bytes, meta_size: int, data_size: Callable[[str], int]
+) -> CheckpointIndex:
+    """The tree of a DCP folder from its ``.metadata`` bytes; ``data_size(relative_path)`` is a data
+    file's size (-1: missing, -2: not a regular file) and refuses a name that leaves the folder.
+
+    A local folder and one read where it lives (``inspector.remote``) are read by this one function.
+    """
     read_state = ReadState(name)
     warnings: list[str] = []
     try:
@@ -163,18 +182,13 @@ def _read_dcp(folder: str) -> CheckpointIndex:
                 if not (isinstance(rel, str) and isinstance(off, int) and isinstance(length, int)):
                     problems.append(f"a chunk of {fqn} has an invalid data location")
                     continue
-                full = shard_path(folder, rel, name)
-                if full not in sizes:
-                    try:
-                        data_st = os.stat(full)
-                        sizes[full] = data_st.st_size if stat.S_ISREG(data_st.st_mode) else -2
-                    except OSError:
-                        sizes[full] = -1
-                if sizes[full] == -2:
+                if rel not in sizes:
+                    sizes[rel] = data_size(rel)
+                if sizes[rel] == -2:
                     problems.append(f"the data file {rel} of {fqn} is not a regular file, so it is not read")
-                elif sizes[full] < 0:
+                elif sizes[rel] < 0:
                     problems.append(f"the data file {rel} of {fqn} is missing")
-                elif off < 0 or length < 0 or off + length > sizes[full]:
+                elif off < 0 or length < 0 or off + length > sizes[rel]:
                     problems.append(f"the data of {fqn} lies beyond the end of {rel}")
                 if loc.get("transform_descriptors"):
                     problems.append(f"the data of {fqn} is transformed (compressed); it is listed, not read")
@@ -196,5 +210,5 @@ def _read_dcp(folder: str) -> CheckpointIndex:
     builder = TreeBuilder()
     root = builder.build(top_items)
     warnings.extend(builder.warnings)
-    total = st.st_size + sum(s for s in sizes.values() if s > 0)
-    return finish_index(os.path.abspath(folder), Format.DCP, root, globals_, total, warnings)
+    total = meta_size + sum(s for s in sizes.values() if s > 0)
+    return finish_index(path, Format.DCP, root, globals_, total, warnings)

@@ -37,3 +37,7 @@ class DamagedCheckpointError(CheckpointError):
 
 class ReaderOutOfMemory(CheckpointError):
     """The read ran out of memory: the machine's, or the limit a confined reader runs under."""
+
+
+class MissingFileError(CheckpointError):
+    """The file does not exist (a shard a set names but lacks is a warning of the set, not an error)."""

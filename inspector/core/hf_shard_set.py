@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 
-from .errors import CheckpointError, DamagedCheckpointError
+from .errors import CheckpointError, DamagedCheckpointError, MissingFileError
 from .formats import Format
 from .layout import Layout
 from .model import CheckpointIndex, GlobalRef, OpaqueValue, TensorInfo
@@ -55,11 +55,14 @@ class HfShardSetReader:
         file_bytes = 0
         for shard, full in layout.shard_files():
             keys = shards[shard]
-            if not os.path.isfile(full):
+            if not layout.remote and not os.path.isfile(full):
                 missing.append(f"{shard} ({len(keys):,} tensors)")
                 continue
             try:
                 sub = read_file(full)
+            except MissingFileError:
+                missing.append(f"{shard} ({len(keys):,} tensors)")
+                continue
             except DamagedCheckpointError as exc:
                 globals_.extend(replace(g, pickle=f"{shard} › {g.pickle}") for g in exc.globals)
                 differentials.extend(f"shard {shard}: {d}" for d in exc.differentials)

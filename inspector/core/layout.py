@@ -59,6 +59,7 @@ class Layout:
     opened: str  # the path the user gave
     hf_index: HfIndex | None = None
     notes: tuple[str, ...] = ()  # what the resolution chose and why (shown as warnings)
+    remote: bool = False  # its pieces are URLs: whether one exists is learned by reading it
 
     @property
     def is_set(self) -> bool:
@@ -78,6 +79,20 @@ def normalise_shard(name: str) -> str:
 
 def shard_path(folder: str, shard: str, owner: str) -> str:
     """The path of ``shard`` inside ``folder``; raises when it would leave the folder."""
+    check_shard_name(shard, owner)
+    full = os.path.join(folder, shard)
+    real_folder = os.path.realpath(folder)
+    real = os.path.realpath(full)
+    if os.path.commonpath([real_folder, real]) != real_folder:
+        raise CheckpointError(
+            f"{owner} names a shard, {shard[:200]}, that is a link pointing outside its folder; "
+            "so nothing was opened."
+        )
+    return full
+
+
+def check_shard_name(shard: str, owner: str) -> None:
+    """Refuse a shard name that would leave its set's folder (or repository): absolute, or with ``..``."""
     parts = shard.replace("\\", "/").split("/")
     if (
         not shard
@@ -91,15 +106,6 @@ def shard_path(folder: str, shard: str, owner: str) -> str:
             f"{owner} names a shard outside its folder ({shard[:200]!r}); shards must lie beside it, "
             "so nothing was opened."
         )
-    full = os.path.join(folder, shard)
-    real_folder = os.path.realpath(folder)
-    real = os.path.realpath(full)
-    if os.path.commonpath([real_folder, real]) != real_folder:
-        raise CheckpointError(
-            f"{owner} names a shard, {shard[:200]}, that is a link pointing outside its folder; "
-            "so nothing was opened."
-        )
-    return full
 
 
 # -- Hugging Face indexes -------------------------------------------------------------------------

@@ -241,6 +241,8 @@ class CheckpointIndex:
     #: Parts of a layout of several files that could not be read (a damaged shard), one sentence
     #: each: what they would load is unknown, so the whole is never judged safe.
     unread: list[str] = field(default_factory=list)
+    #: For a file read where it lives (a URL): (requests, bytes fetched, file size); None for a local one.
+    remote_read: tuple[int, int, int] | None = None
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:

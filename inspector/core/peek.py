@@ -11,7 +11,7 @@ import gc
 import os
 import stat
 from collections.abc import Callable
-from typing import Protocol
+from typing import BinaryIO, Protocol, cast
 
 from .dcp_folder import DcpFolderReader
 from .errors import CheckpointError, DamagedCheckpointError, ReaderOutOfMemory
@@ -21,7 +21,7 @@ from .hf_shard_set import HfShardSetReader
 from .layout import Layout, LayoutKind, resolve_layout
 from .model import CheckpointIndex
 from .readers import reader_for
-from .reading import OpenedFile, ReadState
+from .reading import ByteSource, OpenedFile, ReadState
 
 #: The static read, the readers of layouts, what it raises besides ``CheckpointError``, and the
 #: name it gives files in sentences.
@@ -32,6 +32,7 @@ __all__ = [
     "ReaderOutOfMemory",
     "display_name",
     "peek",
+    "peek_source",
 ]
 
 
@@ -95,23 +96,49 @@ def _peek_file(p: str) -> CheckpointIndex:
         raise CheckpointError(f"{name} is empty (0 bytes), not a checkpoint.")
     try:
         with open(p, "rb") as f:
-            head = f.read(4096)
-            reader = reader_for(head, size)
-            state = ReadState(name)
-            try:
-                index = reader.read(OpenedFile(f, p, size, head), state, [])
-            except CheckpointError as exc:
-                raise state.damaged(exc) from None
-            if state.unread:
-                raise DamagedCheckpointError(
-                    f"{name} could not be read in full, so it is not shown as safe: {state.unread[0]}.",
-                    None, list(state.globals), state.differentials,
-                )  # fmt: skip
-            return index
-    except MemoryError:
-        raise ReaderOutOfMemory(f"{name} needs more memory to read than this machine has.") from None
+            return read_source(f, p, size)
     except OSError as exc:
         raise _os_error(name, exc) from None
+
+
+def peek_source(source: ByteSource, path: str, size: int) -> CheckpointIndex:
+    """Read statically the file whose bytes ``source`` gives (``size`` of them); ``path`` names it.
+
+    The same readers and the same refusals as for a local path: a remote file is judged exactly
+    like a local one. Raises ``CheckpointError`` with a sentence about the file.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if size == 0:
+            raise CheckpointError(f"{display_name(path)} is empty (0 bytes), not a checkpoint.")
+        return read_source(source, path, size)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def read_source(source: ByteSource, p: str, size: int) -> CheckpointIndex:
+    """One file's bytes, read by the first reader whose probe takes them."""
+    name = display_name(p)
+    try:
+        f = cast(BinaryIO, source)  # the readers only seek and read (``ByteSource``)
+        f.seek(0)
+        head = f.read(4096)
+        reader = reader_for(head, size)
+        state = ReadState(name)
+        try:
+            index = reader.read(OpenedFile(f, p, size, head), state, [])
+        except CheckpointError as exc:
+            raise state.damaged(exc) from None
+        if state.unread:
+            raise DamagedCheckpointError(
+                f"{name} could not be read in full, so it is not shown as safe: {state.unread[0]}.",
+                None, list(state.globals), state.differentials,
+            )  # fmt: skip
+        return index
+    except MemoryError:
+        raise ReaderOutOfMemory(f"{name} needs more memory to read than this machine has.") from None
 
 
 def _os_error(name: str, exc: OSError) -> CheckpointError:

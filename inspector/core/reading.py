@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, Protocol
 
 from .errors import CheckpointError, DamagedCheckpointError
 from .formats import Format
@@ -36,6 +36,24 @@ _NESTED_LOADS = frozenset(
      "cloudpickle.loads", "torch.load", "torch.serialization.load", "marshal.loads"}
 )  # fmt: skip
 _MAX_NESTING = 4
+
+
+class ByteSource(Protocol):
+    """Where a file's bytes come from: an open local file, or a remote file read by ranges.
+
+    The readers only seek and read. A source may also say how much of a pickle stream to read at
+    first (``first_read``): a remote one asks for less than a local file, whose reads are cheap.
+    """
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def first_read(f: object) -> int:
+    """Bytes of a pickle stream read at first from ``f``: its own ``first_read``, else ``FIRST_READ``."""
+    wanted = getattr(f, "first_read", None)
+    return wanted if isinstance(wanted, int) and wanted > 0 else FIRST_READ
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +292,7 @@ def read_growing(f: BinaryIO, size: int, parse: Callable[[bytes], Any], name: st
     A length field that reaches past the end of the file is refused at once: the read never grows
     on the file's own claims, only on bytes the file really has.
     """
-    want = min(size, FIRST_READ)
+    want = min(size, first_read(f))
     while True:
         f.seek(0)
         data = f.read(want)

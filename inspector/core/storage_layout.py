@@ -21,7 +21,7 @@ from .globals_policy import classify
 from .model import CheckpointIndex, GlobalClass
 from .torch_pickle import TensorRef, TorchPickleReader
 from .unpickler import Global, Limits, NeedMoreData, PickleError, SafeUnpickler
-from .ziparchive import ZipArchive
+from .ziparchive import SeekableFile, ZipArchive
 
 #: A chunk's pickle describes one tensor: a few hundred bytes.
 MAX_CHUNK_PICKLE = 1 << 16
@@ -73,10 +73,10 @@ class StorageLayout:
         return span
 
     def close(self) -> None:
+        self._zip = None
         if self._file is not None:
             self._file.close()
             self._file = None
-            self._zip = None
 
     def __enter__(self) -> StorageLayout:
         return self
@@ -85,16 +85,27 @@ class StorageLayout:
         self.close()
 
 
-def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex) -> StorageLayout:
+def storage_layout(
+    path: str | os.PathLike[str], index: CheckpointIndex, opened: tuple[SeekableFile, int] | None = None
+) -> StorageLayout:
     """Locate the storage records of the file at ``path`` that the static read ``index`` describes.
 
     The format and the archive folder are the static read's (nothing is sniffed again); legacy and
-    safetensors records are where it found them. Raises ``CheckpointError`` for other formats.
+    safetensors records are where it found them. ``opened`` is the file's bytes and size when they
+    come from elsewhere than the path (a remote file); the caller keeps it open. Raises
+    ``CheckpointError`` for other formats.
     """
     p = os.fspath(path)
     name = display_name(p)
     if not index.format.direct_reads:
         raise CheckpointError(f"{name} holds no tensor data that can be read directly ({index.format}).")
+    if opened is not None:
+        layout = StorageLayout(p, opened[1], name)
+        layout.format = index.format
+        if index.format.zip_records:
+            _locate_zip(layout, opened[0])  # the caller's file, not the layout's, to close
+            return layout
+        return _listed_spans(layout, index)
     try:
         f = open(p, "rb")  # noqa: SIM115 (a zip layout keeps it open until close())
     except OSError as exc:
@@ -105,25 +116,30 @@ def storage_layout(path: str | os.PathLike[str], index: CheckpointIndex) -> Stor
         layout.format = index.format
         if index.format.zip_records:
             _locate_zip(layout, f)
+            layout._file = f
             return layout
     except BaseException:
         f.close()
         raise
     f.close()
+    return _listed_spans(layout, index)
+
+
+def _listed_spans(layout: StorageLayout, index: CheckpointIndex) -> StorageLayout:
     layout.byteorder = index.byteorder
     for key, (start, nbytes) in index.storage_spans.items():
         # a file that shrank since it was read holds less than its record declares
-        layout._spans[key] = StorageSpan(start, max(0, min(nbytes, size - start)))
+        layout._spans[key] = StorageSpan(start, max(0, min(nbytes, layout.file_size - start)))
     return layout
 
 
-def _locate_zip(layout: StorageLayout, f: BinaryIO) -> None:
+def _locate_zip(layout: StorageLayout, f: SeekableFile) -> None:
     """Records are found as torch finds them: in the first record's folder, names matched as its
     zip reader matches them."""
     archive = ZipArchive(f, layout.file_size, layout.name)
     if not archive.folder or archive.locate(archive.folder + b"/data.pkl") is None:
         raise CheckpointError(f"{layout.name} is a zip archive but not a PyTorch checkpoint.")
-    layout._zip, layout._file = archive, f
+    layout._zip = archive
     order = archive.locate(archive.folder + b"/byteorder")
     if order is not None:
         text = archive.read(order, 16).decode("ascii", "replace").strip()

@@ -22,7 +22,7 @@ import mmap
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -31,6 +31,21 @@ from inspector.core.errors import CheckpointError
 from inspector.core.model import CheckpointIndex, Node, NodeKind, PathPart, TensorInfo
 from inspector.core.peek import display_name, peek
 from inspector.core.storage_layout import StorageLayout, storage_layout
+
+
+class RangeSource(Protocol):
+    """A file's bytes read by ranges (a remote file): its length, slices, and seek/read for its directory."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: slice, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
 
 #: torch counts elements and bytes in signed 64-bit integers.
 _INT64_MAX = (1 << 63) - 1
@@ -166,22 +181,32 @@ class MappedCheckpoint(TensorSource):
     The map stays valid as long as any tensor made from it is alive, even after ``close``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], index: CheckpointIndex | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        index: CheckpointIndex | None = None,
+        buffer: RangeSource | None = None,
+    ) -> None:
         p = os.fspath(path)
         super().__init__(p, index if index is not None else peek(p, whole_set=False))
         if not self.index.format.direct_reads:
             raise CheckpointError(
                 f"{self.name} is a {self.index.format} file; its values cannot be read without loading it."
             )
-        self._layout: StorageLayout = storage_layout(self.path, self.index)
+        self._buffer = buffer
+        if buffer is not None:  # a remote file: each record is fetched when it is read
+            self._layout: StorageLayout = storage_layout(self.path, self.index, (buffer, len(buffer)))
+            self.file_size = len(buffer)
+            self._file = None
+            self._map: mmap.mmap | None = None
+            return
+        self._layout = storage_layout(self.path, self.index)
         try:
             self._file = open(self.path, "rb")  # noqa: SIM115 (kept open for the map's lifetime)
             st = os.fstat(self._file.fileno())
             self.file_size = st.st_size
             self.identity = (st.st_ino, st.st_size, st.st_mtime_ns)
-            self._map: mmap.mmap | None = (
-                mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if self.file_size else None
-            )
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if self.file_size else None
         except OSError as exc:
             self._layout.close()
             raise CheckpointError(f"{self.name} cannot be mapped: {exc.strerror or exc}.") from None
@@ -200,6 +225,9 @@ class MappedCheckpoint(TensorSource):
         if info.numel == 0:
             return torch.empty_strided(info.shape, info.stride, dtype=dtype)
         span = self._layout.span(info.storage_key)
+        if self._buffer is not None:
+            record = self._buffer[span.offset : span.offset + span.nbytes]  # read-only, as the map is
+            return mapped_view(record, 0, len(record), info, dtype, label, self.name)
         self._check_size()
         assert self._map is not None
         return mapped_view(self._map, span.offset, span.nbytes, info, dtype, label, self.name)
@@ -224,6 +252,8 @@ class MappedCheckpoint(TensorSource):
                 self._map.madvise(advice, start, end - start)
 
     def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
+        if self._buffer is not None:  # a remote file's bytes lie in no local file
+            return None
         if not info.storage_key or info.layout != "strided" or self._layout.byteorder != "little":
             return None
         try:
@@ -232,6 +262,8 @@ class MappedCheckpoint(TensorSource):
             return None
 
     def _check_size(self) -> None:
+        if self._file is None:
+            return
         try:
             size = os.fstat(self._file.fileno()).st_size
         except OSError as exc:
@@ -248,4 +280,7 @@ class MappedCheckpoint(TensorSource):
                 self._map.close()
             self._map = None
         self._layout.close()
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+        if self._buffer is not None:
+            self._buffer.close()

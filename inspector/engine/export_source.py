@@ -27,8 +27,9 @@ import torch
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan, KeyMapping, MappedTensor, SourceRead, map_keys, source_read
 from inspector.core.model import CheckpointIndex, PathPart, path_part
-from inspector.core.peek import peek
 from inspector.core.storage_layout import StorageLayout, storage_layout
+from inspector.remote.locations import is_url
+from inspector.remote.static_read import LOAD_NEEDS_FILE, open_remote, peek_location
 
 from .devices import visible_devices
 from .direct_read import TensorSource
@@ -40,10 +41,12 @@ def read_source_index(plan: ExportPlan) -> CheckpointIndex:
     """The static read of the plan's source; a source that cannot be read refuses the export, and
     one that ``torch.load`` would open is judged by the safety policy first."""
     try:
-        index = peek(plan.source)
+        index, _ = peek_location(plan.source)
     except CheckpointError as exc:
         raise ExportError(exc.message, exc.details, "refused") from None
     if source_read(index.format, plan.format) is SourceRead.TORCH_LOAD:
+        if is_url(plan.source):
+            raise ExportError(LOAD_NEEDS_FILE, None, "refused")
         _check_safety(plan, index)
     return index
 
@@ -195,7 +198,7 @@ def open_export_source(plan: ExportPlan, index: CheckpointIndex) -> Iterator[Exp
 
 def _safetensors_metadata(path: str) -> dict[str, str]:
     """A safetensors file's own ``__metadata__`` (carried over into a safetensors export)."""
-    with open(path, "rb") as f:
+    with open_remote(path) if is_url(path) else open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(n))
     meta = header.get("__metadata__") if isinstance(header, dict) else None

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from inspector.core.export_plan import discard_partial as discard_partial
 from inspector.core.export_plan import replaced_path
 from inspector.core.formatting import format_bytes
+from inspector.remote.locations import is_url
 
 from .export_results import ExportError
 
@@ -33,7 +34,7 @@ def check_target(source: str, target: str, *, force: bool, folder: bool) -> None
     replaced, or one whose folder does not exist."""
     name = os.path.basename(os.path.abspath(target)) or target
     try:
-        src = os.stat(source)
+        src = None if is_url(source) else os.stat(source)  # a remote source is never the local target
     except OSError as exc:
         raise ExportError(
             f"“{os.path.basename(source)}” cannot be read: {exc.strerror}.", str(exc), "refused"
@@ -45,7 +46,7 @@ def check_target(source: str, target: str, *, force: bool, folder: bool) -> None
     except OSError as exc:
         raise ExportError(f"“{name}” cannot be checked: {exc.strerror}.", str(exc), "refused") from None
     if dst is not None:
-        if (dst.st_dev, dst.st_ino) == (src.st_dev, src.st_ino):
+        if src is not None and (dst.st_dev, dst.st_ino) == (src.st_dev, src.st_ino):
             raise ExportError(
                 f"“{name}” is the source file itself (the same file under another name or link); "
                 "an export never writes over its source.",

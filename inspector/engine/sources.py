@@ -10,12 +10,17 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
+from inspector.core.errors import CheckpointError
 from inspector.core.layout import LayoutKind, resolve_layout
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek
+from inspector.remote.locations import is_url
 
 from .direct_read import MappedCheckpoint, TensorSource
 from .shard_sources import DcpFolder, ShardSet
+
+#: Bytes one open remote source may fetch: every tensor of the largest checkpoints, once or twice.
+DATA_BUDGET = 1 << 42
 
 
 def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = None) -> TensorSource:
@@ -25,6 +30,8 @@ def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = No
     Raises ``CheckpointError`` with a sentence about the file.
     """
     p = os.fspath(path)
+    if is_url(p):
+        return _remote_source(p, index)
     layout = resolve_layout(p)
     if layout.kind is LayoutKind.FILE:
         return MappedCheckpoint(p, index if index is not None else peek(p, whole_set=False))
@@ -32,6 +39,34 @@ def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = No
     if layout.kind is LayoutKind.DCP_FOLDER:
         return DcpFolder(layout, read)
     return ShardSet(layout, read)
+
+
+def _remote_source(url: str, index: CheckpointIndex | None) -> TensorSource:
+    """A remote file: its tree read by ranges, each tensor's record fetched when it is read.
+
+    The tree is read again through the buffer the records come from (a few requests), so records
+    are never located with the tree of another version of the file.
+    """
+    from inspector.core.peek import peek_source
+    from inspector.remote.static_read import SET_VALUES_LOCAL, changed_since, is_set_url, open_remote
+
+    if is_set_url(url):
+        raise CheckpointError(SET_VALUES_LOCAL)
+    buffer = open_remote(url, budget=DATA_BUDGET)
+    try:
+        read = peek_source(buffer, index.path if index is not None else url, len(buffer))
+        if index is not None and _differs(index, read):
+            raise changed_since(url)
+        return MappedCheckpoint(read.path, read, buffer)
+    except BaseException:
+        buffer.close()
+        raise
+
+
+def _differs(a: CheckpointIndex, b: CheckpointIndex) -> bool:
+    return (a.format, a.file_size, a.total_bytes, a.storage_spans, [n.key for n in a.tensor_nodes()]) != (
+        b.format, b.file_size, b.total_bytes, b.storage_spans, [n.key for n in b.tensor_nodes()]
+    )  # fmt: skip
 
 
 class SourceCache:

@@ -72,6 +72,7 @@ from inspector.gui.status_widgets import BusyRow, DangerBanner, ErrorPanel, Verd
 from inspector.gui.tasks import TaskRunner
 from inspector.gui.training_breakdown import TrainingBreakdown, tree_notes
 from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
+from inspector.remote.locations import is_url, shown_form
 
 PeekFunction = Callable[[str], CheckpointIndex]
 
@@ -144,6 +145,13 @@ _STATE_LINES = {
     ),
 }
 
+#: A file read where it lives is never handed to torch: loading needs the whole file here.
+_REMOTE_SHOWN = QT_TRANSLATE_NOOP(
+    "CheckpointTab",
+    "Read where it lives: “Loaded on” needs the whole file on this machine (download it and open the copy).",
+)
+_REMOTE_READ = QT_TRANSLATE_NOOP("CheckpointTab", "read {fetched} of {size} in {requests} requests")
+
 # The actions that open a question: not offered twice while one is pending.
 _QUESTION_ACTIONS = (Action.ALLOW_OR_TRUST, Action.TRUST)
 
@@ -160,10 +168,11 @@ def _regex_reason(exc: ValueError) -> str:
 
 
 def default_peek(path: str) -> CheckpointIndex:
-    """Core's static reader, imported on first use so the window starts without it."""
-    from inspector.core.peek import peek
+    """Core's static reader (or, for a URL, the same reader over ranged reads), imported on first
+    use so the window starts without it."""
+    from inspector.remote.static_read import peek_location
 
-    return peek(path)
+    return peek_location(path)[0]
 
 
 def summary_text(index: CheckpointIndex) -> str:
@@ -229,6 +238,13 @@ def summary_text(index: CheckpointIndex) -> str:
                 entries=", ".join(entries) or "{}"
             )
         )
+    if index.remote_read is not None:
+        requests, fetched, size = index.remote_read
+        parts.append(
+            QCoreApplication.translate("CheckpointTab", _REMOTE_READ).format(
+                fetched=format_bytes(fetched), size=format_bytes(size), requests=format_count(requests)
+            )
+        )
     return "  ·  ".join(parts)
 
 
@@ -253,8 +269,11 @@ class CheckpointTab(QWidget):
     ) -> None:
         super().__init__(parent)
         self.path = path
+        self.remote = is_url(path)  # read by ranges where it lives; never handed to torch
         # Shown in labels, titles and questions: a file name may hold control or bidi characters.
-        self.display_name = escape_text(os.path.basename(path.rstrip(os.sep)) or path)
+        #: the path as labels show it: a URL without its user name, password or query (tokens)
+        self.shown_path = shown_form(path) if self.remote else path
+        self.display_name = escape_text(os.path.basename(self.shown_path.rstrip(os.sep)) or self.shown_path)
         self._runner = runner
         self._engine = engine
         self._peek_fn = peek_fn
@@ -262,7 +281,7 @@ class CheckpointTab(QWidget):
             path,
             self.display_name,
             self._start_peek,
-            self._submit_load if engine is not None else None,
+            self._submit_load if engine is not None and not self.remote else None,
             on_change=self._render,
             clock=clock,
         )
@@ -656,6 +675,8 @@ class CheckpointTab(QWidget):
             text = self._load_text()
         else:
             text = _tr(_STATE_LINES[doc.state]) if doc.state in _STATE_LINES else ""
+            if doc.state is DocumentState.SHOWN and self.remote:
+                text = _tr(_REMOTE_SHOWN)
         if key == self._shown_status and (
             text == self._status_text or self.load_label.text() != self._status_text
         ):

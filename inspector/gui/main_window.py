@@ -41,6 +41,7 @@ from inspector.gui.i18n import LANGUAGES, QT_TRANSLATE_NOOP, UiLanguage, languag
 from inspector.gui.load_options_bar import LoadOptionsBar
 from inspector.gui.status_widgets import verdict_label
 from inspector.gui.tasks import TaskRunner
+from inspector.remote.locations import is_url
 
 APP_NAME = "Checkpoint Inspector"
 #: What File ▸ Open lists: every layout the reader knows by a file (folders: Open Folder).
@@ -77,6 +78,8 @@ class RecentFiles:
 
 
 def _normalized(path: str) -> str:
+    if is_url(path):
+        return path
     return os.path.realpath(os.path.abspath(os.path.expanduser(path)))
 
 
@@ -151,6 +154,8 @@ class MainWindow(QMainWindow):
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_folder_action = file_menu.addAction("", self.open_folder_dialog)
         self.open_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.open_url_action = file_menu.addAction("", self.open_url_dialog)
+        self.open_url_action.setShortcut(QKeySequence("Ctrl+Shift+U"))
         self.recent_menu = QMenu(self)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addMenu(self.recent_menu)
@@ -198,6 +203,7 @@ class MainWindow(QMainWindow):
         self.file_menu.setTitle(self.tr("&File"))
         self.open_action.setText(self.tr("&Open…"))
         self.open_folder_action.setText(self.tr("Open &Folder…"))
+        self.open_url_action.setText(self.tr("Open &URL…"))
         self.recent_menu.setTitle(self.tr("Open &Recent"))
         self.close_tab_action.setText(self.tr("&Close Tab"))
         self.export_action.setText(self.tr("&Export…"))
@@ -298,6 +304,14 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_path(folder)
 
+    def open_url_dialog(self) -> None:
+        """A checkpoint where it lives, read by ranges (``inspector.remote``)."""
+        from inspector.gui.open_url_dialog import OpenUrlDialog
+
+        dialog = OpenUrlDialog(self)
+        if dialog.exec() == OpenUrlDialog.DialogCode.Accepted:
+            self.open_path(dialog.url())
+
     def open_paths(self, paths: list[str]) -> None:
         for path in paths:
             self.open_path(path)
@@ -316,9 +330,12 @@ class MainWindow(QMainWindow):
         tab.state_changed.connect(self._update_title)
         tab.map_location_requested.connect(self._on_map_location_requested)
         row = self.tabs.addTab(tab, tab.display_name.replace("&", "&&"))
-        self.tabs.setTabToolTip(row, escape_text(path))
+        self.tabs.setTabToolTip(row, escape_text(tab.shown_path))
         self.tabs.setCurrentIndex(row)
         self.stack.setCurrentWidget(self.tabs)
+        if tab.remote:  # listed as shown: without user name, password or query (tokens)
+            self.recent.add(tab.shown_path)
+            return tab
         self.recent.add(path)
         self._settings.setValue(SETTINGS_LAST_FOLDER, os.path.dirname(path.rstrip(os.sep)) or path)
         return tab
@@ -402,7 +419,7 @@ class MainWindow(QMainWindow):
                 if verdict is not None
                 else ""
             )
-            self.tabs.setTabToolTip(row, escape_text(each.path) + scan)
+            self.tabs.setTabToolTip(row, escape_text(each.shown_path) + scan)
         tab = self.current_tab()
         if tab is not None and tab.is_tree_shown:
             self.setWindowTitle(f"{tab.display_name} — {APP_NAME}")
@@ -432,13 +449,14 @@ class MainWindow(QMainWindow):
     # -- drag and drop -----------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
+        if any(url.isLocalFile() or is_url(url.toString()) for url in event.mimeData().urls()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = [url.toLocalFile() if url.isLocalFile() else url.toString() for url in event.mimeData().urls()
+                 if url.isLocalFile() or is_url(url.toString())]  # fmt: skip
         if paths:
             event.acceptProposedAction()
             self.open_paths(paths)

@@ -116,6 +116,15 @@
         <translation>允许或信任…</translation>
     </message>
     <message>
+        <source>Read where it lives: “Loaded on” needs the whole file on this machine (download it and open the copy).</source>
+        <extracomment>A file read where it lives is never handed to torch: loading needs the whole file here.</extracomment>
+        <translation>在文件所在位置读取：“加载到”需要本机上的完整文件（请下载后打开副本）。</translation>
+    </message>
+    <message>
+        <source>read {fetched} of {size} in {requests} requests</source>
+        <translation>已读取 {fetched}（共 {size}），{requests} 次请求</translation>
+    </message>
+    <message>
         <source>{count} tensor</source>
         <translation>{count} 个张量</translation>
     </message>
@@ -157,6 +166,7 @@
     </message>
     <message>
         <source>Filter keys…</source>
+        <extracomment>the path as labels show it: a URL without its user name, password or query (tokens)</extracomment>
         <translation>筛选键…</translation>
     </message>
     <message>
@@ -1061,6 +1071,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>打开文件夹(&amp;F)…</translation>
     </message>
     <message>
+        <source>Open &amp;URL…</source>
+        <translation>打开网址(&amp;U)…</translation>
+    </message>
+    <message>
         <source>Open &amp;Recent</source>
         <translation>最近打开(&amp;R)</translation>
     </message>
@@ -1143,6 +1157,25 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <message>
         <source>Scan: {verdict}</source>
         <translation>扫描结果：{verdict}</translation>
+    </message>
+</context>
+<context>
+    <name>OpenUrlDialog</name>
+    <message>
+        <source>Open URL</source>
+        <translation>打开网址</translation>
+    </message>
+    <message>
+        <source>The tree, the safety scan and statistics are read by ranges, without downloading the file; loading it with torch needs a local copy.</source>
+        <translation>树、安全扫描和统计信息按字节范围读取，无需下载文件；用 torch 加载需要本地副本。</translation>
+    </message>
+    <message>
+        <source>Address of a checkpoint (https://, s3://, hf://):</source>
+        <translation>检查点地址（https://、s3://、hf://）：</translation>
+    </message>
+    <message>
+        <source>{text} is not a URL; open local files with File ▸ Open.</source>
+        <translation>{text} 不是网址；本地文件请用“文件 ▸ 打开”。</translation>
     </message>
 </context>
 <context>

@@ -1,0 +1,77 @@
+"""The static read of a remote file: the same readers as a local file, over a ``RangeBuffer``.
+
+``peek_location`` is where a location the user gave is told apart: a URL is read here, a path by
+core's ``peek``.
+"""
+
+from __future__ import annotations
+
+from inspector.core.errors import CheckpointError
+from inspector.core.model import CheckpointIndex
+from inspector.core.peek import peek, peek_source
+from inspector.core.reading import MAX_ARCHIVE_PICKLE_BYTES
+
+from .dcp_folders import is_dcp_folder, peek_dcp_folder
+from .locations import is_url, parse_location
+from .opening import changed, open_buffer
+from .range_buffer import RangeBuffer, Transfer
+from .shard_sets import is_index, peek_shard_set
+
+#: ``torch.load`` needs a local file, and is never handed a URL.
+LOAD_NEEDS_FILE = (
+    "Loading with torch needs the whole file on this machine, and torch is never handed a URL; download "
+    "the file and run `checkpoint-inspector info --load` on the local copy (the tree, the safety scan "
+    "and statistics work from the URL)."
+)
+
+#: Values of a remote shard set or DCP folder are read from a local copy for now.
+SET_VALUES_LOCAL = (
+    "The values of a shard set or a DCP folder are read from a local copy; open one of a set's shards "
+    "by its URL, or download the set."
+)
+
+#: The tree of any file the readers accept costs less than this; a read past it is stopped.
+TREE_BUDGET = MAX_ARCHIVE_PICKLE_BYTES + (64 << 20)
+
+
+def open_remote(url: str, budget: int = TREE_BUDGET) -> RangeBuffer:
+    """The file at ``url`` as a buffer the readers read; a sentence when it cannot be opened."""
+    return open_buffer(parse_location(url), budget)
+
+
+def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
+    """The static read of the file at ``url`` and what it cost (requests, bytes)."""
+    location = parse_location(url)
+    if is_index(location):
+        index, transfer = peek_shard_set(location, TREE_BUDGET)
+    elif is_dcp_folder(location):
+        index, transfer = peek_dcp_folder(location)
+    else:
+        with open_buffer(location, TREE_BUDGET) as buffer:
+            index = peek_source(buffer, location.shown, buffer.size)
+        transfer = buffer.transfer
+    index.remote_read = (transfer.requests, transfer.fetched, transfer.size)
+    return index, transfer
+
+
+def is_set_url(url: str) -> bool:
+    """Whether ``url`` names a layout of several files (an HF index, a DCP folder)."""
+    location = parse_location(url)
+    return is_index(location) or is_dcp_folder(location)
+
+
+def changed_since(url: str) -> CheckpointError:
+    """The sentence for a remote file whose tree is not the one read before."""
+    return changed(parse_location(url).shown, "its tree is not the one read first")
+
+
+def peek_location(text: str) -> tuple[CheckpointIndex, Transfer | None]:
+    """The static read of a local path or a URL, and for a URL what it cost."""
+    if is_url(text):
+        return peek_url(text)
+    return peek(text), None
+
+
+def remote_json(transfer: Transfer) -> dict[str, int]:
+    """What a remote read cost, as the JSON reports give it."""
+    return {"requests": transfer.requests, "bytes_fetched": transfer.fetched, "file_size": transfer.size}
