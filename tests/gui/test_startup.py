@@ -69,6 +69,9 @@ from inspector.app import run_gui
 from inspector.engine.protocol import EngineFailed
 
 facts = {"started": False, "shown_with_worker": None}
+#: What the window needs only once a plot, a dialog or a load asks for it.
+LATER = ("torch", "numpy", "pyqtgraph", "inspector.gui.export_dialog", "inspector.gui.diff_window",
+         "inspector.gui.code_files_dialog")
 
 class RecordingClient:
     ready, devices, torch_version, pickle_modules, pid = False, [], None, ["pickle"], None
@@ -100,7 +103,10 @@ def on_window(window):
     facts["shown_with_worker"] = facts["started"] and window.isVisible()
     def check():
         facts["status_line"] = window.statusBar().currentMessage()
-        if facts["status_line"]:
+        tab = window.current_tab()
+        if facts["status_line"] and (tab is None or tab.is_tree_shown):
+            facts["title"] = window.windowTitle()
+            facts["imported"] = sorted(m for m in LATER if m in sys.modules)
             QApplication.instance().quit()
     timer = QTimer(window)
     timer.timeout.connect(check)
@@ -135,12 +141,15 @@ def _facts(qtbot: Any, proc: subprocess.Popen[str]) -> dict[str, Any]:
 def test_the_worker_starts_before_qt_and_the_window_hears_what_it_said_meanwhile(
     qtbot: Any, tmp_path: Path
 ) -> None:
-    proc = _probe(tmp_path, f"ci-startup-a-{os.getpid()}")
+    example = ROOT / "resources" / "examples" / "tiny_transformer_training.pth"
+    proc = _probe(tmp_path, f"ci-startup-a-{os.getpid()}", str(example))
     facts = _facts(qtbot, proc)
     assert facts["started"] is True and facts["qt_imported_at_start"] is False
     assert facts["shown_with_worker"] is True
     assert facts["status_line"] == "The probe's loader is not there."  # held until the bridge existed
     assert facts["status"] == 0 and facts["closed"] is True
+    # The tree is up without what only a plot, a dialog or a load needs.
+    assert facts["title"].startswith(example.name) and facts["imported"] == []
 
 
 def test_a_second_launch_hands_its_file_over_without_qt_or_a_worker(
