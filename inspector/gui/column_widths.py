@@ -25,8 +25,8 @@ MIN_NAME_WIDTH = 160
 MAX_NAME_WIDTH = 520
 #: Other columns: at most this wide when measured (long shard names, class names).
 MAX_COLUMN_WIDTH = 320
-#: Of each column's sampled texts, this many of the longest (by characters) are measured exactly.
-MEASURED_TEXTS = 24
+#: Of each column's distinct sampled texts, at most this many of the longest (by characters) are measured.
+MEASURED_TEXTS = 200
 _PADDING = 14  # the item's margins and the focus frame, both sides
 #: Columns filled after the sizing (statistics) are at least as wide as their widest usual value.
 _FLOOR_TEXT = {Column.NORM: "8.888e+88", Column.NONFINITE: "none"}
@@ -73,23 +73,22 @@ class ColumnSizer(QObject):
             if column in _FLOOR_TEXT:
                 floor = text_metrics.horizontalAdvance(_FLOOR_TEXT[column]) + _PADDING
                 widths[column] = max(widths[column], floor)
-        # Characters stand in for width to pick the candidates; an indent counts as its width in
-        # average characters, so a deep short name competes with a long shallow one.
+        # Each distinct text once; where a column has many, characters stand in for width to pick
+        # the candidates (an indent counts as its width in average characters).
         average = max(1, text_metrics.averageCharWidth())
         indent_chars = indent / average
-        texts: dict[Column, list[tuple[float, str, int]]] = {column: [] for column in Column}
+        texts: dict[Column, dict[tuple[str, int], float]] = {column: {} for column in Column}
         display, columns = model.display_text, list(Column)
         for node, depth in sample_rows(model.root):
             for column in columns:
                 text = display(node, column)
                 if text:
-                    extra = indent_chars * (depth + 1) if column is Column.NAME else 0.0
-                    texts[column].append((len(text) + extra, text, depth))
+                    level = depth if column is Column.NAME else -1
+                    texts[column][(text, level)] = len(text) + indent_chars * (level + 1)
         for column, found in texts.items():
-            for _, text, depth in heapq.nlargest(MEASURED_TEXTS, found):
-                width = text_metrics.horizontalAdvance(text) + _PADDING
-                if column is Column.NAME:
-                    width += indent * (depth + 1)  # the branch indicator and each level's indent
+            for text, level in heapq.nlargest(MEASURED_TEXTS, found, key=found.__getitem__):
+                # the branch indicator and each level's indent, in the name column
+                width = text_metrics.horizontalAdvance(text) + _PADDING + indent * (level + 1)
                 widths[column] = max(widths[column], width)
         return widths
 
