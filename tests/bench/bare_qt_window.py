@@ -32,6 +32,7 @@ def main() -> int:
         def eventFilter(self, watched: QObject, event: QEvent) -> bool:
             if event.type() == QEvent.Type.Paint and "tree_painted_at" not in out:
                 out["tree_painted_at"] = time.time()
+                out["cpu_at_paint"] = time.process_time()
                 out["title"] = window.windowTitle()
                 QTimer.singleShot(0, app.quit)
             return False

@@ -32,6 +32,8 @@ def startup(path: str) -> int:
             def eventFilter(self, watched: QObject, event: QEvent) -> bool:
                 if event.type() == QEvent.Type.Paint and "tree_painted_at" not in out:
                     out["tree_painted_at"] = time.time()
+                    out["cpu_at_paint"] = time.process_time()
+                    out["cpu_at_paint"] = time.process_time()
                     out["title"] = window.windowTitle()
                     out["rows"] = tab.proxy.rowCount()
                 return False
