@@ -154,7 +154,7 @@ def run_gui(
         except ImportError:  # a GUI without the engine still shows every static tree
             client_factory = None
     try:
-        return _run_window(paths, argv, new_window, early, client_factory, on_window)
+        return _run_window(paths, argv, new_window, handed, early, client_factory, on_window)
     finally:
         if early is not None:
             early.client.close()  # nothing to do when the window's bridge has closed it
@@ -164,6 +164,7 @@ def _run_window(
     paths: list[str],
     argv: Sequence[str] | None,
     new_window: bool,
+    handed: bool | None,
     early: EarlyEngine | None,
     client_factory: ClientFactory | None,
     on_window: Callable[[MainWindow], None] | None,
@@ -177,15 +178,16 @@ def _run_window(
     app.setOrganizationName(APP_ORGANIZATION)
     app.setApplicationName(APP_NAME)
     app.setDesktopFileName(APP_ID)
-    if early is None and client_factory is not None and not new_window:
+    if handed is None:  # where only Qt can tell whether an app runs: ask it, then start the worker
         from inspector.gui.single_instance import hand_over
 
-        if hand_over(paths):  # where only Qt can tell: before the worker is started
+        if hand_over(paths):
             return 0
-        try:
-            early = EarlyEngine(client_factory)
-        except ImportError:
-            early = None
+        if client_factory is not None:
+            try:
+                early = EarlyEngine(client_factory)
+            except ImportError:
+                early = None
 
     from inspector.desktop import ICONS
     from inspector.gui.i18n import UiLanguage

@@ -102,12 +102,13 @@ def main() -> int:
         "| − torch's import |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    met = True
+    window_met = loaded_met = True
     for f, rows in results.items():
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
         ratio = med["app_tree_s"] / med["bare_s"]
         extra = med["app_loaded_s"] - med["torch_s"]
-        met = met and ratio <= WINDOW_FACTOR and extra <= LOADED_MARGIN_S
+        window_met = window_met and ratio <= WINDOW_FACTOR
+        loaded_met = loaded_met and extra <= LOADED_MARGIN_S
         size = f.stat().st_size
         shown = f"{size / 2**30:.2f} GiB" if size >= 2**30 else f"{size / 2**10:.0f} KiB"
         print(
@@ -116,8 +117,8 @@ def main() -> int:
             f"| {med['app_loaded_s']:.2f} s | {extra:+.2f} s |"
         )
     print(
-        f'\nGoals: the window ≤ {WINDOW_FACTOR}× the bare one, "Loaded on" ≤ torch\'s import '
-        f"+ {LOADED_MARGIN_S} s: {'met' if met else 'NOT met'}."
+        f"\nGoals: the window ≤ {WINDOW_FACTOR}× the bare one: {'met' if window_met else 'NOT met'}; "
+        f"'Loaded on' ≤ torch's import + {LOADED_MARGIN_S} s: {'met' if loaded_met else 'NOT met'}."
     )
     return 0
 

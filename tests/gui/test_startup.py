@@ -64,8 +64,9 @@ def test_opening_a_tab_reads_no_more_rows_for_twenty_times_the_tensors(
 
 
 _PROBE = r"""
-import json, sys
+import json, os, sys
 from inspector.app import run_gui
+from inspector.gui import instance_channel
 from inspector.engine.protocol import EngineFailed
 
 facts = {"started": False, "shown_with_worker": None}
@@ -113,14 +114,18 @@ def on_window(window):
     timer.start(10)
     QTimer.singleShot(20_000, QApplication.instance().quit)
 
+if os.environ.get("PROBE_QT_ONLY"):  # as on Windows: the channel is a named pipe only Qt opens
+    instance_channel.unix_sockets = lambda: False
 facts["status"] = run_gui(sys.argv[1:], ["probe"], client_factory=RecordingClient, on_window=on_window)
 facts["qt_imported"] = any(m.startswith("PySide6") for m in sys.modules)
 print(json.dumps(facts))
 """
 
 
-def _probe(tmp_path: Path, name: str, *paths: str) -> subprocess.Popen[str]:
+def _probe(tmp_path: Path, name: str, *paths: str, qt_only: bool = False) -> subprocess.Popen[str]:
     env = dict(os.environ, CHECKPOINT_INSPECTOR_INSTANCE=name, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    if qt_only:
+        env["PROBE_QT_ONLY"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     probe = tmp_path / "probe.py"
     probe.write_text(_PROBE)
@@ -152,20 +157,22 @@ def test_the_worker_starts_before_qt_and_the_window_hears_what_it_said_meanwhile
     assert facts["title"].startswith(example.name) and facts["imported"] == []
 
 
-def test_a_second_launch_hands_its_file_over_without_qt_or_a_worker(
-    qapp: Any, qtbot: Any, tmp_path: Path
+@pytest.mark.parametrize("qt_only", [False, True], ids=["socket file", "only Qt can tell"])
+def test_a_second_launch_hands_its_file_over_without_a_worker(
+    qapp: Any, qtbot: Any, tmp_path: Path, qt_only: bool
 ) -> None:
-    name = f"ci-startup-b-{os.getpid()}"
+    name = f"ci-startup-b-{os.getpid()}-{int(qt_only)}"
     received: list[list[str]] = []
     server = InstanceServer(lambda: [], qapp)
     server.files_received.connect(received.append)
     assert server.listen(name) and os.path.exists(listen_address(name))
     try:
         wanted = tmp_path / "second.pth"
-        facts = _facts(qtbot, _probe(tmp_path, name, str(wanted)))
+        facts = _facts(qtbot, _probe(tmp_path, name, str(wanted), qt_only=qt_only))
     finally:
         server.close()
     assert received == [[str(wanted)]]
     assert facts["status"] == 0
     assert facts["started"] is False  # no worker for a window this launch never shows
-    assert facts["qt_imported"] is False  # nor Qt: the hand-over is a socket and one line of JSON
+    # Nor Qt, where the channel is a socket file: the hand-over is one line of JSON.
+    assert facts["qt_imported"] is qt_only
