@@ -217,17 +217,18 @@ def _run_window(
         server.files_received.connect(receive)
         server.listen()
 
-    class FileOpenFilter(QObject):
-        """macOS hands double-clicked files to a running app as ``QFileOpenEvent``."""
+    if sys.platform == "darwin":  # elsewhere a filter on the application would only slow every event
 
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
-                receive([event.file()])
-                return True
-            return False
+        class FileOpenFilter(QObject):
+            """macOS hands double-clicked files to a running app as ``QFileOpenEvent``."""
 
-    file_open_filter = FileOpenFilter(app)
-    app.installEventFilter(file_open_filter)
+            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+                if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+                    receive([event.file()])
+                    return True
+                return False
+
+        app.installEventFilter(FileOpenFilter(app))
     window.open_paths(paths)
     try:
         return int(app.exec())
