@@ -1,16 +1,22 @@
-"""Start-up of the window: hand files to a running app, or show the window, then start the torch
-worker, then open the given files."""
+"""Start-up of the window: hand files to a running app, or start the torch worker (before Qt is
+imported, so its ``import torch`` runs while the window starts and the file is read), show the
+window, then open the given files."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QEvent, QObject
     from PySide6.QtWidgets import QApplication
+
+    from inspector.engine.protocol import Event, EventCallback
+    from inspector.gui.engine_bridge import ClientFactory, EngineBridge, EngineClientLike
+    from inspector.gui.main_window import MainWindow
 
 APP_ORGANIZATION = "CheckpointInspector"
 APP_NAME = "Checkpoint Inspector"
@@ -68,51 +74,136 @@ def _create_application(argv: list[str]) -> QApplication:
     return app
 
 
-def run_gui(paths: list[str], argv: Sequence[str] | None = None, new_window: bool = False) -> int:
+class EarlyEngine:
+    """The torch worker, started before Qt: the events it sends before the window's bridge exists
+    are kept, and handed to the bridge in their order once it does."""
+
+    def __init__(self, client_factory: ClientFactory) -> None:
+        self._lock = threading.Lock()
+        self._held: list[Event] = []
+        self._target: EventCallback | None = None
+        self.client: EngineClientLike = client_factory(self._deliver)
+        self.client.start()
+
+    def _deliver(self, event: Event) -> None:
+        with self._lock:
+            if self._target is None:
+                self._held.append(event)
+                return
+            target = self._target
+        target(event)
+
+    def bridge(self) -> EngineBridge:
+        """The window's bridge over this worker (call once, after the QApplication exists)."""
+        from inspector.gui.engine_bridge import EngineBridge
+
+        callbacks: list[EventCallback] = []
+
+        def adopt(on_event: EventCallback) -> EngineClientLike:
+            callbacks.append(on_event)
+            return self.client
+
+        bridge = EngineBridge(adopt)
+        with self._lock:  # replayed under the lock so no later event overtakes a held one
+            self._target = callbacks[0]
+            for event in self._held:
+                callbacks[0](event)
+            self._held.clear()
+        bridge.start()
+        return bridge
+
+
+def real_engine_client(on_event: EventCallback) -> EngineClientLike:
+    """The torch worker's client (ImportError for a GUI without the engine)."""
+    from inspector.engine.client import EngineClient
+
+    return EngineClient(on_event)
+
+
+def run_gui(
+    paths: list[str],
+    argv: Sequence[str] | None = None,
+    new_window: bool = False,
+    *,
+    client_factory: ClientFactory | None = real_engine_client,
+    on_window: Callable[[MainWindow], None] | None = None,
+) -> int:
     """Open the main window on ``paths`` (each its own tab) and run until it closes.
 
-    Unless ``new_window``, a running app of this user takes ``paths`` as new tabs and this
-    process exits at once. Without a display: one sentence on stderr, exit status 2.
+    Unless ``new_window``, a running app of this user takes ``paths`` as new tabs and this process
+    exits at once, without importing Qt or starting a worker where the platform allows. Without a
+    display: one sentence on stderr, exit status 2. ``client_factory`` makes the engine's client
+    (None: no engine); ``on_window`` is called with the window once it is shown.
     """
     reason = missing_display()
     if reason is not None:
         from inspector.terminal import fail
 
         return fail(NO_WINDOW.format(reason=reason))
-    from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
+    handed: bool | None = False  # None: only Qt can tell (Windows' named pipes)
+    if not new_window:
+        from inspector.gui.instance_channel import hand_over
+
+        handed = hand_over(paths)
+        if handed:
+            return 0
+    early: EarlyEngine | None = None
+    if client_factory is not None and handed is not None:  # this process shows the window
+        try:
+            early = EarlyEngine(client_factory)
+        except ImportError:  # a GUI without the engine still shows every static tree
+            client_factory = None
+    try:
+        return _run_window(paths, argv, new_window, handed, early, client_factory, on_window)
+    finally:
+        if early is not None:
+            early.client.close()  # nothing to do when the window's bridge has closed it
+
+
+def _run_window(
+    paths: list[str],
+    argv: Sequence[str] | None,
+    new_window: bool,
+    handed: bool | None,
+    early: EarlyEngine | None,
+    client_factory: ClientFactory | None,
+    on_window: Callable[[MainWindow], None] | None,
+) -> int:
+    from PySide6.QtCore import QEvent, QObject, QSettings
     from PySide6.QtGui import QFileOpenEvent, QIcon
     from PySide6.QtWidgets import QApplication
-
-    from inspector.gui.single_instance import InstanceServer, hand_over
 
     app = QApplication.instance() or _create_application(list(argv if argv is not None else sys.argv))
     assert isinstance(app, QApplication)
     app.setOrganizationName(APP_ORGANIZATION)
     app.setApplicationName(APP_NAME)
     app.setDesktopFileName(APP_ID)
-    if not new_window and hand_over(paths):
-        return 0
+    if handed is None:  # where only Qt can tell whether an app runs: ask it, then start the worker
+        from inspector.gui.single_instance import hand_over
+
+        if hand_over(paths):
+            return 0
+        if client_factory is not None:
+            try:
+                early = EarlyEngine(client_factory)
+            except ImportError:
+                early = None
 
     from inspector.desktop import ICONS
-    from inspector.gui.engine_bridge import EngineBridge
     from inspector.gui.i18n import UiLanguage
     from inspector.gui.main_window import MainWindow
+    from inspector.gui.single_instance import InstanceServer
 
     app.setWindowIcon(QIcon(str(ICONS / "checkpoint-inspector.svg")))
     settings = QSettings(APP_ORGANIZATION, APP_NAME)
     # The system locale, or View ▸ Language's choice; installed before any widget has text.
     language = UiLanguage(settings, parent=app)
     language.apply()
-    engine: EngineBridge | None
-    try:
-        from inspector.engine.client import EngineClient
-    except ImportError:  # a GUI without the engine still shows every static tree
-        engine = None
-    else:
-        engine = EngineBridge(EngineClient)
-
+    engine = early.bridge() if early is not None else None
     window = MainWindow(settings, engine, language=language)
     window.show()
+    if on_window is not None:
+        on_window(window)
 
     def receive(files: list[str]) -> None:
         window.open_paths(files)
@@ -126,21 +217,18 @@ def run_gui(paths: list[str], argv: Sequence[str] | None = None, new_window: boo
         server.files_received.connect(receive)
         server.listen()
 
-    class FileOpenFilter(QObject):
-        """macOS hands double-clicked files to a running app as ``QFileOpenEvent``."""
+    if sys.platform == "darwin":  # elsewhere a filter on the application would only slow every event
 
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
-                receive([event.file()])
-                return True
-            return False
+        class FileOpenFilter(QObject):
+            """macOS hands double-clicked files to a running app as ``QFileOpenEvent``."""
 
-    file_open_filter = FileOpenFilter(app)
-    app.installEventFilter(file_open_filter)
-    if engine is not None:
-        # The worker imports torch in its own process; starting it after show() keeps the
-        # window's first paint ahead of the spawn.
-        QTimer.singleShot(0, engine.start)
+            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+                if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+                    receive([event.file()])
+                    return True
+                return False
+
+        app.installEventFilter(FileOpenFilter(app))
     window.open_paths(paths)
     try:
         return int(app.exec())

@@ -58,7 +58,6 @@ from inspector.gui.checkpoint_document import (
     Question,
     TrustQuestion,
 )
-from inspector.gui.code_files_dialog import CodeFilesDialog
 from inspector.gui.column_widths import ColumnSizer
 from inspector.gui.detail_panel import DetailPanel
 from inspector.gui.durations import Clock, wait_text
@@ -945,6 +944,8 @@ class CheckpointTab(QWidget):
         """A read-only view of a TorchScript archive's code files (read from the zip, never run)."""
         if self.index is None or not self.index.format.holds_code:
             return None
+        from inspector.gui.code_files_dialog import CodeFilesDialog  # when first opened
+
         self.code_files = CodeFilesDialog(self.path, self._runner, self)
         self.code_files.show()
         return self.code_files

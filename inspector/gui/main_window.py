@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QObject, QSettings, Qt
 from PySide6.QtGui import (
@@ -34,7 +35,6 @@ from inspector.core.formatting import escape_text
 from inspector.core.load_options import LoadOptions, MapLocation
 from inspector.core.safety import Verdict
 from inspector.gui.checkpoint_tab import CheckpointTab, PeekFunction, default_peek
-from inspector.gui.diff_window import DiffWindow
 from inspector.gui.durations import Clock
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.i18n import LANGUAGES, QT_TRANSLATE_NOOP, UiLanguage, language_label
@@ -42,6 +42,9 @@ from inspector.gui.load_options_bar import LoadOptionsBar
 from inspector.gui.status_widgets import verdict_label
 from inspector.gui.tasks import TaskRunner
 from inspector.remote.locations import is_url
+
+if TYPE_CHECKING:  # the windows and dialogs a menu opens are imported when first opened
+    from inspector.gui.diff_window import DiffWindow
 
 APP_NAME = "Checkpoint Inspector"
 #: What File ▸ Open lists: every layout the reader knows by a file (folders: Open Folder).
@@ -375,6 +378,8 @@ class MainWindow(QMainWindow):
 
     def compare_dialog(self, path_b: str = "") -> DiffWindow:
         """File ▸ Compare…: the current tab's file as A (if any); B is chosen in the window."""
+        from inspector.gui.diff_window import DiffWindow
+
         tab = self.current_tab()
         path_a = tab.path if tab is not None else ""
         self.diff_window = DiffWindow(

@@ -3,12 +3,12 @@
 The running app listens on a per-user ``QLocalServer``. Messages are one JSON object per line,
 versioned: ``{"version": 1, "command": "open", "cwd": …, "paths": [absolute paths]}`` opens the
 files as tabs and raises the window; ``{"version": 1, "command": "status"}`` lists the open files
-(for scripts and tests). Every reply is ``{"version": 1, "ok": bool, …}``.
+(for scripts and tests). Every reply is ``{"version": 1, "ok": bool, …}``. Where the channel is
+and how a later launch hands over without Qt live in ``inspector.gui.instance_channel``.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from collections.abc import Callable
@@ -17,20 +17,17 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-PROTOCOL_VERSION = 1
-_MAX_MESSAGE = 1 << 20
+from inspector.gui import instance_channel
+from inspector.gui.instance_channel import (
+    MAX_MESSAGE,
+    PROTOCOL_VERSION,
+    decode_reply,
+    encode,
+    listen_address,
+    server_name,
+)
 
-
-def server_name() -> str:
-    """Per user; ``CHECKPOINT_INSPECTOR_INSTANCE`` overrides it (separate instances for tests)."""
-    override = os.environ.get("CHECKPOINT_INSPECTOR_INSTANCE")
-    if override:
-        return override
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    return f"checkpoint-inspector-{user}"
+__all__ = ["InstanceServer", "hand_over", "send_request", "server_name"]
 
 
 def send_request(
@@ -38,25 +35,24 @@ def send_request(
 ) -> dict[str, Any] | None:
     """Send one message to the running app; its reply, or None when no app is listening."""
     socket = QLocalSocket()
-    socket.connectToServer(name or server_name())
+    socket.connectToServer(listen_address(name))
     if not socket.waitForConnected(timeout_ms):
         return None
-    socket.write(json.dumps({"version": PROTOCOL_VERSION, **message}).encode() + b"\n")
+    socket.write(encode(message))
     socket.flush()
     reply = b""
     while b"\n" not in reply and socket.waitForReadyRead(timeout_ms):
         reply += bytes(socket.readAll().data())
     socket.disconnectFromServer()
-    try:
-        answer = json.loads(reply.split(b"\n", 1)[0])
-    except ValueError:
-        return None
-    return answer if isinstance(answer, dict) else None
+    return decode_reply(reply)
 
 
 def hand_over(paths: list[str]) -> bool:
-    """True when a running app took ``paths`` (this process may exit)."""
-    reply = send_request({"command": "open", "cwd": os.getcwd(), "paths": paths})
+    """True when a running app took ``paths`` (this process may exit); without Qt where it can be."""
+    handed = instance_channel.hand_over(paths)
+    if handed is not None:
+        return handed
+    reply = send_request(instance_channel.open_message(paths))
     return bool(reply and reply.get("ok"))
 
 
@@ -75,7 +71,7 @@ class InstanceServer(QObject):
 
     def listen(self, name: str | None = None) -> bool:
         """Start listening; a socket left behind by a crashed app is removed first."""
-        name = name or server_name()
+        name = listen_address(name)
         if self._server.listen(name):
             return True
         QLocalServer.removeServer(name)  # only reached when nobody answered on it
@@ -97,7 +93,7 @@ class InstanceServer(QObject):
 
     def _on_ready_read(self, socket: QLocalSocket) -> None:
         data = self._buffers.get(socket, b"") + bytes(socket.readAll().data())
-        if len(data) > _MAX_MESSAGE:
+        if len(data) > MAX_MESSAGE:
             self._reply(socket, {"ok": False, "error": "message too long"})
             return
         if b"\n" not in data:
@@ -125,5 +121,5 @@ class InstanceServer(QObject):
         return {"ok": False, "error": f"unknown command {command!r}"}
 
     def _reply(self, socket: QLocalSocket, answer: dict[str, Any]) -> None:
-        socket.write(json.dumps({"version": PROTOCOL_VERSION, **answer}).encode() + b"\n")
+        socket.write(encode(answer))
         socket.flush()

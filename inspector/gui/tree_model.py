@@ -233,6 +233,10 @@ class CheckpointTreeModel(QAbstractItemModel):
             return self._italic
         return None
 
+    def display_text(self, node: Node, column: Column) -> str:
+        """What ``data`` shows for ``node`` in ``column``, without a model index (for sizing columns)."""
+        return self._display(node, column)
+
     def _display(self, node: Node, column: Column) -> str:
         kind = node.kind
         tensor = node.tensor

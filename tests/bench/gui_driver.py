@@ -1,7 +1,9 @@
-"""Runs the real window offscreen on one file and reports timings as one JSON line.
+"""Runs the real window on one file and reports timings as one JSON line.
 
-Started by ``bench_open.py`` as a fresh process, so "tree shown" includes the interpreter's start,
-every import and the static read, exactly as a user's double-click pays them.
+Started as a fresh process (by ``bench_open.py``: the window offscreen; by ``bench_startup.py`` with
+``--startup``: the app's own start-up, ``inspector.app.run_gui``, under the display it is given), so
+"tree shown" includes the interpreter's start, every import and the static read, exactly as a
+user's double-click pays them.
 """
 
 from __future__ import annotations
@@ -11,9 +13,68 @@ import os
 import resource
 import sys
 import time
+from typing import Any
+
+
+def startup(path: str) -> int:
+    """The app as the ``checkpoint-inspector FILE`` command starts it; times of the first paint of
+    the tree with the window titled after the file, and of "Loaded on" filled."""
+    import inspector.cli  # noqa: F401  (what the command imports before it starts the window)
+    from inspector.app import run_gui
+
+    out: dict[str, object] = {}
+
+    def on_window(window: Any) -> None:
+        from PySide6.QtCore import QEvent, QObject
+        from PySide6.QtWidgets import QApplication
+
+        class FirstPaint(QObject):
+            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+                if event.type() == QEvent.Type.Paint and "tree_painted_at" not in out:
+                    out["tree_painted_at"] = time.time()
+                    out["cpu_at_paint"] = time.process_time()
+                    out["cpu_at_paint"] = time.process_time()
+                    out["title"] = window.windowTitle()
+                    out["rows"] = tab.proxy.rowCount()
+                return False
+
+        painted = FirstPaint(window)
+
+        def on_tree_shown() -> None:
+            tab.tree.viewport().installEventFilter(painted)
+            tab.tree.viewport().update()
+
+        def on_loaded() -> None:
+            out["loaded_at"] = time.time()
+            assert tab.model is not None
+            out["loaded_on"] = [tab.model.loaded_device(n) for n in tab.model.root.tensors()][:1]
+            out["torch_in_gui"] = "torch" in sys.modules
+            QApplication.instance().quit()  # type: ignore[union-attr]
+
+        def on_failed(kind: str) -> None:
+            out["load_failed"] = kind
+            on_loaded()
+
+        def on_tab() -> None:
+            nonlocal tab
+            if tab is None and window.current_tab() is not None:
+                tab = window.current_tab()
+                tab.tree_shown.connect(on_tree_shown)
+                tab.load_finished.connect(on_loaded)
+                tab.load_failed.connect(on_failed)
+
+        tab: Any = None
+        window.tabs.currentChanged.connect(on_tab)
+
+    status = run_gui([os.path.abspath(path)], [sys.argv[0]], on_window=on_window)
+    out["status"] = status
+    print(json.dumps(out))
+    return 0
 
 
 def main() -> int:
+    if sys.argv[1] == "--startup":
+        return startup(sys.argv[2])
     path, filter_text = sys.argv[1], sys.argv[2]
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings, QTimer
