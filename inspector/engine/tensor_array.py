@@ -100,6 +100,14 @@ class TensorArray:
     def ndim(self) -> int:
         return len(self.shape)
 
+    @property
+    def contiguous(self) -> bool:
+        """Row-major without gaps (dimensions of length 1 may have any stride, as in torch)."""
+        expected = contiguous_strides(self.shape)
+        return self.numel == 0 or all(
+            size == 1 or s == e for size, s, e in zip(self.shape, self.stride, expected, strict=True)
+        )
+
     def bits(self) -> NDArray:
         """The view as a NumPy array of ``storage_dtype`` (no copy, whatever the strides)."""
         dt = storage_dtype(self.dtype)
