@@ -151,6 +151,11 @@ def check_view(info: TensorInfo, label: str, name: str) -> None:
         )
     if not numel:
         return
+    if info.storage_offset < 0 or any(st < 0 for st in info.stride):
+        raise CheckpointError(
+            f"{label} in {name} has a negative stride or offset, which torch cannot address; its values "
+            "are not read."
+        )
     extent = info.storage_offset + sum((s - 1) * st for s, st in zip(info.shape, info.stride, strict=True))
     if (extent + 1) * info.itemsize > max(info.storage_nbytes, 0) or extent > _INT64_MAX:
         worst = max(info.stride, default=0)

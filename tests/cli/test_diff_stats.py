@@ -153,6 +153,15 @@ def test_stats_of_views_that_claim_too_much_are_sentences(cli: CliRunner, tmp_pa
     assert stats["numel"] == 1 << 36 and stats["zeros"] == 1 << 36 and stats["max"] == 0.0
 
 
+def test_a_view_with_a_negative_stride_is_a_sentence(cli: CliRunner, tmp_path: Path) -> None:
+    """torch refuses negative strides; the direct read names the problem instead of reading backwards."""
+    backwards = write_view(tmp_path / "backwards.pth", (2, 2), (-1, 1))
+    result = cli.run("stats", backwards, "w")
+    assert result.returncode == 2, result.describe()
+    assert "Traceback" not in result.stderr and "Unexpected" not in result.stderr
+    assert "negative stride or offset" in result.stderr
+
+
 def test_stats_of_a_set_however_it_was_opened(cli: CliRunner, tmp_path: Path) -> None:
     state = sample_state()
     write_hf_set(tmp_path / "hf", state)
