@@ -15,7 +15,6 @@ import errno
 import os
 import shutil
 import stat
-import sys
 from typing import Any, BinaryIO
 
 from inspector.core.export_plan import discard_partial as discard_partial
@@ -100,19 +99,6 @@ def fsync_path(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def start_writeback(fd: int) -> None:
-    """Ask the kernel to start writing the file's dirty pages to disk now, without waiting
-    (sync_file_range SYNC_FILE_RANGE_WRITE, Linux), so the fsync that follows has less left to do."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return
-    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    call(fd, 0, 0, 2)  # offset 0, length 0: to the end; 2: SYNC_FILE_RANGE_WRITE; a refusal changes nothing
 
 
 def fsync_dir(folder: str) -> None:

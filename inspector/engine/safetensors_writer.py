@@ -17,11 +17,8 @@ from inspector.core.export_plan import SAFETENSORS_CODES, ExportPlan, KeyMapping
 
 from .export_results import WrittenFacts
 from .export_source import ExportSource
-from .file_safety import copy_range, start_writeback, write_all
+from .file_safety import copy_range, write_all
 from .tensor_bytes import array_blocks, output_blocks
-
-#: Bytes written between two requests that the kernel start writing them to disk.
-WRITEBACK_BYTES = 64 << 20
 
 
 def write_safetensors(
@@ -60,7 +57,6 @@ def write_safetensors(
     with open(temp, "wb", buffering=0) as f:
         write_all(f, struct.pack("<Q", len(raw)))
         write_all(f, raw)
-        pending = 0
         for t in stored:
             if t.converted or source.direct is None:
                 original = source.tensor(t)  # torch converts
@@ -70,10 +66,6 @@ def write_safetensors(
             else:
                 _write_stored(f, source, t)
             source.done_with(t, None)
-            pending += t.nbytes
-            if pending >= WRITEBACK_BYTES:  # the disk writes while the next tensors are copied
-                start_writeback(f.fileno())
-                pending = 0
             step(t.nbytes)
     return facts
 
