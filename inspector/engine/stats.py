@@ -1,7 +1,9 @@
-"""Statistics and histograms of tensors of any size, computed in bounded chunks.
+"""Statistics and histograms of tensors of any size, computed in bounded chunks, with NumPy alone.
 
 Every tensor is walked in blocks of at most ``chunk`` elements (views of the mapped file; a block
-is copied only when upcast), so memory stays bounded whatever the tensor's size. Conventions:
+is copied only when upcast), so memory stays bounded whatever the tensor's size. A tensor is a
+``TensorArray`` (a torch tensor is read through its storage, torch is never imported here); the
+numbers are the ones torch computes in float64. Conventions:
 
 - Floating tensors (every float8 variant and bfloat16 included) are upcast to float64 per block.
   ``min``, ``max``, ``mean``, ``std``, ``abs_mean`` and ``l2_norm`` are over the *finite* values;
