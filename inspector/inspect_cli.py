@@ -177,7 +177,7 @@ def _check_keys(path: str, keys: list[str]) -> None:
 def _stats(args: argparse.Namespace) -> int:
     if args.keys:
         _check_keys(args.file, args.keys)
-    from inspector.engine.inspect_jobs import stats_all  # imports torch: only for this command
+    from inspector.engine.inspect_jobs import stats_all  # NumPy and the mapped bytes, never torch
     from inspector.engine.sources import open_source
     from inspector.engine.stats import tensor_stats
 
@@ -187,7 +187,7 @@ def _stats(args: argparse.Namespace) -> int:
             bins = args.bins
             for key in args.keys:
                 node = mapped.find(key)
-                stats = tensor_stats(mapped.tensor(node), bins=bins).to_json()
+                stats = tensor_stats(mapped.array(node), bins=bins).to_json()
                 rows.append({"key": node.key, "path": list(node.path), "stats": stats})
             flagged = [r["key"] for r in rows if r["stats"]["has_nan_or_inf"]]
             result: dict[str, Any] = {"path": mapped.path, "tensors": rows, "flagged": flagged}

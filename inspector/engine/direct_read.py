@@ -8,6 +8,8 @@ one of a small file. The map is read-only; never write into these tensors.
 ``TensorSource`` is the one interface every reader of tensor bytes (statistics, values, diff,
 export) uses, whatever the layout; ``MappedCheckpoint`` is the source of one file, the sources of
 shard sets and DCP folders build on it (``shard_sources``), and ``sources.open_source`` picks one.
+Sources read with NumPy alone (``array``, a ``TensorArray`` that slices the mapped buffer); only
+``tensor`` and ``read``, which give torch tensors of the same bytes, import torch.
 
 A file truncated *while* it is mapped can still end the process with SIGBUS on first touch; each
 read re-checks the file's size first to make that window small, and the worker process is where
@@ -20,17 +22,21 @@ import contextlib
 import math
 import mmap
 import os
-import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
+from inspector.core.dtypes import ITEMSIZE
 from inspector.core.errors import CheckpointError
 from inspector.core.model import CheckpointIndex, Node, NodeKind, PathPart, TensorInfo
 from inspector.core.peek import display_name, peek
 from inspector.core.storage_layout import StorageLayout, storage_layout
+
+from .tensor_array import TensorArray, storage_dtype
+
+if TYPE_CHECKING:
+    import torch
 
 
 class RangeSource(Protocol):
@@ -54,7 +60,7 @@ _INT64_MAX = (1 << 63) - 1
 class TensorSource:
     """The tensors of one checkpoint, found by key or container path and read one at a time.
 
-    ``read`` returns a tensor that may view mapped file pages: treat it as read-only.
+    ``read_array`` returns an array that may view mapped file pages: treat it as read-only.
     """
 
     def __init__(self, path: str, index: CheckpointIndex, identity_path: str | None = None) -> None:
@@ -88,15 +94,23 @@ class TensorSource:
             raise CheckpointError(f"{self.name} has no tensor named {what or '(the bare tensor)'}.")
         return found
 
-    def tensor(self, node: Node) -> torch.Tensor:
-        """The tensor of ``node`` (a view of mapped bytes wherever the layout allows)."""
+    def array(self, node: Node) -> TensorArray:
+        """The elements of ``node`` (a view of mapped bytes wherever the layout allows)."""
         info = node.tensor
         if node.kind is not NodeKind.TENSOR or info is None:
             raise CheckpointError(f"{node.key or 'this item'} in {self.name} is not a tensor.")
-        return self.read(info, node.key or "the tensor")
+        return self.read_array(info, node.key or "the tensor")
+
+    def tensor(self, node: Node) -> torch.Tensor:
+        """``array(node)`` as a torch tensor of the same bytes (imports torch)."""
+        return self.array(node).tensor()
+
+    def read_array(self, info: TensorInfo, label: str = "the tensor") -> TensorArray:
+        raise NotImplementedError
 
     def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
-        raise NotImplementedError
+        """``read_array`` as a torch tensor of the same bytes (imports torch)."""
+        return self.read_array(info, label).tensor()
 
     def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
         """(file, byte) where the bytes of ``info``'s storage start, when they lie in a file as is."""
@@ -129,9 +143,16 @@ def file_identity(path: str) -> tuple[int, ...]:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def torch_dtype(name: str) -> torch.dtype | None:
-    dtype = getattr(torch, name, None)
-    return dtype if isinstance(dtype, torch.dtype) else None
+def check_dtype(info: TensorInfo, label: str, name: str) -> None:
+    """Refuse a dtype whose elements this reader does not know how to hold."""
+    try:
+        known = storage_dtype(info.dtype).itemsize == ITEMSIZE[info.dtype] == info.itemsize
+    except (CheckpointError, KeyError):
+        known = False
+    if not known:
+        raise CheckpointError(
+            f"{label} in {name} has dtype {info.dtype}, whose values this reader cannot read."
+        )
 
 
 def check_view(info: TensorInfo, label: str, name: str) -> None:
@@ -145,6 +166,11 @@ def check_view(info: TensorInfo, label: str, name: str) -> None:
         )
     if not numel:
         return
+    if info.storage_offset < 0 or any(st < 0 for st in info.stride):
+        raise CheckpointError(
+            f"{label} in {name} has a negative stride or offset, which torch cannot address; its values "
+            "are not read."
+        )
     extent = info.storage_offset + sum((s - 1) * st for s, st in zip(info.shape, info.stride, strict=True))
     if (extent + 1) * info.itemsize > max(info.storage_nbytes, 0) or extent > _INT64_MAX:
         worst = max(info.stride, default=0)
@@ -155,13 +181,14 @@ def check_view(info: TensorInfo, label: str, name: str) -> None:
 
 
 def mapped_view(
-    buffer: Any, start: int, available: int, info: TensorInfo, dtype: torch.dtype, label: str, name: str
-) -> torch.Tensor:
+    buffer: Any, start: int, available: int, info: TensorInfo, label: str, name: str
+) -> TensorArray:
     """``info``'s tensor as a strided view of ``available`` bytes of ``buffer`` from ``start``."""
+    check_dtype(info, label, name)
     check_view(info, label, name)
-    shape, stride = info.shape, info.stride
+    shape, stride = tuple(info.shape), tuple(info.stride)
     if info.numel == 0:
-        return torch.empty_strided(shape, stride, dtype=dtype)
+        return TensorArray(info.dtype, np.empty(0, dtype=np.uint8), shape, stride)
     extent = info.storage_offset + sum((s - 1) * st for s, st in zip(shape, stride, strict=True)) + 1
     need = extent * info.itemsize
     if need > available:
@@ -169,10 +196,8 @@ def mapped_view(
             f"{name} is truncated or damaged: {label} needs {need:,} bytes of its storage "
             f"record but the file holds {available:,}."
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "the given buffer is not writable"
-        raw = torch.from_numpy(np.frombuffer(buffer, dtype=np.uint8, count=need, offset=start))
-    return raw.view(dtype).as_strided(shape, stride, info.storage_offset)
+    record = np.frombuffer(buffer, dtype=np.uint8, count=need, offset=start)
+    return TensorArray(info.dtype, record, shape, stride, info.storage_offset)
 
 
 class MappedCheckpoint(TensorSource):
@@ -211,10 +236,8 @@ class MappedCheckpoint(TensorSource):
             self._layout.close()
             raise CheckpointError(f"{self.name} cannot be mapped: {exc.strerror or exc}.") from None
 
-    def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
-        dtype = torch_dtype(info.dtype)
-        if dtype is None:
-            raise CheckpointError(f"{label} in {self.name} has dtype {info.dtype}, which torch here lacks.")
+    def read_array(self, info: TensorInfo, label: str = "the tensor") -> TensorArray:
+        check_dtype(info, label, self.name)
         if info.layout != "strided" or not info.storage_key:
             raise CheckpointError(
                 f"{label} in {self.name} is a {info.layout} tensor without plain data in the file."
@@ -223,14 +246,14 @@ class MappedCheckpoint(TensorSource):
             raise CheckpointError(f"{self.name} was saved on a big-endian machine; its values are not read.")
         check_view(info, label, self.name)
         if info.numel == 0:
-            return torch.empty_strided(info.shape, info.stride, dtype=dtype)
+            return mapped_view(b"", 0, 0, info, label, self.name)
         span = self._layout.span(info.storage_key)
         if self._buffer is not None:
             record = self._buffer[span.offset : span.offset + span.nbytes]  # read-only, as the map is
-            return mapped_view(record, 0, len(record), info, dtype, label, self.name)
+            return mapped_view(record, 0, len(record), info, label, self.name)
         self._check_size()
         assert self._map is not None
-        return mapped_view(self._map, span.offset, span.nbytes, info, dtype, label, self.name)
+        return mapped_view(self._map, span.offset, span.nbytes, info, label, self.name)
 
     def release(self, node: Node) -> None:
         """Reading many tensors one after another would otherwise keep every page touched resident,

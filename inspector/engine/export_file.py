@@ -1,11 +1,13 @@
 """One exported file from an open source: the format's writer into the plan's temporary path,
-fsync, verification, the rename into place and the report; whatever fails removes the temporary
+fsync and verification (at once: one waits on the disk, the other reads the page cache), the
+rename into place and the report; whatever fails removes the temporary
 file and leaves the target as it was. A single-file export writes one; a shard set one per shard.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan, KeyMapping
@@ -30,7 +32,6 @@ from .file_safety import (
     write_error,
 )
 from .safetensors_writer import write_safetensors
-from .torch_writer import write_torch
 
 
 def write_verified(
@@ -57,10 +58,18 @@ def write_verified(
 
     try:
         step(0)
-        write = write_safetensors if plan.format == "safetensors" else write_torch
-        facts = write(plan, mapping, source, temp, step)
-        fsync_path(temp)
-        verify_file(plan, mapping, source, temp, facts, lambda: step(0))
+        if plan.format == "safetensors":
+            facts = write_safetensors(plan, mapping, source, temp, step)
+        else:
+            from .torch_writer import write_torch  # torch: only a torch-format file needs it
+
+            facts = write_torch(plan, mapping, source, temp, step)
+        # The disk finishes writing while the copy is read back from the page cache; both are done
+        # before the rename.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            synced = pool.submit(fsync_path, temp)
+            verify_file(plan, mapping, source, temp, facts, lambda: step(0))
+            synced.result()
         step(0)
         move_into_place(temp, plan.target)
     except BaseException as exc:

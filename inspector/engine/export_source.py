@@ -8,7 +8,8 @@ one tensor source (``sources.open_source``), so no pickle of the file is run and
 allowing or trusting. A torch-format copy of a torch file is read with ``torch.load(weights_only=True,
 mmap=True)`` with the allowed globals, or trusted (the legacy format cannot be mapped, so torch reads
 it whole), because only the loaded object keeps what a torch file holds beside raw tensors (shared
-storages, parameters, non-tensor values).
+storages, parameters, non-tensor values). A direct source needs no torch (``ExportSource.array``);
+``tensor``, ``tensors_of``, ``torch_load`` and the device check import it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
-
-import torch
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan, KeyMapping, MappedTensor, SourceRead, map_keys, source_read
@@ -31,10 +30,13 @@ from inspector.core.storage_layout import StorageLayout, storage_layout
 from inspector.remote.locations import is_url
 from inspector.remote.static_read import LOAD_NEEDS_FILE, open_remote, peek_location
 
-from .devices import visible_devices
 from .direct_read import TensorSource
 from .export_results import ExportError
 from .storage_pages import drop_pages
+from .tensor_array import TensorArray
+
+if TYPE_CHECKING:
+    import torch
 
 
 def read_source_index(plan: ExportPlan) -> CheckpointIndex:
@@ -57,8 +59,14 @@ def checked_mapping(index: CheckpointIndex, plan: ExportPlan, devices: list[str]
     mapping = map_keys(index, plan)
     if not mapping.ok:
         raise ExportError(" ".join(mapping.problems), None, "refused")
+    requested = plan.requested_devices()
+    if not requested:
+        return mapping
+    if devices is None:
+        from .devices import visible_devices  # torch: only a plan that names devices asks it
+
     allowed = devices if devices is not None else visible_devices()
-    missing = [d for d in plan.requested_devices() if d not in allowed]
+    missing = [d for d in requested if d not in allowed]
     if missing:
         raise ExportError(
             f"This machine has no {', '.join(missing)} (it has {', '.join(allowed)}), so tensors "
@@ -96,7 +104,15 @@ class ExportSource:
             _, opened = self._files.popitem()
             opened.close()
 
+    def array(self, t: MappedTensor) -> TensorArray:
+        """``t``'s elements read by a direct source, through NumPy alone."""
+        assert self.direct is not None, "only a direct source reads arrays"
+        return self.direct.array(self.direct.find(path=t.source_path))
+
     def tensor(self, t: MappedTensor) -> torch.Tensor:
+        """``t`` as a torch tensor (imports torch): of the direct source, or of the loaded object."""
+        import torch
+
         if self.direct is not None:
             return self.direct.tensor(self.direct.find(path=t.source_path))
         item = self.obj
@@ -140,6 +156,8 @@ def child_at(item: Any, part: PathPart) -> Any:
 
 def tensors_of(obj: Any, path: tuple[PathPart, ...] = ()) -> Iterator[tuple[tuple[PathPart, ...], Any]]:
     """Every tensor of a loaded object with its path (each container entered once)."""
+    import torch
+
     seen: set[int] = set()
     stack: list[tuple[tuple[PathPart, ...], Any]] = [(path, obj)]
     while stack:
@@ -223,6 +241,8 @@ def torch_load(path: str, plan: ExportPlan, mmap: bool, allowed: list[Any], need
     """``torch.load`` of ``path`` on the cpu: weights-only allowing ``allowed`` (objects paired with
     names, as the loader resolves them) and what torch's own modules add for ``needed``, or
     trusted when the plan says so."""
+    import torch
+
     from inspector.core.load_options import LoadOptions
     from inspector.engine.loader import LoadError, classify_error, import_torch_allowances
 

@@ -2,18 +2,21 @@
 library that will read it (torch or safetensors), keys, dtypes, shapes, devices, shared storages,
 metadata and every value compared bit for bit with the converted source; a shard set read back as
 one set. A copy that differs raises ``ExportError`` of kind ``verify-failed`` and is not kept.
+A safetensors file is read back through ``safe_open``'s NumPy side and a read-only map, so only a
+torch-format file, or a dtype conversion to compare with, imports torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import mmap
 import os
 import struct
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+import numpy as np
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import SAFETENSORS_CODES, ExportPlan, KeyMapping, MappedTensor
@@ -24,8 +27,11 @@ from inspector.core.peek import peek
 
 from .export_results import ExportError, WrittenFacts
 from .export_source import ExportSource, tensors_of, torch_load
-from .storage_pages import drop_pages, drop_pages_range
-from .tensor_bytes import converted, output_blocks, raw_bytes
+from .storage_pages import drop_pages
+from .tensor_bytes import array_blocks, converted, output_blocks, raw_bytes, same_bytes
+
+if TYPE_CHECKING:
+    import torch
 
 
 def verify_file(
@@ -95,6 +101,8 @@ def _unverified(name: str, why: str) -> ExportError:
 
 def _same_values(out: torch.Tensor, expected: torch.Tensor) -> bool:
     """Bit-for-bit equality after the conversion (torch.equal on the raw bytes: NaN equals NaN)."""
+    import torch
+
     if out.dtype != expected.dtype or tuple(out.shape) != tuple(expected.shape):
         return False
     a, b = raw_bytes(out), raw_bytes(expected)
@@ -121,6 +129,8 @@ def _same_view_values(out: torch.Tensor, src: torch.Tensor, dtype: str) -> bool:
 
 def _reached(t: torch.Tensor, reach: int) -> torch.Tensor:
     """The ``reach`` storage elements a view spans, from its offset, as a 1-D tensor."""
+    import torch
+
     return torch.empty(0, dtype=t.dtype).set_(t.untyped_storage(), t.storage_offset(), (reach,), (1,))
 
 
@@ -153,6 +163,8 @@ def _verify_torch_values(
     index: CheckpointIndex,
     check: Callable[[], None],
 ) -> None:
+    from torch import nn
+
     mmap = plan.format == "pth"
     # A trusted source's rewrite is read the same way; otherwise only what the source needed.
     allowed = [] if plan.trusted else _rewritten_allowances(source, index, name)
@@ -189,7 +201,7 @@ def _verify_safetensors_values(
     from safetensors import safe_open
 
     try:
-        with safe_open(temp, framework="pt") as f:
+        with safe_open(temp, framework="numpy") as f:
             keys = set(f.keys())
             want = {t.output_key for t in mapping.tensors if t.alias_of is None}
             if keys != want:
@@ -210,29 +222,50 @@ def _verify_safetensors_values(
         raise
     except Exception as exc:
         raise _unverified(name, f"safetensors cannot read it: {exc}") from None
-    size = os.path.getsize(temp)
     with open(temp, "rb") as fh:
         (header_len,) = struct.unpack("<Q", fh.read(8))
         header = json.loads(fh.read(header_len))
-    data_start = 8 + header_len
-    mapped = cast(torch.UntypedStorage, torch.UntypedStorage.from_file(temp, shared=False, nbytes=size))
-    for t in mapping.tensors:
-        if t.alias_of is not None or not t.nbytes:
-            continue
-        check()
-        begin, end = header[t.output_key]["data_offsets"]
-        written = torch.empty(0, dtype=torch.uint8).set_(mapped, data_start + begin, (end - begin,), (1,))
-        src = source.tensor(t)
-        ok, pos = True, 0
-        for expected in output_blocks(src, t.output_dtype):
+        data_start = 8 + header_len
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        for t in mapping.tensors:
+            if t.alias_of is not None or not t.nbytes:
+                continue
+            check()
+            begin, end = header[t.output_key]["data_offsets"]
+            written = np.frombuffer(mapped, dtype=np.uint8, count=end - begin, offset=data_start + begin)
+            ok = _same_written(written, source, t)
+            del written
+            _drop_range(mapped, data_start + begin, end - begin)
+            source.done_with(t, None)
+            if not ok:
+                raise _unverified(name, f"the values of {t.output_key} differ from the source")
+    finally:
+        with contextlib.suppress(BufferError):
+            mapped.close()
+
+
+def _same_written(written: np.ndarray[Any, Any], source: ExportSource, t: MappedTensor) -> bool:
+    """The written bytes of ``t`` are the source's, converted as planned (torch converts)."""
+    pos = 0
+    if t.converted or source.direct is None:
+        for expected in output_blocks(source.tensor(t), t.output_dtype):
             n = expected.numel()
-            if not _same_values(written[pos : pos + n], expected):
-                ok = False
-                break
+            if not same_bytes(written[pos : pos + n], expected.numpy()):
+                return False
             pos += n
-        ok = ok and pos == end - begin
-        del written
-        drop_pages_range(mapped, data_start + begin, end - begin)
-        source.done_with(t, src)
-        if not ok:
-            raise _unverified(name, f"the values of {t.output_key} differ from the source")
+        return pos == written.size
+    for block in array_blocks(source.array(t)):
+        if not same_bytes(written[pos : pos + block.size], block):
+            return False
+        pos += block.size
+    return pos == written.size
+
+
+def _drop_range(mapped: mmap.mmap, start: int, nbytes: int) -> None:
+    """Hand the pages of a compared range back to the kernel, so the whole file never stays resident."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    begin = start - start % mmap.PAGESIZE
+    if advice is not None and start + nbytes > begin:
+        with contextlib.suppress(OSError, ValueError):
+            mapped.madvise(advice, begin, start + nbytes - begin)

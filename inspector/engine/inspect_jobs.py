@@ -15,7 +15,6 @@ from typing import Any
 
 from inspector.core.errors import CheckpointError
 
-from .diff import diff_checkpoints
 from .direct_read import TensorSource
 from .protocol import DiffRequest, SliceRequest, StatsAllRequest, StatsRequest
 from .slices import value_slice
@@ -43,6 +42,8 @@ def answer(
         return _slice(request)
     if isinstance(request, StatsAllRequest):
         return stats_all(_FILES.get(request.path), progress, cancelled)
+    from .diff import diff_checkpoints  # torch: only a diff needs it
+
     return diff_checkpoints(request.a, request.b, progress=progress, cancelled=cancelled).to_json()
 
 
@@ -58,16 +59,16 @@ def _tensor(request: StatsRequest | SliceRequest) -> tuple[TensorSource, Any]:
 
 def _stats(request: StatsRequest, cancelled: Cancelled) -> dict[str, Any]:
     mapped, node = _tensor(request)
-    result = tensor_stats(mapped.tensor(node), bins=request.bins, cancelled=cancelled).to_json()
+    result = tensor_stats(mapped.array(node), bins=request.bins, cancelled=cancelled).to_json()
     result["key"], result["path"] = node.key, list(node.path)
     return result
 
 
 def _slice(request: SliceRequest) -> dict[str, Any]:
     mapped, node = _tensor(request)
-    t = mapped.tensor(node)
+    t = mapped.array(node)
     row_axis, col_axis = (
-        request.axes if request.axes is not None else (0 if t.dim() else None, 1 if t.dim() >= 2 else None)
+        request.axes if request.axes is not None else (0 if t.ndim else None, 1 if t.ndim >= 2 else None)
     )
     page = value_slice(
         t,
@@ -108,7 +109,7 @@ def stats_all(
         stats = seen.get(view) if info.storage_key else None
         if stats is None:
             try:
-                stats = tensor_stats(mapped.tensor(node), bins=None, cancelled=cancelled).to_json()
+                stats = tensor_stats(mapped.array(node), bins=None, cancelled=cancelled).to_json()
             except CheckpointError as exc:
                 row["error"] = exc.message
             finally:

@@ -1,8 +1,9 @@
 """Writing a safetensors file from an open export source: the header first, then each tensor's bytes.
 
-Unconverted bytes that lie in a source file as they are get copied by the kernel; everything else
-is written from the source tensor, converted if asked, a strided view block by block. Plain values
-go into the metadata as ``map_keys`` decided; the source's own metadata is carried over.
+Unconverted bytes that lie in a source file as they are get copied by the kernel; other unconverted
+ones are written from the mapped source through NumPy, a strided view block by block; only a dtype
+conversion imports torch (torch's own casts). Plain values go into the metadata as ``map_keys``
+decided; the source's own metadata is carried over.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from inspector.core.export_plan import SAFETENSORS_CODES, ExportPlan, KeyMapping
+from inspector.core.export_plan import SAFETENSORS_CODES, ExportPlan, KeyMapping, MappedTensor
 
 from .export_results import WrittenFacts
 from .export_source import ExportSource
 from .file_safety import copy_range, write_all
-from .storage_pages import populate
-from .tensor_bytes import output_blocks
+from .tensor_bytes import array_blocks, output_blocks
 
 
 def write_safetensors(
@@ -58,23 +58,28 @@ def write_safetensors(
         write_all(f, struct.pack("<Q", len(raw)))
         write_all(f, raw)
         for t in stored:
-            original = source.tensor(t)
-            where = source.file_range(t) if not t.converted and t.nbytes else None
-            if where is not None and original.is_contiguous():
-                # Unconverted bytes already lie in a source file: let the kernel copy them.
-                path, start = where
-                offset_in_file = start + int(original.storage_offset()) * original.element_size()
-                copy_range(f.fileno(), source.data_file(path).fileno(), offset_in_file, t.nbytes)
-                del original
-                source.done_with(t, None)
-                step(t.nbytes)
-                continue
-            if source.mapped:
-                populate(original.untyped_storage())
-            if t.nbytes:
+            if t.converted or source.direct is None:
+                original = source.tensor(t)  # torch converts
                 for block in output_blocks(original, t.output_dtype):
                     write_all(f, block.numpy().data)
-            source.done_with(t, original)
-            del original
+                del original
+            else:
+                _write_stored(f, source, t)
+            source.done_with(t, None)
             step(t.nbytes)
     return facts
+
+
+def _write_stored(f: Any, source: ExportSource, t: MappedTensor) -> None:
+    """``t``'s bytes as stored: copied by the kernel where they lie in a source file as they are,
+    else from the mapped source, a strided view block by block."""
+    array = source.array(t)
+    where = source.file_range(t) if t.nbytes else None
+    if where is not None and array.contiguous:
+        path, start = where
+        copy_range(
+            f.fileno(), source.data_file(path).fileno(), start + array.offset * array.itemsize, t.nbytes
+        )
+        return
+    for block in array_blocks(array):
+        write_all(f, block.data)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-import torch
+import numpy as np
 
 from inspector.core.errors import CheckpointError
 from inspector.core.layout import DCP_METADATA, Layout, LayoutKind, shard_path
@@ -32,7 +32,8 @@ from inspector.core.model import CheckpointIndex, ChunkInfo, Node, PathPart, Ten
 from inspector.core.peek import display_name, peek
 from inspector.core.storage_layout import ChunkRecord, chunk_record
 
-from .direct_read import MappedCheckpoint, TensorSource, check_view, mapped_view, torch_dtype
+from .direct_read import MappedCheckpoint, TensorSource, check_dtype, check_view, mapped_view
+from .tensor_array import TensorArray, contiguous_strides
 
 #: Files of a set kept mapped at once (the least recently read one is closed first).
 MAX_OPEN_FILES = 16
@@ -64,9 +65,9 @@ class ShardSet(TensorSource):
         key = info.storage_key[len(info.shard) + 1 :] if info.storage_key else ""
         return sub, replace(info, storage_key=key, shard="")
 
-    def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
+    def read_array(self, info: TensorInfo, label: str = "the tensor") -> TensorArray:
         sub, inner = self._shard_of(info, label)
-        return sub.read(inner, label)
+        return sub.read_array(inner, label)
 
     def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
         try:
@@ -145,7 +146,7 @@ class DcpFolder(TensorSource):
             self._files.popitem(last=False)[1].close()
         return opened
 
-    def _chunk(self, info: TensorInfo, chunk: ChunkInfo, dtype: torch.dtype, label: str) -> torch.Tensor:
+    def _chunk(self, info: TensorInfo, chunk: ChunkInfo, label: str) -> TensorArray:
         """One chunk's tensor as a view of its mapped data file."""
         what = f"a chunk of {label} in {chunk.file}"
         data = self._file(chunk.file)
@@ -168,26 +169,27 @@ class DcpFolder(TensorSource):
             storage_nbytes=record.storage_nbytes, itemsize=record.itemsize,
         )  # fmt: skip
         assert data.map is not None
-        return mapped_view(data.map, record.data.offset, record.data.nbytes, view, dtype, what, self.name)
+        return mapped_view(data.map, record.data.offset, record.data.nbytes, view, what, self.name)
 
-    def read(self, info: TensorInfo, label: str = "the tensor") -> torch.Tensor:
-        dtype = torch_dtype(info.dtype)
-        if dtype is None:
-            raise CheckpointError(f"{label} in {self.name} has dtype {info.dtype}, which torch here lacks.")
+    def read_array(self, info: TensorInfo, label: str = "the tensor") -> TensorArray:
+        check_dtype(info, label, self.name)
         check_view(info, label, self.name)
+        shape = tuple(info.shape)
         if info.numel == 0:
-            return torch.empty(info.shape, dtype=dtype)
+            return TensorArray(info.dtype, np.empty(0, dtype=np.uint8), shape, contiguous_strides(shape))
         chunks = [c for c in info.chunks if all(c.sizes)]
         _check_cover(info, chunks, label, self.name)
         if len(chunks) == 1:
-            return self._chunk(info, chunks[0], dtype, label)
-        parts = [(c, self._chunk(info, c, dtype, label)) for c in chunks]
-        out = torch.empty(info.shape, dtype=dtype)  # bounded: the chunks cover it once, from real data
+            return self._chunk(info, chunks[0], label)
+        parts = [(c, self._chunk(info, c, label)) for c in chunks]
+        # bounded: the chunks cover it once, from real data
+        out = TensorArray(info.dtype, np.empty(info.numel * info.itemsize, dtype=np.uint8), shape,
+                          contiguous_strides(shape))  # fmt: skip
+        whole = out.bits()
         for chunk, part in parts:
-            view = out
-            for dim, (o, s) in enumerate(zip(chunk.offsets, chunk.sizes, strict=True)):
-                view = view.narrow(dim, o, s)
-            view.copy_(part)
+            whole[tuple(slice(o, o + s) for o, s in zip(chunk.offsets, chunk.sizes, strict=True))] = (
+                part.bits()
+            )
         return out
 
     def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
@@ -202,7 +204,9 @@ class DcpFolder(TensorSource):
         self, chunk: ChunkInfo, options: LoadOptions, classify: Classify, map_location: Any
     ) -> str:
         """``torch.load`` one chunk (weights only, ``map_location`` as the loader made it from the
-        user's); the device it lands on."""
+        user's); the device it lands on. The one method of this module that imports torch."""
+        import torch
+
         data = self._file(chunk.file)
         end = chunk.byte_offset + chunk.byte_length
         if chunk.byte_offset < 0 or chunk.byte_length < 0 or end > data.size or data.map is None:
@@ -259,10 +263,10 @@ def _check_cover(info: TensorInfo, chunks: list[ChunkInfo], label: str, name: st
             "so its values are not read."
         )
     if len(chunks) > 1:
-        lo = torch.tensor([c.offsets for c in chunks], dtype=torch.int64)
-        hi = lo + torch.tensor([c.sizes for c in chunks], dtype=torch.int64)
+        lo = np.array([c.offsets for c in chunks], dtype=np.int64)
+        hi = lo + np.array([c.sizes for c in chunks], dtype=np.int64)
         for i in range(len(chunks) - 1):
-            overlap = (torch.maximum(lo[i], lo[i + 1 :]) < torch.minimum(hi[i], hi[i + 1 :])).all(dim=1)
+            overlap = (np.maximum(lo[i], lo[i + 1 :]) < np.minimum(hi[i], hi[i + 1 :])).all(axis=1)
             if bool(overlap.any()):
                 raise CheckpointError(f"{name}: two chunks of {label} overlap, so its values are not read.")
 

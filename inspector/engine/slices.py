@@ -10,16 +10,18 @@ numbers are strings like ``"(1+2j)"``, packed dtypes (float4, bits) their raw by
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from inspector.core.errors import CheckpointError
 
-from .stats import _value_dtype
+from .tensor_array import NDArray, TensorArray, as_array, value_kind, widened
+
+if TYPE_CHECKING:
+    import torch
 
 #: Cells per page at most (a page is one message to the GUI).
 MAX_PAGE_CELLS = 1 << 20
@@ -65,28 +67,19 @@ def _cell_float(x: float) -> float | str:
     return "inf" if x > 0 else "-inf"
 
 
-def _cells(page: torch.Tensor) -> list[list[Cell]]:
-    """A small 2-D tensor as rows of plain JSON-safe values."""
-    kind, raw = _value_dtype(page.dtype)
-    if raw is not None:
-        return page.view(raw).to(torch.int64).tolist()
-    if kind == "bool":
-        return page.tolist()
-    if kind == "int":
-        if page.dtype in (torch.uint16, torch.uint32, torch.uint64):
-            rows: list[list[Cell]] = page.contiguous().numpy().tolist()
-            return rows
-        return page.tolist()
+def _cells(page: NDArray, dtype: str) -> list[list[Cell]]:
+    """A small 2-D array of stored elements as rows of plain JSON-safe values."""
+    kind, raw = value_kind(dtype)
+    if raw is not None or kind in ("bool", "int"):
+        rows: list[list[Cell]] = page.tolist()
+        return rows
     if kind == "complex":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # complex32 is "experimental"
-            wide = page.to(torch.complex128)
-        return [[str(complex(z)) for z in row] for row in wide.tolist()]
-    return [[_cell_float(x) for x in row] for row in page.to(torch.float64).tolist()]
+        return [[str(complex(z)) for z in row] for row in widened(page, dtype).tolist()]
+    return [[_cell_float(x) for x in row] for row in widened(page, dtype).tolist()]
 
 
 def value_slice(
-    t: torch.Tensor,
+    t: TensorArray | torch.Tensor,
     *,
     row_axis: int | None = 0,
     col_axis: int | None = 1,
@@ -100,9 +93,12 @@ def value_slice(
 
     ``index`` gives the position on every axis (its entries for the two shown axes are ignored;
     missing entries are 0). ``col_axis=None`` shows a 1-D slice as one column, ``row_axis=None``
-    too gives the single element of a 0-d tensor. Raises ``CheckpointError`` for bad arguments.
+    too gives the single element of a 0-d tensor. Only the page is read (through NumPy, a torch
+    tensor's storage too). Raises ``CheckpointError`` for bad arguments.
     """
-    ndim = t.dim()
+    array = as_array(t)
+    shape = array.shape
+    ndim = array.ndim
     axes = [a for a in (row_axis, col_axis) if a is not None]
     if any(not 0 <= a < ndim for a in axes) or len(set(axes)) != len(axes):
         raise CheckpointError(f"Axes {row_axis} and {col_axis} do not fit a tensor of {ndim} dimensions.")
@@ -115,20 +111,18 @@ def value_slice(
     for axis in range(ndim):
         if axis in axes:
             full[axis] = 0
-        elif not 0 <= full[axis] < t.shape[axis]:
-            raise CheckpointError(f"Index {full[axis]} is outside axis {axis} of length {t.shape[axis]}.")
+        elif not 0 <= full[axis] < shape[axis]:
+            raise CheckpointError(f"Index {full[axis]} is outside axis {axis} of length {shape[axis]}.")
     if row_start < 0 or col_start < 0 or row_count < 0 or col_count < 0:
         raise CheckpointError("Page offsets and counts must not be negative.")
-    view = t
-    for axis in reversed(range(ndim)):  # drop the fixed axes, last first so numbers stay valid
-        if axis not in axes:
-            view = view.select(axis, full[axis])
+    bits = array.bits()
+    view = bits[tuple(slice(None) if axis in axes else full[axis] for axis in range(ndim))]
     if row_axis is not None and col_axis is not None and row_axis > col_axis:
-        view = view.t()
-    if view.dim() == 0:
+        view = view.T
+    if view.ndim == 0:
         view = view.reshape(1, 1)
-    elif view.dim() == 1:
-        view = view.unsqueeze(1)
+    elif view.ndim == 1:
+        view = view[:, np.newaxis]
     rows, cols = view.shape
     row_count = min(row_count, max(0, rows - row_start))
     col_count = min(col_count, max(0, cols - col_start))
@@ -138,8 +132,8 @@ def value_slice(
         )
     page = view[row_start : row_start + row_count, col_start : col_start + col_count]
     return ValueSlice(
-        dtype=str(t.dtype).removeprefix("torch."),
-        shape=list(t.shape),
+        dtype=array.dtype,
+        shape=list(shape),
         row_axis=row_axis,
         col_axis=col_axis,
         index=full,
@@ -147,5 +141,5 @@ def value_slice(
         cols=cols,
         row_start=row_start,
         col_start=col_start,
-        values=_cells(page) if page.numel() else [[] for _ in range(row_count)],
+        values=_cells(page, array.dtype) if page.size else [[] for _ in range(row_count)],
     )

@@ -1,7 +1,9 @@
-"""Statistics and histograms of tensors of any size, computed in bounded chunks.
+"""Statistics and histograms of tensors of any size, computed in bounded chunks, with NumPy alone.
 
 Every tensor is walked in blocks of at most ``chunk`` elements (views of the mapped file; a block
-is copied only when upcast), so memory stays bounded whatever the tensor's size. Conventions:
+is copied only when upcast), so memory stays bounded whatever the tensor's size. A tensor is a
+``TensorArray`` (a torch tensor is read through its storage, torch is never imported here); the
+numbers are the ones torch computes in float64. Conventions:
 
 - Floating tensors (every float8 variant and bfloat16 included) are upcast to float64 per block.
   ``min``, ``max``, ``mean``, ``std``, ``abs_mean`` and ``l2_norm`` are over the *finite* values;
@@ -28,15 +30,18 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from inspector.core.dtypes import RAW_VIEW
 from inspector.core.errors import CheckpointError
 from inspector.core.stats_options import DEFAULT_BINS as DEFAULT_BINS
 from inspector.core.stats_options import MAX_BINS as MAX_BINS
+
+from .tensor_array import NDArray, TensorArray, as_array, pattern_bits, pattern_values, value_kind
+
+if TYPE_CHECKING:
+    import torch
 
 #: Elements per block: 4 Mi (32 MiB once upcast to float64).
 CHUNK_ELEMS = 1 << 22
@@ -48,9 +53,6 @@ STD_CORRECTION = 1
 #: (or at most ``MAX_OVERLAP_WALK`` elements in all); beyond that its statistics are refused.
 MAX_OVERLAP_FACTOR = 16
 MAX_OVERLAP_WALK = 1 << 26
-
-#: Dtypes torch cannot compute on, described as raw unsigned integers of the same size.
-_RAW_AS = {name: getattr(torch, raw) for name, raw in RAW_VIEW.items()}
 
 Cancelled = Callable[[], bool]
 
@@ -174,50 +176,39 @@ def blocks(shape: tuple[int, ...], max_elems: int = CHUNK_ELEMS) -> Iterator[tup
             yield (i, *rest)
 
 
-def memory_order(t: torch.Tensor) -> torch.Tensor:
+def memory_order(a: NDArray) -> NDArray:
     """The same elements with dimensions ordered by stride, so a transposed view walks contiguously."""
-    if t.dim() < 2 or t.is_contiguous():
-        return t
-    strides: tuple[int, ...] = tuple(t.stride())
-    order = sorted(range(t.dim()), key=lambda d: (-strides[d], d))
-    return t.permute(order)
+    if a.ndim < 2 or a.flags.c_contiguous:
+        return a
+    strides: tuple[int, ...] = a.strides
+    order = sorted(range(a.ndim), key=lambda d: (-strides[d], d))
+    return a.transpose(order)
 
 
 def flat_blocks(
-    t: torch.Tensor, max_elems: int = CHUNK_ELEMS, cancelled: Cancelled | None = None
-) -> Iterator[torch.Tensor]:
-    """1-D blocks of ``t`` (views where the memory allows, small copies otherwise)."""
-    for index in blocks(tuple(t.shape), max_elems):
+    a: NDArray, max_elems: int = CHUNK_ELEMS, cancelled: Cancelled | None = None
+) -> Iterator[NDArray]:
+    """1-D blocks of ``a`` (views where the memory allows, small copies otherwise)."""
+    for index in blocks(a.shape, max_elems):
         if cancelled is not None and cancelled():
             raise StatsCancelled
-        yield t[index].reshape(-1)
+        yield a[index].reshape(-1)
 
 
 # -- statistics ---------------------------------------------------------------------------------
 
 
-def _value_dtype(dtype: torch.dtype) -> tuple[str, torch.dtype | None]:
-    """(kind, dtype to view raw data as) for a tensor dtype."""
-    name = str(dtype).removeprefix("torch.")
-    if name in _RAW_AS:
-        return ("int", _RAW_AS[name])
-    if dtype == torch.bool:
-        return ("bool", None)
-    if dtype.is_complex:
-        return ("complex", None)
-    if dtype.is_floating_point:
-        return ("float", None)
-    return ("int", None)
-
-
-def _into(buffer: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+def _into(buffer: NDArray, block: NDArray) -> NDArray:
     """``block`` copied (and converted) into the front of a reused flat buffer.
 
     Reusing one buffer avoids faulting in fresh pages for every block, which costs more than
     the arithmetic.
     """
-    out = buffer[: block.numel()]
-    out.view(block.shape).copy_(block)
+    out = buffer[: block.size]
+    if block.dtype.names:  # complex32: two float16 halves
+        out.real, out.imag = block["real"], block["imag"]
+    else:
+        np.copyto(out, block, casting="unsafe")
     return out
 
 
@@ -235,7 +226,7 @@ class _Moments:
         self.max = -math.inf
         self.zeros = 0
 
-    def add_finite(self, x: np.ndarray[Any, Any], scratch: np.ndarray[Any, Any]) -> None:
+    def add_finite(self, x: NDArray, scratch: NDArray) -> None:
         """Add a contiguous float64 block of finite values (``scratch`` is as long or longer)."""
         n = len(x)
         if not n:
@@ -249,13 +240,12 @@ class _Moments:
             m2 = float(np.dot(d, d))
         self.abs_sum += float(np.abs(x, out=scratch[:n]).sum())
         self.sq_sum += s2
-        lo, hi = torch.aminmax(torch.from_numpy(x))
-        self.min = min(self.min, float(lo))
-        self.max = max(self.max, float(hi))
+        self.min = min(self.min, float(x.min()))
+        self.max = max(self.max, float(x.max()))
         self.zeros += n - int(np.count_nonzero(x))
         self._merge(n, mean, m2)
 
-    def add_table(self, values: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> None:
+    def add_table(self, values: NDArray, counts: NDArray) -> None:
         """Add distinct finite ``values`` with their ``counts`` (counts > 0)."""
         n = int(counts.sum())
         if not n:
@@ -291,22 +281,21 @@ class _Moments:
             out.l2_norm = math.sqrt(self.sq_sum * k)
 
 
-def _magnitude(z: torch.Tensor) -> torch.Tensor:
-    """``|z|`` as NumPy computes it (its hypot differs from torch's in the last bit)."""
-    return torch.from_numpy(np.abs(z.numpy()))
+def _wide_buffer(kind: str, a: NDArray, chunk: int) -> NDArray:
+    """A reused float64 (complex128) buffer for the blocks of ``a``."""
+    return np.empty(min(chunk, a.size), dtype=np.complex128 if kind == "complex" else np.float64)
 
 
 def _wide_pass(
-    t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1
+    a: NDArray, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1
 ) -> None:
     """float32/float64/complex: each block upcast into a reused float64 (complex128) buffer."""
     moments = _Moments(repeat)
     complex_ = out.kind == "complex"
-    n_max = min(chunk, t.numel())
-    buf = torch.empty(n_max, dtype=torch.complex128 if complex_ else torch.float64)
-    scratch = np.empty(n_max, dtype=np.float64)
-    for block in flat_blocks(t, chunk, cancelled):
-        x = _into(buf, block).numpy()
+    buf = _wide_buffer(out.kind, a, chunk)
+    scratch = np.empty(len(buf), dtype=np.float64)
+    for block in flat_blocks(a, chunk, cancelled):
+        x = _into(buf, block)
         if complex_:
             finite = np.isfinite(x)
             nan = int(np.isnan(x).sum())
@@ -327,36 +316,21 @@ def _wide_pass(
     moments.fill(out)
 
 
-#: 1- and 2-byte dtypes are summarised through a table of how often each bit pattern occurs.
-_PATTERN_VIEW = {1: torch.uint8, 2: torch.uint16}
-
-
-def _pattern_counts(t: torch.Tensor, chunk: int, cancelled: Cancelled | None) -> np.ndarray[Any, Any]:
-    """How often each bit pattern occurs in a 1- or 2-byte tensor (one bincount per block)."""
-    view = _PATTERN_VIEW[t.element_size()]
-    size = 1 << (8 * t.element_size())
+def _pattern_counts(a: NDArray, chunk: int, cancelled: Cancelled | None) -> NDArray:
+    """How often each bit pattern occurs in a 1- or 2-byte array (one bincount per block)."""
+    raw = pattern_bits(a)
+    size = 1 << (8 * raw.dtype.itemsize)
     counts = np.zeros(size, dtype=np.int64)
-    buf = torch.empty(min(chunk, t.numel()), dtype=view)
-    for block in flat_blocks(t, chunk, cancelled):
-        raw = block.view(view) if block.dtype != torch.bool else block.view(torch.uint8)
-        if not raw.is_contiguous():
-            raw = _into(buf, raw)
-        counts += np.bincount(raw.numpy(), minlength=size)
+    for block in flat_blocks(raw, chunk, cancelled):
+        counts += np.bincount(block, minlength=size)
     return counts
 
 
-def _pattern_values(dtype: torch.dtype, size: int) -> np.ndarray[Any, Any]:
-    """Every bit pattern of a 1- or 2-byte dtype, decoded to float64 (ints exactly)."""
-    patterns = torch.arange(size, dtype=torch.int32).to(_PATTERN_VIEW[dtype.itemsize])
-    decoded = patterns.view(torch.uint8 if dtype == torch.bool else dtype)
-    return decoded.to(torch.float64).numpy()
-
-
 def _table_pass(
-    t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1
+    a: NDArray, dtype: str, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1
 ) -> _Table:
-    counts = _pattern_counts(t, chunk, cancelled) * repeat
-    values = _pattern_values(t.dtype, len(counts))
+    counts = _pattern_counts(a, chunk, cancelled) * repeat
+    values = pattern_values(dtype)
     present = counts > 0
     values, counts = values[present], counts[present]
     finite = np.isfinite(values)
@@ -383,23 +357,21 @@ def _table_pass(
 class _Table:
     """The distinct finite values of a tensor with their counts (sorted when from ints)."""
 
-    values: np.ndarray[Any, Any]
-    counts: np.ndarray[Any, Any]
+    values: NDArray
+    counts: NDArray
 
 
-def _int_pass(
-    t: torch.Tensor, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1
-) -> None:
+def _int_pass(a: NDArray, out: TensorStats, chunk: int, cancelled: Cancelled | None, repeat: int = 1) -> None:
     """4- and 8-byte integers: exact extremes in NumPy, float64 moments, counts while few distinct."""
     moments = _Moments(repeat)
-    n_max = min(chunk, t.numel())
+    n_max = min(chunk, a.size)
     buf = np.empty(n_max, dtype=np.float64)
     scratch = np.empty(n_max, dtype=np.float64)
     lo_all: int | None = None
     hi_all: int | None = None
     counts: dict[int, int] | None = {}
-    for block in flat_blocks(t, chunk, cancelled):
-        arr = block.contiguous().numpy()
+    for block in flat_blocks(a, chunk, cancelled):
+        arr = np.ascontiguousarray(block)
         lo, hi = int(arr.min()), int(arr.max())
         lo_all = lo if lo_all is None else min(lo_all, lo)
         hi_all = hi if hi_all is None else max(hi_all, hi)
@@ -426,7 +398,7 @@ def _int_pass(
 
 
 def tensor_stats(
-    t: torch.Tensor,
+    t: TensorArray | torch.Tensor,
     *,
     bins: int | None = DEFAULT_BINS,
     chunk: int = CHUNK_ELEMS,
@@ -434,27 +406,27 @@ def tensor_stats(
 ) -> TensorStats:
     """Statistics of ``t`` (and a histogram of ``bins`` bins, ≤ 256; ``None`` for none).
 
-    Raises ``StatsCancelled`` when ``cancelled()`` turns true between blocks.
+    ``t`` is read through NumPy (a torch tensor's storage too). Raises ``StatsCancelled`` when
+    ``cancelled()`` turns true between blocks.
     """
     start = time.perf_counter()
-    kind, raw = _value_dtype(t.dtype)
-    out = TensorStats(
-        dtype=str(t.dtype).removeprefix("torch."), shape=list(t.shape), numel=t.numel(), kind=kind
-    )
+    array = as_array(t)
+    kind, raw = value_kind(array.dtype)
+    out = TensorStats(dtype=array.dtype, shape=list(array.shape), numel=array.numel, kind=kind)
+    a = array.bits()
     if raw is not None:
-        t = t.view(raw)
-        out.computed_on = str(raw).removeprefix("torch.")
+        out.computed_on = raw
     elif kind == "complex":
         out.computed_on = "magnitude"
-    t, repeat = stored_elements(t)
-    walk = memory_order(t)
+    a, repeat = stored_elements(a)
+    walk = memory_order(a)
     table: _Table | None = None
     if out.numel:
         _check_walk(walk)
     if out.numel == 0:
         pass
-    elif kind != "complex" and t.element_size() <= 2:
-        table = _table_pass(walk, out, chunk, cancelled, repeat)
+    elif kind != "complex" and a.dtype.itemsize <= 2:
+        table = _table_pass(walk, raw or array.dtype, out, chunk, cancelled, repeat)
     elif kind in ("float", "complex"):
         _wide_pass(walk, out, chunk, cancelled, repeat)
     else:
@@ -468,28 +440,32 @@ def tensor_stats(
         if table is not None:
             out.histogram = _table_histogram(table, out, bins)
         else:
-            out.histogram = histogram(t, out, bins, chunk=chunk, cancelled=cancelled, repeat=repeat)
+            out.histogram = histogram(a, out, bins, chunk=chunk, cancelled=cancelled, repeat=repeat)
     out.seconds = time.perf_counter() - start
     return out
 
 
-def stored_elements(t: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """``t`` with every stride-0 (expanded) dimension cut to one element, and how many times the
+def stored_elements(a: NDArray) -> tuple[NDArray, int]:
+    """``a`` with every stride-0 (expanded) dimension cut to one element, and how many times the
     view repeats each remaining element: the statistics of the view, read from its storage once."""
     repeat = 1
-    for dim, (size, stride) in enumerate(zip(t.shape, t.stride(), strict=True)):
+    index: list[slice] = []
+    for size, stride in zip(a.shape, a.strides, strict=True):
         if stride == 0 and size > 1:
             repeat *= size
-            t = t.narrow(dim, 0, 1)
-    return t, repeat
+            index.append(slice(0, 1))
+        else:
+            index.append(slice(None))
+    return (a[tuple(index)] if repeat > 1 else a), repeat
 
 
-def _check_walk(t: torch.Tensor) -> None:
+def _check_walk(a: NDArray) -> None:
     """Refuse a view whose overlapping strides make it many times larger than what it reaches."""
-    n = t.numel()
+    n = a.size
     if n <= MAX_OVERLAP_WALK:
         return
-    reach = sum((size - 1) * stride for size, stride in zip(t.shape, t.stride(), strict=True)) + 1
+    size = a.dtype.itemsize
+    reach = sum((s - 1) * (stride // size) for s, stride in zip(a.shape, a.strides, strict=True)) + 1
     if n > MAX_OVERLAP_FACTOR * reach:
         raise CheckpointError(
             f"This view's strides overlap: it shows {n:,} values made of {reach:,} stored ones, so its "
@@ -500,7 +476,7 @@ def _check_walk(t: torch.Tensor) -> None:
 # -- histograms ---------------------------------------------------------------------------------
 
 
-def histogram_edges(stats: TensorStats, bins: int) -> np.ndarray[Any, Any]:
+def histogram_edges(stats: TensorStats, bins: int) -> NDArray:
     """Bin edges over the finite range: one bin per value for integers spanning ≤ ``MAX_BINS``."""
     low, high = stats.min, stats.max
     assert low is not None and high is not None, "histograms are made of tensors with finite values"
@@ -514,30 +490,31 @@ def histogram_edges(stats: TensorStats, bins: int) -> np.ndarray[Any, Any]:
     return np.linspace(lo, hi, bins + 1)
 
 
-def _bin_index(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+def _bin_index(x: NDArray, edges: NDArray) -> NDArray:
     """The bin of each finite float64 value, by ``numpy.histogram``'s own arithmetic."""
     n = len(edges) - 1
     lo = float(edges[0])
     span = float(edges[-1]) - lo
     if math.isfinite(span) and bool((edges[1:] > edges[:-1]).all()):
-        idx = ((x - lo) / span * n).to(torch.int64)
+        idx = ((x - lo) / span * n).astype(np.int64)
         idx[idx == n] = n - 1
-        idx -= (x < edges[idx]).to(torch.int64)
-        idx += ((x >= edges[idx + 1]) & (idx != n - 1)).to(torch.int64)
+        idx -= (x < edges[idx]).astype(np.int64)
+        idx += ((x >= edges[idx + 1]) & (idx != n - 1)).astype(np.int64)
         return idx
     # a range too wide (or too narrow) for float64 arithmetic: look the edges up
-    return (torch.searchsorted(edges, x, right=True) - 1).clamp_(0, n - 1)
+    found: NDArray = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, n - 1)
+    return found
 
 
 def _table_histogram(table: _Table, stats: TensorStats, bins: int) -> Histogram:
     edges = histogram_edges(stats, bins)
-    idx = _bin_index(torch.from_numpy(table.values), torch.from_numpy(edges))
-    counts = np.bincount(idx.numpy(), weights=table.counts, minlength=len(edges) - 1)
+    idx = _bin_index(table.values, edges)
+    counts = np.bincount(idx, weights=table.counts, minlength=len(edges) - 1)
     return Histogram(edges=edges.tolist(), counts=[int(c) for c in counts])
 
 
 def histogram(
-    t: torch.Tensor,
+    a: NDArray,
     stats: TensorStats,
     bins: int = DEFAULT_BINS,
     *,
@@ -545,29 +522,29 @@ def histogram(
     cancelled: Cancelled | None = None,
     repeat: int = 1,
 ) -> Histogram:
-    """A second pass over ``t``: counts of its finite values in the bins ``histogram_edges`` chose.
+    """A second pass over ``a`` (stored bits, stride-0 dimensions cut): counts of its finite values
+    in the bins ``histogram_edges`` chose.
 
     Bin assignment repeats ``numpy.histogram``'s arithmetic, so the counts agree with it exactly.
     """
-    edges_np = histogram_edges(stats, bins)
-    n = len(edges_np) - 1
-    edges = torch.from_numpy(edges_np)
-    counts = torch.zeros(n, dtype=torch.int64)
-    lo, hi = float(edges_np[0]), float(edges_np[-1])
+    edges = histogram_edges(stats, bins)
+    n = len(edges) - 1
+    counts = np.zeros(n, dtype=np.int64)
+    lo, hi = float(edges[0]), float(edges[-1])
     # numpy.histogram refuses ranges too wide for float64 or too narrow for distinct edges
-    ordinary = math.isfinite(hi - lo) and bool((np.diff(edges_np) > 0).all())
+    ordinary = math.isfinite(hi - lo) and bool((np.diff(edges) > 0).all())
     complex_ = stats.kind == "complex"
-    buf = torch.empty(min(chunk, t.numel()), dtype=torch.complex128 if complex_ else torch.float64)
-    for block in flat_blocks(memory_order(t), chunk, cancelled):
+    buf = _wide_buffer(stats.kind, a, chunk)
+    for block in flat_blocks(memory_order(a), chunk, cancelled):
         x = _into(buf, block)
         if complex_:
-            x = _magnitude(x[torch.isfinite(x)])
+            x = np.abs(x[np.isfinite(x)])
         elif stats.nan or stats.posinf or stats.neginf:
-            x = x[torch.isfinite(x)]
-        if not x.numel():
+            x = x[np.isfinite(x)]
+        if not x.size:
             continue
         if ordinary:
-            counts += torch.from_numpy(np.histogram(x.numpy(), bins=n, range=(lo, hi))[0])
+            counts += np.histogram(x, bins=n, range=(lo, hi))[0]
         else:
-            counts += torch.bincount(_bin_index(x, edges), minlength=n)
-    return Histogram(edges=edges_np.tolist(), counts=(counts * repeat).tolist())
+            counts += np.bincount(_bin_index(x, edges), minlength=n)
+    return Histogram(edges=edges.tolist(), counts=(counts * repeat).tolist())

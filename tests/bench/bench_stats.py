@@ -11,7 +11,10 @@ Each contender runs in a fresh process (wall time from process start, peak RSS):
   ``isinf().sum()`` in the tensor's own dtype, and once more upcast to float32 first.
 
 The file is generated once by ``bench_open.make_llm_bf16`` when missing; the page cache is warm.
-Prints a Markdown table.
+A second table times ``checkpoint-inspector stats`` of the 300 KB example (NumPy only, no torch)
+against ``python -c "import torch"``, interleaved, median of ``--repeat`` (≥ 3) each. Bytecode
+caching is on (``PYTHONDONTWRITEBYTECODE`` is removed from the children's environment).
+Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -61,7 +65,14 @@ def main() -> int:
     )
     parser.add_argument("--file", default=str(ROOT / "bench-data" / "llm_2gib_bf16.pth"))
     parser.add_argument("--gib", type=float, default=2.0, help="size of the file to generate when missing")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each start-up row (at least 3)")
+    parser.add_argument("--startup-only", action="store_true", help="only the start-up table")
     args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(ROOT)
+    if args.startup_only:
+        _startup_rows(env, max(3, args.repeat))
+        return 0
     path = Path(args.file)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +80,6 @@ def main() -> int:
     with open(path, "rb") as f:  # warm the page cache once for every contender
         while f.read(64 << 20):
             pass
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     runs = [
         ("inspector `stats-all` (mapped, chunked)", [sys.executable, "-c", _INSPECTOR, str(path)]),
         ("plain torch loop, native dtype", [sys.executable, "-c", _TORCH, str(path), "native"]),
@@ -93,7 +103,35 @@ def main() -> int:
     print("|---|---|---|---|")
     for label, seconds, rss, _ in rows:
         print(f"| {label} | {seconds:.2f} s | {rss:.0f} MB | {size / 1e9 / seconds:.2f} |")  # type: ignore[operator]
+    _startup_rows(env, max(3, args.repeat))
     return 0
+
+
+def _startup_rows(env: dict[str, str], repeat: int) -> None:
+    """``checkpoint-inspector stats`` of the example against importing torch, interleaved."""
+    example = ROOT / "resources" / "examples" / "tiny_transformer_training.pth"
+    runs = [
+        ("`checkpoint-inspector stats` of the 300 KB example", [sys.executable, "-m", "inspector", "stats",
+                                                               str(example)]),
+        ('`python -c "import torch"`', [sys.executable, "-c", "import torch"]),
+    ]  # fmt: skip
+    for _, cmd in runs:  # compile the bytecode once
+        measure(cmd, env)
+    seconds: dict[str, list[float]] = {label: [] for label, _ in runs}
+    rss: dict[str, float] = {}
+    for _ in range(repeat):
+        for label, cmd in runs:
+            result = measure(cmd, env)
+            if result["rc"] != 0:
+                raise RuntimeError(f"{label} failed: {result['stderr']}")
+            seconds[label].append(float(result["seconds"]))  # type: ignore[arg-type]
+            rss[label] = max(rss.get(label, 0.0), float(result["rss_mb"]))  # type: ignore[arg-type]
+    print(f"\nStart-up (median of {repeat}, interleaved; bytecode caching on):\n")
+    print("| run | wall time (median) | runs | peak RSS |")
+    print("|---|---:|---|---:|")
+    for label, values in seconds.items():
+        runs_text = ", ".join(f"{v:.2f}" for v in values)
+        print(f"| {label} | {statistics.median(values):.2f} s | {runs_text} | {rss[label]:.0f} MB |")
 
 
 if __name__ == "__main__":

@@ -153,6 +153,15 @@ def test_stats_of_views_that_claim_too_much_are_sentences(cli: CliRunner, tmp_pa
     assert stats["numel"] == 1 << 36 and stats["zeros"] == 1 << 36 and stats["max"] == 0.0
 
 
+def test_a_view_with_a_negative_stride_is_a_sentence(cli: CliRunner, tmp_path: Path) -> None:
+    """torch refuses negative strides; the direct read names the problem instead of reading backwards."""
+    backwards = write_view(tmp_path / "backwards.pth", (2, 2), (-1, 1))
+    result = cli.run("stats", backwards, "w")
+    assert result.returncode == 2, result.describe()
+    assert "Traceback" not in result.stderr and "Unexpected" not in result.stderr
+    assert "negative stride or offset" in result.stderr
+
+
 def test_stats_of_a_set_however_it_was_opened(cli: CliRunner, tmp_path: Path) -> None:
     state = sample_state()
     write_hf_set(tmp_path / "hf", state)
@@ -168,6 +177,58 @@ def test_stats_of_a_set_however_it_was_opened(cli: CliRunner, tmp_path: Path) ->
     assert tables[0]["lm_head.bias"] == 2.0
     w = runs[3].json()["tensors"][0]["stats"]
     assert (w["mean"], w["max"]) == (2.5, 5.0)
+
+
+def _legacy_and_safetensors(folder: Path) -> tuple[Path, Path, dict[str, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(3)
+    state = {
+        "bf16": torch.randn(40, 7, generator=gen).to(torch.bfloat16),
+        "fp8": (torch.randn(64, generator=gen) * 4).to(torch.float8_e4m3fn),
+        "half_T": torch.randn(6, 9, generator=gen).half().t(),
+        "c64": torch.randn(12, dtype=torch.complex64, generator=gen),
+        "flags": torch.rand(30, generator=gen) < 0.5,
+        "ids": torch.randint(-50, 50, (25,), generator=gen, dtype=torch.int64),
+    }
+    legacy = folder / "legacy.pt"
+    torch.save({k: v for k, v in state.items() if k != "fp8"}, legacy, _use_new_zipfile_serialization=False)
+    from safetensors.torch import save_file
+
+    single = folder / "one.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items() if k != "c64"}, str(single))
+    return legacy, single, state
+
+
+def test_stats_reads_the_bytes_without_importing_torch(cli: CliRunner, tmp_path: Path) -> None:
+    """``stats`` of a zip, legacy, safetensors file or shard set needs NumPy, never torch, and its
+    numbers are torch's."""
+    example = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tiny_transformer_training.pth"
+    legacy, single, state = _legacy_and_safetensors(tmp_path)
+    write_hf_set(tmp_path / "hf", sample_state())
+    runs = [
+        cli.probe_imports("stats", example),
+        cli.probe_imports("stats", example, "model.norm.bias", "--json"),
+        cli.probe_imports("stats", legacy, "--json"),
+        cli.probe_imports("stats", single, "fp8", "bf16", "--json"),
+        cli.probe_imports("stats", tmp_path / "hf", "--json"),
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.describe()
+        assert run.torch_modules == (), run.describe()
+    bias = torch.load(example, weights_only=True)["model"]["norm.bias"]
+    assert runs[1].json()["tensors"][0]["stats"]["std"] == pytest.approx(bias.std().item(), rel=1e-6)
+    for run in runs[2:4]:
+        for row in run.json()["tensors"]:
+            t = state[row["key"]]
+            wide = t.to(torch.complex128).abs() if t.is_complex() else t.double()
+            got = row["stats"]
+            assert got["numel"] == t.numel(), row["key"]
+            assert got["mean"] == pytest.approx(wide.mean().item(), rel=1e-12), row["key"]
+            assert got["max"] == pytest.approx(wide.max().item(), rel=1e-12), row["key"]
+            if t.numel() > 1:
+                assert got["std"] == pytest.approx(wide.std().item(), rel=1e-9), row["key"]
+    fp8 = next(r for r in runs[3].json()["tensors"] if r["key"] == "fp8")["stats"]
+    assert sum(fp8["histogram"]["counts"]) == 64
+    assert len(runs[4].json()["tensors"]) == len(sample_state())
 
 
 def test_stats_std_is_torchs(cli: CliRunner) -> None:

@@ -66,3 +66,25 @@ def test_force_replaces_and_metadata_reaches_safetensors(cli, built_checkpoints,
     assert result.returncode == 0, result.describe()
     with safe_open(str(target), framework="pt") as f:
         assert f.metadata() == {"format": "pt", "license": "mit"}
+
+
+def test_a_safetensors_copy_of_directly_read_bytes_never_imports_torch(cli, tmp_path: Path) -> None:
+    """Bytes to bytes: a zip file's tensors, a transposed view among them, reach safetensors as they are."""
+    gen = torch.Generator().manual_seed(2)
+    state = {
+        "w": torch.randn(6, 5, generator=gen).to(torch.bfloat16),
+        "w_T": torch.randn(4, 7, generator=gen).t(),
+        "shared": torch.arange(12, dtype=torch.int32).view(3, 4)[1:],
+        "empty": torch.zeros(0, 3),
+    }
+    source, target = tmp_path / "m.pt", tmp_path / "m.safetensors"
+    torch.save(state, source)
+    result = cli.probe_imports("export", source, "-o", target)
+    assert result.returncode == 0, result.describe()
+    assert result.torch_modules == (), result.describe()
+    from safetensors.torch import load_file
+
+    written = load_file(str(target))
+    assert set(written) == set(state)
+    for key, tensor in state.items():
+        assert written[key].dtype == tensor.dtype and torch.equal(written[key], tensor), key

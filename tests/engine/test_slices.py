@@ -181,3 +181,27 @@ def test_the_window_s_value_and_stats_jobs_answer_for_a_dcp_and_an_hf_folder(
     broken = write_dcp_chunks(tmp_path / "broken", {"w": ((8,), [((0,), torch.ones(4))])})
     failure = run(SliceRequest(str(broken), key="w"))
     assert isinstance(failure, Failure) and "hold 4 elements for a tensor of 8" in failure.message
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [torch.float16, torch.bfloat16, torch.float8_e4m3fn, torch.float8_e4m3fnuz, torch.float8_e5m2,
+     torch.float8_e5m2fnuz, torch.float8_e8m0fnu],
+    ids=str,
+)  # fmt: skip
+def test_every_bit_pattern_reads_as_torch_widens_it(dtype: torch.dtype) -> None:
+    """NumPy has no bfloat16 or float8: every pattern's value is the one torch gives in float64."""
+    n = 1 << (8 * dtype.itemsize)
+    patterns = torch.arange(n, dtype=torch.int32).to(torch.uint8 if dtype.itemsize == 1 else torch.uint16)
+    t = patterns.view(dtype).view(n // 256, 256)
+    page = value_slice(t, row_count=n, col_count=256)
+    wide = t.to(torch.float64).tolist()
+
+    def cell(x: float) -> float | str:
+        if math.isfinite(x):
+            return x
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+    assert page.values == [[cell(x) for x in row] for row in wide]
+    signs = [[math.copysign(1.0, x) for x in row if isinstance(x, float)] for row in page.values]
+    assert signs == [[math.copysign(1.0, x) for x in row if math.isfinite(x)] for row in wide]
