@@ -156,6 +156,7 @@ def main() -> int:
     parser.add_argument("--dir", default=str(ROOT / "bench-data"))
     parser.add_argument("--counts", default="1000,10000,100000,1000000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--formats", default=".pth,.safetensors", help="which files of each count")
     parser.add_argument("--gui", action="store_true", help="also measure the window")
     args = parser.parse_args()
     out_dir = Path(args.dir)
@@ -166,6 +167,8 @@ def main() -> int:
     for count in (int(c) for c in args.counts.split(",") if c):
         repeat = 1 if count >= 1_000_000 else args.repeat
         for suffix, make in ((".pth", make_pth), (".safetensors", make_safetensors)):
+            if suffix not in args.formats.split(","):
+                continue
             path = out_dir / f"scale_{count}{suffix}"
             if not path.exists():
                 make(path, count)
