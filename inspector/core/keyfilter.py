@@ -6,6 +6,7 @@ import enum
 import fnmatch
 import operator
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from itertools import compress, repeat
 
@@ -97,19 +98,18 @@ class KeyIndex:
         ``also`` adds positions that match by something other than their key (a label shown beside it).
         """
         keep = bytearray(len(self.nodes))
-        covered = -1
         hits = self.hits(matcher)
         extra = set(also)
         if extra:
             hits = sorted(extra.union(hits))
-        for i in hits:
-            if i < covered:
-                continue  # inside a subtree already kept
+        k, count = 0, len(hits)
+        while k < count:
+            i = hits[k]
             e = self._end[i]
             keep[i:e] = b"\x01" * (e - i)
-            covered = e
             p = self._parent[i]
             while p >= 0 and not keep[p]:
                 keep[p] = 1
                 p = self._parent[p]
+            k = bisect_left(hits, e, k + 1)  # the hits inside this subtree are kept already
         return keep
