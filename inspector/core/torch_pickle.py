@@ -191,6 +191,8 @@ class TorchPickleReader:
         self.storages: dict[str, StorageRef] = {}
         self.problems: list[str] = []
         self.more_problems = 0
+        self._last_type: Any = None  # the storage type global last met with a dtype, and that dtype
+        self._last_dtype: str | None = None
 
     def _problem(self, text: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -207,6 +209,29 @@ class TorchPickleReader:
     def persistent_load(self, pid: Any) -> Any:
         if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
             stype, key, location, numel = pid[1], pid[2], pid[3], pid[4]
+            if (
+                len(pid) == 5
+                and key.__class__ is str
+                and location.__class__ is str
+                and numel.__class__ is int
+                and numel >= 0
+                and len(key) <= 200
+            ):  # what torch.save writes: the checks below, answered at once
+                known = self.storages.get(key)
+                if known is not None and stype is self._last_type:
+                    return known
+                if stype is self._last_type:
+                    dtype: str | None = self._last_dtype
+                elif isinstance(stype, Global) and stype.module in STORAGE_MODULES:
+                    dtype = STORAGE_DTYPE.get(stype.name)
+                    if dtype is not None:
+                        self._last_type, self._last_dtype = stype, dtype
+                else:
+                    dtype = None
+                if dtype is not None:
+                    if known is None:
+                        known = self.storages[key] = StorageRef(key, dtype, location, numel)
+                    return known
             if isinstance(stype, Global) and stype.module in STORAGE_MODULES:
                 dtype = STORAGE_DTYPE.get(stype.name)
             else:
@@ -365,18 +390,19 @@ class TorchPickleReader:
         dtype: str | None,
         rg: tuple[Any, ...],
     ) -> TensorRef:
-        if not isinstance(storage, StorageRef):
+        if storage.__class__ is not StorageRef:
             raise BadTensor("its storage is not a storage record")
         shape = _int_tuple(size, "size")
         strides = _int_tuple(stride, "stride")
         if len(strides) != len(shape):
             raise BadTensor("size and stride differ in length")
+        start = offset if offset.__class__ is int else _int(offset, "storage offset")
         return TensorRef(
-            storage=storage,
-            offset=_int(offset, "storage offset") + storage.view_offset,
-            shape=shape,
-            stride=strides,
-            dtype=dtype or storage.dtype,
-            device=storage.location,
-            requires_grad=bool(rg[0]) if rg else False,
+            storage,
+            start + storage.view_offset,
+            shape,
+            strides,
+            dtype or storage.dtype,
+            storage.location,
+            bool(rg[0]) if rg else False,
         )

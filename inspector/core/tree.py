@@ -24,7 +24,8 @@ from .unpickler import Call, Global, Instance, PDict, PersistentRef, PSet
 MAX_DEPTH = 1000
 #: Estimated bytes of the tree's rows (a node, its path tuple and key text); past it the tree stops
 #: with a note, so a small file of millions of empty containers or very deep long keys stays cheap.
-MAX_TREE_BYTES = 300 << 20
+#: 10^6 tensors (a safetensors header near its 100 MB cap) take about 400 MB and fit.
+MAX_TREE_BYTES = 640 << 20
 #: Dotted components of one key that become groups; the rest stay together in the leaf's name.
 MAX_GROUP_DEPTH = 32
 _LEAF_BYTES = 350  # measured: a row with its key text and path tuple
@@ -104,20 +105,12 @@ def _is_simple(obj: Any, budget: int = 3) -> bool:
 
 def _tensor_info(t: TensorRef) -> TensorInfo:
     st = t.storage
+    itemsize = ITEMSIZE.get(t.dtype, 1)
     return TensorInfo(
-        shape=t.shape,
-        dtype=t.dtype,
-        saved_device=t.device,
-        storage_key=st.key if st else "",
-        storage_offset=t.offset,
-        stride=t.stride,
-        storage_nbytes=st.nbytes if st else 0,
-        itemsize=ITEMSIZE.get(t.dtype, 1),
-        requires_grad=t.requires_grad,
-        is_parameter=t.is_parameter,
-        layout=t.layout if t.subclass is None else f"{t.layout} ({t.subclass})",
-        layout_info=t.layout_info,
-    )
+        t.shape, t.dtype, t.device, st.key if st else "", t.offset, t.stride,
+        st.numel * ITEMSIZE.get(st.dtype, 1) if st else 0, itemsize, t.requires_grad, t.is_parameter,
+        t.layout if t.subclass is None else f"{t.layout} ({t.subclass})", "", (), t.layout_info,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +291,7 @@ class TreeBuilder:
                 child_key = f"{key_base}.{value.key}" if key_base else value.key
                 value = value.value
             else:
-                part = _key_part(key)
+                part = key if key.__class__ is str and len(key) <= _MAX_KEY_CHARS else _key_part(key)
                 child_path = (*path, part)
                 child_key = f"{key_base}.{part}" if key_base else str(part)
             try:
@@ -316,6 +309,15 @@ class TreeBuilder:
                     parent = self._group(node, groups, part[:cut], path, key_base)
                     name = part[cut + 1 :]
                     self._charge(len(name))
+            if value.__class__ is TensorRef and not value.parts:  # the common leaf, added at once
+                info = _tensor_info(value)
+                numel = info.numel
+                nbytes = info.layout_info.nbytes if info.layout_info is not None else None
+                parent.add(Node(name, NodeKind.TENSOR, child_key, child_path, None, [], info, None, numel,
+                                numel * info.itemsize if nbytes is None else nbytes))  # fmt: skip
+                if self.spent > self.max_bytes:
+                    raise _BudgetSpent
+                continue
             sub = _container_kind(value)
             if sub is None or _is_simple(value):
                 self._charge(self._leaf(parent, name, child_path, value, child_key))

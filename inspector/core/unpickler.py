@@ -359,6 +359,7 @@ class SafeUnpickler:
         check_every = max(1, min(1 << 14, max_opcodes + 1))
         next_check = min(check_every, max_opcodes + 1)
         unpack_from = struct.unpack_from
+        push = stack.append
         err = self._error
         limit = self._limit
         self._long_text = False  # a string long enough to be charged as a key has been made
@@ -380,9 +381,7 @@ class SafeUnpickler:
 
         try:
             while True:
-                if pos >= end:
-                    raise NeedMoreData
-                op = data[pos]
+                op = data[pos]  # past the end: IndexError, read below as "more data needed"
                 opos = pos
                 pos += 1
                 count += 1
@@ -406,13 +405,13 @@ class SafeUnpickler:
                     pos += 4
                 elif op == 0x68:  # BINGET
                     try:
-                        stack.append(memo[data[pos]])
+                        push(memo[data[pos]])
                     except KeyError:
                         raise err("GET of a memo entry that was never stored", opos) from None
                     pos += 1
 
                 elif op == 0x4B:  # BININT1
-                    stack.append(data[pos])
+                    push(data[pos])
                     pos += 1
                 elif op == 0x28:  # MARK
                     marks.append(len(stack))
@@ -429,7 +428,7 @@ class SafeUnpickler:
                         if n > 1 << 16:
                             self._charge(n, opos)
                     made += _OBJ + n
-                    stack.append(str(data[pos - n : pos], "utf-8", "surrogatepass"))
+                    push(str(data[pos - n : pos], "utf-8", "surrogatepass"))
                 elif op == 0x74:  # TUPLE
                     if not marks:
                         raise err("TUPLE needs a MARK that is missing", opos)
@@ -437,7 +436,7 @@ class SafeUnpickler:
                     t = tuple(stack[k:])
                     del stack[k:]
                     made += _OBJ + _REF * len(t)
-                    stack.append(t)
+                    push(t)
                 elif op == 0x85:  # TUPLE1
                     if not stack:
                         raise err("TUPLE1 on an empty stack", opos)
@@ -469,25 +468,25 @@ class SafeUnpickler:
                     made += _BOX
                     stack[-1] = self.persistent_load(pid) if self.persistent_load else PersistentRef(pid)
                 elif op == 0x89:  # NEWFALSE
-                    stack.append(False)
+                    push(False)
                 elif op == 0x88:  # NEWTRUE
-                    stack.append(True)
+                    push(True)
                 elif op == 0x29:  # EMPTY_TUPLE
-                    stack.append(())
+                    push(())
                 elif op == 0x4A:  # BININT
                     pos = _u(data, pos, 4, end)
                     made += _OBJ
-                    stack.append(unpack_from("<i", data, pos - 4)[0])
+                    push(unpack_from("<i", data, pos - 4)[0])
                 elif op == 0x4D:  # BININT2
                     pos = _u(data, pos, 2, end)
-                    stack.append(unpack_from("<H", data, pos - 2)[0])
+                    push(unpack_from("<H", data, pos - 2)[0])
                 elif op == 0x71:  # BINPUT
                     memo[data[pos]] = stack[-1]
                     pos += 1
                 elif op == 0x6A:  # LONG_BINGET
                     pos = _u(data, pos, 4, end)
                     try:
-                        stack.append(memo[unpack_from("<I", data, pos - 4)[0]])
+                        push(memo[unpack_from("<I", data, pos - 4)[0]])
                     except KeyError:
                         raise err("GET of a memo entry that was never stored", opos) from None
 
@@ -500,13 +499,11 @@ class SafeUnpickler:
                     n = data[pos - 1]
                     pos = _u(data, pos, n, end)
                     made += _OBJ + n
-                    stack.append(str(data[pos - n : pos], "utf-8", "surrogatepass"))
+                    push(str(data[pos - n : pos], "utf-8", "surrogatepass"))
                 elif op == 0x63:  # GLOBAL
                     mod, pos = readline(pos)
                     name, pos = readline(pos)
-                    stack.append(
-                        self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos)
-                    )
+                    push(self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos))
                 elif op == 0x93:  # STACK_GLOBAL
                     if len(stack) < 2:
                         raise err("STACK_GLOBAL needs a module and a name", opos)
@@ -514,10 +511,10 @@ class SafeUnpickler:
                     stack[-1] = self._global(stack[-1], name_, opos)
                 elif op == 0x7D:  # EMPTY_DICT
                     made += _BOX
-                    stack.append(PDict())
+                    push(PDict())
                 elif op == 0x5D:  # EMPTY_LIST
                     made += _BOX
-                    stack.append([])
+                    push([])
                 elif op == 0x75:  # SETITEMS
                     items = pop_mark(opos)
                     made += _OBJ * (len(items) // 2)
@@ -582,17 +579,17 @@ class SafeUnpickler:
                     self._used = made + count * _REF + len(memo) * _MEMO_ENTRY + self._charged
                     return stack[-1], pos
                 elif op == 0x4E:  # NONE
-                    stack.append(None)
+                    push(None)
                 elif op == 0x47:  # BINFLOAT
                     pos = _u(data, pos, 8, end)
                     made += _OBJ
-                    stack.append(unpack_from(">d", data, pos - 8)[0])
+                    push(unpack_from(">d", data, pos - 8)[0])
                 elif op == 0x8A:  # LONG1
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
                     pos = _u(data, pos, n, end)
                     made += _OBJ + n
-                    stack.append(int.from_bytes(data[pos - n : pos], "little", signed=True))
+                    push(int.from_bytes(data[pos - n : pos], "little", signed=True))
                 elif op == 0x8B:  # LONG4
                     pos = _u(data, pos, 4, end)
                     (n,) = unpack_from("<i", data, pos - 4)
@@ -604,13 +601,13 @@ class SafeUnpickler:
                     if n * 8 > _MAX_INT_BITS:
                         self._charge(n, opos)
                         wide = _printable_int(wide, f"(an integer of {n:,} bytes)")
-                    stack.append(wide)
+                    push(wide)
                 elif op == 0x43:  # SHORT_BINBYTES
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
                     pos = _u(data, pos, n, end)
                     made += _OBJ + n
-                    stack.append(bytes(data[pos - n : pos]))
+                    push(bytes(data[pos - n : pos]))
                 elif op in (0x42, 0x54):  # BINBYTES, BINSTRING
                     pos = _u(data, pos, 4, end)
                     (n,) = unpack_from("<I" if op == 0x42 else "<i", data, pos - 4)
@@ -620,13 +617,13 @@ class SafeUnpickler:
                     self._charge(_OBJ + n, opos)
                     self._long_text = self._long_text or n > _LONG_TEXT
                     raw = bytes(data[pos - n : pos])
-                    stack.append(raw if op == 0x42 else raw.decode("latin1"))
+                    push(raw if op == 0x42 else raw.decode("latin1"))
                 elif op == 0x55:  # SHORT_BINSTRING
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
                     pos = _u(data, pos, n, end)
                     made += _OBJ + n
-                    stack.append(bytes(data[pos - n : pos]).decode("latin1"))
+                    push(bytes(data[pos - n : pos]).decode("latin1"))
                 elif op in (0x8D, 0x8E, 0x96):  # BINUNICODE8, BINBYTES8, BYTEARRAY8
                     pos = _u(data, pos, 8, end)
                     (n,) = unpack_from("<Q", data, pos - 8)
@@ -635,15 +632,15 @@ class SafeUnpickler:
                     self._long_text = self._long_text or n > _LONG_TEXT
                     raw = bytes(data[pos - n : pos])
                     if op == 0x8D:
-                        stack.append(raw.decode("utf-8", "surrogatepass"))
+                        push(raw.decode("utf-8", "surrogatepass"))
                     elif op == 0x8E:
-                        stack.append(raw)
+                        push(raw)
                     else:
-                        stack.append(bytearray(raw))
+                        push(bytearray(raw))
                 elif op == 0x32:  # DUP
                     if not stack:
                         raise err("DUP on an empty stack", opos)
-                    stack.append(stack[-1])
+                    push(stack[-1])
 
                 elif op == 0x30:  # POP
                     if stack and (not marks or marks[-1] < len(stack)):
@@ -659,13 +656,13 @@ class SafeUnpickler:
                     made += _BOX + _OBJ * (len(items) // 2)
                     d = PDict()
                     self._setitems(d, items, opos)
-                    stack.append(d)
+                    push(d)
                 elif op == 0x6C:  # LIST
                     made += _BOX
-                    stack.append(pop_mark(opos))
+                    push(pop_mark(opos))
                 elif op == 0x8F:  # EMPTY_SET
                     made += _BOX
-                    stack.append(PSet())
+                    push(PSet())
                 elif op == 0x90:  # ADDITEMS
                     items = pop_mark(opos)
                     if not stack or not isinstance(stack[-1], PSet):
@@ -673,7 +670,7 @@ class SafeUnpickler:
                     stack[-1].items.extend(items)
                 elif op == 0x91:  # FROZENSET
                     made += _BOX
-                    stack.append(PSet(pop_mark(opos), frozen=True))
+                    push(PSet(pop_mark(opos), frozen=True))
                 elif op == 0x69:  # INST (CPython's C unpickler wants the MARK before it reads the names)
                     if not marks:
                         raise err("INST needs a MARK that is missing", opos)
@@ -681,7 +678,7 @@ class SafeUnpickler:
                     name, pos = readline(pos)
                     cls = self._global(mod.decode("utf-8", "replace"), name.decode("utf-8", "replace"), opos)
                     made += _CALL + _OBJ
-                    stack.append(Instance(cls, tuple(pop_mark(opos))))
+                    push(Instance(cls, tuple(pop_mark(opos))))
                     if self.on_new is not None:
                         self.on_new(stack[-1])
                 elif op == 0x6F:  # OBJ
@@ -689,7 +686,7 @@ class SafeUnpickler:
                     if not items:
                         raise err("OBJ without a class", opos)
                     made += _CALL + _OBJ
-                    stack.append(Instance(items[0], tuple(items[1:])))
+                    push(Instance(items[0], tuple(items[1:])))
                     if self.on_new is not None:
                         self.on_new(stack[-1])
                 elif op in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
@@ -705,31 +702,31 @@ class SafeUnpickler:
                             f"its {self.name} uses copyreg extension code {code}, which nothing has "
                             f"registered, so pickle itself refuses to load it (at byte {opos})."
                         )
-                    stack.append(self._global(key[0], key[1], opos))
+                    push(self._global(key[0], key[1], opos))
                 elif op == 0x50:  # PERSID
                     line, pos = readline(pos)
                     pid = line.decode("ascii", "replace")
                     made += _BOX + len(line)
-                    stack.append(self.persistent_load(pid) if self.persistent_load else PersistentRef(pid))
+                    push(self.persistent_load(pid) if self.persistent_load else PersistentRef(pid))
                 elif op == 0x49:  # INT
                     line, pos = readline(pos)
                     made += _OBJ + len(line)
                     small = _strtol(line)
                     if small is None:
-                        stack.append(self._parse_int(line, opos))
+                        push(self._parse_int(line, opos))
                     elif len(line) == 2 and small in (0, 1):
-                        stack.append(small == 1)
+                        push(small == 1)
                     else:
-                        stack.append(small)
+                        push(small)
                 elif op == 0x4C:  # LONG
                     line, pos = readline(pos)
                     made += _OBJ + len(line)
-                    stack.append(self._parse_int(line[:-1] if line.endswith(b"L") else line, opos))
+                    push(self._parse_int(line[:-1] if line.endswith(b"L") else line, opos))
                 elif op == 0x46:  # FLOAT
                     line, pos = readline(pos)
                     made += _OBJ
                     try:
-                        stack.append(float(line))
+                        push(float(line))
                     except ValueError:
                         raise err("a FLOAT that is not a number", opos) from None
                 elif op == 0x53:  # STRING
@@ -742,16 +739,16 @@ class SafeUnpickler:
                         value = codecs.escape_decode(line[1:-1])[0]
                     except ValueError:
                         raise err("a STRING with a bad escape", opos) from None
-                    stack.append(value.decode("latin1"))
+                    push(value.decode("latin1"))
                 elif op == 0x56:  # UNICODE
                     line, pos = readline(pos)
                     made += _OBJ + 4 * len(line)
                     self._long_text = self._long_text or len(line) > _LONG_TEXT
-                    stack.append(line.decode("raw_unicode_escape"))
+                    push(line.decode("raw_unicode_escape"))
                 elif op == 0x67:  # GET
                     line, pos = readline(pos)
                     try:
-                        stack.append(memo[self._memo_index(line, opos)])
+                        push(memo[self._memo_index(line, opos)])
                     except KeyError:
                         raise err("GET of a memo entry that was never stored", opos) from None
 

@@ -57,6 +57,19 @@ _NUMERIC = (Column.PARAMS, Column.SIZE, Column.NORM)
 
 _CONTAINERS = (NodeKind.DICT, NodeKind.LIST, NodeKind.GROUP, NodeKind.OBJECT)
 
+#: Columns by number and Qt's roles as plain ints: ``data()`` runs for every painted cell, and
+#: constructing enums there costs more than the rest of it.
+_COLUMNS = tuple(Column)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
+_FONT = int(Qt.ItemDataRole.FontRole.value)
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
+_SELECTABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_LEAF_FLAGS = _SELECTABLE | Qt.ItemFlag.ItemNeverHasChildren
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
+
 
 class ItemRole(enum.IntEnum):
     """Roles beyond Qt's own, numbered from ``Qt.UserRole`` (as napari does)."""
@@ -64,6 +77,9 @@ class ItemRole(enum.IntEnum):
     SortRole = Qt.ItemDataRole.UserRole
     KeyRole = enum.auto()
     NodeRole = enum.auto()
+
+
+_SORT, _KEY, _NODE = int(ItemRole.SortRole), int(ItemRole.KeyRole), int(ItemRole.NodeRole)
 
 
 def _about(node: Node) -> str:
@@ -190,11 +206,8 @@ class CheckpointTreeModel(QAbstractItemModel):
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
         if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if not self.node(index).children:
-            flags |= Qt.ItemFlag.ItemNeverHasChildren
-        return flags
+            return _NO_FLAGS
+        return _SELECTABLE if self.node(index).children else _LEAF_FLAGS
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -214,22 +227,23 @@ class CheckpointTreeModel(QAbstractItemModel):
         if not index.isValid():
             return None
         node: Node = index.internalPointer()
-        column = Column(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
+        column = _COLUMNS[index.column()]
+        role = int(role)
+        if role == _DISPLAY:
             return self._display(node, column)
-        if role == ItemRole.SortRole:
+        if role == _SORT:
             return self._sort_value(node, column)
-        if role == ItemRole.KeyRole:
+        if role == _KEY:
             return node.key
-        if role == ItemRole.NodeRole:
+        if role == _NODE:
             return node
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             return self._tooltip(node, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and column is Column.NONFINITE and self._is_flagged(node):
+        if role == _ALIGNMENT and column in _NUMERIC:
+            return _RIGHT
+        if role == _FOREGROUND and column is Column.NONFINITE and self._is_flagged(node):
             return QColor("#c62828")
-        if role == Qt.ItemDataRole.FontRole and node.kind is NodeKind.REF:
+        if role == _FONT and node.kind is NodeKind.REF:
             return self._italic
         return None
 

@@ -1,0 +1,64 @@
+"""The static read's work grows linearly with the number of tensors: counted in function calls
+(Python's and C's), which the machine's load does not change, from 1,000 to 4,000 tensors."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from inspector.core.peek import peek
+
+SMALL, LARGE = 1_000, 4_000
+#: Calls per tensor may vary a little (longer keys, a second memo opcode width past 256 entries);
+#: a quadratic step would make 4× the tensors cost 16× the calls.
+SLACK = 1.15
+
+
+def _key(i: int) -> str:
+    return f"blocks.{i // 100}.experts.{i % 100}.weight"
+
+
+def _pth(path: Path, count: int) -> Path:
+    torch.save({_key(i): torch.zeros(4) for i in range(count)}, path)
+    return path
+
+
+def _safetensors(path: Path, count: int) -> Path:
+    header = {_key(i): {"dtype": "F32", "shape": [4], "data_offsets": [16 * i, 16 * i + 16]}
+              for i in range(count)}  # fmt: skip
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(16 * count))
+    return path
+
+
+def _calls_of_peek(path: Path) -> int:
+    """Function calls (Python and built-in) made while reading ``path``."""
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        index = peek(path)
+    finally:
+        sys.setprofile(None)
+    assert index.tensor_count in (SMALL, LARGE)
+    return calls
+
+
+@pytest.mark.parametrize("make", [_pth, _safetensors], ids=["torch zip", "safetensors"])
+def test_reading_costs_the_same_per_tensor_at_four_times_the_tensors(
+    tmp_path: Path, make: Callable[[Path, int], Path]
+) -> None:
+    small = _calls_of_peek(make(tmp_path / "small", SMALL))
+    large = _calls_of_peek(make(tmp_path / "large", LARGE))
+    assert large <= SLACK * (LARGE / SMALL) * small, f"{small:,} calls for {SMALL:,}, {large:,} for {LARGE:,}"

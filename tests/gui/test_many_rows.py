@@ -1,0 +1,88 @@
+"""The tree model and its filter at 100,000 rows: a view asks only for what it shows, and a
+keystroke of the filter never asks the model for every row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import QTreeView
+
+from inspector.core.keyfilter import MatchMode
+from inspector.core.model import Node, NodeKind, TensorInfo
+from inspector.gui.filter_proxy import CheckpointFilterProxy
+from inspector.gui.tree_model import CheckpointTreeModel
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+BLOCKS, EXPERTS = 1000, 100  # 100,000 tensors under 1,000 groups
+
+
+def _big_tree() -> Node:
+    root = Node(name="", kind=NodeKind.DICT, key="", path=())
+    for b in range(BLOCKS):
+        group = root.add(Node(name=str(b), kind=NodeKind.GROUP, key=f"blocks.{b}", path=()))
+        for e in range(EXPERTS):
+            key = f"blocks.{b}.experts.{e}.weight"
+            info = TensorInfo((4,), "float32", "cpu", str(b * EXPERTS + e), 0, (1,), 16, 4)
+            group.add(Node(name=f"experts.{e}.weight", kind=NodeKind.TENSOR, key=key, path=(key,),
+                           tensor=info, params=4, nbytes=16))  # fmt: skip
+    return root
+
+
+class CountingModel(CheckpointTreeModel):
+    """The real model, counting the calls a view or a proxy makes into it."""
+
+    def __init__(self, root: Node) -> None:
+        super().__init__(root)
+        self.data_calls = 0
+        self.index_calls = 0
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        self.data_calls += 1
+        return super().data(index, role)
+
+    def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        self.index_calls += 1
+        return super().index(row, column, parent)
+
+
+def test_a_view_of_100000_tensors_asks_only_for_the_rows_it_shows(qtbot: Any) -> None:
+    model = CountingModel(_big_tree())
+    proxy = CheckpointFilterProxy()
+    proxy.setSourceModel(model)
+    view = QTreeView()
+    qtbot.addWidget(view)
+    view.setUniformRowHeights(True)
+    view.resize(800, 600)
+    view.setModel(proxy)
+    view.expand(proxy.index(0, 0))
+    view.show()
+    qtbot.waitExposed(view)
+    assert proxy.rowCount() == BLOCKS
+    assert model.rowCount(model.index(0, 0)) == EXPERTS
+    view.repaint()
+    assert 0 < model.data_calls < 5_000, model.data_calls
+    assert model.index_calls < 5_000, model.index_calls
+
+
+def test_a_filter_keystroke_on_100000_tensors_never_asks_the_model_for_every_row(qtbot: Any) -> None:
+    model = CountingModel(_big_tree())
+    proxy = CheckpointFilterProxy()
+    proxy.setSourceModel(model)
+    view = QTreeView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.show()
+    qtbot.waitExposed(view)
+    for text, mode, blocks in (("blocks.57.experts", MatchMode.SUBSTRING, 1),
+                               ("blocks.99*", MatchMode.GLOB, 11),
+                               (r"^blocks\.12\d\.", MatchMode.REGEX, 10)):  # fmt: skip
+        model.data_calls = model.index_calls = 0
+        proxy.set_filter(text, mode)
+        view.repaint()
+        assert proxy.rowCount() == blocks, text
+        assert model.data_calls < 5_000 and model.index_calls < 5_000, (text, model.data_calls)
+    hits = proxy.first_hits(1000)
+    assert len(hits) == 10 * EXPERTS and all(h.key.startswith("blocks.12") for h in hits)
+    proxy.set_filter("")
+    assert proxy.rowCount() == BLOCKS
