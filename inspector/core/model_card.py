@@ -1,0 +1,368 @@
+"""The model card: what model a checkpoint holds, read from its tensors' names, shapes and dtypes.
+
+Family and sizes come from the rule sets of ``architecture_rules``; adapters, wrapper prefixes and
+training parts from the key names; sizes at other dtypes from ``dtypes``. Every claim carries the
+keys and shapes it rests on, and what the static read cannot tell (equal bytes, a head count the
+shapes leave open) is said. Nothing is loaded and nothing runs. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .architecture_rules import RULES, Detection, Dimension, Fact, ModelKeys
+from .dtypes import DTYPES
+from .formatting import count_of, format_bytes, format_params, format_shape
+from .hf_config import ModelConfig
+from .model import CheckpointIndex, Node, TensorInfo, tensor_totals
+from .optimizer_map import count_model
+from .training_parts import TrainingPart, training_parts
+
+#: Prefixes a wrapper adds to every key, and what adds them.
+WRAPPER_PREFIXES = (
+    ("module.", "DataParallel/DistributedDataParallel"),
+    ("_orig_mod.", "torch.compile"),
+    ("base_model.model.", "PEFT"),
+)
+#: The prefixes the export's "Strip prefixes" removes to give the plain model's keys.
+STRIPPABLE = frozenset({"module.", "_orig_mod."})
+
+#: Dtypes the card sizes the weights at: (label, bytes per element as a fraction numerator/denominator).
+SIZE_DTYPES = (
+    ("bf16", DTYPES["bfloat16"].itemsize, 1), ("fp16", DTYPES["float16"].itemsize, 1),
+    ("fp8", DTYPES["float8_e4m3fn"].itemsize, 1), ("int8", DTYPES["int8"].itemsize, 1),
+    ("int4", 1, 2),  # two 4-bit values per byte, as packed int4 weights store them
+)  # fmt: skip
+
+UNRECOGNISED = "unrecognised"
+WEIGHTS_ONLY_NOTE = "counts only the weights (no activations, KV cache or framework overhead)"
+
+_ADAPTER_ONLY = (
+    "read from the shapes the adapter's modules adapt (lora_B rows × lora_A columns); "
+    "the base weights are not in the file"
+)
+_LORA_PAIRS = ((".lora_A.", ".lora_B."), (".lora_down.", ".lora_up."))
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A prefix every model key starts with, and the wrapper that adds it."""
+
+    prefix: str
+    wrapper: str
+    keys: int
+
+    @property
+    def strippable(self) -> bool:
+        return self.prefix in STRIPPABLE
+
+
+@dataclass
+class LoraInfo:
+    """A LoRA adapter's modules: rank per target, the modules it adapts, and alpha where stored."""
+
+    ranks: dict[str, list[int]] = field(default_factory=dict)  # target name (q_proj) → ranks seen
+    modules: int = 0
+    alpha: str = ""  # where alpha is stored, or its value from adapter_config.json
+    evidence: list[str] = field(default_factory=list)
+    adapter_only: bool = False  # no base weights in the file
+
+
+@dataclass(frozen=True)
+class DeviceFit:
+    """Whether the weights at the stored dtype fit a device's free memory (weights only)."""
+
+    device: str
+    free_bytes: int
+    fits: bool
+
+
+@dataclass
+class ModelCard:
+    """Everything the card says about one checkpoint (see the module docstring)."""
+
+    family: str = UNRECOGNISED
+    label: str = "unrecognised: no rule set matched the key names"
+    evidence: list[str] = field(default_factory=list)
+    dimensions: list[Dimension] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    model_key: str | None = None  # the model part's key ("" for the whole file), None when not told
+    prefixes: list[Prefix] = field(default_factory=list)
+    lora: LoraInfo | None = None
+    training: list[TrainingPart] = field(default_factory=list)
+    params: int = 0
+    params_by_part: dict[str, int] = field(default_factory=dict)  # embeddings, blocks, head, other
+    stored_bytes: int = 0
+    stored_dtypes: dict[str, int] = field(default_factory=dict)
+    bytes_at: dict[str, int] = field(default_factory=dict)  # bf16, fp16, fp8, int8, int4
+    fits: list[DeviceFit] = field(default_factory=list)
+    config: ModelConfig | None = None
+    contradictions: list[str] = field(default_factory=list)
+
+    def dimension(self, name: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``model_card`` object of ``info --json`` (its fields: README, "``info --json``")."""
+        return {
+            "family": self.family,
+            "label": self.label,
+            "evidence": self.evidence,
+            "dimensions": {
+                d.name: {"value": d.value, "evidence": list(d.evidence), "note": d.note}
+                for d in self.dimensions
+            },
+            "facts": [{"topic": f.topic, "text": f.text, "evidence": list(f.evidence)} for f in self.facts],
+            "model_key": self.model_key,
+            "prefixes": [{"prefix": p.prefix, "wrapper": p.wrapper, "keys": p.keys} for p in self.prefixes],
+            "lora": None
+            if self.lora is None
+            else {
+                "ranks": self.lora.ranks,
+                "modules": self.lora.modules,
+                "alpha": self.lora.alpha or None,
+                "adapter_only": self.lora.adapter_only,
+                "evidence": self.lora.evidence,
+            },
+            "training": [
+                {"role": t.role, "key": t.key, "text": t.text, "evidence": list(t.evidence)}
+                for t in self.training
+            ],
+            "params": self.params,
+            "params_by_part": self.params_by_part,
+            "stored_bytes": self.stored_bytes,
+            "stored_dtypes": self.stored_dtypes,
+            "bytes_at": self.bytes_at,
+            "fits": [{"device": f.device, "free_bytes": f.free_bytes, "fits": f.fits} for f in self.fits],
+            "memory_note": WEIGHTS_ONLY_NOTE,
+            "config": None
+            if self.config is None or not (self.config.paths or self.config.problems)
+            else {"paths": self.config.paths, "values": self.config.shown, "problems": self.config.problems},
+            "contradictions": self.contradictions,
+        }
+
+
+# -- building the card ---------------------------------------------------------------------------
+
+
+def _model_nodes(index: CheckpointIndex) -> tuple[Node | None, str, list[Node], int]:
+    """(the model part, the key prefix of its tensors, its tensors, its params): the part that
+    ``count_model`` tells is the model, else every tensor of the file."""
+    found = count_model(index)
+    if found is None:
+        return None, "", list(index.root.tensors()), index.total_params
+    part = found.part
+    return part, (part.key + "." if part.key else ""), list(part.tensors()), found.params
+
+
+def _wrappers(tensors: Mapping[str, TensorInfo], base: str) -> tuple[str, list[Prefix]]:
+    """The wrapper prefixes every key carries (``module._orig_mod.`` …), added to ``base``."""
+    found: list[Prefix] = []
+    changed = bool(tensors)
+    while changed:
+        changed = False
+        for prefix, wrapper in WRAPPER_PREFIXES:
+            start = base + prefix
+            if all(k.startswith(start) for k in tensors):
+                found.append(Prefix(prefix, wrapper, len(tensors)))
+                base, changed = start, True
+    return base, found
+
+
+def _lora(tensors: dict[str, TensorInfo], config: Mapping[str, object]) -> LoraInfo | None:
+    """LoRA pairs (PEFT's ``lora_A``/``lora_B``, kohya's ``lora_down``/``lora_up``); the modules they
+    adapt are added to ``tensors`` with the shape they adapt (lora_B rows × lora_A columns) when the
+    file does not hold them, so the family can be read from an adapter alone."""
+    lora_keys = [k for k in tensors if "lora_" in k]
+    if not lora_keys:
+        return None
+    info = LoraInfo()
+    added: dict[str, TensorInfo] = {}
+    for key in lora_keys:
+        for down, up in _LORA_PAIRS:
+            at = key.find(down)
+            if at < 0:
+                continue
+            module, rest = key[:at], key[at + len(down) :]
+            a = tensors[key]
+            b = tensors.get(module + up + rest)
+            if not a.shape:
+                continue
+            rank = a.shape[0]
+            target = module.rsplit(".", 1)[-1]
+            ranks = info.ranks.setdefault(target, [])
+            if rank not in ranks:
+                ranks.append(rank)
+                info.evidence.append(f"{key} {format_shape(a.shape)}")
+            info.modules += 1
+            if (
+                b is not None
+                and len(b.shape) >= 2
+                and len(a.shape) >= 2
+                and module + ".weight" not in tensors
+            ):
+                added[module + ".weight"] = replace(a, shape=(b.shape[0], a.shape[1]), storage_key="")
+            if module + ".alpha" in tensors and not info.alpha:
+                info.alpha = f"stored in {module}.alpha (a tensor: its value needs reading the data)"
+    if not info.modules:
+        return None
+    alpha = config.get("lora_alpha")
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and not info.alpha:
+        info.alpha = f"{alpha} (adapter_config.json lora_alpha)"
+    info.adapter_only = bool(added) and len(added) == info.modules
+    tensors.update(added)
+    return info
+
+
+def _parts(nodes: list[Node], found: Detection | None) -> dict[str, int]:
+    """Elements by part: embeddings, repeated blocks, output head, and everything else."""
+    groups: dict[str, list[Node]] = {"embeddings": [], "blocks": [], "head": [], "other": []}
+    if found is None:
+        groups["other"] = nodes
+    else:
+        embeddings, heads, blocks = set(found.embedding_keys), set(found.head_keys), found.block_prefixes
+        views = set()
+        for node in nodes:
+            key = node.key
+            if blocks and key.startswith(blocks):
+                groups["blocks"].append(node)
+            elif key in embeddings:
+                groups["embeddings"].append(node)
+                assert node.tensor is not None
+                views.add((node.tensor.storage_key, node.tensor.storage_offset))
+            elif key in heads:
+                groups["head"].append(node)
+            else:
+                groups["other"].append(node)
+        groups["head"] = [  # a head tied to the embedding is counted once, with the embedding
+            n
+            for n in groups["head"]
+            if n.tensor is not None
+            and (not n.tensor.storage_key or (n.tensor.storage_key, n.tensor.storage_offset) not in views)
+        ]
+    return {name: tensor_totals(part).params for name, part in groups.items()}
+
+
+def _contradictions(card: ModelCard, config: Mapping[str, object], keys: ModelKeys) -> list[str]:
+    """Sentences where config.json and the shapes disagree on a size."""
+    out: list[str] = []
+    for d in card.dimensions:
+        if d.value is None or (d.note.startswith("head_dim") and "config.json" in d.note):
+            continue
+        found = keys.config_int(*d.config_keys)
+        if found is not None and found[1] != d.value:
+            out.append(
+                f"config says {found[0]} {found[1]:,}; the shapes give {d.name} {d.value:,} "
+                f"({d.evidence[0]})."
+            )
+    heads, kv = keys.config_int("num_attention_heads"), keys.config_int("num_key_value_heads")
+    kv_dim = card.dimension("kv_heads")
+    if (
+        heads is not None
+        and kv_dim is not None
+        and kv_dim.value is None
+        and "query heads per KV head" in kv_dim.note
+    ):
+        ratio = int(kv_dim.note.split(": ", 1)[1].split(" ", 1)[0])
+        stated = heads[1] // kv[1] if kv is not None and kv[1] else 1
+        if stated != ratio:
+            shown = f"{heads[1]} heads" + (
+                f" with {kv[1]} KV heads" if kv is not None else " and no num_key_value_heads"
+            )
+            out.append(
+                f"config says {shown}; the q/k projection shapes imply {ratio} query heads per KV head."
+            )
+    tie = config.get("tie_word_embeddings")
+    tied = next((f for f in card.facts if f.topic == "tied_embeddings"), None)
+    if tie is False and tied is not None and tied.text.startswith("tied:"):
+        out.append("config says tie_word_embeddings false; the head and the embedding are one storage.")
+    if tie is False and tied is not None and tied.text.startswith("no output head"):
+        out.append("config says tie_word_embeddings false; the file stores no output head.")
+    return out
+
+
+def build_model_card(
+    index: CheckpointIndex, config: ModelConfig | None = None, free_memory: Mapping[str, int] | None = None
+) -> ModelCard:
+    """The card of a static read (see the module docstring). ``config`` is what ``hf_config.read_config``
+    found beside the file; ``free_memory`` maps a device to its free bytes, for the fit lines."""
+    settings: Mapping[str, object] = config.values if config is not None else {}
+    part, base, nodes, params = _model_nodes(index)
+    tensors: dict[str, TensorInfo] = {}
+    for node in nodes:
+        if node.tensor is not None:
+            tensors[node.key] = node.tensor
+    card = ModelCard(model_key=part.key if part is not None else None, params=params, config=config)
+    base, card.prefixes = _wrappers(tensors, base)
+    card.lora = _lora(tensors, settings)
+    keys = ModelKeys(tensors, base, settings)
+    found = next((d for rule in RULES if (d := rule(keys)) is not None), None)
+    if found is not None:
+        card.family, card.label, card.evidence = found.family, found.label, found.evidence
+        card.dimensions, card.facts = found.dimensions, found.facts
+        if card.lora is not None and card.lora.adapter_only:
+            card.facts.append(Fact("adapter", _ADAPTER_ONLY))
+    card.training = training_parts(index, part)
+    card.params_by_part = _parts(nodes, found)
+    totals = tensor_totals(nodes)
+    card.stored_bytes = totals.nbytes
+    for node in nodes:
+        assert node.tensor is not None
+        card.stored_dtypes[node.tensor.dtype] = card.stored_dtypes.get(node.tensor.dtype, 0) + 1
+    card.bytes_at = {label: params * num // den for label, num, den in SIZE_DTYPES}
+    for device, free in (free_memory or {}).items():
+        card.fits.append(DeviceFit(device, free, card.stored_bytes <= free))
+    card.contradictions = _contradictions(card, settings, keys)
+    return card
+
+
+# -- the card as text ------------------------------------------------------------------------------
+
+
+def _dimension_text(d: Dimension) -> str:
+    value = f"{d.value:,}" if d.value is not None else "not determined"
+    return f"{d.name.replace('_', ' ')}: {value}" + (f" ({d.note})" if d.note else "")
+
+
+def card_lines(card: ModelCard) -> list[str]:
+    """The card as ``info`` prints it: one claim a line, its evidence indented below it (raw strings:
+    the caller escapes them)."""
+    lines = [f"model card: {card.label}"]
+    lines += [f"    evidence: {e}" for e in card.evidence]
+    for d in card.dimensions:
+        lines.append(f"  {_dimension_text(d)}")
+        lines += [f"    evidence: {e}" for e in d.evidence[:2]]
+    for f in card.facts:
+        lines.append(f"  {f.topic.replace('_', ' ')}: {f.text}")
+        lines += [f"    evidence: {e}" for e in f.evidence[:2]]
+    for p in card.prefixes:
+        strip = " (export with “strip prefixes” to remove it)" if p.strippable else ""
+        lines.append(f"  prefix: every key starts with {p.prefix} ({p.wrapper}){strip}")
+    if card.lora is not None:
+        ranks = ", ".join(f"{t} r={'/'.join(map(str, r))}" for t, r in card.lora.ranks.items())
+        alpha = card.lora.alpha or "not stored"
+        lines.append(f"  LoRA: {count_of(card.lora.modules, 'module')}, {ranks}; alpha: {alpha}")
+        lines += [f"    evidence: {e}" for e in card.lora.evidence[:3]]
+    for t in card.training:
+        lines.append(f"  {t.role}: {t.key}: {t.text}")
+    parts = ", ".join(f"{name} {format_params(n)}" for name, n in card.params_by_part.items() if n)
+    lines.append(f"  params: {format_params(card.params)}" + (f" ({parts})" if parts else ""))
+    dtypes = ", ".join(card.stored_dtypes)
+    at = ", ".join(f"{label} {format_bytes(n)}" for label, n in card.bytes_at.items())
+    lines.append(
+        f"  weights: {format_bytes(card.stored_bytes)} as stored ({dtypes}); at {at} — {WEIGHTS_ONLY_NOTE}"
+    )
+    for fit in card.fits:
+        verdict = "fits" if fit.fits else "does not fit"
+        lines.append(f"  {fit.device}: {verdict} in {format_bytes(fit.free_bytes)} free (weights only)")
+    if card.config is not None:
+        for path in card.config.paths:
+            lines.append(f"  config: {path}")
+        shown = ", ".join(f"{k}={v}" for k, v in card.config.shown.items())
+        if shown:
+            lines.append(f"    {shown}")
+        lines += [f"  config: {p}" for p in card.config.problems]
+    lines += [f"  contradiction: {c}" for c in card.contradictions]
+    return lines
