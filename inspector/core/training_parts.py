@@ -64,11 +64,8 @@ def optimizer_kind(optimizer: Node) -> tuple[str, tuple[str, ...]]:
     state = _child(optimizer, "state")
     slot = next((c for c in state.children if c.children), None) if state is not None else None
     names = {c.name for c in slot.children} if slot is not None else set()
-    group = (
-        next(iter(_child(optimizer, "param_groups").children), None)
-        if _child(optimizer, "param_groups")
-        else None
-    )
+    groups = _child(optimizer, "param_groups")
+    group = groups.children[0] if groups is not None and groups.children else None
     settings = {c.name: c.value for c in group.children} if group is not None else {}
     for needed, kind in _OPTIMIZER_STATE:
         if needed <= names:
