@@ -58,12 +58,25 @@ class ModelKeys:
     """The model part's tensors by full key, with ``base`` the prefix every rule's names extend
     (the part's key and any wrapper prefix), and the few keys of block 0 the anchors are sought in."""
 
-    def __init__(self, tensors: Mapping[str, TensorInfo], base: str, config: Mapping[str, object]) -> None:
+    def __init__(
+        self,
+        tensors: Mapping[str, TensorInfo],
+        base: str,
+        config: Mapping[str, object],
+        first_block: list[str] | None = None,
+    ) -> None:
+        """``first_block``: the keys that may be in block 0 (holding ``.0.``), where the caller's pass
+        over the tensors collected them already."""
         self.tensors = tensors
         self.base = base
         self.config = config
         cut = len(base)
-        self.first_block = [k[cut:] for k in tensors if ".0." in k or k.startswith(base + "0.")]
+        candidates = (
+            first_block
+            if first_block is not None
+            else [k for k in tensors if ".0." in k or k.startswith("0.")]
+        )
+        self.first_block = [k[cut:] for k in candidates if k.startswith(base)]
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         info = self.tensors.get(self.base + name)
@@ -243,15 +256,28 @@ def llama(keys: ModelKeys) -> Detection | None:
         (f"{block}mlp.{n}.weight" for n in ("gate_proj", "up_proj") if keys.has(f"{block}mlp.{n}.weight")),
         None,
     )
-    if gate is None or not keys.has(f"{block}self_attn.k_proj.weight"):
+    # k_proj, or v_proj (of the same size) where an adapter adapts only q and v; OPT's fc1 MLP is not LLaMA's
+    k = next(
+        (
+            f"{block}self_attn.{n}.weight"
+            for n in ("k_proj", "v_proj")
+            if keys.has(f"{block}self_attn.{n}.weight")
+        ),
+        None,
+    )
+    if k is None or keys.has(f"{block}fc1.weight"):
         return None
-    q, k = f"{block}self_attn.q_proj.weight", f"{block}self_attn.k_proj.weight"
+    q = f"{block}self_attn.q_proj.weight"
     q_shape = keys.shape(q) or (0, 0)
     d = Detection("llama", "decoder-only transformer (LLaMA/Mistral/Qwen-style)")
     layers = _blocks(keys, f"{p}layers.", "self_attn.q_proj.weight")
-    d.evidence = [layers.evidence[0], keys.cite(q), keys.cite(k), keys.cite(gate)]
+    d.evidence = [layers.evidence[0], keys.cite(q), keys.cite(k)]
     d.dimensions = [layers, _size("hidden", q_shape[1], keys.cite(q), _HIDDEN)]
-    d.dimensions.append(_size("intermediate", (keys.shape(gate) or (0,))[0], keys.cite(gate), _INTERMEDIATE))
+    if gate is not None:
+        d.evidence.append(keys.cite(gate))
+        d.dimensions.append(
+            _size("intermediate", (keys.shape(gate) or (0,))[0], keys.cite(gate), _INTERMEDIATE)
+        )
     d.dimensions += _heads(keys, q, k, f"{block}self_attn.q_norm.weight")
     embed, head = f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight"
     if keys.has(embed):

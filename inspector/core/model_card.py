@@ -17,7 +17,7 @@ from .dtypes import DTYPES
 from .formatting import count_of, format_bytes, format_params, format_shape
 from .hf_config import ModelConfig
 from .model import CheckpointIndex, Node, TensorInfo, tensor_totals
-from .optimizer_map import count_model
+from .optimizer_map import count_model, find_optimizers
 from .training_parts import TrainingPart, training_parts
 
 #: Prefixes a wrapper adds to every key, and what adds them.
@@ -68,6 +68,7 @@ class LoraInfo:
     alpha: str = ""  # where alpha is stored, or its value from adapter_config.json
     evidence: list[str] = field(default_factory=list)
     adapter_only: bool = False  # no base weights in the file
+    added: list[str] = field(default_factory=list)  # keys of the adapted modules, added for the rules
 
 
 @dataclass(frozen=True)
@@ -147,14 +148,14 @@ class ModelCard:
 # -- building the card ---------------------------------------------------------------------------
 
 
-def _model_nodes(index: CheckpointIndex) -> tuple[Node | None, str, list[Node], int]:
-    """(the model part, the key prefix of its tensors, its tensors, its params): the part that
-    ``count_model`` tells is the model, else every tensor of the file."""
-    found = count_model(index)
+def _model_part(index: CheckpointIndex, optimizers: list[Node]) -> tuple[Node, Node | None, str, int]:
+    """(the node whose tensors are the model's, the model part or None, its keys' prefix, its params):
+    the part that ``count_model`` tells is the model, else the whole file."""
+    found = count_model(index, optimizers)
     if found is None:
-        return None, "", list(index.root.tensors()), index.total_params
+        return index.root, None, "", index.total_params
     part = found.part
-    return part, (part.key + "." if part.key else ""), list(part.tensors()), found.params
+    return part, part, (part.key + "." if part.key else ""), found.params
 
 
 def _wrappers(tensors: Mapping[str, TensorInfo], base: str) -> tuple[str, list[Prefix]]:
@@ -171,11 +172,12 @@ def _wrappers(tensors: Mapping[str, TensorInfo], base: str) -> tuple[str, list[P
     return base, found
 
 
-def _lora(tensors: dict[str, TensorInfo], config: Mapping[str, object]) -> LoraInfo | None:
+def _lora(
+    tensors: dict[str, TensorInfo], lora_keys: list[str], config: Mapping[str, object]
+) -> LoraInfo | None:
     """LoRA pairs (PEFT's ``lora_A``/``lora_B``, kohya's ``lora_down``/``lora_up``); the modules they
     adapt are added to ``tensors`` with the shape they adapt (lora_B rows × lora_A columns) when the
     file does not hold them, so the family can be read from an adapter alone."""
-    lora_keys = [k for k in tensors if "lora_" in k]
     if not lora_keys:
         return None
     info = LoraInfo()
@@ -213,46 +215,50 @@ def _lora(tensors: dict[str, TensorInfo], config: Mapping[str, object]) -> LoraI
         info.alpha = f"{alpha} (adapter_config.json lora_alpha)"
     info.adapter_only = bool(added) and len(added) == info.modules
     tensors.update(added)
+    info.added = list(added)
     return info
 
 
-def _parts(nodes: list[Node], found: Detection | None) -> dict[str, int]:
-    """Elements by part: embeddings, repeated blocks, output head, and everything else."""
-    groups: dict[str, list[Node]] = {"embeddings": [], "blocks": [], "head": [], "other": []}
-    if found is None:
-        groups["other"] = nodes
-    else:
-        embeddings, heads, blocks = set(found.embedding_keys), set(found.head_keys), found.block_prefixes
-        views = set()
-        for node in nodes:
-            key = node.key
-            if blocks and key.startswith(blocks):
-                groups["blocks"].append(node)
-            elif key in embeddings:
-                groups["embeddings"].append(node)
-                assert node.tensor is not None
-                views.add((node.tensor.storage_key, node.tensor.storage_offset))
-            elif key in heads:
-                groups["head"].append(node)
-            else:
-                groups["other"].append(node)
-        groups["head"] = [  # a head tied to the embedding is counted once, with the embedding
-            n
-            for n in groups["head"]
-            if n.tensor is not None
-            and (not n.tensor.storage_key or (n.tensor.storage_key, n.tensor.storage_offset) not in views)
-        ]
-    return {name: tensor_totals(part).params for name, part in groups.items()}
+def _dtype(info: TensorInfo) -> str:
+    return info.dtype
+
+
+def _numel(info: TensorInfo) -> int:
+    return info.numel
+
+
+def _parts(
+    nodes: list[Node], tensors: Mapping[str, TensorInfo], params: int, found: Detection | None
+) -> dict[str, int]:
+    """Elements by part: embeddings, output head, everything outside the repeated blocks, and the
+    blocks as the rest (one pass that skips block keys early: the blocks are nearly every tensor)."""
+    if found is None or not found.block_prefixes:
+        return {"other": params}
+    embeddings = [tensors[k] for k in found.embedding_keys if k in tensors]
+    views = {(t.storage_key, t.storage_offset) for t in embeddings if t.storage_key}
+    heads = [  # a head tied to the embedding is counted once, with the embedding
+        t
+        for k in found.head_keys
+        if (t := tensors.get(k)) is not None
+        and (not t.storage_key or (t.storage_key, t.storage_offset) not in views)
+    ]
+    named = set(found.embedding_keys) | set(found.head_keys)
+    blocks = found.block_prefixes
+    other = 0
+    for node in nodes:
+        key = node.key
+        if not key.startswith(blocks) and key not in named and node.tensor is not None:
+            other += node.tensor.numel
+    emb, head = sum(map(_numel, embeddings)), sum(map(_numel, heads))
+    return {"embeddings": emb, "blocks": max(params - emb - head - other, 0), "head": head, "other": other}
 
 
 def _contradictions(card: ModelCard, config: Mapping[str, object], keys: ModelKeys) -> list[str]:
     """Sentences where config.json and the shapes disagree on a size."""
     out: list[str] = []
     for d in card.dimensions:
-        if d.value is None or (d.note.startswith("head_dim") and "config.json" in d.note):
-            continue
-        found = keys.config_int(*d.config_keys)
-        if found is not None and found[1] != d.value:
+        found = keys.config_int(*d.config_keys) if d.value is not None else None
+        if found is not None and found[1] != d.value and f"config.json {found[0]}" not in d.note:
             out.append(
                 f"config says {found[0]} {found[1]:,}; the shapes give {d.name} {d.value:,} "
                 f"({d.evidence[0]})."
@@ -289,28 +295,31 @@ def build_model_card(
     """The card of a static read (see the module docstring). ``config`` is what ``hf_config.read_config``
     found beside the file; ``free_memory`` maps a device to its free bytes, for the fit lines."""
     settings: Mapping[str, object] = config.values if config is not None else {}
-    part, base, nodes, params = _model_nodes(index)
-    tensors: dict[str, TensorInfo] = {}
-    for node in nodes:
-        if node.tensor is not None:
-            tensors[node.key] = node.tensor
+    optimizers = find_optimizers(index)
+    holder, part, base, params = _model_part(index, optimizers)
     card = ModelCard(model_key=part.key if part is not None else None, params=params, config=config)
+    dtypes = card.stored_dtypes
+    nodes = [n for n in holder.tensors() if n.tensor is not None]
+    tensors: dict[str, TensorInfo] = {n.key: n.tensor for n in nodes}  # type: ignore[misc]
+    for dtype in map(_dtype, tensors.values()):
+        dtypes[dtype] = dtypes.get(dtype, 0) + 1
+    first_block = [k for k in tensors if ".0." in k or k.startswith("0.")]
+    lora_keys = [k for k in tensors if "lora_" in k]
     base, card.prefixes = _wrappers(tensors, base)
-    card.lora = _lora(tensors, settings)
-    keys = ModelKeys(tensors, base, settings)
+    card.lora = _lora(tensors, lora_keys, settings)
+    if card.lora is not None:
+        first_block += [k for k in card.lora.added if ".0." in k]
+    keys = ModelKeys(tensors, base, settings, first_block)
     found = next((d for rule in RULES if (d := rule(keys)) is not None), None)
     if found is not None:
         card.family, card.label, card.evidence = found.family, found.label, found.evidence
         card.dimensions, card.facts = found.dimensions, found.facts
         if card.lora is not None and card.lora.adapter_only:
             card.facts.append(Fact("adapter", _ADAPTER_ONLY))
-    card.training = training_parts(index, part)
-    card.params_by_part = _parts(nodes, found)
-    totals = tensor_totals(nodes)
-    card.stored_bytes = totals.nbytes
-    for node in nodes:
-        assert node.tensor is not None
-        card.stored_dtypes[node.tensor.dtype] = card.stored_dtypes.get(node.tensor.dtype, 0) + 1
+    card.training = training_parts(index, part, optimizers)
+    card.params_by_part = _parts(nodes, tensors, params, found)
+    whole = part is None or (part is index.root and len(nodes) == index.tensor_count)
+    card.stored_bytes = index.total_bytes if whole else tensor_totals(nodes).nbytes
     card.bytes_at = {label: params * num // den for label, num, den in SIZE_DTYPES}
     for device, free in (free_memory or {}).items():
         card.fits.append(DeviceFit(device, free, card.stored_bytes <= free))

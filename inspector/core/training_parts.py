@@ -92,10 +92,13 @@ def _scheduler_kind(node: Node) -> str:
     return next((kind for entry, kind in _SCHEDULER_ENTRIES if entry in names), "scheduler")
 
 
-def training_parts(index: CheckpointIndex, model: Node | None) -> list[TrainingPart]:
-    """Optimizers (with kind and parameter count), schedulers, counters and EMA copies beside the model."""
+def training_parts(
+    index: CheckpointIndex, model: Node | None, optimizers: list[Node] | None = None
+) -> list[TrainingPart]:
+    """Optimizers (with kind and parameter count), schedulers, counters and EMA copies beside the model;
+    ``optimizers`` as ``find_optimizers`` gives them, where the caller has them."""
     parts: list[TrainingPart] = []
-    for opt in find_optimizers(index):
+    for opt in find_optimizers(index) if optimizers is None else optimizers:
         kind, evidence = optimizer_kind(opt)
         slots = _child(opt, "state")
         held = count_of(len(slots.children), "parameter") if slots is not None else "no"
