@@ -37,7 +37,7 @@ SIZE_DTYPES = (
 )  # fmt: skip
 
 UNRECOGNISED = "unrecognised"
-WEIGHTS_ONLY_NOTE = "counts only the weights (no activations, KV cache or framework overhead)"
+WEIGHTS_ONLY_NOTE = "sizes and fits count only the weights (no activations, KV cache or framework overhead)"
 
 _ADAPTER_ONLY = (
     "read from the shapes the adapter's modules adapt (lora_B rows × lora_A columns); "
@@ -335,43 +335,40 @@ def _dimension_text(d: Dimension) -> str:
     return f"{d.name.replace('_', ' ')}: {value}" + (f" ({d.note})" if d.note else "")
 
 
+def _because(evidence: tuple[str, ...] | list[str]) -> str:
+    return f"  ← {'; '.join(evidence[:2])}" if evidence else ""
+
+
 def card_lines(card: ModelCard) -> list[str]:
-    """The card as ``info`` prints it: one claim a line, its evidence indented below it (raw strings:
-    the caller escapes them)."""
+    """The card as ``info`` prints it: one claim a line, ``←`` the keys and shapes it rests on (raw
+    strings: the caller escapes them)."""
     lines = [f"model card: {card.label}"]
-    lines += [f"    evidence: {e}" for e in card.evidence]
-    for d in card.dimensions:
-        lines.append(f"  {_dimension_text(d)}")
-        lines += [f"    evidence: {e}" for e in d.evidence[:2]]
-    for f in card.facts:
-        lines.append(f"  {f.topic.replace('_', ' ')}: {f.text}")
-        lines += [f"    evidence: {e}" for e in f.evidence[:2]]
+    lines += [f"  ← {e}" for e in card.evidence]
+    lines += [f"  · {_dimension_text(d)}{_because(d.evidence)}" for d in card.dimensions]
+    lines += [f"  · {f.topic.replace('_', ' ')}: {f.text}{_because(f.evidence)}" for f in card.facts]
     for p in card.prefixes:
-        strip = " (export with “strip prefixes” to remove it)" if p.strippable else ""
-        lines.append(f"  prefix: every key starts with {p.prefix} ({p.wrapper}){strip}")
+        strip = "; export with “strip prefixes” to remove it" if p.strippable else ""
+        lines.append(f"  · prefix: every key starts with {p.prefix} ({p.wrapper}{strip})")
     if card.lora is not None:
         ranks = ", ".join(f"{t} r={'/'.join(map(str, r))}" for t, r in card.lora.ranks.items())
         alpha = card.lora.alpha or "not stored"
-        lines.append(f"  LoRA: {count_of(card.lora.modules, 'module')}, {ranks}; alpha: {alpha}")
-        lines += [f"    evidence: {e}" for e in card.lora.evidence[:3]]
-    for t in card.training:
-        lines.append(f"  {t.role}: {t.key}: {t.text}")
+        lines.append(f"  · LoRA: {count_of(card.lora.modules, 'module')}, {ranks}; alpha: {alpha}"
+                     f"{_because(card.lora.evidence)}")  # fmt: skip
+    lines += [f"  · {t.role}: {t.key}: {t.text}{_because(t.evidence)}" for t in card.training]
     parts = ", ".join(f"{name} {format_params(n)}" for name, n in card.params_by_part.items() if n)
-    lines.append(f"  params: {format_params(card.params)}" + (f" ({parts})" if parts else ""))
-    dtypes = ", ".join(card.stored_dtypes)
+    lines.append(f"  · params: {format_params(card.params)}" + (f" ({parts})" if parts else ""))
     at = ", ".join(f"{label} {format_bytes(n)}" for label, n in card.bytes_at.items())
     lines.append(
-        f"  weights: {format_bytes(card.stored_bytes)} as stored ({dtypes}); at {at} — {WEIGHTS_ONLY_NOTE}"
+        f"  · weights: {format_bytes(card.stored_bytes)} as stored ({', '.join(card.stored_dtypes)}); at {at}"
     )
     for fit in card.fits:
-        verdict = "fits" if fit.fits else "does not fit"
-        lines.append(f"  {fit.device}: {verdict} in {format_bytes(fit.free_bytes)} free (weights only)")
+        verdict = "fit" if fit.fits else "do not fit"
+        lines.append(f"  · {fit.device}: the weights {verdict} in {format_bytes(fit.free_bytes)} free")
+    lines.append(f"  · note: {WEIGHTS_ONLY_NOTE}")
     if card.config is not None:
         for path in card.config.paths:
-            lines.append(f"  config: {path}")
-        shown = ", ".join(f"{k}={v}" for k, v in card.config.shown.items())
-        if shown:
-            lines.append(f"    {shown}")
-        lines += [f"  config: {p}" for p in card.config.problems]
-    lines += [f"  contradiction: {c}" for c in card.contradictions]
+            shown = ", ".join(f"{k}={v}" for k, v in card.config.shown.items())
+            lines.append(f"  · config: {path}" + (f": {shown}" if shown else ""))
+        lines += [f"  · config: {p}" for p in card.config.problems]
+    lines += [f"  · contradiction: {c}" for c in card.contradictions]
     return lines
