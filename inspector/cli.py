@@ -13,11 +13,9 @@ from typing import NoReturn
 from inspector import __version__
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import count_of, escape_text
-from inspector.core.hf_config import read_config
-from inspector.core.host_memory import available_memory
 from inspector.core.load_options import LoadOptions, parse_map_location
-from inspector.core.model import CheckpointIndex, GlobalClass, PathPart
-from inspector.core.model_card import ModelCard, build_model_card
+from inspector.core.model import GlobalClass, PathPart
+from inspector.core.model_card import read_model_card
 from inspector.core.peek import peek
 from inspector.core.report import index_to_json, render_lines
 from inspector.core.safety import TORCHSCRIPT_CODE, TRUST_HELP, TRUST_HINT, Verdict, judge_globals
@@ -144,18 +142,12 @@ def _info(args: argparse.Namespace) -> int:
                 return fail(f"{exc.message} {TRUST_HINT}")
             raise
         devices = {tuple(path): device for path, device in result.devices}
-    card = _model_card(index)
+    card = read_model_card(index)
     if args.json:
         print_json(index_to_json(index, devices, card))
     else:
         print_lines(render_lines(index, devices, card))
     return 0
-
-
-def _model_card(index: CheckpointIndex) -> ModelCard:
-    """The card of the static read, with the config beside the file and this computer's free memory."""
-    free = available_memory()
-    return build_model_card(index, read_config(index.path), {"cpu": free} if free is not None else None)
 
 
 def _scan(args: argparse.Namespace) -> int:

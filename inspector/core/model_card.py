@@ -15,7 +15,8 @@ from typing import Any
 from .architecture_rules import RULES, Detection, Dimension, Fact, ModelKeys
 from .dtypes import DTYPES
 from .formatting import count_of, format_bytes, format_params, format_shape
-from .hf_config import ModelConfig
+from .hf_config import ModelConfig, read_config
+from .host_memory import available_memory
 from .model import CheckpointIndex, Node, TensorInfo, tensor_totals
 from .optimizer_map import count_model, find_optimizers
 from .training_parts import TrainingPart, training_parts
@@ -325,6 +326,13 @@ def build_model_card(
         card.fits.append(DeviceFit(device, free, card.stored_bytes <= free))
     card.contradictions = _contradictions(card, settings, keys)
     return card
+
+
+def read_model_card(index: CheckpointIndex) -> ModelCard:
+    """The card ``info`` and the window show: with the config files beside the checkpoint and the
+    memory this computer has available now."""
+    free = available_memory()
+    return build_model_card(index, read_config(index.path), {"cpu": free} if free is not None else None)
 
 
 # -- the card as text ------------------------------------------------------------------------------
