@@ -25,11 +25,19 @@ _OPTIMIZER_STATE = (
 
 #: Scheduler kinds by an entry of their state_dict (torch.optim.lr_scheduler's attribute names).
 _SCHEDULER_ENTRIES = (
-    ("_schedulers", "SequentialLR/ChainedScheduler"), ("T_max", "CosineAnnealingLR"),
-    ("T_0", "CosineAnnealingWarmRestarts"), ("total_steps", "OneCycleLR"), ("milestones", "MultiStepLR"),
-    ("patience", "ReduceLROnPlateau"), ("lr_lambdas", "LambdaLR"), ("step_size", "StepLR"),
-    ("total_iters", "LinearLR/ConstantLR/PolynomialLR"), ("gamma", "ExponentialLR"),
-)  # fmt: skip
+    ("_schedulers", "SequentialLR/ChainedScheduler"),
+    ("T_max", "CosineAnnealingLR"),
+    ("T_0", "CosineAnnealingWarmRestarts"),
+    ("total_steps", "OneCycleLR"),
+    ("milestones", "MultiStepLR"),
+    ("patience", "ReduceLROnPlateau"),
+    ("lr_lambdas", "LambdaLR"),
+    ("step_size", "StepLR"),
+    ("start_factor", "LinearLR"),
+    ("power", "PolynomialLR"),
+    ("factor", "ConstantLR"),
+    ("gamma", "ExponentialLR"),
+)
 
 _SCHEDULER_NAMES = (
     "scheduler",
