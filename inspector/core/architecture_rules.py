@@ -230,7 +230,7 @@ def _learned_positions(keys: ModelKeys, name: str) -> tuple[Fact, Dimension] | N
     cite = keys.cite(name)
     return (
         Fact("positions", f"learned absolute, {shape[0]:,} positions", (cite,)),
-        _size("positions", shape[0], cite, ("max_position_embeddings", "n_positions")),
+        _size("max_positions", shape[0], cite, ("max_position_embeddings", "n_positions")),
     )
 
 
@@ -400,7 +400,7 @@ def bert(keys: ModelKeys) -> Detection | None:
         d.dimensions.append(
             _size("intermediate", (keys.shape(inter) or (0,))[0], keys.cite(inter), _INTERMEDIATE)
         )
-    d.dimensions += _heads(keys, q, None, None)
+    d.dimensions += _heads(keys, q, f"{block}attention.self.key.weight", None)
     d.dimensions.append(_size("vocab", (keys.shape(words) or (0,))[0], keys.cite(words), _VOCAB))
     d.embedding_keys = tuple(
         keys.base + f"{p}embeddings.{n}.weight"
@@ -535,7 +535,6 @@ def resnet(keys: ModelKeys) -> Detection | None:
         d.facts.append(
             Fact("norm", "BatchNorm (running mean and variance)", (keys.cite(f"{p}bn1.running_mean"),))
         )
-    d.embedding_keys = tuple(keys.base + f"{p}{n}" for n in ("conv1.weight",) if keys.has(f"{p}{n}"))
     d.block_prefixes = tuple(keys.base + f"{p}layer{s}." for s in range(1, len(stages) + 1))
     return d
 

@@ -103,6 +103,11 @@ class ModelCard:
     config: ModelConfig | None = None
     contradictions: list[str] = field(default_factory=list)
 
+    def split_params(self) -> dict[str, int]:
+        """The parts that hold parameters, when the family tells more than one part; else empty."""
+        held = {name: n for name, n in self.params_by_part.items() if n}
+        return held if set(held) - {"other"} else {}
+
     def dimension(self, name: str) -> Dimension | None:
         return next((d for d in self.dimensions if d.name == name), None)
 
@@ -281,6 +286,10 @@ def _contradictions(card: ModelCard, config: Mapping[str, object], keys: ModelKe
             out.append(
                 f"config says {shown}; the q/k projection shapes imply {ratio} query heads per KV head."
             )
+    rank = keys.config_int("r")
+    if rank is not None and card.lora is not None and any(r != [rank[1]] for r in card.lora.ranks.values()):
+        ranks = ", ".join(f"{t} {'/'.join(map(str, r))}" for t, r in card.lora.ranks.items())
+        out.append(f"adapter_config.json says r {rank[1]}; the lora_A shapes give ranks {ranks}.")
     tie = config.get("tie_word_embeddings")
     tied = next((f for f in card.facts if f.topic == "tied_embeddings"), None)
     if tie is False and tied is not None and tied.text.startswith("tied:"):
@@ -316,6 +325,7 @@ def build_model_card(
         card.family, card.label, card.evidence = found.family, found.label, found.evidence
         card.dimensions, card.facts = found.dimensions, found.facts
         if card.lora is not None and card.lora.adapter_only:
+            card.label = f"LoRA adapter of a {card.label}"
             card.facts.append(Fact("adapter", _ADAPTER_ONLY))
     card.training = training_parts(index, part, optimizers)
     card.params_by_part = _parts(nodes, tensors, params, found)
@@ -363,7 +373,7 @@ def card_lines(card: ModelCard) -> list[str]:
         lines.append(f"  · LoRA: {count_of(card.lora.modules, 'module')}, {ranks}; alpha: {alpha}"
                      f"{_because(card.lora.evidence)}")  # fmt: skip
     lines += [f"  · {t.role}: {t.key}: {t.text}{_because(t.evidence)}" for t in card.training]
-    parts = ", ".join(f"{name} {format_params(n)}" for name, n in card.params_by_part.items() if n)
+    parts = ", ".join(f"{name} {format_params(n)}" for name, n in card.split_params().items())
     lines.append(f"  · params: {format_params(card.params)}" + (f" ({parts})" if parts else ""))
     at = ", ".join(f"{label} {format_bytes(n)}" for label, n in card.bytes_at.items())
     lines.append(

@@ -42,6 +42,14 @@ _NAMES = {
     "head_dim": QT_TRANSLATE_NOOP("ModelCardView", "Head dimension"),
     "vocab": QT_TRANSLATE_NOOP("ModelCardView", "Vocabulary"),
     "positions": QT_TRANSLATE_NOOP("ModelCardView", "Positions"),
+    "max_positions": QT_TRANSLATE_NOOP("ModelCardView", "Max positions"),
+    "token_types": QT_TRANSLATE_NOOP("ModelCardView", "Token types"),
+    "stem_width": QT_TRANSLATE_NOOP("ModelCardView", "Stem width"),
+    "patch_size": QT_TRANSLATE_NOOP("ModelCardView", "Patch size"),
+    "latent_channels": QT_TRANSLATE_NOOP("ModelCardView", "Latent channels"),
+    "cross_attention": QT_TRANSLATE_NOOP("ModelCardView", "Cross-attention size"),
+    "time_embedding": QT_TRANSLATE_NOOP("ModelCardView", "Time embedding size"),
+    "conv_layers": QT_TRANSLATE_NOOP("ModelCardView", "Convolution layers"),
     "classes": QT_TRANSLATE_NOOP("ModelCardView", "Classes"),
     "input_channels": QT_TRANSLATE_NOOP("ModelCardView", "Input channels"),
     "norm": QT_TRANSLATE_NOOP("ModelCardView", "Norm"),
@@ -107,7 +115,8 @@ class ModelCardView(QFrame):
         self.body.header().setStretchLastSection(True)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.header, 1)
+        top.addWidget(self.header)
+        top.addStretch(1)
         top.addWidget(self.strip_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 4)
@@ -171,7 +180,7 @@ class ModelCardView(QFrame):
         for t in card.training:
             self._row(_name(t.role), f"{t.key}: {t.text}", t.evidence)
         parts = ", ".join(
-            f"{_tr(_PARTS.get(n, n))} {format_params(v)}" for n, v in card.params_by_part.items() if v
+            f"{_tr(_PARTS.get(n, n))} {format_params(v)}" for n, v in card.split_params().items()
         )
         self._row(self.tr("Parameters"), format_params(card.params) + (f" ({parts})" if parts else ""))
         sizes = ", ".join(f"{label} {format_bytes(n)}" for label, n in card.bytes_at.items())
@@ -195,6 +204,9 @@ class ModelCardView(QFrame):
         for c in card.contradictions:
             self._row(self.tr("Contradiction"), c)
         self.body.resizeColumnToContents(0)
+        rows = self.body.topLevelItemCount()
+        fitted = self.body.header().sizeHint().height() + rows * max(self.body.sizeHintForRow(0), 1) + 6
+        self.body.setMaximumHeight(min(fitted, _MAX_BODY_HEIGHT))  # a short card takes no more room
         prefixes = self.strippable_prefixes()
         self.strip_button.setVisible(bool(prefixes) and self._index is not None)
         self.strip_button.setText(self.tr("Export without “{0}”…").format(escape_text("".join(prefixes))))

@@ -1184,6 +1184,38 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>位置数</translation>
     </message>
     <message>
+        <source>Max positions</source>
+        <translation>最大位置数</translation>
+    </message>
+    <message>
+        <source>Token types</source>
+        <translation>token 类型数</translation>
+    </message>
+    <message>
+        <source>Stem width</source>
+        <translation>主干宽度</translation>
+    </message>
+    <message>
+        <source>Patch size</source>
+        <translation>图块大小</translation>
+    </message>
+    <message>
+        <source>Latent channels</source>
+        <translation>潜空间通道数</translation>
+    </message>
+    <message>
+        <source>Cross-attention size</source>
+        <translation>交叉注意力维度</translation>
+    </message>
+    <message>
+        <source>Time embedding size</source>
+        <translation>时间嵌入维度</translation>
+    </message>
+    <message>
+        <source>Convolution layers</source>
+        <translation>卷积层数</translation>
+    </message>
+    <message>
         <source>Classes</source>
         <translation>类别数</translation>
     </message>

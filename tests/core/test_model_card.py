@@ -93,7 +93,7 @@ def test_gpt2_tied_head_is_one_storage_in_a_torch_save(tmp_path: Path) -> None:
     card = _card(tmp_path / "gpt2.pt")
     assert card.family == "gpt2"
     assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "intermediate")) == (4, 32, 128)
-    assert (_value(card, "vocab"), _value(card, "positions")) == (50, 16)
+    assert (_value(card, "vocab"), _value(card, "max_positions")) == (50, 16)
     assert _value(card, "heads") is None
     assert _fact(card, "tied_embeddings").startswith("tied: the head and the embedding are one storage")
     assert _fact(card, "positions") == "learned absolute, 16 positions"
@@ -106,8 +106,10 @@ def test_bert_encoder(tmp_path: Path) -> None:
     assert card.family == "bert"
     assert card.label.startswith("encoder-only")
     assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "intermediate")) == (3, 32, 64)
-    assert (_value(card, "vocab"), _value(card, "positions"), _value(card, "token_types")) == (60, 24, 2)
+    assert (_value(card, "vocab"), _value(card, "max_positions"), _value(card, "token_types")) == (60, 24, 2)
     assert "bert.encoder.layer.0.attention.self.query.weight [32, 32]" in card.evidence
+    kv = card.dimension("kv_heads")
+    assert kv is not None and kv.value is None and kv.note.startswith("as many KV heads as query heads")
     assert card.params_by_part["head"] == 2 * 32  # classifier.weight
 
 
@@ -153,8 +155,18 @@ def test_peft_lora_adapter_gives_ranks_targets_alpha_and_its_base_family(tmp_pat
     assert card.lora.alpha.startswith("16")
     assert [p.prefix for p in card.prefixes] == ["base_model.model."]
     assert card.family == "llama" and _value(card, "layers") == 2
+    assert card.label == "LoRA adapter of a decoder-only transformer (LLaMA/Mistral/Qwen-style)"
     kv = card.dimension("kv_heads")
     assert kv is not None and "4 query heads per KV head" in kv.note  # from lora_B's rows
+
+
+def test_adapter_config_rank_that_the_shapes_contradict_is_said(tmp_path: Path) -> None:
+    fx.write_safetensors(tmp_path / "adapter_model.safetensors", fx.peft_lora(rank=8))
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 4}))
+    card = _card(tmp_path / "adapter_model.safetensors")
+    assert card.contradictions == [
+        "adapter_config.json says r 4; the lora_A shapes give ranks q_proj 8, v_proj 8."
+    ]
 
 
 def test_dataparallel_and_compile_prefixes_are_named_and_seen_through(tmp_path: Path) -> None:
@@ -194,7 +206,7 @@ def test_fits_counts_the_stored_weights_against_free_memory(tmp_path: Path) -> N
     index = peek(fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()))
     card = build_model_card(index, free_memory={"cpu": 10**9, "cuda:0": 1000})
     assert [(f.device, f.fits) for f in card.fits] == [("cpu", True), ("cuda:0", False)]
-    assert "weights only" in card_lines(card)[-1]
+    assert "count only the weights" in card_lines(card)[-1]
 
 
 def _best_of(runs: int, work: Callable[[], object]) -> float:
