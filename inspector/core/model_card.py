@@ -44,6 +44,8 @@ _ADAPTER_ONLY = (
     "read from the shapes the adapter's modules adapt (lora_B rows × lora_A columns); "
     "the base weights are not in the file"
 )
+#: What only the base model's weights could show, said nothing about for an adapter alone.
+_BASE_WEIGHT_TOPICS = frozenset({"positions", "tied_embeddings", "norm"})
 _LORA_PAIRS = ((".lora_A.", ".lora_B."), (".lora_down.", ".lora_up."))
 
 
@@ -326,6 +328,7 @@ def build_model_card(
         card.dimensions, card.facts = found.dimensions, found.facts
         if card.lora is not None and card.lora.adapter_only:
             card.label = f"LoRA adapter of a {card.label}"
+            card.facts = [f for f in card.facts if f.topic not in _BASE_WEIGHT_TOPICS]  # not in the file
             card.facts.append(Fact("adapter", _ADAPTER_ONLY))
     card.training = training_parts(index, part, optimizers)
     card.params_by_part = _parts(nodes, tensors, params, found)

@@ -14,6 +14,7 @@ from inspector.core.hf_config import read_config
 from inspector.core.model_card import ModelCard, build_model_card, card_lines
 from inspector.core.peek import peek
 from tests import model_card_fixtures as fx
+from tests.layouts import write_dcp, write_hf_set
 
 
 def _card(path: Path) -> ModelCard:
@@ -156,6 +157,9 @@ def test_peft_lora_adapter_gives_ranks_targets_alpha_and_its_base_family(tmp_pat
     assert [p.prefix for p in card.prefixes] == ["base_model.model."]
     assert card.family == "llama" and _value(card, "layers") == 2
     assert card.label == "LoRA adapter of a decoder-only transformer (LLaMA/Mistral/Qwen-style)"
+    assert {f.topic for f in card.facts} == {
+        "adapter"
+    }  # nothing about positions or ties the file cannot show
     kv = card.dimension("kv_heads")
     assert kv is not None and "4 query heads per KV head" in kv.note  # from lora_B's rows
 
@@ -195,6 +199,22 @@ def test_training_checkpoint_parts(tmp_path: Path) -> None:
     assert roles["scheduler"].text == "StepLR"
     assert roles["epoch"].text == "epoch = 7"
     assert roles["ema"].key == "ema"
+
+
+@pytest.mark.parametrize("layout", ["hf-sharded", "dcp"])
+def test_shard_sets_and_dcp_folders_get_the_same_card(layout: str, tmp_path: Path) -> None:
+    state = {k: torch.zeros(s) for k, s in fx.llama(layers=3).items()}
+    path = (
+        write_hf_set(tmp_path / "set", state)
+        if layout == "hf-sharded"
+        else write_dcp(tmp_path / "dcp", state)
+    )
+    (Path(path).parent if layout == "hf-sharded" else Path(path)).joinpath("config.json").write_text(
+        json.dumps({"num_attention_heads": 4})
+    )
+    card = _card(Path(path))
+    assert card.family == "llama" and _value(card, "layers") == 3 and _value(card, "heads") == 4
+    assert card.params == sum(t.numel() for t in state.values())
 
 
 def test_unrecognised_keys_say_so(tmp_path: Path) -> None:
