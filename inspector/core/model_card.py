@@ -236,27 +236,25 @@ def _numel(info: TensorInfo) -> int:
 
 
 def _parts(
-    nodes: list[Node], tensors: Mapping[str, TensorInfo], params: int, found: Detection | None
+    tensors: Mapping[str, TensorInfo], added: set[str], params: int, found: Detection | None
 ) -> dict[str, int]:
     """Elements by part: embeddings, output head, everything outside the repeated blocks, and the
-    blocks as the rest (one pass that skips block keys early: the blocks are nearly every tensor)."""
+    blocks as the rest (one pass that skips block keys early: the blocks are nearly every tensor).
+    ``added`` are keys the card added for the rules (an adapter's modules), not tensors of the file."""
     if found is None or not found.block_prefixes:
         return {"other": params}
-    embeddings = [tensors[k] for k in found.embedding_keys if k in tensors]
+    embeddings = [tensors[k] for k in found.embedding_keys if k in tensors and k not in added]
     views = {(t.storage_key, t.storage_offset) for t in embeddings if t.storage_key}
     heads = [  # a head tied to the embedding is counted once, with the embedding
         t
         for k in found.head_keys
         if (t := tensors.get(k)) is not None
+        and k not in added
         and (not t.storage_key or (t.storage_key, t.storage_offset) not in views)
     ]
-    named = set(found.embedding_keys) | set(found.head_keys)
+    skip = set(found.embedding_keys) | set(found.head_keys) | added
     blocks = found.block_prefixes
-    other = 0
-    for node in nodes:
-        key = node.key
-        if not key.startswith(blocks) and key not in named and node.tensor is not None:
-            other += node.tensor.numel
+    other = sum(t.numel for k, t in tensors.items() if not k.startswith(blocks) and k not in skip)
     emb, head = sum(map(_numel, embeddings)), sum(map(_numel, heads))
     return {"embeddings": emb, "blocks": max(params - emb - head - other, 0), "head": head, "other": other}
 
@@ -311,8 +309,8 @@ def build_model_card(
     holder, part, base, params = _model_part(index, optimizers)
     card = ModelCard(model_key=part.key if part is not None else None, params=params, config=config)
     dtypes = card.stored_dtypes
-    nodes = [n for n in holder.tensors() if n.tensor is not None]
-    tensors: dict[str, TensorInfo] = {n.key: n.tensor for n in nodes}  # type: ignore[misc]
+    tensors: dict[str, TensorInfo] = {n.key: n.tensor for n in holder.tensors() if n.tensor is not None}
+    held = len(tensors)
     for dtype in map(_dtype, tensors.values()):
         dtypes[dtype] = dtypes.get(dtype, 0) + 1
     first_block = [k for k in tensors if ".0." in k or k.startswith("0.")]
@@ -331,9 +329,9 @@ def build_model_card(
             card.facts = [f for f in card.facts if f.topic not in _BASE_WEIGHT_TOPICS]  # not in the file
             card.facts.append(Fact("adapter", _ADAPTER_ONLY))
     card.training = training_parts(index, part, optimizers)
-    card.params_by_part = _parts(nodes, tensors, params, found)
-    whole = part is None or (part is index.root and len(nodes) == index.tensor_count)
-    card.stored_bytes = index.total_bytes if whole else tensor_totals(nodes).nbytes
+    card.params_by_part = _parts(tensors, set(card.lora.added) if card.lora else set(), params, found)
+    whole = part is None or (part is index.root and held == index.tensor_count)
+    card.stored_bytes = index.total_bytes if whole else tensor_totals(holder.tensors()).nbytes
     card.bytes_at = {label: params * num // den for label, num, den in SIZE_DTYPES}
     for device, free in (free_memory or {}).items():
         card.fits.append(DeviceFit(device, free, card.stored_bytes <= free))

@@ -251,4 +251,4 @@ def test_card_of_100000_tensors_costs_a_few_walks_of_the_tree(tmp_path: Path) ->
     card = build_model_card(index)
     spent = _best_of(5, lambda: build_model_card(index))
     assert card.family == "llama" and _value(card, "layers") == layers
-    assert spent < 6 * walk, f"card {spent * 1000:.0f} ms, listing the tensors {walk * 1000:.0f} ms"
+    assert spent < 8 * walk, f"card {spent * 1000:.0f} ms, listing the tensors {walk * 1000:.0f} ms"
