@@ -8,7 +8,7 @@ shapes leave open) is said. Nothing is loaded and nothing runs. Standard library
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -227,6 +227,15 @@ def _lora(
     return info
 
 
+def _apply(rule: Callable[[ModelKeys], Detection | None], keys: ModelKeys) -> Detection | None:
+    """A rule's finding; a rule whose named tensors have other ranks than its family gives them
+    (a 1-D ``q_proj.weight``) does not match, so a malformed file gets a card, never a traceback."""
+    try:
+        return rule(keys)
+    except (IndexError, ValueError, TypeError, ZeroDivisionError):
+        return None
+
+
 def _dtype(info: TensorInfo) -> str:
     return info.dtype
 
@@ -320,7 +329,7 @@ def build_model_card(
     if card.lora is not None:
         first_block += [k for k in card.lora.added if ".0." in k]
     keys = ModelKeys(tensors, base, settings, first_block)
-    found = next((d for rule in RULES if (d := rule(keys)) is not None), None)
+    found = next((d for rule in RULES if (d := _apply(rule, keys)) is not None), None)
     if found is not None:
         card.family, card.label, card.evidence = found.family, found.label, found.evidence
         card.dimensions, card.facts = found.dimensions, found.facts

@@ -217,6 +217,26 @@ def test_shard_sets_and_dcp_folders_get_the_same_card(layout: str, tmp_path: Pat
     assert card.params == sum(t.numel() for t in state.values())
 
 
+@pytest.mark.parametrize(
+    ("family", "key", "shape"),
+    [
+        ("llama", "model.layers.0.self_attn.q_proj.weight", (64,)),
+        ("llama", "model.layers.0.self_attn.k_proj.weight", ()),
+        ("llama", "model.embed_tokens.weight", (0,)),
+        ("t5", "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", (32,)),
+        ("resnet", "conv1.weight", (4,)),
+        ("vit", "patch_embed.proj.weight", (32, 3)),
+        ("gpt2", "transformer.h.0.attn.c_attn.weight", (5,)),
+    ],
+)
+def test_a_family_tensor_of_another_rank_gives_a_card_not_a_traceback(
+    family: str, key: str, shape: tuple[int, ...], tmp_path: Path
+) -> None:
+    shapes = {"llama": fx.llama, "t5": fx.t5, "resnet": fx.resnet18, "vit": fx.vit, "gpt2": fx.gpt2}[family]()
+    card = _card(fx.write_safetensors(tmp_path / "odd.safetensors", shapes | {key: shape}))
+    assert card_lines(card)[0].startswith("model card: ")
+
+
 def test_unrecognised_keys_say_so(tmp_path: Path) -> None:
     card = _card(fx.write_safetensors(tmp_path / "x.safetensors", {"alpha": (3,), "beta.gamma": (2, 2)}))
     assert card.family == "unrecognised" and card.evidence == [] and card.dimensions == []
