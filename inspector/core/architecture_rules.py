@@ -27,6 +27,7 @@ class Dimension:
     evidence: tuple[str, ...]  # "model.layers.0.self_attn.q_proj.weight [4096, 4096]" …
     note: str = ""  # what is and is not determined, or where the value came from
     config_keys: tuple[str, ...] = ()  # the HF config.json names of the same size
+    per_kv_head: int | None = None  # kv_heads: query heads per KV head, where the q/k shapes give it
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ def _heads(keys: ModelKeys, q: str, k: str | None, head_dim_key: str | None) -> 
         return [
             Dimension("head_dim", head_dim, cites, note, ("head_dim",)),
             Dimension("heads", q_out // head_dim, cites, note, _HEADS),
-            Dimension("kv_heads", k_out // head_dim, cites, note, _KV_HEADS),
+            Dimension("kv_heads", k_out // head_dim, cites, note, _KV_HEADS, per_kv_head=q_out // k_out),
         ]
     note = f"query projections give heads × head_dim = {q_out:,}; the count is not determined by shapes alone"
     dims = [Dimension("heads", None, cites, note, _HEADS)]
@@ -210,7 +211,8 @@ def _heads(keys: ModelKeys, q: str, k: str | None, head_dim_key: str | None) -> 
             if ratio == 1
             else f"grouped-query attention: {ratio} query heads per KV head"
         )
-        dims.append(Dimension("kv_heads", None, cites, f"{what}; the count is not determined", _KV_HEADS))
+        note = f"{what}; the count is not determined"
+        dims.append(Dimension("kv_heads", None, cites, note, _KV_HEADS, per_kv_head=ratio))
     return dims
 
 

@@ -121,6 +121,7 @@ class ModelCard:
             "evidence": self.evidence,
             "dimensions": {
                 d.name: {"value": d.value, "evidence": list(d.evidence), "note": d.note}
+                | ({"per_kv_head": d.per_kv_head} if d.per_kv_head is not None else {})
                 for d in self.dimensions
             },
             "facts": [{"topic": f.topic, "text": f.text, "evidence": list(f.evidence)} for f in self.facts],
@@ -280,13 +281,8 @@ def _contradictions(card: ModelCard, config: Mapping[str, object], keys: ModelKe
             )
     heads, kv = keys.config_int("num_attention_heads"), keys.config_int("num_key_value_heads")
     kv_dim = card.dimension("kv_heads")
-    if (
-        heads is not None
-        and kv_dim is not None
-        and kv_dim.value is None
-        and "query heads per KV head" in kv_dim.note
-    ):
-        ratio = int(kv_dim.note.split(": ", 1)[1].split(" ", 1)[0])
+    ratio = kv_dim.per_kv_head if kv_dim is not None and kv_dim.value is None else None
+    if heads is not None and ratio is not None:
         stated = heads[1] // kv[1] if kv is not None and kv[1] else 1
         if stated != ratio:
             shown = f"{heads[1]} heads" + (

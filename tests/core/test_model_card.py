@@ -49,6 +49,7 @@ def test_llama_layout_gives_layers_sizes_and_grouped_query_attention_without_a_h
     heads, kv = card.dimension("heads"), card.dimension("kv_heads")
     assert heads is not None and heads.value is None and "not determined" in heads.note
     assert kv is not None and kv.value is None and "4 query heads per KV head" in kv.note
+    assert kv.per_kv_head == 4 and card.to_json()["dimensions"]["kv_heads"]["per_kv_head"] == 4
     assert _fact(card, "norm").startswith("RMSNorm")
     assert "needs reading the data" in _fact(card, "tied_embeddings")  # safetensors: two storages
     assert card.params_by_part["embeddings"] == 100 * 64 and card.params_by_part["head"] == 100 * 64
@@ -66,6 +67,16 @@ def test_config_beside_the_file_names_the_heads_and_its_contradictions_are_said(
     text = " ".join(card.contradictions)
     assert "config says num_hidden_layers 3; the shapes give layers 2" in text
     assert "config says num_key_value_heads 4; the shapes give kv_heads 1" in text
+
+
+def test_a_config_head_count_that_does_not_divide_the_projections_is_a_contradiction(tmp_path: Path) -> None:
+    fx.write_safetensors(tmp_path / "model.safetensors", fx.llama(hidden=64, kv=16))
+    (tmp_path / "config.json").write_text(json.dumps({"num_attention_heads": 48, "num_key_value_heads": 48}))
+    card = _card(tmp_path / "model.safetensors")
+    assert _value(card, "heads") is None
+    assert card.contradictions == [
+        "config says 48 heads with 48 KV heads; the q/k projection shapes imply 4 query heads per KV head."
+    ]
 
 
 def test_a_config_that_is_not_json_is_one_sentence_and_the_card_stands(tmp_path: Path) -> None:
