@@ -15,6 +15,7 @@ from inspector.core.errors import CheckpointError
 from inspector.core.formatting import count_of, escape_text
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import GlobalClass, PathPart
+from inspector.core.model_card import read_model_card
 from inspector.core.report import index_to_json, render_lines
 from inspector.core.safety import TORCHSCRIPT_CODE, TRUST_HELP, TRUST_HINT, Verdict, judge_globals
 from inspector.remote.locations import is_url, shown_form
@@ -144,13 +145,14 @@ def _info(args: argparse.Namespace) -> int:
                 return fail(f"{exc.message} {TRUST_HINT}")
             raise
         devices = {tuple(path): device for path, device in result.devices}
+    card = read_model_card(index)
     if args.json:
-        report = index_to_json(index, devices)
+        report = index_to_json(index, devices, card)
         if transfer is not None:
             report["remote"] = remote_json(transfer)
         print_json(report)
     else:
-        print_lines(render_lines(index, devices))
+        print_lines(render_lines(index, devices, card))
         if transfer is not None:
             print_text(f"Remote: {transfer.line()}.")
     return 0

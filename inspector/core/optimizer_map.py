@@ -192,10 +192,10 @@ class ModelCount:
     params: int
 
 
-def count_model(index: CheckpointIndex) -> ModelCount | None:
+def count_model(index: CheckpointIndex, optimizers: list[Node] | None = None) -> ModelCount | None:
     """The model's part and its parameters, None when no part can be told to be the model. A
     module's folded attributes and any optimizer state inside the part are not counted."""
-    optimizers = find_optimizers(index)
+    optimizers = find_optimizers(index) if optimizers is None else optimizers
     part = model_part(index, optimizers)
     if part is None:
         return None

@@ -8,6 +8,7 @@ from typing import Any
 
 from .formatting import count_of, escape_text, format_bytes, format_params, format_shape
 from .model import CheckpointIndex, GlobalRef, Node, NodeKind, PathPart, TensorInfo
+from .model_card import ModelCard, card_lines
 from .optimizer_map import count_model
 
 DevicesByPath = Mapping[tuple[PathPart, ...], str]
@@ -39,8 +40,11 @@ def globals_json(refs: list[GlobalRef]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) -> dict[str, Any]:
-    """The object ``info --json`` prints (its fields: README, "``info --json``")."""
+def index_to_json(
+    index: CheckpointIndex, devices: DevicesByPath | None = None, card: ModelCard | None = None
+) -> dict[str, Any]:
+    """The object ``info --json`` prints (its fields: README, "``info --json``"); ``model_card``
+    when the card is given."""
     tensors = []
     for node in index.root.tensors():
         t = node.tensor
@@ -84,6 +88,7 @@ def index_to_json(index: CheckpointIndex, devices: DevicesByPath | None = None) 
         "warnings": index.warnings,
         "differentials": index.differentials,
         "unread": index.unread,
+        **({"model_card": card.to_json()} if card is not None else {}),
     }
 
 
@@ -150,14 +155,21 @@ def _row(node: Node, devices: DevicesByPath | None) -> str:
     return label
 
 
-def render_text(index: CheckpointIndex, devices: DevicesByPath | None = None) -> str:
+def render_text(
+    index: CheckpointIndex, devices: DevicesByPath | None = None, card: ModelCard | None = None
+) -> str:
     """The indented tree ``info`` prints without ``--json``; strings from the file are escaped."""
-    return "\n".join(escape_text(line) for line in render_lines(index, devices))
+    return "\n".join(escape_text(line) for line in render_lines(index, devices, card))
 
 
-def render_lines(index: CheckpointIndex, devices: DevicesByPath | None = None) -> list[str]:
-    """The lines of ``render_text``, each holding the file's raw strings (a key may hold a line break)."""
+def render_lines(
+    index: CheckpointIndex, devices: DevicesByPath | None = None, card: ModelCard | None = None
+) -> list[str]:
+    """The lines of ``render_text``, each holding the file's raw strings (a key may hold a line break);
+    the model card, when given, between the summary and the tree."""
     lines = [index.path, summary_line(index)]
+    if card is not None:
+        lines += card_lines(card)
     stack: list[tuple[Node, int]] = [(c, 0) for c in reversed(index.root.children)]
     while stack:
         node, depth = stack.pop()

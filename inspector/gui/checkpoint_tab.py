@@ -47,6 +47,7 @@ from inspector.core.formatting import escape_text, format_bytes, format_count, f
 from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.model import CheckpointIndex, Node, PathPart
+from inspector.core.model_card import read_model_card
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
 from inspector.core.safety import Verdict, unique_names
 from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest, StatsAllReply
@@ -65,6 +66,7 @@ from inspector.gui.engine_bridge import EngineBridge, EngineJob
 from inspector.gui.filter_proxy import CheckpointFilterProxy
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.load_options_bar import map_location_label
+from inspector.gui.model_card_view import ModelCardView
 from inspector.gui.safety_questions import ALLOW, CANCEL, TRUST, AllowGlobalsQuestion, TrustFileQuestion
 from inspector.gui.stats_all import StatsAllRow
 from inspector.gui.status_widgets import BusyRow, DangerBanner, ErrorPanel, VerdictBadge
@@ -324,6 +326,7 @@ class CheckpointTab(QWidget):
         self.busy = BusyRow()
         self.busy.cancel_requested.connect(self.cancel)
         self.error_panel = ErrorPanel()
+        self.model_card = ModelCardView(self._engine)  # what model the file holds, above the tree
 
     @staticmethod
     def _text_label(name: str) -> QLabel:
@@ -437,6 +440,7 @@ class CheckpointTab(QWidget):
         header_row.addWidget(self.verdict_badge)
         header_row.addWidget(self.summary_label, 1)
         layout.addLayout(header_row)
+        layout.addWidget(self.model_card)
         for widget in (self.notes_label, self.danger_banner, self.load_label, self.busy, self.error_panel):
             layout.addWidget(widget)
         self._question_slot = QVBoxLayout()  # where a pending question's panel goes
@@ -874,6 +878,7 @@ class CheckpointTab(QWidget):
         self.summary_label.show()
         self.notes_label.setText("; ".join(index.warnings))
         self.notes_label.setVisible(bool(index.warnings))
+        self.model_card.show_card(index, read_model_card(index), self.load_options)
         self._stretch.hide()
         self.tree_area.show()
         self._expand_initial()

@@ -350,7 +350,7 @@
     </message>
     <message>
         <source>{name} → same as {target}</source>
-        <extracomment>Columns right-aligned because they hold numbers.</extracomment>
+        <extracomment>Columns right-aligned because they hold numbers. Columns by number and Qt&apos;s roles as plain ints: ``data()`` runs for every painted cell, and constructing enums there costs more than the rest of it.</extracomment>
         <translation>{name} → 与 {target} 相同</translation>
     </message>
     <message>
@@ -1157,6 +1157,233 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <message>
         <source>Scan: {verdict}</source>
         <translation>扫描结果：{verdict}</translation>
+    </message>
+</context>
+<context>
+    <name>ModelCardView</name>
+    <message>
+        <source>Layers</source>
+        <translation>层数</translation>
+    </message>
+    <message>
+        <source>Decoder layers</source>
+        <translation>解码器层数</translation>
+    </message>
+    <message>
+        <source>Hidden size</source>
+        <translation>隐藏维度</translation>
+    </message>
+    <message>
+        <source>Intermediate size</source>
+        <translation>中间层维度</translation>
+    </message>
+    <message>
+        <source>Attention heads</source>
+        <translation>注意力头数</translation>
+    </message>
+    <message>
+        <source>KV heads</source>
+        <translation>KV 头数</translation>
+    </message>
+    <message>
+        <source>Head dimension</source>
+        <translation>每头维度</translation>
+    </message>
+    <message>
+        <source>Vocabulary</source>
+        <translation>词表大小</translation>
+    </message>
+    <message>
+        <source>Positions</source>
+        <translation>位置数</translation>
+    </message>
+    <message>
+        <source>Max positions</source>
+        <translation>最大位置数</translation>
+    </message>
+    <message>
+        <source>Token types</source>
+        <translation>token 类型数</translation>
+    </message>
+    <message>
+        <source>Stem width</source>
+        <translation>主干宽度</translation>
+    </message>
+    <message>
+        <source>Patch size</source>
+        <translation>图块大小</translation>
+    </message>
+    <message>
+        <source>Latent channels</source>
+        <translation>潜空间通道数</translation>
+    </message>
+    <message>
+        <source>Cross-attention size</source>
+        <translation>交叉注意力维度</translation>
+    </message>
+    <message>
+        <source>Time embedding size</source>
+        <translation>时间嵌入维度</translation>
+    </message>
+    <message>
+        <source>Convolution layers</source>
+        <translation>卷积层数</translation>
+    </message>
+    <message>
+        <source>Classes</source>
+        <translation>类别数</translation>
+    </message>
+    <message>
+        <source>Input channels</source>
+        <translation>输入通道数</translation>
+    </message>
+    <message>
+        <source>Norm</source>
+        <translation>归一化</translation>
+    </message>
+    <message>
+        <source>Tied embeddings</source>
+        <translation>共享嵌入</translation>
+    </message>
+    <message>
+        <source>Variant</source>
+        <translation>变体</translation>
+    </message>
+    <message>
+        <source>Attention</source>
+        <translation>注意力</translation>
+    </message>
+    <message>
+        <source>Adapter</source>
+        <translation>适配器</translation>
+    </message>
+    <message>
+        <source>Optimizer</source>
+        <translation>优化器</translation>
+    </message>
+    <message>
+        <source>Scheduler</source>
+        <translation>学习率调度器</translation>
+    </message>
+    <message>
+        <source>Epoch</source>
+        <translation>轮次</translation>
+    </message>
+    <message>
+        <source>Step</source>
+        <translation>步数</translation>
+    </message>
+    <message>
+        <source>EMA copy</source>
+        <translation>EMA 副本</translation>
+    </message>
+    <message>
+        <source>embeddings</source>
+        <translation>嵌入</translation>
+    </message>
+    <message>
+        <source>blocks</source>
+        <translation>块</translation>
+    </message>
+    <message>
+        <source>head</source>
+        <translation>输出头</translation>
+    </message>
+    <message>
+        <source>other</source>
+        <translation>其他</translation>
+    </message>
+    <message>
+        <source>No rule set matched.</source>
+        <translation>没有匹配的规则集。</translation>
+    </message>
+    <message>
+        <source>Claim</source>
+        <translation>结论</translation>
+    </message>
+    <message>
+        <source>Value</source>
+        <translation>值</translation>
+    </message>
+    <message>
+        <source>Family</source>
+        <translation>模型族</translation>
+    </message>
+    <message>
+        <source>not determined</source>
+        <translation>无法确定</translation>
+    </message>
+    <message>
+        <source>Key prefix</source>
+        <translation>键前缀</translation>
+    </message>
+    <message>
+        <source>every key starts with {0} ({1})</source>
+        <translation>所有键都以 {0} 开头（{1}）</translation>
+    </message>
+    <message>
+        <source>not stored</source>
+        <translation>未存储</translation>
+    </message>
+    <message>
+        <source>{0} modules: {1}; alpha {2}</source>
+        <translation>{0} 个模块：{1}；alpha {2}</translation>
+    </message>
+    <message>
+        <source>Parameters</source>
+        <translation>参数量</translation>
+    </message>
+    <message>
+        <source>Weights</source>
+        <translation>权重</translation>
+    </message>
+    <message>
+        <source>{0} as stored; at {1}</source>
+        <translation>按存储类型 {0}；换算为 {1}</translation>
+    </message>
+    <message>
+        <source>Counts only the weights: no activations, KV cache or framework overhead.</source>
+        <translation>只计算权重：不含激活值、KV 缓存或框架开销。</translation>
+    </message>
+    <message>
+        <source>fit</source>
+        <translation>放得下</translation>
+    </message>
+    <message>
+        <source>do not fit</source>
+        <translation>放不下</translation>
+    </message>
+    <message>
+        <source>the weights {0} in {1} free</source>
+        <translation>权重在 {1} 可用内存中{0}</translation>
+    </message>
+    <message>
+        <source>Config</source>
+        <translation>配置</translation>
+    </message>
+    <message>
+        <source>Contradiction</source>
+        <translation>矛盾</translation>
+    </message>
+    <message>
+        <source>Export without “{0}”…</source>
+        <translation>导出时去掉“{0}”…</translation>
+    </message>
+    <message>
+        <source>Model: {0}</source>
+        <translation>模型：{0}</translation>
+    </message>
+    <message>
+        <source>{0} params</source>
+        <translation>{0} 个参数</translation>
+    </message>
+    <message>
+        <source>{0} layers</source>
+        <translation>{0} 层</translation>
+    </message>
+    <message>
+        <source>Evidence:</source>
+        <translation>依据：</translation>
     </message>
 </context>
 <context>

@@ -1,0 +1,699 @@
+"""Rule sets that tell a model family from its state_dict's key names and shapes, one per family.
+
+Each rule looks for its family's anchor key in block 0 (``layers.0.self_attn.q_proj.weight``),
+then reads the dimensions from named tensors' shapes, every claim with the keys it rests on. A rule
+never guesses: what the shapes do not determine is said to be undetermined. Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .formatting import format_shape
+from .model import TensorInfo
+
+#: How many blocks a stack may hold before counting stops (a bound on probing, far above real models).
+MAX_BLOCKS = 100_000
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One size of the model: its value where the shapes (or the config) determine it, and why."""
+
+    name: str  # "layers", "hidden", "intermediate", "heads", "kv_heads", "vocab", "head_dim" …
+    value: int | None  # None: not determined
+    evidence: tuple[str, ...]  # "model.layers.0.self_attn.q_proj.weight [4096, 4096]" …
+    note: str = ""  # what is and is not determined, or where the value came from
+    config_keys: tuple[str, ...] = ()  # the HF config.json names of the same size
+    per_kv_head: int | None = None  # kv_heads: query heads per KV head, where the q/k shapes give it
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A statement about the model (norm kind, positions, tied embeddings) and its evidence."""
+
+    topic: str  # "norm", "positions", "tied_embeddings", "attention", "variant"
+    text: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass
+class Detection:
+    """What one family's rule found: the family, its evidence, sizes and facts, and where its parts are."""
+
+    family: (
+        str  # a stable id: "llama", "gpt2", "gpt-neox", "bert", "t5", "resnet", "vit", "unet", "vae", "cnn"
+    )
+    label: str
+    evidence: list[str] = field(default_factory=list)
+    dimensions: list[Dimension] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    block_prefixes: tuple[str, ...] = ()  # full key prefixes of the repeated blocks
+    embedding_keys: tuple[str, ...] = ()
+    head_keys: tuple[str, ...] = ()
+
+
+class ModelKeys:
+    """The model part's tensors by full key, with ``base`` the prefix every rule's names extend
+    (the part's key and any wrapper prefix), and the few keys of block 0 the anchors are sought in."""
+
+    def __init__(
+        self,
+        tensors: Mapping[str, TensorInfo],
+        base: str,
+        config: Mapping[str, object],
+        first_block: list[str] | None = None,
+    ) -> None:
+        """``first_block``: the keys that may be in block 0 (holding ``.0.``), where the caller's pass
+        over the tensors collected them already."""
+        self.tensors = tensors
+        self.base = base
+        self.config = config
+        cut = len(base)
+        candidates = (
+            first_block
+            if first_block is not None
+            else [k for k in tensors if ".0." in k or k.startswith("0.")]
+        )
+        self.first_block = [k[cut:] for k in candidates if k.startswith(base)]
+
+    def shape(self, name: str) -> tuple[int, ...] | None:
+        info = self.tensors.get(self.base + name)
+        return info.shape if info is not None else None
+
+    def has(self, name: str) -> bool:
+        return self.base + name in self.tensors
+
+    def cite(self, name: str) -> str:
+        """``key [shape]`` of a tensor, as evidence."""
+        info = self.tensors[self.base + name]
+        return f"{self.base}{name} {format_shape(info.shape)}"
+
+    def anchor(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
+        """The first block-0 key the pattern matches in full; its ``p`` group is the family's prefix."""
+        for key in self.first_block:
+            found = pattern.fullmatch(key)
+            if found is not None:
+                return found
+        return None
+
+    def count(self, prefix: str, suffix: str) -> int:
+        """Blocks ``prefix{i}.suffix`` for i = 0, 1, … until one is missing."""
+        n = 0
+        while n < MAX_BLOCKS and self.has(f"{prefix}{n}.{suffix}"):
+            n += 1
+        return n
+
+    def same_storage(self, a: str, b: str) -> bool:
+        """Two tensors that view one storage at one offset (tied weights saved once)."""
+        x, y = self.tensors.get(self.base + a), self.tensors.get(self.base + b)
+        return (
+            x is not None
+            and y is not None
+            and bool(x.storage_key)
+            and (x.storage_key, x.storage_offset, x.shape) == (y.storage_key, y.storage_offset, y.shape)
+        )
+
+    def config_int(self, *names: str) -> tuple[str, int] | None:
+        for name in names:
+            value = self.config.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return name, value
+        return None
+
+
+# -- shared readings -------------------------------------------------------------------------------
+
+
+def _blocks(keys: ModelKeys, prefix: str, suffix: str, what: str = "blocks") -> Dimension:
+    n = keys.count(prefix, suffix)
+    first, last = f"{keys.base}{prefix}0", f"{keys.base}{prefix}{n - 1}"
+    return Dimension(
+        "layers", n, (f"{n} {what}: {first} … {last}" if n > 1 else f"1 {what}: {first}",),
+        config_keys=("num_hidden_layers", "n_layer", "num_layers"),
+    )  # fmt: skip
+
+
+def _norm(keys: ModelKeys, weight: str) -> Fact | None:
+    """LayerNorm stores a bias beside its weight; RMSNorm (and T5's LayerNorm) stores none."""
+    if not keys.has(weight):
+        return None
+    bias = weight.removesuffix("weight") + "bias"
+    if keys.has(bias):
+        return Fact("norm", "LayerNorm (weight and bias)", (keys.cite(weight), keys.cite(bias)))
+    return Fact("norm", "RMSNorm-style (a weight, no bias)", (keys.cite(weight),))
+
+
+def _tied(keys: ModelKeys, embedding: str, head: str) -> Fact | None:
+    """Whether the output head shares the input embedding, from the static read only."""
+    if not keys.has(embedding):
+        return None
+    if not keys.has(head):
+        return Fact(
+            "tied_embeddings",
+            "no output head stored: tied to the input embedding, or the file holds no head",
+            (keys.cite(embedding),),
+        )
+    if keys.same_storage(embedding, head):
+        return Fact("tied_embeddings", "tied: the head and the embedding are one storage",
+                    (keys.cite(embedding), keys.cite(head)))  # fmt: skip
+    if keys.shape(embedding) == keys.shape(head):
+        return Fact(
+            "tied_embeddings",
+            "separate storages of equal shape: whether their bytes are equal needs reading the data",
+            (keys.cite(embedding), keys.cite(head)),
+        )
+    return Fact("tied_embeddings", "not tied (shapes differ)", (keys.cite(embedding), keys.cite(head)))
+
+
+def _size(name: str, value: int, cite: str, config_keys: tuple[str, ...] = (), note: str = "") -> Dimension:
+    return Dimension(name, value, (cite,), note, config_keys)
+
+
+_HIDDEN = ("hidden_size", "n_embd", "d_model")
+_INTERMEDIATE = ("intermediate_size", "n_inner", "d_ff")
+_VOCAB = ("vocab_size",)
+_HEADS = ("num_attention_heads", "n_head", "num_heads")
+_KV_HEADS = ("num_key_value_heads",)
+
+
+def _heads(keys: ModelKeys, q: str, k: str | None, head_dim_key: str | None) -> list[Dimension]:
+    """Query and KV heads from q/k projections: determined by a per-head tensor (a q_norm's
+    [head_dim]) or the config's head_dim / head count; otherwise only their ratio is."""
+    q_out = (keys.shape(q) or (0,))[0]
+    k_out = (keys.shape(k) or (0,))[0] if k is not None else q_out
+    cites = (keys.cite(q),) + ((keys.cite(k),) if k is not None else ())
+    head_dim: int | None = None
+    source = ""
+    if head_dim_key is not None and keys.has(head_dim_key):
+        head_dim = (keys.shape(head_dim_key) or (0,))[0]
+        cites += (keys.cite(head_dim_key),)
+        source = "the per-head norm's shape"
+    elif (found := keys.config_int("head_dim")) is not None:
+        head_dim, source = found[1], "config.json head_dim"
+    elif (found := keys.config_int(*_HEADS)) is not None and q_out % found[1] == 0:
+        head_dim, source = q_out // found[1], f"config.json {found[0]} {found[1]}"
+    if head_dim and q_out % head_dim == 0 and k_out % head_dim == 0:
+        note = f"head_dim {head_dim} from {source}"
+        return [
+            Dimension("head_dim", head_dim, cites, note, ("head_dim",)),
+            Dimension("heads", q_out // head_dim, cites, note, _HEADS),
+            Dimension("kv_heads", k_out // head_dim, cites, note, _KV_HEADS, per_kv_head=q_out // k_out),
+        ]
+    note = f"query projections give heads × head_dim = {q_out:,}; the count is not determined by shapes alone"
+    dims = [Dimension("heads", None, cites, note, _HEADS)]
+    if k is not None and k_out and q_out % k_out == 0:
+        ratio = q_out // k_out
+        what = (
+            "as many KV heads as query heads (multi-head attention)"
+            if ratio == 1
+            else f"grouped-query attention: {ratio} query heads per KV head"
+        )
+        note = f"{what}; the count is not determined"
+        dims.append(Dimension("kv_heads", None, cites, note, _KV_HEADS, per_kv_head=ratio))
+    return dims
+
+
+def _rotary(keys: ModelKeys, inv_freq: str) -> Fact:
+    if keys.has(inv_freq):
+        n = (keys.shape(inv_freq) or (0,))[0]
+        return Fact(
+            "positions", f"rotary (inv_freq of {n} → {2 * n} rotary dimensions)", (keys.cite(inv_freq),)
+        )
+    return Fact("positions", "no positional-embedding tensor (rotary or relative positions store none)")
+
+
+def _learned_positions(keys: ModelKeys, name: str) -> tuple[Fact, Dimension] | None:
+    shape = keys.shape(name)
+    if shape is None or len(shape) != 2:
+        return None
+    cite = keys.cite(name)
+    return (
+        Fact("positions", f"learned absolute, {shape[0]:,} positions", (cite,)),
+        _size("max_positions", shape[0], cite, ("max_position_embeddings", "n_positions")),
+    )
+
+
+def _parent(base: str, inner: str) -> str:
+    """The part of ``base`` above ``inner`` (``model.`` → ``''``): where an HF head sits."""
+    return base[: -len(inner)] if inner and base.endswith(inner) else base
+
+
+# -- the families ------------------------------------------------------------------------------
+
+
+_LLAMA = re.compile(r"(?P<p>(?:.*\.)?)layers\.0\.self_attn\.q_proj\.weight")
+
+
+def llama(keys: ModelKeys) -> Detection | None:
+    """Decoder-only with q/k/v/o projections and a gated MLP (LLaMA, Mistral, Qwen, Gemma …)."""
+    found = keys.anchor(_LLAMA)
+    if found is None:
+        return None
+    p = found["p"]
+    block = f"{p}layers.0."
+    gate = next(
+        (f"{block}mlp.{n}.weight" for n in ("gate_proj", "up_proj") if keys.has(f"{block}mlp.{n}.weight")),
+        None,
+    )
+    # k_proj, or v_proj (of the same size) where an adapter adapts only q and v; OPT's fc1 MLP is not LLaMA's
+    k = next(
+        (
+            f"{block}self_attn.{n}.weight"
+            for n in ("k_proj", "v_proj")
+            if keys.has(f"{block}self_attn.{n}.weight")
+        ),
+        None,
+    )
+    if k is None or keys.has(f"{block}fc1.weight"):
+        return None
+    q = f"{block}self_attn.q_proj.weight"
+    q_shape = keys.shape(q) or (0, 0)
+    d = Detection("llama", "decoder-only transformer (LLaMA/Mistral/Qwen-style)")
+    layers = _blocks(keys, f"{p}layers.", "self_attn.q_proj.weight")
+    d.evidence = [layers.evidence[0], keys.cite(q), keys.cite(k)]
+    d.dimensions = [layers, _size("hidden", q_shape[1], keys.cite(q), _HIDDEN)]
+    if gate is not None:
+        d.evidence.append(keys.cite(gate))
+        d.dimensions.append(
+            _size("intermediate", (keys.shape(gate) or (0,))[0], keys.cite(gate), _INTERMEDIATE)
+        )
+    d.dimensions += _heads(keys, q, k, f"{block}self_attn.q_norm.weight")
+    embed, head = f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight"
+    if keys.has(embed):
+        d.dimensions.append(_size("vocab", (keys.shape(embed) or (0,))[0], keys.cite(embed), _VOCAB))
+        d.embedding_keys = (keys.base + embed,)
+    elif keys.has(head):
+        d.dimensions.append(_size("vocab", (keys.shape(head) or (0,))[0], keys.cite(head), _VOCAB))
+    if keys.has(head):
+        d.head_keys = (keys.base + head,)
+    if keys.has(f"{block}self_attn.q_proj.bias"):
+        d.facts.append(Fact("attention", "q/k/v projections with bias (as Qwen2 has)",
+                            (keys.cite(f"{block}self_attn.q_proj.bias"),)))  # fmt: skip
+    for fact in (
+        _norm(keys, f"{block}input_layernorm.weight"),
+        _rotary(keys, f"{block}self_attn.rotary_emb.inv_freq"),
+        _tied(keys, embed, head),
+    ):
+        if fact is not None:
+            d.facts.append(fact)
+    d.block_prefixes = (keys.base + f"{p}layers.",)
+    return d
+
+
+_GPT2 = re.compile(r"(?P<p>(?:.*\.)?)h\.0\.attn\.c_attn\.weight")
+
+
+def gpt2(keys: ModelKeys) -> Detection | None:
+    """GPT-2: ``h.N`` blocks with a fused Conv1D ``c_attn`` [hidden, 3 × hidden], ``wte``/``wpe``."""
+    found = keys.anchor(_GPT2)
+    if found is None:
+        return None
+    p = found["p"]
+    qkv, fc = f"{p}h.0.attn.c_attn.weight", f"{p}h.0.mlp.c_fc.weight"
+    shape = keys.shape(qkv) or (0, 0)
+    d = Detection("gpt2", "decoder-only transformer (GPT-2-style)")
+    layers = _blocks(keys, f"{p}h.", "attn.c_attn.weight")
+    d.evidence = [layers.evidence[0], keys.cite(qkv)]
+    d.dimensions = [layers, _size("hidden", shape[0], keys.cite(qkv), _HIDDEN)]
+    if keys.has(fc):
+        d.evidence.append(keys.cite(fc))
+        d.dimensions.append(
+            _size("intermediate", (keys.shape(fc) or (0, 0))[1], keys.cite(fc), _INTERMEDIATE)
+        )
+    note = f"fused q/k/v of 3 × {shape[0]:,}: the head count is not determined by shapes alone"
+    d.dimensions.append(Dimension("heads", None, (keys.cite(qkv),), note, _HEADS))
+    wte, head = f"{p}wte.weight", f"{_parent(p, 'transformer.')}lm_head.weight"
+    if keys.has(wte):
+        d.dimensions.append(_size("vocab", (keys.shape(wte) or (0,))[0], keys.cite(wte), _VOCAB))
+        d.embedding_keys = (keys.base + wte,)
+    positions = _learned_positions(keys, f"{p}wpe.weight")
+    if positions is not None:
+        d.facts.append(positions[0])
+        d.dimensions.append(positions[1])
+        d.embedding_keys += (keys.base + f"{p}wpe.weight",)
+    if keys.has(head):
+        d.head_keys = (keys.base + head,)
+    for fact in (_norm(keys, f"{p}h.0.ln_1.weight"), _tied(keys, wte, head)):
+        if fact is not None:
+            d.facts.append(fact)
+    d.block_prefixes = (keys.base + f"{p}h.",)
+    return d
+
+
+_NEOX = re.compile(r"(?P<p>(?:.*\.)?)layers\.0\.attention\.query_key_value\.weight")
+
+
+def gpt_neox(keys: ModelKeys) -> Detection | None:
+    """GPT-NeoX (Pythia): ``layers.N.attention.query_key_value`` [3 × hidden, hidden], ``embed_in``."""
+    found = keys.anchor(_NEOX)
+    if found is None:
+        return None
+    p = found["p"]
+    block = f"{p}layers.0."
+    qkv, fc = f"{block}attention.query_key_value.weight", f"{block}mlp.dense_h_to_4h.weight"
+    shape = keys.shape(qkv) or (0, 0)
+    d = Detection("gpt-neox", "decoder-only transformer (GPT-NeoX-style)")
+    layers = _blocks(keys, f"{p}layers.", "attention.query_key_value.weight")
+    d.evidence = [layers.evidence[0], keys.cite(qkv)]
+    d.dimensions = [layers, _size("hidden", shape[1], keys.cite(qkv), _HIDDEN)]
+    if keys.has(fc):
+        d.dimensions.append(_size("intermediate", (keys.shape(fc) or (0,))[0], keys.cite(fc), _INTERMEDIATE))
+    note = f"fused q/k/v of 3 × {shape[1]:,}: the head count is not determined by shapes alone"
+    d.dimensions.append(Dimension("heads", None, (keys.cite(qkv),), note, _HEADS))
+    embed, head = f"{p}embed_in.weight", f"{_parent(p, 'gpt_neox.')}embed_out.weight"
+    if keys.has(embed):
+        d.dimensions.append(_size("vocab", (keys.shape(embed) or (0,))[0], keys.cite(embed), _VOCAB))
+        d.embedding_keys = (keys.base + embed,)
+    if keys.has(head):
+        d.head_keys = (keys.base + head,)
+    for fact in (
+        _norm(keys, f"{block}input_layernorm.weight"),
+        _rotary(keys, f"{block}attention.rotary_emb.inv_freq"),
+        _tied(keys, embed, head),
+    ):
+        if fact is not None:
+            d.facts.append(fact)
+    d.block_prefixes = (keys.base + f"{p}layers.",)
+    return d
+
+
+_BERT = re.compile(r"(?P<p>(?:.*\.)?)encoder\.layer\.0\.attention\.self\.query\.weight")
+
+
+def bert(keys: ModelKeys) -> Detection | None:
+    """BERT-style encoder: ``encoder.layer.N.attention.self.query`` and ``embeddings.word_embeddings``."""
+    found = keys.anchor(_BERT)
+    if found is None:
+        return None
+    p = found["p"]
+    words = f"{p}embeddings.word_embeddings.weight"
+    if not keys.has(words):
+        return None
+    block = f"{p}encoder.layer.0."
+    q, inter = f"{block}attention.self.query.weight", f"{block}intermediate.dense.weight"
+    d = Detection("bert", "encoder-only transformer (BERT-style)")
+    layers = _blocks(keys, f"{p}encoder.layer.", "attention.self.query.weight")
+    d.evidence = [layers.evidence[0], keys.cite(q), keys.cite(words)]
+    d.dimensions = [layers, _size("hidden", (keys.shape(q) or (0, 0))[1], keys.cite(q), _HIDDEN)]
+    if keys.has(inter):
+        d.dimensions.append(
+            _size("intermediate", (keys.shape(inter) or (0,))[0], keys.cite(inter), _INTERMEDIATE)
+        )
+    d.dimensions += _heads(keys, q, f"{block}attention.self.key.weight", None)
+    d.dimensions.append(_size("vocab", (keys.shape(words) or (0,))[0], keys.cite(words), _VOCAB))
+    d.embedding_keys = tuple(
+        keys.base + f"{p}embeddings.{n}.weight"
+        for n in ("word_embeddings", "position_embeddings", "token_type_embeddings")
+        if keys.has(f"{p}embeddings.{n}.weight")
+    )
+    positions = _learned_positions(keys, f"{p}embeddings.position_embeddings.weight")
+    if positions is not None:
+        d.facts.append(positions[0])
+        d.dimensions.append(positions[1])
+    types = keys.shape(f"{p}embeddings.token_type_embeddings.weight")
+    if types is not None:
+        cite = keys.cite(f"{p}embeddings.token_type_embeddings.weight")
+        d.dimensions.append(_size("token_types", types[0], cite, ("type_vocab_size",)))
+    outer = p[: p.rstrip(".").rfind(".") + 1] if p else ""  # where BertFor… keeps its head
+    heads = [
+        h for h in (f"{outer}cls.predictions.decoder.weight", f"{outer}classifier.weight") if keys.has(h)
+    ]
+    d.head_keys = tuple(keys.base + h for h in heads)
+    norm = _norm(keys, f"{p}embeddings.LayerNorm.weight")
+    if norm is not None:
+        d.facts.append(norm)
+    if heads and heads[0].endswith("decoder.weight"):
+        tied = _tied(keys, words, heads[0])
+        if tied is not None:
+            d.facts.append(tied)
+    d.block_prefixes = (keys.base + f"{p}encoder.layer.",)
+    return d
+
+
+_T5 = re.compile(r"(?P<p>(?:.*\.)?)encoder\.block\.0\.layer\.0\.SelfAttention\.q\.weight")
+
+
+def t5(keys: ModelKeys) -> Detection | None:
+    """T5-style: ``encoder.block.N.layer.0.SelfAttention.q`` (and a decoder's), a ``shared`` embedding."""
+    found = keys.anchor(_T5)
+    if found is None:
+        return None
+    p = found["p"]
+    attn = f"{p}encoder.block.0.layer.0.SelfAttention."
+    q = attn + "q.weight"
+    decoder = keys.has(f"{p}decoder.block.0.layer.0.SelfAttention.q.weight")
+    label = "encoder-decoder transformer (T5-style)" if decoder else "encoder-only transformer (T5 encoder)"
+    d = Detection("t5", label)
+    layers = _blocks(keys, f"{p}encoder.block.", "layer.0.SelfAttention.q.weight", "encoder blocks")
+    d.evidence = [layers.evidence[0], keys.cite(q)]
+    q_shape = keys.shape(q) or (0, 0)
+    d.dimensions = [layers, _size("hidden", q_shape[1], keys.cite(q), _HIDDEN)]
+    if decoder:
+        dec = _blocks(keys, f"{p}decoder.block.", "layer.0.SelfAttention.q.weight", "decoder blocks")
+        d.evidence.append(dec.evidence[0])
+        d.dimensions.append(
+            Dimension("decoder_layers", dec.value, dec.evidence, config_keys=("num_decoder_layers",))
+        )
+    ff = next(
+        (f"{p}encoder.block.0.layer.1.DenseReluDense.{n}.weight" for n in ("wi", "wi_0")
+         if keys.has(f"{p}encoder.block.0.layer.1.DenseReluDense.{n}.weight")),
+        None,
+    )  # fmt: skip
+    if ff is not None:
+        d.dimensions.append(_size("intermediate", (keys.shape(ff) or (0,))[0], keys.cite(ff), _INTERMEDIATE))
+        if ff.endswith("wi_0.weight"):
+            d.facts.append(
+                Fact("variant", "gated feed-forward (wi_0/wi_1, as T5 v1.1 has)", (keys.cite(ff),))
+            )
+    bias = attn + "relative_attention_bias.weight"
+    if keys.has(bias):
+        buckets, heads = (keys.shape(bias) or (0, 0))[:2]
+        cites = (keys.cite(bias), keys.cite(q))
+        note = f"relative_attention_bias has one column per head; inner size {q_shape[0]:,} / {heads} heads"
+        d.dimensions.append(Dimension("heads", heads, cites, "one relative-bias column per head", _HEADS))
+        if heads and q_shape[0] % heads == 0:
+            d.dimensions.append(Dimension("head_dim", q_shape[0] // heads, cites, note, ("d_kv",)))
+        d.facts.append(Fact("positions", f"relative position bias, {buckets} buckets", (keys.cite(bias),)))
+    shared = f"{p}shared.weight"
+    if keys.has(shared):
+        d.dimensions.append(_size("vocab", (keys.shape(shared) or (0,))[0], keys.cite(shared), _VOCAB))
+        d.embedding_keys = (keys.base + shared,)
+    head = f"{p}lm_head.weight"
+    if keys.has(head):
+        d.head_keys = (keys.base + head,)
+    for fact in (
+        _norm(keys, f"{p}encoder.block.0.layer.0.layer_norm.weight"),
+        _tied(keys, shared, head) if decoder else None,
+    ):
+        if fact is not None:
+            d.facts.append(fact)
+    d.block_prefixes = (keys.base + f"{p}encoder.block.", keys.base + f"{p}decoder.block.")
+    return d
+
+
+_RESNET = re.compile(r"(?P<p>(?:.*\.)?)layer1\.0\.conv1\.weight")
+
+#: torchvision's depths: (bottleneck blocks?, blocks per stage) → name.
+_RESNET_DEPTHS: dict[tuple[bool, tuple[int, ...]], str] = {
+    (False, (2, 2, 2, 2)): "ResNet-18", (False, (3, 4, 6, 3)): "ResNet-34", (True, (3, 4, 6, 3)): "ResNet-50",
+    (True, (3, 4, 23, 3)): "ResNet-101", (True, (3, 8, 36, 3)): "ResNet-152",
+}  # fmt: skip
+
+
+def resnet(keys: ModelKeys) -> Detection | None:
+    """torchvision ResNet: a ``conv1``/``bn1`` stem, stages ``layer1`` … ``layer4`` of blocks, ``fc``."""
+    found = keys.anchor(_RESNET)
+    if found is None:
+        return None
+    p = found["p"]
+    stem = f"{p}conv1.weight"
+    if not keys.has(stem):
+        return None
+    stages = tuple(n for s in range(1, 9) if (n := keys.count(f"{p}layer{s}.", "conv1.weight")))
+    bottleneck = keys.has(f"{p}layer1.0.conv3.weight")
+    kind = "bottleneck" if bottleneck else "basic"
+    d = Detection("resnet", "convolutional vision network (ResNet-style)")
+    block_cite = (
+        f"blocks per stage {list(stages)} ({kind} blocks{': layer1.0.conv3 present' if bottleneck else ''})"
+    )
+    d.evidence = [keys.cite(stem), keys.cite(f"{p}layer1.0.conv1.weight"), block_cite]
+    stem_shape = keys.shape(stem) or (0, 0)
+    d.dimensions = [
+        Dimension("layers", sum(stages), (block_cite,), "residual blocks"),
+        _size("stem_width", stem_shape[0], keys.cite(stem)),
+        _size("input_channels", stem_shape[1], keys.cite(stem), ("num_channels",)),
+    ]
+    name = _RESNET_DEPTHS.get((bottleneck, stages))
+    if name is not None:
+        d.facts.append(Fact("variant", f"{name} layout", (block_cite,)))
+    fc = f"{p}fc.weight"
+    if keys.has(fc):
+        d.dimensions.append(_size("classes", (keys.shape(fc) or (0,))[0], keys.cite(fc), ("num_labels",)))
+        d.head_keys = (keys.base + fc, keys.base + f"{p}fc.bias")
+    if keys.has(f"{p}bn1.running_mean"):
+        d.facts.append(
+            Fact("norm", "BatchNorm (running mean and variance)", (keys.cite(f"{p}bn1.running_mean"),))
+        )
+    d.block_prefixes = tuple(keys.base + f"{p}layer{s}." for s in range(1, len(stages) + 1))
+    return d
+
+
+_VIT = re.compile(r"(?P<p>(?:.*\.)?)blocks\.0\.attn\.qkv\.weight")
+
+
+def vit(keys: ModelKeys) -> Detection | None:
+    """Vision transformer (timm naming): ``patch_embed.proj`` conv, ``blocks.N.attn.qkv``, ``pos_embed``."""
+    found = keys.anchor(_VIT)
+    if found is None:
+        return None
+    p = found["p"]
+    patch = f"{p}patch_embed.proj.weight"
+    patch_shape = keys.shape(patch)
+    if patch_shape is None or len(patch_shape) != 4:
+        return None
+    qkv = f"{p}blocks.0.attn.qkv.weight"
+    d = Detection("vit", "vision transformer (ViT-style)")
+    layers = _blocks(keys, f"{p}blocks.", "attn.qkv.weight")
+    d.evidence = [layers.evidence[0], keys.cite(patch), keys.cite(qkv)]
+    d.dimensions = [
+        layers,
+        _size("hidden", patch_shape[0], keys.cite(patch), _HIDDEN),
+        _size("patch_size", patch_shape[2], keys.cite(patch), ("patch_size",)),
+        _size("input_channels", patch_shape[1], keys.cite(patch), ("num_channels",)),
+    ]
+    fc1 = f"{p}blocks.0.mlp.fc1.weight"
+    if keys.has(fc1):
+        d.dimensions.append(
+            _size("intermediate", (keys.shape(fc1) or (0,))[0], keys.cite(fc1), _INTERMEDIATE)
+        )
+    note = f"fused q/k/v of 3 × {patch_shape[0]:,}: the head count is not determined by shapes alone"
+    d.dimensions.append(Dimension("heads", None, (keys.cite(qkv),), note, _HEADS))
+    pos = keys.shape(f"{p}pos_embed")
+    if pos is not None and len(pos) == 3:
+        cls = keys.has(f"{p}cls_token")
+        tokens = f"{pos[1]:,} tokens" + (" (patches and a class token)" if cls else "")
+        d.facts.append(Fact("positions", f"learned absolute, {tokens}", (keys.cite(f"{p}pos_embed"),)))
+    head = f"{p}head.weight"
+    if keys.has(head):
+        d.dimensions.append(_size("classes", (keys.shape(head) or (0,))[0], keys.cite(head), ("num_labels",)))
+        d.head_keys = (keys.base + head,)
+    norm = _norm(keys, f"{p}blocks.0.norm1.weight")
+    if norm is not None:
+        d.facts.append(norm)
+    d.embedding_keys = tuple(
+        keys.base + f"{p}{n}"
+        for n in ("patch_embed.proj.weight", "pos_embed", "cls_token")
+        if keys.has(f"{p}{n}")
+    )
+    d.block_prefixes = (keys.base + f"{p}blocks.",)
+    return d
+
+
+_DOWN = re.compile(r"(?P<p>(?:.*\.)?)down_blocks\.0\.resnets\.0\.conv1\.weight")
+
+
+def unet(keys: ModelKeys) -> Detection | None:
+    """Diffusion UNet (diffusers naming): ``down_blocks``/``up_blocks`` of resnets, a ``time_embedding``."""
+    found = keys.anchor(_DOWN)
+    if found is None:
+        return None
+    p = found["p"]
+    time = f"{p}time_embedding.linear_1.weight"
+    if not keys.has(time):
+        return None
+    d = Detection("unet", "diffusion UNet (diffusers-style)")
+    downs = keys.count(f"{p}down_blocks.", "resnets.0.conv1.weight")
+    d.evidence = [
+        f"{downs} down blocks: {keys.base}{p}down_blocks.0 … {keys.base}{p}down_blocks.{downs - 1}",
+        keys.cite(time),
+    ]
+    widths = [(keys.shape(f"{p}down_blocks.{i}.resnets.0.conv1.weight") or (0,))[0] for i in range(downs)]
+    d.dimensions = [Dimension("layers", downs, (d.evidence[0],), "down blocks", ("down_block_types",))]
+    conv_in = f"{p}conv_in.weight"
+    if keys.has(conv_in):
+        d.dimensions.append(
+            _size("input_channels", (keys.shape(conv_in) or (0, 0))[1], keys.cite(conv_in), ("in_channels",))
+        )
+    d.facts.append(
+        Fact("variant", f"block widths {widths}", (f"{keys.base}{p}down_blocks.N.resnets.0.conv1.weight",))
+    )
+    d.dimensions.append(_size("time_embedding", (keys.shape(time) or (0,))[0], keys.cite(time)))
+    cross = next((k for k in keys.first_block if k.startswith(p) and k.endswith("attn2.to_k.weight")), None)
+    if cross is not None:
+        d.dimensions.append(
+            _size(
+                "cross_attention",
+                (keys.shape(cross) or (0, 0))[1],
+                keys.cite(cross),
+                ("cross_attention_dim",),
+            )
+        )
+    d.block_prefixes = tuple(keys.base + f"{p}{n}" for n in ("down_blocks.", "mid_block.", "up_blocks."))
+    return d
+
+
+def vae(keys: ModelKeys) -> Detection | None:
+    """Diffusion VAE (diffusers AutoencoderKL): ``encoder``/``decoder`` of down/up blocks, ``quant_conv``."""
+    found = keys.anchor(_DOWN)
+    if found is None or not found["p"].endswith("encoder."):
+        return None
+    p = found["p"][: -len("encoder.")]
+    post = f"{p}post_quant_conv.weight"
+    if not keys.has(f"{p}decoder.conv_in.weight"):
+        return None
+    d = Detection("vae", "diffusion VAE (diffusers AutoencoderKL-style)")
+    downs = keys.count(f"{p}encoder.down_blocks.", "resnets.0.conv1.weight")
+    d.evidence = [
+        f"{downs} encoder down blocks: {keys.base}{p}encoder.down_blocks.0 …",
+        keys.cite(f"{p}decoder.conv_in.weight"),
+    ]
+    latent = keys.shape(f"{p}decoder.conv_in.weight") or (0, 0)
+    d.dimensions = [
+        Dimension("layers", downs, (d.evidence[0],), "encoder down blocks"),
+        _size("latent_channels", latent[1], keys.cite(f"{p}decoder.conv_in.weight"), ("latent_channels",)),
+    ]
+    if keys.has(post):
+        d.evidence.append(keys.cite(post))
+    conv_in = f"{p}encoder.conv_in.weight"
+    if keys.has(conv_in):
+        d.dimensions.append(
+            _size("input_channels", (keys.shape(conv_in) or (0, 0))[1], keys.cite(conv_in), ("in_channels",))
+        )
+    d.block_prefixes = (keys.base + f"{p}encoder.", keys.base + f"{p}decoder.")
+    return d
+
+
+def cnn(keys: ModelKeys) -> Detection | None:
+    """Any other network of 2-D convolutions: the family is not named, only what its kernels show."""
+    convs = [(k, t) for k, t in keys.tensors.items() if len(t.shape) == 4 and k.endswith("weight")]
+    if not convs:
+        return None
+    first_key, first = convs[0]
+    d = Detection("cnn", "convolutional network (2-D convolutions; architecture not recognised)")
+    d.evidence = [
+        f"{len(convs):,} 4-D convolution kernels [out, in, kh, kw], "
+        f"the first {first_key} {format_shape(first.shape)}"
+    ]
+    d.dimensions = [
+        Dimension("conv_layers", len(convs), (d.evidence[0],)),
+        Dimension("input_channels", first.shape[1], (f"{first_key} {format_shape(first.shape)}",)),
+    ]
+    bn = next((k for k in keys.tensors if k.endswith(".running_mean")), None)
+    if bn is not None:
+        d.facts.append(
+            Fact(
+                "norm",
+                "BatchNorm (running mean and variance)",
+                (f"{bn} {format_shape(keys.tensors[bn].shape)}",),
+            )
+        )
+    return d
+
+
+#: Every rule, most specific first: the first that matches names the family.
+RULES: tuple[Callable[[ModelKeys], Detection | None], ...] = (
+    t5, bert, llama, gpt_neox, gpt2, vit, vae, unet, resnet, cnn,
+)  # fmt: skip

@@ -1,0 +1,398 @@
+"""The model card: what model a checkpoint holds, read from its tensors' names, shapes and dtypes.
+
+Family and sizes come from the rule sets of ``architecture_rules``; adapters, wrapper prefixes and
+training parts from the key names; sizes at other dtypes from ``dtypes``. Every claim carries the
+keys and shapes it rests on, and what the static read cannot tell (equal bytes, a head count the
+shapes leave open) is said. Nothing is loaded and nothing runs. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .architecture_rules import RULES, Detection, Dimension, Fact, ModelKeys
+from .dtypes import DTYPES
+from .formatting import count_of, format_bytes, format_params, format_shape
+from .hf_config import ModelConfig, read_config
+from .host_memory import available_memory
+from .model import CheckpointIndex, Node, TensorInfo, tensor_totals
+from .optimizer_map import count_model, find_optimizers
+from .training_parts import TrainingPart, training_parts
+
+#: Prefixes a wrapper adds to every key, and what adds them.
+WRAPPER_PREFIXES = (
+    ("module.", "DataParallel/DistributedDataParallel"),
+    ("_orig_mod.", "torch.compile"),
+    ("base_model.model.", "PEFT"),
+)
+#: The prefixes the export's "Strip prefixes" removes to give the plain model's keys.
+STRIPPABLE = frozenset({"module.", "_orig_mod."})
+
+#: Dtypes the card sizes the weights at: (label, bytes per element as a fraction numerator/denominator).
+SIZE_DTYPES = (
+    ("bf16", DTYPES["bfloat16"].itemsize, 1), ("fp16", DTYPES["float16"].itemsize, 1),
+    ("fp8", DTYPES["float8_e4m3fn"].itemsize, 1), ("int8", DTYPES["int8"].itemsize, 1),
+    ("int4", 1, 2),  # two 4-bit values per byte, as packed int4 weights store them
+)  # fmt: skip
+
+UNRECOGNISED = "unrecognised"
+WEIGHTS_ONLY_NOTE = "sizes and fits count only the weights (no activations, KV cache or framework overhead)"
+
+_ADAPTER_ONLY = (
+    "read from the shapes the adapter's modules adapt (lora_B rows × lora_A columns); "
+    "the base weights are not in the file"
+)
+#: What only the base model's weights could show, said nothing about for an adapter alone.
+_BASE_WEIGHT_TOPICS = frozenset({"positions", "tied_embeddings", "norm"})
+_LORA_PAIRS = ((".lora_A.", ".lora_B."), (".lora_down.", ".lora_up."))
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A prefix every model key starts with, and the wrapper that adds it."""
+
+    prefix: str
+    wrapper: str
+    keys: int
+
+    @property
+    def strippable(self) -> bool:
+        return self.prefix in STRIPPABLE
+
+
+@dataclass
+class LoraInfo:
+    """A LoRA adapter's modules: rank per target, the modules it adapts, and alpha where stored."""
+
+    ranks: dict[str, list[int]] = field(default_factory=dict)  # target name (q_proj) → ranks seen
+    modules: int = 0
+    alpha: str = ""  # where alpha is stored, or its value from adapter_config.json
+    evidence: list[str] = field(default_factory=list)
+    adapter_only: bool = False  # no base weights in the file
+    added: list[str] = field(default_factory=list)  # keys of the adapted modules, added for the rules
+
+
+@dataclass(frozen=True)
+class DeviceFit:
+    """Whether the weights at the stored dtype fit a device's free memory (weights only)."""
+
+    device: str
+    free_bytes: int
+    fits: bool
+
+
+@dataclass
+class ModelCard:
+    """Everything the card says about one checkpoint (see the module docstring)."""
+
+    family: str = UNRECOGNISED
+    label: str = "unrecognised: no rule set matched the key names"
+    evidence: list[str] = field(default_factory=list)
+    dimensions: list[Dimension] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    model_key: str | None = None  # the model part's key ("" for the whole file), None when not told
+    prefixes: list[Prefix] = field(default_factory=list)
+    lora: LoraInfo | None = None
+    training: list[TrainingPart] = field(default_factory=list)
+    params: int = 0
+    params_by_part: dict[str, int] = field(default_factory=dict)  # embeddings, blocks, head, other
+    stored_bytes: int = 0
+    stored_dtypes: dict[str, int] = field(default_factory=dict)
+    bytes_at: dict[str, int] = field(default_factory=dict)  # bf16, fp16, fp8, int8, int4
+    fits: list[DeviceFit] = field(default_factory=list)
+    config: ModelConfig | None = None
+    contradictions: list[str] = field(default_factory=list)
+
+    def split_params(self) -> dict[str, int]:
+        """The parts that hold parameters, when the family tells more than one part; else empty."""
+        held = {name: n for name, n in self.params_by_part.items() if n}
+        return held if set(held) - {"other"} else {}
+
+    def dimension(self, name: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``model_card`` object of ``info --json`` (its fields: README, "``info --json``")."""
+        return {
+            "family": self.family,
+            "label": self.label,
+            "evidence": self.evidence,
+            "dimensions": {
+                d.name: {"value": d.value, "evidence": list(d.evidence), "note": d.note}
+                | ({"per_kv_head": d.per_kv_head} if d.per_kv_head is not None else {})
+                for d in self.dimensions
+            },
+            "facts": [{"topic": f.topic, "text": f.text, "evidence": list(f.evidence)} for f in self.facts],
+            "model_key": self.model_key,
+            "prefixes": [{"prefix": p.prefix, "wrapper": p.wrapper, "keys": p.keys} for p in self.prefixes],
+            "lora": None
+            if self.lora is None
+            else {
+                "ranks": self.lora.ranks,
+                "modules": self.lora.modules,
+                "alpha": self.lora.alpha or None,
+                "adapter_only": self.lora.adapter_only,
+                "evidence": self.lora.evidence,
+            },
+            "training": [
+                {"role": t.role, "key": t.key, "text": t.text, "evidence": list(t.evidence)}
+                for t in self.training
+            ],
+            "params": self.params,
+            "params_by_part": self.params_by_part,
+            "stored_bytes": self.stored_bytes,
+            "stored_dtypes": self.stored_dtypes,
+            "bytes_at": self.bytes_at,
+            "fits": [{"device": f.device, "free_bytes": f.free_bytes, "fits": f.fits} for f in self.fits],
+            "memory_note": WEIGHTS_ONLY_NOTE,
+            "config": None
+            if self.config is None or not (self.config.paths or self.config.problems)
+            else {"paths": self.config.paths, "values": self.config.shown, "problems": self.config.problems},
+            "contradictions": self.contradictions,
+        }
+
+
+# -- building the card ---------------------------------------------------------------------------
+
+
+def _model_part(index: CheckpointIndex, optimizers: list[Node]) -> tuple[Node, Node | None, str, int]:
+    """(the node whose tensors are the model's, the model part or None, its keys' prefix, its params):
+    the part that ``count_model`` tells is the model, else the whole file."""
+    found = count_model(index, optimizers)
+    if found is None:
+        return index.root, None, "", index.total_params
+    part = found.part
+    return part, part, (part.key + "." if part.key else ""), found.params
+
+
+def _wrappers(tensors: Mapping[str, TensorInfo], base: str) -> tuple[str, list[Prefix]]:
+    """The wrapper prefixes every key carries (``module._orig_mod.`` …), added to ``base``."""
+    found: list[Prefix] = []
+    changed = bool(tensors)
+    while changed:
+        changed = False
+        for prefix, wrapper in WRAPPER_PREFIXES:
+            start = base + prefix
+            if all(k.startswith(start) for k in tensors):
+                found.append(Prefix(prefix, wrapper, len(tensors)))
+                base, changed = start, True
+    return base, found
+
+
+def _lora(
+    tensors: dict[str, TensorInfo], lora_keys: list[str], config: Mapping[str, object]
+) -> LoraInfo | None:
+    """LoRA pairs (PEFT's ``lora_A``/``lora_B``, kohya's ``lora_down``/``lora_up``); the modules they
+    adapt are added to ``tensors`` with the shape they adapt (lora_B rows × lora_A columns) when the
+    file does not hold them, so the family can be read from an adapter alone."""
+    if not lora_keys:
+        return None
+    info = LoraInfo()
+    added: dict[str, TensorInfo] = {}
+    for key in lora_keys:
+        for down, up in _LORA_PAIRS:
+            at = key.find(down)
+            if at < 0:
+                continue
+            module, rest = key[:at], key[at + len(down) :]
+            a = tensors[key]
+            b = tensors.get(module + up + rest)
+            if not a.shape:
+                continue
+            rank = a.shape[0]
+            target = module.rsplit(".", 1)[-1]
+            ranks = info.ranks.setdefault(target, [])
+            if rank not in ranks:
+                ranks.append(rank)
+                info.evidence.append(f"{key} {format_shape(a.shape)}")
+            info.modules += 1
+            if (
+                b is not None
+                and len(b.shape) >= 2
+                and len(a.shape) >= 2
+                and module + ".weight" not in tensors
+            ):
+                added[module + ".weight"] = replace(a, shape=(b.shape[0], a.shape[1]), storage_key="")
+            if module + ".alpha" in tensors and not info.alpha:
+                info.alpha = f"stored in {module}.alpha (a tensor: its value needs reading the data)"
+    if not info.modules:
+        return None
+    alpha = config.get("lora_alpha")
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and not info.alpha:
+        info.alpha = f"{alpha} (adapter_config.json lora_alpha)"
+    info.adapter_only = bool(added) and len(added) == info.modules
+    tensors.update(added)
+    info.added = list(added)
+    return info
+
+
+def _apply(rule: Callable[[ModelKeys], Detection | None], keys: ModelKeys) -> Detection | None:
+    """A rule's finding; a rule whose named tensors have other ranks than its family gives them
+    (a 1-D ``q_proj.weight``) does not match, so a malformed file gets a card, never a traceback."""
+    try:
+        return rule(keys)
+    except (IndexError, ValueError, TypeError, ZeroDivisionError):
+        return None
+
+
+def _dtype(info: TensorInfo) -> str:
+    return info.dtype
+
+
+def _numel(info: TensorInfo) -> int:
+    return info.numel
+
+
+def _parts(
+    tensors: Mapping[str, TensorInfo], added: set[str], params: int, found: Detection | None
+) -> dict[str, int]:
+    """Elements by part: embeddings, output head, everything outside the repeated blocks, and the
+    blocks as the rest (one pass that skips block keys early: the blocks are nearly every tensor).
+    ``added`` are keys the card added for the rules (an adapter's modules), not tensors of the file."""
+    if found is None or not found.block_prefixes:
+        return {"other": params}
+    embeddings = [tensors[k] for k in found.embedding_keys if k in tensors and k not in added]
+    views = {(t.storage_key, t.storage_offset) for t in embeddings if t.storage_key}
+    heads = [  # a head tied to the embedding is counted once, with the embedding
+        t
+        for k in found.head_keys
+        if (t := tensors.get(k)) is not None
+        and k not in added
+        and (not t.storage_key or (t.storage_key, t.storage_offset) not in views)
+    ]
+    skip = set(found.embedding_keys) | set(found.head_keys) | added
+    blocks = found.block_prefixes
+    other = sum(t.numel for k, t in tensors.items() if not k.startswith(blocks) and k not in skip)
+    emb, head = sum(map(_numel, embeddings)), sum(map(_numel, heads))
+    return {"embeddings": emb, "blocks": max(params - emb - head - other, 0), "head": head, "other": other}
+
+
+def _contradictions(card: ModelCard, config: Mapping[str, object], keys: ModelKeys) -> list[str]:
+    """Sentences where config.json and the shapes disagree on a size."""
+    out: list[str] = []
+    for d in card.dimensions:
+        found = keys.config_int(*d.config_keys) if d.value is not None else None
+        if found is not None and found[1] != d.value and f"config.json {found[0]}" not in d.note:
+            out.append(
+                f"config says {found[0]} {found[1]:,}; the shapes give {d.name} {d.value:,} "
+                f"({d.evidence[0]})."
+            )
+    heads, kv = keys.config_int("num_attention_heads"), keys.config_int("num_key_value_heads")
+    kv_dim = card.dimension("kv_heads")
+    ratio = kv_dim.per_kv_head if kv_dim is not None and kv_dim.value is None else None
+    if heads is not None and ratio is not None:
+        stated = heads[1] // kv[1] if kv is not None and kv[1] else 1
+        if stated != ratio:
+            shown = f"{heads[1]} heads" + (
+                f" with {kv[1]} KV heads" if kv is not None else " and no num_key_value_heads"
+            )
+            out.append(
+                f"config says {shown}; the q/k projection shapes imply {ratio} query heads per KV head."
+            )
+    rank = keys.config_int("r")
+    if rank is not None and card.lora is not None and any(r != [rank[1]] for r in card.lora.ranks.values()):
+        ranks = ", ".join(f"{t} {'/'.join(map(str, r))}" for t, r in card.lora.ranks.items())
+        out.append(f"adapter_config.json says r {rank[1]}; the lora_A shapes give ranks {ranks}.")
+    tie = config.get("tie_word_embeddings")
+    tied = next((f for f in card.facts if f.topic == "tied_embeddings"), None)
+    if tie is False and tied is not None and tied.text.startswith("tied:"):
+        out.append("config says tie_word_embeddings false; the head and the embedding are one storage.")
+    if tie is False and tied is not None and tied.text.startswith("no output head"):
+        out.append("config says tie_word_embeddings false; the file stores no output head.")
+    return out
+
+
+def build_model_card(
+    index: CheckpointIndex, config: ModelConfig | None = None, free_memory: Mapping[str, int] | None = None
+) -> ModelCard:
+    """The card of a static read (see the module docstring). ``config`` is what ``hf_config.read_config``
+    found beside the file; ``free_memory`` maps a device to its free bytes, for the fit lines."""
+    settings: Mapping[str, object] = config.values if config is not None else {}
+    optimizers = find_optimizers(index)
+    holder, part, base, params = _model_part(index, optimizers)
+    card = ModelCard(model_key=part.key if part is not None else None, params=params, config=config)
+    dtypes = card.stored_dtypes
+    tensors: dict[str, TensorInfo] = {n.key: n.tensor for n in holder.tensors() if n.tensor is not None}
+    held = len(tensors)
+    for dtype in map(_dtype, tensors.values()):
+        dtypes[dtype] = dtypes.get(dtype, 0) + 1
+    first_block = [k for k in tensors if ".0." in k or k.startswith("0.")]
+    lora_keys = [k for k in tensors if "lora_" in k]
+    base, card.prefixes = _wrappers(tensors, base)
+    card.lora = _lora(tensors, lora_keys, settings)
+    if card.lora is not None:
+        first_block += [k for k in card.lora.added if ".0." in k]
+    keys = ModelKeys(tensors, base, settings, first_block)
+    found = next((d for rule in RULES if (d := _apply(rule, keys)) is not None), None)
+    if found is not None:
+        card.family, card.label, card.evidence = found.family, found.label, found.evidence
+        card.dimensions, card.facts = found.dimensions, found.facts
+        if card.lora is not None and card.lora.adapter_only:
+            card.label = f"LoRA adapter of a {card.label}"
+            card.facts = [f for f in card.facts if f.topic not in _BASE_WEIGHT_TOPICS]  # not in the file
+            card.facts.append(Fact("adapter", _ADAPTER_ONLY))
+    card.training = training_parts(index, part, optimizers)
+    card.params_by_part = _parts(tensors, set(card.lora.added) if card.lora else set(), params, found)
+    whole = part is None or (part is index.root and held == index.tensor_count)
+    card.stored_bytes = index.total_bytes if whole else tensor_totals(holder.tensors()).nbytes
+    card.bytes_at = {label: params * num // den for label, num, den in SIZE_DTYPES}
+    for device, free in (free_memory or {}).items():
+        card.fits.append(DeviceFit(device, free, card.stored_bytes <= free))
+    card.contradictions = _contradictions(card, settings, keys)
+    return card
+
+
+def read_model_card(index: CheckpointIndex) -> ModelCard:
+    """The card ``info`` and the window show: with the config files beside the checkpoint and the
+    memory this computer has available now."""
+    free = available_memory()
+    return build_model_card(index, read_config(index.path), {"cpu": free} if free is not None else None)
+
+
+# -- the card as text ------------------------------------------------------------------------------
+
+
+def _dimension_text(d: Dimension) -> str:
+    value = f"{d.value:,}" if d.value is not None else "not determined"
+    return f"{d.name.replace('_', ' ')}: {value}" + (f" ({d.note})" if d.note else "")
+
+
+def _because(evidence: tuple[str, ...] | list[str]) -> str:
+    return f"  ← {'; '.join(evidence[:2])}" if evidence else ""
+
+
+def card_lines(card: ModelCard) -> list[str]:
+    """The card as ``info`` prints it: one claim a line, ``←`` the keys and shapes it rests on (raw
+    strings: the caller escapes them)."""
+    lines = [f"model card: {card.label}"]
+    lines += [f"  ← {e}" for e in card.evidence]
+    lines += [f"  · {_dimension_text(d)}{_because(d.evidence)}" for d in card.dimensions]
+    lines += [f"  · {f.topic.replace('_', ' ')}: {f.text}{_because(f.evidence)}" for f in card.facts]
+    for p in card.prefixes:
+        strip = "; export with “strip prefixes” to remove it" if p.strippable else ""
+        lines.append(f"  · prefix: every key starts with {p.prefix} ({p.wrapper}{strip})")
+    if card.lora is not None:
+        ranks = ", ".join(f"{t} r={'/'.join(map(str, r))}" for t, r in card.lora.ranks.items())
+        alpha = card.lora.alpha or "not stored"
+        lines.append(f"  · LoRA: {count_of(card.lora.modules, 'module')}, {ranks}; alpha: {alpha}"
+                     f"{_because(card.lora.evidence)}")  # fmt: skip
+    lines += [f"  · {t.role}: {t.key}: {t.text}{_because(t.evidence)}" for t in card.training]
+    parts = ", ".join(f"{name} {format_params(n)}" for name, n in card.split_params().items())
+    lines.append(f"  · params: {format_params(card.params)}" + (f" ({parts})" if parts else ""))
+    at = ", ".join(f"{label} {format_bytes(n)}" for label, n in card.bytes_at.items())
+    lines.append(
+        f"  · weights: {format_bytes(card.stored_bytes)} as stored ({', '.join(card.stored_dtypes)}); at {at}"
+    )
+    for fit in card.fits:
+        verdict = "fit" if fit.fits else "do not fit"
+        lines.append(f"  · {fit.device}: the weights {verdict} in {format_bytes(fit.free_bytes)} free")
+    lines.append(f"  · note: {WEIGHTS_ONLY_NOTE}")
+    if card.config is not None:
+        for path in card.config.paths:
+            shown = ", ".join(f"{k}={v}" for k, v in card.config.shown.items())
+            lines.append(f"  · config: {path}" + (f": {shown}" if shown else ""))
+        lines += [f"  · config: {p}" for p in card.config.problems]
+    lines += [f"  · contradiction: {c}" for c in card.contradictions]
+    return lines

@@ -1,0 +1,285 @@
+"""The model card of each family's key layout: family, sizes and the evidence each claim rests on."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from inspector.core.hf_config import read_config
+from inspector.core.model_card import ModelCard, build_model_card, card_lines
+from inspector.core.peek import peek
+from tests import model_card_fixtures as fx
+from tests.layouts import write_dcp, write_hf_set
+
+
+def _card(path: Path) -> ModelCard:
+    index = peek(path)
+    return build_model_card(index, read_config(index.path))
+
+
+def _value(card: ModelCard, name: str) -> int | None:
+    dim = card.dimension(name)
+    assert dim is not None, f"no {name} in {[d.name for d in card.dimensions]}"
+    return dim.value
+
+
+def _fact(card: ModelCard, topic: str) -> str:
+    return next(f.text for f in card.facts if f.topic == topic)
+
+
+def _save(path: Path, shapes: fx.Shapes) -> Path:
+    torch.save({k: torch.zeros(s) for k, s in shapes.items()}, path)
+    return path
+
+
+def test_llama_layout_gives_layers_sizes_and_grouped_query_attention_without_a_head_count(
+    tmp_path: Path,
+) -> None:
+    card = _card(fx.write_safetensors(tmp_path / "model.safetensors", fx.llama(layers=3, kv=16)))
+    assert card.family == "llama"
+    assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "intermediate")) == (3, 64, 128)
+    assert _value(card, "vocab") == 100
+    assert card.evidence[0] == "3 blocks: model.layers.0 … model.layers.2"
+    assert "model.layers.0.self_attn.k_proj.weight [16, 64]" in card.evidence
+    heads, kv = card.dimension("heads"), card.dimension("kv_heads")
+    assert heads is not None and heads.value is None and "not determined" in heads.note
+    assert kv is not None and kv.value is None and "4 query heads per KV head" in kv.note
+    assert kv.per_kv_head == 4 and card.to_json()["dimensions"]["kv_heads"]["per_kv_head"] == 4
+    assert _fact(card, "norm").startswith("RMSNorm")
+    assert "needs reading the data" in _fact(card, "tied_embeddings")  # safetensors: two storages
+    assert card.params_by_part["embeddings"] == 100 * 64 and card.params_by_part["head"] == 100 * 64
+    assert card.bytes_at["bf16"] == card.params * 2 and card.bytes_at["int4"] == card.params // 2
+    assert card.stored_bytes == card.params * 4
+
+
+def test_config_beside_the_file_names_the_heads_and_its_contradictions_are_said(tmp_path: Path) -> None:
+    fx.write_safetensors(tmp_path / "model.safetensors", fx.llama(layers=2, hidden=64, kv=16))
+    config = {"num_attention_heads": 4, "num_key_value_heads": 4, "num_hidden_layers": 3, "hidden_size": 64}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    card = _card(tmp_path / "model.safetensors")
+    assert (_value(card, "heads"), _value(card, "kv_heads"), _value(card, "head_dim")) == (4, 1, 16)
+    assert card.config is not None and card.config.shown["num_attention_heads"] == 4
+    text = " ".join(card.contradictions)
+    assert "config says num_hidden_layers 3; the shapes give layers 2" in text
+    assert "config says num_key_value_heads 4; the shapes give kv_heads 1" in text
+
+
+def test_a_config_head_count_that_does_not_divide_the_projections_is_a_contradiction(tmp_path: Path) -> None:
+    fx.write_safetensors(tmp_path / "model.safetensors", fx.llama(hidden=64, kv=16))
+    (tmp_path / "config.json").write_text(json.dumps({"num_attention_heads": 48, "num_key_value_heads": 48}))
+    card = _card(tmp_path / "model.safetensors")
+    assert _value(card, "heads") is None
+    assert card.contradictions == [
+        "config says 48 heads with 48 KV heads; the q/k projection shapes imply 4 query heads per KV head."
+    ]
+
+
+def test_a_config_that_is_not_json_is_one_sentence_and_the_card_stands(tmp_path: Path) -> None:
+    fx.write_safetensors(tmp_path / "model.safetensors", fx.llama())
+    (tmp_path / "config.json").write_text("{not json")
+    card = _card(tmp_path / "model.safetensors")
+    assert card.family == "llama"
+    assert card.config is not None and card.config.problems[0].startswith(
+        "config.json beside the checkpoint is not"
+    )
+
+
+def test_a_per_head_norm_determines_the_head_count(tmp_path: Path) -> None:
+    shapes = fx.llama(layers=1, hidden=64, kv=16) | {
+        "model.layers.0.self_attn.q_norm.weight": (8,),
+        "model.layers.0.self_attn.k_norm.weight": (8,),
+    }  # Qwen3's q_norm is [head_dim]
+    card = _card(fx.write_safetensors(tmp_path / "qwen3.safetensors", shapes))
+    assert (_value(card, "head_dim"), _value(card, "heads"), _value(card, "kv_heads")) == (8, 8, 2)
+
+
+def test_gpt2_tied_head_is_one_storage_in_a_torch_save(tmp_path: Path) -> None:
+    state = {k: torch.zeros(s) for k, s in fx.gpt2(layers=4).items()}
+    state["lm_head.weight"] = state["transformer.wte.weight"]  # as GPT2LMHeadModel ties them
+    torch.save(state, tmp_path / "gpt2.pt")
+    card = _card(tmp_path / "gpt2.pt")
+    assert card.family == "gpt2"
+    assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "intermediate")) == (4, 32, 128)
+    assert (_value(card, "vocab"), _value(card, "max_positions")) == (50, 16)
+    assert _value(card, "heads") is None
+    assert _fact(card, "tied_embeddings").startswith("tied: the head and the embedding are one storage")
+    assert _fact(card, "positions") == "learned absolute, 16 positions"
+    assert _fact(card, "norm").startswith("LayerNorm")
+    assert card.params_by_part["head"] == 0  # counted once, with the embedding
+
+
+def test_bert_encoder(tmp_path: Path) -> None:
+    card = _card(fx.write_safetensors(tmp_path / "bert.safetensors", fx.bert(layers=3)))
+    assert card.family == "bert"
+    assert card.label.startswith("encoder-only")
+    assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "intermediate")) == (3, 32, 64)
+    assert (_value(card, "vocab"), _value(card, "max_positions"), _value(card, "token_types")) == (60, 24, 2)
+    assert "bert.encoder.layer.0.attention.self.query.weight [32, 32]" in card.evidence
+    kv = card.dimension("kv_heads")
+    assert kv is not None and kv.value is None and kv.note.startswith("as many KV heads as query heads")
+    assert card.params_by_part["head"] == 2 * 32  # classifier.weight
+
+
+def test_t5_relative_bias_determines_heads(tmp_path: Path) -> None:
+    card = _card(fx.write_safetensors(tmp_path / "t5.safetensors", fx.t5(layers=2, heads=4, d_kv=8)))
+    assert card.family == "t5" and card.label.startswith("encoder-decoder")
+    assert (_value(card, "layers"), _value(card, "decoder_layers")) == (2, 2)
+    assert (_value(card, "hidden"), _value(card, "heads"), _value(card, "head_dim")) == (32, 4, 8)
+    assert (_value(card, "intermediate"), _value(card, "vocab")) == (64, 40)
+    assert _fact(card, "positions") == "relative position bias, 32 buckets"
+    assert _fact(card, "norm").startswith("RMSNorm")
+
+
+def test_resnet18_by_its_stages(tmp_path: Path) -> None:
+    card = _card(_save(tmp_path / "resnet18.pth", fx.resnet18(classes=10)))
+    assert card.family == "resnet"
+    assert _fact(card, "variant") == "ResNet-18 layout"
+    assert (_value(card, "classes"), _value(card, "input_channels"), _value(card, "layers")) == (10, 3, 8)
+    assert _fact(card, "norm").startswith("BatchNorm")
+
+
+def test_vit_patches_and_tokens(tmp_path: Path) -> None:
+    card = _card(fx.write_safetensors(tmp_path / "vit.safetensors", fx.vit(layers=2, patch=4, tokens=17)))
+    assert card.family == "vit"
+    assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "patch_size")) == (2, 32, 4)
+    assert _fact(card, "positions") == "learned absolute, 17 tokens (patches and a class token)"
+
+
+def test_diffusion_unet_and_vae(tmp_path: Path) -> None:
+    unet = _card(fx.write_safetensors(tmp_path / "unet.safetensors", fx.unet(cross=12)))
+    assert unet.family == "unet" and _value(unet, "cross_attention") == 12 and _value(unet, "layers") == 2
+    vae = _card(fx.write_safetensors(tmp_path / "vae.safetensors", fx.vae(latent=4)))
+    assert vae.family == "vae" and _value(vae, "latent_channels") == 4
+
+
+def test_peft_lora_adapter_gives_ranks_targets_alpha_and_its_base_family(tmp_path: Path) -> None:
+    fx.write_safetensors(tmp_path / "adapter_model.safetensors", fx.peft_lora(layers=2, rank=8))
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "lora_alpha": 16}))
+    card = _card(tmp_path / "adapter_model.safetensors")
+    assert card.lora is not None
+    assert card.lora.ranks == {"q_proj": [8], "v_proj": [8]}
+    assert card.lora.modules == 4 and card.lora.adapter_only
+    assert card.lora.alpha.startswith("16")
+    assert [p.prefix for p in card.prefixes] == ["base_model.model."]
+    assert card.family == "llama" and _value(card, "layers") == 2
+    assert card.label == "LoRA adapter of a decoder-only transformer (LLaMA/Mistral/Qwen-style)"
+    assert {f.topic for f in card.facts} == {
+        "adapter"
+    }  # nothing about positions or ties the file cannot show
+    kv = card.dimension("kv_heads")
+    assert kv is not None and "4 query heads per KV head" in kv.note  # from lora_B's rows
+
+
+def test_adapter_config_rank_that_the_shapes_contradict_is_said(tmp_path: Path) -> None:
+    fx.write_safetensors(tmp_path / "adapter_model.safetensors", fx.peft_lora(rank=8))
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 4}))
+    card = _card(tmp_path / "adapter_model.safetensors")
+    assert card.contradictions == [
+        "adapter_config.json says r 4; the lora_A shapes give ranks q_proj 8, v_proj 8."
+    ]
+
+
+def test_dataparallel_and_compile_prefixes_are_named_and_seen_through(tmp_path: Path) -> None:
+    shapes = {f"module._orig_mod.{k}": s for k, s in fx.resnet18().items()}
+    card = _card(_save(tmp_path / "ddp.pth", shapes))
+    assert [(p.prefix, p.strippable) for p in card.prefixes] == [("module.", True), ("_orig_mod.", True)]
+    assert card.family == "resnet"
+    assert any("strip prefixes" in line for line in card_lines(card))
+
+
+def test_training_checkpoint_parts(tmp_path: Path) -> None:
+    model = torch.nn.Linear(4, 3)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 4)).sum().backward()
+    opt.step()
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3)
+    torch.save(
+        {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+         "epoch": 7, "ema": model.state_dict()},
+        tmp_path / "train.pt",
+    )  # fmt: skip
+    card = _card(tmp_path / "train.pt")
+    assert card.model_key == "model" and card.params == 15
+    roles = {t.role: t for t in card.training}
+    assert roles["optimizer"].text.startswith("AdamW, state for 2 parameters")
+    assert roles["scheduler"].text == "StepLR"
+    assert roles["epoch"].text == "epoch = 7"
+    assert roles["ema"].key == "ema"
+
+
+@pytest.mark.parametrize("layout", ["hf-sharded", "dcp"])
+def test_shard_sets_and_dcp_folders_get_the_same_card(layout: str, tmp_path: Path) -> None:
+    state = {k: torch.zeros(s) for k, s in fx.llama(layers=3).items()}
+    path = (
+        write_hf_set(tmp_path / "set", state)
+        if layout == "hf-sharded"
+        else write_dcp(tmp_path / "dcp", state)
+    )
+    (Path(path).parent if layout == "hf-sharded" else Path(path)).joinpath("config.json").write_text(
+        json.dumps({"num_attention_heads": 4})
+    )
+    card = _card(Path(path))
+    assert card.family == "llama" and _value(card, "layers") == 3 and _value(card, "heads") == 4
+    assert card.params == sum(t.numel() for t in state.values())
+
+
+@pytest.mark.parametrize(
+    ("family", "key", "shape"),
+    [
+        ("llama", "model.layers.0.self_attn.q_proj.weight", (64,)),
+        ("llama", "model.layers.0.self_attn.k_proj.weight", ()),
+        ("llama", "model.embed_tokens.weight", (0,)),
+        ("t5", "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", (32,)),
+        ("resnet", "conv1.weight", (4,)),
+        ("vit", "patch_embed.proj.weight", (32, 3)),
+        ("gpt2", "transformer.h.0.attn.c_attn.weight", (5,)),
+    ],
+)
+def test_a_family_tensor_of_another_rank_gives_a_card_not_a_traceback(
+    family: str, key: str, shape: tuple[int, ...], tmp_path: Path
+) -> None:
+    shapes = {"llama": fx.llama, "t5": fx.t5, "resnet": fx.resnet18, "vit": fx.vit, "gpt2": fx.gpt2}[family]()
+    card = _card(fx.write_safetensors(tmp_path / "odd.safetensors", shapes | {key: shape}))
+    assert card_lines(card)[0].startswith("model card: ")
+
+
+def test_unrecognised_keys_say_so(tmp_path: Path) -> None:
+    card = _card(fx.write_safetensors(tmp_path / "x.safetensors", {"alpha": (3,), "beta.gamma": (2, 2)}))
+    assert card.family == "unrecognised" and card.evidence == [] and card.dimensions == []
+
+
+def test_fits_counts_the_stored_weights_against_free_memory(tmp_path: Path) -> None:
+    index = peek(fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()))
+    card = build_model_card(index, free_memory={"cpu": 10**9, "cuda:0": 1000})
+    assert [(f.device, f.fits) for f in card.fits] == [("cpu", True), ("cuda:0", False)]
+    assert "count only the weights" in card_lines(card)[-1]
+
+
+def _best_of(runs: int, work: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.timed
+def test_card_of_100000_tensors_costs_a_few_walks_of_the_tree(tmp_path: Path) -> None:
+    """The card passes over the tensors once (plus the model part's count, shared with ``info``'s
+    summary): it costs a few times listing the tensors, measured in the same run because
+    the machine is shared (idle, both are tens of milliseconds)."""
+    layers = 100_000 // 9
+    shapes = fx.llama(layers=layers, hidden=2, inter=2, kv=1, vocab=2)
+    index = peek(fx.write_safetensors(tmp_path / "big.safetensors", shapes))
+    assert index.tensor_count > 100_000
+    walk = _best_of(5, lambda: list(index.root.tensors()))
+    card = build_model_card(index)
+    spent = _best_of(5, lambda: build_model_card(index))
+    assert card.family == "llama" and _value(card, "layers") == layers
+    assert spent < 8 * walk, f"card {spent * 1000:.0f} ms, listing the tensors {walk * 1000:.0f} ms"
