@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 @dataclass
@@ -155,3 +156,14 @@ def range_server(latency: float = 0.0) -> Iterator[RangeServer]:
         server.released.set()
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+def file_facts(*reports: dict[str, Any]) -> None:
+    """Drop from ``info --json`` reports what is not a fact of the file: where it was read from and
+    this computer's free memory in the model card's fit lines."""
+    for report in reports:
+        report.pop("path", None)
+        report.pop("remote", None)
+        card = report.get("model_card")
+        if isinstance(card, dict):
+            card.pop("fits", None)

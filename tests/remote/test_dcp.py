@@ -11,7 +11,7 @@ import torch
 
 from inspector.cli import main
 from tests.layouts import write_dcp
-from tests.remote.servers import RangeServer
+from tests.remote.servers import RangeServer, file_facts
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -26,7 +26,7 @@ def _info(capsys: pytest.CaptureFixture[str], target: str) -> tuple[int, dict[st
 
 def _same_tree(remote: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
     cost = remote.pop("remote")
-    remote.pop("path"), local.pop("path")
+    file_facts(remote, local)
     assert remote == local and {t["key"] for t in remote["tensors"]} == {"w", "b"}
     return cost
 

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from inspector.cli import main
-from tests.remote.servers import RangeServer
+from tests.remote.servers import RangeServer, file_facts
 from tests.remote.test_http import MB
 
 
@@ -46,7 +46,7 @@ def test_a_remote_shard_set_has_the_local_set_s_tree(
     assert status == 0
     _, local, _ = _info(capsys, str(index))
     cost = remote.pop("remote")
-    remote.pop("path"), local.pop("path")
+    file_facts(remote, local)
     assert remote == local and len(remote["tensors"]) == 6
     assert cost["requests"] == 2 + 3 * 2  # the index, then a HEAD and a header read per shard
     assert cost["bytes_fetched"] < MB < cost["file_size"]
