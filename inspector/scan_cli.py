@@ -40,6 +40,20 @@ def add_scan_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="the same as --format json: path, format, verdict, torchscript_code, globals, warnings",
     )
     scan.add_argument(
+        "--explain",
+        action="store_true",
+        help="for one file: print the code that loads it safely (torch.load with weights_only=True and "
+        "the globals it needs allowed, then the lines that restore a training checkpoint), or the "
+        "sentence why no safe code exists; exit 0 with code, 1 without, 2 unreadable",
+    )
+    scan.add_argument(
+        "--map-location",
+        default="",
+        metavar="LOC",
+        help="with --explain: cpu, meta, cuda:N, or a mapping like 'cuda:1->cuda:0' (default: as saved)",
+    )
+    scan.add_argument("--no-mmap", action="store_true", help="with --explain: do not memory-map")
+    scan.add_argument(
         "--fail-on",
         choices=FAIL_ON,
         default="unknown",
@@ -67,6 +81,13 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.json and args.format not in (None, "json"):
         return fail(f"--json means --format json; leave one out (--format {args.format} was given too).")
     paths: list[str] = list(args.file)
+    if args.explain:
+        return _explain(paths, args)
+    for option, given in (("--map-location", args.map_location), ("--no-mmap", args.no_mmap)):
+        if given:
+            return fail(
+                f"{option} only changes the code --explain writes; add --explain, or leave {option} out."
+            )
     one_file = len(paths) == 1 and not os.path.isdir(paths[0])
     scans = scan_paths(paths, args.include, args.exclude)
     if fmt == "sarif":
@@ -112,3 +133,24 @@ def _one_file(scan: FileScan, fmt: str, fail_on: str) -> int:
     if scan.error:
         fail(scan.error)
     return SetScan([scan]).exit_code(fail_on)
+
+
+def _explain(paths: list[str], args: argparse.Namespace) -> int:
+    """The code that loads one file safely, or the sentence why there is none."""
+    from inspector.core.load_options import LoadOptions, parse_map_location
+    from inspector.core.loading_code import loading_code
+    from inspector.core.peek import peek
+
+    if len(paths) != 1 or os.path.isdir(paths[0]):
+        return fail("--explain writes the loading code of one checkpoint file; name exactly one.")
+    try:
+        loc = parse_map_location(args.map_location)
+    except ValueError as exc:
+        return fail(str(exc))
+    written = loading_code(peek(paths[0]), LoadOptions(map_location=loc, mmap=not args.no_mmap), paths[0])
+    if not written.code:
+        print_text(written.reason)
+        return 1
+    for line in written.code.splitlines():
+        print_text(line)
+    return 0
