@@ -131,10 +131,19 @@ def _info(args: argparse.Namespace) -> int:
                 return fail(f"{exc.message} {TRUST_HINT}")
             raise
         devices = {tuple(path): device for path, device in result.devices}
+    from inspector.core.provenance import provenance_lines, provenance_of
+
+    record, note = provenance_of(index)
     if args.json:
-        print_json(index_to_json(index, devices))
+        report = index_to_json(index, devices)
+        if record is not None:
+            report["provenance"] = record
+        print_json(report)
     else:
         print_lines(render_lines(index, devices))
+        print_lines(f"  {line}" for line in (provenance_lines(record) if record else []))
+    if note:
+        fail(f"Note: {note}.")
     return 0
 
 
