@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import CheckpointError, DamagedCheckpointError, NotACheckpointError
 from .formatting import escape_text
+from .layout import LayoutKind, resolve_layout
 from .model import GlobalClass
 from .peek import peek
 from .report import globals_json
@@ -125,20 +126,42 @@ def _matches(rel: str, patterns: Sequence[str]) -> bool:
     )
 
 
-def walk(folder: str, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Iterator[str]:
-    """Every file under ``folder`` (recursively, sorted, links not followed) that the globs keep."""
+def _set_in(folder: str) -> tuple[str, set[str]] | None:
+    """The checkpoint of several files a folder holds (a DCP folder, an HF shard set): the path
+    that stands for it and the files that belong to it; None for any other folder."""
+    try:
+        layout = resolve_layout(folder)
+    except CheckpointError:
+        return None
+    if layout.kind is LayoutKind.DCP_FOLDER:
+        return layout.path, {os.path.join(folder, n) for n in os.listdir(folder)}
+    if layout.kind is LayoutKind.HF_SHARD_SET:
+        return layout.path, {layout.path, *(full for _, full in layout.shard_files())}
+    return None
+
+
+def walk(folder: str, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Iterator[tuple[str, bool]]:
+    """What to scan under ``folder`` (recursively, sorted, links not followed) that the globs keep:
+    ``(path, True)`` for a DCP folder or HF shard set, read as the one checkpoint it is, and
+    ``(path, False)`` for every other file, the files of such a set that it does not name included."""
+
+    def kept(path: str) -> bool:
+        rel = os.path.relpath(path, folder).replace(os.sep, "/")
+        return not (include and not _matches(rel, include)) and not (exclude and _matches(rel, exclude))
+
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS)
+        members: set[str] = set()
+        found = _set_in(root)
+        if found is not None:
+            unit, members = found
+            if kept(unit):
+                yield unit, True
         for name in sorted(files):
             full = os.path.join(root, name)
-            rel = os.path.relpath(full, folder).replace(os.sep, "/")
-            if include and not _matches(rel, include):
+            if full in members or not kept(full) or os.path.islink(full) or not os.path.isfile(full):
                 continue
-            if exclude and _matches(rel, exclude):
-                continue
-            if os.path.islink(full) or not os.path.isfile(full):
-                continue
-            yield full
+            yield full, False
 
 
 @dataclass
@@ -168,14 +191,15 @@ class SetScan:
 
 
 def scan_paths(paths: Sequence[str], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> SetScan:
-    """Scan every path: a file as named (whatever it holds), a folder by walking it for the files
-    whose content is a checkpoint (each file on its own, shards of a set included)."""
+    """Scan every path: a file as named (whatever it holds), a folder by walking it for the
+    checkpoints it holds (a DCP folder or an HF set as one, every other file whose content is a
+    checkpoint on its own)."""
     result = SetScan()
     for path in paths:
         if os.path.isdir(path):
-            for found in walk(path, include, exclude):
+            for found, whole in walk(path, include, exclude):
                 try:
-                    result.files.append(_scan_or_sentence(found, whole_set=False))
+                    result.files.append(_scan_or_sentence(found, whole_set=whole))
                 except NotACheckpointError:
                     result.skipped += 1
         else:

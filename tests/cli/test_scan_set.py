@@ -180,3 +180,23 @@ def test_a_folder_of_200_small_checkpoints_scans_within_10_s_without_torch(
     assert result.stdout.splitlines()[-1].startswith(f"{count} files scanned: {count} safe")
     assert result.torch_modules == ()
     assert elapsed < 10, f"{count} checkpoints took {elapsed:.1f} s"
+
+
+def test_a_folder_holding_a_dcp_folder_and_a_shard_set_scans_each_as_one_checkpoint(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    from tests.layouts import sample_state, write_dcp, write_hf_set
+
+    root = tmp_path / "models"
+    index = write_hf_set(root / "hf", sample_state())
+    torch.save({"args": argparse.Namespace(lr=0.1)}, root / "hf" / "training_args.bin")  # not in the set
+    dcp = write_dcp(root / "dcp", {"w": torch.zeros(3)})
+    result = cli.run("scan", "--format", "json", root)
+    report = json.loads(result.stdout)
+    verdicts = {f["path"]: (f["format"], f["verdict"]) for f in report["files"]}
+    assert verdicts == {
+        str(dcp.resolve()): ("dcp", "safe"),
+        str(index): ("hf-sharded", "safe"),
+        str(root / "hf" / "training_args.bin"): ("torch-zip", "unknown"),
+    }, result.describe()
+    assert result.returncode == 1
