@@ -25,7 +25,7 @@ def add_scan_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         nargs="+",
         metavar="PATH",
         help="checkpoint files (an HF shard set's index counts as one), or folders: these are walked "
-        "for the files whose content is a checkpoint, each scanned on its own",
+        "for the checkpoints they hold, told by content (a DCP folder or a shard set as one)",
     )
     scan.add_argument(
         "--format",
