@@ -12,12 +12,11 @@ from typing import NoReturn
 
 from inspector import __version__
 from inspector.core.errors import CheckpointError
-from inspector.core.formatting import count_of, escape_text
 from inspector.core.load_options import LoadOptions, parse_map_location
-from inspector.core.model import GlobalClass, PathPart
+from inspector.core.model import PathPart
 from inspector.core.model_card import read_model_card
 from inspector.core.report import index_to_json, render_lines
-from inspector.core.safety import TORCHSCRIPT_CODE, TRUST_HELP, TRUST_HINT, Verdict, judge_globals
+from inspector.core.safety import TRUST_HELP, TRUST_HINT
 from inspector.remote.locations import is_url, shown_form
 from inspector.remote.static_read import LOAD_NEEDS_FILE, peek_location, remote_json
 from inspector.terminal import fail, guard_streams, print_json, print_lines, print_text
@@ -78,18 +77,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "data constructors are accepted, judged on the object the name really is",
     )
     info.add_argument("--trust", action="store_true", help="with --load: " + TRUST_HELP)
-    scan = sub.add_parser(
-        "scan",
-        help="list the globals a checkpoint's pickles reference, each judged allowed/unknown/dangerous "
-        "(static read; no code runs); exit 0 safe, 1 unknown or dangerous globals, 2 unreadable. "
-        "A TorchScript archive is judged on its pickles and reported as holding code",
-    )
-    scan.add_argument("file", help="a checkpoint file, an HF shard set's index or folder, or a DCP folder")
-    scan.add_argument(
-        "--json",
-        action="store_true",
-        help="one JSON object: path, format, verdict, torchscript_code, globals, warnings",
-    )
+    from inspector.scan_cli import add_scan_parser
+
+    add_scan_parser(sub)
     from inspector.export_cli import add_export_parser
 
     add_export_parser(sub)
@@ -145,75 +135,25 @@ def _info(args: argparse.Namespace) -> int:
                 return fail(f"{exc.message} {TRUST_HINT}")
             raise
         devices = {tuple(path): device for path, device in result.devices}
+    from inspector.core.provenance import provenance_lines, provenance_of
+
     card = read_model_card(index)
+    record, note = provenance_of(index)
     if args.json:
         report = index_to_json(index, devices, card)
+        if record is not None:
+            report["provenance"] = record
         if transfer is not None:
             report["remote"] = remote_json(transfer)
         print_json(report)
     else:
         print_lines(render_lines(index, devices, card))
+        print_lines(f"  {line}" for line in (provenance_lines(record) if record else []))
         if transfer is not None:
             print_text(f"Remote: {transfer.line()}.")
+    if note:
+        fail(f"Note: {note}.")
     return 0
-
-
-def _scan(args: argparse.Namespace) -> int:
-    """Every global the file's pickles reference, worst first; exit 0 all allowed, 1 otherwise.
-
-    The verdict is the safety policy's (the window's badge says the same). A file that cannot be
-    read to the end but named unsafe globals before that is reported with them (exit 1), since
-    "damaged" must not hide "dangerous"; otherwise it is unreadable (exit 2). Every string from the
-    file is printed escaped; the JSON keeps it as data.
-    """
-    from inspector.core.peek import DamagedCheckpointError
-    from inspector.core.report import globals_json
-
-    error, transfer = None, None
-    try:
-        index, transfer = peek_location(args.file)
-        path, fmt, refs, notes = index.path, str(index.format), index.globals, index.warnings
-        differentials = index.differentials
-    except DamagedCheckpointError as exc:
-        if all(g.verdict is GlobalClass.ALLOWED for g in exc.globals) and not exc.differentials:
-            raise
-        path, fmt, refs, notes, error = args.file, "unreadable", exc.globals, [], exc.message
-        differentials = exc.differentials
-    judged = judge_globals(refs, fmt, differentials)
-    globals_ = globals_json(refs)
-    rank = {"dangerous": 0, "unknown": 1, "allowed": 2}
-    globals_.sort(key=lambda g: (rank.get(g["verdict"], 0), g["name"]))
-    verdict = judged.verdict.word
-    if args.json:
-        report = {
-            "path": path,
-            "format": fmt,
-            "verdict": verdict,
-            "torchscript_code": judged.torchscript_code,
-        }
-        report.update(globals=globals_, warnings=notes, differentials=list(differentials))
-        if error:
-            report["error"] = error
-        if transfer is not None:
-            report["remote"] = remote_json(transfer)
-        print_json(report)
-    else:
-        print_text(f"{path}: {verdict} ({fmt}, {count_of(len(globals_), 'distinct global')})")
-        if judged.torchscript_code:
-            print_text(f"  code: it {TORCHSCRIPT_CODE}")
-        for g in globals_:
-            places = ", ".join(f"{escape_text(o['pickle'])} byte {o['offset']}" for o in g["occurrences"][:3])
-            more = " …" if len(g["occurrences"]) > 3 else ""
-            print_text(f"  {g['verdict']:9}  {g['name']}  ×{g['count']}  at {places}{more}")
-        for w in notes:
-            print_text(f"  note: {w}")
-        for d in differentials:
-            print_text(f"  differential: {d}")
-        if transfer is not None:
-            print_text(f"  remote: {transfer.line()}")
-    if error:
-        fail(error)
-    return 0 if judged.verdict is Verdict.SAFE else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,7 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from inspector.inspect_cli import run_inspect
 
                 return run_inspect(args)
-            return _info(args) if args.command == "info" else _scan(args)
+            if args.command == "scan":
+                from inspector.scan_cli import run_scan
+
+                return run_scan(args)
+            return _info(args)
         except CheckpointError as exc:
             return fail(exc.message)
         except KeyboardInterrupt:

@@ -127,6 +127,12 @@ def add_export_parser(sub: Any) -> None:
         "really is; repeatable",
     )
     p.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    p.add_argument(
+        "--no-provenance",
+        action="store_true",
+        help="do not record where the export came from (source name, size, sha256, tool version, "
+        "plan, time; in safetensors metadata, or a <DST>.provenance.json beside a torch file)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the before → after keys; write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing DST")
     p.add_argument(
@@ -177,6 +183,7 @@ def plan_from_args(args: argparse.Namespace) -> ExportPlan:
         allowed_globals=tuple(args.allow_global),
         trusted=args.trust,
         max_shard_size=parse_size(args.max_shard_size) if args.max_shard_size else 0,
+        provenance=not args.no_provenance,
     )
 
 

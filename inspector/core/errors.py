@@ -17,6 +17,10 @@ class CheckpointError(Exception):
         self.details = details
 
 
+class NotACheckpointError(CheckpointError):
+    """The file's content is some other kind of file (text, an image, bytes in no checkpoint format)."""
+
+
 class DamagedCheckpointError(CheckpointError):
     """The file could not be read to the end, but its pickles referenced these globals before that.
 

@@ -220,6 +220,7 @@ class ExportPlan:
     temp_path: str = ""  # where the engine writes before renaming; the caller removes it after a kill
     only_keys: tuple[str, ...] = ()  # exact keys relative to the subtree (empty: all); one shard's share
     max_shard_size: int = 0  # hf-sharded: the most bytes of tensor data one shard holds (0: 5 GB)
+    provenance: bool = True  # record where the export came from (``core/provenance.py``)
 
     def __post_init__(self) -> None:
         if not self.temp_path:
@@ -305,6 +306,7 @@ class ExportPlan:
             "temp_path": self.temp_path,
             "only_keys": list(self.only_keys),
             "max_shard_size": self.max_shard_size,
+            "provenance": self.provenance,
         }
 
     @classmethod
@@ -329,6 +331,7 @@ class ExportPlan:
             temp_path=str(data.get("temp_path") or ""),
             only_keys=tuple(str(k) for k in data.get("only_keys") or ()),
             max_shard_size=int(data.get("max_shard_size") or 0),
+            provenance=bool(data.get("provenance", True)),
         )
 
 

@@ -215,6 +215,10 @@ _CUDA_STORAGES = frozenset(
     and not dtype.startswith("q")
 )  # fmt: skip
 
+#: The torch release whose weights-only rules the allowlists below mirror: a verdict is judged
+#: against it (the scan's reports name it).
+TORCH_VERSION = "2.13"
+
 #: What torch's weights-only unpickler allows without being asked (``_get_allowed_globals`` of
 #: ``torch._weights_only_unpickler``), by the name it looks up.
 TORCH_DEFAULT_ALLOWED = frozenset(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import BinaryIO, Protocol, cast
 
 from .dcp_folder import DcpFolderReader
-from .errors import CheckpointError, DamagedCheckpointError, ReaderOutOfMemory
+from .errors import CheckpointError, DamagedCheckpointError, NotACheckpointError, ReaderOutOfMemory
 from .formats import Format
 from .formatting import display_name
 from .hf_shard_set import HfShardSetReader
@@ -93,7 +93,7 @@ def _peek_file(p: str) -> CheckpointIndex:
         raise CheckpointError(f"{name} is not a regular file (a pipe or a device), so it is not read.")
     size = st.st_size
     if size == 0:
-        raise CheckpointError(f"{name} is empty (0 bytes), not a checkpoint.")
+        raise NotACheckpointError(f"{name} is empty (0 bytes), not a checkpoint.")
     try:
         with open(p, "rb") as f:
             return read_source(f, p, size)

@@ -13,7 +13,7 @@ import pickletools
 from collections.abc import Callable
 from typing import Any
 
-from .errors import CheckpointError
+from .errors import CheckpointError, NotACheckpointError
 from .formats import Format
 from .lookalikes import text_kind
 from .model import CheckpointIndex
@@ -158,7 +158,7 @@ def read_unlike_pickle(
         return state.index(file, Format.POLYGLOT, top, warnings)
     archive = appended_zip(f, size, name)
     if archive is None:
-        raise CheckpointError(f"{name} is {what}, not a checkpoint.")
+        raise NotACheckpointError(f"{name} is {what}, not a checkpoint.")
     warnings.append(
         f"this file is {what} with a zip archive appended (a polyglot file): torch.load "
         "cannot open it, but zip readers can; the archive was read without running anything"

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import time
 
+from inspector import __version__
 from inspector.core.export_plan import ExportPlan
+from inspector.core.provenance import (
+    in_metadata,
+    provenance_record,
+    remove_stale_sidecar,
+    with_provenance,
+    write_sidecar,
+)
 
 from .export_file import export_failure, write_verified
 from .export_results import CancelCheck as CancelCheck
@@ -34,6 +42,9 @@ def export_checkpoint(
 
     ``devices`` lists where tensors may be exported onto (default: what this machine has).
     """
+    record = provenance_record(plan, __version__) if plan.provenance else None
+    if record is not None:
+        plan = with_provenance(plan, record)
     if plan.format == "hf-sharded":
         return export_shard_set(plan, progress, cancel, devices)
     started = time.perf_counter()
@@ -49,5 +60,10 @@ def export_checkpoint(
         raise
     except BaseException as exc:
         raise export_failure(plan, mapping.estimated_bytes, exc) from None
+    if not in_metadata(plan):  # a torch file keeps its record beside it
+        if record is not None:
+            write_sidecar(plan.target, record)
+        else:
+            remove_stale_sidecar(plan.target)
     report.seconds = time.perf_counter() - started
     return report

@@ -46,6 +46,7 @@ from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text, format_bytes, format_count, format_params
 from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.load_options import LoadOptions, format_map_location
+from inspector.core.loading_code import loading_code
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.model_card import read_model_card
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
@@ -861,6 +862,8 @@ class CheckpointTab(QWidget):
                 self.display_name, list(question.will_run), modules, self, holds_code=question.holds_code
             )
         panel.answered.connect(lambda choice: self._on_question_answered(question, panel, choice))
+        if isinstance(panel, AllowGlobalsQuestion):
+            panel.copy_code_button.clicked.connect(self.copy_loading_code)
         self._question_slot.addWidget(panel)
         self.safety_question = panel
         if focus:
@@ -1068,6 +1071,19 @@ class CheckpointTab(QWidget):
         if lines:
             QGuiApplication.clipboard().setText("\n".join(lines))
 
+    def loading_code_text(self) -> str:
+        """The code that loads this file as the tab shows it (its options, weights-only, the globals
+        the file needs allowed), or the sentence why no safe code exists."""
+        if self.index is None:
+            return ""
+        written = loading_code(self.index, self.options)
+        return written.code or escape_text(written.reason)
+
+    def copy_loading_code(self) -> None:
+        text = self.loading_code_text()
+        if text:
+            QGuiApplication.clipboard().setText(text)
+
     def _row_text(self, index: QModelIndex) -> str:
         node: Node = index.data(ItemRole.NodeRole)
         cells = [escape_text(node.key)]
@@ -1081,6 +1097,7 @@ class CheckpointTab(QWidget):
         menu = QMenu(self)
         menu.addAction(self.copy_key_action)
         menu.addAction(self.copy_row_action)
+        menu.addAction(self.tr("Copy loading code"), self.copy_loading_code)
         menu.addSeparator()
         menu.addAction(self.tr("Expand all"), self.expand_all)
         menu.addAction(self.tr("Collapse all"), self.collapse_all)

@@ -224,8 +224,14 @@ class AllowGlobalsQuestion(_Question):
         self.allow_button.setEnabled(bool(needed) and not refused)
         self.trust_button = QPushButton(self.tr("Trust the whole file…"))
         self.trust_button.setObjectName("trustWholeFileButton")
+        self.copy_code_button = QPushButton(self.tr("Copy code"))
+        self.copy_code_button.setObjectName("copyCodeButton")
+        self.copy_code_button.setToolTip(
+            self.tr("Copy the code that loads this file with exactly these allowed")
+        )
         self.buttons.addButton(self.allow_button, QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.buttons.addButton(self.copy_code_button, QDialogButtonBox.ButtonRole.HelpRole)
         self.allow_button.clicked.connect(lambda: self.answer(ALLOW))
         self.trust_button.clicked.connect(lambda: self.answer(TRUST))
         # Allowing exactly the listed names keeps weights-only loading: the safe choice, when it can be had.

@@ -16,6 +16,14 @@
         <translation>仅允许这一个</translation>
     </message>
     <message>
+        <source>Copy code</source>
+        <translation>复制代码</translation>
+    </message>
+    <message>
+        <source>Copy the code that loads this file with exactly these allowed</source>
+        <translation>复制恰好允许这些全局对象来加载此文件的代码</translation>
+    </message>
+    <message>
         <source>Weights-only loading refused {name}: its pickle needs these globals:</source>
         <translation>weights-only 加载拒绝了 {name}：它的 pickle 需要以下全局对象：</translation>
     </message>
@@ -192,6 +200,10 @@
     <message>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
+    </message>
+    <message>
+        <source>Copy loading code</source>
+        <translation>复制加载代码</translation>
     </message>
     <message>
         <source>Loading was cancelled; the tree shows what the file holds.</source>

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from inspector.core.provenance import PROVENANCE_KEY
 from tests.checkpoints import TinyNet
 
 
@@ -65,7 +66,8 @@ def test_force_replaces_and_metadata_reaches_safetensors(cli, built_checkpoints,
     result = cli.run("export", source, "-o", target, "--force", "--metadata", "license=mit")
     assert result.returncode == 0, result.describe()
     with safe_open(str(target), framework="pt") as f:
-        assert f.metadata() == {"format": "pt", "license": "mit"}
+        metadata = f.metadata()
+        assert metadata.pop(PROVENANCE_KEY) and metadata == {"format": "pt", "license": "mit"}
 
 
 def test_a_safetensors_copy_of_directly_read_bytes_never_imports_torch(cli, tmp_path: Path) -> None:
