@@ -1,6 +1,7 @@
-"""The Python API for notebooks and scripts: ``inspector.open(path)`` reads a checkpoint statically
-(nothing in it is executed, torch is not imported) and answers with the same objects the command
-line prints. Only ``stats``, ``values``, ``diff`` and ``export`` import torch, when called.
+"""The Python API for notebooks and scripts: ``inspector.open(path_or_url)`` reads a checkpoint
+statically (nothing in it is executed, torch is not imported) and answers with the same objects the
+command line prints. ``stats`` and ``values`` read the tensor's bytes with NumPy; ``diff`` and
+``export`` may import torch, when called.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ class Tensor:
 
 class Checkpoint:
     """A checkpoint read statically. Properties cost nothing more; the methods that read values
-    (``stats``, ``values``, ``diff``, ``export``) import torch and read tensors straight from the
-    file, never unpickling it."""
+    (``stats``, ``values``, ``diff``, ``export``) read tensors straight from the file, never
+    unpickling it."""
 
-    def __init__(self, index: CheckpointIndex) -> None:
+    def __init__(self, index: CheckpointIndex, source: str | None = None) -> None:
         self._index = index
+        self._source = source if source is not None else index.path  # a URL keeps its credentials here
 
     @property
     def path(self) -> str:
@@ -89,37 +91,41 @@ class Checkpoint:
         return facts
 
     def stats(self, key: str) -> dict[str, Any]:
-        """Statistics of one tensor, as ``stats --json`` gives them. Imports torch; reads the
-        tensor's bytes from the file (no ``torch.load``)."""
+        """Statistics of one tensor, as ``stats --json`` gives them: its bytes read from the file
+        with NumPy (no torch, no ``torch.load``)."""
         from inspector.engine.sources import open_source
         from inspector.engine.stats import tensor_stats
 
-        with open_source(self.path, self._index) as source:
-            node = source.find(key)
-            result: dict[str, Any] = tensor_stats(source.tensor(node)).to_json()
+        with open_source(self._source, self._index) as source:
+            result: dict[str, Any] = tensor_stats(source.array(source.find(key))).to_json()
             return result
 
     def values(self, key: str, index: Any = ()) -> np.ndarray[Any, Any]:
         """The values of one tensor (``index`` as numpy indexing, e.g. ``(0, slice(0, 8))``), as a
-        numpy array (dtypes numpy lacks, such as bfloat16, as float32). Imports torch and numpy."""
-        import torch
+        numpy array; dtypes numpy lacks come exactly widened: bfloat16 and float8 as float32,
+        complex32 as complex64. Read with NumPy, without torch."""
+        import numpy as np
 
         from inspector.engine.sources import open_source
+        from inspector.engine.tensor_array import value_kind, widened
 
-        with open_source(self.path, self._index) as source:
-            tensor = source.tensor(source.find(key))[index]
-            if tensor.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
-                tensor = tensor.float()
-            array: np.ndarray[Any, Any] = tensor.clone().numpy()
-            return array
+        with open_source(self._source, self._index) as source:
+            array = source.array(source.find(key))
+            picked = np.asarray(array.bits()[index])
+            kind, _ = value_kind(array.dtype)
+            if kind in ("float", "complex") and picked.dtype.kind not in "fc":
+                wide = widened(picked, array.dtype)
+                return wide.astype(np.complex64 if kind == "complex" else np.float32)
+            copied: np.ndarray[Any, Any] = picked.copy()
+            return copied
 
     def diff(self, other: Checkpoint | str | os.PathLike[str]) -> dict[str, Any]:
         """Tensor by tensor comparison with another checkpoint, as ``diff --json`` reports it.
         Imports torch; reads both files' bytes directly."""
         from inspector.engine.diff import diff_checkpoints
 
-        b = other.path if isinstance(other, Checkpoint) else os.fspath(other)
-        report: dict[str, Any] = diff_checkpoints(self.path, b).to_json()
+        b = other._source if isinstance(other, Checkpoint) else os.fspath(other)
+        report: dict[str, Any] = diff_checkpoints(self._source, b).to_json()
         return report
 
     def export(self, target: str | os.PathLike[str], plan: ExportPlan | None = None) -> dict[str, Any]:
@@ -132,9 +138,9 @@ class Checkpoint:
 
         dst = os.fspath(target)
         if plan is None:
-            plan = ExportPlan(self.path, dst, format_for_path(dst))
+            plan = ExportPlan(self._source, dst, format_for_path(dst))
         else:
-            plan = replace(plan, source=self.path, target=dst, temp_path="")
+            plan = replace(plan, source=self._source, target=dst, temp_path="")
         report: dict[str, Any] = export_checkpoint(plan).to_json()
         return report
 
@@ -167,6 +173,15 @@ def _shape_text(shape: tuple[int | None, ...]) -> str:
 
 
 def open(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint statically (a file, an HF shard set's index or folder, or a DCP folder).
-    Raises ``inspector.core.errors.CheckpointError`` with a sentence about the file."""
-    return Checkpoint(peek(path))
+    """Read a checkpoint statically: a file, an HF shard set's index or folder, a DCP folder, or
+    a URL (``https://``, ``s3://``, ``hf://``; needs the ``remote`` extra) read where it lives by
+    ranged reads. Raises ``inspector.core.errors.CheckpointError`` with a sentence about the file."""
+    text = os.fspath(path)
+    from inspector.remote.locations import is_url
+
+    if is_url(text):
+        from inspector.remote.static_read import peek_url
+
+        index, _ = peek_url(text)
+        return Checkpoint(index, text)
+    return Checkpoint(peek(text))

@@ -32,6 +32,7 @@ facts = {
 key = tensors[0].key
 facts["stats"] = ckpt.stats(key)
 facts["values"] = ckpt.values(key, (0, slice(0, 3))).tolist()
+facts["torch_after_values"] = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 facts["identical_to_itself"] = ckpt.diff(sys.argv[1])["identical"]
 report = ckpt.export(sys.argv[2], inspector.ExportPlan("", "", "safetensors", subtree="model"))
 facts["exported"] = report["target"]
@@ -55,6 +56,7 @@ def test_a_notebook_reads_a_checkpoint_without_torch_then_reads_values(tmp_path:
     built = build_training(tmp_path)
     facts = _notebook(built.path, tmp_path / "model.safetensors")
     assert facts["torch_after_static"] == []
+    assert facts["torch_after_values"] == []  # statistics and values are read with NumPy alone
     loaded = torch.load(built.path, weights_only=True)
     first_key, *_ = facts["tensors"][0]
     first = loaded["model"][first_key.removeprefix("model.")]
@@ -78,3 +80,23 @@ def test_a_file_that_needs_globals_is_judged_and_never_run(tmp_path: Path) -> No
     assert ckpt.verdict == "unknown"
     assert [g["name"] for g in ckpt.globals if g["verdict"] == "unknown"] == ["argparse.Namespace"]
     assert "argparse.Namespace" not in repr(ckpt) and "unknown" in repr(ckpt)
+
+
+def test_values_of_dtypes_numpy_lacks_are_what_torch_widens_them_to(tmp_path: Path) -> None:
+    import inspector
+
+    gen = torch.Generator().manual_seed(5)
+    state = {
+        "bf16": torch.randn(4, 6, generator=gen).to(torch.bfloat16),
+        "e4m3": torch.randn(8, generator=gen).to(torch.float8_e4m3fn),
+        "e5m2": torch.randn(8, generator=gen).to(torch.float8_e5m2),
+        "half_T": torch.randn(3, 5, generator=gen).half().t(),
+    }
+    path = tmp_path / "low.pt"
+    torch.save(state, path)
+    ckpt = inspector.open(path)
+    for key, tensor in state.items():
+        got = ckpt.values(key)
+        assert got.shape == tuple(tensor.shape), key
+        assert torch.equal(torch.from_numpy(got), tensor.float() if key != "half_T" else tensor), key
+    assert ckpt.values("bf16", (1, slice(2, 5))).tolist() == state["bf16"][1, 2:5].float().tolist()

@@ -260,3 +260,14 @@ def test_a_missing_file_system_package_names_what_to_install(
     monkeypatch.setitem(sys.modules, "fsspec", None)  # as if the remote extra were not installed
     err = _fails(capsys, "info", "https://example.org/m.pth")
     assert "needs fsspec: pip install 'checkpoint-inspector[remote]'" in err
+
+
+def test_the_python_api_opens_a_url_as_the_local_file(http: RangeServer, tmp_path: Path) -> None:
+    import inspector
+
+    path = _build(tmp_path, "zip")
+    remote, local = inspector.open(_serve(http, path)), inspector.open(path)
+    assert remote.tensors == local.tensors and remote.verdict == local.verdict == "safe"
+    key = local.tensors[0].key
+    assert (remote.values(key, (slice(0, 2),)) == local.values(key, (slice(0, 2),))).all()
+    assert remote.stats(key)["mean"] == local.stats(key)["mean"]
