@@ -96,12 +96,16 @@ def plan_facts(plan: ExportPlan) -> dict[str, Any]:
 
 
 def provenance_record(
-    plan: ExportPlan, tool_version: str, now: datetime.datetime | None = None
+    plan: ExportPlan,
+    tool_version: str,
+    now: datetime.datetime | None = None,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The record of one export, before it is written."""
+    """The record of one export, before it is written. ``source``: the facts of a source that is not
+    a local path (a URL), which the caller knows how to reach; a local source is read and hashed here."""
     when = now or datetime.datetime.now(datetime.UTC)
     return {
-        "source": source_facts(plan.source),
+        "source": source if source is not None else source_facts(plan.source),
         "tool": {"name": "checkpoint-inspector", "version": tool_version},
         "plan": plan_facts(plan),
         "time": when.isoformat(timespec="seconds"),

@@ -9,9 +9,13 @@ and free space: ``file_safety``; the devices this machine has: ``devices``.
 
 from __future__ import annotations
 
+import contextlib
+import posixpath
 import time
+from typing import Any
 
 from inspector import __version__
+from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan
 from inspector.core.provenance import (
     in_metadata,
@@ -20,6 +24,8 @@ from inspector.core.provenance import (
     with_provenance,
     write_sidecar,
 )
+from inspector.remote.locations import is_url, parse_location
+from inspector.remote.opening import remote_size
 
 from .export_file import export_failure, write_verified
 from .export_results import CancelCheck as CancelCheck
@@ -32,6 +38,18 @@ from .export_source import checked_mapping, open_export_source, read_source_inde
 from .file_safety import check_free_space, check_target, temp_beside
 
 
+def _remote_facts(source: str) -> dict[str, Any] | None:
+    """A URL source's facts for the export's record: where it lives (without credentials) and its
+    size; no sha256, which would mean downloading the whole file. ``None`` for a local source."""
+    if not is_url(source):
+        return None
+    location = parse_location(source)
+    facts: dict[str, Any] = {"name": posixpath.basename(location.shown.rstrip("/")), "url": location.shown}
+    with contextlib.suppress(CheckpointError):  # a folder URL (a DCP folder) has no size of its own
+        facts["size"] = remote_size(location)
+    return facts
+
+
 def export_checkpoint(
     plan: ExportPlan,
     progress: ProgressCallback | None = None,
@@ -42,7 +60,9 @@ def export_checkpoint(
 
     ``devices`` lists where tensors may be exported onto (default: what this machine has).
     """
-    record = provenance_record(plan, __version__) if plan.provenance else None
+    record = (
+        provenance_record(plan, __version__, source=_remote_facts(plan.source)) if plan.provenance else None
+    )
     if record is not None:
         plan = with_provenance(plan, record)
     if plan.format == "hf-sharded":

@@ -211,7 +211,8 @@ def test_export_from_a_url_writes_the_verified_local_copy(
     path = _build(tmp_path, fmt)
     out = tmp_path / "out" / "copy.safetensors"
     out.parent.mkdir()
-    status, _, err = _cli(capsys, "export", _serve(http, path), "-o", str(out))
+    url = _serve(http, path)
+    status, _, err = _cli(capsys, "export", url + "?token=s3cr3t", "-o", str(out))
     assert status == 0, err
     from safetensors.torch import load_file
 
@@ -219,6 +220,10 @@ def test_export_from_a_url_writes_the_verified_local_copy(
     assert copy.keys() == _state().keys()
     assert all(torch.equal(copy[k], v) for k, v in _state().items())
     assert sorted(p.name for p in out.parent.iterdir()) == ["copy.safetensors"]
+    status, out_json, _ = _cli(capsys, "info", "--json", str(out))
+    source = json.loads(out_json)["provenance"]["source"]  # where it came from, never its credentials
+    assert source == {"name": path.name, "url": url, "size": path.stat().st_size}
+    assert "s3cr3t" not in out.read_bytes().decode("latin-1")
 
 
 def test_an_export_whose_source_breaks_off_leaves_nothing_behind(
