@@ -196,9 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # one line for the user, never a traceback
             if os.environ.get("CHECKPOINT_INSPECTOR_DEBUG"):
                 raise
-            if is_url(args.file):  # a library's words may repeat a signed URL or a token
-                return fail(f"Unexpected error while reading {shown_form(args.file)}: {type(exc).__name__}.")
-            return fail(f"Unexpected error while reading {args.file}: {type(exc).__name__}: {exc}")
+            return fail(_unexpected(args, exc))
     if "--" in argv:
         i = argv.index("--")
         opts, files = argv[:i], argv[i + 1 :]
@@ -212,7 +210,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _desktop(install=window_args.install_desktop)
     from inspector.app import run_gui
 
-    return run_gui([os.path.abspath(f) for f in files], [sys.argv[0]], new_window=window_args.new_window)
+    located = [f if is_url(f) else os.path.abspath(f) for f in files]  # a URL opens where it lives
+    return run_gui(located, [sys.argv[0]], new_window=window_args.new_window)
+
+
+def _unexpected(args: argparse.Namespace, exc: Exception) -> str:
+    """The one line for an error no sentence foresaw, naming what the command was reading."""
+    named: list[str] = []
+    for attr in ("file", "a", "b"):
+        value = getattr(args, attr, None)
+        named += value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    if any(is_url(n) for n in named):  # a library's words may repeat a signed URL or a token
+        return f"Unexpected error while reading {', '.join(map(shown_form, named))}: {type(exc).__name__}."
+    return f"Unexpected error while reading {', '.join(named) or 'the input'}: {type(exc).__name__}: {exc}"
 
 
 def _desktop(install: bool) -> int:

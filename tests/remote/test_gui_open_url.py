@@ -75,3 +75,19 @@ def test_the_dialog_offers_a_pasted_url_and_explains_one_it_cannot_read(qtbot: A
     dialog.url_edit.setText("hf://org/repo/model.safetensors")
     with qtbot.waitSignal(dialog.accepted, timeout=WAIT_MS):
         buttons.button(QDialogButtonBox.StandardButton.Open).click()
+
+
+def test_a_url_on_the_command_line_reaches_the_window_as_that_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``checkpoint-inspector https://…/m.pth`` opens the URL, not a local path made from it."""
+    import inspector.app
+    from inspector.cli import main
+
+    opened: list[list[str]] = []
+    monkeypatch.setattr(inspector.app, "run_gui", lambda files, *a, **k: opened.append(files) or 0)
+    local = tmp_path / "m.pth"
+    local.write_bytes(b"")
+    url = "https://example.org/ckpt/m.pth?token=abc"
+    assert main([url, str(local)]) == 0
+    assert opened == [[url, str(local)]]
