@@ -68,6 +68,10 @@ def main() -> int:
             (COPY, [sys.executable, "-c", _COPY, str(source), f"{tmp}/copy.pth", "0"]),
             (COPY_FSYNC, [sys.executable, "-c", _COPY, str(source), f"{tmp}/copy2.pth", "1"]),
             ("export → safetensors", [*cli, "-o", f"{tmp}/out.safetensors", "--force"]),
+            (  # the same without the source's sha256 in the record of where it came from
+                "export → safetensors, --no-provenance",
+                [*cli, "-o", f"{tmp}/out2.safetensors", "--force", "--no-provenance"],
+            ),
         ]
         if not args.no_pth:
             runs.append(("export → pth", [*cli, "-o", f"{tmp}/out.pth", "--force"]))
