@@ -31,6 +31,7 @@ from inspector.core.dtypes import ITEMSIZE
 from inspector.core.errors import CheckpointError
 from inspector.core.model import CheckpointIndex, Node, NodeKind, PathPart, TensorInfo
 from inspector.core.peek import display_name, peek
+from inspector.core.reading import ByteSource
 from inspector.core.storage_layout import StorageLayout, storage_layout
 
 from .tensor_array import TensorArray, storage_dtype
@@ -39,16 +40,13 @@ if TYPE_CHECKING:
     import torch
 
 
-class RangeSource(Protocol):
-    """A file's bytes read by ranges (a remote file): its length, slices, and seek/read for its directory."""
+class RangeSource(ByteSource, Protocol):
+    """A file's bytes read by ranges (a remote file): the reader's seek/read, plus its length and
+    slices for the tensor records."""
 
     def __len__(self) -> int: ...
 
     def __getitem__(self, key: slice, /) -> bytes: ...
-
-    def seek(self, offset: int, whence: int = 0, /) -> int: ...
-
-    def read(self, n: int = -1, /) -> bytes: ...
 
     def close(self) -> None: ...
 
