@@ -11,9 +11,12 @@ from PySide6.QtWidgets import QPushButton
 
 from inspector.gui.checkpoint_document import DocumentState
 from inspector.remote.opening import TIMEOUT_VARIABLE
+from tests.remote import test_download_gui
 from tests.remote.servers import RangeServer
-from tests.remote.test_download_gui import WAIT_MS, gui  # noqa: F401 (the window fixture)
 from tests.remote.test_http import _build
+
+WAIT_MS = test_download_gui.WAIT_MS
+gui = test_download_gui.gui  # the window, with an engine that loads as the worker does
 
 
 def test_cancel_stops_a_read_from_a_silent_server_long_before_its_timeout(
@@ -21,7 +24,7 @@ def test_cancel_stops_a_read_from_a_silent_server_long_before_its_timeout(
     http: RangeServer,
     tmp_path: Path,
     gui: Any,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(TIMEOUT_VARIABLE, "120")
     main, _, runner = gui
@@ -46,7 +49,7 @@ def test_closing_a_tab_stops_its_remote_read(
     http: RangeServer,
     tmp_path: Path,
     gui: Any,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(TIMEOUT_VARIABLE, "120")
     main, _, runner = gui
