@@ -178,3 +178,22 @@ def test_a_shard_set_says_how_to_get_its_files_instead_of_offering_a_download(
     main, _, _ = gui
     tab = main.open_path(http.url("model.safetensors.index.json"))
     assert not tab.document.can_download
+
+
+def test_the_cache_dialog_shows_the_folder_and_clears_it(
+    qtbot: Any, http: RangeServer, tmp_path: Path, cache: Path, gui: Any
+) -> None:
+    main, _, _ = gui
+    http.add("m.pth", _build(tmp_path, "zip").read_bytes())
+    tab = _opened(qtbot, main, http.url("m.pth"))
+    with qtbot.waitSignal(tab.load_finished, timeout=WAIT_MS):
+        tab.download_button.click()
+    dialog = main.show_download_cache()
+    assert dialog.folder_label.text() == str(cache)
+    assert dialog.contents_label.text() == "1 downloaded copy, 16.0 MiB"
+    dialog.clear_button.click()
+    box = dialog.findChild(QMessageBox, "clearCacheQuestion")
+    assert box is not None and _files(cache) != []  # nothing is removed before the answer
+    box.button(QMessageBox.StandardButton.Yes).click()
+    assert _files(cache) == [] and dialog.contents_label.text() == "No downloaded copies."
+    assert not dialog.clear_button.isEnabled()
