@@ -176,20 +176,21 @@ def _download(url: str, index: CheckpointIndex) -> str:
     name = shown_form(url)
     size = index.remote_read[2] if index.remote_read is not None else 0
     tty = sys.stderr.isatty()
-    if not tty:
-        print_text(f"Downloading {name} ({format_bytes(size)}) into the cache folder…", sys.stderr)
+    written = [False]  # a progress line is on the terminal
 
     def progress(done: int, total: int) -> None:
+        line = f"Downloading {name}: {format_bytes(done)} of {format_bytes(total)}"
         if tty:
-            sys.stderr.write(
-                f"\r{escape_text(f'Downloading {name}: {format_bytes(done)} of {format_bytes(total)}')}"
-            )
+            sys.stderr.write("\r" + escape_text(line))
             sys.stderr.flush()
+            written[0] = True
+        elif done == 0:  # not a terminal: one line when the download starts
+            print_text(f"Downloading {name} ({format_bytes(total)}) into the cache folder…", sys.stderr)
 
     try:
         copy = download(url, RemoteVersion(size, index.remote_version), progress)
     finally:
-        if tty:
+        if written[0]:
             sys.stderr.write("\n")
     print_text(f"Loading {name} from its local copy, {copy.sentence()}: {copy.path}", sys.stderr)
     return str(copy.path)
