@@ -345,11 +345,11 @@ class CheckpointDocument:
             self.download_progress = (done, total)
             self._changed()
 
-    def download_finished(self, ticket: int, path: str, copy: CachedCopy) -> bool:
-        """The whole copy is at ``path``: read it statically and load it, as a local file is."""
+    def download_finished(self, ticket: int, copy: CachedCopy) -> bool:
+        """The whole copy is in the cache: read it statically and load it, as a local file is."""
         if not self.is_current_download(ticket):
             return False
-        self.path = path
+        self.path = str(copy.path)
         self.local_copy = copy
         self.remote = False
         self.open(self.options)

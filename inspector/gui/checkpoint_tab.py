@@ -723,7 +723,7 @@ class CheckpointTab(QWidget):
 
     def _on_download_finished(self, ticket: int, copy: CachedCopy) -> None:
         if shiboken6.isValid(self) and not self._doc.closed:
-            self._doc.download_finished(ticket, str(copy.path), copy)
+            self._doc.download_finished(ticket, copy)
 
     def _on_download_failed(self, ticket: int, exc: Exception) -> None:
         if shiboken6.isValid(self) and not self._doc.closed:
