@@ -35,6 +35,11 @@ if TYPE_CHECKING:  # read on first download, so the window starts without the re
     from inspector.remote.download_cache import CachedCopy
 
 
+def _imports_no_more(copy: CheckpointIndex, shown: CheckpointIndex) -> bool:
+    """Whether every global the copy's pickle imports was in the tree the user answered about."""
+    return {g.qualname for g in copy.globals} <= {g.qualname for g in shown.globals}
+
+
 class DocumentState(enum.Enum):
     """Where one opened checkpoint stands."""
 
@@ -282,6 +287,8 @@ class CheckpointDocument:
         """The static read's tree; then the load (or the policy's refusal). False when stale."""
         if not self.is_current(ticket) or self.state is not DocumentState.PEEKING:
             return False
+        if self.local_copy is not None and self.index is not None and not _imports_no_more(index, self.index):
+            self._forget_answers()  # the copy imports what the user never saw: ask again
         self.index = index
         self._load()
         return True
@@ -432,6 +439,13 @@ class CheckpointDocument:
             job.discard()
 
     # -- allowing globals and trusting the file (this tab only) -----------------------------
+
+    def _forget_answers(self) -> None:
+        self._trusted = False
+        self._pickle_module = None
+        self._allowed_globals = ()
+        self._reported_globals = ()
+        self.question = None
 
     def ask_allow(self, names: tuple[str, ...] | list[str]) -> None:
         """Ask whether to allow exactly ``names`` (with those allowed before), or trust the file."""
