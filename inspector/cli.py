@@ -12,13 +12,14 @@ from typing import NoReturn
 
 from inspector import __version__
 from inspector.core.errors import CheckpointError
+from inspector.core.formatting import escape_text, format_bytes
 from inspector.core.load_options import LoadOptions, parse_map_location
-from inspector.core.model import PathPart
+from inspector.core.model import CheckpointIndex, PathPart
 from inspector.core.model_card import read_model_card
 from inspector.core.report import index_to_json, render_lines
 from inspector.core.safety import TRUST_HELP, TRUST_HINT
 from inspector.remote.locations import is_url, shown_form
-from inspector.remote.static_read import LOAD_NEEDS_FILE, peek_location, remote_json
+from inspector.remote.static_read import LOAD_NEEDS_DOWNLOAD, peek_location, remote_json
 from inspector.terminal import fail, guard_streams, print_json, print_lines, print_text
 
 SUBCOMMANDS = ("info", "scan", "export", "stats", "diff")
@@ -77,6 +78,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "data constructors are accepted, judged on the object the name really is",
     )
     info.add_argument("--trust", action="store_true", help="with --load: " + TRUST_HELP)
+    info.add_argument(
+        "--download",
+        action="store_true",
+        help="with --load and a URL: download the whole file into the cache folder "
+        "($CHECKPOINT_INSPECTOR_CACHE, else ~/.cache/checkpoint-inspector/downloads), or use the copy "
+        "of that version already there, and load the copy (progress on stderr); torch is never handed a URL",
+    )
     from inspector.scan_cli import add_scan_parser
 
     add_scan_parser(sub)
@@ -106,7 +114,8 @@ def _not_a_command(word: str) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    for option, given in (("--map-location", args.map_location), ("--no-mmap", args.no_mmap)):
+    for option, given in (("--map-location", args.map_location), ("--no-mmap", args.no_mmap),
+                          ("--download", args.download)):  # fmt: skip
         if given and not args.load:
             return fail(
                 f"{option} only changes how --load loads the file; add --load, or leave {option} out."
@@ -115,9 +124,12 @@ def _info(args: argparse.Namespace) -> int:
         loc = parse_map_location(args.map_location)
     except ValueError as exc:
         return fail(str(exc))
-    if args.load and is_url(args.file):
-        return fail(LOAD_NEEDS_FILE)
+    if args.download and not is_url(args.file):
+        return fail(f"--download fetches a URL; {args.file} is a local file, which --load loads as it is.")
+    if args.load and is_url(args.file) and not args.download:
+        return fail(LOAD_NEEDS_DOWNLOAD)
     index, transfer = peek_location(args.file)
+    load_path = _download(args.file, index) if args.download else args.file
     devices: dict[tuple[PathPart, ...], str] | None = None
     if args.load:
         from inspector.engine.loader import LoadError, load_checkpoint  # imports torch: only when asked
@@ -129,7 +141,7 @@ def _info(args: argparse.Namespace) -> int:
             allowed_globals=tuple(args.allow_global),
         )
         try:  # the loader asks the safety policy, as the window's loads do
-            result = load_checkpoint(args.file, options)
+            result = load_checkpoint(load_path, options)
         except LoadError as exc:
             if exc.kind in ("dangerous", "torchscript", "refused-global", "weights-only"):
                 return fail(f"{exc.message} {TRUST_HINT}")
@@ -154,6 +166,34 @@ def _info(args: argparse.Namespace) -> int:
     if note:
         fail(f"Note: {note}.")
     return 0
+
+
+def _download(url: str, index: CheckpointIndex) -> str:
+    """The local copy of ``url`` that ``--load`` loads: downloaded with a progress line on stderr,
+    or the cache's copy of the version the tree was read from."""
+    from inspector.remote.download_cache import RemoteVersion, download
+
+    name = shown_form(url)
+    size = index.remote_read[2] if index.remote_read is not None else 0
+    tty = sys.stderr.isatty()
+    written = [False]  # a progress line is on the terminal
+
+    def progress(done: int, total: int) -> None:
+        line = f"Downloading {name}: {format_bytes(done)} of {format_bytes(total)}"
+        if tty:
+            sys.stderr.write("\r" + escape_text(line))
+            sys.stderr.flush()
+            written[0] = True
+        elif done == 0:  # not a terminal: one line when the download starts
+            print_text(f"Downloading {name} ({format_bytes(total)}) into the cache folder…", sys.stderr)
+
+    try:
+        copy = download(url, RemoteVersion(size, index.remote_version), progress)
+    finally:
+        if written[0]:
+            sys.stderr.write("\n")
+    print_text(f"Loading {name} from its local copy, {copy.sentence()}: {copy.path}", sys.stderr)
+    return str(copy.path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -243,6 +243,8 @@ class CheckpointIndex:
     unread: list[str] = field(default_factory=list)
     #: For a file read where it lives (a URL): (requests, bytes fetched, file size); None for a local one.
     remote_read: tuple[int, int, int] | None = None
+    #: The version that remote read saw (its ETag), so a download can refuse another one; "" if none.
+    remote_version: str = ""
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:

@@ -15,7 +15,7 @@ import enum
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import CheckpointIndex, GlobalClass
@@ -31,6 +31,14 @@ from inspector.core.safety import (
 )
 from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest
 
+if TYPE_CHECKING:  # read on first download, so the window starts without the readers
+    from inspector.remote.download_cache import CachedCopy
+
+
+def _imports_no_more(copy: CheckpointIndex, shown: CheckpointIndex) -> bool:
+    """Whether every global the copy's pickle imports was in the tree the user answered about."""
+    return {g.qualname for g in copy.globals} <= {g.qualname for g in shown.globals}
+
 
 class DocumentState(enum.Enum):
     """Where one opened checkpoint stands."""
@@ -45,6 +53,9 @@ class DocumentState(enum.Enum):
     LOADED = "loaded"  # "Loaded on" is known
     FAILED = "failed"  # torch, or the engine, could not load it
     CANCELLED = "cancelled"  # the user stopped the load
+    DOWNLOADING = "downloading"  # a remote file's whole copy is being fetched for torch
+    DOWNLOAD_FAILED = "download-failed"  # it could not be (the tree stays)
+    DOWNLOAD_CANCELLED = "download-cancelled"  # the user stopped it; nothing was kept
     CLOSED = "closed"  # the tab is gone: every answer is dropped
 
 
@@ -56,6 +67,7 @@ class Action(enum.Enum):
     LOAD_ON_SUGGESTED = "load-on-suggested"  # load onto the device the engine suggests (cpu)
     ALLOW_OR_TRUST = "allow-or-trust"  # the question that lists what weights-only loading refused
     TRUST = "trust"  # the warning before loading with weights_only=False
+    DOWNLOAD = "download"  # fetch a remote file's whole copy into the cache, then load that copy
 
 
 #: What a failed load (or a refusal of the same kind) offers, by the engine's error kind. A kind
@@ -130,6 +142,8 @@ class LoadJob(Protocol):
 StartPeek = Callable[[int], None]
 #: Starts a load in the engine and returns its job (the window's engine bridge, or a test's fake).
 SubmitLoad = Callable[[LoadRequest], LoadJob]
+#: Starts downloading a remote file's whole copy; its answer comes back with the ticket it was given.
+StartDownload = Callable[[int], None]
 
 
 class CheckpointDocument:
@@ -143,11 +157,20 @@ class CheckpointDocument:
         submit_load: SubmitLoad | None,
         on_change: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        remote: bool = False,
+        start_download: StartDownload | None = None,
     ) -> None:
+        #: what the static read and torch read: the path, or for a URL its local copy once downloaded
         self.path = path
         self.display_name = display_name  # escaped: safe in any sentence
         self._start_peek = start_peek
         self._submit_load = submit_load  # None: there is no engine
+        self._start_download = start_download  # None: it cannot be downloaded (local, or several files)
+        self.remote = remote  # read where it lives, never handed to torch, until its copy is here
+        self.download_error: Exception | None = None  # why the download failed (DOWNLOAD_FAILED)
+        self.download_progress: tuple[int, int] = (0, 0)  # bytes written, bytes in all
+        self.local_copy: CachedCopy | None = None  # the downloaded copy the file is loaded from
+        self._download_ticket = 0
         self._on_change = on_change
         self._clock = clock
         self.state = DocumentState.NEW
@@ -224,12 +247,21 @@ class CheckpointDocument:
             return (Action.OPEN_AGAIN,)
         if self.state is DocumentState.CANCELLED:
             return (Action.LOAD_AGAIN,)
+        if self.can_download and self.state in (
+            DocumentState.SHOWN, DocumentState.DOWNLOAD_FAILED, DocumentState.DOWNLOAD_CANCELLED
+        ):  # fmt: skip
+            return (Action.DOWNLOAD,)
         if self.state is DocumentState.FAILED and self.failure is not None:
             failure = self.failure
             return actions_for(failure.kind, self.trusted, failure.suggest, failure.globals)
         if self.state is DocumentState.REFUSED and self.refusal is not None:
             return actions_for(ErrorKind.of(self.refusal.kind), self.trusted)
         return ()
+
+    @property
+    def can_download(self) -> bool:
+        """True for a remote file read where it lives, with an engine to load its copy."""
+        return self.remote and self._start_download is not None and self._submit_load is not None
 
     def is_current(self, ticket: int) -> bool:
         """True while ``ticket`` names the latest static read of an open document."""
@@ -255,6 +287,8 @@ class CheckpointDocument:
         """The static read's tree; then the load (or the policy's refusal). False when stale."""
         if not self.is_current(ticket) or self.state is not DocumentState.PEEKING:
             return False
+        if self.local_copy is not None and self.index is not None and not _imports_no_more(index, self.index):
+            self._forget_answers()  # the copy imports what the user never saw: ask again
         self.index = index
         self._load()
         return True
@@ -289,10 +323,58 @@ class CheckpointDocument:
             self._peek_ticket += 1
             self.state = DocumentState.OPEN_CANCELLED
             self._changed()
+        elif self.state is DocumentState.DOWNLOADING:
+            self._download_ticket += 1
+            self.state = DocumentState.DOWNLOAD_CANCELLED
+            self._changed()
+
+    # -- downloading a remote file for torch ------------------------------------------------
+
+    def download(self) -> int:
+        """Start fetching the remote file's whole copy; returns the ticket its answer must carry."""
+        if Action.DOWNLOAD not in self.actions or self._start_download is None:
+            return self._download_ticket
+        self._download_ticket += 1
+        self.download_error = None
+        size = self.index.remote_read[2] if self.index is not None and self.index.remote_read else 0
+        self.download_progress = (0, size)
+        self.state = DocumentState.DOWNLOADING
+        self._changed()
+        self._start_download(self._download_ticket)
+        return self._download_ticket
+
+    def is_current_download(self, ticket: int) -> bool:
+        return ticket == self._download_ticket and self.state is DocumentState.DOWNLOADING
+
+    def download_moved(self, ticket: int, done: int, total: int) -> None:
+        """Bytes written so far of the download named by ``ticket``."""
+        if self.is_current_download(ticket):
+            self.download_progress = (done, total)
+            self._changed()
+
+    def download_finished(self, ticket: int, copy: CachedCopy) -> bool:
+        """The whole copy is in the cache: read it statically and load it, as a local file is."""
+        if not self.is_current_download(ticket):
+            return False
+        self.path = str(copy.path)
+        self.local_copy = copy
+        self.remote = False
+        self.open(self.options)
+        return True
+
+    def download_failed(self, ticket: int, error: Exception) -> bool:
+        """The download failed with ``error`` (nothing was kept); the tree stays."""
+        if not self.is_current_download(ticket):
+            return False
+        self.download_error = error
+        self.state = DocumentState.DOWNLOAD_FAILED
+        self._changed()
+        return True
 
     def close(self) -> None:
         """Drop every pending answer and question, and cancel the load; nothing is said afterwards."""
         self._peek_ticket += 1
+        self._download_ticket += 1
         self._discard_job()
         self.question = None
         self.state = DocumentState.CLOSED
@@ -343,8 +425,8 @@ class CheckpointDocument:
         self.refusal = self.next_refusal()
         if self.refusal is not None:
             self.state = DocumentState.REFUSED  # the file never reaches the engine untrusted
-        elif self._submit_load is None:
-            self.state = DocumentState.SHOWN
+        elif self._submit_load is None or self.remote:
+            self.state = DocumentState.SHOWN  # (a remote file: until its copy is downloaded)
         else:
             self._load_asked_at = asked if asked is not None else self._clock()
             self.state = DocumentState.LOADING
@@ -357,6 +439,13 @@ class CheckpointDocument:
             job.discard()
 
     # -- allowing globals and trusting the file (this tab only) -----------------------------
+
+    def _forget_answers(self) -> None:
+        self._trusted = False
+        self._pickle_module = None
+        self._allowed_globals = ()
+        self._reported_globals = ()
+        self.question = None
 
     def ask_allow(self, names: tuple[str, ...] | list[str]) -> None:
         """Ask whether to allow exactly ``names`` (with those allowed before), or trust the file."""

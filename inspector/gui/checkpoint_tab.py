@@ -14,13 +14,15 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import shiboken6
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
     QModelIndex,
+    QObject,
     QPoint,
     Qt,
     QTimer,
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTreeView,
@@ -74,7 +77,11 @@ from inspector.gui.status_widgets import BusyRow, DangerBanner, ErrorPanel, Verd
 from inspector.gui.tasks import TaskRunner
 from inspector.gui.training_breakdown import TrainingBreakdown, tree_notes
 from inspector.gui.tree_model import CheckpointTreeModel, Column, ItemRole
+from inspector.remote.cancelling import ReadCancel, reading
 from inspector.remote.locations import is_url, shown_form
+
+if TYPE_CHECKING:  # read on first download, so the window starts without the readers
+    from inspector.remote.download_cache import CachedCopy
 
 PeekFunction = Callable[[str], CheckpointIndex]
 
@@ -129,6 +136,7 @@ _ACTION_LABELS = {
     Action.LOAD_AGAIN: QT_TRANSLATE_NOOP("CheckpointTab", "Load again"),
     Action.ALLOW_OR_TRUST: QT_TRANSLATE_NOOP("CheckpointTab", "Allow or trust…"),
     Action.TRUST: QT_TRANSLATE_NOOP("CheckpointTab", "Trust this file…"),
+    Action.DOWNLOAD: QT_TRANSLATE_NOOP("CheckpointTab", "Download and load"),
 }
 #: After a failure, doing the same again is "Try again".
 _TRY_AGAIN = QT_TRANSLATE_NOOP("CheckpointTab", "Try again")
@@ -150,7 +158,17 @@ _STATE_LINES = {
 #: A file read where it lives is never handed to torch: loading needs the whole file here.
 _REMOTE_SHOWN = QT_TRANSLATE_NOOP(
     "CheckpointTab",
-    "Read where it lives: “Loaded on” needs the whole file on this machine (download it and open the copy).",
+    "Read where it lives: “Loaded on” needs the whole file on this machine; Download and load fetches it "
+    "into the cache folder and loads that copy.",
+)
+_REMOTE_SET_SHOWN = QT_TRANSLATE_NOOP(
+    "CheckpointTab",
+    "Read where it lives: “Loaded on” needs the whole file on this machine, every file of the set; "
+    "download the set with its own tools (e.g. hf download) and open the local copy.",
+)
+_REMOTE_NO_ENGINE = QT_TRANSLATE_NOOP(
+    "CheckpointTab",
+    "Read where it lives: “Loaded on” needs the whole file on this machine and the torch engine.",
 )
 _REMOTE_READ = QT_TRANSLATE_NOOP("CheckpointTab", "read {fetched} of {size} in {requests} requests")
 
@@ -175,6 +193,16 @@ def default_peek(path: str) -> CheckpointIndex:
     from inspector.remote.static_read import peek_location
 
     return peek_location(path)[0]
+
+
+def _one_file(url: str) -> bool:
+    """Whether ``url`` names one file (Download and load takes one), not an HF set or a DCP folder."""
+    from inspector.remote.download_cache import download_refusal
+
+    try:
+        return download_refusal(url) is None
+    except CheckpointError:
+        return False  # a malformed URL: its static read says why
 
 
 def summary_text(index: CheckpointIndex) -> str:
@@ -250,6 +278,12 @@ def summary_text(index: CheckpointIndex) -> str:
     return "  ·  ".join(parts)
 
 
+class _DownloadRelay(QObject):
+    """Carries a download's progress from the task pool's thread to the tab's (a queued signal)."""
+
+    moved = Signal(int, object, object)  # download ticket, bytes written, bytes in all
+
+
 class CheckpointTab(QWidget):
     """Shows one checkpoint; asks the window (by signal) to change options, never the reverse."""
 
@@ -279,13 +313,18 @@ class CheckpointTab(QWidget):
         self._runner = runner
         self._engine = engine
         self._peek_fn = peek_fn
+        self._read_cancel: ReadCancel | None = None  # stops the remote read or download under way
+        self._relay = _DownloadRelay(self)
+        self._relay.moved.connect(self._on_download_moved)
         self._doc = CheckpointDocument(
             path,
             self.display_name,
             self._start_peek,
-            self._submit_load if engine is not None and not self.remote else None,
+            self._submit_load if engine is not None else None,
             on_change=self._render,
             clock=clock,
+            remote=self.remote,  # torch waits for the local copy
+            start_download=self._start_download if self.remote and _one_file(path) else None,
         )
         self.model: CheckpointTreeModel | None = None
         self.proxy = CheckpointFilterProxy(self)
@@ -324,6 +363,10 @@ class CheckpointTab(QWidget):
         self.danger_banner = DangerBanner()
         self.danger_banner.trust_button.clicked.connect(self.ask_trust)
         self.load_label = self._text_label("loadLabel")  # a long line wraps instead of widening the window
+        self.download_button = QPushButton()  # a remote file: fetch its whole copy, then load it
+        self.download_button.setObjectName("downloadButton")
+        self.download_button.hide()
+        self.download_button.clicked.connect(self.download_and_load)
         self.busy = BusyRow()
         self.busy.cancel_requested.connect(self.cancel)
         self.error_panel = ErrorPanel()
@@ -442,8 +485,15 @@ class CheckpointTab(QWidget):
         header_row.addWidget(self.summary_label, 1)
         layout.addLayout(header_row)
         layout.addWidget(self.model_card)
-        for widget in (self.notes_label, self.danger_banner, self.load_label, self.busy, self.error_panel):
+        status_row = QHBoxLayout()  # the status line, and a remote file's Download and load
+        status_row.setContentsMargins(0, 0, 0, 0)
+        status_row.addWidget(self.load_label, 1)
+        status_row.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignTop)
+        for widget in (self.notes_label, self.danger_banner):
             layout.addWidget(widget)
+        layout.addLayout(status_row)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.error_panel)
         self._question_slot = QVBoxLayout()  # where a pending question's panel goes
         self._question_slot.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._question_slot)
@@ -459,6 +509,7 @@ class CheckpointTab(QWidget):
         self.expand_button.setText(self.tr("Expand all"))
         self.collapse_button.setText(self.tr("Collapse all"))
         self.code_files_button.setText(self.tr("Code files…"))
+        self.download_button.setText(self.tr("Download and load"))
         self.copy_key_action.setText(self.tr("Copy key"))
         self.copy_row_action.setText(self.tr("Copy row"))
         if self.index is not None:
@@ -536,12 +587,48 @@ class CheckpointTab(QWidget):
         self._doc.reload(options)
 
     def cancel(self) -> None:
-        """Stop what runs now: a peek's result is dropped, a load is cancelled in the engine."""
+        """Stop what runs now: a remote read or download stops at once (its partial copy removed), a
+        local peek's result is dropped, a load is cancelled in the engine."""
+        if self._read_cancel is not None and self._doc.state in (
+            DocumentState.PEEKING, DocumentState.DOWNLOADING
+        ):  # fmt: skip
+            self._read_cancel.cancel()
         self._doc.cancel()
+
+    def download_and_load(self) -> None:
+        """Download the remote file's whole copy into the cache folder, then load it with torch; a
+        file larger than ``LARGE_DOWNLOAD`` is asked about first."""
+        from inspector.remote.download_cache import LARGE_DOWNLOAD, cache_folder
+
+        doc = self._doc
+        if Action.DOWNLOAD not in doc.actions:
+            return
+        size = doc.download_progress[1] or (
+            doc.index.remote_read[2] if doc.index and doc.index.remote_read else 0
+        )
+        if size <= LARGE_DOWNLOAD:
+            doc.download()
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            self.tr("Download and load"),
+            self.tr("{name} is {size}. Download the whole file into the cache folder {folder}?").format(
+                name=self.display_name, size=format_bytes(size), folder=escape_text(str(cache_folder()))
+            ),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setObjectName("largeDownloadQuestion")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(doc.download)
+        box.open()
 
     def close_tab(self) -> None:
         """Drop every pending result and question and cancel the engine job; the window deletes
         the widget."""
+        if self._read_cancel is not None:
+            self._read_cancel.cancel()
         self._doc.close()
         self._filter_timer.stop()
         self.detail.show_node("", None)
@@ -563,6 +650,8 @@ class CheckpointTab(QWidget):
         doc = self._doc
         if action is Action.OPEN_AGAIN:
             self.open(doc.options)
+        elif action is Action.DOWNLOAD:
+            self.download_and_load()
         elif action is Action.LOAD_AGAIN:
             self.reload(doc.options)
         elif action is Action.LOAD_ON_SUGGESTED:
@@ -592,12 +681,53 @@ class CheckpointTab(QWidget):
     # -- the static read and the engine, on the document's behalf ----------------------------
 
     def _start_peek(self, ticket: int) -> None:
-        """Run the document's static read on the task pool; its answer carries ``ticket``."""
+        """Run the document's static read on the task pool (a remote one stops when cancelled); its
+        answer carries ``ticket``."""
+        cancel = self._read_cancel = ReadCancel()
+        path, peek_fn = self._doc.path, self._peek_fn
+
+        def read() -> CheckpointIndex:
+            with reading(cancel):
+                return peek_fn(path)
+
         self._runner.start(
-            lambda: self._peek_fn(self.path),
+            read,
             lambda index: self._on_peek_finished(ticket, index),
             lambda exc: self._on_peek_failed(ticket, exc),
         )
+
+    def _start_download(self, ticket: int) -> None:
+        """Download the remote file's whole copy on the task pool, from the version its tree was read
+        from; progress and the answer carry ``ticket``."""
+        from inspector.remote.download_cache import RemoteVersion, download  # (fsspec when first used)
+
+        index = self._doc.index
+        assert index is not None
+        version = RemoteVersion(index.remote_read[2] if index.remote_read else 0, index.remote_version)
+        cancel = self._read_cancel = ReadCancel()
+        url, relay = self.path, self._relay
+
+        def fetch() -> CachedCopy:
+            with reading(cancel):
+                return download(url, version, lambda done, total: relay.moved.emit(ticket, done, total))
+
+        self._runner.start(
+            fetch,
+            lambda copy: self._on_download_finished(ticket, copy),
+            lambda exc: self._on_download_failed(ticket, exc),
+        )
+
+    def _on_download_moved(self, ticket: int, done: int, total: int) -> None:
+        if shiboken6.isValid(self):
+            self._doc.download_moved(ticket, done, total)
+
+    def _on_download_finished(self, ticket: int, copy: CachedCopy) -> None:
+        if shiboken6.isValid(self) and not self._doc.closed:
+            self._doc.download_finished(ticket, copy)
+
+    def _on_download_failed(self, ticket: int, exc: Exception) -> None:
+        if shiboken6.isValid(self) and not self._doc.closed:
+            self._doc.download_failed(ticket, exc)
 
     def _is_current(self, ticket: int) -> bool:
         """False for a stale result, or once the tab is closed or deleted."""
@@ -662,8 +792,22 @@ class CheckpointTab(QWidget):
 
     def _render_busy(self) -> None:
         doc = self._doc
-        if doc.state is DocumentState.PEEKING:
+        if doc.state is DocumentState.PEEKING and doc.remote:
+            host = escape_text(urlsplit(self.shown_path).hostname or self.shown_path)
+            self.busy.show_busy(
+                self.tr("Reading {name} from {host}…").format(name=self.display_name, host=host)
+            )
+        elif doc.state is DocumentState.PEEKING:
             self.busy.show_busy(self.tr("Reading {name}…").format(name=self.display_name))
+        elif doc.state is DocumentState.DOWNLOADING:
+            done, total = doc.download_progress
+            self.busy.show_busy(
+                self.tr("Downloading {name}: {done} of {total}…").format(
+                    name=self.display_name, done=format_bytes(done), total=format_bytes(total)
+                ),
+                done,
+                total,
+            )
         elif doc.state is DocumentState.LOADING:
             where = map_location_label(format_map_location(doc.options.map_location))
             self.busy.show_busy(self.tr("Loading with torch (map location: {where})…").format(where=where))
@@ -679,8 +823,12 @@ class CheckpointTab(QWidget):
             text = self._load_text()
         else:
             text = _tr(_STATE_LINES[doc.state]) if doc.state in _STATE_LINES else ""
-            if doc.state is DocumentState.SHOWN and self.remote:
-                text = _tr(_REMOTE_SHOWN)
+            if doc.state is DocumentState.SHOWN and doc.remote:
+                text = _tr(_REMOTE_SHOWN if doc.can_download else _REMOTE_SET_SHOWN)
+                if self._engine is None:
+                    text = _tr(_REMOTE_NO_ENGINE)
+        offer = doc.state is DocumentState.SHOWN and Action.DOWNLOAD in doc.actions
+        self.download_button.setVisible(offer)
         if key == self._shown_status and (
             text == self._status_text or self.load_label.text() != self._status_text
         ):
@@ -712,6 +860,14 @@ class CheckpointTab(QWidget):
         elif options.allowed_globals:
             text += self.tr("; allowed for this tab: {names}").format(
                 names=", ".join(escape_text(n) for n in options.allowed_globals)
+            )
+        copy = doc.local_copy
+        if copy is not None:
+            when = f"{copy.downloaded:%Y-%m-%d %H:%M}"
+            text += (
+                self.tr("; using the copy downloaded on {date}").format(date=when)
+                if copy.reused
+                else self.tr("; from the copy just downloaded into the cache folder")
             )
         return text + self.tr(".")
 
@@ -754,6 +910,17 @@ class CheckpointTab(QWidget):
             return message, "".join(traceback.format_exception(exc))
         if state is DocumentState.OPEN_CANCELLED:
             return self.tr("Opening {name} was cancelled.").format(name=self.display_name), None
+        if state is DocumentState.DOWNLOAD_CANCELLED:
+            return self.tr("Downloading {name} was cancelled; nothing was kept in the cache folder.").format(
+                name=self.display_name
+            ), None
+        if state is DocumentState.DOWNLOAD_FAILED and isinstance(doc.download_error, CheckpointError):
+            return doc.download_error.message, doc.download_error.details
+        if state is DocumentState.DOWNLOAD_FAILED and doc.download_error is not None:
+            message = self.tr("{name} could not be downloaded because of an unexpected error.").format(
+                name=self.display_name
+            )
+            return message, "".join(traceback.format_exception(doc.download_error))
         if state is DocumentState.CANCELLED:
             return self.tr("Loading with torch was cancelled."), None
         if state is DocumentState.REFUSED and doc.refusal is not None:
@@ -785,8 +952,10 @@ class CheckpointTab(QWidget):
             failure = self._doc.failure
             device = failure.suggest if failure is not None else None
             return _tr(_LOAD_ON).format(device=escape_text(device or ""))
-        if (action is Action.OPEN_AGAIN and state is DocumentState.UNREADABLE) or (
-            action is Action.LOAD_AGAIN and state is DocumentState.FAILED
+        if (
+            (action is Action.OPEN_AGAIN and state is DocumentState.UNREADABLE)
+            or (action is Action.LOAD_AGAIN and state is DocumentState.FAILED)
+            or (action is Action.DOWNLOAD and state is DocumentState.DOWNLOAD_FAILED)
         ):
             return _tr(_TRY_AGAIN)
         return _tr(_ACTION_LABELS[action])

@@ -45,6 +45,7 @@ from inspector.remote.locations import is_url
 
 if TYPE_CHECKING:  # the windows and dialogs a menu opens are imported when first opened
     from inspector.gui.diff_window import DiffWindow
+    from inspector.gui.download_cache_dialog import DownloadCacheDialog
 
 APP_NAME = "Checkpoint Inspector"
 #: What File ▸ Open lists: every layout the reader knows by a file (folders: Open Folder).
@@ -168,6 +169,7 @@ class MainWindow(QMainWindow):
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         self.compare_action = file_menu.addAction("", self.compare_dialog)
         self.compare_action.setShortcut(QKeySequence("Ctrl+D"))
+        self.downloads_action = file_menu.addAction("", self.show_download_cache)
         file_menu.addSeparator()
         self.quit_action = file_menu.addAction("", self.close)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -211,6 +213,7 @@ class MainWindow(QMainWindow):
         self.close_tab_action.setText(self.tr("&Close Tab"))
         self.export_action.setText(self.tr("&Export…"))
         self.compare_action.setText(self.tr("Co&mpare…"))
+        self.downloads_action.setText(self.tr("&Downloaded Checkpoints…"))
         self.stats_all_action.setText(self.tr("Compute &Statistics for All"))
         self.breakdown_action.setText(self.tr("Training Check&point Breakdown…"))
         self.quit_action.setText(self.tr("&Quit"))
@@ -389,6 +392,14 @@ class MainWindow(QMainWindow):
         if path_a and path_b:
             self.diff_window.compare()
         return self.diff_window
+
+    def show_download_cache(self) -> DownloadCacheDialog:
+        """File ▸ Downloaded Checkpoints…: the cache folder of Download and load, Open Folder, Clear."""
+        from inspector.gui.download_cache_dialog import DownloadCacheDialog
+
+        self.download_cache_dialog = DownloadCacheDialog(self)
+        self.download_cache_dialog.show()
+        return self.download_cache_dialog
 
     def compute_all_stats(self) -> None:
         """View ▸ Compute Statistics for All on the current tab (NaN/Inf and norm columns fill in)."""

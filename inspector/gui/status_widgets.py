@@ -48,8 +48,14 @@ class BusyRow(QWidget):
         layout.addStretch(1)
         self.hide()
 
-    def show_busy(self, text: str) -> None:
+    def show_busy(self, text: str, done: int = 0, total: int = 0) -> None:
+        """``text`` beside an indeterminate bar, or one at ``done`` of ``total`` when a total is known."""
         self.label.setText(text)
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(min(1000, done * 1000 // total))
+        else:
+            self.progress.setRange(0, 0)
         self.show()
 
     def hide_busy(self) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from inspector.core.errors import CheckpointError, MissingFileError
 
+from .cancelling import blocking
 from .locations import OTHER_PACKAGES, RemoteLocation
 from .range_buffer import BLOCK, RangeBuffer, Transfer
 
@@ -85,7 +86,7 @@ def remote_size(location: RemoteLocation) -> int:
     """The size of the remote file (one request); ``MissingFileError`` when there is none."""
     fs, checks = _filesystem(location)
     with _sentences(location, checks):
-        size = fs.info(location.url).get("size")
+        size = blocking(lambda: fs.info(location.url)).get("size")
     if not isinstance(size, int):
         raise CheckpointError(f"The server does not say how large {location.name} is.")
     return size
@@ -97,7 +98,7 @@ def open_buffer(location: RemoteLocation, budget: int) -> RangeBuffer:
     name = location.name
     fs, checks = _filesystem(location)
     with _sentences(location, checks):
-        info = fs.info(location.url)
+        info = blocking(lambda: fs.info(location.url))
     transfer.requests += 1
     size = info.get("size")
     if not isinstance(size, int):
@@ -106,21 +107,26 @@ def open_buffer(location: RemoteLocation, budget: int) -> RangeBuffer:
         raise CheckpointError(f"{location.shown} is a folder, not a checkpoint file.")
     transfer.size = size
     etag = str(info.get("ETag") or info.get("etag") or "")
+    transfer.etag = etag
     if checks is not None:
         checks.size, checks.etag = size, etag
         checks.host = urlsplit(str(info.get("url") or location.url)).hostname or ""
     with _sentences(location, checks):
-        fh = fs.open(location.url, "rb", block_size=BLOCK, cache_type="none", size=size)
+        fh = blocking(lambda: fs.open(location.url, "rb", block_size=BLOCK, cache_type="none", size=size))
     reads = getattr(fh, "read_kw", None)  # s3fs: the arguments of each ranged GetObject
     if etag and location.protocol == "s3" and isinstance(reads, dict):
         fh.read_kw = {**reads, "IfMatch": etag}  # every range from the version whose size was learned
+
+    def read(start: int, end: int) -> bytes:
+        fh.seek(start)
+        data: bytes = fh.read(end - start)
+        return data
 
     def fetch(start: int, end: int) -> bytes:
         for attempt in range(RETRIES):
             try:
                 with _sentences(location, checks):
-                    fh.seek(start)
-                    data: bytes = fh.read(end - start)
+                    data = blocking(lambda: read(start, end))
             except _Broken:
                 if attempt + 1 == RETRIES:
                     raise CheckpointError(

@@ -32,6 +32,7 @@ class Transfer:
     requests: int = 0
     fetched: int = 0
     size: int = 0
+    etag: str = ""  # the version the first request saw (HTTP ETag, S3 ETag), "" when none was said
 
     def line(self) -> str:
         """“read 412 KB of 20.1 GB in 3 requests”."""
@@ -110,6 +111,11 @@ class RangeBuffer:
         return self.get(start, stop)
 
     # -- fetching ----------------------------------------------------------------------------------
+
+    def read_through(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) in one request, not kept in the block cache (a download's chunk)."""
+        start, end = max(0, start), min(end, self.size)
+        return self._request(start, end) if end > start else b""
 
     def get(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of the file (fewer past its end)."""

@@ -24,6 +24,13 @@ LOAD_NEEDS_FILE = (
     "and statistics work from the URL)."
 )
 
+#: What ``info --load URL`` says: the option that downloads the file and loads the copy.
+LOAD_NEEDS_DOWNLOAD = (
+    "Loading with torch needs the whole file on this machine, and torch is never handed a URL; add "
+    "--download to download it into the cache folder and load that copy (the tree, the safety scan "
+    "and statistics work from the URL without it)."
+)
+
 #: Values of a remote shard set or DCP folder are read from a local copy for now.
 SET_VALUES_LOCAL = (
     "The values of a shard set or a DCP folder are read from a local copy; open one of a set's shards "
@@ -51,6 +58,7 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
             index = peek_source(buffer, location.shown, buffer.size)
         transfer = buffer.transfer
     index.remote_read = (transfer.requests, transfer.fetched, transfer.size)
+    index.remote_version = transfer.etag
     return index, transfer
 
 

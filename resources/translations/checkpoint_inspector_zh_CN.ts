@@ -124,11 +124,6 @@
         <translation>允许或信任…</translation>
     </message>
     <message>
-        <source>Read where it lives: “Loaded on” needs the whole file on this machine (download it and open the copy).</source>
-        <extracomment>A file read where it lives is never handed to torch: loading needs the whole file here.</extracomment>
-        <translation>在文件所在位置读取：“加载到”需要本机上的完整文件（请下载后打开副本）。</translation>
-    </message>
-    <message>
         <source>read {fetched} of {size} in {requests} requests</source>
         <translation>已读取 {fetched}（共 {size}），{requests} 次请求</translation>
     </message>
@@ -198,8 +193,36 @@
         <translation>复制行</translation>
     </message>
     <message>
+        <source>{name} is {size}. Download the whole file into the cache folder {folder}?</source>
+        <translation>{name} 有 {size}。要把整个文件下载到缓存文件夹 {folder} 吗？</translation>
+    </message>
+    <message>
+        <source>Reading {name} from {host}…</source>
+        <translation>正在从 {host} 读取 {name}…</translation>
+    </message>
+    <message>
         <source>Reading {name}…</source>
         <translation>正在读取 {name}…</translation>
+    </message>
+    <message>
+        <source>Downloading {name}: {done} of {total}…</source>
+        <translation>正在下载 {name}：{done} / {total}…</translation>
+    </message>
+    <message>
+        <source>; using the copy downloaded on {date}</source>
+        <translation>；使用 {date} 下载的副本</translation>
+    </message>
+    <message>
+        <source>; from the copy just downloaded into the cache folder</source>
+        <translation>；来自刚下载到缓存文件夹的副本</translation>
+    </message>
+    <message>
+        <source>Downloading {name} was cancelled; nothing was kept in the cache folder.</source>
+        <translation>已取消下载 {name}；缓存文件夹中未保留任何内容。</translation>
+    </message>
+    <message>
+        <source>{name} could not be downloaded because of an unexpected error.</source>
+        <translation>由于意外错误，无法下载 {name}。</translation>
     </message>
     <message>
         <source>Copy loading code</source>
@@ -279,6 +302,23 @@
     <message>
         <source>Load on {device}</source>
         <translation>加载到 {device}</translation>
+    </message>
+    <message>
+        <source>Download and load</source>
+        <translation>下载并加载</translation>
+    </message>
+    <message>
+        <source>Read where it lives: “Loaded on” needs the whole file on this machine; Download and load fetches it into the cache folder and loads that copy.</source>
+        <extracomment>A file read where it lives is never handed to torch: loading needs the whole file here.</extracomment>
+        <translation>在原处读取：“加载到”需要本机上有完整文件；“下载并加载”会把它下载到缓存文件夹并加载该副本。</translation>
+    </message>
+    <message>
+        <source>Read where it lives: “Loaded on” needs the whole file on this machine, every file of the set; download the set with its own tools (e.g. hf download) and open the local copy.</source>
+        <translation>在原处读取：“加载到”需要本机上有完整文件，即该组的每个文件；请用其自身的工具（例如 hf download）下载该组，再打开本地副本。</translation>
+    </message>
+    <message>
+        <source>Read where it lives: “Loaded on” needs the whole file on this machine and the torch engine.</source>
+        <translation>在原处读取：“加载到”需要本机上有完整文件以及 torch 引擎。</translation>
     </message>
     <message>
         <source>Globals outside torch&apos;s weights-only set: {names}</source>
@@ -772,6 +812,49 @@
     </message>
 </context>
 <context>
+    <name>DownloadCacheDialog</name>
+    <message>
+        <source>Downloaded Checkpoints</source>
+        <translation>已下载的检查点</translation>
+    </message>
+    <message>
+        <source>“Download and load” keeps the whole copy of a remote file here for torch; a copy of the same URL and version is used again without downloading it. Clearing it loses nothing that cannot be downloaded again.</source>
+        <translation>“下载并加载”把远程文件的完整副本保存在这里供 torch 使用；相同 URL 和版本的副本会直接复用，不再下载。清空它不会丢失任何无法重新下载的内容。</translation>
+    </message>
+    <message>
+        <source>Open Folder</source>
+        <translation>打开文件夹</translation>
+    </message>
+    <message>
+        <source>Clear…</source>
+        <translation>清空…</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>No downloaded copies.</source>
+        <translation>没有已下载的副本。</translation>
+    </message>
+    <message>
+        <source>1 downloaded copy, {size}</source>
+        <translation>1 个已下载的副本，{size}</translation>
+    </message>
+    <message>
+        <source>{count} downloaded copies, {size} in all</source>
+        <translation>{count} 个已下载的副本，共 {size}</translation>
+    </message>
+    <message>
+        <source>Clear downloaded checkpoints</source>
+        <translation>清空已下载的检查点</translation>
+    </message>
+    <message>
+        <source>Remove every downloaded copy ({size}) from {folder}?</source>
+        <translation>要从 {folder} 删除所有已下载的副本（{size}）吗？</translation>
+    </message>
+</context>
+<context>
     <name>EngineBridge</name>
     <message>
         <source>The loader could not start.</source>
@@ -1101,6 +1184,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <message>
         <source>Co&amp;mpare…</source>
         <translation>比较(&amp;M)…</translation>
+    </message>
+    <message>
+        <source>&amp;Downloaded Checkpoints…</source>
+        <translation>已下载的检查点(&amp;D)…</translation>
     </message>
     <message>
         <source>Compute &amp;Statistics for All</source>

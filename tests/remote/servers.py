@@ -21,6 +21,8 @@ class Served:
     ignore_range: bool = False  # answer a Range request with the whole file (200)
     truncate_times: int = 0  # cut this many ranged responses short, then serve them in full
     stall: bool = False  # send headers of a ranged response, then nothing (until the test ends)
+    stall_after: int = -1  # after this many ranged responses, stall every further one
+    silent: bool = False  # answer nothing at all, not even headers (until the test ends)
     replace_after: int = -1  # after this many ranged responses, serve ``replacement`` instead
     replacement: bytes = b""
     redirect: str = ""  # answer 302 to this URL
@@ -92,6 +94,9 @@ class RangeServer:
             h.send_header("Content-Length", "0")
             h.end_headers()
             return
+        if served is not None and served.silent:
+            self.released.wait(30)
+            return
         if served.redirect:
             h.send_response(302)
             h.send_header("Location", served.redirect)
@@ -107,7 +112,7 @@ class RangeServer:
         first, _, last = rng.removeprefix("bytes=").partition("-")
         start, end = int(first), min(int(last) + 1 if last else len(data), len(data))
         served.ranged += 1
-        if served.stall:
+        if served.stall or 0 <= served.stall_after < served.ranged:
             h.send_response(206)
             h.send_header("Content-Length", str(end - start))
             h.end_headers()
