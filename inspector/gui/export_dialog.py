@@ -55,6 +55,7 @@ from inspector.core.safety import load_refusal, verdict_of
 from inspector.engine.protocol import ExportReply, ExportRequest, Failure, Progress
 from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, EngineJob
+from inspector.remote.locations import is_url
 
 PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
 _PREFERRED_SIZE = QSize(960, 720)
@@ -97,7 +98,10 @@ class ExportDialog(QDialog):
         self.mapping: KeyMapping | None = None
         self.report: ExportReply | None = None  # what the last export wrote
 
-        self.target_edit = QLineEdit(os.path.splitext(index.path)[0] + "_export.pth")
+        stem = os.path.splitext(index.path.rstrip("/"))[0]
+        if is_url(index.path):  # a checkpoint read where it lives is exported to this machine
+            stem = os.path.join(os.path.expanduser("~"), stem.rpartition("/")[2])
+        self.target_edit = QLineEdit(stem + "_export.pth")
         self.browse_button = QPushButton()
         self.browse_button.clicked.connect(self._browse)
         target_row = QHBoxLayout()

@@ -75,5 +75,5 @@ def peek_dcp_folder(location: RemoteLocation) -> tuple[CheckpointIndex, Transfer
         transfer.size += size
         return size
 
-    index = read_dcp_metadata(folder.shown, name, data, buffer.size, data_size)
+    index = read_dcp_metadata(folder.shown + "/", name, data, buffer.size, data_size)  # a URL that reopens it
     return index, transfer

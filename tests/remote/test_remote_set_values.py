@@ -269,3 +269,24 @@ def test_a_hub_repository_without_weights_names_what_it_looked_for(
     status, _, err = _cli(capsys, "info", "hf://org/empty")
     assert status == 2 and err.count("\n") == 1
     assert "hf://org/empty holds none of the files transformers loads (model.safetensors," in err
+
+
+def test_the_window_s_export_of_a_remote_set_is_written_to_this_machine(
+    qtbot: Any, http: RangeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export dialog of a tab read where it lives offers a file in the home folder, not a URL."""
+    from inspector.gui.export_dialog import ExportDialog
+    from inspector.remote.static_read import peek_url
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder, _ = _split_folder(tmp_path / "ckpt")
+    _serve(http, folder, "runs/ckpt")
+    index = _shard_set(tmp_path / "set", shape=(4, 4))
+    _serve(http, index.parent, "r")
+    for url, name in (
+        (http.url("runs/ckpt/"), "ckpt"),
+        (http.url(f"r/{index.name}"), "model.safetensors.index"),
+    ):
+        dialog = ExportDialog(peek_url(url)[0], None)
+        qtbot.addWidget(dialog)
+        assert dialog.target_edit.text() == str(tmp_path / "home" / f"{name}_export.pth")
