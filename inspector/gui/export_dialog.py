@@ -91,7 +91,8 @@ class ExportDialog(QDialog):
         self._verdict = verdict_of(index)
         self._clock = clock
         self._asked_at = 0.0
-        self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(os.path.basename(index.path))))
+        self._source_name = os.path.basename(index.path.rstrip("/"))  # a folder URL ends with /
+        self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(self._source_name)))
         self._index = index
         self._engine = engine
         self._job: EngineJob | None = None
@@ -223,9 +224,7 @@ class ExportDialog(QDialog):
 
     def _retranslate(self) -> None:
         """Every fixed text in the interface language (the preview's lines follow on the next update)."""
-        self.setWindowTitle(
-            self.tr("Export “{name}”").format(name=escape_text(os.path.basename(self._index.path)))
-        )
+        self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(self._source_name)))
         labels = {
             "target": self.tr("Target"), "format": self.tr("Format"), "shard_size": self.tr("Shard size"),
             "device": self.tr("Device"), "dtype": self.tr("Dtype (floating tensors)"),
@@ -313,7 +312,7 @@ class ExportDialog(QDialog):
         if source_read(self._index.format, plan.format) is not SourceRead.TORCH_LOAD:
             return None
         options = LoadOptions(weights_only=not plan.trusted, allowed_globals=plan.allowed_globals)
-        refusal = load_refusal(os.path.basename(self._index.path), self._verdict, options)
+        refusal = load_refusal(self._source_name, self._verdict, options)
         if refusal is None:
             return None
         return (

@@ -290,3 +290,4 @@ def test_the_window_s_export_of_a_remote_set_is_written_to_this_machine(
         dialog = ExportDialog(peek_url(url)[0], None)
         qtbot.addWidget(dialog)
         assert dialog.target_edit.text() == str(tmp_path / "home" / f"{name}_export.pth")
+        assert dialog.windowTitle() == f"Export “{name if name == 'ckpt' else index.name}”"
