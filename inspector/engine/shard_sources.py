@@ -93,6 +93,9 @@ class ShardSet(TensorSource):
                 )
         return sub
 
+    def is_current(self) -> bool:
+        return super().is_current() and all(sub.is_current() for sub in self._shards.values())
+
     def _shard_of(self, info: TensorInfo, label: str) -> tuple[MappedCheckpoint, TensorInfo]:
         """The shard holding ``info`` and the tensor's facts as that shard names them."""
         if not info.shard:
@@ -165,6 +168,11 @@ class _DataFile:
             mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
         )
 
+    @property
+    def failed(self) -> bool:
+        """Whether a read of it failed, so the folder is opened again (a local file never does)."""
+        return False
+
     def record_bytes(self, start: int, nbytes: int) -> tuple[Any, int]:
         """A buffer holding bytes [start, start + nbytes) of the file, and where they start in it."""
         assert self.map is not None
@@ -184,6 +192,10 @@ class _RangedDataFile(_DataFile):
     def __init__(self, buffer: RangeSource) -> None:
         self.file, self.size, self.map = buffer, len(buffer), None
 
+    @property
+    def failed(self) -> bool:
+        return bool(self.file.failed)
+
     def record_bytes(self, start: int, nbytes: int) -> tuple[Any, int]:
         return self.file[start : start + nbytes], 0
 
@@ -197,6 +209,9 @@ class DcpFolder(TensorSource):
         self._open_piece = open_piece
         self._files: OrderedDict[str, _DataFile] = OrderedDict()
         self._records: dict[tuple[str, int, int], ChunkRecord] = {}
+
+    def is_current(self) -> bool:
+        return super().is_current() and not any(f.failed for f in self._files.values())
 
     def _file(self, rel: str) -> _DataFile:
         found = self._files.get(rel)

@@ -57,6 +57,7 @@ class RangeBuffer:
         self.transfer = transfer
         self.budget = budget
         self.first_read = FIRST_PICKLE_READ
+        self.failed = False  # a fetch failed (the file changed, the server broke off): open it again
         self._pos = 0
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._cached = 0
@@ -160,10 +161,15 @@ class RangeBuffer:
                 f"Reading {self.name} would fetch more than {format_bytes(self.budget)}, more than its "
                 "tree ever needs; it is not read further."
             )
-        data = self._fetch(start, end)
+        try:
+            data = self._fetch(start, end)
+        except CheckpointError:
+            self.failed = True
+            raise
         self.transfer.requests += 1
         self.transfer.fetched += len(data)
         if len(data) != end - start:
+            self.failed = True
             raise CheckpointError(
                 f"{self.name}: the server sent {len(data):,} bytes for a range of {end - start:,}; "
                 "the file is not read from it."

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from inspector.cli import main
+from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan
 from inspector.engine.export import ExportError, export_checkpoint
 from inspector.engine.inspect_jobs import answer, close_mapped_files
@@ -291,3 +292,20 @@ def test_the_window_s_export_of_a_remote_set_is_written_to_this_machine(
         qtbot.addWidget(dialog)
         assert dialog.target_edit.text() == str(tmp_path / "home" / f"{name}_export.pth")
         assert dialog.windowTitle() == f"Export “{name if name == 'ckpt' else index.name}”"
+
+
+def test_a_shard_that_changed_is_read_again_by_the_next_request(http: RangeServer, tmp_path: Path) -> None:
+    """The worker keeps sources open between requests: one whose shard changed says so once, and
+    the next request reads the set again instead of repeating the sentence until the app restarts."""
+    index = _shard_set(tmp_path / "set", shape=(512, 512))
+    served = _serve(http, index.parent, "r")
+    url = http.url(f"r/{index.name}")
+    assert answer(StatsRequest(url, None, "layers.2.q"))["numel"] == 512 * 512
+    last = index.parent / "model-00003-of-00003.safetensors"
+    save_file({"layers.2.q": torch.zeros(512, 512), "layers.2.k": torch.ones(512, 512)}, last)
+    shard = served[last.name]
+    shard.replace_after, shard.replacement = shard.ranged, last.read_bytes()  # its ranges: a new version
+    with pytest.raises(CheckpointError, match="changed while it was being read"):
+        answer(StatsRequest(url, None, "layers.2.k"))
+    http.add(f"r/{last.name}", last.read_bytes(), etag='"v2"')  # the new version, whole
+    assert answer(StatsRequest(url, None, "layers.2.k"))["mean"] == 1.0
