@@ -309,3 +309,24 @@ def test_a_shard_that_changed_is_read_again_by_the_next_request(http: RangeServe
         answer(StatsRequest(url, None, "layers.2.k"))
     http.add(f"r/{last.name}", last.read_bytes(), etag='"v2"')  # the new version, whole
     assert answer(StatsRequest(url, None, "layers.2.k"))["mean"] == 1.0
+
+
+def test_cancel_stops_the_fetch_of_a_large_remote_tensor(
+    http: RangeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record larger than the block cache is fetched in bounded requests, and the job's Cancel is
+    looked at between them: the rest is never fetched."""
+    from inspector.remote import range_buffer
+
+    monkeypatch.setattr(range_buffer, "CACHE_BYTES", 1 * MB)
+    monkeypatch.setattr(range_buffer, "LARGE_READ", MB // 4)
+    index = _shard_set(tmp_path / "set", shards=1)  # two 4 MiB tensors
+    _serve(http, index.parent, "r")
+    url = http.url(f"r/{index.name}")
+    answer(StatsRequest(url, None, "layers.0.k"))  # the set's tree, and the whole record of k
+    whole = http.log.body_bytes
+    asked: list[int] = []
+    with pytest.raises(StatsCancelled):
+        answer(StatsRequest(url, None, "layers.0.q"), cancelled=lambda: asked.append(1) or len(asked) > 3)
+    assert http.log.body_bytes - whole <= 4 * MB // 4  # four requests of the record's sixteen
+    assert answer(StatsRequest(url, None, "layers.0.q"))["numel"] == math.prod(SHAPE)  # and it reads again
