@@ -123,13 +123,14 @@ def write_torch_tar(path: Path, obj: object) -> Path:
 
 
 def write_dcp_chunks(
-    folder: Path, tensors: dict[str, tuple[tuple[int, ...], list[tuple[object, ...]]]]
+    folder: Path, tensors: dict[str, tuple[tuple[int, ...], list[tuple[object, ...]]]], files: int = 1
 ) -> Path:
     """A DCP folder written the way torch's FileSystemWriter lays it out, with chunks chosen here.
 
     ``tensors``: key → (global shape, [(chunk offsets, chunk tensor[, sizes .metadata claims]), …]);
-    every chunk is a ``torch.save`` stream in ``__0_0.distcp`` and ``.metadata`` is pickled from
-    torch's own records (so a test can give a tensor several chunks, or chunks that lie).
+    every chunk is a ``torch.save`` stream in ``__0_0.distcp`` (chunk i of a tensor in
+    ``__{i % files}_0.distcp``, as ranks write them) and ``.metadata`` is pickled from torch's own
+    records (so a test can give a tensor several chunks, or chunks that lie).
     """
     import io
     import pickle
@@ -144,23 +145,24 @@ def write_dcp_chunks(
     )
 
     folder.mkdir(parents=True, exist_ok=True)
-    data = io.BytesIO()
+    datas = [io.BytesIO() for _ in range(files)]
     state: dict[str, object] = {}
     storage: dict[object, object] = {}
     for key, (shape, chunks) in tensors.items():
         records = []
-        for offsets, chunk, *claimed in chunks:
+        for i, (offsets, chunk, *claimed) in enumerate(chunks):
             assert isinstance(chunk, torch.Tensor)
             sizes = claimed[0] if claimed else tuple(chunk.shape)
+            data, name = datas[i % files], f"__{i % files}_0.distcp"
             start = data.tell()
             torch.save(chunk.clone(), data)
-            storage[MetadataIndex(key, torch.Size(offsets))] = _StorageInfo("__0_0.distcp", start,
-                                                                          data.tell() - start)  # fmt: skip
+            storage[MetadataIndex(key, torch.Size(offsets))] = _StorageInfo(name, start, data.tell() - start)
             records.append(ChunkStorageMetadata(torch.Size(offsets), torch.Size(sizes)))
         first = chunks[0][1] if chunks else None
         dtype = first.dtype if isinstance(first, torch.Tensor) else torch.float32
         state[key] = TensorStorageMetadata(TensorProperties(dtype), torch.Size(shape), records)
-    (folder / "__0_0.distcp").write_bytes(data.getvalue())
+    for rank, data in enumerate(datas):
+        (folder / f"__{rank}_0.distcp").write_bytes(data.getvalue())
     with open(folder / ".metadata", "wb") as f:
         pickle.dump(Metadata(state_dict_metadata=state, storage_data=storage), f)
     return folder

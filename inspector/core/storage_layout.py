@@ -165,7 +165,7 @@ class ChunkRecord:
 class _Window:
     """A byte range of a file seen as a file of its own (what ``ZipArchive`` reads)."""
 
-    def __init__(self, f: BinaryIO, start: int, length: int) -> None:
+    def __init__(self, f: SeekableFile, start: int, length: int) -> None:
         self.f, self.start, self.length, self.pos = f, start, length, 0
 
     def seek(self, pos: int, whence: int = 0) -> int:
@@ -183,7 +183,7 @@ class _Window:
         return data
 
 
-def chunk_record(f: BinaryIO, start: int, length: int, what: str) -> ChunkRecord:
+def chunk_record(f: SeekableFile, start: int, length: int, what: str) -> ChunkRecord:
     """The tensor of the ``torch.save`` archive at ``start`` (``length`` bytes) of a DCP data file.
 
     Only what torch's DCP writer produces is accepted: one archive holding one ``data.pkl`` that

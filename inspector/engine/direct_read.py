@@ -50,6 +50,9 @@ class RangeSource(ByteSource, Protocol):
 
     def close(self) -> None: ...
 
+    #: a read failed (the file changed, the server broke off): the source is opened again
+    failed: bool
+
 
 #: torch counts elements and bytes in signed 64-bit integers.
 _INT64_MAX = (1 << 63) - 1
@@ -233,6 +236,11 @@ class MappedCheckpoint(TensorSource):
         except OSError as exc:
             self._layout.close()
             raise CheckpointError(f"{self.name} cannot be mapped: {exc.strerror or exc}.") from None
+
+    def is_current(self) -> bool:
+        if self._buffer is not None:
+            return not self._buffer.failed
+        return super().is_current()
 
     def read_array(self, info: TensorInfo, label: str = "the tensor") -> TensorArray:
         check_dtype(info, label, self.name)

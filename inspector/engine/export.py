@@ -24,7 +24,7 @@ from inspector.core.provenance import (
     with_provenance,
     write_sidecar,
 )
-from inspector.remote.locations import is_url, parse_location
+from inspector.remote.locations import is_url
 from inspector.remote.opening import remote_size
 
 from .export_file import export_failure, write_verified
@@ -40,13 +40,21 @@ from .file_safety import check_free_space, check_target, temp_beside
 
 def _remote_facts(source: str) -> dict[str, Any] | None:
     """A URL source's facts for the export's record: where it lives (without credentials) and its
-    size; no sha256, which would mean downloading the whole file. ``None`` for a local source."""
+    size, a set's files each with its own; no sha256, which would mean downloading the whole file.
+    ``None`` for a local source."""
     if not is_url(source):
         return None
-    location = parse_location(source)
+    from inspector.remote.set_pieces import locate, remote_set, set_facts
+    from inspector.remote.static_read import peek_url
+
+    location, _ = locate(source)
     facts: dict[str, Any] = {"name": posixpath.basename(location.shown.rstrip("/")), "url": location.shown}
-    with contextlib.suppress(CheckpointError):  # a folder URL (a DCP folder) has no size of its own
-        facts["size"] = remote_size(location)
+    pieces = remote_set(location)
+    with contextlib.suppress(CheckpointError):  # the export's own read then says what is wrong
+        if pieces is not None:
+            facts = set_facts(pieces, peek_url(source)[0])
+        else:
+            facts["size"] = remote_size(location)
     return facts
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from inspector.core.errors import CheckpointError
+from inspector.remote.range_buffer import between_reads
 
 from .direct_read import TensorSource
 from .protocol import DiffRequest, SliceRequest, StatsAllRequest, StatsRequest
@@ -35,16 +36,24 @@ def _never() -> bool:
 def answer(
     request: InspectRequest, progress: Progress | None = None, cancelled: Cancelled = _never
 ) -> dict[str, Any]:
-    """Answer one request; raises ``CheckpointError`` with a sentence about the file or the request."""
-    if isinstance(request, StatsRequest):
-        return _stats(request, cancelled)
-    if isinstance(request, SliceRequest):
-        return _slice(request)
-    if isinstance(request, StatsAllRequest):
-        return stats_all(_FILES.get(request.path), progress, cancelled)
-    from .diff import diff_checkpoints  # torch: only a diff needs it
+    """Answer one request; raises ``CheckpointError`` with a sentence about the file or the request.
 
-    return diff_checkpoints(request.a, request.b, progress=progress, cancelled=cancelled).to_json()
+    ``cancelled()`` is also checked between the requests of a large remote read."""
+
+    def stop_if_cancelled() -> None:
+        if cancelled():
+            raise StatsCancelled
+
+    with between_reads(stop_if_cancelled):
+        if isinstance(request, StatsRequest):
+            return _stats(request, cancelled)
+        if isinstance(request, SliceRequest):
+            return _slice(request)
+        if isinstance(request, StatsAllRequest):
+            return stats_all(_FILES.get(request.path), progress, cancelled)
+        from .diff import diff_checkpoints  # torch: only a diff needs it
+
+        return diff_checkpoints(request.a, request.b, progress=progress, cancelled=cancelled).to_json()
 
 
 def close_mapped_files() -> None:

@@ -7,6 +7,10 @@ bytes are then a view of the mapped data file, as for any other file. A tensor o
 that view; a tensor of several is assembled from them, which allocates only what the chunks' data
 really holds. Pickled non-tensor items of a DCP folder are never read. Data files are opened only
 when they are regular files (a pipe would block the read forever).
+
+A set read where it lives is the same source given ``open_piece``: each shard or data file is then
+a remote file read by ranges, so one tensor costs its own record (and its chunks' small headers),
+never a whole file.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ from inspector.core.errors import CheckpointError
 from inspector.core.layout import DCP_METADATA, Layout, LayoutKind, shard_path
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import CheckpointIndex, ChunkInfo, Node, PathPart, TensorInfo
-from inspector.core.peek import display_name, peek
+from inspector.core.peek import display_name, peek, peek_source
 from inspector.core.storage_layout import ChunkRecord, chunk_record
 
-from .direct_read import MappedCheckpoint, TensorSource, check_dtype, check_view, mapped_view
+from .direct_read import MappedCheckpoint, RangeSource, TensorSource, check_dtype, check_view, mapped_view
 from .tensor_array import TensorArray, contiguous_strides
 
 #: Files of a set kept mapped at once (the least recently read one is closed first).
@@ -40,23 +44,65 @@ MAX_OPEN_FILES = 16
 #: Chunks of one tensor checked pairwise for overlaps at most; more are refused.
 MAX_CHUNKS_PER_TENSOR = 8192
 
+#: Opens a piece of a set (a shard, a data file) by its name inside the set, read by ranges.
+OpenPiece = Callable[[str], RangeSource]
+
 
 class ShardSet(TensorSource):
-    """An HF shard set: each tensor read from the mapping of the shard that holds it."""
+    """An HF shard set: each tensor read from the mapping (or the ranges) of the shard that holds it."""
 
-    def __init__(self, layout: Layout, index: CheckpointIndex) -> None:
+    def __init__(self, layout: Layout, index: CheckpointIndex, open_piece: OpenPiece | None = None) -> None:
         super().__init__(layout.path, index)
         self.folder = layout.folder
+        self._open_piece = open_piece
         self._shards: OrderedDict[str, MappedCheckpoint] = OrderedDict()
+        self._by_shard: dict[str, list[Node]] | None = None
+
+    def _open_shard(self, shard: str) -> MappedCheckpoint:
+        """The shard's source; refused when its tensors are no longer those the set's tree shows."""
+        if self._open_piece is None:
+            full = shard_path(self.folder, shard, self.name)
+            sub = MappedCheckpoint(full, peek(full, whole_set=False))
+        else:
+            buffer = self._open_piece(shard)
+            try:
+                full = f"{self.folder}/{shard}"
+                sub = MappedCheckpoint(full, peek_source(buffer, full, len(buffer)), buffer)
+            except BaseException:
+                buffer.close()
+                raise
+        if self._by_shard is None:
+            self._by_shard = {}
+            for node in self.index.tensor_nodes():
+                if node.tensor is not None and node.tensor.shard:
+                    self._by_shard.setdefault(node.tensor.shard, []).append(node)
+        for node in self._by_shard.get(shard, []):
+            info = node.tensor
+            assert info is not None
+            inner = replace(info, storage_key=info.storage_key[len(shard) + 1 :] if info.storage_key else "",
+                            shard="")  # fmt: skip
+            try:
+                same = sub.find(node.key).tensor == inner
+            except CheckpointError:
+                same = False
+            if not same:
+                sub.close()
+                raise CheckpointError(
+                    f"{self.name}: its shard {shard} changed since the set was read (it no longer holds "
+                    f"{node.key} as the tree shows it); open the set again."
+                )
+        return sub
+
+    def is_current(self) -> bool:
+        return super().is_current() and all(sub.is_current() for sub in self._shards.values())
 
     def _shard_of(self, info: TensorInfo, label: str) -> tuple[MappedCheckpoint, TensorInfo]:
-        """The mapped shard holding ``info`` and the tensor's facts as that shard names them."""
+        """The shard holding ``info`` and the tensor's facts as that shard names them."""
         if not info.shard:
             raise CheckpointError(f"{label} in {self.name} lies in a missing shard.")
         sub = self._shards.get(info.shard)
         if sub is None:
-            full = shard_path(self.folder, info.shard, self.name)
-            sub = MappedCheckpoint(full, peek(full, whole_set=False))
+            sub = self._open_shard(info.shard)
             self._shards[info.shard] = sub
             while len(self._shards) > MAX_OPEN_FILES:
                 self._shards.popitem(last=False)[1].close()
@@ -90,6 +136,10 @@ class ShardSet(TensorSource):
 class _DataFile:
     """One ``.distcp`` file, opened only when it is a regular file, and mapped read-only."""
 
+    file: Any  # what a chunk's archive is read from (seek and read)
+    size: int
+    map: mmap.mmap | None
+
     def __init__(self, path: str, owner: str) -> None:
         self.name = display_name(path)
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -118,6 +168,16 @@ class _DataFile:
             mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
         )
 
+    @property
+    def failed(self) -> bool:
+        """Whether a read of it failed, so the folder is opened again (a local file never does)."""
+        return False
+
+    def record_bytes(self, start: int, nbytes: int) -> tuple[Any, int]:
+        """A buffer holding bytes [start, start + nbytes) of the file, and where they start in it."""
+        assert self.map is not None
+        return self.map, start
+
     def close(self) -> None:
         if self.map is not None:
             with contextlib.suppress(BufferError):  # tensors still view it: it goes when they do
@@ -126,21 +186,42 @@ class _DataFile:
         self.file.close()
 
 
+class _RangedDataFile(_DataFile):
+    """A data file read by ranges where it lives: each chunk's record fetched when it is read."""
+
+    def __init__(self, buffer: RangeSource) -> None:
+        self.file, self.size, self.map = buffer, len(buffer), None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.file.failed)
+
+    def record_bytes(self, start: int, nbytes: int) -> tuple[Any, int]:
+        return self.file[start : start + nbytes], 0
+
+
 class DcpFolder(TensorSource):
     """A torch.distributed.checkpoint folder: each tensor from its chunks, read directly."""
 
-    def __init__(self, layout: Layout, index: CheckpointIndex) -> None:
+    def __init__(self, layout: Layout, index: CheckpointIndex, open_piece: OpenPiece | None = None) -> None:
         super().__init__(layout.path, index, os.path.join(layout.folder, DCP_METADATA))
         self.folder = layout.folder
+        self._open_piece = open_piece
         self._files: OrderedDict[str, _DataFile] = OrderedDict()
         self._records: dict[tuple[str, int, int], ChunkRecord] = {}
+
+    def is_current(self) -> bool:
+        return super().is_current() and not any(f.failed for f in self._files.values())
 
     def _file(self, rel: str) -> _DataFile:
         found = self._files.get(rel)
         if found is not None:
             self._files.move_to_end(rel)
             return found
-        opened = _DataFile(shard_path(self.folder, rel, self.name), self.name)
+        if self._open_piece is None:
+            opened = _DataFile(shard_path(self.folder, rel, self.name), self.name)
+        else:
+            opened = _RangedDataFile(self._open_piece(rel))
         self._files[rel] = opened
         while len(self._files) > MAX_OPEN_FILES:
             self._files.popitem(last=False)[1].close()
@@ -168,8 +249,9 @@ class DcpFolder(TensorSource):
             storage_offset=record.storage_offset, stride=record.stride,
             storage_nbytes=record.storage_nbytes, itemsize=record.itemsize,
         )  # fmt: skip
-        assert data.map is not None
-        return mapped_view(data.map, record.data.offset, record.data.nbytes, view, what, self.name)
+        buffer, start = data.record_bytes(record.data.offset, record.data.nbytes)
+        available = min(record.data.nbytes, len(buffer) - start)
+        return mapped_view(buffer, start, available, view, what, self.name)
 
     def read_array(self, info: TensorInfo, label: str = "the tensor") -> TensorArray:
         check_dtype(info, label, self.name)
@@ -194,7 +276,7 @@ class DcpFolder(TensorSource):
 
     def file_range(self, info: TensorInfo) -> tuple[str, int] | None:
         chunks = [c for c in info.chunks if all(c.sizes)]
-        if len(chunks) != 1:
+        if len(chunks) != 1 or self._open_piece is not None:  # a remote folder's bytes lie in no local file
             return None
         c = chunks[0]
         record = self._records.get((c.file, c.byte_offset, c.byte_length))

@@ -1,8 +1,9 @@
 """The tensor source for a path, whatever its layout: the one way tensor bytes are read.
 
 ``open_source`` resolves the path's layout (core's ``resolve_layout``) and returns the source
-for it: a mapped file, an HF shard set or a DCP folder. Statistics, value pages, diff and export
-all read through it. ``SourceCache`` keeps the last few open between the worker's jobs.
+for it: a mapped file, an HF shard set or a DCP folder (for a URL, the same sources over ranged
+reads). Statistics, value pages, diff and export all read through it. ``SourceCache`` keeps the
+last few open between the worker's jobs.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-from inspector.core.errors import CheckpointError
-from inspector.core.layout import LayoutKind, resolve_layout
+from inspector.core.layout import Layout, LayoutKind, resolve_layout
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek
 from inspector.remote.locations import is_url
 
-from .direct_read import MappedCheckpoint, TensorSource
+from .direct_read import MappedCheckpoint, RangeSource, TensorSource
 from .shard_sources import DcpFolder, ShardSet
 
 #: Bytes one open remote source may fetch: every tensor of the largest checkpoints, once or twice.
@@ -42,19 +42,32 @@ def open_source(path: str | os.PathLike[str], index: CheckpointIndex | None = No
 
 
 def _remote_source(url: str, index: CheckpointIndex | None) -> TensorSource:
-    """A remote file: its tree read by ranges, each tensor's record fetched when it is read.
+    """A remote file or set: its tree read by ranges, each tensor's record fetched when it is read.
 
-    The tree is read again through the buffer the records come from (a few requests), so records
-    are never located with the tree of another version of the file.
+    A file's tree is read again through the buffer the records come from (a few requests), so
+    records are never located with the tree of another version of the file; a set's shard is
+    checked against the set's tree when it is opened (``ShardSet``), a DCP chunk against its
+    ``.metadata``.
     """
     from inspector.core.peek import peek_source
-    from inspector.remote.static_read import SET_VALUES_LOCAL, changed_since, is_set_url, open_remote
+    from inspector.remote.set_pieces import locate, remote_set
+    from inspector.remote.static_read import changed_since, open_remote, peek_url
 
-    if is_set_url(url):
-        raise CheckpointError(SET_VALUES_LOCAL)
+    location, _ = locate(url)
+    pieces = remote_set(location)
+    if pieces is not None:
+        read = index if index is not None else peek_url(url)[0]
+        layout = Layout(pieces.kind, read.path, pieces.folder, url, remote=True)
+
+        def open_piece(name: str) -> RangeSource:
+            return pieces.open_piece(name, DATA_BUDGET)
+
+        if pieces.kind is LayoutKind.DCP_FOLDER:
+            return DcpFolder(layout, read, open_piece)
+        return ShardSet(layout, read, open_piece)
     buffer = open_remote(url, budget=DATA_BUDGET)
     try:
-        read = peek_source(buffer, index.path if index is not None else url, len(buffer))
+        read = peek_source(buffer, index.path if index is not None else location.shown, len(buffer))
         if index is not None and _differs(index, read):
             raise changed_since(url)
         return MappedCheckpoint(read.path, read, buffer)
@@ -77,7 +90,7 @@ class SourceCache:
         self._open: OrderedDict[str, TensorSource] = OrderedDict()
 
     def get(self, path: str) -> TensorSource:
-        full = os.path.abspath(path)
+        full = path if is_url(path) else os.path.abspath(path)
         found = self._open.get(full)
         if found is not None:
             if found.is_current():

@@ -55,6 +55,7 @@ from inspector.core.safety import load_refusal, verdict_of
 from inspector.engine.protocol import ExportReply, ExportRequest, Failure, Progress
 from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, EngineJob
+from inspector.remote.locations import is_url
 
 PREVIEW_ROWS = 2000  # rows shown in the preview table; the count says how many there are in all
 _PREFERRED_SIZE = QSize(960, 720)
@@ -90,14 +91,18 @@ class ExportDialog(QDialog):
         self._verdict = verdict_of(index)
         self._clock = clock
         self._asked_at = 0.0
-        self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(os.path.basename(index.path))))
+        self._source_name = os.path.basename(index.path.rstrip("/"))  # a folder URL ends with /
+        self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(self._source_name)))
         self._index = index
         self._engine = engine
         self._job: EngineJob | None = None
         self.mapping: KeyMapping | None = None
         self.report: ExportReply | None = None  # what the last export wrote
 
-        self.target_edit = QLineEdit(os.path.splitext(index.path)[0] + "_export.pth")
+        stem = os.path.splitext(index.path.rstrip("/"))[0]
+        if is_url(index.path):  # a checkpoint read where it lives is exported to this machine
+            stem = os.path.join(os.path.expanduser("~"), stem.rpartition("/")[2])
+        self.target_edit = QLineEdit(stem + "_export.pth")
         self.browse_button = QPushButton()
         self.browse_button.clicked.connect(self._browse)
         target_row = QHBoxLayout()
@@ -219,9 +224,7 @@ class ExportDialog(QDialog):
 
     def _retranslate(self) -> None:
         """Every fixed text in the interface language (the preview's lines follow on the next update)."""
-        self.setWindowTitle(
-            self.tr("Export “{name}”").format(name=escape_text(os.path.basename(self._index.path)))
-        )
+        self.setWindowTitle(self.tr("Export “{name}”").format(name=escape_text(self._source_name)))
         labels = {
             "target": self.tr("Target"), "format": self.tr("Format"), "shard_size": self.tr("Shard size"),
             "device": self.tr("Device"), "dtype": self.tr("Dtype (floating tensors)"),
@@ -309,7 +312,7 @@ class ExportDialog(QDialog):
         if source_read(self._index.format, plan.format) is not SourceRead.TORCH_LOAD:
             return None
         options = LoadOptions(weights_only=not plan.trusted, allowed_globals=plan.allowed_globals)
-        refusal = load_refusal(os.path.basename(self._index.path), self._verdict, options)
+        refusal = load_refusal(self._source_name, self._verdict, options)
         if refusal is None:
             return None
         return (

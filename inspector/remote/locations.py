@@ -29,6 +29,7 @@ class RemoteLocation:
     protocol: str  # "https", "http", "s3", or another fsspec protocol
     shown: str  # without credentials or query
     headers: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # e.g. a Hub token
+    repo: bool = False  # a Hub repository (``hf://org/repo``): ``url`` is its ``resolve/`` folder
 
     @property
     def name(self) -> str:
@@ -99,30 +100,31 @@ def _hub_file(parts: SplitResult) -> RemoteLocation | None:
 
 
 def _hf_file(text: str) -> RemoteLocation:
-    """``hf://[datasets/]org/repo/path[@rev]`` (or ``org/repo@rev/path``) as its ``resolve/`` URL."""
+    """``hf://[datasets/]org/repo/path[@rev]`` (or ``org/repo@rev/path``) as its ``resolve/`` URL;
+    ``hf://org/repo[@rev]`` as the repository's ``resolve/`` folder, whose checkpoint is found by name."""
     rest = text[len("hf://") :].split("?", 1)[0].strip("/")
     segments = rest.split("/")
     prefix = []
     if segments and segments[0] in ("datasets", "spaces", "models"):
         prefix = [] if segments[0] == "models" else [segments[0]]
         segments = segments[1:]
-    if len(segments) < 3 or not all(segments):
+    if len(segments) < 2 or not all(segments):
         raise CheckpointError(
-            f"{shown_form(text)} is not a valid Hub URL: it should read hf://org/repo/file (with @revision "
-            "after the repository or the file if not main)."
+            f"{shown_form(text)} is not a valid Hub URL: it should read hf://org/repo or hf://org/repo/file "
+            "(with @revision after the repository or the file if not main)."
         )
     org, repo, path = segments[0], segments[1], segments[2:]
     revision = "main"
     if "@" in repo:
         repo, _, revision = repo.partition("@")
-    elif "@" in path[-1]:
+    elif path and "@" in path[-1]:
         path[-1], _, revision = path[-1].rpartition("@")
-    if not repo or not revision or not path[-1] or any(p in ("..", ".") for p in path):
+    if not repo or not revision or (path and not path[-1]) or any(p in ("..", ".") for p in path):
         raise CheckpointError(f"{shown_form(text)} is not a valid Hub URL.")
     quoted = "/".join(quote(p) for p in path)
     url = f"{hf_endpoint()}/{'/'.join([*prefix, org, repo])}/resolve/{quote(revision, safe='')}/{quoted}"
     scheme = urlsplit(url).scheme.lower()
-    return RemoteLocation(url, scheme, shown_form(text), _hub_headers())
+    return RemoteLocation(url, scheme, shown_form(text).rstrip("/"), _hub_headers(), repo=not path)
 
 
 def _hub_headers() -> dict[str, str]:

@@ -166,6 +166,14 @@ def _http_filesystem(location: RemoteLocation) -> tuple[Any, _Responses]:
     return fs, checks
 
 
+#: The environment that says which credentials a store's client uses.
+_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                         "GOOGLE_APPLICATION_CREDENTIALS")  # fmt: skip
+#: One client per store, options and credentials, kept: its first request costs ~0.5 s (an S3
+#: client is built), which every piece of a set would pay again.
+_FILESYSTEMS: dict[tuple[str, ...], Any] = {}
+
+
 def _other_filesystem(fsspec: Any, location: RemoteLocation) -> Any:
     options: dict[str, Any] = {"skip_instance_cache": True}
     seconds = timeout()
@@ -174,8 +182,12 @@ def _other_filesystem(fsspec: Any, location: RemoteLocation) -> Any:
         options["client_kwargs"] = {"endpoint_url": endpoint} if endpoint else {}
         options["config_kwargs"] = {"connect_timeout": seconds, "read_timeout": seconds,
                                     "retries": {"max_attempts": 2}}  # fmt: skip
+    key = (location.protocol, repr(options), *(os.environ.get(v, "") for v in _CREDENTIAL_VARIABLES))
+    if key in _FILESYSTEMS:
+        return _FILESYSTEMS[key]
     try:
-        return fsspec.filesystem(location.protocol, **options)
+        fs = _FILESYSTEMS[key] = fsspec.filesystem(location.protocol, **options)
+        return fs
     except ImportError as exc:
         package = OTHER_PACKAGES.get(location.protocol) or getattr(exc, "name", None)
         what = f"pip install {package}" if location.protocol in OTHER_PACKAGES else INSTALL

@@ -4,15 +4,18 @@ Bytes are fetched in aligned blocks, each missing run of blocks in one request. 
 the file, a read that continues the last one, and a read that ends at the file's end are widened to
 a read-ahead window (backward at the end: a zip's directory lies just before its end record); a lone
 read elsewhere (a legacy file's storage headers) fetches only its blocks. Fetched blocks are kept,
-up to a cap; a read larger than the cache goes straight through. Every request and byte is counted,
-and all of them together stay within a byte budget, so no file and no server can make a read fetch
-without bound.
+up to a cap; a read larger than the cache goes straight through, in requests of ``LARGE_READ``
+bytes with the running job's check (``between_reads``) between them, so a Cancel stops a large
+tensor's fetch. Every request and byte is counted, and all of them together stay within a byte
+budget, so no file and no server can make a read fetch without bound.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import overload
 
@@ -23,6 +26,20 @@ BLOCK = 16 << 10
 READ_AHEAD = 256 << 10  # one request for the head of a file, one for its tail, in most checkpoints
 FIRST_PICKLE_READ = READ_AHEAD  # a pickle stream is read from the head block at first, not 16 MiB
 CACHE_BYTES = 64 << 20
+LARGE_READ = 16 << 20  # one request of a read larger than the cache
+
+#: What the running job checks between two requests of a large read (it raises to stop the read).
+_BETWEEN_READS: ContextVar[Callable[[], None] | None] = ContextVar("between_reads", default=None)
+
+
+@contextmanager
+def between_reads(check: Callable[[], None]) -> Iterator[None]:
+    """Large reads made inside the block call ``check()`` between their requests."""
+    token = _BETWEEN_READS.set(check)
+    try:
+        yield
+    finally:
+        _BETWEEN_READS.reset(token)
 
 
 @dataclass
@@ -58,6 +75,7 @@ class RangeBuffer:
         self.transfer = transfer
         self.budget = budget
         self.first_read = FIRST_PICKLE_READ
+        self.failed = False  # a fetch failed (the file changed, the server broke off): open it again
         self._pos = 0
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._cached = 0
@@ -123,7 +141,7 @@ class RangeBuffer:
         if end <= start:
             return b""
         if end - start > CACHE_BYTES:  # a tensor's record: straight through, not cached
-            return self._request(start, end)
+            return self._large(start, end)
         first, last = start // BLOCK, (end - 1) // BLOCK
         missing = [b for b in range(first, last + 1) if b not in self._blocks]
         if missing:
@@ -135,6 +153,16 @@ class RangeBuffer:
         data = b"".join(parts)
         offset = start - first * BLOCK
         return data[offset : offset + end - start]
+
+    def _large(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) in requests of ``LARGE_READ``, the running job's check between them."""
+        check = _BETWEEN_READS.get()
+        parts: list[bytes] = []
+        for at in range(start, end, LARGE_READ):
+            if check is not None and parts:
+                check()
+            parts.append(self._request(at, min(end, at + LARGE_READ)))
+        return b"".join(parts)
 
     def _fill(self, first: int, last: int) -> None:
         """Fetch blocks ``first``…``last`` in one request, widened to the read-ahead window."""
@@ -166,10 +194,15 @@ class RangeBuffer:
                 f"Reading {self.name} would fetch more than {format_bytes(self.budget)}, more than its "
                 "tree ever needs; it is not read further."
             )
-        data = self._fetch(start, end)
+        try:
+            data = self._fetch(start, end)
+        except CheckpointError:
+            self.failed = True
+            raise
         self.transfer.requests += 1
         self.transfer.fetched += len(data)
         if len(data) != end - start:
+            self.failed = True
             raise CheckpointError(
                 f"{self.name}: the server sent {len(data):,} bytes for a range of {end - start:,}; "
                 "the file is not read from it."

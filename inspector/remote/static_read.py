@@ -15,6 +15,7 @@ from .dcp_folders import is_dcp_folder, peek_dcp_folder
 from .locations import is_url, parse_location
 from .opening import changed, open_buffer
 from .range_buffer import RangeBuffer, Transfer
+from .set_pieces import locate
 from .shard_sets import is_index, peek_shard_set
 
 #: ``torch.load`` needs a local file, and is never handed a URL.
@@ -31,24 +32,18 @@ LOAD_NEEDS_DOWNLOAD = (
     "and statistics work from the URL without it)."
 )
 
-#: Values of a remote shard set or DCP folder are read from a local copy for now.
-SET_VALUES_LOCAL = (
-    "The values of a shard set or a DCP folder are read from a local copy; open one of a set's shards "
-    "by its URL, or download the set."
-)
-
 #: The tree of any file the readers accept costs less than this; a read past it is stopped.
 TREE_BUDGET = MAX_ARCHIVE_PICKLE_BYTES + (64 << 20)
 
 
 def open_remote(url: str, budget: int = TREE_BUDGET) -> RangeBuffer:
     """The file at ``url`` as a buffer the readers read; a sentence when it cannot be opened."""
-    return open_buffer(parse_location(url), budget)
+    return open_buffer(locate(url)[0], budget)
 
 
 def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
     """The static read of the file at ``url`` and what it cost (requests, bytes)."""
-    location = parse_location(url)
+    location, probes = locate(url)
     if is_index(location):
         index, transfer = peek_shard_set(location, TREE_BUDGET)
     elif is_dcp_folder(location):
@@ -57,15 +52,10 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
         with open_buffer(location, TREE_BUDGET) as buffer:
             index = peek_source(buffer, location.shown, buffer.size)
         transfer = buffer.transfer
+    transfer.requests += probes
     index.remote_read = (transfer.requests, transfer.fetched, transfer.size)
     index.remote_version = transfer.etag
     return index, transfer
-
-
-def is_set_url(url: str) -> bool:
-    """Whether ``url`` names a layout of several files (an HF index, a DCP folder)."""
-    location = parse_location(url)
-    return is_index(location) or is_dcp_folder(location)
 
 
 def changed_since(url: str) -> CheckpointError:

@@ -6,7 +6,8 @@ Serves a LLaMA-shaped zip checkpoint (``bench_open.make_llm_bf16``, kept in DIR,
 ``bench-data/``) and an HF set of ``--shards`` safetensors shards from a loopback HTTP server that
 adds ``--latency`` seconds to every answer. Measures, median of 3, the static read by ranges
 (requests, bytes fetched, seconds to the tree) and, as the baseline, the whole file fetched by
-fsspec and by ``curl``. Run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` unset).
+fsspec and by ``curl``; the set's tree with its shards read ``PARALLEL_READS`` at a time, beside
+them read one after another. Run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` unset).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from inspector.core.formatting import format_bytes  # noqa: E402
+from inspector.remote import concurrent_reads  # noqa: E402
 from inspector.remote.static_read import peek_url  # noqa: E402
 from tests.bench.bench_open import make_llm_bf16  # noqa: E402
 from tests.remote.servers import range_server  # noqa: E402
@@ -87,10 +89,19 @@ def main() -> int:
             (f"HF set, {args.shards} shards", server.url(f"set/{index.name}"),
              sum(p.stat().st_size for p in index.parent.iterdir())),
         ):  # fmt: skip
+            if "set" in url:
+                at_once = concurrent_reads.PARALLEL_READS
+                for parallel, how in (
+                    (1, "tree, shards one by one"),
+                    (at_once, f"tree, {at_once} shards at once"),
+                ):
+                    concurrent_reads.PARALLEL_READS = parallel
+                    seconds, (_, transfer) = median_of_3(partial(peek_url, url))  # type: ignore[misc]
+                    rows.append((label, how, seconds, transfer.requests, transfer.fetched, size))
+                concurrent_reads.PARALLEL_READS = at_once
+                continue
             seconds, (_, transfer) = median_of_3(partial(peek_url, url))  # type: ignore[misc]
             rows.append((label, "tree by ranges", seconds, transfer.requests, transfer.fetched, size))
-            if "set" in url:
-                continue
             fs = fsspec.filesystem("http", skip_instance_cache=True)
             seconds, _ = median_of_3(partial(fs.cat_file, url))
             rows.append((label, "fsspec download", seconds, 1, size, size))

@@ -17,6 +17,15 @@ def http() -> Iterator[RangeServer]:
 
 
 @pytest.fixture
+def hub(http: RangeServer, monkeypatch: pytest.MonkeyPatch) -> RangeServer:
+    """The Hub: ``HF_ENDPOINT`` pointed at the loopback server, which serves its ``resolve/`` layout;
+    ``HF_TOKEN`` set (files added with ``authorization`` demand it)."""
+    monkeypatch.setenv("HF_ENDPOINT", http.base)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
+    return http
+
+
+@pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An S3-protocol server (moto) on 127.0.0.1 with one bucket, ``ckpt``; s3fs finds it through
     ``AWS_ENDPOINT_URL``, as any S3-compatible store is given."""

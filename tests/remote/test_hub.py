@@ -13,13 +13,6 @@ from tests.remote.servers import RangeServer, file_facts
 from tests.remote.test_http import _build
 
 
-@pytest.fixture
-def hub(http: RangeServer, monkeypatch: pytest.MonkeyPatch) -> RangeServer:
-    monkeypatch.setenv("HF_ENDPOINT", http.base)
-    monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
-    return http
-
-
 @pytest.mark.parametrize(
     "url",
     ["hf://org/model/weights/m.safetensors", "hf://org/model@v1.0/weights/m.safetensors",

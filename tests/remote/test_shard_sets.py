@@ -74,16 +74,3 @@ def test_an_index_whose_shards_leave_the_repository_opens_nothing(
     status, _, err = _info(capsys, http.url(f"org/model/resolve/main/{index.name}"))
     assert status == 2 and "names a shard outside its" in err
     assert [p for _, p, _ in http.log.requests] == [f"/org/model/resolve/main/{index.name}"] * 2
-
-
-def test_statistics_of_a_remote_set_say_how_to_read_them(
-    http: RangeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    index = _shard_set(tmp_path, 1)
-    _serve_folder(http, tmp_path, "r")
-    assert main(["stats", http.url(f"r/{index.name}"), "layers.0.q"]) == 2
-    err = capsys.readouterr().err
-    assert (
-        "The values of a shard set or a DCP folder are read from a local copy" in err
-        and "Traceback" not in err
-    )
