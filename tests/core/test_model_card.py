@@ -273,10 +273,10 @@ def _best_of_each(runs: int, *works: Callable[[], object]) -> list[float]:
 
 
 @pytest.mark.timed
-def test_card_of_100000_tensors_costs_a_few_walks_of_the_tree(tmp_path: Path) -> None:
-    """The card passes over the tensors once (plus the model part's count, shared with ``info``'s
-    summary): it costs a few times listing the tensors, measured in the same run because
-    the machine is shared (idle, both are tens of milliseconds)."""
+def test_card_of_100000_tensors_costs_about_one_walk_of_the_tree(tmp_path: Path) -> None:
+    """The card makes one pass over the tensor rows the read listed (and looks its anchors up by
+    name): it costs about what listing the tensors once costs, measured in the same run because the
+    machine is shared (idle, both are tens of milliseconds; under load the ratio stays near 1)."""
     layers = 100_000 // 9
     shapes = fx.llama(layers=layers, hidden=2, inter=2, kv=1, vocab=2)
     index = peek(fx.write_safetensors(tmp_path / "big.safetensors", shapes))
@@ -284,4 +284,5 @@ def test_card_of_100000_tensors_costs_a_few_walks_of_the_tree(tmp_path: Path) ->
     card = build_model_card(index)
     walk, spent = _best_of_each(7, lambda: list(index.root.tensors()), lambda: build_model_card(index))
     assert card.family == "llama" and _value(card, "layers") == layers
-    assert spent < 8 * walk, f"card {spent * 1000:.0f} ms, listing the tensors {walk * 1000:.0f} ms"
+    assert card.params_by_part["blocks"] == layers * (4 + 2 + 2 + 4 + 3 * 4 + 2 * 2)  # q k v o, mlp, norms
+    assert spent < 2 * walk, f"card {spent * 1000:.0f} ms, listing the tensors {walk * 1000:.0f} ms"
