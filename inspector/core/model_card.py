@@ -16,7 +16,7 @@ from .architecture_rules import ANCHORS, BLOCK_0, RULES, Detection, Dimension, F
 from .dtypes import DTYPES
 from .formatting import count_of, format_bytes, format_params, format_shape
 from .hf_config import ModelConfig, read_config
-from .host_memory import available_memory
+from .host_memory import DeviceMemory, available_memory
 from .model import CheckpointIndex, Node, NodeKind, TensorInfo, tensor_totals
 from .optimizer_map import count_model, find_optimizers
 from .training_parts import TrainingPart, training_parts
@@ -82,6 +82,13 @@ class DeviceFit:
     device: str
     free_bytes: int
     fits: bool
+    total_bytes: int | None = None
+    name: str = ""
+
+
+def device_fits(stored_bytes: int, memory: Sequence[DeviceMemory]) -> list[DeviceFit]:
+    """The fit line of each device: whether ``stored_bytes`` of weights fit its free memory."""
+    return [DeviceFit(m.device, m.free, stored_bytes <= m.free, m.total, m.name) for m in memory]
 
 
 @dataclass
@@ -146,13 +153,18 @@ class ModelCard:
             "stored_bytes": self.stored_bytes,
             "stored_dtypes": self.stored_dtypes,
             "bytes_at": self.bytes_at,
-            "fits": [{"device": f.device, "free_bytes": f.free_bytes, "fits": f.fits} for f in self.fits],
+            "fits": [_fit_json(f) for f in self.fits],
             "memory_note": WEIGHTS_ONLY_NOTE,
             "config": None
             if self.config is None or not (self.config.paths or self.config.problems)
             else {"paths": self.config.paths, "values": self.config.shown, "problems": self.config.problems},
             "contradictions": self.contradictions,
         }
+
+
+def _fit_json(fit: DeviceFit) -> dict[str, Any]:
+    return {"device": fit.device, "name": fit.name or None, "free_bytes": fit.free_bytes,
+            "total_bytes": fit.total_bytes, "fits": fit.fits}  # fmt: skip
 
 
 # -- building the card ---------------------------------------------------------------------------
@@ -393,10 +405,10 @@ def _contradictions(card: ModelCard, config: Mapping[str, object], keys: ModelKe
 
 
 def build_model_card(
-    index: CheckpointIndex, config: ModelConfig | None = None, free_memory: Mapping[str, int] | None = None
+    index: CheckpointIndex, config: ModelConfig | None = None, memory: Sequence[DeviceMemory] = ()
 ) -> ModelCard:
     """The card of a static read (see the module docstring). ``config`` is what ``hf_config.read_config``
-    found beside the file; ``free_memory`` maps a device to its free bytes, for the fit lines."""
+    found beside the file; ``memory`` the devices' free memory, for the fit lines."""
     settings: Mapping[str, object] = config.values if config is not None else {}
     optimizers = [] if index.format.flat else find_optimizers(index)  # a flat map holds only tensors
     holder, part, base, params = _model_part(index, optimizers)
@@ -429,17 +441,23 @@ def build_model_card(
     whole = part is None or (part is index.root and len(rows) == index.tensor_count)
     card.stored_bytes = index.total_bytes if whole else tensor_totals(rows).nbytes
     card.bytes_at = {label: params * num // den for label, num, den in SIZE_DTYPES}
-    for device, free in (free_memory or {}).items():
-        card.fits.append(DeviceFit(device, free, card.stored_bytes <= free))
+    card.fits = device_fits(card.stored_bytes, memory)
     card.contradictions = _contradictions(card, settings, keys)
     return card
 
 
-def read_model_card(index: CheckpointIndex) -> ModelCard:
-    """The card ``info`` and the window show: with the config files beside the checkpoint and the
-    memory this computer has available now."""
+def host_and(accelerators: Sequence[DeviceMemory]) -> list[DeviceMemory]:
+    """The memory this computer has available now (as cpu), then the accelerators' as the engine
+    reported them."""
     free = available_memory()
-    return build_model_card(index, read_config(index.path), {"cpu": free} if free is not None else None)
+    cpu = [DeviceMemory("cpu", free)] if free is not None else []
+    return cpu + [m for m in accelerators if m.device != "cpu"]
+
+
+def read_model_card(index: CheckpointIndex, accelerators: Sequence[DeviceMemory] = ()) -> ModelCard:
+    """The card ``info`` and the window show: with the config files beside the checkpoint, the
+    memory this computer has available now and the accelerators' (``torch.cuda.mem_get_info``)."""
+    return build_model_card(index, read_config(index.path), host_and(accelerators))
 
 
 # -- the card as text ------------------------------------------------------------------------------
@@ -478,7 +496,9 @@ def card_lines(card: ModelCard) -> list[str]:
     )
     for fit in card.fits:
         verdict = "fit" if fit.fits else "do not fit"
-        lines.append(f"  · {fit.device}: the weights {verdict} in {format_bytes(fit.free_bytes)} free")
+        device = f"{fit.device} ({fit.name})" if fit.name else fit.device
+        of = f" of {format_bytes(fit.total_bytes)}" if fit.total_bytes is not None else ""
+        lines.append(f"  · {device}: the weights {verdict} in {format_bytes(fit.free_bytes)} free{of}")
     lines.append(f"  · note: {WEIGHTS_ONLY_NOTE}")
     if card.config is not None:
         for path in card.config.paths:

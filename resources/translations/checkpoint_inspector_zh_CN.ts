@@ -775,6 +775,7 @@
     <name>EngineBridge</name>
     <message>
         <source>The loader could not start.</source>
+        <extracomment>Each accelerator&apos;s free and total memory, as the worker said when it was ready.</extracomment>
         <translation>加载器无法启动。</translation>
     </message>
 </context>
@@ -1307,6 +1308,7 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     </message>
     <message>
         <source>No rule set matched.</source>
+        <extracomment>Whether a card starts unfolded, by whether it recognised a family: (settings key, default).</extracomment>
         <translation>没有匹配的规则集。</translation>
     </message>
     <message>
@@ -1368,6 +1370,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <message>
         <source>the weights {0} in {1} free</source>
         <translation>权重在 {1} 可用内存中{0}</translation>
+    </message>
+    <message>
+        <source>the weights {0} in {1} free of {2}</source>
+        <translation>权重在 {1} 可用内存（共 {2}）中{0}</translation>
     </message>
     <message>
         <source>Config</source>

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from inspector.core.hf_config import read_config
-from inspector.core.model_card import ModelCard, build_model_card, card_lines
+from inspector.core.model_card import DeviceMemory, ModelCard, build_model_card, card_lines, read_model_card
 from inspector.core.peek import peek
 from tests import model_card_fixtures as fx
 from tests.layouts import write_dcp, write_hf_set
@@ -255,9 +255,27 @@ def test_unrecognised_keys_say_so(tmp_path: Path) -> None:
 
 def test_fits_counts_the_stored_weights_against_free_memory(tmp_path: Path) -> None:
     index = peek(fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()))
-    card = build_model_card(index, free_memory={"cpu": 10**9, "cuda:0": 1000})
-    assert [(f.device, f.fits) for f in card.fits] == [("cpu", True), ("cuda:0", False)]
-    assert "count only the weights" in card_lines(card)[-1]
+    memory = [
+        DeviceMemory("cpu", 10**9),
+        DeviceMemory("cuda:0", 1000, 80 * 10**9, "NVIDIA A100-SXM4-80GB"),
+        DeviceMemory("cuda:1", index.total_bytes, 2 * index.total_bytes),
+    ]
+    card = build_model_card(index, memory=memory)
+    assert [(f.device, f.fits) for f in card.fits] == [("cpu", True), ("cuda:0", False), ("cuda:1", True)]
+    lines = card_lines(card)
+    assert "  · cuda:0 (NVIDIA A100-SXM4-80GB): the weights do not fit in 1000 B free of 74.5 GiB" in lines
+    assert "count only the weights" in lines[-1]
+    assert card.to_json()["fits"][1] == {
+        "device": "cuda:0", "name": "NVIDIA A100-SXM4-80GB", "free_bytes": 1000, "total_bytes": 80 * 10**9,
+        "fits": False,
+    }  # fmt: skip
+
+
+def test_read_model_card_puts_this_computers_memory_before_the_engines_devices(tmp_path: Path) -> None:
+    index = peek(fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()))
+    card = read_model_card(index, [DeviceMemory("cuda:0", 5 * 2**30, 8 * 2**30, "GPU")])
+    assert [f.device for f in card.fits] == ["cpu", "cuda:0"]
+    assert card.fits[0].free_bytes > 0 and card.fits[1].total_bytes == 8 * 2**30
 
 
 def _best_of_each(runs: int, *works: Callable[[], object]) -> list[float]:
