@@ -216,3 +216,47 @@ def peft_lora(layers: int = 2, hidden: int = 64, kv: int = 16, rank: int = 8) ->
             b + "v_proj.lora_B.weight": (kv, rank),
         }
     return shapes
+
+
+def mixtral(
+    layers: int = 2, hidden: int = 32, inter: int = 48, experts: int = 4, kv: int = 8, vocab: int = 50
+) -> Shapes:
+    """MixtralForCausalLM: LLaMA's attention, and ``block_sparse_moe`` with a router ``gate``
+    [experts, hidden] and ``experts.E.w1/w3`` [inter, hidden], ``w2`` [hidden, inter]."""
+    shapes: Shapes = {"model.embed_tokens.weight": (vocab, hidden)}
+    for i in range(layers):
+        b = f"model.layers.{i}."
+        shapes |= {
+            b + "self_attn.q_proj.weight": (hidden, hidden),
+            b + "self_attn.k_proj.weight": (kv, hidden),
+            b + "self_attn.v_proj.weight": (kv, hidden),
+            b + "self_attn.o_proj.weight": (hidden, hidden),
+            b + "block_sparse_moe.gate.weight": (experts, hidden),
+        }
+        for e in range(experts):
+            m = b + f"block_sparse_moe.experts.{e}."
+            shapes |= {
+                m + "w1.weight": (inter, hidden),
+                m + "w2.weight": (hidden, inter),
+                m + "w3.weight": (inter, hidden),
+            }
+        shapes |= {b + "input_layernorm.weight": (hidden,), b + "post_attention_layernorm.weight": (hidden,)}
+    return shapes | {"model.norm.weight": (hidden,), "lm_head.weight": (vocab, hidden)}
+
+
+def qwen2_moe(
+    layers: int = 2, hidden: int = 32, inter: int = 16, experts: int = 6, vocab: int = 50
+) -> Shapes:
+    """Qwen2MoeForCausalLM: ``mlp.gate`` router [experts, hidden], ``mlp.experts.E.{gate,up,down}_proj``."""
+    shapes: Shapes = {"model.embed_tokens.weight": (vocab, hidden)}
+    for i in range(layers):
+        b = f"model.layers.{i}."
+        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            shapes[b + f"self_attn.{n}.weight"] = (hidden, hidden)
+        shapes[b + "mlp.gate.weight"] = (experts, hidden)
+        for e in range(experts):
+            m = b + f"mlp.experts.{e}."
+            shapes |= {m + "gate_proj.weight": (inter, hidden), m + "up_proj.weight": (inter, hidden),
+                       m + "down_proj.weight": (hidden, inter)}  # fmt: skip
+        shapes[b + "input_layernorm.weight"] = (hidden,)
+    return shapes | {"model.norm.weight": (hidden,), "lm_head.weight": (vocab, hidden)}

@@ -278,6 +278,32 @@ def _parent(base: str, inner: str) -> str:
 _LLAMA = anchor_name("layers.0.self_attn.q_proj.weight")
 
 
+#: Mixture-of-experts layouts of a decoder block: (router, experts' prefix, an expert's first projection).
+_MOE = (
+    ("block_sparse_moe.gate.weight", "block_sparse_moe.experts.", "w1.weight"),  # Mixtral
+    ("mlp.gate.weight", "mlp.experts.", "gate_proj.weight"),  # Qwen2-MoE, DeepSeek, OLMoE
+)
+
+
+def _experts(keys: ModelKeys, block: str) -> tuple[Dimension, Dimension, Fact] | None:
+    """A mixture of experts in block 0: the experts counted by key, their intermediate size, and
+    the router (one row per expert)."""
+    for router, experts, first in _MOE:
+        n = keys.count(block + experts, first)
+        if not n or not keys.has(block + router):
+            continue
+        ranged = f"{n} experts: {keys.base}{block}{experts}0 … .{n - 1}"
+        cites = (keys.cite(block + router), ranged)
+        up = f"{block}{experts}0.{first}"
+        return (
+            Dimension("experts", n, cites, "experts per layer", ("num_local_experts", "num_experts")),
+            _size("intermediate", (keys.shape(up) or (0,))[0], keys.cite(up),
+                  ("moe_intermediate_size", *_INTERMEDIATE)),
+            Fact("variant", f"mixture of experts: {n} experts per layer, a router picks among them", cites),
+        )  # fmt: skip
+    return None
+
+
 def llama(keys: ModelKeys) -> Detection | None:
     """Decoder-only with q/k/v/o projections and a gated MLP (LLaMA, Mistral, Qwen, Gemma …)."""
     p = keys.anchor(_LLAMA)
@@ -310,6 +336,12 @@ def llama(keys: ModelKeys) -> Detection | None:
         d.dimensions.append(
             _size("intermediate", (keys.shape(gate) or (0,))[0], keys.cite(gate), _INTERMEDIATE)
         )
+    else:
+        moe = _experts(keys, block)
+        if moe is not None:
+            d.evidence.append(moe[0].evidence[0])
+            d.dimensions += moe[:2]
+            d.facts.append(moe[2])
     d.dimensions += _heads(keys, q, k, f"{block}self_attn.q_norm.weight")
     embed, head = f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight"
     if keys.has(embed):

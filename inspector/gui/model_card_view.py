@@ -42,6 +42,7 @@ _NAMES = {
     "intermediate": QT_TRANSLATE_NOOP("ModelCardView", "Intermediate size"),
     "heads": QT_TRANSLATE_NOOP("ModelCardView", "Attention heads"),
     "kv_heads": QT_TRANSLATE_NOOP("ModelCardView", "KV heads"),
+    "experts": QT_TRANSLATE_NOOP("ModelCardView", "Experts"),
     "head_dim": QT_TRANSLATE_NOOP("ModelCardView", "Head dimension"),
     "vocab": QT_TRANSLATE_NOOP("ModelCardView", "Vocabulary"),
     "positions": QT_TRANSLATE_NOOP("ModelCardView", "Positions"),

@@ -1199,6 +1199,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>KV 头数</translation>
     </message>
     <message>
+        <source>Experts</source>
+        <translation>专家数</translation>
+    </message>
+    <message>
         <source>Head dimension</source>
         <translation>每头维度</translation>
     </message>

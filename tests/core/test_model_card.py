@@ -113,6 +113,32 @@ def test_gpt2_tied_head_is_one_storage_in_a_torch_save(tmp_path: Path) -> None:
     assert card.params_by_part["head"] == 0  # counted once, with the embedding
 
 
+@pytest.mark.parametrize(
+    ("shapes", "router", "expert"),
+    [
+        (
+            fx.mixtral(experts=4, inter=48),
+            "block_sparse_moe.gate.weight [4, 32]",
+            "block_sparse_moe.experts.0.w1",
+        ),
+        (fx.qwen2_moe(experts=4, inter=48), "mlp.gate.weight [4, 32]", "mlp.experts.0.gate_proj"),
+    ],
+    ids=["mixtral", "qwen2-moe"],
+)
+def test_mixture_of_experts_counts_its_experts_and_their_size(
+    shapes: fx.Shapes, router: str, expert: str, tmp_path: Path
+) -> None:
+    card = _card(fx.write_safetensors(tmp_path / "moe.safetensors", shapes))
+    assert card.family == "llama" and _value(card, "layers") == 2
+    experts = card.dimension("experts")
+    assert experts is not None and experts.value == 4
+    assert experts.evidence[0] == "model.layers.0." + router
+    assert experts.evidence[1] == f"4 experts: model.layers.0.{expert.rsplit('.0.', 1)[0]}.0 … .3"
+    assert _value(card, "intermediate") == 48
+    assert card.dimension("intermediate").evidence[0].startswith("model.layers.0." + expert)  # type: ignore[union-attr]
+    assert _fact(card, "variant") == "mixture of experts: 4 experts per layer, a router picks among them"
+
+
 def test_bert_encoder(tmp_path: Path) -> None:
     card = _card(fx.write_safetensors(tmp_path / "bert.safetensors", fx.bert(layers=3)))
     assert card.family == "bert"
