@@ -241,8 +241,10 @@ class ModelCardView(QFrame):
             self._row(self.tr("Contradiction"), c)
         self.body.resizeColumnToContents(0)
         rows = self.body.topLevelItemCount()
-        fitted = self.body.header().sizeHint().height() + rows * max(self.body.sizeHintForRow(0), 1) + 6
-        self.body.setMaximumHeight(min(fitted, _MAX_BODY_HEIGHT))  # a short card takes no more room
+        row = max(self.body.sizeHintForRow(0), 1)
+        top = self.body.header().sizeHint().height() + 2 * self.body.frameWidth()
+        shown = min(rows, max((_MAX_BODY_HEIGHT - top) // row, 1))  # whole rows: none shown cut in half
+        self.body.setMaximumHeight(top + shown * row)  # a short card takes no more room than it needs
         prefixes = self.strippable_prefixes()
         self.strip_button.setVisible(bool(prefixes) and self._index is not None)
         self.strip_button.setText(self.tr("Export without “{0}”…").format(escape_text("".join(prefixes))))
