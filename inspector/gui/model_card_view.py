@@ -259,6 +259,9 @@ class ModelCardView(QFrame):
             parts.append(self.tr("{0} layers").format(layers.value))
         if card.lora is not None:
             parts.append("LoRA")
+        if card.training:  # said even when the card is folded: the file is more than a model
+            roles = dict.fromkeys(_tr(_NAMES.get(t.role, t.role)).lower() for t in card.training)
+            parts.append(self.tr("training checkpoint: {0}").format(", ".join(roles)))
         return escape_text("  ·  ".join(parts))
 
     def _row(self, name: str, value: str, evidence: tuple[str, ...] | list[str] = ()) -> QTreeWidgetItem:

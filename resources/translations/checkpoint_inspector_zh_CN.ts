@@ -1404,6 +1404,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>{0} 层</translation>
     </message>
     <message>
+        <source>training checkpoint: {0}</source>
+        <translation>训练检查点：{0}</translation>
+    </message>
+    <message>
         <source>Evidence:</source>
         <translation>依据：</translation>
     </message>

@@ -149,3 +149,18 @@ def test_the_fit_lines_name_each_cuda_device_the_engine_reports(
     engine.device_memory = (DeviceMemory("cuda:0", 2**40, 2**41, "NVIDIA H200"),)  # a restarted worker's
     engine.engine_ready.emit(["cpu", "meta", "cuda:0"], "fake")
     assert [r for r in _rows(tab) if r.startswith("cuda")] == ["cuda:0 (NVIDIA H200)"]
+
+
+def test_a_folded_card_still_says_the_file_is_a_training_checkpoint(
+    qtbot: Any, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    torch.save({"net_weights": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 7},
+               tmp_path / "run.pt")  # fmt: skip
+    tab = _open(qtbot, make_window, tmp_path / "run.pt")
+    card = tab.model_card
+    assert not card.expanded  # no family: folded to its line
+    assert "training checkpoint: optimizer, epoch" in card.header.text()
