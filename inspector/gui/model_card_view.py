@@ -243,8 +243,8 @@ class ModelCardView(QFrame):
         rows = self.body.topLevelItemCount()
         row = max(self.body.sizeHintForRow(0), 1)
         top = self.body.header().sizeHint().height() + 2 * self.body.frameWidth()
-        shown = min(rows, max((_MAX_BODY_HEIGHT - top) // row, 1))  # whole rows: none shown cut in half
-        self.body.setMaximumHeight(top + shown * row)  # a short card takes no more room than it needs
+        whole = min(rows, max((_MAX_BODY_HEIGHT - top) // row, 1))  # whole rows: none shown cut in half
+        self.body.setMaximumHeight(top + whole * row)  # a short card takes no more room than it needs
         prefixes = self.strippable_prefixes()
         self.strip_button.setVisible(bool(prefixes) and self._index is not None)
         self.strip_button.setText(self.tr("Export without “{0}”…").format(escape_text("".join(prefixes))))
