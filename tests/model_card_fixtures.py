@@ -260,3 +260,25 @@ def qwen2_moe(
                        m + "down_proj.weight": (hidden, inter)}  # fmt: skip
         shapes[b + "input_layernorm.weight"] = (hidden,)
     return shapes | {"model.norm.weight": (hidden,), "lm_head.weight": (vocab, hidden)}
+
+
+def opt(layers: int = 2, hidden: int = 32, ffn: int = 128, vocab: int = 50, positions: int = 16) -> Shapes:
+    """OPTForCausalLM: ``model.decoder.layers.N.self_attn.{q,k,v,out}_proj`` with biases, ``fc1``/``fc2``,
+    learned positions ``embed_positions`` [positions + 2, hidden] (OPT offsets them by 2)."""
+    d = "model.decoder."
+    shapes: Shapes = {
+        d + "embed_tokens.weight": (vocab, hidden),
+        d + "embed_positions.weight": (positions + 2, hidden),
+    }
+    for i in range(layers):
+        b = f"{d}layers.{i}."
+        for n in ("k_proj", "v_proj", "q_proj", "out_proj"):
+            shapes |= {b + f"self_attn.{n}.weight": (hidden, hidden), b + f"self_attn.{n}.bias": (hidden,)}
+        shapes |= {
+            b + "self_attn_layer_norm.weight": (hidden,), b + "self_attn_layer_norm.bias": (hidden,),
+            b + "fc1.weight": (ffn, hidden), b + "fc1.bias": (ffn,),
+            b + "fc2.weight": (hidden, ffn), b + "fc2.bias": (hidden,),
+            b + "final_layer_norm.weight": (hidden,), b + "final_layer_norm.bias": (hidden,),
+        }  # fmt: skip
+    return shapes | {d + "final_layer_norm.weight": (hidden,), d + "final_layer_norm.bias": (hidden,),
+                     "lm_head.weight": (vocab, hidden)}  # fmt: skip

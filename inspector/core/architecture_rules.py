@@ -42,9 +42,8 @@ class Fact:
 class Detection:
     """What one family's rule found: the family, its evidence, sizes and facts, and where its parts are."""
 
-    family: (
-        str  # a stable id: "llama", "gpt2", "gpt-neox", "bert", "t5", "resnet", "vit", "unet", "vae", "cnn"
-    )
+    #: a stable id: "llama", "opt", "gpt2", "gpt-neox", "bert", "t5", "resnet", "vit", "unet", "vae", "cnn"
+    family: str
     label: str
     evidence: list[str] = field(default_factory=list)
     dimensions: list[Dimension] = field(default_factory=list)
@@ -359,6 +358,48 @@ def llama(keys: ModelKeys) -> Detection | None:
         _rotary(keys, f"{block}self_attn.rotary_emb.inv_freq"),
         _tied(keys, embed, head),
     ):
+        if fact is not None:
+            d.facts.append(fact)
+    d.block_prefixes = (keys.base + f"{p}layers.",)
+    return d
+
+
+def opt(keys: ModelKeys) -> Detection | None:
+    """OPT: LLaMA's ``layers.N.self_attn.q_proj`` names under ``decoder.``, with biases, an
+    ``fc1``/``fc2`` MLP and learned positions ``embed_positions`` offset by 2 rows."""
+    p = keys.anchor(_LLAMA)
+    if p is None:
+        return None
+    block = f"{p}layers.0."
+    q, fc1 = f"{block}self_attn.q_proj.weight", f"{block}fc1.weight"
+    if not keys.has(fc1):
+        return None
+    q_shape = keys.shape(q) or (0, 0)
+    d = Detection("opt", "decoder-only transformer (OPT-style)")
+    layers = _blocks(keys, f"{p}layers.", "self_attn.q_proj.weight")
+    d.evidence = [layers.evidence[0], keys.cite(q), keys.cite(fc1)]
+    d.dimensions = [
+        layers,
+        _size("hidden", q_shape[1], keys.cite(q), _HIDDEN),
+        _size("intermediate", (keys.shape(fc1) or (0,))[0], keys.cite(fc1), ("ffn_dim", *_INTERMEDIATE)),
+    ]
+    k = f"{block}self_attn.k_proj.weight"
+    d.dimensions += _heads(keys, q, k if keys.has(k) else None, None)
+    embed, head = f"{p}embed_tokens.weight", f"{_parent(p, 'model.decoder.')}lm_head.weight"
+    if keys.has(embed):
+        d.dimensions.append(_size("vocab", (keys.shape(embed) or (0,))[0], keys.cite(embed), _VOCAB))
+        d.embedding_keys = (keys.base + embed,)
+    positions = f"{p}embed_positions.weight"
+    shape = keys.shape(positions)
+    if shape is not None and len(shape) == 2 and shape[0] > 2:
+        cite = keys.cite(positions)
+        text = f"learned absolute, {shape[0] - 2:,} positions ({shape[0]:,} rows: OPT's offset of 2)"
+        d.facts.append(Fact("positions", text, (cite,)))
+        d.dimensions.append(_size("max_positions", shape[0] - 2, cite, ("max_position_embeddings",)))
+        d.embedding_keys += (keys.base + positions,)
+    if keys.has(head):
+        d.head_keys = (keys.base + head,)
+    for fact in (_norm(keys, f"{block}self_attn_layer_norm.weight"), _tied(keys, embed, head)):
         if fact is not None:
             d.facts.append(fact)
     d.block_prefixes = (keys.base + f"{p}layers.",)
@@ -750,5 +791,5 @@ def cnn(keys: ModelKeys) -> Detection | None:
 
 #: Every rule, most specific first: the first that matches names the family.
 RULES: tuple[Callable[[ModelKeys], Detection | None], ...] = (
-    t5, bert, llama, gpt_neox, gpt2, vit, vae, unet, resnet, cnn,
+    t5, bert, llama, opt, gpt_neox, gpt2, vit, vae, unet, resnet, cnn,
 )  # fmt: skip

@@ -139,6 +139,22 @@ def test_mixture_of_experts_counts_its_experts_and_their_size(
     assert _fact(card, "variant") == "mixture of experts: 4 experts per layer, a router picks among them"
 
 
+def test_opt_decoder_with_fc1_and_offset_learned_positions(tmp_path: Path) -> None:
+    card = _card(
+        fx.write_safetensors(tmp_path / "opt.safetensors", fx.opt(layers=3, hidden=32, ffn=128, positions=16))
+    )
+    assert card.family == "opt" and card.label == "decoder-only transformer (OPT-style)"
+    assert (
+        _value(card, "layers") == 3 and _value(card, "hidden") == 32 and _value(card, "intermediate") == 128
+    )
+    assert _value(card, "vocab") == 50 and _value(card, "max_positions") == 16
+    assert card.evidence[0] == "3 blocks: model.decoder.layers.0 … model.decoder.layers.2"
+    assert "model.decoder.layers.0.fc1.weight [128, 32]" in card.evidence
+    assert _fact(card, "positions") == "learned absolute, 16 positions (18 rows: OPT's offset of 2)"
+    assert _fact(card, "norm") == "LayerNorm (weight and bias)"
+    assert card.params_by_part["head"] == 50 * 32 and card.params_by_part["embeddings"] == (50 + 18) * 32
+
+
 def test_bert_encoder(tmp_path: Path) -> None:
     card = _card(fx.write_safetensors(tmp_path / "bert.safetensors", fx.bert(layers=3)))
     assert card.family == "bert"
