@@ -13,6 +13,7 @@ from typing import NoReturn
 from inspector import __version__
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text, format_bytes
+from inspector.core.host_memory import DeviceMemory
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import CheckpointIndex, PathPart
 from inspector.core.model_card import read_model_card
@@ -131,8 +132,12 @@ def _info(args: argparse.Namespace) -> int:
     index, transfer = peek_location(args.file)
     load_path = _download(args.file, index) if args.download else args.file
     devices: dict[tuple[PathPart, ...], str] | None = None
+    accelerators: list[DeviceMemory] = []
     if args.load:
+        from inspector.engine.devices import device_memory
         from inspector.engine.loader import LoadError, load_checkpoint  # imports torch: only when asked
+
+        accelerators = device_memory()  # before the load puts anything on them
 
         options = LoadOptions(
             map_location=loc,
@@ -149,7 +154,7 @@ def _info(args: argparse.Namespace) -> int:
         devices = {tuple(path): device for path, device in result.devices}
     from inspector.core.provenance import provenance_lines, provenance_of
 
-    card = read_model_card(index)
+    card = read_model_card(index, accelerators)
     record, note = provenance_of(index)
     if args.json:
         report = index_to_json(index, devices, card)

@@ -216,3 +216,69 @@ def peft_lora(layers: int = 2, hidden: int = 64, kv: int = 16, rank: int = 8) ->
             b + "v_proj.lora_B.weight": (kv, rank),
         }
     return shapes
+
+
+def mixtral(
+    layers: int = 2, hidden: int = 32, inter: int = 48, experts: int = 4, kv: int = 8, vocab: int = 50
+) -> Shapes:
+    """MixtralForCausalLM: LLaMA's attention, and ``block_sparse_moe`` with a router ``gate``
+    [experts, hidden] and ``experts.E.w1/w3`` [inter, hidden], ``w2`` [hidden, inter]."""
+    shapes: Shapes = {"model.embed_tokens.weight": (vocab, hidden)}
+    for i in range(layers):
+        b = f"model.layers.{i}."
+        shapes |= {
+            b + "self_attn.q_proj.weight": (hidden, hidden),
+            b + "self_attn.k_proj.weight": (kv, hidden),
+            b + "self_attn.v_proj.weight": (kv, hidden),
+            b + "self_attn.o_proj.weight": (hidden, hidden),
+            b + "block_sparse_moe.gate.weight": (experts, hidden),
+        }
+        for e in range(experts):
+            m = b + f"block_sparse_moe.experts.{e}."
+            shapes |= {
+                m + "w1.weight": (inter, hidden),
+                m + "w2.weight": (hidden, inter),
+                m + "w3.weight": (inter, hidden),
+            }
+        shapes |= {b + "input_layernorm.weight": (hidden,), b + "post_attention_layernorm.weight": (hidden,)}
+    return shapes | {"model.norm.weight": (hidden,), "lm_head.weight": (vocab, hidden)}
+
+
+def qwen2_moe(
+    layers: int = 2, hidden: int = 32, inter: int = 16, experts: int = 6, vocab: int = 50
+) -> Shapes:
+    """Qwen2MoeForCausalLM: ``mlp.gate`` router [experts, hidden], ``mlp.experts.E.{gate,up,down}_proj``."""
+    shapes: Shapes = {"model.embed_tokens.weight": (vocab, hidden)}
+    for i in range(layers):
+        b = f"model.layers.{i}."
+        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            shapes[b + f"self_attn.{n}.weight"] = (hidden, hidden)
+        shapes[b + "mlp.gate.weight"] = (experts, hidden)
+        for e in range(experts):
+            m = b + f"mlp.experts.{e}."
+            shapes |= {m + "gate_proj.weight": (inter, hidden), m + "up_proj.weight": (inter, hidden),
+                       m + "down_proj.weight": (hidden, inter)}  # fmt: skip
+        shapes[b + "input_layernorm.weight"] = (hidden,)
+    return shapes | {"model.norm.weight": (hidden,), "lm_head.weight": (vocab, hidden)}
+
+
+def opt(layers: int = 2, hidden: int = 32, ffn: int = 128, vocab: int = 50, positions: int = 16) -> Shapes:
+    """OPTForCausalLM: ``model.decoder.layers.N.self_attn.{q,k,v,out}_proj`` with biases, ``fc1``/``fc2``,
+    learned positions ``embed_positions`` [positions + 2, hidden] (OPT offsets them by 2)."""
+    d = "model.decoder."
+    shapes: Shapes = {
+        d + "embed_tokens.weight": (vocab, hidden),
+        d + "embed_positions.weight": (positions + 2, hidden),
+    }
+    for i in range(layers):
+        b = f"{d}layers.{i}."
+        for n in ("k_proj", "v_proj", "q_proj", "out_proj"):
+            shapes |= {b + f"self_attn.{n}.weight": (hidden, hidden), b + f"self_attn.{n}.bias": (hidden,)}
+        shapes |= {
+            b + "self_attn_layer_norm.weight": (hidden,), b + "self_attn_layer_norm.bias": (hidden,),
+            b + "fc1.weight": (ffn, hidden), b + "fc1.bias": (ffn,),
+            b + "fc2.weight": (hidden, ffn), b + "fc2.bias": (hidden,),
+            b + "final_layer_norm.weight": (hidden,), b + "final_layer_norm.bias": (hidden,),
+        }  # fmt: skip
+    return shapes | {d + "final_layer_norm.weight": (hidden,), d + "final_layer_norm.bias": (hidden,),
+                     "lm_head.weight": (vocab, hidden)}  # fmt: skip

@@ -7,12 +7,11 @@ never guesses: what the shapes do not determine is said to be undetermined. Stan
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .formatting import format_shape
-from .model import TensorInfo
+from .model import Node, TensorInfo
 
 #: How many blocks a stack may hold before counting stops (a bound on probing, far above real models).
 MAX_BLOCKS = 100_000
@@ -43,9 +42,8 @@ class Fact:
 class Detection:
     """What one family's rule found: the family, its evidence, sizes and facts, and where its parts are."""
 
-    family: (
-        str  # a stable id: "llama", "gpt2", "gpt-neox", "bert", "t5", "resnet", "vit", "unet", "vae", "cnn"
-    )
+    #: a stable id: "llama", "opt", "gpt2", "gpt-neox", "bert", "t5", "resnet", "vit", "unet", "vae", "cnn"
+    family: str
     label: str
     evidence: list[str] = field(default_factory=list)
     dimensions: list[Dimension] = field(default_factory=list)
@@ -55,60 +53,92 @@ class Detection:
     head_keys: tuple[str, ...] = ()
 
 
+#: The block-0 key endings the rules anchor on (``layers.0.self_attn.q_proj.weight``), each
+#: registered by ``anchor_name``: the card's one pass over the tensors notes the first key ending
+#: in each, so no rule scans the keys. Each holds ``BLOCK_0``, which the pass tests first.
+ANCHORS: list[str] = []
+BLOCK_0 = ".0."
+
+
+def anchor_name(name: str) -> str:
+    """Register ``name`` (a name inside block 0) as a key ending the card's pass looks for."""
+    if BLOCK_0 not in name:
+        raise ValueError(f"an anchor names a tensor of block 0: {name}")
+    ANCHORS.append(name)
+    return name
+
+
+def anchored(key: str, name: str) -> bool:
+    """``key`` ends in the whole name ``name`` (``layers.0…`` at the start or after a dot)."""
+    return key.endswith(name) and (len(key) == len(name) or key[-len(name) - 1] == ".")
+
+
 class ModelKeys:
-    """The model part's tensors by full key, with ``base`` the prefix every rule's names extend
-    (the part's key and any wrapper prefix), and the few keys of block 0 the anchors are sought in."""
+    """The model part's tensor rows by full key, with ``base`` the prefix every rule's names extend
+    (the part's key and any wrapper prefix), ``anchors`` the first key ending in each ``ANCHORS``
+    name (noted by the card's one pass over the rows), and ``added`` the modules an adapter adapts
+    that the file does not hold (with the shape they adapt)."""
 
     def __init__(
         self,
-        tensors: Mapping[str, TensorInfo],
+        nodes: Mapping[str, Node],
         base: str,
         config: Mapping[str, object],
-        first_block: list[str] | None = None,
+        anchors: Mapping[str, str],
+        added: Mapping[str, TensorInfo] | None = None,
     ) -> None:
-        """``first_block``: the keys that may be in block 0 (holding ``.0.``), where the caller's pass
-        over the tensors collected them already."""
-        self.tensors = tensors
+        self.nodes = nodes
         self.base = base
         self.config = config
-        cut = len(base)
-        candidates = (
-            first_block
-            if first_block is not None
-            else [k for k in tensors if ".0." in k or k.startswith("0.")]
-        )
-        self.first_block = [k[cut:] for k in candidates if k.startswith(base)]
+        self.anchors = anchors
+        self.added: Mapping[str, TensorInfo] = added or {}
+
+    def lookup(self, key: str) -> TensorInfo | None:
+        """A full key's tensor, or None."""
+        node = self.nodes.get(key)
+        return node.tensor if node is not None else self.added.get(key)
 
     def shape(self, name: str) -> tuple[int, ...] | None:
-        info = self.tensors.get(self.base + name)
+        info = self.lookup(self.base + name)
         return info.shape if info is not None else None
 
     def has(self, name: str) -> bool:
-        return self.base + name in self.tensors
+        key = self.base + name
+        return key in self.nodes or key in self.added
 
     def cite(self, name: str) -> str:
         """``key [shape]`` of a tensor, as evidence."""
-        info = self.tensors[self.base + name]
+        info = self.lookup(self.base + name)
+        if info is None:
+            raise KeyError(name)
         return f"{self.base}{name} {format_shape(info.shape)}"
 
-    def anchor(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
-        """The first block-0 key the pattern matches in full; its ``p`` group is the family's prefix."""
-        for key in self.first_block:
-            found = pattern.fullmatch(key)
-            if found is not None:
-                return found
-        return None
+    def anchor(self, name: str) -> str | None:
+        """The prefix (after ``base``) of the first key ending in the anchor ``name``, or None."""
+        key = self.anchors.get(name)
+        if key is None or not key.startswith(self.base):
+            return None
+        return key[len(self.base) : len(key) - len(name)]
 
     def count(self, prefix: str, suffix: str) -> int:
         """Blocks ``prefix{i}.suffix`` for i = 0, 1, … until one is missing."""
+        nodes, added, start = self.nodes, self.added, self.base + prefix
         n = 0
-        while n < MAX_BLOCKS and self.has(f"{prefix}{n}.{suffix}"):
+        while n < MAX_BLOCKS and ((key := f"{start}{n}.{suffix}") in nodes or key in added):
             n += 1
         return n
 
+    def kernels(self) -> list[str]:
+        """Keys of the 4-D ``…weight`` tensors (convolution kernels), in order."""
+        return [
+            k
+            for k, n in self.nodes.items()
+            if n.tensor is not None and len(n.tensor.shape) == 4 and k.endswith("weight")
+        ]
+
     def same_storage(self, a: str, b: str) -> bool:
         """Two tensors that view one storage at one offset (tied weights saved once)."""
-        x, y = self.tensors.get(self.base + a), self.tensors.get(self.base + b)
+        x, y = self.lookup(self.base + a), self.lookup(self.base + b)
         return (
             x is not None
             and y is not None
@@ -244,15 +274,40 @@ def _parent(base: str, inner: str) -> str:
 # -- the families ------------------------------------------------------------------------------
 
 
-_LLAMA = re.compile(r"(?P<p>(?:.*\.)?)layers\.0\.self_attn\.q_proj\.weight")
+_LLAMA = anchor_name("layers.0.self_attn.q_proj.weight")
+
+
+#: Mixture-of-experts layouts of a decoder block: (router, experts' prefix, an expert's first projection).
+_MOE = (
+    ("block_sparse_moe.gate.weight", "block_sparse_moe.experts.", "w1.weight"),  # Mixtral
+    ("mlp.gate.weight", "mlp.experts.", "gate_proj.weight"),  # Qwen2-MoE, DeepSeek, OLMoE
+)
+
+
+def _experts(keys: ModelKeys, block: str) -> tuple[Dimension, Dimension, Fact] | None:
+    """A mixture of experts in block 0: the experts counted by key, their intermediate size, and
+    the router (one row per expert)."""
+    for router, experts, first in _MOE:
+        n = keys.count(block + experts, first)
+        if not n or not keys.has(block + router):
+            continue
+        ranged = f"{n} experts: {keys.base}{block}{experts}0 … .{n - 1}"
+        cites = (keys.cite(block + router), ranged)
+        up = f"{block}{experts}0.{first}"
+        return (
+            Dimension("experts", n, cites, "experts per layer", ("num_local_experts", "num_experts")),
+            _size("intermediate", (keys.shape(up) or (0,))[0], keys.cite(up),
+                  ("moe_intermediate_size", *_INTERMEDIATE)),
+            Fact("variant", f"mixture of experts: {n} experts per layer, a router picks among them", cites),
+        )  # fmt: skip
+    return None
 
 
 def llama(keys: ModelKeys) -> Detection | None:
     """Decoder-only with q/k/v/o projections and a gated MLP (LLaMA, Mistral, Qwen, Gemma …)."""
-    found = keys.anchor(_LLAMA)
-    if found is None:
+    p = keys.anchor(_LLAMA)
+    if p is None:
         return None
-    p = found["p"]
     block = f"{p}layers.0."
     gate = next(
         (f"{block}mlp.{n}.weight" for n in ("gate_proj", "up_proj") if keys.has(f"{block}mlp.{n}.weight")),
@@ -280,6 +335,12 @@ def llama(keys: ModelKeys) -> Detection | None:
         d.dimensions.append(
             _size("intermediate", (keys.shape(gate) or (0,))[0], keys.cite(gate), _INTERMEDIATE)
         )
+    else:
+        moe = _experts(keys, block)
+        if moe is not None:
+            d.evidence.append(moe[0].evidence[0])
+            d.dimensions += moe[:2]
+            d.facts.append(moe[2])
     d.dimensions += _heads(keys, q, k, f"{block}self_attn.q_norm.weight")
     embed, head = f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight"
     if keys.has(embed):
@@ -303,15 +364,56 @@ def llama(keys: ModelKeys) -> Detection | None:
     return d
 
 
-_GPT2 = re.compile(r"(?P<p>(?:.*\.)?)h\.0\.attn\.c_attn\.weight")
+def opt(keys: ModelKeys) -> Detection | None:
+    """OPT: LLaMA's ``layers.N.self_attn.q_proj`` names under ``decoder.``, with biases, an
+    ``fc1``/``fc2`` MLP and learned positions ``embed_positions`` offset by 2 rows."""
+    p = keys.anchor(_LLAMA)
+    if p is None:
+        return None
+    block = f"{p}layers.0."
+    q, fc1 = f"{block}self_attn.q_proj.weight", f"{block}fc1.weight"
+    if not keys.has(fc1):
+        return None
+    q_shape = keys.shape(q) or (0, 0)
+    d = Detection("opt", "decoder-only transformer (OPT-style)")
+    layers = _blocks(keys, f"{p}layers.", "self_attn.q_proj.weight")
+    d.evidence = [layers.evidence[0], keys.cite(q), keys.cite(fc1)]
+    d.dimensions = [
+        layers,
+        _size("hidden", q_shape[1], keys.cite(q), _HIDDEN),
+        _size("intermediate", (keys.shape(fc1) or (0,))[0], keys.cite(fc1), ("ffn_dim", *_INTERMEDIATE)),
+    ]
+    k = f"{block}self_attn.k_proj.weight"
+    d.dimensions += _heads(keys, q, k if keys.has(k) else None, None)
+    embed, head = f"{p}embed_tokens.weight", f"{_parent(p, 'model.decoder.')}lm_head.weight"
+    if keys.has(embed):
+        d.dimensions.append(_size("vocab", (keys.shape(embed) or (0,))[0], keys.cite(embed), _VOCAB))
+        d.embedding_keys = (keys.base + embed,)
+    positions = f"{p}embed_positions.weight"
+    shape = keys.shape(positions)
+    if shape is not None and len(shape) == 2 and shape[0] > 2:
+        cite = keys.cite(positions)
+        text = f"learned absolute, {shape[0] - 2:,} positions ({shape[0]:,} rows: OPT's offset of 2)"
+        d.facts.append(Fact("positions", text, (cite,)))
+        d.dimensions.append(_size("max_positions", shape[0] - 2, cite, ("max_position_embeddings",)))
+        d.embedding_keys += (keys.base + positions,)
+    if keys.has(head):
+        d.head_keys = (keys.base + head,)
+    for fact in (_norm(keys, f"{block}self_attn_layer_norm.weight"), _tied(keys, embed, head)):
+        if fact is not None:
+            d.facts.append(fact)
+    d.block_prefixes = (keys.base + f"{p}layers.",)
+    return d
+
+
+_GPT2 = anchor_name("h.0.attn.c_attn.weight")
 
 
 def gpt2(keys: ModelKeys) -> Detection | None:
     """GPT-2: ``h.N`` blocks with a fused Conv1D ``c_attn`` [hidden, 3 × hidden], ``wte``/``wpe``."""
-    found = keys.anchor(_GPT2)
-    if found is None:
+    p = keys.anchor(_GPT2)
+    if p is None:
         return None
-    p = found["p"]
     qkv, fc = f"{p}h.0.attn.c_attn.weight", f"{p}h.0.mlp.c_fc.weight"
     shape = keys.shape(qkv) or (0, 0)
     d = Detection("gpt2", "decoder-only transformer (GPT-2-style)")
@@ -343,15 +445,14 @@ def gpt2(keys: ModelKeys) -> Detection | None:
     return d
 
 
-_NEOX = re.compile(r"(?P<p>(?:.*\.)?)layers\.0\.attention\.query_key_value\.weight")
+_NEOX = anchor_name("layers.0.attention.query_key_value.weight")
 
 
 def gpt_neox(keys: ModelKeys) -> Detection | None:
     """GPT-NeoX (Pythia): ``layers.N.attention.query_key_value`` [3 × hidden, hidden], ``embed_in``."""
-    found = keys.anchor(_NEOX)
-    if found is None:
+    p = keys.anchor(_NEOX)
+    if p is None:
         return None
-    p = found["p"]
     block = f"{p}layers.0."
     qkv, fc = f"{block}attention.query_key_value.weight", f"{block}mlp.dense_h_to_4h.weight"
     shape = keys.shape(qkv) or (0, 0)
@@ -380,15 +481,14 @@ def gpt_neox(keys: ModelKeys) -> Detection | None:
     return d
 
 
-_BERT = re.compile(r"(?P<p>(?:.*\.)?)encoder\.layer\.0\.attention\.self\.query\.weight")
+_BERT = anchor_name("encoder.layer.0.attention.self.query.weight")
 
 
 def bert(keys: ModelKeys) -> Detection | None:
     """BERT-style encoder: ``encoder.layer.N.attention.self.query`` and ``embeddings.word_embeddings``."""
-    found = keys.anchor(_BERT)
-    if found is None:
+    p = keys.anchor(_BERT)
+    if p is None:
         return None
-    p = found["p"]
     words = f"{p}embeddings.word_embeddings.weight"
     if not keys.has(words):
         return None
@@ -433,15 +533,14 @@ def bert(keys: ModelKeys) -> Detection | None:
     return d
 
 
-_T5 = re.compile(r"(?P<p>(?:.*\.)?)encoder\.block\.0\.layer\.0\.SelfAttention\.q\.weight")
+_T5 = anchor_name("encoder.block.0.layer.0.SelfAttention.q.weight")
 
 
 def t5(keys: ModelKeys) -> Detection | None:
     """T5-style: ``encoder.block.N.layer.0.SelfAttention.q`` (and a decoder's), a ``shared`` embedding."""
-    found = keys.anchor(_T5)
-    if found is None:
+    p = keys.anchor(_T5)
+    if p is None:
         return None
-    p = found["p"]
     attn = f"{p}encoder.block.0.layer.0.SelfAttention."
     q = attn + "q.weight"
     decoder = keys.has(f"{p}decoder.block.0.layer.0.SelfAttention.q.weight")
@@ -494,7 +593,7 @@ def t5(keys: ModelKeys) -> Detection | None:
     return d
 
 
-_RESNET = re.compile(r"(?P<p>(?:.*\.)?)layer1\.0\.conv1\.weight")
+_RESNET = anchor_name("layer1.0.conv1.weight")
 
 #: torchvision's depths: (bottleneck blocks?, blocks per stage) → name.
 _RESNET_DEPTHS: dict[tuple[bool, tuple[int, ...]], str] = {
@@ -505,10 +604,9 @@ _RESNET_DEPTHS: dict[tuple[bool, tuple[int, ...]], str] = {
 
 def resnet(keys: ModelKeys) -> Detection | None:
     """torchvision ResNet: a ``conv1``/``bn1`` stem, stages ``layer1`` … ``layer4`` of blocks, ``fc``."""
-    found = keys.anchor(_RESNET)
-    if found is None:
+    p = keys.anchor(_RESNET)
+    if p is None:
         return None
-    p = found["p"]
     stem = f"{p}conv1.weight"
     if not keys.has(stem):
         return None
@@ -541,15 +639,14 @@ def resnet(keys: ModelKeys) -> Detection | None:
     return d
 
 
-_VIT = re.compile(r"(?P<p>(?:.*\.)?)blocks\.0\.attn\.qkv\.weight")
+_VIT = anchor_name("blocks.0.attn.qkv.weight")
 
 
 def vit(keys: ModelKeys) -> Detection | None:
     """Vision transformer (timm naming): ``patch_embed.proj`` conv, ``blocks.N.attn.qkv``, ``pos_embed``."""
-    found = keys.anchor(_VIT)
-    if found is None:
+    p = keys.anchor(_VIT)
+    if p is None:
         return None
-    p = found["p"]
     patch = f"{p}patch_embed.proj.weight"
     patch_shape = keys.shape(patch)
     if patch_shape is None or len(patch_shape) != 4:
@@ -592,15 +689,17 @@ def vit(keys: ModelKeys) -> Detection | None:
     return d
 
 
-_DOWN = re.compile(r"(?P<p>(?:.*\.)?)down_blocks\.0\.resnets\.0\.conv1\.weight")
+_DOWN = anchor_name("down_blocks.0.resnets.0.conv1.weight")
+
+
+_CROSS = anchor_name("attentions.0.transformer_blocks.0.attn2.to_k.weight")
 
 
 def unet(keys: ModelKeys) -> Detection | None:
     """Diffusion UNet (diffusers naming): ``down_blocks``/``up_blocks`` of resnets, a ``time_embedding``."""
-    found = keys.anchor(_DOWN)
-    if found is None:
+    p = keys.anchor(_DOWN)
+    if p is None:
         return None
-    p = found["p"]
     time = f"{p}time_embedding.linear_1.weight"
     if not keys.has(time):
         return None
@@ -621,7 +720,8 @@ def unet(keys: ModelKeys) -> Detection | None:
         Fact("variant", f"block widths {widths}", (f"{keys.base}{p}down_blocks.N.resnets.0.conv1.weight",))
     )
     d.dimensions.append(_size("time_embedding", (keys.shape(time) or (0,))[0], keys.cite(time)))
-    cross = next((k for k in keys.first_block if k.startswith(p) and k.endswith("attn2.to_k.weight")), None)
+    first_cross = keys.anchors.get(_CROSS, "")
+    cross = first_cross[len(keys.base) :] if first_cross.startswith(keys.base + p) else None
     if cross is not None:
         d.dimensions.append(
             _size(
@@ -638,9 +738,9 @@ def unet(keys: ModelKeys) -> Detection | None:
 def vae(keys: ModelKeys) -> Detection | None:
     """Diffusion VAE (diffusers AutoencoderKL): ``encoder``/``decoder`` of down/up blocks, ``quant_conv``."""
     found = keys.anchor(_DOWN)
-    if found is None or not found["p"].endswith("encoder."):
+    if found is None or not found.endswith("encoder."):
         return None
-    p = found["p"][: -len("encoder.")]
+    p = found[: -len("encoder.")]
     post = f"{p}post_quant_conv.weight"
     if not keys.has(f"{p}decoder.conv_in.weight"):
         return None
@@ -668,32 +768,28 @@ def vae(keys: ModelKeys) -> Detection | None:
 
 def cnn(keys: ModelKeys) -> Detection | None:
     """Any other network of 2-D convolutions: the family is not named, only what its kernels show."""
-    convs = [(k, t) for k, t in keys.tensors.items() if len(t.shape) == 4 and k.endswith("weight")]
-    if not convs:
+    kernels = keys.kernels()
+    if not kernels:
         return None
-    first_key, first = convs[0]
+    count, first_key = len(kernels), kernels[0]
+    first = keys.lookup(first_key)
+    assert first is not None
     d = Detection("cnn", "convolutional network (2-D convolutions; architecture not recognised)")
-    d.evidence = [
-        f"{len(convs):,} 4-D convolution kernels [out, in, kh, kw], "
-        f"the first {first_key} {format_shape(first.shape)}"
-    ]
+    cite = f"{first_key} {format_shape(first.shape)}"
+    d.evidence = [f"{count:,} 4-D convolution kernels [out, in, kh, kw], the first {cite}"]
     d.dimensions = [
-        Dimension("conv_layers", len(convs), (d.evidence[0],)),
-        Dimension("input_channels", first.shape[1], (f"{first_key} {format_shape(first.shape)}",)),
+        Dimension("conv_layers", count, (d.evidence[0],)),
+        Dimension("input_channels", first.shape[1], (cite,)),
     ]
-    bn = next((k for k in keys.tensors if k.endswith(".running_mean")), None)
-    if bn is not None:
-        d.facts.append(
-            Fact(
-                "norm",
-                "BatchNorm (running mean and variance)",
-                (f"{bn} {format_shape(keys.tensors[bn].shape)}",),
-            )
-        )
+    bn = next((k for k in keys.nodes if k.endswith(".running_mean")), None)
+    info = keys.lookup(bn) if bn is not None else None
+    if info is not None:
+        cite = f"{bn} {format_shape(info.shape)}"
+        d.facts.append(Fact("norm", "BatchNorm (running mean and variance)", (cite,)))
     return d
 
 
 #: Every rule, most specific first: the first that matches names the family.
 RULES: tuple[Callable[[ModelKeys], Detection | None], ...] = (
-    t5, bert, llama, gpt_neox, gpt2, vit, vae, unet, resnet, cnn,
+    t5, bert, llama, opt, gpt_neox, gpt2, vit, vae, unet, resnet, cnn,
 )  # fmt: skip

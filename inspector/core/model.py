@@ -245,6 +245,10 @@ class CheckpointIndex:
     remote_read: tuple[int, int, int] | None = None
     #: The version that remote read saw (its ETag), so a download can refuse another one; "" if none.
     remote_version: str = ""
+    #: The tensor rows in display order, where the read listed them already (see ``tensor_rows``).
+    listed_rows: tuple[Node, ...] | None = field(default=None, repr=False, compare=False)
+    #: Tensor count per dtype in the order first seen, where the read counted them (see ``dtype_counts``).
+    counted_dtypes: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:
@@ -254,20 +258,33 @@ class CheckpointIndex:
     def dangerous_globals(self) -> list[GlobalRef]:
         return [g for g in self.globals if g.verdict is GlobalClass.DANGEROUS]
 
+    def tensor_rows(self) -> tuple[Node, ...]:
+        """Every tensor row in display order, listed once per index: the tree does not change after
+        the read, so every pass over the tensors shares one enumeration of it."""
+        if self.listed_rows is None:
+            self.listed_rows = tuple(self.root.tensors())
+        return self.listed_rows
+
     def tensor_nodes(self) -> list[Node]:
-        return list(self.root.tensors())
+        return list(self.tensor_rows())
+
+    def dtype_counts(self) -> dict[str, int]:
+        """Tensor count per dtype, in the order first seen; counted once per index."""
+        if self.counted_dtypes is None:
+            counts: dict[str, int] = {}
+            for node in self.tensor_rows():
+                assert node.tensor is not None
+                counts[node.tensor.dtype] = counts.get(node.tensor.dtype, 0) + 1
+            self.counted_dtypes = counts
+        return self.counted_dtypes
 
     def dtype_mix(self) -> dict[str, int]:
         """Tensor count per dtype, most common first."""
-        counts: dict[str, int] = {}
-        for node in self.root.tensors():
-            assert node.tensor is not None
-            counts[node.tensor.dtype] = counts.get(node.tensor.dtype, 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return dict(sorted(self.dtype_counts().items(), key=lambda kv: (-kv[1], kv[0])))
 
     def saved_devices(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for node in self.root.tensors():
+        for node in self.tensor_rows():
             assert node.tensor is not None
             counts[node.tensor.saved_device] = counts.get(node.tensor.saved_device, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

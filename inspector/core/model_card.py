@@ -8,16 +8,16 @@ shapes leave open) is said. Nothing is loaded and nothing runs. Standard library
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .architecture_rules import RULES, Detection, Dimension, Fact, ModelKeys
+from .architecture_rules import ANCHORS, BLOCK_0, RULES, Detection, Dimension, Fact, ModelKeys, anchored
 from .dtypes import DTYPES
 from .formatting import count_of, format_bytes, format_params, format_shape
 from .hf_config import ModelConfig, read_config
-from .host_memory import available_memory
-from .model import CheckpointIndex, Node, TensorInfo, tensor_totals
+from .host_memory import DeviceMemory, available_memory
+from .model import CheckpointIndex, Node, NodeKind, TensorInfo, tensor_totals
 from .optimizer_map import count_model, find_optimizers
 from .training_parts import TrainingPart, training_parts
 
@@ -47,6 +47,7 @@ _ADAPTER_ONLY = (
 #: What only the base model's weights could show, said nothing about for an adapter alone.
 _BASE_WEIGHT_TOPICS = frozenset({"positions", "tied_embeddings", "norm"})
 _LORA_PAIRS = ((".lora_A.", ".lora_B."), (".lora_down.", ".lora_up."))
+_LORA = "lora_"
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,13 @@ class DeviceFit:
     device: str
     free_bytes: int
     fits: bool
+    total_bytes: int | None = None
+    name: str = ""
+
+
+def device_fits(stored_bytes: int, memory: Sequence[DeviceMemory]) -> list[DeviceFit]:
+    """The fit line of each device: whether ``stored_bytes`` of weights fit its free memory."""
+    return [DeviceFit(m.device, m.free, stored_bytes <= m.free, m.total, m.name) for m in memory]
 
 
 @dataclass
@@ -145,13 +153,18 @@ class ModelCard:
             "stored_bytes": self.stored_bytes,
             "stored_dtypes": self.stored_dtypes,
             "bytes_at": self.bytes_at,
-            "fits": [{"device": f.device, "free_bytes": f.free_bytes, "fits": f.fits} for f in self.fits],
+            "fits": [_fit_json(f) for f in self.fits],
             "memory_note": WEIGHTS_ONLY_NOTE,
             "config": None
             if self.config is None or not (self.config.paths or self.config.problems)
             else {"paths": self.config.paths, "values": self.config.shown, "problems": self.config.problems},
             "contradictions": self.contradictions,
         }
+
+
+def _fit_json(fit: DeviceFit) -> dict[str, Any]:
+    return {"device": fit.device, "name": fit.name or None, "free_bytes": fit.free_bytes,
+            "total_bytes": fit.total_bytes, "fits": fit.fits}  # fmt: skip
 
 
 # -- building the card ---------------------------------------------------------------------------
@@ -167,39 +180,107 @@ def _model_part(index: CheckpointIndex, optimizers: list[Node]) -> tuple[Node, N
     return part, part, (part.key + "." if part.key else ""), found.params
 
 
-def _wrappers(tensors: Mapping[str, TensorInfo], base: str) -> tuple[str, list[Prefix]]:
-    """The wrapper prefixes every key carries (``module._orig_mod.`` …), added to ``base``."""
+def _wrappers(keys: Collection[str], base: str) -> tuple[str, list[Prefix]]:
+    """The wrapper prefixes every key carries (``module._orig_mod.`` …), added to ``base``. Every
+    key starts with a prefix when the least and the greatest do (the keys between them do too)."""
     found: list[Prefix] = []
-    changed = bool(tensors)
+    first = next(iter(keys), "")
+    if not any(first.startswith(base + prefix) for prefix, _ in WRAPPER_PREFIXES):
+        return base, found  # the first key has none: no key has to be compared
+    ends = (min(keys), max(keys))
+    changed = True
     while changed:
         changed = False
         for prefix, wrapper in WRAPPER_PREFIXES:
             start = base + prefix
-            if all(k.startswith(start) for k in tensors):
-                found.append(Prefix(prefix, wrapper, len(tensors)))
+            if all(k.startswith(start) for k in ends):
+                found.append(Prefix(prefix, wrapper, len(keys)))
                 base, changed = start, True
     return base, found
 
 
+@dataclass
+class _Survey:
+    """What the card's one pass over the model part's tensor rows notes."""
+
+    by_key: dict[str, Node] = field(default_factory=dict)  # the last row of a key that several share
+    dtypes: dict[str, int] = field(default_factory=dict)
+    anchors: dict[str, str] = field(default_factory=dict)  # an ANCHORS name → the first key ending in it
+    lora: list[str] = field(default_factory=list)
+
+
+def _note_anchors(anchors: dict[str, str], key: str) -> None:
+    for name in ANCHORS:
+        if name not in anchors and anchored(key, name):
+            anchors[name] = key
+
+
+def _survey(rows: Sequence[Node], dtypes: dict[str, int] | None) -> _Survey:
+    """One pass over the rows: rows by key, anchors, LoRA keys, and the dtypes unless the read
+    counted them already (``dtypes``: the whole file's, when the rows are all of the file's)."""
+    out = _Survey()
+    by_key, anchors, lora = out.by_key, out.anchors, out.lora
+    endings = tuple(ANCHORS)
+    if dtypes is not None:
+        out.dtypes = dtypes
+    counts = out.dtypes if dtypes is None else None
+    for node in rows:
+        key = node.key
+        by_key[key] = node
+        if counts is not None:
+            info = node.tensor
+            assert info is not None
+            counts[info.dtype] = counts.get(info.dtype, 0) + 1
+        if BLOCK_0 in key and key.endswith(endings):
+            _note_anchors(anchors, key)
+        if _LORA in key:
+            lora.append(key)
+    return out
+
+
+def _part_rows(index: CheckpointIndex, holder: Node) -> Sequence[Node]:
+    """The tensor rows below ``holder``: a run of the index's rows in display order (a subtree's
+    rows are contiguous there), found from its first and last tensor."""
+    rows = index.tensor_rows()
+    if holder is index.root:
+        return rows
+    first, last = next(holder.tensors(), None), _last_tensor(holder)
+    if first is None or last is None:
+        return ()
+    start = rows.index(first)
+    return rows[start : rows.index(last, start) + 1]
+
+
+def _last_tensor(holder: Node) -> Node | None:
+    """The last tensor below ``holder`` in display order."""
+    stack = list(holder.children)
+    while stack:
+        node = stack.pop()
+        if node.kind is NodeKind.TENSOR:
+            return node
+        stack.extend(node.children)
+    return None
+
+
 def _lora(
-    tensors: dict[str, TensorInfo], lora_keys: list[str], config: Mapping[str, object]
-) -> LoraInfo | None:
+    tensors: Callable[[str], TensorInfo | None], lora_keys: list[str], config: Mapping[str, object]
+) -> tuple[LoraInfo | None, dict[str, TensorInfo]]:
     """LoRA pairs (PEFT's ``lora_A``/``lora_B``, kohya's ``lora_down``/``lora_up``); the modules they
-    adapt are added to ``tensors`` with the shape they adapt (lora_B rows × lora_A columns) when the
-    file does not hold them, so the family can be read from an adapter alone."""
-    if not lora_keys:
-        return None
-    info = LoraInfo()
+    adapt are given back with the shape they adapt (lora_B rows × lora_A columns) when the file does
+    not hold them, so the family can be read from an adapter alone."""
     added: dict[str, TensorInfo] = {}
+    if not lora_keys:
+        return None, added
+    info = LoraInfo()
     for key in lora_keys:
         for down, up in _LORA_PAIRS:
             at = key.find(down)
             if at < 0:
                 continue
             module, rest = key[:at], key[at + len(down) :]
-            a = tensors[key]
-            b = tensors.get(module + up + rest)
-            if not a.shape:
+            a = tensors(key)
+            b = tensors(module + up + rest)
+            if a is None or not a.shape:
                 continue
             rank = a.shape[0]
             target = module.rsplit(".", 1)[-1]
@@ -212,20 +293,19 @@ def _lora(
                 b is not None
                 and len(b.shape) >= 2
                 and len(a.shape) >= 2
-                and module + ".weight" not in tensors
+                and tensors(module + ".weight") is None
             ):
                 added[module + ".weight"] = replace(a, shape=(b.shape[0], a.shape[1]), storage_key="")
-            if module + ".alpha" in tensors and not info.alpha:
+            if not info.alpha and tensors(module + ".alpha") is not None:
                 info.alpha = f"stored in {module}.alpha (a tensor: its value needs reading the data)"
     if not info.modules:
-        return None
+        return None, added
     alpha = config.get("lora_alpha")
     if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and not info.alpha:
         info.alpha = f"{alpha} (adapter_config.json lora_alpha)"
     info.adapter_only = bool(added) and len(added) == info.modules
-    tensors.update(added)
     info.added = list(added)
-    return info
+    return info, added
 
 
 def _apply(rule: Callable[[ModelKeys], Detection | None], keys: ModelKeys) -> Detection | None:
@@ -237,35 +317,55 @@ def _apply(rule: Callable[[ModelKeys], Detection | None], keys: ModelKeys) -> De
         return None
 
 
-def _dtype(info: TensorInfo) -> str:
-    return info.dtype
-
-
 def _numel(info: TensorInfo) -> int:
     return info.numel
 
 
+def _stack(holder: Node, prefix: str) -> Node | None:
+    """The container or group row whose keys all start with ``prefix`` (``model.layers.``), found
+    from ``holder`` down by key; None when the tree does not hold them under one row."""
+    node: Node | None = holder
+    while node is not None and node.key + "." != prefix:
+        node = next(
+            (c for c in node.children if c.kind is not NodeKind.TENSOR and prefix.startswith(c.key + ".")),
+            None,
+        )
+    return node
+
+
 def _parts(
-    tensors: Mapping[str, TensorInfo], added: set[str], params: int, found: Detection | None
-) -> dict[str, int]:
-    """Elements by part: embeddings, output head, everything outside the repeated blocks, and the
-    blocks as the rest (one pass that skips block keys early: the blocks are nearly every tensor).
-    ``added`` are keys the card added for the rules (an adapter's modules), not tensors of the file."""
+    holder: Node, by_key: Mapping[str, Node], held: Callable[[str], TensorInfo | None], params: int,
+    found: Detection | None,
+) -> dict[str, int]:  # fmt: skip
+    """Elements by part: embeddings, output head, the repeated blocks (their rows' sums in the
+    tree), and the rest. ``held`` gives the file's tensors only, not the modules the card added for
+    an adapter. Where the tree does not hold a stack under one row, its keys are counted instead."""
     if found is None or not found.block_prefixes:
         return {"other": params}
-    embeddings = [tensors[k] for k in found.embedding_keys if k in tensors and k not in added]
+    embeddings = [t for k in found.embedding_keys if (t := held(k)) is not None]
     views = {(t.storage_key, t.storage_offset) for t in embeddings if t.storage_key}
     heads = [  # a head tied to the embedding is counted once, with the embedding
         t
         for k in found.head_keys
-        if (t := tensors.get(k)) is not None
-        and k not in added
+        if (t := held(k)) is not None
         and (not t.storage_key or (t.storage_key, t.storage_offset) not in views)
     ]
-    skip = set(found.embedding_keys) | set(found.head_keys) | added
-    blocks = found.block_prefixes
-    other = sum(t.numel for k, t in tensors.items() if not k.startswith(blocks) and k not in skip)
     emb, head = sum(map(_numel, embeddings)), sum(map(_numel, heads))
+    stacks = [_stack(holder, p) for p in found.block_prefixes]
+    if all(s is not None for s in stacks):
+        blocks = sum(s.params for s in stacks if s is not None)
+        return {
+            "embeddings": emb,
+            "blocks": blocks,
+            "head": head,
+            "other": max(params - emb - head - blocks, 0),
+        }
+    skip = set(found.embedding_keys) | set(found.head_keys)
+    other = 0
+    for key in [k for k in by_key if not k.startswith(found.block_prefixes) and k not in skip]:
+        info = by_key[key].tensor
+        assert info is not None
+        other += info.numel
     return {"embeddings": emb, "blocks": max(params - emb - head - other, 0), "head": head, "other": other}
 
 
@@ -305,26 +405,29 @@ def _contradictions(card: ModelCard, config: Mapping[str, object], keys: ModelKe
 
 
 def build_model_card(
-    index: CheckpointIndex, config: ModelConfig | None = None, free_memory: Mapping[str, int] | None = None
+    index: CheckpointIndex, config: ModelConfig | None = None, memory: Sequence[DeviceMemory] = ()
 ) -> ModelCard:
     """The card of a static read (see the module docstring). ``config`` is what ``hf_config.read_config``
-    found beside the file; ``free_memory`` maps a device to its free bytes, for the fit lines."""
+    found beside the file; ``memory`` the devices' free memory, for the fit lines."""
     settings: Mapping[str, object] = config.values if config is not None else {}
-    optimizers = find_optimizers(index)
+    optimizers = [] if index.format.flat else find_optimizers(index)  # a flat map holds only tensors
     holder, part, base, params = _model_part(index, optimizers)
     card = ModelCard(model_key=part.key if part is not None else None, params=params, config=config)
-    dtypes = card.stored_dtypes
-    tensors: dict[str, TensorInfo] = {n.key: n.tensor for n in holder.tensors() if n.tensor is not None}
-    held = len(tensors)
-    for dtype in map(_dtype, tensors.values()):
-        dtypes[dtype] = dtypes.get(dtype, 0) + 1
-    first_block = [k for k in tensors if ".0." in k or k.startswith("0.")]
-    lora_keys = [k for k in tensors if "lora_" in k]
-    base, card.prefixes = _wrappers(tensors, base)
-    card.lora = _lora(tensors, lora_keys, settings)
-    if card.lora is not None:
-        first_block += [k for k in card.lora.added if ".0." in k]
-    keys = ModelKeys(tensors, base, settings, first_block)
+    rows = _part_rows(index, holder)
+    survey = _survey(rows, dict(index.dtype_counts()) if holder is index.root else None)
+    card.stored_dtypes = survey.dtypes
+    by_key = survey.by_key
+
+    def held(key: str) -> TensorInfo | None:
+        node = by_key.get(key)
+        return node.tensor if node is not None else None
+
+    base, card.prefixes = _wrappers(by_key.keys(), base)
+    card.lora, added = _lora(held, survey.lora, settings)
+    for key in added:
+        _note_anchors(survey.anchors, key)
+
+    keys = ModelKeys(by_key, base, settings, survey.anchors, added)
     found = next((d for rule in RULES if (d := _apply(rule, keys)) is not None), None)
     if found is not None:
         card.family, card.label, card.evidence = found.family, found.label, found.evidence
@@ -334,21 +437,27 @@ def build_model_card(
             card.facts = [f for f in card.facts if f.topic not in _BASE_WEIGHT_TOPICS]  # not in the file
             card.facts.append(Fact("adapter", _ADAPTER_ONLY))
     card.training = training_parts(index, part, optimizers)
-    card.params_by_part = _parts(tensors, set(card.lora.added) if card.lora else set(), params, found)
-    whole = part is None or (part is index.root and held == index.tensor_count)
-    card.stored_bytes = index.total_bytes if whole else tensor_totals(holder.tensors()).nbytes
+    card.params_by_part = _parts(holder, by_key, held, params, found)
+    whole = part is None or (part is index.root and len(rows) == index.tensor_count)
+    card.stored_bytes = index.total_bytes if whole else tensor_totals(rows).nbytes
     card.bytes_at = {label: params * num // den for label, num, den in SIZE_DTYPES}
-    for device, free in (free_memory or {}).items():
-        card.fits.append(DeviceFit(device, free, card.stored_bytes <= free))
+    card.fits = device_fits(card.stored_bytes, memory)
     card.contradictions = _contradictions(card, settings, keys)
     return card
 
 
-def read_model_card(index: CheckpointIndex) -> ModelCard:
-    """The card ``info`` and the window show: with the config files beside the checkpoint and the
-    memory this computer has available now."""
+def host_and(accelerators: Sequence[DeviceMemory]) -> list[DeviceMemory]:
+    """The memory this computer has available now (as cpu), then the accelerators' as the engine
+    reported them."""
     free = available_memory()
-    return build_model_card(index, read_config(index.path), {"cpu": free} if free is not None else None)
+    cpu = [DeviceMemory("cpu", free)] if free is not None else []
+    return cpu + [m for m in accelerators if m.device != "cpu"]
+
+
+def read_model_card(index: CheckpointIndex, accelerators: Sequence[DeviceMemory] = ()) -> ModelCard:
+    """The card ``info`` and the window show: with the config files beside the checkpoint, the
+    memory this computer has available now and the accelerators' (``torch.cuda.mem_get_info``)."""
+    return build_model_card(index, read_config(index.path), host_and(accelerators))
 
 
 # -- the card as text ------------------------------------------------------------------------------
@@ -387,7 +496,9 @@ def card_lines(card: ModelCard) -> list[str]:
     )
     for fit in card.fits:
         verdict = "fit" if fit.fits else "do not fit"
-        lines.append(f"  · {fit.device}: the weights {verdict} in {format_bytes(fit.free_bytes)} free")
+        device = f"{fit.device} ({fit.name})" if fit.name else fit.device
+        of = f" of {format_bytes(fit.total_bytes)}" if fit.total_bytes is not None else ""
+        lines.append(f"  · {device}: the weights {verdict} in {format_bytes(fit.free_bytes)} free{of}")
     lines.append(f"  · note: {WEIGHTS_ONLY_NOTE}")
     if card.config is not None:
         for path in card.config.paths:

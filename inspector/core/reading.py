@@ -272,17 +272,21 @@ def finish_index(
 ) -> CheckpointIndex:
     """The index of a read tree: its totals, and a warning for each tensor past its storage's end."""
     beyond: list[str] = []
-    for node in root.tensors():
+    rows = tuple(root.tensors())
+    dtypes: dict[str, int] = {}
+    for node in rows:
         t = node.tensor
         assert t is not None
+        dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
         extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
         if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
             beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
     warnings.extend(limited(beyond, "tensors reach beyond the end of their storage"))
-    totals = tensor_totals(root.tensors())
+    totals = tensor_totals(rows)
     return CheckpointIndex(
         path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
-        total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count,
+        total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count, listed_rows=rows,
+        counted_dtypes=dtypes,
     )  # fmt: skip
 
 

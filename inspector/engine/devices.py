@@ -1,12 +1,15 @@
 """Which devices this machine has: the cpu, each CUDA device, mps; asked of torch, nothing else.
 
-The worker lists them when it says it is ready, a load checks its map location against them and
-an export the devices its plan names. Light on purpose: the worker imports it at start-up.
+The worker lists them, with each accelerator's free memory, when it says it is ready; a load checks
+its map location against them and an export the devices its plan names. Light on purpose: the
+worker imports it at start-up.
 """
 
 from __future__ import annotations
 
 import torch
+
+from inspector.core.host_memory import DeviceMemory
 
 
 def visible_devices() -> list[str]:
@@ -49,3 +52,29 @@ def why_unavailable(device: str) -> str | None:
     if callable(is_available) and is_available():
         return None
     return f"this machine has no {kind} device"
+
+
+def device_memory() -> list[DeviceMemory]:
+    """Free and total memory of each CUDA device (``torch.cuda.mem_get_info``), and of mps where
+    torch reports its limit (the recommended working set less what the driver holds). A device
+    torch cannot ask (busy, lost) is left out: the card then says nothing of it."""
+    out: list[DeviceMemory] = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            try:
+                free, total = torch.cuda.mem_get_info(i)
+                name = str(torch.cuda.get_device_name(i))
+            except (RuntimeError, AssertionError, ValueError):
+                continue
+            out.append(DeviceMemory(f"cuda:{i}", int(free), int(total), name))
+    mps = getattr(torch, "mps", None)
+    backend = getattr(torch.backends, "mps", None)
+    limit = getattr(mps, "recommended_max_memory", None)
+    held = getattr(mps, "driver_allocated_memory", None)
+    if backend is not None and backend.is_available() and callable(limit) and callable(held):
+        try:
+            total = int(limit())
+            out.append(DeviceMemory("mps", max(total - int(held()), 0), total, "Apple GPU"))
+        except (RuntimeError, ValueError):
+            pass
+    return out

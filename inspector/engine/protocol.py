@@ -19,13 +19,14 @@ from enum import Enum
 from typing import IO, Any, ClassVar, TypeAlias
 
 from inspector.core.export_plan import ExportPlan, discard_partial
+from inspector.core.host_memory import DeviceMemory
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import PathPart
 from inspector.core.stats_options import DEFAULT_BINS
 from inspector.core.value_text import Cell
 
 #: Raised on either side when the other speaks another version; bump on any change to a message.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 #: Frame header: the JSON body's length, 4 bytes big-endian.
 HEADER = struct.Struct(">I")
@@ -588,6 +589,7 @@ class Ready:
     torch_version: str
     pickle_modules: tuple[str, ...]
     pid: int
+    memory: tuple[DeviceMemory, ...] = ()  # each accelerator's free and total memory at start-up
 
 
 @dataclass(frozen=True)
@@ -685,6 +687,9 @@ def to_json(message: Message) -> dict[str, Any]:
             "torch_version": message.torch_version,
             "pickle_modules": list(message.pickle_modules),
             "pid": message.pid,
+            "memory": [
+                {"device": m.device, "free": m.free, "total": m.total, "name": m.name} for m in message.memory
+            ],
         }
     if isinstance(message, Result):
         return {"type": "result", "job": message.job, "data": dict(message.data)}
@@ -705,6 +710,24 @@ def to_json(message: Message) -> dict[str, Any]:
     raise TypeError(f"{type(message).__name__} is not a protocol message")
 
 
+def _memory(value: object) -> tuple[DeviceMemory, ...]:
+    """The devices' memory entries of a ``ready`` frame; an entry that is not one is left out."""
+    out: list[DeviceMemory] = []
+    for entry in value if isinstance(value, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        device, free, total, name = (entry.get(k) for k in ("device", "free", "total", "name"))
+        free_bytes, total_bytes = _count(free), _count(total)
+        if isinstance(device, str) and free_bytes is not None and (total is None or total_bytes is not None):
+            out.append(DeviceMemory(device, free_bytes, total_bytes, name if isinstance(name, str) else ""))
+    return tuple(out)
+
+
+def _count(value: object) -> int | None:
+    """A byte count (an int ≥ 0, not a bool), or None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def decode(obj: Mapping[str, Any]) -> Message:
     """The message a frame's object holds; ``ProtocolError`` (naming the job where it can) if none."""
     kind = obj.get("type")
@@ -715,6 +738,7 @@ def decode(obj: Mapping[str, Any]) -> Message:
             torch_version=str(obj.get("torch_version") or ""),
             pickle_modules=_strs(obj, "pickle_modules"),
             pid=_int(obj, "pid", 0),
+            memory=_memory(obj.get("memory")),
         )
     if kind not in _JOB_MESSAGES:
         raise ProtocolError(f"{kind!r} is not a message of protocol version {PROTOCOL_VERSION}")

@@ -79,7 +79,7 @@ def ready() -> Ready:
     """What the worker says once it can take jobs; all it imports at start-up (no job's modules)."""
     import torch
 
-    from inspector.engine.devices import loadable_devices
+    from inspector.engine.devices import device_memory, loadable_devices
     from inspector.engine.loader import available_pickle_modules
 
     return Ready(
@@ -88,6 +88,7 @@ def ready() -> Ready:
         torch_version=str(torch.__version__),
         pickle_modules=tuple(available_pickle_modules()),
         pid=os.getpid(),
+        memory=tuple(device_memory()),
     )
 
 

@@ -51,7 +51,7 @@ from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.loading_code import loading_code
 from inspector.core.model import CheckpointIndex, Node, PathPart
-from inspector.core.model_card import read_model_card
+from inspector.core.model_card import ModelCard, read_model_card
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
 from inspector.core.safety import Verdict, unique_names
 from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest, StatsAllReply
@@ -1050,7 +1050,9 @@ class CheckpointTab(QWidget):
         self.summary_label.show()
         self.notes_label.setText("; ".join(index.warnings))
         self.notes_label.setVisible(bool(index.warnings))
-        self.model_card.show_card(index, read_model_card(index), self.load_options)
+        self._runner.start(  # off the GUI thread: the card passes over every tensor row
+            lambda: read_model_card(index), lambda card: self._on_model_card(index, card), lambda _exc: None
+        )
         self._stretch.hide()
         self.tree_area.show()
         self._expand_initial()
@@ -1060,6 +1062,10 @@ class CheckpointTab(QWidget):
         self.columns.apply(self.model)
         self.code_files_button.setVisible(index.format.holds_code)
         self._signals.append(self.tree_shown.emit)
+
+    def _on_model_card(self, index: CheckpointIndex, card: ModelCard) -> None:
+        if shiboken6.isValid(self) and self._shown_index is index:
+            self.model_card.show_card(index, card, self.load_options)
 
     # -- looking inside tensors ------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import shiboken6
 from PySide6.QtCore import QMetaObject, QObject, Qt, Signal
 
+from inspector.core.host_memory import DeviceMemory
 from inspector.engine.protocol import (
     Cancelled,
     EngineFailed,
@@ -141,6 +142,8 @@ class EngineBridge(QObject):
         self._started = False
         self._closed = False
         self._jobs: dict[int, EngineJob] = {}  # running jobs, by id: strong references until they end
+        #: Each accelerator's free and total memory, as the worker said when it was ready.
+        self.device_memory: tuple[DeviceMemory, ...] = ()
 
     @property
     def client(self) -> EngineClientLike:
@@ -199,6 +202,7 @@ class EngineBridge(QObject):
         if self._closed:
             return
         if isinstance(event, Ready):
+            self.device_memory = event.memory
             self.engine_ready.emit(list(event.devices), event.torch_version)
         elif isinstance(event, EngineFailed):
             self.engine_failed.emit(event.message or self.tr("The loader could not start."))

@@ -331,6 +331,7 @@ class MainWindow(QMainWindow):
                 return tab
         options = self.options_bar.options()  # before the new tab is shown and the bar shows its options
         tab = CheckpointTab(path, self._runner, self._engine, self._peek_fn, clock=self._clock)
+        tab.model_card.remember_folding(self._settings)
         tab.filter_edit.installEventFilter(self)  # the menus' shortcuts win over its editing keys
         tab.open(options)
         tab.state_changed.connect(self._update_title)

@@ -1,8 +1,11 @@
 """The model card above a tab's tree: what model the file holds, each claim with its evidence.
 
-A header button folds the card to one line. The card itself is ``inspector.core.model_card``'s
-(computed from the static read); this widget only shows it. Claims are rows whose children (and
-tooltips) are the keys and shapes they rest on; every string from the file passes ``escape_text``.
+A header button folds the card to one line: a card that recognised no family starts folded, one
+that did starts unfolded, and the user's last choice for each is remembered. The card itself is
+``inspector.core.model_card``'s (computed from the static read off the GUI thread); this widget
+shows it, and renews its fit lines when the engine reports its devices' memory. Claims are rows
+whose children (and tooltips) are the keys and shapes they rest on; every string from the file
+passes ``escape_text``.
 A wrapper prefix that the export can strip gets a button that opens the export with it stripped.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 
-from PySide6.QtCore import QCoreApplication, QEvent, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -27,7 +30,7 @@ from PySide6.QtWidgets import (
 from inspector.core.formatting import escape_text, format_bytes, format_params
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import CheckpointIndex
-from inspector.core.model_card import ModelCard
+from inspector.core.model_card import UNRECOGNISED, ModelCard, device_fits, host_and
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 
@@ -39,6 +42,7 @@ _NAMES = {
     "intermediate": QT_TRANSLATE_NOOP("ModelCardView", "Intermediate size"),
     "heads": QT_TRANSLATE_NOOP("ModelCardView", "Attention heads"),
     "kv_heads": QT_TRANSLATE_NOOP("ModelCardView", "KV heads"),
+    "experts": QT_TRANSLATE_NOOP("ModelCardView", "Experts"),
     "head_dim": QT_TRANSLATE_NOOP("ModelCardView", "Head dimension"),
     "vocab": QT_TRANSLATE_NOOP("ModelCardView", "Vocabulary"),
     "positions": QT_TRANSLATE_NOOP("ModelCardView", "Positions"),
@@ -71,6 +75,8 @@ _PARTS = {
 }
 
 _MAX_BODY_HEIGHT = 240
+#: Whether a card starts unfolded, by whether it recognised a family: (settings key, default).
+_FOLDING = {True: ("modelCard/unfoldRecognised", True), False: ("modelCard/unfoldUnrecognised", False)}
 
 
 def _tr(text: str) -> str:
@@ -85,6 +91,7 @@ class ModelCardView(QFrame):
     """The collapsible card (see the module docstring)."""
 
     toggled = Signal(bool)  # expanded
+    card_shown = Signal()
 
     def __init__(self, engine: EngineBridge | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,6 +100,7 @@ class ModelCardView(QFrame):
         self._engine = engine
         self._index: CheckpointIndex | None = None
         self._options: LoadOptions | None = None
+        self._settings: QSettings | None = None
         self.card: ModelCard | None = None
         self.export_dialog: QDialog | None = None
         self.header = QToolButton()
@@ -102,6 +110,7 @@ class ModelCardView(QFrame):
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.header.setAutoRaise(True)
         self.header.toggled.connect(self.set_expanded)
+        self.header.clicked.connect(self._remember)
         self.strip_button = QPushButton()
         self.strip_button.setObjectName("stripPrefixButton")
         self.strip_button.clicked.connect(self.export_without_prefix)
@@ -124,14 +133,39 @@ class ModelCardView(QFrame):
         layout.addLayout(top)
         layout.addWidget(self.body)
         self.hide()
+        if engine is not None:
+            engine.engine_ready.connect(self._on_engine_ready)
 
     # -- showing a card ------------------------------------------------------------------------
 
     def show_card(self, index: CheckpointIndex, card: ModelCard, options: LoadOptions | None = None) -> None:
         """Show ``card`` (of ``index``); ``options`` are the tab's answers the export must keep."""
         self._index, self.card, self._options = index, card, options
+        key, default = _FOLDING[card.family != UNRECOGNISED]
+        stored = self._settings.value(key, default) if self._settings is not None else default
+        self.header.setChecked(stored in (True, "true"))
+        self._refit()
         self._fill()
         self.show()
+        self.card_shown.emit()
+
+    def remember_folding(self, settings: QSettings) -> None:
+        """Keep the user's fold or unfold of a card, for the next card of its kind, in ``settings``."""
+        self._settings = settings
+
+    def _remember(self, expanded: bool) -> None:
+        if self._settings is not None and self.card is not None:
+            self._settings.setValue(_FOLDING[self.card.family != UNRECOGNISED][0], expanded)
+
+    def _refit(self) -> None:
+        """The fit lines with this computer's memory now and the accelerators' the engine reported."""
+        if self.card is not None and self._engine is not None:
+            self.card.fits = device_fits(self.card.stored_bytes, host_and(self._engine.device_memory))
+
+    def _on_engine_ready(self, _devices: list[str], _torch_version: str) -> None:
+        if self.card is not None:
+            self._refit()
+            self._fill()
 
     @property
     def expanded(self) -> bool:
@@ -191,10 +225,12 @@ class ModelCardView(QFrame):
         )
         for fit in card.fits:
             verdict = self.tr("fit") if fit.fits else self.tr("do not fit")
-            self._row(
-                fit.device,
-                self.tr("the weights {0} in {1} free").format(verdict, format_bytes(fit.free_bytes)),
-            )
+            text = self.tr("the weights {0} in {1} free").format(verdict, format_bytes(fit.free_bytes))
+            if fit.total_bytes is not None:
+                text = self.tr("the weights {0} in {1} free of {2}").format(
+                    verdict, format_bytes(fit.free_bytes), format_bytes(fit.total_bytes)
+                )
+            self._row(f"{fit.device} ({fit.name})" if fit.name else fit.device, text)
         if card.config is not None:
             for path in card.config.paths:
                 shown = [f"{k} = {v}" for k, v in card.config.shown.items()]
@@ -205,8 +241,10 @@ class ModelCardView(QFrame):
             self._row(self.tr("Contradiction"), c)
         self.body.resizeColumnToContents(0)
         rows = self.body.topLevelItemCount()
-        fitted = self.body.header().sizeHint().height() + rows * max(self.body.sizeHintForRow(0), 1) + 6
-        self.body.setMaximumHeight(min(fitted, _MAX_BODY_HEIGHT))  # a short card takes no more room
+        row = max(self.body.sizeHintForRow(0), 1)
+        top = self.body.header().sizeHint().height() + 2 * self.body.frameWidth()
+        whole = min(rows, max((_MAX_BODY_HEIGHT - top) // row, 1))  # whole rows: none shown cut in half
+        self.body.setMaximumHeight(top + whole * row)  # a short card takes no more room than it needs
         prefixes = self.strippable_prefixes()
         self.strip_button.setVisible(bool(prefixes) and self._index is not None)
         self.strip_button.setText(self.tr("Export without “{0}”…").format(escape_text("".join(prefixes))))
@@ -221,6 +259,9 @@ class ModelCardView(QFrame):
             parts.append(self.tr("{0} layers").format(layers.value))
         if card.lora is not None:
             parts.append("LoRA")
+        if card.training:  # said even when the card is folded: the file is more than a model
+            roles = dict.fromkeys(_tr(_NAMES.get(t.role, t.role)).lower() for t in card.training)
+            parts.append(self.tr("training checkpoint: {0}").format(", ".join(roles)))
         return escape_text("  ·  ".join(parts))
 
     def _row(self, name: str, value: str, evidence: tuple[str, ...] | list[str] = ()) -> QTreeWidgetItem:

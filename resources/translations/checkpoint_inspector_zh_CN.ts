@@ -858,6 +858,7 @@
     <name>EngineBridge</name>
     <message>
         <source>The loader could not start.</source>
+        <extracomment>Each accelerator&apos;s free and total memory, as the worker said when it was ready.</extracomment>
         <translation>加载器无法启动。</translation>
     </message>
 </context>
@@ -1285,6 +1286,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>KV 头数</translation>
     </message>
     <message>
+        <source>Experts</source>
+        <translation>专家数</translation>
+    </message>
+    <message>
         <source>Head dimension</source>
         <translation>每头维度</translation>
     </message>
@@ -1394,6 +1399,7 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     </message>
     <message>
         <source>No rule set matched.</source>
+        <extracomment>Whether a card starts unfolded, by whether it recognised a family: (settings key, default).</extracomment>
         <translation>没有匹配的规则集。</translation>
     </message>
     <message>
@@ -1457,6 +1463,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>权重在 {1} 可用内存中{0}</translation>
     </message>
     <message>
+        <source>the weights {0} in {1} free of {2}</source>
+        <translation>权重在 {1} 可用内存（共 {2}）中{0}</translation>
+    </message>
+    <message>
         <source>Config</source>
         <translation>配置</translation>
     </message>
@@ -1479,6 +1489,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <message>
         <source>{0} layers</source>
         <translation>{0} 层</translation>
+    </message>
+    <message>
+        <source>training checkpoint: {0}</source>
+        <translation>训练检查点：{0}</translation>
     </message>
     <message>
         <source>Evidence:</source>

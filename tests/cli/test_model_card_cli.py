@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
+from inspector.cli import main
 from inspector.core.formatting import escape_text
 from tests import model_card_fixtures as fx
 from tests.conftest import CliRunner
@@ -40,3 +42,21 @@ def test_a_key_with_control_characters_reaches_the_card_escaped(cli: CliRunner, 
     assert escape_text(hostile + key) in text.stdout
     card = json.loads(as_json.stdout)["model_card"]
     assert card["family"] == "llama" and any(e.startswith(hostile + key) for e in card["evidence"])
+
+
+def test_info_load_fits_the_weights_to_each_cuda_device_torch_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No GPU: torch.cuda stands in for a machine with one, as ``mem_get_info`` would report it."""
+    path = fx.write_safetensors(tmp_path / "model.safetensors", fx.llama(layers=2))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i: (1000, 80 * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: "NVIDIA A100-SXM4-80GB")
+    assert main(["info", str(path), "--load", "--map-location", "cpu", "--json"]) == 0
+    fits = json.loads(capsys.readouterr().out)["model_card"]["fits"]
+    assert [f["device"] for f in fits] == ["cpu", "cuda:0"]
+    assert fits[1] == {"device": "cuda:0", "name": "NVIDIA A100-SXM4-80GB", "free_bytes": 1000,
+                       "total_bytes": 80 * 2**30, "fits": False}  # fmt: skip
+    assert main(["info", str(path)]) == 0  # without --load the engine is not asked: cpu only
+    assert "cuda:0" not in capsys.readouterr().out

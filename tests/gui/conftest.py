@@ -37,7 +37,8 @@ class FakeEngineClient:
     thread of this process, one job at a time, in the same protocol objects.
 
     ``config`` (read when used, so a test may change it after the fixture made the client):
-    ``devices``; ``hold`` (jobs wait until ``release()``, so a test can cancel one first);
+    ``devices``; ``memory`` (the devices' ``DeviceMemory``); ``hold`` (jobs wait until
+    ``release()``, so a test can cancel one first);
     ``responder`` (``(request, control) -> event``, in place of the worker's handlers).
     A cancel stops a job that checks between tensors at its next check, as the worker does; any
     other job ends ``Cancelled`` at once, as when the client ends the worker.
@@ -117,7 +118,10 @@ class FakeEngineClient:
         self.ready = True
         self.devices = list(self._config.get("devices", ("cpu", "meta")))
         self.torch_version = "fake"
-        self._on_event(Ready(PROTOCOL_VERSION, tuple(self.devices), "fake", tuple(self.pickle_modules), 0))
+        memory = tuple(self._config.get("memory", ()))
+        self._on_event(
+            Ready(PROTOCOL_VERSION, tuple(self.devices), "fake", tuple(self.pickle_modules), 0, memory)
+        )
 
     def _answer(self, job: int, request: Request) -> None:
         from inspector.engine.worker import answer

@@ -3,14 +3,20 @@ its "export without the prefix" preset."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from inspector.core.formatting import escape_text
+from inspector.core.host_memory import DeviceMemory
+from inspector.core.model_card import ModelCard, read_model_card
+from inspector.gui import checkpoint_tab
 from inspector.gui.checkpoint_tab import CheckpointTab
+from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.main_window import MainWindow
 from tests import model_card_fixtures as fx
 
@@ -18,11 +24,12 @@ WAIT_MS = 30_000
 MakeWindow = Callable[..., MainWindow]
 
 
-def _open(qtbot: Any, make_window: MakeWindow, path: Path) -> CheckpointTab:
-    window = make_window()
+def _open(qtbot: Any, make_window: MakeWindow, path: Path, window: MainWindow | None = None) -> CheckpointTab:
+    window = window or make_window()
     tab = window.open_path(str(path))
     with qtbot.waitSignal(tab.tree_shown, timeout=WAIT_MS):
         pass
+    qtbot.waitUntil(lambda: tab.model_card.card is not None, timeout=WAIT_MS)  # built off the GUI thread
     return tab
 
 
@@ -88,3 +95,72 @@ def test_a_plain_state_dict_offers_no_prefix_export(
     tab = _open(qtbot, make_window, fx.write_safetensors(tmp_path / "bert.safetensors", fx.bert()))
     assert not tab.model_card.strip_button.isVisibleTo(tab)
     assert _rows(tab)["Family"] == "encoder-only transformer (BERT-style)"
+
+
+def test_the_card_is_built_off_the_gui_thread(
+    qtbot: Any, make_window: MakeWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+
+    def recording(*args: Any) -> ModelCard:
+        threads.append(threading.current_thread())
+        return read_model_card(*args)
+
+    monkeypatch.setattr(checkpoint_tab, "read_model_card", recording)
+    tab = _open(qtbot, make_window, fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()))
+    assert threads and threads[0] is not threading.main_thread()
+    assert tab.model_card.card is not None and tab.model_card.card.family == "llama"
+
+
+def test_an_unrecognised_card_starts_folded_to_its_line_and_the_users_unfolding_is_remembered(
+    qtbot: Any, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    window = make_window()
+    odd = fx.write_safetensors(tmp_path / "odd.safetensors", {"alpha": (3,), "beta.gamma": (2, 2)})
+    tab = _open(qtbot, make_window, odd, window)
+    card = tab.model_card
+    assert card.isVisibleTo(tab) and not card.expanded and not card.body.isVisibleTo(tab)
+    assert "unrecognised" in card.header.text() and "params" in card.header.text()
+    known = _open(qtbot, make_window, fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()), window)
+    assert known.model_card.expanded and known.model_card.body.isVisibleTo(known)
+    card.header.click()  # the user unfolds the unrecognised card
+    again = _open(
+        qtbot, make_window, fx.write_safetensors(tmp_path / "odd2.safetensors", {"x": (2,)}), window
+    )
+    assert again.model_card.expanded
+    later = make_window()  # another window, the same settings
+    assert _open(qtbot, make_window, odd, later).model_card.expanded
+
+
+def test_the_fit_lines_name_each_cuda_device_the_engine_reports(
+    qtbot: Any, make_window: MakeWindow, engine: EngineBridge, fake_client: dict[str, Any], tmp_path: Path
+) -> None:
+    """No GPU: the engine's Ready carries the memory ``torch.cuda.mem_get_info`` would give."""
+    fake_client["memory"] = [DeviceMemory("cuda:0", 3 * 2**30, 24 * 2**30, "NVIDIA GeForce RTX 4090"),
+                             DeviceMemory("cuda:1", 100, 200)]  # fmt: skip
+    window = make_window(engine)
+    engine.start()  # as the app does at start-up
+    tab = _open(qtbot, make_window, fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()), window)
+    qtbot.waitUntil(lambda: "cuda:1" in _rows(tab), timeout=WAIT_MS)
+    rows = _rows(tab)
+    assert rows["cuda:0 (NVIDIA GeForce RTX 4090)"] == "the weights fit in 3.0 GiB free of 24.0 GiB"
+    assert rows["cuda:1"] == "the weights do not fit in 100 B free of 200 B"
+    assert "cpu" in rows
+    engine.device_memory = (DeviceMemory("cuda:0", 2**40, 2**41, "NVIDIA H200"),)  # a restarted worker's
+    engine.engine_ready.emit(["cpu", "meta", "cuda:0"], "fake")
+    assert [r for r in _rows(tab) if r.startswith("cuda")] == ["cuda:0 (NVIDIA H200)"]
+
+
+def test_a_folded_card_still_says_the_file_is_a_training_checkpoint(
+    qtbot: Any, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    torch.save({"net_weights": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 7},
+               tmp_path / "run.pt")  # fmt: skip
+    tab = _open(qtbot, make_window, tmp_path / "run.pt")
+    card = tab.model_card
+    assert not card.expanded  # no family: folded to its line
+    assert "training checkpoint: optimizer, epoch" in card.header.text()
