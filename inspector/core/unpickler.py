@@ -4,11 +4,12 @@ It reads every opcode of protocols 0–5 and builds inert stand-ins (``Global``,
 ``Instance``, ``PDict`` …) instead of importing modules or calling anything. Callers give it two
 hooks: ``reduce_hook`` turns calls of known functions (torch's tensor rebuilders) into their own
 records, and ``persistent_load`` turns persistent ids into storage records. Every limit is fixed
-in advance (opcodes, memo entries, sizes, time), never taken from the file's claims, and none is
-stricter than CPython's own unpickler where the file's meaning depends on it (integer digits,
-line lengths, nesting): a pickle CPython reads to a payload is read to it here too. Where a
-resource limit of this reader does stop it, the rest of the pickle is still scanned for globals
-(without building anything), so what it names past that point is listed too.
+in advance (opcodes, memo entries, sizes, time) or grows with the bytes the pickle really has,
+never with the file's claims, and none is stricter than CPython's own unpickler where the file's
+meaning depends on it (integer digits, line lengths, nesting): a pickle CPython reads to a payload
+is read to it here too. Where a resource limit of this reader does stop it, the rest of the
+pickle is still scanned for globals (without building anything), so what it names past that point
+is listed too.
 """
 
 from __future__ import annotations
