@@ -126,7 +126,7 @@ def read_source(source: ByteSource, p: str, size: int) -> CheckpointIndex:
         f.seek(0)
         head = f.read(4096)
         reader = reader_for(head, size)
-        state = ReadState(name)
+        state = ReadState(name, size)
         try:
             index = reader.read(OpenedFile(f, p, size, head), state, [])
         except CheckpointError as exc:

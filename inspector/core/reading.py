@@ -69,8 +69,9 @@ class OpenedFile:
 class ReadState:
     """Shared state of one read: the globals seen, the torch hooks and the budgets."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, size: int = 0) -> None:
         self.name = name
+        self.size = size  # bytes of the file on disk, which its budget grows with
         self.globals: list[GlobalRef] = []
         self.torch = TorchPickleReader()
         self._listed: dict[tuple[str, str, str], tuple[int, GlobalClass]] = {}
@@ -79,7 +80,7 @@ class ReadState:
         self._depth = 0
         self.storage_spans: dict[str, tuple[int, int]] = {}
         self.byteorder = "little"
-        self.budget = Budget()  # shared by every pickle of the file
+        self.budget = Budget.for_file(size)  # shared by every pickle of the file
         self.differentials: list[str] = []  # how other readers would read the file otherwise
         self.unread: list[str] = []  # parts that were never looked at: the file is not shown as safe
         self.archive_bytes_left = MAX_ARCHIVE_PICKLE_BYTES
@@ -93,7 +94,7 @@ class ReadState:
         self.torch = TorchPickleReader()
         self.storage_spans = {}
         self.byteorder = "little"
-        self.budget = Budget(deadline=self.budget.deadline)
+        self.budget = Budget.for_file(self.size)
         self.differentials.clear()
         self.unread.clear()
         self.archive_bytes_left = MAX_ARCHIVE_PICKLE_BYTES

@@ -4,11 +4,12 @@ It reads every opcode of protocols 0–5 and builds inert stand-ins (``Global``,
 ``Instance``, ``PDict`` …) instead of importing modules or calling anything. Callers give it two
 hooks: ``reduce_hook`` turns calls of known functions (torch's tensor rebuilders) into their own
 records, and ``persistent_load`` turns persistent ids into storage records. Every limit is fixed
-in advance (opcodes, memo entries, sizes, time), never taken from the file's claims, and none is
-stricter than CPython's own unpickler where the file's meaning depends on it (integer digits,
-line lengths, nesting): a pickle CPython reads to a payload is read to it here too. Where a
-resource limit of this reader does stop it, the rest of the pickle is still scanned for globals
-(without building anything), so what it names past that point is listed too.
+in advance (opcodes, memo entries, sizes, time) or grows with the bytes the pickle really has,
+never with the file's claims, and none is stricter than CPython's own unpickler where the file's
+meaning depends on it (integer digits, line lengths, nesting): a pickle CPython reads to a payload
+is read to it here too. Where a resource limit of this reader does stop it, the rest of the
+pickle is still scanned for globals (without building anything), so what it names past that point
+is listed too.
 """
 
 from __future__ import annotations
@@ -123,6 +124,19 @@ class Limits:
     max_name_chars: int = 1000
     max_seconds: float = 60.0
 
+    @classmethod
+    def for_pickle(cls, nbytes: int) -> Limits:
+        """The limits for a pickle of ``nbytes`` real bytes: the fixed ones, or more where its own
+        bytes need more (no opcode is shorter than a byte, and ``torch.save`` output takes about 20
+        bytes of stand-ins per byte), never past the caps."""
+        fixed = cls()
+        return cls(
+            max_opcodes=max(fixed.max_opcodes, nbytes),
+            max_memo=max(fixed.max_memo, nbytes // 8),
+            max_bytes=max(fixed.max_bytes, min(STANDIN_BYTES_PER_BYTE * nbytes, MAX_STANDIN_BYTES)),
+            max_seconds=max(fixed.max_seconds, min(nbytes / _BYTES_PER_SECOND, _MAX_SECONDS)),
+        )
+
 
 @dataclass
 class Budget:
@@ -137,6 +151,26 @@ class Budget:
 
     def __post_init__(self) -> None:
         self.deadline = time.monotonic() + self.seconds
+
+    @classmethod
+    def for_file(cls, size: int) -> Budget:
+        """The budget of a file of ``size`` bytes on disk (its pickles cannot hold more than that):
+        the fixed one, or as ``Limits.for_pickle`` grows for a pickle of that size, never past the caps."""
+        fixed = cls()
+        return cls(
+            opcodes=max(fixed.opcodes, size),
+            nbytes=max(fixed.nbytes, min(STANDIN_BYTES_PER_BYTE * size, MAX_STANDIN_BYTES)),
+            seconds=max(fixed.seconds, min(size / _BYTES_PER_SECOND, _MAX_SECONDS)),
+            scan_opcodes=max(fixed.scan_opcodes, size),
+        )
+
+
+#: Estimated bytes of stand-ins a pickle may make per byte of its own, past the fixed limits, and
+#: the most a pickle or a file may make whatever its size; seconds of reading per byte, likewise.
+STANDIN_BYTES_PER_BYTE = 24
+MAX_STANDIN_BYTES = 3 << 30
+_BYTES_PER_SECOND = 1 << 20
+_MAX_SECONDS = 600.0
 
 
 #: CPython refuses decimal integers longer than this (``sys.int_info.default_max_str_digits``).
@@ -220,7 +254,7 @@ class SafeUnpickler:
         self.on_new = on_new  # sees each object NEWOBJ, NEWOBJ_EX, INST or OBJ makes
         self.reduce_hook = reduce_hook
         self.persistent_load = persistent_load
-        self.limits = limits or Limits()
+        self.limits = limits or Limits.for_pickle(max(len(data) - start, 0))
         self.budget = budget
         self._charged = 0  # estimated bytes of copies made outside the opcode loop
         self._max_bytes = self.limits.max_bytes
