@@ -8,6 +8,7 @@ shapes leave open) is said. Nothing is loaded and nothing runs. Standard library
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -217,24 +218,19 @@ def _note_anchors(anchors: dict[str, str], key: str) -> None:
 
 def _survey(rows: Sequence[Node], dtypes: dict[str, int] | None) -> _Survey:
     """One pass over the rows: rows by key, anchors, LoRA keys, and the dtypes unless the read
-    counted them already (``dtypes``: the whole file's, when the rows are all of the file's)."""
+    counted them already (``dtypes``: the whole file's, when the rows are all of the file's).
+    Each is a comprehension over the keys (no Python statement runs per row)."""
     out = _Survey()
-    by_key, anchors, lora = out.by_key, out.anchors, out.lora
-    endings = tuple(ANCHORS)
+    keys = [node.key for node in rows]
+    out.by_key = dict(zip(keys, rows, strict=True))  # the last row of a key that several share
     if dtypes is not None:
         out.dtypes = dtypes
-    counts = out.dtypes if dtypes is None else None
-    for node in rows:
-        key = node.key
-        by_key[key] = node
-        if counts is not None:
-            info = node.tensor
-            assert info is not None
-            counts[info.dtype] = counts.get(info.dtype, 0) + 1
-        if BLOCK_0 in key and key.endswith(endings):
-            _note_anchors(anchors, key)
-        if _LORA in key:
-            lora.append(key)
+    else:
+        out.dtypes = dict(Counter(node.tensor.dtype for node in rows if node.tensor is not None))
+    endings = tuple(ANCHORS)
+    for key in [k for k in keys if BLOCK_0 in k and k.endswith(endings)]:
+        _note_anchors(out.anchors, key)
+    out.lora = [k for k in keys if _LORA in k]
     return out
 
 
