@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from typing import Generic, TypeVar
 
 #: Pieces fetched at once.
@@ -24,7 +25,8 @@ class ConcurrentReads(Generic[T]):
     def __init__(self, names: Iterable[str], work: Callable[[str], T]) -> None:
         unique = list(dict.fromkeys(names))
         pool = ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_READS, len(unique))))
-        self._futures: dict[str, Future[T]] = {n: pool.submit(work, n) for n in unique}
+        # Each piece runs in the caller's context, so the caller's Cancel (``cancelling``) stops it too.
+        self._futures: dict[str, Future[T]] = {n: pool.submit(copy_context().run, work, n) for n in unique}
         pool.shutdown(wait=False)  # the threads end when the last work does
 
     def __call__(self, name: str) -> T:

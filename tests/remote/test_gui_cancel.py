@@ -3,6 +3,7 @@ read at once (the server's timeout is never waited for), then offers to open it 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,20 @@ def test_closing_a_tab_stops_its_remote_read(
     qtbot.waitUntil(lambda: tab.is_busy and len(http.log.requests) == 1, timeout=WAIT_MS)
     main.close_tab(0)
     qtbot.waitUntil(lambda: runner.active_count() == 0, timeout=5_000)
+
+
+def test_cancel_stops_the_shard_reads_of_a_set_read_several_at_a_time(
+    qtbot: Any, http: RangeServer, tmp_path: Path, gui: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TIMEOUT_VARIABLE, "120")
+    main, _, runner = gui
+    data = _build(tmp_path, "safetensors").read_bytes()
+    index = {"metadata": {}, "weight_map": {f"layer{i}.weight": f"s{i % 2}.safetensors" for i in range(8)}}
+    http.add("set/model.safetensors.index.json", json.dumps(index).encode())
+    for shard in ("s0.safetensors", "s1.safetensors"):
+        http.add(f"set/{shard}", data, silent=True)
+    tab = main.open_path(http.url("set/model.safetensors.index.json"))
+    qtbot.waitUntil(lambda: sum("/set/s" in p for _, p, _ in http.log.requests) == 2, timeout=WAIT_MS)
+    tab.busy.cancel_button.click()
+    qtbot.waitUntil(lambda: runner.active_count() == 0, timeout=5_000)
+    assert tab.document.state is DocumentState.OPEN_CANCELLED
