@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan, KeyMapping
+from inspector.core.provenance import SourceDigests
 
 from .export_results import (
     CancelCheck,
@@ -31,7 +32,7 @@ from .file_safety import (
     temp_beside,
     write_error,
 )
-from .safetensors_writer import write_safetensors
+from .safetensors_writer import seal_record, write_safetensors
 
 
 def write_verified(
@@ -40,9 +41,11 @@ def write_verified(
     source: ExportSource,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
+    digests: SourceDigests | None = None,
 ) -> ExportReport:
     """Write one file from an open source into ``plan.temp_path``, verify it, rename it into place.
 
+    ``digests``: the source's sha256, still being computed, for the record in a safetensors header.
     Whatever fails, the temporary file is removed and the target is left as it was.
     """
     temp = temp_beside(plan.temp_path, plan.target)
@@ -60,6 +63,8 @@ def write_verified(
         step(0)
         if plan.format == "safetensors":
             facts = write_safetensors(plan, mapping, source, temp, step)
+            if digests is not None:
+                seal_record(temp, facts, digests)
         else:
             from .torch_writer import write_torch  # torch: only a torch-format file needs it
 
@@ -71,6 +76,8 @@ def write_verified(
             verify_file(plan, mapping, source, temp, facts, lambda: step(0))
             synced.result()
         step(0)
+        if digests is not None:  # a record that cannot be completed keeps the copy from being kept
+            digests.wait()
         move_into_place(temp, plan.target)
     except BaseException as exc:
         discard_partial(plan)
