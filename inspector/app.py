@@ -17,10 +17,14 @@ if TYPE_CHECKING:
     from inspector.engine.protocol import Event, EventCallback
     from inspector.gui.engine_bridge import ClientFactory, EngineBridge, EngineClientLike
     from inspector.gui.main_window import MainWindow
+    from inspector.gui.single_instance import InstanceServer
 
 APP_ORGANIZATION = "CheckpointInspector"
 APP_NAME = "Checkpoint Inspector"
 APP_ID = "io.github.checkpointinspector.CheckpointInspector"
+
+#: A window whose first tree is not shown by then (a slow or failed read) takes later launches' files anyway.
+_SERVE_AT_THE_LATEST_MS = 1000
 
 NO_WINDOW = (
     "Checkpoint Inspector cannot open its window: {reason}. In a terminal, use "
@@ -169,7 +173,7 @@ def _run_window(
     client_factory: ClientFactory | None,
     on_window: Callable[[MainWindow], None] | None,
 ) -> int:
-    from PySide6.QtCore import QEvent, QObject, QSettings
+    from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
     from PySide6.QtGui import QFileOpenEvent, QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -192,7 +196,6 @@ def _run_window(
     from inspector.desktop import ICONS
     from inspector.gui.i18n import UiLanguage
     from inspector.gui.main_window import MainWindow
-    from inspector.gui.single_instance import InstanceServer
 
     app.setWindowIcon(QIcon(str(ICONS / "checkpoint-inspector.svg")))
     settings = QSettings(APP_ORGANIZATION, APP_NAME)
@@ -211,11 +214,19 @@ def _run_window(
         window.raise_()
         window.activateWindow()
 
-    server = None
-    if not new_window:
+    servers: list[InstanceServer] = []
+
+    def serve() -> None:
+        """Take later launches' files: once the first tree is painted (or a second has passed), so
+        the network module and the socket cost the first paint nothing."""
+        if servers or new_window:
+            return
+        from inspector.gui.single_instance import InstanceServer
+
         server = InstanceServer(lambda: [tab.path for tab in window.tab_widgets()], app)
         server.files_received.connect(receive)
         server.listen()
+        servers.append(server)
 
     if sys.platform == "darwin":  # elsewhere a filter on the application would only slow every event
 
@@ -230,10 +241,14 @@ def _run_window(
 
         app.installEventFilter(FileOpenFilter(app))
     window.open_paths(paths)
+    first = window.current_tab()
+    if first is not None:
+        first.tree_shown.connect(lambda: QTimer.singleShot(0, serve))
+    QTimer.singleShot(0 if first is None else _SERVE_AT_THE_LATEST_MS, serve)
     try:
         return int(app.exec())
     finally:
-        if server is not None:
+        for server in servers:
             server.close()
         if engine is not None:
             engine.close()
