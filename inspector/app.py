@@ -243,7 +243,18 @@ def _run_window(
     window.open_paths(paths)
     first = window.current_tab()
     if first is not None:
-        first.tree_shown.connect(lambda: QTimer.singleShot(0, serve))
+        tab = first
+
+        class AfterFirstPaint(QObject):
+            """Starts ``serve`` once the first tab's tree has been painted."""
+
+            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+                if event.type() == QEvent.Type.Paint and tab.is_tree_shown:
+                    watched.removeEventFilter(self)
+                    QTimer.singleShot(0, serve)
+                return False
+
+        first.tree.viewport().installEventFilter(AfterFirstPaint(first))
     QTimer.singleShot(0 if first is None else _SERVE_AT_THE_LATEST_MS, serve)
     try:
         return int(app.exec())

@@ -11,9 +11,8 @@ from .dtypes import DTYPES, ITEMSIZE, SAFETENSORS_DTYPE, SAFETENSORS_WITHOUT_TOR
 from .errors import CheckpointError
 from .formats import Format
 from .formatting import count_of, escape_text
-from .model import CheckpointIndex, Node, NodeKind, TensorTotals
+from .model import CheckpointIndex, Node, NodeKind, TensorInfo, TensorTotals
 from .reading import FileReader, OpenedFile, ReadState, finish_index
-from .torch_pickle import StorageRef, TensorRef
 from .tree import TreeBuilder
 from .unpickler import PDict
 
@@ -228,18 +227,19 @@ def _checked_entries(
             shape = [*shape[:-1], shape[-1] // packed]
             numel //= packed
         entries.append((begin, end, key))
+        itemsize = known[2]
         params += numel
-        nbytes += numel * known[2]
-        st = StorageRef(key, dtype, "cpu", numel)
+        nbytes += numel * itemsize
+        # Each tensor is its own storage, contiguous from its start: what the tree shows of it.
         if len(shape) == 1:
-            add((key, TensorRef(st, 0, (shape[0],), (1,), dtype, "cpu")))
+            add((key, TensorInfo((shape[0],), dtype, "cpu", key, 0, (1,), numel * itemsize, itemsize)))
             continue
         stride: list[int] = []
         acc = 1
         for s in reversed(shape):
             stride.insert(0, acc)
             acc *= s
-        add((key, TensorRef(st, 0, tuple(shape), tuple(stride), dtype, "cpu")))
+        add((key, TensorInfo(tuple(shape), dtype, "cpu", key, 0, tuple(stride), numel * itemsize, itemsize)))
     if irregular and _too_deep(irregular):  # a list of entries nests as deep as the header
         raise CheckpointError("too deep")  # (the caller names it)
     entries.sort()
