@@ -42,6 +42,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self._matcher: KeyMatcher | None = None
         self._keys: KeyIndex | None = None
         self._visible: bytearray | None = None  # one byte per node of the key index; None: every row
+        self._row_flags: dict[int, bytes] = {}  # id(parent node) → its children's bytes of _visible
         self._labels: dict[str, str] = {}  # key → the label shown after its name (optimizer slots)
         self._label_positions: list[tuple[int, str]] | None = None
         self.setRecursiveFilteringEnabled(False)
@@ -52,6 +53,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self._keys = None  # built on the first filter of the new tree
         self._matcher = None
         self._visible = None
+        self._row_flags = {}
         self._labels = {}
         self._label_positions = None
         super().setSourceModel(model)
@@ -93,6 +95,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self.beginFilterChange()
         self._matcher = matcher
         self._visible = visible
+        self._row_flags = {}
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def _label_hits(self, matcher: KeyMatcher) -> list[int]:
@@ -117,11 +120,17 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         return [self._keys.nodes[i] for i in hits[:limit]]
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
-        if self._visible is None:
+        visible = self._visible
+        if visible is None:
             return True
         assert self._keys is not None
-        parent: Node = source_parent.internalPointer() if source_parent.isValid() else self._keys.root
-        return bool(self._visible[self._keys.position[id(parent.children[source_row])]])
+        parent: Node = source_parent.internalPointer() or self._keys.root  # None: the invalid index
+        flags = self._row_flags.get(id(parent))
+        if flags is None:  # the proxy asks row by row: judge all of this parent's children at once
+            position = self._keys.position
+            flags = bytes(map(visible.__getitem__, map(position.__getitem__, map(id, parent.children))))
+            self._row_flags[id(parent)] = flags
+        return bool(flags[source_row])
 
     def lessThan(self, source_left: AnyIndex, source_right: AnyIndex) -> bool:
         role = self.sortRole()
