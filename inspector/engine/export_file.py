@@ -1,5 +1,6 @@
 """One exported file from an open source: the format's writer into the plan's temporary path,
 fsync and verification (at once: one waits on the disk, the other reads the page cache), the
+source's digests sealed into the record (hashed meanwhile) and read back, the
 rename into place and the report; whatever fails removes the temporary
 file and leaves the target as it was. A single-file export writes one; a shard set one per shard.
 """
@@ -22,7 +23,7 @@ from .export_results import (
     WrittenFacts,
 )
 from .export_source import ExportSource
-from .export_verification import verify_file
+from .export_verification import verify_file, verify_sealed_header
 from .file_safety import (
     discard_partial,
     disk_full,
@@ -63,8 +64,6 @@ def write_verified(
         step(0)
         if plan.format == "safetensors":
             facts = write_safetensors(plan, mapping, source, temp, step)
-            if digests is not None:
-                seal_record(temp, facts, digests)
         else:
             from .torch_writer import write_torch  # torch: only a torch-format file needs it
 
@@ -77,7 +76,10 @@ def write_verified(
             synced.result()
         step(0)
         if digests is not None:  # a record that cannot be completed keeps the copy from being kept
-            digests.wait()
+            digests.wait()  # the source was hashed meanwhile, beside the copy and its verification
+            if plan.format == "safetensors" and seal_record(temp, facts, digests):
+                fsync_path(temp)
+                verify_sealed_header(plan, temp, facts)
         move_into_place(temp, plan.target)
     except BaseException as exc:
         discard_partial(plan)

@@ -87,13 +87,13 @@ def _write_stored(f: Any, source: ExportSource, t: MappedTensor) -> None:
         write_all(f, block.data)
 
 
-def seal_record(temp: str, facts: WrittenFacts, digests: SourceDigests) -> None:
+def seal_record(temp: str, facts: WrittenFacts, digests: SourceDigests) -> bool:
     """Write the source's digests over their placeholders in the written header's record (each once,
-    as wide as the digest), once the thread hashing the source is done; the verification then reads
-    the sealed header back and compares it with ``facts.metadata``."""
+    as wide as the digest), once the thread hashing the source is done, and into ``facts.metadata``;
+    False when the file holds no record. The sealed header is then read back and compared."""
     text = facts.metadata.get(PROVENANCE_KEY)
     if text is None:
-        return
+        return False
     digests_of = digests.wait()
     with open(temp, "r+b", buffering=0) as f:
         (length,) = struct.unpack("<Q", os.pread(f.fileno(), 8, 0))
@@ -104,3 +104,4 @@ def seal_record(temp: str, facts: WrittenFacts, digests: SourceDigests) -> None:
                 raise RuntimeError("the written header does not hold the record's placeholder once")
             os.pwrite(f.fileno(), digest.encode("ascii"), 8 + at)
     facts.metadata[PROVENANCE_KEY] = digests.filled(text)
+    return True

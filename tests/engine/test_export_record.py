@@ -17,7 +17,7 @@ from safetensors import safe_open
 from inspector.core import provenance
 from inspector.core.export_plan import ExportPlan
 from inspector.core.provenance import PROVENANCE_KEY
-from inspector.engine import safetensors_writer
+from inspector.engine import export_file, safetensors_writer
 from inspector.engine.export import ExportError, export_checkpoint
 
 
@@ -95,3 +95,44 @@ def test_a_cancelled_export_stops_hashing_its_source(tmp_path: Path, monkeypatch
             cancel=hashing.is_set,
         )
     assert released.is_set() and sorted(p.name for p in tmp_path.iterdir()) == ["model.pth"]
+
+
+def test_a_digest_sealed_wrongly_is_caught_by_reading_the_header_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _source(tmp_path)
+    real_pwrite = safetensors_writer.os.pwrite
+
+    def wrong_digest(fd: int, data: bytes, offset: int) -> int:
+        return real_pwrite(fd, bytes(reversed(data)), offset)  # 64 hex digits, but not the digest
+
+    monkeypatch.setattr(safetensors_writer.os, "pwrite", wrong_digest)
+    with pytest.raises(ExportError) as caught:
+        export_checkpoint(ExportPlan(str(source), str(tmp_path / "out.safetensors"), "safetensors"))
+    assert caught.value.kind == "verify-failed" and "metadata differs" in caught.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pth"]
+
+
+def test_the_copy_is_verified_while_the_source_is_still_being_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest is needed only for the record's few bytes: fsync and the comparison of every value
+    do not wait for it."""
+    source = _source(tmp_path)
+    verified = threading.Event()
+    real_verify, real_hash = export_file.verify_file, provenance._hash_file
+
+    def verify(*args: object) -> None:
+        real_verify(*args)  # type: ignore[arg-type]
+        verified.set()
+
+    def hash_once_verified(path: str, stop: threading.Event) -> tuple[int, str]:
+        if not verified.wait(timeout=30):
+            raise OSError(errno.EDEADLK, "the copy was verified only once the source was hashed")
+        return real_hash(path, stop)
+
+    monkeypatch.setattr(export_file, "verify_file", verify)
+    monkeypatch.setattr(provenance, "_hash_file", hash_once_verified)
+    target = tmp_path / "out.safetensors"
+    export_checkpoint(ExportPlan(str(source), str(target), "safetensors"))
+    assert _record(target)["source"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()  # type: ignore[index]
