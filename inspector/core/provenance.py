@@ -6,7 +6,8 @@ A safetensors file (and each shard of a set) keeps it in its ``__metadata__`` un
 instead: an entry inside the pickled object would change what ``torch.load`` returns (a state_dict
 with an extra key no longer loads with ``load_state_dict``). An export hashes the source in a
 thread while it copies the same (page-cached) bytes, so the sha256 costs no pass of its own: the
-record is written with a same-width placeholder for each digest, filled in before verification.
+record is written with a same-width placeholder for each digest, filled in once the copy is verified
+and read back again.
 """
 
 from __future__ import annotations
