@@ -23,8 +23,9 @@ APP_ORGANIZATION = "CheckpointInspector"
 APP_NAME = "Checkpoint Inspector"
 APP_ID = "io.github.checkpointinspector.CheckpointInspector"
 
-#: A window whose first tree is not shown by then (a slow or failed read) takes later launches' files anyway.
-_SERVE_AT_THE_LATEST_MS = 1000
+#: A window whose first tree is not painted by then (a slow or failed read) gets its icon and takes
+#: later launches' files anyway.
+_AFTER_PAINT_AT_THE_LATEST_MS = 1000
 
 NO_WINDOW = (
     "Checkpoint Inspector cannot open its window: {reason}. In a terminal, use "
@@ -197,7 +198,6 @@ def _run_window(
     from inspector.gui.i18n import UiLanguage
     from inspector.gui.main_window import MainWindow
 
-    app.setWindowIcon(QIcon(str(ICONS / "checkpoint-inspector.svg")))
     settings = QSettings(APP_ORGANIZATION, APP_NAME)
     # The system locale, or View ▸ Language's choice; installed before any widget has text.
     language = UiLanguage(settings, parent=app)
@@ -216,9 +216,11 @@ def _run_window(
 
     servers: list[InstanceServer] = []
 
-    def serve() -> None:
-        """Take later launches' files: once the first tree is painted (or a second has passed), so
-        the network module and the socket cost the first paint nothing."""
+    def after_first_paint() -> None:
+        """The window's icon (rendering its SVG), and taking later launches' files: once the first
+        tree is painted (or a second has passed), so they cost the first paint nothing."""
+        if app.windowIcon().isNull():
+            app.setWindowIcon(QIcon(str(ICONS / "checkpoint-inspector.svg")))
         if servers or new_window:
             return
         from inspector.gui.single_instance import InstanceServer
@@ -246,16 +248,16 @@ def _run_window(
         tab = first
 
         class AfterFirstPaint(QObject):
-            """Starts ``serve`` once the first tab's tree has been painted."""
+            """Runs ``after_first_paint`` once the first tab's tree has been painted."""
 
             def eventFilter(self, watched: QObject, event: QEvent) -> bool:
                 if event.type() == QEvent.Type.Paint and tab.is_tree_shown:
                     watched.removeEventFilter(self)
-                    QTimer.singleShot(0, serve)
+                    QTimer.singleShot(0, after_first_paint)
                 return False
 
         first.tree.viewport().installEventFilter(AfterFirstPaint(first))
-    QTimer.singleShot(0 if first is None else _SERVE_AT_THE_LATEST_MS, serve)
+    QTimer.singleShot(0 if first is None else _AFTER_PAINT_AT_THE_LATEST_MS, after_first_paint)
     try:
         return int(app.exec())
     finally:
