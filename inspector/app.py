@@ -17,10 +17,15 @@ if TYPE_CHECKING:
     from inspector.engine.protocol import Event, EventCallback
     from inspector.gui.engine_bridge import ClientFactory, EngineBridge, EngineClientLike
     from inspector.gui.main_window import MainWindow
+    from inspector.gui.single_instance import InstanceServer
 
 APP_ORGANIZATION = "CheckpointInspector"
 APP_NAME = "Checkpoint Inspector"
 APP_ID = "io.github.checkpointinspector.CheckpointInspector"
+
+#: A window whose first tree is not painted by then (a slow or failed read) gets its icon and takes
+#: later launches' files anyway.
+_AFTER_PAINT_AT_THE_LATEST_MS = 1000
 
 NO_WINDOW = (
     "Checkpoint Inspector cannot open its window: {reason}. In a terminal, use "
@@ -169,7 +174,7 @@ def _run_window(
     client_factory: ClientFactory | None,
     on_window: Callable[[MainWindow], None] | None,
 ) -> int:
-    from PySide6.QtCore import QEvent, QObject, QSettings
+    from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
     from PySide6.QtGui import QFileOpenEvent, QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -192,9 +197,7 @@ def _run_window(
     from inspector.desktop import ICONS
     from inspector.gui.i18n import UiLanguage
     from inspector.gui.main_window import MainWindow
-    from inspector.gui.single_instance import InstanceServer
 
-    app.setWindowIcon(QIcon(str(ICONS / "checkpoint-inspector.svg")))
     settings = QSettings(APP_ORGANIZATION, APP_NAME)
     # The system locale, or View ▸ Language's choice; installed before any widget has text.
     language = UiLanguage(settings, parent=app)
@@ -211,11 +214,21 @@ def _run_window(
         window.raise_()
         window.activateWindow()
 
-    server = None
-    if not new_window:
+    servers: list[InstanceServer] = []
+
+    def after_first_paint() -> None:
+        """The window's icon (rendering its SVG), and taking later launches' files: once the first
+        tree is painted (or a second has passed), so they cost the first paint nothing."""
+        if app.windowIcon().isNull():
+            app.setWindowIcon(QIcon(str(ICONS / "checkpoint-inspector.svg")))
+        if servers or new_window:
+            return
+        from inspector.gui.single_instance import InstanceServer
+
         server = InstanceServer(lambda: [tab.path for tab in window.tab_widgets()], app)
         server.files_received.connect(receive)
         server.listen()
+        servers.append(server)
 
     if sys.platform == "darwin":  # elsewhere a filter on the application would only slow every event
 
@@ -230,10 +243,25 @@ def _run_window(
 
         app.installEventFilter(FileOpenFilter(app))
     window.open_paths(paths)
+    first = window.current_tab()
+    if first is not None:
+        tab = first
+
+        class AfterFirstPaint(QObject):
+            """Runs ``after_first_paint`` once the first tab's tree has been painted."""
+
+            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+                if event.type() == QEvent.Type.Paint and tab.is_tree_shown:
+                    watched.removeEventFilter(self)
+                    QTimer.singleShot(0, after_first_paint)
+                return False
+
+        first.tree.viewport().installEventFilter(AfterFirstPaint(first))
+    QTimer.singleShot(0 if first is None else _AFTER_PAINT_AT_THE_LATEST_MS, after_first_paint)
     try:
         return int(app.exec())
     finally:
-        if server is not None:
+        for server in servers:
             server.close()
         if engine is not None:
             engine.close()

@@ -4,8 +4,10 @@ plan (format, device, dtype, key rules, subset) and the time, recorded with ever
 A safetensors file (and each shard of a set) keeps it in its ``__metadata__`` under
 ``PROVENANCE_KEY``, as one JSON string. A torch file gets a sidecar ``<target>.provenance.json``
 instead: an entry inside the pickled object would change what ``torch.load`` returns (a state_dict
-with an extra key no longer loads with ``load_state_dict``). The sha256 costs one streaming pass
-over the source (1 MiB blocks), at the disk's read speed; the export reads the source again.
+with an extra key no longer loads with ``load_state_dict``). An export hashes the source in a
+thread while it copies the same (page-cached) bytes, so the sha256 costs no pass of its own: the
+record is written with a same-width placeholder for each digest, filled in once the copy is verified
+and read back again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import datetime
 import hashlib
 import json
 import os
+import secrets
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -37,13 +41,22 @@ def sidecar_path(target: str) -> str:
 
 
 def _file_facts(path: str) -> dict[str, Any]:
+    size, digest = _hash_file(path, threading.Event())
+    return {"name": os.path.basename(path), "size": size, "sha256": digest}
+
+
+def _hash_file(path: str, stop: threading.Event) -> tuple[int, str]:
+    """The size and sha256 of one file, read in blocks into one buffer (hashlib and the reads let
+    other threads run); ``stop`` ends it early (the digest is then meaningless)."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
-        while block := f.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return {"name": os.path.basename(path), "size": size, "sha256": digest.hexdigest()}
+    buffer = bytearray(_BLOCK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while not stop.is_set() and (n := f.readinto(buffer)):
+            digest.update(view[:n])
+            size += n
+    return size, digest.hexdigest()
 
 
 def _source_files(source: str) -> list[str]:
@@ -62,15 +75,14 @@ def _source_files(source: str) -> list[str]:
     return [layout.path]
 
 
-def source_facts(source: str) -> dict[str, Any]:
-    """Name, size and sha256 of the source (a set: of each of its files too)."""
-    try:
-        files = [_file_facts(p) for p in _source_files(source)]
-    except OSError as exc:
-        raise CheckpointError(
-            f"“{os.path.basename(source)}” could not be read to record where the export came from: "
-            f"{exc.strerror or exc}."
-        ) from None
+def _unreadable(source: str, exc: OSError) -> CheckpointError:
+    return CheckpointError(
+        f"“{os.path.basename(source)}” could not be read to record where the export came from: "
+        f"{exc.strerror or exc}."
+    )
+
+
+def _combined(source: str, files: list[dict[str, Any]]) -> dict[str, Any]:
     if len(files) == 1:
         return files[0]
     return {
@@ -78,6 +90,73 @@ def source_facts(source: str) -> dict[str, Any]:
         "size": sum(f["size"] for f in files),
         "files": files,
     }
+
+
+def source_facts(source: str) -> dict[str, Any]:
+    """Name, size and sha256 of the source (a set: of each of its files too)."""
+    try:
+        return _combined(source, [_file_facts(p) for p in _source_files(source)])
+    except OSError as exc:
+        raise _unreadable(source, exc) from None
+
+
+class SourceDigests:
+    """The source's facts with each file's sha256 computed in a thread, beside the export that reads
+    the same bytes. Until ``wait`` returns, ``facts`` carries a placeholder for each digest: 64 random
+    hex digits, as wide as the digest, so a written record can be filled in place."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        try:
+            self._files = _source_files(source)
+            self._sizes = [os.path.getsize(p) for p in self._files]
+        except OSError as exc:
+            raise _unreadable(source, exc) from None
+        self.slots = [secrets.token_hex(32) for _ in self._files]
+        self._stop = threading.Event()
+        self._digests: list[str] = []
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="source sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for path, size in zip(self._files, self._sizes, strict=True):
+                read, digest = _hash_file(path, self._stop)
+                if read != size and not self._stop.is_set():
+                    raise OSError(f"it changed size while it was read ({size} bytes, then {read})")
+                self._digests.append(digest)
+        except OSError as exc:
+            self._error = exc
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The facts as ``source_facts`` gives them, each sha256 still its placeholder."""
+        files = [
+            {"name": os.path.basename(p), "size": n, "sha256": slot}
+            for p, n, slot in zip(self._files, self._sizes, self.slots, strict=True)
+        ]
+        return _combined(self._source, files)
+
+    def wait(self) -> dict[str, str]:
+        """Each placeholder and the digest that replaces it, once every file is read."""
+        self._thread.join()
+        if self._error is not None:
+            raise _unreadable(self._source, self._error)
+        if len(self._digests) != len(self.slots):
+            raise CheckpointError(f"“{os.path.basename(self._source)}” was not hashed: the export stopped.")
+        return dict(zip(self.slots, self._digests, strict=True))
+
+    def filled(self, text: str) -> str:
+        """``text`` (a record, or JSON holding one) with every placeholder replaced by its digest."""
+        for slot, digest in self.wait().items():
+            text = text.replace(slot, digest)
+        return text
+
+    def close(self) -> None:
+        """Stop reading (an export that failed or ended) and let the thread finish."""
+        self._stop.set()
+        self._thread.join()
 
 
 def plan_facts(plan: ExportPlan) -> dict[str, Any]:
@@ -101,8 +180,8 @@ def provenance_record(
     now: datetime.datetime | None = None,
     source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The record of one export, before it is written. ``source``: the facts of a source that is not
-    a local path (a URL), which the caller knows how to reach; a local source is read and hashed here."""
+    """The record of one export, before it is written. ``source``: the facts the caller has (a URL's,
+    or ``SourceDigests.facts``); without them a local source is read and hashed here."""
     when = now or datetime.datetime.now(datetime.UTC)
     return {
         "source": source if source is not None else source_facts(plan.source),

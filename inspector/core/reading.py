@@ -10,6 +10,7 @@ a read step that ends in ``ReadState.index``.
 from __future__ import annotations
 
 import abc
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, Protocol
@@ -17,7 +18,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol
 from .errors import CheckpointError, DamagedCheckpointError
 from .formats import Format
 from .globals_policy import classify, torch_lookup
-from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, tensor_totals
+from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, TensorTotals, tensor_totals
 from .numpy_pickles import array_call_problem, builds_dtype, dtype_state_problem, implied_globals
 from .torch_pickle import TorchPickleReader
 from .tree import TreeBuilder
@@ -269,21 +270,31 @@ def limited(items: list[str], what: str) -> list[str]:
 
 
 def finish_index(
-    path: str, fmt: Format, root: Node, globals_: list[GlobalRef], size: int, warnings: list[str]
+    path: str,
+    fmt: Format,
+    root: Node,
+    globals_: list[GlobalRef],
+    size: int,
+    warnings: list[str],
+    totals: TensorTotals | None = None,
 ) -> CheckpointIndex:
-    """The index of a read tree: its totals, and a warning for each tensor past its storage's end."""
-    beyond: list[str] = []
+    """The index of a read tree: its totals, and a warning for each tensor past its storage's end.
+    ``totals``: the reader's own, when each tensor is its own storage, filled exactly (safetensors)."""
     rows = tuple(root.tensors())
     dtypes: dict[str, int] = {}
-    for node in rows:
-        t = node.tensor
-        assert t is not None
-        dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
-        extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
-        if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
-            beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
-    warnings.extend(limited(beyond, "tensors reach beyond the end of their storage"))
-    totals = tensor_totals(rows)
+    if totals is None:
+        beyond: list[str] = []
+        for node in rows:
+            t = node.tensor
+            assert t is not None
+            dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
+            extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
+            if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
+                beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
+        warnings.extend(limited(beyond, "tensors reach beyond the end of their storage"))
+        totals = tensor_totals(rows)
+    else:
+        dtypes = dict(Counter(node.tensor.dtype for node in rows if node.tensor is not None))
     return CheckpointIndex(
         path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
         total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count, listed_rows=rows,

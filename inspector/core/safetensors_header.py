@@ -7,13 +7,12 @@ import re
 import struct
 from typing import BinaryIO
 
-from .dtypes import DTYPES, SAFETENSORS_DTYPE, SAFETENSORS_WITHOUT_TORCH, safetensors_bits
+from .dtypes import DTYPES, ITEMSIZE, SAFETENSORS_DTYPE, SAFETENSORS_WITHOUT_TORCH, safetensors_bits
 from .errors import CheckpointError
 from .formats import Format
 from .formatting import count_of, escape_text
-from .model import CheckpointIndex, Node, NodeKind
+from .model import CheckpointIndex, Node, NodeKind, TensorInfo, TensorTotals
 from .reading import FileReader, OpenedFile, ReadState, finish_index
-from .torch_pickle import StorageRef, TensorRef
 from .tree import TreeBuilder
 from .unpickler import PDict
 
@@ -122,12 +121,43 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
         raise CheckpointError(f"{name} has a safetensors header that is not valid JSON.", str(exc)) from None
     except RecursionError:
         raise deep from None
-    if _too_deep(header):
-        raise deep
+    # A header of tensor entries nests three levels; only what the checks below do not accept, or
+    # an entry with keys of its own, is walked for its depth (the reference reader refuses a deep
+    # header before anything else, so a failed check asks first whether the header was too deep).
+    try:
+        entries, top, totals = _checked_entries(header, name, size - 8 - n)
+    except CheckpointError:
+        if _too_deep(header):
+            raise deep from None
+        raise
+    metadata = header.get("__metadata__")
+    del header, text  # the parsed JSON is not needed for the tree: at 10^6 entries it is 0.5 GB
+    builder = TreeBuilder()
+    root: Node = builder.build(top)
+    if isinstance(metadata, dict):
+        meta = root.add(
+            Node(name="__metadata__", kind=NodeKind.DICT, key="__metadata__", path=("__metadata__",),
+                 entries=len(metadata))
+        )  # fmt: skip
+        for k, v in metadata.items():
+            meta.add(Node(name=str(k), kind=NodeKind.VALUE, key=f"__metadata__.{k}",
+                          path=("__metadata__", str(k)), value=repr(v)))  # fmt: skip
+    # Each tensor is its own storage, filled exactly (checked above): the totals are the entries'
+    # own, unless the tree was cut short and shows fewer.
+    shown = None if builder.warnings else totals
+    index = finish_index(path, Format.SAFETENSORS, root, [], size, builder.warnings, shown)
+    index.storage_spans = {key: (8 + n + begin, end - begin) for begin, end, key in entries}
+    return index
+
+
+def _checked_entries(
+    header: object, name: str, data_len: int
+) -> tuple[list[tuple[int, int, str]], PDict, TensorTotals]:
+    """The header's tensor entries checked as the reference reader checks them: (begin, end, key)
+    in data order, the tensors as a ``PDict`` for the tree, and their totals."""
     if not isinstance(header, dict):
         raise CheckpointError(f"{name} has a safetensors header that is not a JSON object.")
-    data_len = size - 8 - n
-    metadata = header.pop("__metadata__", None)
+    metadata = header.get("__metadata__")
     if metadata is not None and not (
         isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
     ):
@@ -142,30 +172,38 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
         )
     entries: list[tuple[int, int, str]] = []
     top = PDict()
-    dtypes: dict[str, tuple[str, int]] = {}  # code → (dtype, bits per element), once per code
+    dtypes: dict[str, tuple[str, int, int]] = {}  # code → (dtype, bits per element, itemsize), once per code
     add = top.items.append
+    irregular: list[dict[str, object]] = []  # entries with keys of their own: walked for their depth
+    params = nbytes = 0
     for key, spec in header.items():
-        if not isinstance(spec, dict):
+        if key == "__metadata__":
+            continue
+        if spec.__class__ is not dict:
             raise CheckpointError(f"{name}: the header entry for {_shown(key)} is not an object.")
+        if len(spec) != 3:
+            irregular.append(spec)
         shape = spec.get("shape")
         offs = spec.get("data_offsets")
         code = spec.get("dtype", "")
         known = dtypes.get(code) if code.__class__ is str else None
         if known is None:
             dtype = _torch_dtype(code, _shown(key), name)
-            known = dtypes[code] = (dtype, safetensors_bits(code) or 8)
+            known = dtypes[code] = (dtype, safetensors_bits(code) or 8, ITEMSIZE.get(dtype, 1))
         dtype = known[0]
-        if not (shape.__class__ is list and all(type(s) is int and s >= 0 for s in shape)):
+        if shape.__class__ is not list:
             raise CheckpointError(f"{name}: tensor {_shown(key)} has an invalid shape.")
+        numel = 1
+        for s in shape:
+            if s.__class__ is not int or s < 0:
+                raise CheckpointError(f"{name}: tensor {_shown(key)} has an invalid shape.")
+            numel *= s
         if not (
-            offs.__class__ is list and len(offs) == 2 and type(offs[0]) is int and type(offs[1]) is int
-            and offs[0] >= 0 and offs[1] >= 0
+            offs.__class__ is list and len(offs) == 2 and offs[0].__class__ is int
+            and offs[1].__class__ is int and offs[0] >= 0 and offs[1] >= 0
         ):  # fmt: skip
             raise CheckpointError(f"{name}: tensor {_shown(key)} has invalid data offsets.")
         begin, end = offs
-        numel = 1
-        for s in shape:
-            numel *= s
         if end < begin or end > data_len:
             raise CheckpointError(f"{name}: tensor {_shown(key)} points outside the file's data.")
         bits = numel * known[1]
@@ -189,16 +227,21 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
             shape = [*shape[:-1], shape[-1] // packed]
             numel //= packed
         entries.append((begin, end, key))
-        st = StorageRef(key, dtype, "cpu", numel)
+        itemsize = known[2]
+        params += numel
+        nbytes += numel * itemsize
+        # Each tensor is its own storage, contiguous from its start: what the tree shows of it.
         if len(shape) == 1:
-            add((key, TensorRef(st, 0, (shape[0],), (1,), dtype, "cpu")))
+            add((key, TensorInfo((shape[0],), dtype, "cpu", key, 0, (1,), numel * itemsize, itemsize)))
             continue
         stride: list[int] = []
         acc = 1
         for s in reversed(shape):
             stride.insert(0, acc)
             acc *= s
-        add((key, TensorRef(st, 0, tuple(shape), tuple(stride), dtype, "cpu")))
+        add((key, TensorInfo(tuple(shape), dtype, "cpu", key, 0, tuple(stride), numel * itemsize, itemsize)))
+    if irregular and _too_deep(irregular):  # a list of entries nests as deep as the header
+        raise CheckpointError("too deep")  # (the caller names it)
     entries.sort()
     expected = 0
     for begin, end, key in entries:
@@ -210,17 +253,4 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
         raise CheckpointError(
             f"{name}: its data section has {count_of(data_len - expected, 'byte')} no tensor uses."
         )
-    del header, text  # the parsed JSON is not needed for the tree: at 10^6 entries it is 0.5 GB
-    builder = TreeBuilder()
-    root: Node = builder.build(top)
-    if isinstance(metadata, dict):
-        meta = root.add(
-            Node(name="__metadata__", kind=NodeKind.DICT, key="__metadata__", path=("__metadata__",),
-                 entries=len(metadata))
-        )  # fmt: skip
-        for k, v in metadata.items():
-            meta.add(Node(name=str(k), kind=NodeKind.VALUE, key=f"__metadata__.{k}",
-                          path=("__metadata__", str(k)), value=repr(v)))  # fmt: skip
-    index = finish_index(path, Format.SAFETENSORS, root, [], size, builder.warnings)
-    index.storage_spans = {key: (8 + n + begin, end - begin) for begin, end, key in entries}
-    return index
+    return entries, top, TensorTotals(params, nbytes, len(entries))

@@ -294,27 +294,34 @@ class TreeBuilder:
                 part = key if key.__class__ is str and len(key) <= _MAX_KEY_CHARS else _key_part(key)
                 child_path = (*path, part)
                 child_key = f"{key_base}.{part}" if key_base else str(part)
-            try:
-                self._charge(_LEAF_BYTES + 8 * len(child_path) + len(child_key))
-            except _BudgetSpent:
+            self.spent += _LEAF_BYTES + 8 * len(child_path) + len(child_key)  # ``_charge``, inline
+            if self.spent > self.max_bytes:
                 node.add(Node(name="…", kind=NodeKind.VALUE, key=child_key, path=child_path,
                               value=f"… {count_of(count - i, 'more item')} not shown"))  # fmt: skip
                 stack.clear()
-                raise
+                raise _BudgetSpent
             parent = node
             name = str(part)
             if grouping and isinstance(part, str) and "." in part:
                 cut = _group_prefix(part)
                 if cut >= 0:
-                    parent = self._group(node, groups, part[:cut], path, key_base)
+                    prefix = part[:cut]
+                    parent = groups.get(prefix) or self._group(node, groups, prefix, path, key_base)
                     name = part[cut + 1 :]
                     self._charge(len(name))
             if value.__class__ is TensorRef and not value.parts:  # the common leaf, added at once
                 info = _tensor_info(value)
+            elif value.__class__ is TensorInfo:  # already read (safetensors headers, shard sets)
+                info = value
+            else:
+                info = None
+            if info is not None:
                 numel = info.numel
                 nbytes = info.layout_info.nbytes if info.layout_info is not None else None
-                parent.add(Node(name, NodeKind.TENSOR, child_key, child_path, None, [], info, None, numel,
-                                numel * info.itemsize if nbytes is None else nbytes))  # fmt: skip
+                nbytes = numel * info.itemsize if nbytes is None else nbytes
+                siblings = parent.children  # added as ``add`` would, without the call
+                siblings.append(Node(name, NodeKind.TENSOR, child_key, child_path, parent, [], info, None,
+                                     numel, nbytes, len(siblings)))  # fmt: skip
                 if self.spent > self.max_bytes:
                     raise _BudgetSpent
                 continue

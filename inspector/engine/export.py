@@ -10,6 +10,7 @@ and free space: ``file_safety``; the devices this machine has: ``devices``.
 from __future__ import annotations
 
 import contextlib
+import json
 import posixpath
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from inspector import __version__
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan
 from inspector.core.provenance import (
+    SourceDigests,
     in_metadata,
     provenance_record,
     remove_stale_sidecar,
@@ -68,13 +70,28 @@ def export_checkpoint(
 
     ``devices`` lists where tensors may be exported onto (default: what this machine has).
     """
-    record = (
-        provenance_record(plan, __version__, source=_remote_facts(plan.source)) if plan.provenance else None
-    )
+    digests = SourceDigests(plan.source) if plan.provenance and not is_url(plan.source) else None
+    try:
+        return _export(plan, progress, cancel, devices, digests)
+    finally:
+        if digests is not None:
+            digests.close()
+
+
+def _export(
+    plan: ExportPlan,
+    progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    devices: list[str] | None,
+    digests: SourceDigests | None,
+) -> ExportReport:
+    """The export, while ``digests`` (if any) hashes the source for the record."""
+    facts = digests.facts if digests is not None else _remote_facts(plan.source)
+    record = provenance_record(plan, __version__, source=facts) if plan.provenance else None
     if record is not None:
         plan = with_provenance(plan, record)
     if plan.format == "hf-sharded":
-        return export_shard_set(plan, progress, cancel, devices)
+        return export_shard_set(plan, progress, cancel, devices, digests)
     started = time.perf_counter()
     check_target(plan.source, plan.target, force=plan.force, folder=False)
     index = read_source_index(plan)
@@ -83,15 +100,23 @@ def export_checkpoint(
     temp_beside(plan.temp_path, plan.target)
     try:
         with open_export_source(plan, index) as source:
-            report = write_verified(plan, mapping, source, progress, cancel)
+            report = write_verified(plan, mapping, source, progress, cancel, digests)
     except ExportError:
         raise
     except BaseException as exc:
         raise export_failure(plan, mapping.estimated_bytes, exc) from None
     if not in_metadata(plan):  # a torch file keeps its record beside it
         if record is not None:
-            write_sidecar(plan.target, record)
+            write_sidecar(plan.target, _sealed(record, digests))
         else:
             remove_stale_sidecar(plan.target)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sealed(record: dict[str, Any], digests: SourceDigests | None) -> dict[str, Any]:
+    """The record with the source's digests in place of their placeholders."""
+    if digests is None:
+        return record
+    sealed: dict[str, Any] = json.loads(digests.filled(json.dumps(record)))
+    return sealed

@@ -1,5 +1,6 @@
 """One exported file from an open source: the format's writer into the plan's temporary path,
 fsync and verification (at once: one waits on the disk, the other reads the page cache), the
+source's digests sealed into the record (hashed meanwhile) and read back, the
 rename into place and the report; whatever fails removes the temporary
 file and leaves the target as it was. A single-file export writes one; a shard set one per shard.
 """
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan, KeyMapping
+from inspector.core.provenance import SourceDigests
 
 from .export_results import (
     CancelCheck,
@@ -21,7 +23,7 @@ from .export_results import (
     WrittenFacts,
 )
 from .export_source import ExportSource
-from .export_verification import verify_file
+from .export_verification import verify_file, verify_sealed_header
 from .file_safety import (
     discard_partial,
     disk_full,
@@ -31,7 +33,7 @@ from .file_safety import (
     temp_beside,
     write_error,
 )
-from .safetensors_writer import write_safetensors
+from .safetensors_writer import seal_record, write_safetensors
 
 
 def write_verified(
@@ -40,9 +42,11 @@ def write_verified(
     source: ExportSource,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
+    digests: SourceDigests | None = None,
 ) -> ExportReport:
     """Write one file from an open source into ``plan.temp_path``, verify it, rename it into place.
 
+    ``digests``: the source's sha256, still being computed, for the record in a safetensors header.
     Whatever fails, the temporary file is removed and the target is left as it was.
     """
     temp = temp_beside(plan.temp_path, plan.target)
@@ -71,6 +75,11 @@ def write_verified(
             verify_file(plan, mapping, source, temp, facts, lambda: step(0))
             synced.result()
         step(0)
+        if digests is not None:  # a record that cannot be completed keeps the copy from being kept
+            digests.wait()  # the source was hashed meanwhile, beside the copy and its verification
+            if plan.format == "safetensors" and seal_record(temp, facts, digests):
+                fsync_path(temp)
+                verify_sealed_header(plan, temp, facts)
         move_into_place(temp, plan.target)
     except BaseException as exc:
         discard_partial(plan)

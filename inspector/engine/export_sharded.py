@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 
 from inspector.core.export_plan import DEFAULT_MAX_SHARD_SIZE, ExportPlan, MappedTensor, map_keys
+from inspector.core.provenance import SourceDigests
 
 from .export_file import export_failure, write_verified
 from .export_results import CancelCheck, ExportCancelled, ExportError, ExportReport, ProgressCallback
@@ -52,8 +53,10 @@ def export_shard_set(
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     devices: list[str] | None = None,
+    digests: SourceDigests | None = None,
 ) -> ExportReport:
-    """Write ``plan.target`` as a folder holding a verified HF shard set, every shard from one open source."""
+    """Write ``plan.target`` as a folder holding a verified HF shard set, every shard from one open source
+    (``digests``: the source's sha256 for each shard's record, being computed)."""
     started = time.perf_counter()
     target = os.path.abspath(plan.target)
     name = os.path.basename(target)
@@ -86,7 +89,7 @@ def export_shard_set(
                     if progress is not None:
                         progress(min(offset + d, total), total)
 
-                report = write_verified(sub, map_keys(index, sub), source, step, cancel)
+                report = write_verified(sub, map_keys(index, sub), source, step, cancel, digests)
                 done[0] += sum(t.nbytes for t in group)
                 written += report.bytes
                 weight_map.update({t.output_key: shard for t in group})

@@ -71,6 +71,21 @@ def verify_file(
         _verify_safetensors_values(mapping, source, temp, name, facts, check)
 
 
+def verify_sealed_header(plan: ExportPlan, temp: str, facts: WrittenFacts) -> None:
+    """The header as sealed (its record's digests written in place), read back by the safetensors
+    library: its metadata is what was meant to be written."""
+    from safetensors import safe_open
+
+    name = os.path.basename(plan.target)
+    try:
+        with safe_open(temp, framework="numpy") as f:
+            same = (f.metadata() or {}) == facts.metadata
+    except Exception as exc:
+        raise _unverified(name, f"safetensors cannot read its sealed header: {exc}") from None
+    if not same:
+        raise _unverified(name, "its metadata differs from what was written")
+
+
 def verify_shard_set(index_path: str, stored: list[MappedTensor], name: str) -> None:
     """The written set, read back as one shard set: no warnings, the planned keys, shapes, dtypes."""
     try:

@@ -9,11 +9,13 @@ decided; the source's own metadata is carried over.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Callable
 from typing import Any
 
 from inspector.core.export_plan import SAFETENSORS_CODES, ExportPlan, KeyMapping, MappedTensor
+from inspector.core.provenance import PROVENANCE_KEY, SourceDigests
 
 from .export_results import WrittenFacts
 from .export_source import ExportSource
@@ -83,3 +85,23 @@ def _write_stored(f: Any, source: ExportSource, t: MappedTensor) -> None:
         return
     for block in array_blocks(array):
         write_all(f, block.data)
+
+
+def seal_record(temp: str, facts: WrittenFacts, digests: SourceDigests) -> bool:
+    """Write the source's digests over their placeholders in the written header's record (each once,
+    as wide as the digest), once the thread hashing the source is done, and into ``facts.metadata``;
+    False when the file holds no record. The sealed header is then read back and compared."""
+    text = facts.metadata.get(PROVENANCE_KEY)
+    if text is None:
+        return False
+    digests_of = digests.wait()
+    with open(temp, "r+b", buffering=0) as f:
+        (length,) = struct.unpack("<Q", os.pread(f.fileno(), 8, 0))
+        header = os.pread(f.fileno(), length, 8)
+        for slot, digest in digests_of.items():
+            at = header.find(slot.encode("ascii"))
+            if at < 0 or header.find(slot.encode("ascii"), at + 1) >= 0:
+                raise RuntimeError("the written header does not hold the record's placeholder once")
+            os.pwrite(f.fileno(), digest.encode("ascii"), 8 + at)
+    facts.metadata[PROVENANCE_KEY] = digests.filled(text)
+    return True

@@ -41,7 +41,8 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._matcher: KeyMatcher | None = None
         self._keys: KeyIndex | None = None
-        self._visible = bytearray()
+        self._visible: bytearray | None = None  # one byte per node of the key index; None: every row
+        self._row_flags: dict[int, bytes] = {}  # id(parent node) → its children's bytes of _visible
         self._labels: dict[str, str] = {}  # key → the label shown after its name (optimizer slots)
         self._label_positions: list[tuple[int, str]] | None = None
         self.setRecursiveFilteringEnabled(False)
@@ -51,7 +52,8 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
     def setSourceModel(self, model: QAbstractItemModel) -> None:
         self._keys = None  # built on the first filter of the new tree
         self._matcher = None
-        self._visible = bytearray()
+        self._visible = None
+        self._row_flags = {}
         self._labels = {}
         self._label_positions = None
         super().setSourceModel(model)
@@ -80,14 +82,20 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         """Apply a filter; an invalid regex raises ValueError (a sentence) and keeps the old one."""
         matcher = KeyMatcher(pattern, mode) if pattern else None
         source = self._tree_model()
-        visible = bytearray()
+        visible: bytearray | None = None
         if matcher is not None and source is not None:
             if self._keys is None:
                 self._keys = KeyIndex(source.root)
             visible = self._keys.visible(matcher, self._label_hits(matcher))
+            if 0 not in visible:  # the first letters typed often keep every row
+                visible = None
+        if visible == self._visible:  # the same rows stay: nothing for the view to redo
+            self._matcher = matcher
+            return
         self.beginFilterChange()
         self._matcher = matcher
         self._visible = visible
+        self._row_flags = {}
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def _label_hits(self, matcher: KeyMatcher) -> list[int]:
@@ -108,15 +116,21 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         """Up to ``limit`` nodes whose own key or label matches, in display order (to reveal in the view)."""
         if self._matcher is None or self._keys is None:
             return []
-        hits = sorted({*self._keys.hits(self._matcher)[:limit], *self._label_hits(self._matcher)})
+        hits = sorted({*self._keys.first_hits(self._matcher, limit), *self._label_hits(self._matcher)})
         return [self._keys.nodes[i] for i in hits[:limit]]
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
-        if self._matcher is None:
+        visible = self._visible
+        if visible is None:
             return True
         assert self._keys is not None
-        parent: Node = source_parent.internalPointer() if source_parent.isValid() else self._keys.root
-        return bool(self._visible[self._keys.position[id(parent.children[source_row])]])
+        parent: Node = source_parent.internalPointer() or self._keys.root  # None: the invalid index
+        flags = self._row_flags.get(id(parent))
+        if flags is None:  # the proxy asks row by row: judge all of this parent's children at once
+            position = self._keys.position
+            flags = bytes(map(visible.__getitem__, map(position.__getitem__, map(id, parent.children))))
+            self._row_flags[id(parent)] = flags
+        return bool(flags[source_row])
 
     def lessThan(self, source_left: AnyIndex, source_right: AnyIndex) -> bool:
         role = self.sortRole()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, overload
 
 from PySide6.QtCore import (
@@ -109,27 +109,29 @@ def _summarize(devices: set[str]) -> str:
     return _MIXED
 
 
-def _device_summary(root: Node, device_of: Mapping[int, str]) -> dict[int, str]:
-    """For every container, the one device of all tensors below it, or "mixed" (no recursion)."""
+def _device_summary(root: Node, device_of: Callable[[Node], str | None]) -> dict[int, str]:
+    """For every container, the one device of all tensors below it, or "mixed" (no recursion; one
+    visit per row)."""
     order: list[Node] = []
     stack = [root]
     while stack:
         node = stack.pop()
-        if node.children:
-            order.append(node)
-            stack.extend(node.children)
+        order.append(node)
+        stack.extend([c for c in node.children if c.children and c.kind is not NodeKind.TENSOR])
     below: dict[int, set[str]] = {}
+    tensor = NodeKind.TENSOR
     for node in reversed(order):  # children before their parents
-        found: set[str] = set()
-        for child in node.children:
-            if child.kind is NodeKind.TENSOR:
-                dev = device_of.get(id(child))
-                if dev:
-                    found.add(dev)
-            elif child.children:
+        children = node.children
+        found = {d for d in map(device_of, [c for c in children if c.kind is tensor]) if d}
+        for child in children:
+            if child.children and child.kind is not tensor:
                 found |= below[id(child)]
         below[id(node)] = found
-    return {key: _summarize(found) for key, found in below.items()} if order else {}
+    return {key: _summarize(found) for key, found in below.items()} if root.children else {}
+
+
+def _saved_device(node: Node) -> str | None:
+    return node.tensor.saved_device if node.tensor is not None else None
 
 
 class CheckpointTreeModel(QAbstractItemModel):
@@ -142,8 +144,7 @@ class CheckpointTreeModel(QAbstractItemModel):
     def __init__(self, root: Node, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._root = root
-        saved = {id(n): n.tensor.saved_device for n in root.tensors() if n.tensor is not None}
-        self._saved_summary = _device_summary(root, saved)
+        self._saved_summary = _device_summary(root, _saved_device)
         self._loaded: dict[int, str] = {}
         self._loaded_summary: dict[int, str] = {}
         self._italic = QFont()
@@ -386,7 +387,7 @@ class CheckpointTreeModel(QAbstractItemModel):
                 if dev is not None:
                     by_id[id(tensor)] = dev
         self._loaded = by_id
-        self._loaded_summary = _device_summary(self._root, by_id) if by_id else {}
+        self._loaded_summary = _device_summary(self._root, lambda n: by_id.get(id(n))) if by_id else {}
         self._emit_column_changed(Column.LOADED_ON)
 
     def loaded_device(self, node: Node) -> str | None:

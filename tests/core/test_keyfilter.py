@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inspector.core import keyfilter
 from inspector.core.keyfilter import KeyIndex, KeyMatcher, MatchMode
 from inspector.core.model import Node, NodeKind
 from inspector.core.tree import TreeBuilder
@@ -73,3 +74,32 @@ def test_key_index_agrees_with_brute_force(keys: list[str], needle: str) -> None
     matcher = KeyMatcher(needle)
     assert _kept(root, matcher) == _brute_force(root, matcher)
     assert all(n.kind in (NodeKind.GROUP, NodeKind.VALUE, NodeKind.REF) for n in root.walk())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(st.lists(_part, min_size=1, max_size=6).map(".".join), max_size=30),
+    needle=st.sampled_from(["a", "layers.0", "weight", "b.1", "x", "0.w", "A"]),
+    limit=st.integers(min_value=0, max_value=5),
+    searched=st.sampled_from([0, 1, 2, 2000]),
+)
+def test_searching_the_joined_keys_keeps_and_finds_what_testing_each_key_does(
+    keys: list[str], needle: str, limit: int, searched: int
+) -> None:
+    """However few matches the search of the joined text takes before it tests the remaining keys
+    one by one, the rows kept and the first matches revealed are the same."""
+    root = _tree(keys)
+    matcher = KeyMatcher(needle)
+    index = KeyIndex(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keyfilter, "_MAX_SEARCHED_HITS", searched)
+        assert _kept(root, matcher) == _brute_force(root, matcher)
+    assert index.first_hits(matcher, limit) == index.hits(matcher)[:limit]
+    assert index.hits(matcher) == [i for i, n in enumerate(index.nodes) if matcher.matches(n.key)]
+
+
+def test_a_key_holding_the_separator_or_changing_length_when_lowered_is_matched_as_it_is() -> None:
+    root = _tree(["a\x00b.x", "İstanbul.weight", "c.weight"])  # "İ".lower() is two characters
+    assert _kept(root, KeyMatcher("\x00b")) == {"a\x00b.x"}
+    assert _kept(root, KeyMatcher("weight")) == {"İstanbul.weight", "c.weight"}
+    assert _kept(root, KeyMatcher("c.w")) == {"c.weight"}

@@ -185,3 +185,53 @@ def test_a_header_whose_length_starts_like_a_pickle_is_read_as_safetensors(tmp_p
         index = peek(str(path))
         assert index.format == "safetensors"
         assert [n.key for n in index.root.tensors()] == [key]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        '"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": NEST}',  # an entry's own key
+        '"a": {"dtype": "F32", "shape": NEST, "data_offsets": [0, 4]}',  # an invalid shape
+        '"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": NEST',  # not an object
+        '"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "__metadata__": {"m": NEST}',
+        '"a": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}, "b": {"x": NEST}',  # after an error
+    ],
+)
+def test_a_deep_header_is_refused_for_its_depth_wherever_the_depth_is(tmp_path: Path, where: str) -> None:
+    """The reference reader refuses a deep header before any other check; so does this one, whether
+    the nesting is in an entry's own key, a shape, a value that is not an entry or the metadata."""
+    raw = ("{" + where.replace("NEST", "[" * 129 + "]" * 129) + "}").encode()
+    path = _write(tmp_path / "deep.safetensors", None, 4, raw)
+    assert _library_refuses(path)
+    with pytest.raises(CheckpointError, match="nested deeper than 128 levels"):
+        peek(path)
+    shallow = _write(tmp_path / "ok.safetensors", None, 4, raw.replace(b"[" * 129, b"[" * 100).replace(
+        b"]" * 129, b"]" * 100))  # fmt: skip
+    try:  # read, or refused for what it is, never for its depth
+        peek(shallow)
+    except CheckpointError as other:
+        assert "nested deeper" not in other.message
+
+
+def test_the_totals_of_a_header_are_those_of_its_tree(tmp_path: Path) -> None:
+    """Params, bytes and count, taken from the checked entries, are what counting the tree gives."""
+    from inspector.core.model import tensor_totals
+
+    tensors = {
+        "a.w": torch.zeros(3, 5, dtype=torch.bfloat16),
+        "a.b": torch.zeros(7, dtype=torch.float32),
+        "c": torch.zeros(0, 4, dtype=torch.int8),
+        "d.e.f.g": torch.zeros(2, 2, 2, dtype=torch.float64),
+    }
+    path = tmp_path / "mix.safetensors"
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    packed = _write(
+        tmp_path / "f4.safetensors", {"w": {"dtype": "F4", "shape": [2, 6], "data_offsets": [0, 6]}}, 6
+    )
+    for p in (path, packed):
+        index = peek(p)
+        counted = tensor_totals(index.root.tensors())
+        assert (index.total_params, index.total_bytes, index.tensor_count) == (
+            counted.params, counted.nbytes, counted.count,
+        )  # fmt: skip
+    assert peek(path).total_params == 15 + 7 + 0 + 8 and peek(packed).total_bytes == 6

@@ -86,3 +86,35 @@ def test_a_filter_keystroke_on_100000_tensors_never_asks_the_model_for_every_row
     assert len(hits) == 10 * EXPERTS and all(h.key.startswith("blocks.12") for h in hits)
     proxy.set_filter("")
     assert proxy.rowCount() == BLOCKS
+
+
+class CountingProxy(CheckpointFilterProxy):
+    """The real filter, counting the rows it is asked to judge."""
+
+    judged = 0
+
+    def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
+        self.judged += 1
+        return super().filterAcceptsRow(source_row, source_parent)
+
+
+def test_a_keystroke_that_keeps_the_same_rows_judges_no_row_again(qtbot: Any) -> None:
+    """The first letters typed often match every key, and a longer needle often the same ones: the
+    rows are not judged again then (at 10^6 keys that costs more than the search)."""
+    model = CountingModel(_big_tree())
+    proxy = CountingProxy()
+    proxy.setSourceModel(model)
+    assert proxy.rowCount() == BLOCKS
+    proxy.judged = 0
+    proxy.set_filter("b")  # every key holds a "b"
+    assert proxy.judged == 0 and proxy.rowCount() == BLOCKS and proxy.pattern == "b"
+    proxy.set_filter("blocks.57.e")
+    assert proxy.judged >= BLOCKS and proxy.rowCount() == 1
+    proxy.judged = 0
+    proxy.set_filter("blocks.57.exp")
+    assert proxy.judged == 0 and proxy.rowCount() == 1 and proxy.pattern == "blocks.57.exp"
+    proxy.set_filter("blocks.58.exp")
+    assert proxy.rowCount() == 1
+    assert proxy.mapToSource(proxy.index(0, 0)).internalPointer().key == "blocks.58"
+    proxy.set_filter("")
+    assert proxy.rowCount() == BLOCKS

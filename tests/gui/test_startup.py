@@ -102,6 +102,15 @@ def on_window(window):
     from PySide6.QtWidgets import QApplication
 
     facts["shown_with_worker"] = facts["started"] and window.isVisible()
+
+    def on_tab(_index):
+        tab = window.current_tab()
+        if tab is not None and not facts.get("watching"):
+            facts["watching"] = True
+            tab.tree_shown.connect(
+                lambda: facts.setdefault("network_at_tree", "PySide6.QtNetwork" in sys.modules)
+            )
+    window.tabs.currentChanged.connect(on_tab)
     def check():
         facts["status_line"] = window.statusBar().currentMessage()
         tab = window.current_tab()
@@ -155,6 +164,8 @@ def test_the_worker_starts_before_qt_and_the_window_hears_what_it_said_meanwhile
     assert facts["status"] == 0 and facts["closed"] is True
     # The tree is up without what only a plot, a dialog or a load needs.
     assert facts["title"].startswith(example.name) and facts["imported"] == []
+    # Later launches are taken once the tree is up: the socket and its module cost it nothing.
+    assert facts["network_at_tree"] is False
 
 
 @pytest.mark.parametrize("qt_only", [False, True], ids=["socket file", "only Qt can tell"])
