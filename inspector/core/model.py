@@ -217,6 +217,24 @@ class Node:
                 stack.extend(reversed(node.children))
 
 
+def list_tensors(root: Node) -> tuple[tuple[Node, ...], bool]:
+    """Every tensor below ``root`` in display order (as ``root.tensors()``), and whether the root
+    holds nothing else: no entry reached through groups alone is other than a tensor. One walk."""
+    rows: list[Node] = []
+    only = bool(root.children)
+    stack = list(reversed(root.children))
+    tensor, group = NodeKind.TENSOR, NodeKind.GROUP
+    while stack:
+        node = stack.pop()
+        if node.kind is tensor:
+            rows.append(node)
+            continue
+        if node.kind is not group:
+            only = False  # the first such node on any path is reached through groups alone
+        stack.extend(reversed(node.children))
+    return tuple(rows), only
+
+
 @dataclass
 class CheckpointIndex:
     """What one static read of a checkpoint yields: the tree, the globals, and the file's facts."""
@@ -249,6 +267,8 @@ class CheckpointIndex:
     listed_rows: tuple[Node, ...] | None = field(default=None, repr=False, compare=False)
     #: Tensor count per dtype in the order first seen, where the read counted them (see ``dtype_counts``).
     counted_dtypes: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    #: Whether the root holds tensors only (dotted keys grouped), noted by the walk that lists the rows.
+    only_tensors: bool | None = field(default=None, repr=False, compare=False)
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:
@@ -262,8 +282,14 @@ class CheckpointIndex:
         """Every tensor row in display order, listed once per index: the tree does not change after
         the read, so every pass over the tensors shares one enumeration of it."""
         if self.listed_rows is None:
-            self.listed_rows = tuple(self.root.tensors())
+            self.listed_rows, self.only_tensors = list_tensors(self.root)
         return self.listed_rows
+
+    def holds_only_tensors(self) -> bool:
+        """A state_dict: every entry below the root is a tensor (dotted keys may be grouped)."""
+        if self.only_tensors is None:
+            self.listed_rows, self.only_tensors = list_tensors(self.root)
+        return self.only_tensors
 
     def tensor_nodes(self) -> list[Node]:
         return list(self.tensor_rows())

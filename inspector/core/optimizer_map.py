@@ -140,20 +140,6 @@ def _common_ancestor(nodes: list[Node]) -> Node | None:
     return shared
 
 
-def _only_tensors(root: Node) -> bool:
-    """A state_dict: every entry is a tensor (dotted keys may be grouped)."""
-    stack = list(root.children)
-    if not stack:
-        return False
-    while stack:
-        node = stack.pop()
-        if node.kind is NodeKind.GROUP:
-            stack.extend(node.children)
-        elif node.kind is not NodeKind.TENSOR:
-            return False
-    return True
-
-
 def is_module(node: Node) -> bool:
     """A pickled ``nn.Module``: the tree shows it with its attributes folded into one row."""
     return node.kind is NodeKind.OBJECT and any(
@@ -179,7 +165,7 @@ def model_part(index: CheckpointIndex, optimizers: list[Node] | None = None) -> 
         ]
         return _common_ancestor(mapped)
     root = index.root
-    if index.format.flat or is_module(root) or _only_tensors(root):
+    if index.format.flat or is_module(root) or index.holds_only_tensors():
         return root
     return None
 

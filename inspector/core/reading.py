@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol
 from .errors import CheckpointError, DamagedCheckpointError
 from .formats import Format
 from .globals_policy import classify, torch_lookup
-from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, TensorTotals, tensor_totals
+from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, TensorTotals, list_tensors, tensor_totals
 from .numpy_pickles import array_call_problem, builds_dtype, dtype_state_problem, implied_globals
 from .torch_pickle import TorchPickleReader
 from .tree import TreeBuilder
@@ -280,7 +280,7 @@ def finish_index(
 ) -> CheckpointIndex:
     """The index of a read tree: its totals, and a warning for each tensor past its storage's end.
     ``totals``: the reader's own, when each tensor is its own storage, filled exactly (safetensors)."""
-    rows = tuple(root.tensors())
+    rows, only_tensors = list_tensors(root)
     dtypes: dict[str, int] = {}
     if totals is None:
         beyond: list[str] = []
@@ -298,7 +298,7 @@ def finish_index(
     return CheckpointIndex(
         path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
         total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count, listed_rows=rows,
-        counted_dtypes=dtypes,
+        counted_dtypes=dtypes, only_tensors=only_tensors,
     )  # fmt: skip
 
 
