@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTreeView,
@@ -600,6 +599,8 @@ class CheckpointTab(QWidget):
         file larger than ``LARGE_DOWNLOAD`` is asked about first."""
         from inspector.remote.download_cache import LARGE_DOWNLOAD, cache_folder
 
+        from .download_cache_dialog import ask_before
+
         doc = self._doc
         if Action.DOWNLOAD not in doc.actions:
             return
@@ -609,20 +610,15 @@ class CheckpointTab(QWidget):
         if size <= LARGE_DOWNLOAD:
             doc.download()
             return
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
+        ask_before(
+            self,
             self.tr("Download and load"),
             self.tr("{name} is {size}. Download the whole file into the cache folder {folder}?").format(
                 name=self.display_name, size=format_bytes(size), folder=escape_text(str(cache_folder()))
             ),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            self,
+            "largeDownloadQuestion",
+            doc.download,
         )
-        box.setObjectName("largeDownloadQuestion")
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.accepted.connect(doc.download)
-        box.open()
 
     def close_tab(self) -> None:
         """Drop every pending result and question and cancel the engine job; the window deletes

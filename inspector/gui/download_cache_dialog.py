@@ -3,12 +3,25 @@ files, how many there are and their size, with Open Folder and Clear (asked firs
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
 
 from inspector.core.formatting import escape_text, format_bytes
 from inspector.remote.download_cache import cache_contents, cache_folder, clear_cache
+
+
+def ask_before(parent: QWidget, title: str, text: str, name: str, then: Callable[[], object]) -> None:
+    """A Yes / Cancel question about the cache folder (Cancel the default); ``then`` runs on Yes."""
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, buttons, parent)
+    box.setObjectName(name)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.accepted.connect(then)
+    box.open()
 
 
 class DownloadCacheDialog(QDialog):
@@ -75,20 +88,15 @@ class DownloadCacheDialog(QDialog):
     def ask_clear(self) -> None:
         """Ask, then remove every downloaded copy."""
         contents = cache_contents()
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
+        ask_before(
+            self,
             self.tr("Clear downloaded checkpoints"),
             self.tr("Remove every downloaded copy ({size}) from {folder}?").format(
                 size=format_bytes(contents.size), folder=escape_text(str(contents.folder))
             ),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            self,
+            "clearCacheQuestion",
+            self.clear,
         )
-        box.setObjectName("clearCacheQuestion")
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.accepted.connect(self.clear)
-        box.open()
 
     def clear(self) -> None:
         clear_cache()
