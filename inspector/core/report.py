@@ -123,8 +123,8 @@ def params_text(index: CheckpointIndex) -> str:
 
 def summary_line(index: CheckpointIndex) -> str:
     """Format, tensors, params, size, dtype mix and saved devices, on one line."""
-    dtypes = ", ".join(f"{d} ×{n}" for d, n in index.dtype_mix().items()) or "no tensors"
-    devices = ", ".join(f"{escape_text(d)} ×{n}" for d, n in index.saved_devices().items()) or "—"
+    dtypes = ", ".join(f"{d} ×{n:,}" for d, n in index.dtype_mix().items()) or "no tensors"
+    devices = ", ".join(f"{escape_text(d)} ×{n:,}" for d, n in index.saved_devices().items()) or "—"
     return (
         f"{index.format} · {count_of(index.tensor_count, 'tensor')} · {params_text(index)} · "
         f"{format_bytes(index.total_bytes)} · dtypes: {dtypes} · saved on: {devices}"

@@ -235,7 +235,7 @@ def summary_text(index: CheckpointIndex) -> str:
     parts.append(format_bytes(index.total_bytes))
     dtypes = index.dtype_mix()
     if dtypes:
-        shown = [f"{name} ×{count}" for name, count in list(dtypes.items())[:4]]
+        shown = [f"{name} ×{count:,}" for name, count in list(dtypes.items())[:4]]
         if len(dtypes) > 4:
             shown.append(QCoreApplication.translate("CheckpointTab", "+{n} more").format(n=len(dtypes) - 4))
         parts.append(", ".join(shown))
