@@ -269,6 +269,8 @@ class CheckpointIndex:
     counted_dtypes: dict[str, int] | None = field(default=None, repr=False, compare=False)
     #: Whether the root holds tensors only (dotted keys grouped), noted by the walk that lists the rows.
     only_tensors: bool | None = field(default=None, repr=False, compare=False)
+    #: The tensor rows by key (the last row of a key that several share), made once when first asked.
+    keyed_rows: dict[str, Node] | None = field(default=None, repr=False, compare=False)
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:
@@ -284,6 +286,12 @@ class CheckpointIndex:
         if self.listed_rows is None:
             self.listed_rows, self.only_tensors = list_tensors(self.root)
         return self.listed_rows
+
+    def tensors_by_key(self) -> dict[str, Node]:
+        """Every tensor row by its key, in display order; the last row of a key that several share."""
+        if self.keyed_rows is None:
+            self.keyed_rows = {node.key: node for node in self.tensor_rows()}
+        return self.keyed_rows
 
     def holds_only_tensors(self) -> bool:
         """A state_dict: every entry below the root is a tensor (dotted keys may be grouped)."""

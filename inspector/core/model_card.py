@@ -216,21 +216,40 @@ def _note_anchors(anchors: dict[str, str], key: str) -> None:
             anchors[name] = key
 
 
-def _survey(rows: Sequence[Node], dtypes: dict[str, int] | None) -> _Survey:
-    """One pass over the rows: rows by key, anchors, LoRA keys, and the dtypes unless the read
-    counted them already (``dtypes``: the whole file's, when the rows are all of the file's).
-    Each is a comprehension over the keys (no Python statement runs per row)."""
+def _first_anchored(joined: str, name: str) -> str | None:
+    """The first line of ``joined`` (keys, each followed by a newline) anchored to ``name``."""
+    needle = name + "\n"
+    at = joined.find(needle)
+    while at >= 0:
+        if at == 0 or joined[at - 1] in ".\n":
+            return joined[joined.rfind("\n", 0, at) + 1 : at + len(name)]
+        at = joined.find(needle, at + 1)
+    return None
+
+
+def _survey(rows: Sequence[Node], by_key: dict[str, Node] | None, dtypes: dict[str, int] | None) -> _Survey:
+    """One pass over the rows: rows by key (``by_key``: the index's, when the rows are all of the
+    file's), anchors, LoRA keys, and the dtypes unless the read counted them already. No Python
+    statement runs per row: the keys are searched joined into one text."""
     out = _Survey()
-    keys = [node.key for node in rows]
-    out.by_key = dict(zip(keys, rows, strict=True))  # the last row of a key that several share
+    # no key names two rows: the map's keys are the rows' keys, listed without a pass over the rows
+    keys = list(by_key) if by_key is not None and len(by_key) == len(rows) else [node.key for node in rows]
+    out.by_key = by_key if by_key is not None else dict(zip(keys, rows, strict=True))
     if dtypes is not None:
         out.dtypes = dtypes
     else:
         out.dtypes = dict(Counter(node.tensor.dtype for node in rows if node.tensor is not None))
-    endings = tuple(ANCHORS)
-    for key in [k for k in keys if BLOCK_0 in k and k.endswith(endings)]:
-        _note_anchors(out.anchors, key)
-    out.lora = [k for k in keys if _LORA in k]
+    joined = "\n".join(keys) + "\n"
+    if joined.count("\n") == len(keys):  # no key holds a newline: each line of the text is a key
+        for name in ANCHORS:
+            key = _first_anchored(joined, name)
+            if key is not None:
+                out.anchors[name] = key
+    else:
+        endings = tuple(ANCHORS)
+        for key in [k for k in keys if BLOCK_0 in k and k.endswith(endings)]:
+            _note_anchors(out.anchors, key)
+    out.lora = [k for k in keys if _LORA in k] if _LORA in joined else []
     return out
 
 
@@ -410,7 +429,10 @@ def build_model_card(
     holder, part, base, params = _model_part(index, optimizers)
     card = ModelCard(model_key=part.key if part is not None else None, params=params, config=config)
     rows = _part_rows(index, holder)
-    survey = _survey(rows, dict(index.dtype_counts()) if holder is index.root else None)
+    if holder is index.root:  # the rows are all of the file's: the index's own map and counts serve
+        survey = _survey(rows, index.tensors_by_key(), dict(index.dtype_counts()))
+    else:
+        survey = _survey(rows, None, None)
     card.stored_dtypes = survey.dtypes
     by_key = survey.by_key
 

@@ -156,7 +156,7 @@ def model_part(index: CheckpointIndex, optimizers: list[Node] | None = None) -> 
     if named is not None:
         return named
     if optimizers:
-        by_key = {n.key: n for n in index.root.tensors()}
+        by_key = index.tensors_by_key()
         mapped = [
             by_key[p.param_key]
             for opt in optimizers

@@ -299,8 +299,8 @@ def diff_checkpoints(
         match = match_keys(specs_a, specs_b)
         report = DiffReport(ca.path, cb.path, match)
         groups = rename_candidates(match, specs_a, specs_b)
-        nodes_a = {n.key: n for n in ca.index.root.tensors()}
-        nodes_b = {n.key: n for n in cb.index.root.tensors()}
+        nodes_a = ca.index.tensors_by_key()
+        nodes_b = cb.index.tensors_by_key()
         total = sum(_nbytes(ca, nodes_a[k]) for k, _ in match.common)
         total += sum(_nbytes(ca, nodes_a[k]) for g in groups for k in g[0])
         total += sum(_nbytes(cb, nodes_b[k]) for g in groups for k in g[1])

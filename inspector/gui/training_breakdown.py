@@ -160,7 +160,7 @@ class TrainingBreakdown(QDialog):
         return "\n".join(lines)
 
     def _fill_table(self) -> None:
-        by_key = {n.key: n for n in self._index.root.tensors()}
+        by_key = self._index.tensors_by_key()
         rows = [(m, p) for m in self.maps for p in m.params]
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(rows))
