@@ -346,3 +346,13 @@ def test_card_of_100000_tensors_costs_about_one_walk_of_the_tree(tmp_path: Path)
     assert card.family == "llama" and _value(card, "layers") == layers
     assert card.params_by_part["blocks"] == layers * (4 + 2 + 2 + 4 + 3 * 4 + 2 * 2)  # q k v o, mlp, norms
     assert spent < 2 * walk, f"card {spent * 1000:.0f} ms, listing the tensors {walk * 1000:.0f} ms"
+
+
+def test_a_key_holding_a_newline_never_passes_for_the_keys_on_either_side_of_it(tmp_path: Path) -> None:
+    """The card searches the keys joined by newlines: keys that hold one are read as the whole keys
+    they are (here a prefix ``x⏎model.``), never as a key made of the text after the newline."""
+    shapes = {f"x\n{k}": s for k, s in fx.llama(layers=2).items()}
+    card = _card(fx.write_safetensors(tmp_path / "newlines.safetensors", shapes))
+    assert card.family == "llama" and _value(card, "layers") == 2
+    cited = [e for e in card.evidence if "[" in e]
+    assert cited and all(e.split(" [")[0] in shapes for e in cited), card.evidence
