@@ -26,13 +26,6 @@ from tests.remote.test_http import _build, _cli, _serve
 TOKEN = "s3cr3t-t0ken"
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_VARIABLE, str(folder))
-    return folder
-
-
 def _files(folder: Path) -> list[str]:
     return sorted(os.listdir(folder)) if folder.exists() else []
 

@@ -19,20 +19,12 @@ from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.main_window import MainWindow
 from inspector.gui.tasks import TaskRunner
 from inspector.gui.tree_model import Column, ItemRole
-from inspector.remote.download_cache import CACHE_VARIABLE
 from tests.gui.conftest import FakeEngineClient
 from tests.remote.servers import RangeServer
 from tests.remote.test_http import _build
 
 WAIT_MS = 30_000
 TOKEN = "s3cr3t-t0ken"
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_VARIABLE, str(folder))
-    return folder
 
 
 @pytest.fixture
