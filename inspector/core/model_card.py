@@ -216,6 +216,10 @@ def _note_anchors(anchors: dict[str, str], key: str) -> None:
             anchors[name] = key
 
 
+#: Lines holding ``.0.`` the anchor search reads one by one before it searches per anchor instead.
+_BLOCK_0_LINES = 512
+
+
 def _first_anchored(joined: str, name: str) -> str | None:
     """The first line of ``joined`` (keys, each followed by a newline) anchored to ``name``."""
     needle = name + "\n"
@@ -227,13 +231,32 @@ def _first_anchored(joined: str, name: str) -> str | None:
     return None
 
 
+def _find_anchors(joined: str) -> dict[str, str]:
+    """The first line of ``joined`` anchored to each ``ANCHORS`` name. Every anchor names a tensor
+    of block 0, so only lines holding ``.0.`` can end in one: those lines are read in one search
+    of the text where they are few (a model's first blocks), else each anchor is searched for."""
+    found: dict[str, str] = {}
+    lines = 0
+    at = joined.find(BLOCK_0)
+    while at >= 0:
+        lines += 1
+        if lines > _BLOCK_0_LINES:
+            return {n: k for n in ANCHORS if (k := _first_anchored(joined, n)) is not None}
+        start, end = joined.rfind("\n", 0, at) + 1, joined.find("\n", at)
+        _note_anchors(found, joined[start:end])
+        at = joined.find(BLOCK_0, end)
+    return found
+
+
 def _survey(rows: Sequence[Node], by_key: dict[str, Node] | None, dtypes: dict[str, int] | None) -> _Survey:
     """One pass over the rows: rows by key (``by_key``: the index's, when the rows are all of the
     file's), anchors, LoRA keys, and the dtypes unless the read counted them already. No Python
     statement runs per row: the keys are searched joined into one text."""
     out = _Survey()
-    # no key names two rows: the map's keys are the rows' keys, listed without a pass over the rows
-    keys = list(by_key) if by_key is not None and len(by_key) == len(rows) else [node.key for node in rows]
+    # no key names two rows: the map's keys are the rows' keys, joined without a pass over the rows
+    keys: Collection[str] = (
+        by_key if by_key is not None and len(by_key) == len(rows) else [node.key for node in rows]
+    )
     out.by_key = by_key if by_key is not None else dict(zip(keys, rows, strict=True))
     if dtypes is not None:
         out.dtypes = dtypes
@@ -241,10 +264,7 @@ def _survey(rows: Sequence[Node], by_key: dict[str, Node] | None, dtypes: dict[s
         out.dtypes = dict(Counter(node.tensor.dtype for node in rows if node.tensor is not None))
     joined = "\n".join(keys) + "\n"
     if joined.count("\n") == len(keys):  # no key holds a newline: each line of the text is a key
-        for name in ANCHORS:
-            key = _first_anchored(joined, name)
-            if key is not None:
-                out.anchors[name] = key
+        out.anchors = _find_anchors(joined)
     else:
         endings = tuple(ANCHORS)
         for key in [k for k in keys if BLOCK_0 in k and k.endswith(endings)]:

@@ -67,6 +67,7 @@ def _child(node: Node, name: str) -> Node | None:
 def find_optimizers(index: CheckpointIndex, max_depth: int = 3) -> list[Node]:
     """Containers holding both ``state`` and ``param_groups`` (optimizer state dicts), in tree order."""
     found: list[Node] = []
+    group = NodeKind.GROUP
     stack: list[tuple[Node, int]] = [(index.root, 0)]
     while stack:
         node, depth = stack.pop()
@@ -77,8 +78,11 @@ def find_optimizers(index: CheckpointIndex, max_depth: int = 3) -> list[Node]:
         ):
             found.append(node)
             continue
-        if depth < max_depth:
+        if depth + 1 < max_depth:
             stack.extend((c, depth + 1) for c in reversed(node.children) if c.children)
+        elif depth < max_depth:  # the children are only looked at, not entered: a group is no optimizer
+            last = [(c, max_depth) for c in reversed(node.children) if c.kind is not group and c.children]
+            stack.extend(last)
     return found
 
 

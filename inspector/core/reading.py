@@ -10,7 +10,6 @@ a read step that ends in ``ReadState.index``.
 from __future__ import annotations
 
 import abc
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, Protocol
@@ -282,11 +281,13 @@ def finish_index(
     ``totals``: the reader's own, when each tensor is its own storage, filled exactly (safetensors)."""
     rows, only_tensors = list_tensors(root)
     dtypes: dict[str, int] = {}
+    by_key: dict[str, Node] = {}  # the one pass that counts dtypes also maps the rows by key
     if totals is None:
         beyond: list[str] = []
         for node in rows:
             t = node.tensor
             assert t is not None
+            by_key[node.key] = node
             dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
             extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
             if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
@@ -294,11 +295,15 @@ def finish_index(
         warnings.extend(limited(beyond, "tensors reach beyond the end of their storage"))
         totals = tensor_totals(rows)
     else:
-        dtypes = dict(Counter(node.tensor.dtype for node in rows if node.tensor is not None))
+        for node in rows:
+            t = node.tensor
+            assert t is not None
+            by_key[node.key] = node
+            dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
     return CheckpointIndex(
         path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
         total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count, listed_rows=rows,
-        counted_dtypes=dtypes, only_tensors=only_tensors,
+        counted_dtypes=dtypes, only_tensors=only_tensors, keyed_rows=by_key,
     )  # fmt: skip
 
 

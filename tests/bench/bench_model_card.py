@@ -7,8 +7,9 @@ safetensors file of 11,111 decoder layers, a Mixtral-style one of 32 layers × 1
 LLaMA state_dict saved by ``torch.save`` (a pickle: the card also searches it for optimizers). Each
 is read once; then, interleaved, ``--repeat`` times each: one bare walk of the tree
 (``tuple(index.root.tensors())``), the card as ``info`` and the window build it (the index as the
-read leaves it: its tensor rows listed once), and the card of an index whose rows are not listed
-yet (the card then lists them: a walk plus the card). Medians in milliseconds, and the card's
+read leaves it: its tensor rows listed, counted by dtype and mapped by key in the read's one pass
+over them), and the card of an index whose rows are not listed yet (the card then lists and maps
+them: a walk plus the card). Medians in milliseconds, and the card's
 ratio to the walk; run with bytecode caching on.
 """
 
@@ -72,23 +73,22 @@ def files(folder: Path) -> dict[str, Path]:
     return made
 
 
-def as_read(index: CheckpointIndex) -> CheckpointIndex:
-    """The index as the read leaves it: its rows listed, their map by key not made yet (the card
-    makes it, so every run pays for it)."""
-    index.keyed_rows = None
+def unlisted(index: CheckpointIndex) -> CheckpointIndex:
+    """The index as if its reader had not listed, counted and mapped its tensor rows."""
+    index.listed_rows = index.only_tensors = index.keyed_rows = index.counted_dtypes = None
     return index
 
 
-def unlisted(index: CheckpointIndex) -> CheckpointIndex:
-    """The index as if its reader had not listed its tensor rows."""
-    index.listed_rows = index.only_tensors = None
-    return as_read(index)
-
-
 def measure(index: CheckpointIndex, repeat: int) -> dict[str, float]:
+    read = (index.listed_rows, index.only_tensors, index.keyed_rows, index.counted_dtypes)
+
+    def as_read() -> CheckpointIndex:
+        index.listed_rows, index.only_tensors, index.keyed_rows, index.counted_dtypes = read
+        return index
+
     works: dict[str, Callable[[], object]] = {
         "walk": lambda: tuple(index.root.tensors()),
-        "card": lambda: build_model_card(as_read(index)),
+        "card": lambda: build_model_card(as_read()),
         "card, rows unlisted": lambda: build_model_card(unlisted(index)),
     }
     times: dict[str, list[float]] = {name: [] for name in works}

@@ -270,6 +270,32 @@ def test_shard_sets_and_dcp_folders_get_the_same_card(layout: str, tmp_path: Pat
     assert card.params == sum(t.numel() for t in state.values())
 
 
+@pytest.mark.parametrize("layout", ["pth", "safetensors", "hf-sharded", "dcp"])
+def test_the_read_hands_the_card_its_rows_mapped_by_key(layout: str, tmp_path: Path) -> None:
+    """The read's one pass over the tensor rows maps them by key and counts their dtypes, so the
+    card looks its names up without a pass of its own over 10^5 rows."""
+    state = {k: torch.zeros(s) for k, s in fx.llama(layers=3).items()}
+    state["model.norm.weight"] = state["model.norm.weight"].half()
+    if layout == "pth":
+        torch.save(state, path := tmp_path / "m.pth")
+    elif layout == "safetensors":
+        path = fx.write_safetensors(tmp_path / "m.safetensors", {k: tuple(v.shape) for k, v in state.items()})
+    else:
+        path = Path(
+            write_hf_set(tmp_path / "set", state)
+            if layout == "hf-sharded"
+            else write_dcp(tmp_path / "d", state)
+        )
+    index = peek(path)
+    assert index.keyed_rows is not None and index.counted_dtypes is not None
+    rows = list(index.root.tensors())
+    assert list(index.keyed_rows.items()) == [(n.key, n) for n in rows]
+    assert sum(index.counted_dtypes.values()) == len(rows) == len(state)
+    if layout != "safetensors":  # the fixture writer stores one dtype
+        assert index.counted_dtypes["float16"] == 1
+    assert build_model_card(index).family == "llama"
+
+
 @pytest.mark.parametrize(
     ("family", "key", "shape"),
     [
