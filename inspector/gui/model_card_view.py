@@ -83,6 +83,21 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("ModelCardView", text)
 
 
+class _WholeRowsTree(QTreeWidget):
+    """A list that shows only whole rows: when its rows do not all fit (a long card, or one squeezed
+    by the window), the strip at the bottom that would show a row cut in half stays blank."""
+
+    def updateGeometries(self) -> None:
+        super().updateGeometries()  # sets the top margin to the header's height
+        margins = self.viewportMargins()
+        row = self.sizeHintForRow(0)
+        height = self.viewport().height() + margins.bottom()
+        overflow = row > 0 and self.topLevelItemCount() and self.verticalScrollBar().maximum() > 0
+        cut = height % row if overflow and height > row else 0
+        if cut != margins.bottom():
+            self.setViewportMargins(margins.left(), margins.top(), margins.right(), cut)
+
+
 def _name(key: str) -> str:
     return _tr(_NAMES[key]) if key in _NAMES else escape_text(key.replace("_", " "))
 
@@ -115,7 +130,7 @@ class ModelCardView(QFrame):
         self.strip_button.setObjectName("stripPrefixButton")
         self.strip_button.clicked.connect(self.export_without_prefix)
         self.strip_button.hide()
-        self.body = QTreeWidget()
+        self.body = _WholeRowsTree()
         self.body.setObjectName("modelCardBody")
         self.body.setColumnCount(2)
         self.body.setRootIsDecorated(True)

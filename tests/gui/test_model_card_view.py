@@ -164,3 +164,24 @@ def test_a_folded_card_still_says_the_file_is_a_training_checkpoint(
     card = tab.model_card
     assert not card.expanded  # no family: folded to its line
     assert "training checkpoint: optimizer, epoch" in card.header.text()
+
+
+@pytest.mark.parametrize("height", [360, 420, 470])
+def test_a_card_squeezed_by_a_small_window_shows_only_whole_rows(
+    qtbot: Any, make_window: MakeWindow, tmp_path: Path, height: int
+) -> None:
+    """A long card in a small window scrolls; the strip where its last row would be cut in half
+    stays blank, so every row shown is whole, with or without a horizontal scroll bar."""
+    (tmp_path / "config.json").write_text('{"num_attention_heads": 5, "hidden_size": 99}')
+    window = make_window()
+    window.resize(520, height)
+    window.show()
+    tab = _open(qtbot, make_window, fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()), window)
+    body = tab.model_card.body
+    body.expandAll()  # the evidence below each claim: more rows than the card has room for
+    row = body.sizeHintForRow(0)
+    qtbot.waitUntil(lambda: body.verticalScrollBar().maximum() > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: body.viewport().height() % row == 0, timeout=WAIT_MS)
+    assert body.viewport().height() >= row
+    body.verticalScrollBar().setValue(body.verticalScrollBar().maximum())  # scrolled to the end
+    qtbot.waitUntil(lambda: body.viewport().height() % row == 0, timeout=WAIT_MS)
