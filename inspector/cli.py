@@ -16,11 +16,8 @@ from inspector.core.formatting import escape_text, format_bytes
 from inspector.core.host_memory import DeviceMemory
 from inspector.core.load_options import LoadOptions, parse_map_location
 from inspector.core.model import CheckpointIndex, PathPart
-from inspector.core.model_card import read_model_card
-from inspector.core.report import index_to_json, render_lines
 from inspector.core.safety import TRUST_HELP, TRUST_HINT
 from inspector.remote.locations import is_url, shown_form
-from inspector.remote.static_read import LOAD_NEEDS_DOWNLOAD, peek_location, remote_json
 from inspector.terminal import fail, guard_streams, print_json, print_lines, print_text
 
 SUBCOMMANDS = ("info", "scan", "export", "stats", "diff")
@@ -115,6 +112,11 @@ def _not_a_command(word: str) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
+    # what only ``info`` uses, imported here so that ``stats`` and ``export`` start without it
+    from inspector.core.model_card import read_model_card
+    from inspector.core.report import index_to_json, render_lines
+    from inspector.remote.static_read import LOAD_NEEDS_DOWNLOAD, peek_location, remote_json
+
     for option, given in (("--map-location", args.map_location), ("--no-mmap", args.no_mmap),
                           ("--download", args.download)):  # fmt: skip
         if given and not args.load:

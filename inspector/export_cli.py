@@ -25,7 +25,6 @@ from inspector.core.export_plan import (
 from inspector.core.formatting import format_bytes
 from inspector.core.load_options import is_device_name
 from inspector.core.safety import TRUST_HELP, TRUST_HINT
-from inspector.remote.static_read import peek_location
 from inspector.terminal import fail, print_lines, print_text
 
 
@@ -215,6 +214,8 @@ def run_export(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         return fail(exc.message)
     if args.dry_run:
+        from inspector.remote.static_read import peek_location  # the reader of paths and URLs
+
         mapping = map_keys(peek_location(plan.source)[0], plan)
         print_lines(render_preview(mapping))
         print_lines(f"value {line}" for line in values_summary(mapping))

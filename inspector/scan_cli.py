@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 from inspector import __version__
 from inspector.core.formatting import count_of, escape_text
@@ -14,9 +15,10 @@ from inspector.core.peek import peek
 from inspector.core.safety import TORCHSCRIPT_CODE
 from inspector.core.scan_set import FAIL_ON, FileScan, SetScan, scan_paths
 from inspector.remote.locations import is_url, shown_form
-from inspector.remote.range_buffer import Transfer
-from inspector.remote.static_read import peek_url, remote_json
 from inspector.terminal import fail, print_json, print_text
+
+if TYPE_CHECKING:
+    from inspector.remote.range_buffer import Transfer
 
 
 def add_scan_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -101,6 +103,8 @@ def run_scan(args: argparse.Namespace) -> int:
         """A named path, or a URL read where it lives (remote files are judged like local ones)."""
         if not is_url(path):
             return peek(path)
+        from inspector.remote.static_read import peek_url  # the remote reader, only for a URL
+
         index, transfers[path] = peek_url(path)
         return index
 
@@ -136,6 +140,8 @@ def _one_file(scan: FileScan, fmt: str, fail_on: str, transfer: Transfer | None 
     if fmt == "json":
         report = scan.to_json()
         if transfer is not None:
+            from inspector.remote.static_read import remote_json
+
             report["remote"] = remote_json(transfer)
         print_json(report)
     else:

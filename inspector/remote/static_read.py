@@ -6,17 +6,18 @@ core's ``peek``.
 
 from __future__ import annotations
 
-from inspector.core.errors import CheckpointError
+from typing import TYPE_CHECKING
+
 from inspector.core.model import CheckpointIndex
 from inspector.core.peek import peek, peek_source
 from inspector.core.reading import MAX_ARCHIVE_PICKLE_BYTES
 
-from .dcp_folders import is_dcp_folder, peek_dcp_folder
 from .locations import is_url, parse_location
-from .opening import changed, open_buffer
-from .range_buffer import RangeBuffer, Transfer
-from .set_pieces import locate
-from .shard_sets import is_index, peek_shard_set
+
+if TYPE_CHECKING:  # the remote readers are imported when a URL is read: a local path needs none
+    from inspector.core.errors import CheckpointError
+
+    from .range_buffer import RangeBuffer, Transfer
 
 #: ``torch.load`` needs a local file, and is never handed a URL.
 LOAD_NEEDS_FILE = (
@@ -38,11 +39,19 @@ TREE_BUDGET = MAX_ARCHIVE_PICKLE_BYTES + (64 << 20)
 
 def open_remote(url: str, budget: int = TREE_BUDGET) -> RangeBuffer:
     """The file at ``url`` as a buffer the readers read; a sentence when it cannot be opened."""
+    from .opening import open_buffer
+    from .set_pieces import locate
+
     return open_buffer(locate(url)[0], budget)
 
 
 def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
     """The static read of the file at ``url`` and what it cost (requests, bytes)."""
+    from .dcp_folders import is_dcp_folder, peek_dcp_folder
+    from .opening import open_buffer
+    from .set_pieces import locate
+    from .shard_sets import is_index, peek_shard_set
+
     location, probes = locate(url)
     if is_index(location):
         index, transfer = peek_shard_set(location, TREE_BUDGET)
@@ -60,6 +69,8 @@ def peek_url(url: str) -> tuple[CheckpointIndex, Transfer]:
 
 def changed_since(url: str) -> CheckpointError:
     """The sentence for a remote file whose tree is not the one read before."""
+    from .opening import changed
+
     return changed(parse_location(url).shown, "its tree is not the one read first")
 
 
