@@ -15,6 +15,7 @@ from inspector.core.peek import peek
 from inspector.core.safety import TORCHSCRIPT_CODE
 from inspector.core.scan_set import FAIL_ON, FileScan, SetScan, scan_paths
 from inspector.remote.locations import is_url, shown_form
+from inspector.remote.static_read import peek_location
 from inspector.terminal import fail, print_json, print_text
 
 if TYPE_CHECKING:
@@ -101,11 +102,9 @@ def run_scan(args: argparse.Namespace) -> int:
 
     def read(path: str) -> CheckpointIndex:
         """A named path, or a URL read where it lives (remote files are judged like local ones)."""
-        if not is_url(path):
-            return peek(path)
-        from inspector.remote.static_read import peek_url  # the remote reader, only for a URL
-
-        index, transfers[path] = peek_url(path)
+        index, transfer = peek_location(path)
+        if transfer is not None:
+            transfers[path] = transfer
         return index
 
     scans = scan_paths(paths, args.include, args.exclude, read)

@@ -235,6 +235,19 @@ def list_tensors(root: Node) -> tuple[tuple[Node, ...], bool]:
     return tuple(rows), only
 
 
+def key_and_dtype_rows(rows: Iterable[Node]) -> tuple[dict[str, Node], dict[str, int]]:
+    """Tensor rows by key (the last row of a key that several share) and their count per dtype in
+    the order first seen, in one pass: the read makes both when it lists the rows."""
+    by_key: dict[str, Node] = {}
+    dtypes: dict[str, int] = {}
+    for node in rows:
+        t = node.tensor
+        assert t is not None
+        by_key[node.key] = node
+        dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
+    return by_key, dtypes
+
+
 @dataclass
 class CheckpointIndex:
     """What one static read of a checkpoint yields: the tree, the globals, and the file's facts."""
@@ -290,7 +303,7 @@ class CheckpointIndex:
     def tensors_by_key(self) -> dict[str, Node]:
         """Every tensor row by its key, in display order; the last row of a key that several share."""
         if self.keyed_rows is None:
-            self.keyed_rows = {node.key: node for node in self.tensor_rows()}
+            self.keyed_rows, self.counted_dtypes = key_and_dtype_rows(self.tensor_rows())
         return self.keyed_rows
 
     def holds_only_tensors(self) -> bool:
@@ -305,11 +318,7 @@ class CheckpointIndex:
     def dtype_counts(self) -> dict[str, int]:
         """Tensor count per dtype, in the order first seen; counted once per index."""
         if self.counted_dtypes is None:
-            counts: dict[str, int] = {}
-            for node in self.tensor_rows():
-                assert node.tensor is not None
-                counts[node.tensor.dtype] = counts.get(node.tensor.dtype, 0) + 1
-            self.counted_dtypes = counts
+            self.keyed_rows, self.counted_dtypes = key_and_dtype_rows(self.tensor_rows())
         return self.counted_dtypes
 
     def dtype_mix(self) -> dict[str, int]:

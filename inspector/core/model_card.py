@@ -8,7 +8,6 @@ shapes leave open) is said. Nothing is loaded and nothing runs. Standard library
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,7 +17,7 @@ from .dtypes import DTYPES
 from .formatting import count_of, format_bytes, format_params, format_shape
 from .hf_config import ModelConfig, read_config
 from .host_memory import DeviceMemory, available_memory
-from .model import CheckpointIndex, Node, NodeKind, TensorInfo, tensor_totals
+from .model import CheckpointIndex, Node, NodeKind, TensorInfo, key_and_dtype_rows, tensor_totals
 from .optimizer_map import count_model, find_optimizers
 from .training_parts import TrainingPart, training_parts
 
@@ -253,15 +252,11 @@ def _survey(rows: Sequence[Node], by_key: dict[str, Node] | None, dtypes: dict[s
     file's), anchors, LoRA keys, and the dtypes unless the read counted them already. No Python
     statement runs per row: the keys are searched joined into one text."""
     out = _Survey()
+    if by_key is None or dtypes is None:
+        by_key, dtypes = key_and_dtype_rows(rows)
+    out.by_key, out.dtypes = by_key, dtypes
     # no key names two rows: the map's keys are the rows' keys, joined without a pass over the rows
-    keys: Collection[str] = (
-        by_key if by_key is not None and len(by_key) == len(rows) else [node.key for node in rows]
-    )
-    out.by_key = by_key if by_key is not None else dict(zip(keys, rows, strict=True))
-    if dtypes is not None:
-        out.dtypes = dtypes
-    else:
-        out.dtypes = dict(Counter(node.tensor.dtype for node in rows if node.tensor is not None))
+    keys: Collection[str] = by_key if len(by_key) == len(rows) else [node.key for node in rows]
     joined = "\n".join(keys) + "\n"
     if joined.count("\n") == len(keys):  # no key holds a newline: each line of the text is a key
         out.anchors = _find_anchors(joined)

@@ -17,7 +17,16 @@ from typing import Any, BinaryIO, ClassVar, Protocol
 from .errors import CheckpointError, DamagedCheckpointError
 from .formats import Format
 from .globals_policy import classify, torch_lookup
-from .model import CheckpointIndex, GlobalClass, GlobalRef, Node, TensorTotals, list_tensors, tensor_totals
+from .model import (
+    CheckpointIndex,
+    GlobalClass,
+    GlobalRef,
+    Node,
+    TensorTotals,
+    key_and_dtype_rows,
+    list_tensors,
+    tensor_totals,
+)
 from .numpy_pickles import array_call_problem, builds_dtype, dtype_state_problem, implied_globals
 from .torch_pickle import TorchPickleReader
 from .tree import TreeBuilder
@@ -280,26 +289,17 @@ def finish_index(
     """The index of a read tree: its totals, and a warning for each tensor past its storage's end.
     ``totals``: the reader's own, when each tensor is its own storage, filled exactly (safetensors)."""
     rows, only_tensors = list_tensors(root)
-    dtypes: dict[str, int] = {}
-    by_key: dict[str, Node] = {}  # the one pass that counts dtypes also maps the rows by key
+    by_key, dtypes = key_and_dtype_rows(rows)
     if totals is None:
         beyond: list[str] = []
         for node in rows:
             t = node.tensor
             assert t is not None
-            by_key[node.key] = node
-            dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
             extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
             if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
                 beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
         warnings.extend(limited(beyond, "tensors reach beyond the end of their storage"))
         totals = tensor_totals(rows)
-    else:
-        for node in rows:
-            t = node.tensor
-            assert t is not None
-            by_key[node.key] = node
-            dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
     return CheckpointIndex(
         path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
         total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count, listed_rows=rows,
