@@ -161,7 +161,7 @@ class ReadState:
             if isinstance(func, Global):  # what torch needs for this call, named or not
                 for module, name in implied_globals(func.qualname, args):
                     self.record(Global(module, name, func.offset), which)
-                self.check_call(func, args, f"{which} byte {func.offset}")
+                self.check_call(func, args, which)
             return hooks.reduce_hook(func, args)
 
         def on_build(obj: Call | Instance, state: Any, pos: int) -> None:
@@ -169,7 +169,7 @@ class ReadState:
 
         def on_new(obj: Instance) -> None:
             if isinstance(obj.cls, Global):
-                self.check_call(obj.cls, obj.args, f"{which} byte {obj.cls.offset}")
+                self.check_call(obj.cls, obj.args, which)
 
         up = SafeUnpickler(
             data, start, name=which, on_global=lambda g: self.record(g, which), on_build=on_build,
@@ -197,12 +197,14 @@ class ReadState:
                 "of it would read memory it does not own, or raw bytes as Python objects"
             )
 
-    def check_call(self, func: Global, args: Any, where: str) -> None:
+    def check_call(self, func: Global, args: Any, which: str) -> None:
         """A numpy array built otherwise than numpy's pickles build it makes the file dangerous: it
-        would be made over raw bytes or uninitialized memory."""
+        would be made over raw bytes or uninitialized memory (said with the call's place in ``which``)."""
         problem = array_call_problem(func.qualname, args)
         if problem is not None:
-            self._numpy_differential(f"{where}: {problem}; the array would read memory it does not own")
+            self._numpy_differential(
+                f"{which} byte {func.offset}: {problem}; the array would read memory it does not own"
+            )
 
     def _numpy_differential(self, sentence: str) -> None:
         said = [d for d in self.differentials if "read memory it does not own" in d]
