@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 
+# NumPy's BLAS as the app's processes run it (``inspector.engine``): one thread, set before the
+# fixtures below import torch and NumPy, so numbers computed here add up as the worker's do.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from tests.checkpoints import BuiltCheckpoint, TorchView, build_all, write_all_broken
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
