@@ -399,3 +399,25 @@ def vit_torchvision(
         }  # fmt: skip
     return shapes | {"encoder.ln.weight": (dim,), "encoder.ln.bias": (dim,),
                      "heads.head.weight": (classes, dim), "heads.head.bias": (classes,)}  # fmt: skip
+
+
+def bloom(layers: int = 2, hidden: int = 32, vocab: int = 50) -> Shapes:
+    """BloomForCausalLM, whose names Falcon's follow: ``query_key_value`` [3 × hidden, hidden] with a
+    bias, and a LayerNorm ``word_embeddings_layernorm`` after the embedding, which Falcon has not."""
+    shapes: Shapes = {
+        "transformer.word_embeddings.weight": (vocab, hidden),
+        "transformer.word_embeddings_layernorm.weight": (hidden,),
+        "transformer.word_embeddings_layernorm.bias": (hidden,),
+    }
+    for i in range(layers):
+        b = f"transformer.h.{i}."
+        shapes |= {
+            b + "input_layernorm.weight": (hidden,), b + "input_layernorm.bias": (hidden,),
+            b + "self_attention.query_key_value.weight": (3 * hidden, hidden),
+            b + "self_attention.query_key_value.bias": (3 * hidden,),
+            b + "self_attention.dense.weight": (hidden, hidden), b + "self_attention.dense.bias": (hidden,),
+            b + "post_attention_layernorm.weight": (hidden,), b + "post_attention_layernorm.bias": (hidden,),
+            b + "mlp.dense_h_to_4h.weight": (4 * hidden, hidden), b + "mlp.dense_h_to_4h.bias": (4 * hidden,),
+            b + "mlp.dense_4h_to_h.weight": (hidden, 4 * hidden), b + "mlp.dense_4h_to_h.bias": (hidden,),
+        }  # fmt: skip
+    return shapes | {"transformer.ln_f.weight": (hidden,), "transformer.ln_f.bias": (hidden,)}

@@ -42,8 +42,8 @@ class Fact:
 class Detection:
     """What one family's rule found: the family, its evidence, sizes and facts, and where its parts are."""
 
-    #: a stable id: "llama", "opt", "phi", "phi3", "falcon", "gpt2", "gpt-neox", "bert", "t5", "resnet",
-    #: "vit", "unet", "vae", "cnn"
+    #: a stable id: "llama", "opt", "phi", "phi3", "falcon", "bloom", "gpt2", "gpt-neox", "bert", "t5",
+    #: "resnet", "vit", "unet", "vae", "cnn"
     family: str
     label: str
     evidence: list[str] = field(default_factory=list)
@@ -531,15 +531,22 @@ _FALCON = anchor_name("h.0.self_attention.query_key_value.weight")
 def falcon(keys: ModelKeys) -> Detection | None:
     """Falcon: ``h.N.self_attention.query_key_value`` fused [(heads + 2 × kv_heads) × head_dim, hidden]
     with its output projection ``dense``, ``mlp.dense_h_to_4h``, ``word_embeddings``; the grouped layout
-    of 40B/180B norms each block's attention and MLP apart (``ln_attn``/``ln_mlp``)."""
+    of 40B/180B norms each block's attention and MLP apart (``ln_attn``/``ln_mlp``). BLOOM, whose
+    names Falcon's follow, also norms its embedding (``word_embeddings_layernorm``)."""
     p = keys.anchor(_FALCON)
     if p is None:
         return None
     block = f"{p}h.0."
     qkv, fc = f"{block}self_attention.query_key_value.weight", f"{block}mlp.dense_h_to_4h.weight"
-    d = Detection("falcon", "decoder-only transformer (Falcon-style)")
+    embed_norm = f"{p}word_embeddings_layernorm.weight"
+    bloom = keys.has(embed_norm)
+    d = (
+        Detection("bloom", "decoder-only transformer (BLOOM-style)")
+        if bloom
+        else Detection("falcon", "decoder-only transformer (Falcon-style)")
+    )
     layers = _blocks(keys, f"{p}h.", "self_attention.query_key_value.weight")
-    d.evidence = [layers.evidence[0], keys.cite(qkv)]
+    d.evidence = [layers.evidence[0], keys.cite(qkv)] + ([keys.cite(embed_norm)] if bloom else [])
     d.dimensions = [layers, _size("hidden", (keys.shape(qkv) or (0, 0))[1], keys.cite(qkv), _HIDDEN)]
     if keys.has(fc):
         d.dimensions.append(

@@ -254,10 +254,17 @@ def test_falcon_config_kv_heads_the_fused_shape_contradicts_are_said(tmp_path: P
     ]
 
 
-def test_gpt2_and_falcon_both_number_blocks_h_n_and_keep_their_families(tmp_path: Path) -> None:
+def test_gpt2_falcon_and_bloom_all_number_blocks_h_n_and_keep_their_families(tmp_path: Path) -> None:
     gpt2 = _card(fx.write_safetensors(tmp_path / "gpt2.safetensors", fx.gpt2()))
     falcon = _card(fx.write_safetensors(tmp_path / "falcon.safetensors", fx.falcon()))
-    assert (gpt2.family, falcon.family) == ("gpt2", "falcon")
+    bloom = _card(fx.write_safetensors(tmp_path / "bloom.safetensors", fx.bloom(layers=2, hidden=32)))
+    assert (gpt2.family, falcon.family, bloom.family) == ("gpt2", "falcon", "bloom")
+    assert bloom.label == "decoder-only transformer (BLOOM-style)"
+    assert "transformer.word_embeddings_layernorm.weight [32]" in bloom.evidence
+    assert (_value(bloom, "layers"), _value(bloom, "hidden"), _value(bloom, "intermediate")) == (2, 32, 128)
+    kv = bloom.dimension("kv_heads")
+    assert kv is not None and kv.note.startswith("as many KV heads as query heads")
+    assert _fact(bloom, "tied_embeddings").startswith("no output head stored")
 
 
 def test_phi2_is_phi_and_opt_stays_opt(tmp_path: Path) -> None:
@@ -478,12 +485,18 @@ def test_the_read_hands_the_card_its_rows_mapped_by_key(layout: str, tmp_path: P
         ("resnet", "conv1.weight", (4,)),
         ("vit", "patch_embed.proj.weight", (32, 3)),
         ("gpt2", "transformer.h.0.attn.c_attn.weight", (5,)),
+        ("falcon", "transformer.h.0.self_attention.query_key_value.weight", (48,)),
+        ("falcon", "transformer.h.0.self_attention.dense.weight", (32,)),
+        ("phi3", "model.layers.0.self_attn.o_proj.weight", (32,)),
+        ("phi3", "model.layers.0.mlp.gate_up_proj.weight", ()),
+        ("vit_hf", "vit.embeddings.position_embeddings", (17,)),
+        ("vit_torchvision", "encoder.layers.encoder_layer_0.self_attention.out_proj.weight", (32,)),
     ],
 )
 def test_a_family_tensor_of_another_rank_gives_a_card_not_a_traceback(
     family: str, key: str, shape: tuple[int, ...], tmp_path: Path
 ) -> None:
-    shapes = {"llama": fx.llama, "t5": fx.t5, "resnet": fx.resnet18, "vit": fx.vit, "gpt2": fx.gpt2}[family]()
+    shapes: fx.Shapes = getattr(fx, "resnet18" if family == "resnet" else family)()
     card = _card(fx.write_safetensors(tmp_path / "odd.safetensors", shapes | {key: shape}))
     assert card_lines(card)[0].startswith("model card: ")
 
