@@ -863,6 +863,8 @@ def vit(keys: ModelKeys) -> Detection | None:
 
 
 def _vit(keys: ModelKeys, p: str, n: _VitNaming) -> Detection | None:
+    """The vision transformer whose block 0 the naming ``n`` found under ``p``, if its patch
+    projection is a convolution."""
     patch = f"{p}{n.patch}"
     patch_shape = keys.shape(patch)
     if patch_shape is None or len(patch_shape) != 4:
