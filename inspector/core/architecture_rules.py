@@ -464,14 +464,14 @@ def phi(keys: ModelKeys) -> Detection | None:
     ]
     k = f"{block}self_attn.k_proj.weight"
     d.dimensions += _heads(keys, q, k if keys.has(k) else None, f"{block}self_attn.q_layernorm.weight")
-    _decoder_ends(keys, d, f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight")
-    d.block_prefixes = (keys.base + f"{p}layers.",)
     for fact in (
         _norm(keys, f"{block}input_layernorm.weight"),
         _rotary(keys, f"{block}self_attn.rotary_emb.inv_freq"),
     ):
         if fact is not None:
             d.facts.append(fact)
+    _decoder_ends(keys, d, f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight")
+    d.block_prefixes = (keys.base + f"{p}layers.",)
     return d
 
 
