@@ -559,6 +559,25 @@ def test_card_of_100000_tensors_costs_about_one_walk_of_the_tree(tmp_path: Path)
     assert spent < 2 * walk, f"card {spent * 1000:.0f} ms, listing the tensors {walk * 1000:.0f} ms"
 
 
+@pytest.mark.parametrize("junk", ["before", "after"])
+def test_the_first_block_0_is_found_when_more_keys_hold_0_than_the_card_reads_one_by_one(
+    junk: str, tmp_path: Path
+) -> None:
+    """600 keys holding ``.0.`` before the model's keys (the card then searches each anchor from
+    where its reading stopped) or after them (block 0 was read already): the first stack is the one
+    the card reads, never a later copy of it."""
+    extra = {f"aux.0.w{i}": (1,) for i in range(600)}
+    model = fx.llama(layers=2)
+    copy = {f"zzz.{k}": s for k, s in fx.llama(layers=3).items()}
+    shapes = (extra | model | copy) if junk == "before" else (model | extra | copy)
+    card = _card(fx.write_safetensors(tmp_path / "m.safetensors", shapes))
+    assert card.family == "llama" and _value(card, "layers") == 2
+    assert card.evidence[:2] == [
+        "2 blocks: model.layers.0 … model.layers.1",
+        "model.layers.0.self_attn.q_proj.weight [64, 64]",
+    ]
+
+
 def test_a_key_holding_a_newline_never_passes_for_the_keys_on_either_side_of_it(tmp_path: Path) -> None:
     """The card searches the keys joined by newlines: keys that hold one are read as the whole keys
     they are (here a prefix ``x⏎model.``), never as a key made of the text after the newline."""
