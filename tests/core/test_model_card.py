@@ -357,18 +357,17 @@ def test_bert_and_transformers_vit_keep_their_families(tmp_path: Path) -> None:
     assert (bert.family, vit.family) == ("bert", "vit")
 
 
-@pytest.mark.parametrize("layers", [2, 300], ids=["few", "more-block-0-lines-than-the-scan-reads"])
+@pytest.mark.parametrize("extra", [0, 5000], ids=["few", "more-block-0-lines-than-the-scan-reads"])
 def test_a_block_0_named_encoder_layer_0_is_found_however_many_keys_hold_a_block_0_mark(
-    layers: int, tmp_path: Path
+    extra: int, tmp_path: Path
 ) -> None:
     """torchvision numbers its blocks ``encoder_layer_0``: its anchor is found whether the lines
-    holding ``.0.`` (each layer's ``mlp.0``) are few or more than the card reads one by one, and
-    among other keys holding ``_0.``."""
-    shapes = fx.vit_torchvision(layers=layers) | {
-        f"aux_0.w{i}": (1,) for i in range(600 if layers > 2 else 0)
-    }
-    card = _card(_save(tmp_path / "vit.pth", shapes))
-    assert card.family == "vit" and _value(card, "layers") == layers
+    holding ``.0.`` (each layer's ``mlp.0``, other keys) are few or more than the card reads one by
+    one, and among other keys holding ``_0.``."""
+    junk = {f"aux.0.w{i}": (1,) for i in range(extra)} | {f"aux_0.w{i}": (1,) for i in range(extra)}
+    card = _card(fx.write_safetensors(tmp_path / "vit.safetensors", junk | fx.vit_torchvision(layers=3)))
+    assert card.family == "vit" and _value(card, "layers") == 3
+    assert card.evidence[0] == "3 blocks: encoder.layers.encoder_layer_0 … encoder.layers.encoder_layer_2"
 
 
 def test_diffusion_unet_and_vae(tmp_path: Path) -> None:
@@ -563,10 +562,10 @@ def test_card_of_100000_tensors_costs_about_one_walk_of_the_tree(tmp_path: Path)
 def test_the_first_block_0_is_found_when_more_keys_hold_0_than_the_card_reads_one_by_one(
     junk: str, tmp_path: Path
 ) -> None:
-    """600 keys holding ``.0.`` before the model's keys (the card then searches each anchor from
+    """5,000 keys holding ``.0.`` before the model's keys (the card then searches each anchor from
     where its reading stopped) or after them (block 0 was read already): the first stack is the one
     the card reads, never a later copy of it."""
-    extra = {f"aux.0.w{i}": (1,) for i in range(600)}
+    extra = {f"aux.0.w{i}": (1,) for i in range(5000)}
     model = fx.llama(layers=2)
     copy = {f"zzz.{k}": s for k, s in fx.llama(layers=3).items()}
     shapes = (extra | model | copy) if junk == "before" else (model | extra | copy)
