@@ -288,6 +288,19 @@ def test_phi2_is_phi_and_opt_stays_opt(tmp_path: Path) -> None:
     assert opt.family == "opt"
 
 
+def test_phi_qk_layernorm_of_head_dim_determines_the_heads(tmp_path: Path) -> None:
+    """PhiConfig's qk_layernorm adds q_layernorm/k_layernorm of [head_dim] to each block."""
+    norms = {
+        f"model.layers.{i}.self_attn.{n}_layernorm.{w}": (8,)
+        for i in range(2)
+        for n in "qk"
+        for w in ("weight", "bias")
+    }
+    card = _card(fx.write_safetensors(tmp_path / "phi.safetensors", fx.phi(hidden=32) | norms))
+    assert card.family == "phi"
+    assert (_value(card, "head_dim"), _value(card, "heads"), _value(card, "kv_heads")) == (8, 4, 4)
+
+
 def test_phi3_fused_qkv_and_gate_up_give_the_sizes(tmp_path: Path) -> None:
     shapes = fx.phi3(layers=2, hidden=32, heads=4, kv=2, inter=48)
     card = _card(fx.write_safetensors(tmp_path / "phi3.safetensors", shapes))
