@@ -1,6 +1,7 @@
 """Tiny checkpoints with each family's published key names and shape layout (transformers' LLaMA,
-GPT-2, BERT and T5 naming, torchvision's ResNet, timm's ViT, diffusers' UNet and VAE, a PEFT LoRA
-adapter), written from those layouts by hand: transformers, torchvision and peft are not installed."""
+GPT-2, BERT, T5, Falcon, Phi, Phi-3 and ViT naming, torchvision's ResNet and ViT, timm's ViT,
+diffusers' UNet and VAE, a PEFT LoRA adapter), written from those layouts by hand: transformers,
+torchvision and peft are not installed."""
 
 from __future__ import annotations
 
@@ -282,3 +283,141 @@ def opt(layers: int = 2, hidden: int = 32, ffn: int = 128, vocab: int = 50, posi
         }  # fmt: skip
     return shapes | {d + "final_layer_norm.weight": (hidden,), d + "final_layer_norm.bias": (hidden,),
                      "lm_head.weight": (vocab, hidden)}  # fmt: skip
+
+
+def falcon(
+    layers: int = 2, hidden: int = 32, heads: int = 4, kv: int = 1, new: bool = False, vocab: int = 50
+) -> Shapes:
+    """FalconForCausalLM: ``transformer.h.N.self_attention.query_key_value`` fused
+    [(heads + 2 × kv) × head_dim, hidden] (falcon-7b: one KV head; ``new`` the grouped layout of
+    40b/180b, with ``ln_attn``/``ln_mlp``), ``dense``, ``mlp.dense_h_to_4h``/``dense_4h_to_h``."""
+    head_dim = hidden // heads
+    norms = ("ln_attn", "ln_mlp") if new else ("input_layernorm",)
+    shapes: Shapes = {"transformer.word_embeddings.weight": (vocab, hidden)}
+    for i in range(layers):
+        b = f"transformer.h.{i}."
+        shapes |= {
+            b + "self_attention.query_key_value.weight": ((heads + 2 * kv) * head_dim, hidden),
+            b + "self_attention.dense.weight": (hidden, hidden),
+            b + "mlp.dense_h_to_4h.weight": (4 * hidden, hidden),
+            b + "mlp.dense_4h_to_h.weight": (hidden, 4 * hidden),
+        }
+        for n in norms:
+            shapes |= {b + f"{n}.weight": (hidden,), b + f"{n}.bias": (hidden,)}
+    return shapes | {"transformer.ln_f.weight": (hidden,), "transformer.ln_f.bias": (hidden,),
+                     "lm_head.weight": (vocab, hidden)}  # fmt: skip
+
+
+def phi(layers: int = 2, hidden: int = 32, inter: int = 128, vocab: int = 50) -> Shapes:
+    """PhiForCausalLM (Phi-1, 1.5, 2): ``self_attn.{q,k,v}_proj`` and ``dense`` with biases,
+    ``mlp.fc1``/``fc2``, one LayerNorm ``input_layernorm`` a block, ``final_layernorm``, ``lm_head``."""
+    shapes: Shapes = {"model.embed_tokens.weight": (vocab, hidden)}
+    for i in range(layers):
+        b = f"model.layers.{i}."
+        for n in ("q_proj", "k_proj", "v_proj", "dense"):
+            shapes |= {b + f"self_attn.{n}.weight": (hidden, hidden), b + f"self_attn.{n}.bias": (hidden,)}
+        shapes |= {
+            b + "mlp.fc1.weight": (inter, hidden), b + "mlp.fc1.bias": (inter,),
+            b + "mlp.fc2.weight": (hidden, inter), b + "mlp.fc2.bias": (hidden,),
+            b + "input_layernorm.weight": (hidden,), b + "input_layernorm.bias": (hidden,),
+        }  # fmt: skip
+    return shapes | {"model.final_layernorm.weight": (hidden,), "model.final_layernorm.bias": (hidden,),
+                     "lm_head.weight": (vocab, hidden), "lm_head.bias": (vocab,)}  # fmt: skip
+
+
+def phi3(
+    layers: int = 2, hidden: int = 32, heads: int = 4, kv: int = 2, inter: int = 48, vocab: int = 50
+) -> Shapes:
+    """Phi3ForCausalLM: ``self_attn.qkv_proj`` fused [(heads + 2 × kv) × head_dim, hidden], ``o_proj``,
+    ``mlp.gate_up_proj`` fused [2 × inter, hidden], ``down_proj``, RMSNorms (a weight, no bias)."""
+    head_dim = hidden // heads
+    shapes: Shapes = {"model.embed_tokens.weight": (vocab, hidden)}
+    for i in range(layers):
+        b = f"model.layers.{i}."
+        shapes |= {
+            b + "self_attn.o_proj.weight": (hidden, heads * head_dim),
+            b + "self_attn.qkv_proj.weight": ((heads + 2 * kv) * head_dim, hidden),
+            b + "mlp.gate_up_proj.weight": (2 * inter, hidden),
+            b + "mlp.down_proj.weight": (hidden, inter),
+            b + "input_layernorm.weight": (hidden,),
+            b + "post_attention_layernorm.weight": (hidden,),
+        }
+    return shapes | {"model.norm.weight": (hidden,), "lm_head.weight": (vocab, hidden)}
+
+
+def vit_hf(
+    layers: int = 2, dim: int = 32, inter: int = 64, patch: int = 4, tokens: int = 17, classes: int = 5
+) -> Shapes:
+    """transformers' ViTForImageClassification: ``vit.embeddings.patch_embeddings.projection``,
+    ``cls_token``, ``position_embeddings``, ``vit.encoder.layer.N.attention.attention.{query,key,value}``."""
+    e = "vit.embeddings."
+    shapes: Shapes = {
+        e + "cls_token": (1, 1, dim),
+        e + "position_embeddings": (1, tokens, dim),
+        e + "patch_embeddings.projection.weight": (dim, 3, patch, patch),
+        e + "patch_embeddings.projection.bias": (dim,),
+    }
+    for i in range(layers):
+        b = f"vit.encoder.layer.{i}."
+        for n in ("attention.attention.query", "attention.attention.key", "attention.attention.value",
+                  "attention.output.dense"):  # fmt: skip
+            shapes |= {b + f"{n}.weight": (dim, dim), b + f"{n}.bias": (dim,)}
+        shapes |= {
+            b + "intermediate.dense.weight": (inter, dim), b + "intermediate.dense.bias": (inter,),
+            b + "output.dense.weight": (dim, inter), b + "output.dense.bias": (dim,),
+            b + "layernorm_before.weight": (dim,), b + "layernorm_before.bias": (dim,),
+            b + "layernorm_after.weight": (dim,), b + "layernorm_after.bias": (dim,),
+        }  # fmt: skip
+    return shapes | {"vit.layernorm.weight": (dim,), "vit.layernorm.bias": (dim,),
+                     "classifier.weight": (classes, dim), "classifier.bias": (classes,)}  # fmt: skip
+
+
+def vit_torchvision(
+    layers: int = 2, dim: int = 32, mlp: int = 64, patch: int = 4, tokens: int = 17, classes: int = 5,
+    legacy_mlp: bool = False,
+) -> Shapes:  # fmt: skip
+    """torchvision's vit_b_16 layout: ``conv_proj``, ``class_token``, ``encoder.pos_embedding``,
+    ``encoder.layers.encoder_layer_N.self_attention.in_proj_weight`` [3 × dim, dim], ``mlp.0``/``mlp.3``
+    (``mlp.linear_1``/``linear_2`` in files saved before torchvision 0.13), ``heads.head``."""
+    shapes: Shapes = {
+        "class_token": (1, 1, dim),
+        "conv_proj.weight": (dim, 3, patch, patch),
+        "conv_proj.bias": (dim,),
+        "encoder.pos_embedding": (1, tokens, dim),
+    }
+    up, down = ("linear_1", "linear_2") if legacy_mlp else ("0", "3")
+    for i in range(layers):
+        b = f"encoder.layers.encoder_layer_{i}."
+        shapes |= {
+            b + "ln_1.weight": (dim,), b + "ln_1.bias": (dim,),
+            b + "self_attention.in_proj_weight": (3 * dim, dim),
+            b + "self_attention.in_proj_bias": (3 * dim,),
+            b + "self_attention.out_proj.weight": (dim, dim), b + "self_attention.out_proj.bias": (dim,),
+            b + "ln_2.weight": (dim,), b + "ln_2.bias": (dim,),
+            b + f"mlp.{up}.weight": (mlp, dim), b + f"mlp.{up}.bias": (mlp,),
+            b + f"mlp.{down}.weight": (dim, mlp), b + f"mlp.{down}.bias": (dim,),
+        }  # fmt: skip
+    return shapes | {"encoder.ln.weight": (dim,), "encoder.ln.bias": (dim,),
+                     "heads.head.weight": (classes, dim), "heads.head.bias": (classes,)}  # fmt: skip
+
+
+def bloom(layers: int = 2, hidden: int = 32, vocab: int = 50) -> Shapes:
+    """BloomForCausalLM, whose names Falcon's follow: ``query_key_value`` [3 × hidden, hidden] with a
+    bias, and a LayerNorm ``word_embeddings_layernorm`` after the embedding, which Falcon has not."""
+    shapes: Shapes = {
+        "transformer.word_embeddings.weight": (vocab, hidden),
+        "transformer.word_embeddings_layernorm.weight": (hidden,),
+        "transformer.word_embeddings_layernorm.bias": (hidden,),
+    }
+    for i in range(layers):
+        b = f"transformer.h.{i}."
+        shapes |= {
+            b + "input_layernorm.weight": (hidden,), b + "input_layernorm.bias": (hidden,),
+            b + "self_attention.query_key_value.weight": (3 * hidden, hidden),
+            b + "self_attention.query_key_value.bias": (3 * hidden,),
+            b + "self_attention.dense.weight": (hidden, hidden), b + "self_attention.dense.bias": (hidden,),
+            b + "post_attention_layernorm.weight": (hidden,), b + "post_attention_layernorm.bias": (hidden,),
+            b + "mlp.dense_h_to_4h.weight": (4 * hidden, hidden), b + "mlp.dense_h_to_4h.bias": (4 * hidden,),
+            b + "mlp.dense_4h_to_h.weight": (hidden, 4 * hidden), b + "mlp.dense_4h_to_h.bias": (hidden,),
+        }  # fmt: skip
+    return shapes | {"transformer.ln_f.weight": (hidden,), "transformer.ln_f.bias": (hidden,)}

@@ -42,7 +42,8 @@ class Fact:
 class Detection:
     """What one family's rule found: the family, its evidence, sizes and facts, and where its parts are."""
 
-    #: a stable id: "llama", "opt", "gpt2", "gpt-neox", "bert", "t5", "resnet", "vit", "unet", "vae", "cnn"
+    #: a stable id: "llama", "opt", "phi", "phi3", "falcon", "bloom", "gpt2", "gpt-neox", "bert", "t5",
+    #: "resnet", "vit", "unet", "vae", "cnn"
     family: str
     label: str
     evidence: list[str] = field(default_factory=list)
@@ -55,14 +56,16 @@ class Detection:
 
 #: The block-0 key endings the rules anchor on (``layers.0.self_attn.q_proj.weight``), each
 #: registered by ``anchor_name``: the card's one pass over the tensors notes the first key ending
-#: in each, so no rule scans the keys. Each holds ``BLOCK_0``, which the pass tests first.
+#: in each, so no rule scans the keys. Each holds ``BLOCK_0``, which the pass looks for first, or
+#: names its block with its number (``NAMED_BLOCK_0``), which the pass looks for by the whole name.
 ANCHORS: list[str] = []
-BLOCK_0 = ".0."
+BLOCK_0 = ".0."  # the first of a module list: layers.0.
+NAMED_BLOCK_0 = "_0."  # a block named with its number, as torchvision's ViT names them: encoder_layer_0.
 
 
 def anchor_name(name: str) -> str:
     """Register ``name`` (a name inside block 0) as a key ending the card's pass looks for."""
-    if BLOCK_0 not in name:
+    if BLOCK_0 not in name and NAMED_BLOCK_0 not in name:
         raise ValueError(f"an anchor names a tensor of block 0: {name}")
     ANCHORS.append(name)
     return name
@@ -210,11 +213,20 @@ _KV_HEADS = ("num_key_value_heads",)
 
 
 def _heads(keys: ModelKeys, q: str, k: str | None, head_dim_key: str | None) -> list[Dimension]:
-    """Query and KV heads from q/k projections: determined by a per-head tensor (a q_norm's
-    [head_dim]) or the config's head_dim / head count; otherwise only their ratio is."""
-    q_out = (keys.shape(q) or (0,))[0]
-    k_out = (keys.shape(k) or (0,))[0] if k is not None else q_out
+    """Query and KV heads from q/k projections (see ``_head_counts``)."""
+    k_out = (keys.shape(k) or (0,))[0] if k is not None else None
     cites = (keys.cite(q),) + ((keys.cite(k),) if k is not None else ())
+    return _head_counts(keys, (keys.shape(q) or (0,))[0], k_out, cites, head_dim_key)
+
+
+def _head_counts(
+    keys: ModelKeys, q_out: int, k_width: int | None, cites: tuple[str, ...], head_dim_key: str | None,
+    kv_config: tuple[str, ...] = _KV_HEADS,
+) -> list[Dimension]:  # fmt: skip
+    """Query and KV heads from the queries' and keys' widths (heads × head_dim, kv_heads × head_dim):
+    determined by a per-head tensor (a q_norm's [head_dim]) or the config's head_dim / head count;
+    otherwise only their ratio is."""
+    k_out = k_width if k_width is not None else q_out
     head_dim: int | None = None
     source = ""
     if head_dim_key is not None and keys.has(head_dim_key):
@@ -230,11 +242,11 @@ def _heads(keys: ModelKeys, q: str, k: str | None, head_dim_key: str | None) -> 
         return [
             Dimension("head_dim", head_dim, cites, note, ("head_dim",)),
             Dimension("heads", q_out // head_dim, cites, note, _HEADS),
-            Dimension("kv_heads", k_out // head_dim, cites, note, _KV_HEADS, per_kv_head=q_out // k_out),
+            Dimension("kv_heads", k_out // head_dim, cites, note, kv_config, per_kv_head=q_out // k_out),
         ]
     note = f"query projections give heads × head_dim = {q_out:,}; the count is not determined by shapes alone"
     dims = [Dimension("heads", None, cites, note, _HEADS)]
-    if k is not None and k_out and q_out % k_out == 0:
+    if k_width is not None and k_out and q_out % k_out == 0:
         ratio = q_out // k_out
         what = (
             "as many KV heads as query heads (multi-head attention)"
@@ -242,8 +254,29 @@ def _heads(keys: ModelKeys, q: str, k: str | None, head_dim_key: str | None) -> 
             else f"grouped-query attention: {ratio} query heads per KV head"
         )
         note = f"{what}; the count is not determined"
-        dims.append(Dimension("kv_heads", None, cites, note, _KV_HEADS, per_kv_head=ratio))
+        dims.append(Dimension("kv_heads", None, cites, note, kv_config, per_kv_head=ratio))
     return dims
+
+
+def _fused_qkv(
+    keys: ModelKeys, qkv: str, out_proj: str, head_dim_key: str | None = None,
+    kv_config: tuple[str, ...] = _KV_HEADS,
+) -> tuple[list[Dimension], Fact | None]:  # fmt: skip
+    """A fused q/k/v projection [q + 2 × kv, hidden], read with the output projection, whose input is
+    the queries' width (heads × head_dim): the rest is keys and values, and the heads are read as
+    ``_head_counts`` reads them. Without the output projection only the sum is known."""
+    rows = (keys.shape(qkv) or (0,))[0]
+    q_out = (keys.shape(out_proj) or (0, 0))[1] if keys.has(out_proj) else 0
+    if not q_out or rows <= q_out or (rows - q_out) % 2:
+        note = f"fused q/k/v of {rows:,} rows: the head count is not determined by shapes alone"
+        return [Dimension("heads", None, (keys.cite(qkv),), note, _HEADS)], None
+    kv = (rows - q_out) // 2
+    cites = (keys.cite(qkv), keys.cite(out_proj))
+    text = (
+        f"fused q/k/v of {rows:,} rows: {q_out:,} for the queries (heads × head_dim, the output "
+        f"projection's input) + 2 × {kv:,} for keys and values (kv_heads × head_dim)"
+    )
+    return _head_counts(keys, q_out, kv, cites, head_dim_key, kv_config), Fact("attention", text, cites)
 
 
 def _rotary(keys: ModelKeys, inv_freq: str) -> Fact:
@@ -269,6 +302,11 @@ def _learned_positions(keys: ModelKeys, name: str) -> tuple[Fact, Dimension] | N
 def _parent(base: str, inner: str) -> str:
     """The part of ``base`` above ``inner`` (``model.`` → ``''``): where an HF head sits."""
     return base[: -len(inner)] if inner and base.endswith(inner) else base
+
+
+def _outer(prefix: str) -> str:
+    """``prefix`` without its last part (``bert.`` → ``''``): where an HF ``…For…`` model keeps its head."""
+    return prefix[: prefix.rstrip(".").rfind(".") + 1] if prefix else ""
 
 
 # -- the families ------------------------------------------------------------------------------
@@ -406,6 +444,138 @@ def opt(keys: ModelKeys) -> Detection | None:
     return d
 
 
+def phi(keys: ModelKeys) -> Detection | None:
+    """Phi-1/1.5/2: LLaMA's ``layers.N.self_attn.{q,k,v}_proj`` names with biases, an output projection
+    ``dense``, an ``mlp.fc1``/``fc2`` MLP and one LayerNorm a block (attention and MLP in parallel)."""
+    p = keys.anchor(_LLAMA)
+    if p is None:
+        return None
+    block = f"{p}layers.0."
+    q, dense, fc1 = (f"{block}{n}.weight" for n in ("self_attn.q_proj", "self_attn.dense", "mlp.fc1"))
+    if not (keys.has(dense) and keys.has(fc1)):
+        return None
+    d = Detection("phi", "decoder-only transformer (Phi-1/1.5/2-style)")
+    layers = _blocks(keys, f"{p}layers.", "self_attn.q_proj.weight")
+    d.evidence = [layers.evidence[0], keys.cite(q), keys.cite(dense), keys.cite(fc1)]
+    d.dimensions = [
+        layers,
+        _size("hidden", (keys.shape(q) or (0, 0))[1], keys.cite(q), _HIDDEN),
+        _size("intermediate", (keys.shape(fc1) or (0,))[0], keys.cite(fc1), _INTERMEDIATE),
+    ]
+    k = f"{block}self_attn.k_proj.weight"
+    d.dimensions += _heads(keys, q, k if keys.has(k) else None, f"{block}self_attn.q_layernorm.weight")
+    for fact in (
+        _norm(keys, f"{block}input_layernorm.weight"),
+        _rotary(keys, f"{block}self_attn.rotary_emb.inv_freq"),
+    ):
+        if fact is not None:
+            d.facts.append(fact)
+    _decoder_ends(keys, d, f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight")
+    d.block_prefixes = (keys.base + f"{p}layers.",)
+    return d
+
+
+def _decoder_ends(keys: ModelKeys, d: Detection, embed: str, head: str) -> None:
+    """A decoder's vocabulary (from the embedding, else the head), its embedding and head keys (a
+    head's bias with it), and whether they are tied."""
+    vocab = embed if keys.has(embed) else head
+    if keys.has(vocab):
+        d.dimensions.append(_size("vocab", (keys.shape(vocab) or (0,))[0], keys.cite(vocab), _VOCAB))
+    if keys.has(embed):
+        d.embedding_keys = (keys.base + embed,)
+    bias = head.removesuffix("weight") + "bias"
+    d.head_keys = tuple(keys.base + k for k in (head, bias) if keys.has(k))
+    tied = _tied(keys, embed, head)
+    if tied is not None:
+        d.facts.append(tied)
+
+
+_PHI3 = anchor_name("layers.0.self_attn.qkv_proj.weight")
+
+
+def phi3(keys: ModelKeys) -> Detection | None:
+    """Phi-3: ``layers.N.self_attn.qkv_proj`` fused [(heads + 2 × kv_heads) × head_dim, hidden], ``o_proj``,
+    ``mlp.gate_up_proj`` fused [2 × intermediate, hidden], ``down_proj``, RMSNorms."""
+    p = keys.anchor(_PHI3)
+    if p is None:
+        return None
+    block = f"{p}layers.0."
+    qkv, gate_up = f"{block}self_attn.qkv_proj.weight", f"{block}mlp.gate_up_proj.weight"
+    d = Detection("phi3", "decoder-only transformer (Phi-3-style)")
+    layers = _blocks(keys, f"{p}layers.", "self_attn.qkv_proj.weight")
+    d.evidence = [layers.evidence[0], keys.cite(qkv)]
+    d.dimensions = [layers, _size("hidden", (keys.shape(qkv) or (0, 0))[1], keys.cite(qkv), _HIDDEN)]
+    rows = (keys.shape(gate_up) or (0,))[0]
+    if keys.has(gate_up) and rows % 2 == 0:
+        d.evidence.append(keys.cite(gate_up))
+        note = f"gate_up_proj holds the gate and up projections: {rows:,} rows / 2"
+        d.dimensions.append(_size("intermediate", rows // 2, keys.cite(gate_up), _INTERMEDIATE, note))
+    heads, fused = _fused_qkv(keys, qkv, f"{block}self_attn.o_proj.weight")
+    d.dimensions += heads
+    if fused is not None:
+        d.facts.append(fused)
+    for fact in (
+        _norm(keys, f"{block}input_layernorm.weight"),
+        _rotary(keys, f"{block}self_attn.rotary_emb.inv_freq"),
+    ):
+        if fact is not None:
+            d.facts.append(fact)
+    _decoder_ends(keys, d, f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight")
+    d.block_prefixes = (keys.base + f"{p}layers.",)
+    return d
+
+
+_FALCON = anchor_name("h.0.self_attention.query_key_value.weight")
+
+
+def falcon(keys: ModelKeys) -> Detection | None:
+    """Falcon: ``h.N.self_attention.query_key_value`` fused [(heads + 2 × kv_heads) × head_dim, hidden]
+    with its output projection ``dense``, ``mlp.dense_h_to_4h``, ``word_embeddings``; the grouped layout
+    of 40B/180B norms each block's attention and MLP apart (``ln_attn``/``ln_mlp``). BLOOM, whose
+    names Falcon's follow, also norms its embedding (``word_embeddings_layernorm``)."""
+    p = keys.anchor(_FALCON)
+    if p is None:
+        return None
+    block = f"{p}h.0."
+    qkv, fc = f"{block}self_attention.query_key_value.weight", f"{block}mlp.dense_h_to_4h.weight"
+    embed_norm = f"{p}word_embeddings_layernorm.weight"
+    bloom = keys.has(embed_norm)
+    d = (
+        Detection("bloom", "decoder-only transformer (BLOOM-style)")
+        if bloom
+        else Detection("falcon", "decoder-only transformer (Falcon-style)")
+    )
+    layers = _blocks(keys, f"{p}h.", "self_attention.query_key_value.weight")
+    d.evidence = [layers.evidence[0], keys.cite(qkv)] + ([keys.cite(embed_norm)] if bloom else [])
+    d.dimensions = [layers, _size("hidden", (keys.shape(qkv) or (0, 0))[1], keys.cite(qkv), _HIDDEN)]
+    if keys.has(fc):
+        d.dimensions.append(
+            _size(
+                "intermediate",
+                (keys.shape(fc) or (0,))[0],
+                keys.cite(fc),
+                ("ffn_hidden_size", *_INTERMEDIATE),
+            )
+        )
+    heads, fused = _fused_qkv(
+        keys, qkv, f"{block}self_attention.dense.weight", kv_config=("num_kv_heads", "n_head_kv")
+    )
+    d.dimensions += heads
+    if fused is not None:
+        d.facts.append(fused)
+    attn, mlp = f"{block}ln_attn.weight", f"{block}ln_mlp.weight"
+    if keys.has(attn) and keys.has(mlp):
+        text = "new decoder architecture: ln_attn and ln_mlp in each block (Falcon-40B/180B)"
+        d.facts.append(Fact("variant", text, (keys.cite(attn), keys.cite(mlp))))
+    norm = _norm(keys, attn if keys.has(attn) else f"{block}input_layernorm.weight")
+    if norm is not None:
+        d.facts.append(norm)
+    embed, head = f"{p}word_embeddings.weight", f"{_parent(p, 'transformer.')}lm_head.weight"
+    _decoder_ends(keys, d, embed, head)
+    d.block_prefixes = (keys.base + f"{p}h.",)
+    return d
+
+
 _GPT2 = anchor_name("h.0.attn.c_attn.weight")
 
 
@@ -517,7 +687,7 @@ def bert(keys: ModelKeys) -> Detection | None:
     if types is not None:
         cite = keys.cite(f"{p}embeddings.token_type_embeddings.weight")
         d.dimensions.append(_size("token_types", types[0], cite, ("type_vocab_size",)))
-    outer = p[: p.rstrip(".").rfind(".") + 1] if p else ""  # where BertFor… keeps its head
+    outer = _outer(p)
     heads = [
         h for h in (f"{outer}cls.predictions.decoder.weight", f"{outer}classifier.weight") if keys.has(h)
     ]
@@ -639,53 +809,107 @@ def resnet(keys: ModelKeys) -> Detection | None:
     return d
 
 
-_VIT = anchor_name("blocks.0.attn.qkv.weight")
+@dataclass(frozen=True)
+class _VitNaming:
+    """Where one naming of the vision transformer keeps its parts, after the anchor's prefix; block
+    0's attention (``blocks`` + ``0.`` + ``q``) is the anchor."""
+
+    blocks: str  # the blocks' prefix, each block's number after it
+    q: str  # the query projection, or the fused q/k/v where ``k`` is None
+    k: str | None
+    out: str  # the attention's output projection (its input is heads × head_dim)
+    mlp: tuple[str, ...]  # the MLP's first linear layer, by the names its versions gave it
+    norm: str
+    patch: str
+    cls: str
+    positions: str
+    head: str
+    head_above: bool = False  # the head sits beside the model's prefix (an HF …ForImageClassification)
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.blocks}0.{self.q}"
+
+
+_VIT_NAMINGS = (
+    _VitNaming(  # timm
+        "blocks.", "attn.qkv.weight", None, "attn.proj.weight", ("mlp.fc1.weight",), "norm1.weight",
+        "patch_embed.proj.weight", "cls_token", "pos_embed", "head.weight",
+    ),
+    _VitNaming(  # transformers
+        "encoder.layer.", "attention.attention.query.weight", "attention.attention.key.weight",
+        "attention.output.dense.weight", ("intermediate.dense.weight",), "layernorm_before.weight",
+        "embeddings.patch_embeddings.projection.weight", "embeddings.cls_token",
+        "embeddings.position_embeddings", "classifier.weight", head_above=True,
+    ),
+    _VitNaming(  # torchvision (mlp.linear_1 before torchvision 0.13)
+        "encoder.layers.encoder_layer_", "self_attention.in_proj_weight", None,
+        "self_attention.out_proj.weight", ("mlp.0.weight", "mlp.linear_1.weight"), "ln_1.weight",
+        "conv_proj.weight", "class_token", "encoder.pos_embedding", "heads.head.weight",
+    ),
+)  # fmt: skip
+for _naming in _VIT_NAMINGS:
+    anchor_name(_naming.anchor)
 
 
 def vit(keys: ModelKeys) -> Detection | None:
-    """Vision transformer (timm naming): ``patch_embed.proj`` conv, ``blocks.N.attn.qkv``, ``pos_embed``."""
-    p = keys.anchor(_VIT)
-    if p is None:
-        return None
-    patch = f"{p}patch_embed.proj.weight"
+    """Vision transformer (timm's, transformers' or torchvision's naming): a patch convolution,
+    blocks of attention, learned positions and a class token."""
+    for naming in _VIT_NAMINGS:
+        p = keys.anchor(naming.anchor)
+        if p is not None and (found := _vit(keys, p, naming)) is not None:
+            return found
+    return None
+
+
+def _vit(keys: ModelKeys, p: str, n: _VitNaming) -> Detection | None:
+    """The vision transformer whose block 0 the naming ``n`` found under ``p``, if its patch
+    projection is a convolution."""
+    patch = f"{p}{n.patch}"
     patch_shape = keys.shape(patch)
     if patch_shape is None or len(patch_shape) != 4:
         return None
-    qkv = f"{p}blocks.0.attn.qkv.weight"
+    block = f"{p}{n.blocks}0."
+    q = block + n.q
     d = Detection("vit", "vision transformer (ViT-style)")
-    layers = _blocks(keys, f"{p}blocks.", "attn.qkv.weight")
-    d.evidence = [layers.evidence[0], keys.cite(patch), keys.cite(qkv)]
+    layers = _blocks(keys, f"{p}{n.blocks}", n.q)
+    d.evidence = [layers.evidence[0], keys.cite(patch), keys.cite(q)]
     d.dimensions = [
         layers,
         _size("hidden", patch_shape[0], keys.cite(patch), _HIDDEN),
         _size("patch_size", patch_shape[2], keys.cite(patch), ("patch_size",)),
         _size("input_channels", patch_shape[1], keys.cite(patch), ("num_channels",)),
     ]
-    fc1 = f"{p}blocks.0.mlp.fc1.weight"
-    if keys.has(fc1):
+    fc1 = next((block + m for m in n.mlp if keys.has(block + m)), None)
+    if fc1 is not None:
         d.dimensions.append(
-            _size("intermediate", (keys.shape(fc1) or (0,))[0], keys.cite(fc1), _INTERMEDIATE)
+            _size("intermediate", (keys.shape(fc1) or (0,))[0], keys.cite(fc1), ("mlp_dim", *_INTERMEDIATE))
         )
-    note = f"fused q/k/v of 3 × {patch_shape[0]:,}: the head count is not determined by shapes alone"
-    d.dimensions.append(Dimension("heads", None, (keys.cite(qkv),), note, _HEADS))
-    pos = keys.shape(f"{p}pos_embed")
+    if n.k is not None:
+        d.dimensions += _heads(keys, q, block + n.k, None)
+    else:
+        heads, fused = _fused_qkv(keys, q, block + n.out)
+        d.dimensions += heads
+        if fused is not None:
+            d.facts.append(fused)
+    pos = keys.shape(f"{p}{n.positions}")
     if pos is not None and len(pos) == 3:
-        cls = keys.has(f"{p}cls_token")
-        tokens = f"{pos[1]:,} tokens" + (" (patches and a class token)" if cls else "")
-        d.facts.append(Fact("positions", f"learned absolute, {tokens}", (keys.cite(f"{p}pos_embed"),)))
-    head = f"{p}head.weight"
+        cite = keys.cite(f"{p}{n.positions}")
+        cls = " (patches and a class token)" if keys.has(f"{p}{n.cls}") else ""
+        d.facts.append(Fact("positions", f"learned absolute, {pos[1]:,} tokens{cls}", (cite,)))
+        d.dimensions.append(_size("image_tokens", pos[1], cite, note=cls.strip(" ()")))
+    head = f"{_outer(p) if n.head_above else p}{n.head}"
     if keys.has(head):
         d.dimensions.append(_size("classes", (keys.shape(head) or (0,))[0], keys.cite(head), ("num_labels",)))
-        d.head_keys = (keys.base + head,)
-    norm = _norm(keys, f"{p}blocks.0.norm1.weight")
+        bias = head.removesuffix("weight") + "bias"
+        d.head_keys = tuple(keys.base + k for k in (head, bias) if keys.has(k))
+    norm = _norm(keys, block + n.norm)
     if norm is not None:
         d.facts.append(norm)
     d.embedding_keys = tuple(
-        keys.base + f"{p}{n}"
-        for n in ("patch_embed.proj.weight", "pos_embed", "cls_token")
-        if keys.has(f"{p}{n}")
+        keys.base + f"{p}{k}" for k in (n.patch, n.positions, n.cls) if keys.has(f"{p}{k}")
     )
-    d.block_prefixes = (keys.base + f"{p}blocks.",)
+    d.block_prefixes = (keys.base + p + n.blocks[: n.blocks.rfind(".") + 1],)
     return d
 
 
@@ -791,5 +1015,5 @@ def cnn(keys: ModelKeys) -> Detection | None:
 
 #: Every rule, most specific first: the first that matches names the family.
 RULES: tuple[Callable[[ModelKeys], Detection | None], ...] = (
-    t5, bert, llama, opt, gpt_neox, gpt2, vit, vae, unet, resnet, cnn,
+    t5, bert, phi, llama, opt, phi3, falcon, gpt_neox, gpt2, vit, vae, unet, resnet, cnn,
 )  # fmt: skip

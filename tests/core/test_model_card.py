@@ -192,6 +192,197 @@ def test_vit_patches_and_tokens(tmp_path: Path) -> None:
     assert _fact(card, "positions") == "learned absolute, 17 tokens (patches and a class token)"
 
 
+def test_falcon_fused_qkv_gives_the_key_value_width_and_the_ratio_not_the_head_count(tmp_path: Path) -> None:
+    """falcon-7b's layout: one KV head; query_key_value [(heads + 2) × head_dim, hidden]."""
+    card = _card(
+        fx.write_safetensors(tmp_path / "falcon.safetensors", fx.falcon(layers=3, hidden=32, heads=4))
+    )
+    assert card.family == "falcon" and card.label == "decoder-only transformer (Falcon-style)"
+    assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "intermediate")) == (3, 32, 128)
+    assert _value(card, "vocab") == 50
+    assert card.evidence[:2] == [
+        "3 blocks: transformer.h.0 … transformer.h.2",
+        "transformer.h.0.self_attention.query_key_value.weight [48, 32]",
+    ]
+    heads, kv = card.dimension("heads"), card.dimension("kv_heads")
+    assert heads is not None and heads.value is None and "not determined" in heads.note
+    assert kv is not None and kv.value is None and kv.per_kv_head == 4
+    assert _fact(card, "attention") == (
+        "fused q/k/v of 48 rows: 32 for the queries (heads × head_dim, the output projection's input) "
+        "+ 2 × 8 for keys and values (kv_heads × head_dim)"
+    )
+    assert _fact(card, "norm") == "LayerNorm (weight and bias)"
+    assert card.params_by_part["embeddings"] == 50 * 32 and card.params_by_part["head"] == 50 * 32
+
+
+@pytest.mark.parametrize(
+    ("new", "heads", "kv", "config"),
+    [
+        (False, 4, 1, {"num_attention_heads": 4}),  # falcon-7b: multi-query
+        (True, 8, 2, {"num_attention_heads": 8, "num_kv_heads": 2, "new_decoder_architecture": True}),
+        (True, 8, 2, {"n_head": 8, "n_head_kv": 2}),  # the first Falcon-40B configs' names
+    ],
+    ids=["7b", "40b", "40b-rw-config"],
+)
+def test_falcon_config_head_count_settles_heads_and_kv_heads(
+    new: bool, heads: int, kv: int, config: dict[str, object], tmp_path: Path
+) -> None:
+    fx.write_safetensors(tmp_path / "model.safetensors", fx.falcon(hidden=64, heads=heads, kv=kv, new=new))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    card = _card(tmp_path / "model.safetensors")
+    assert card.family == "falcon"
+    assert (_value(card, "heads"), _value(card, "kv_heads"), _value(card, "head_dim")) == (
+        heads,
+        kv,
+        64 // heads,
+    )
+    assert card.contradictions == []
+    variant = [f.text for f in card.facts if f.topic == "variant"]
+    assert variant == (
+        ["new decoder architecture: ln_attn and ln_mlp in each block (Falcon-40B/180B)"] if new else []
+    )
+
+
+def test_falcon_config_kv_heads_the_fused_shape_contradicts_are_said(tmp_path: Path) -> None:
+    fx.write_safetensors(tmp_path / "model.safetensors", fx.falcon(hidden=32, heads=4, kv=1))
+    (tmp_path / "config.json").write_text(json.dumps({"num_attention_heads": 4, "num_kv_heads": 2}))
+    card = _card(tmp_path / "model.safetensors")
+    assert _value(card, "kv_heads") == 1
+    assert card.contradictions == [
+        "config says num_kv_heads 2; the shapes give kv_heads 1 "
+        "(transformer.h.0.self_attention.query_key_value.weight [48, 32])."
+    ]
+
+
+def test_gpt2_falcon_and_bloom_all_number_blocks_h_n_and_keep_their_families(tmp_path: Path) -> None:
+    gpt2 = _card(fx.write_safetensors(tmp_path / "gpt2.safetensors", fx.gpt2()))
+    falcon = _card(fx.write_safetensors(tmp_path / "falcon.safetensors", fx.falcon()))
+    bloom = _card(fx.write_safetensors(tmp_path / "bloom.safetensors", fx.bloom(layers=2, hidden=32)))
+    assert (gpt2.family, falcon.family, bloom.family) == ("gpt2", "falcon", "bloom")
+    assert bloom.label == "decoder-only transformer (BLOOM-style)"
+    assert "transformer.word_embeddings_layernorm.weight [32]" in bloom.evidence
+    assert (_value(bloom, "layers"), _value(bloom, "hidden"), _value(bloom, "intermediate")) == (2, 32, 128)
+    kv = bloom.dimension("kv_heads")
+    assert kv is not None and kv.note.startswith("as many KV heads as query heads")
+    assert _fact(bloom, "tied_embeddings").startswith("no output head stored")
+
+
+def test_phi2_is_phi_and_opt_stays_opt(tmp_path: Path) -> None:
+    """Both have ``self_attn.q_proj`` and an ``fc1``/``fc2`` MLP: Phi names its output projection
+    ``dense`` and keeps fc1 under ``mlp.``; OPT has ``out_proj``, fc1 in the block, ``embed_positions``."""
+    card = _card(fx.write_safetensors(tmp_path / "phi.safetensors", fx.phi(layers=3, hidden=32, inter=128)))
+    assert card.family == "phi" and card.label == "decoder-only transformer (Phi-1/1.5/2-style)"
+    assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "intermediate")) == (3, 32, 128)
+    assert _value(card, "vocab") == 50
+    assert card.evidence == [
+        "3 blocks: model.layers.0 … model.layers.2",
+        "model.layers.0.self_attn.q_proj.weight [32, 32]",
+        "model.layers.0.self_attn.dense.weight [32, 32]",
+        "model.layers.0.mlp.fc1.weight [128, 32]",
+    ]
+    kv = card.dimension("kv_heads")
+    assert kv is not None and kv.note.startswith("as many KV heads as query heads")
+    assert _fact(card, "norm") == "LayerNorm (weight and bias)"
+    assert card.params_by_part["head"] == 50 * 32 + 50  # lm_head and its bias
+    opt = _card(fx.write_safetensors(tmp_path / "opt.safetensors", fx.opt()))
+    assert opt.family == "opt"
+
+
+def test_phi_qk_layernorm_of_head_dim_determines_the_heads(tmp_path: Path) -> None:
+    """PhiConfig's qk_layernorm adds q_layernorm/k_layernorm of [head_dim] to each block."""
+    norms = {
+        f"model.layers.{i}.self_attn.{n}_layernorm.{w}": (8,)
+        for i in range(2)
+        for n in "qk"
+        for w in ("weight", "bias")
+    }
+    card = _card(fx.write_safetensors(tmp_path / "phi.safetensors", fx.phi(hidden=32) | norms))
+    assert card.family == "phi"
+    assert (_value(card, "head_dim"), _value(card, "heads"), _value(card, "kv_heads")) == (8, 4, 4)
+
+
+def test_phi3_fused_qkv_and_gate_up_give_the_sizes(tmp_path: Path) -> None:
+    shapes = fx.phi3(layers=2, hidden=32, heads=4, kv=2, inter=48)
+    card = _card(fx.write_safetensors(tmp_path / "phi3.safetensors", shapes))
+    assert card.family == "phi3" and card.label == "decoder-only transformer (Phi-3-style)"
+    assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "intermediate")) == (2, 32, 48)
+    assert _value(card, "vocab") == 50
+    assert "model.layers.0.self_attn.qkv_proj.weight [64, 32]" in card.evidence
+    inter = card.dimension("intermediate")
+    assert inter is not None and inter.note == "gate_up_proj holds the gate and up projections: 96 rows / 2"
+    kv = card.dimension("kv_heads")
+    assert kv is not None and kv.value is None and kv.per_kv_head == 2
+    assert _fact(card, "attention").startswith("fused q/k/v of 64 rows: 32 for the queries")
+    assert _fact(card, "norm").startswith("RMSNorm")
+    (tmp_path / "config.json").write_text(json.dumps({"num_attention_heads": 4, "num_key_value_heads": 2}))
+    card = _card(tmp_path / "phi3.safetensors")
+    assert (_value(card, "heads"), _value(card, "kv_heads"), _value(card, "head_dim")) == (4, 2, 8)
+    assert card.contradictions == []
+
+
+@pytest.mark.parametrize(
+    ("shapes", "save", "inter", "head", "evidence"),
+    [
+        (fx.vit_hf(), False, 64, 5 * 32 + 5, ["2 blocks: vit.encoder.layer.0 … vit.encoder.layer.1",
+         "vit.embeddings.patch_embeddings.projection.weight [32, 3, 4, 4]",
+         "vit.encoder.layer.0.attention.attention.query.weight [32, 32]"]),
+        (fx.vit_torchvision(), True, 64, 5 * 32 + 5, [
+         "2 blocks: encoder.layers.encoder_layer_0 … encoder.layers.encoder_layer_1",
+         "conv_proj.weight [32, 3, 4, 4]",
+         "encoder.layers.encoder_layer_0.self_attention.in_proj_weight [96, 32]"]),
+        (fx.vit_torchvision(legacy_mlp=True), True, 64, 5 * 32 + 5, None),
+        (fx.vit(), False, 128, 5 * 32, ["2 blocks: blocks.0 … blocks.1",
+         "patch_embed.proj.weight [32, 3, 4, 4]", "blocks.0.attn.qkv.weight [96, 32]"]),
+    ],
+    ids=["transformers", "torchvision", "torchvision-before-0.13", "timm"],
+)  # fmt: skip
+def test_vit_in_each_naming_gives_patches_tokens_and_sizes(
+    shapes: fx.Shapes, save: bool, inter: int, head: int, evidence: list[str] | None, tmp_path: Path
+) -> None:
+    path = (
+        _save(tmp_path / "vit.pth", shapes)
+        if save
+        else fx.write_safetensors(tmp_path / "vit.safetensors", shapes)
+    )
+    card = _card(path)
+    assert card.family == "vit" and card.label == "vision transformer (ViT-style)"
+    assert (_value(card, "layers"), _value(card, "hidden"), _value(card, "patch_size")) == (2, 32, 4)
+    assert (_value(card, "intermediate"), _value(card, "image_tokens"), _value(card, "classes")) == (
+        inter,
+        17,
+        5,
+    )
+    if evidence is not None:
+        assert card.evidence == evidence
+    assert _fact(card, "positions") == "learned absolute, 17 tokens (patches and a class token)"
+    assert _fact(card, "norm") == "LayerNorm (weight and bias)"
+    kv = card.dimension("kv_heads")
+    assert kv is not None and kv.note.startswith("as many KV heads as query heads")
+    assert card.params_by_part["head"] == head
+    (tmp_path / "config.json").write_text(json.dumps({"num_attention_heads": 4}))
+    assert _value(_card(path), "heads") == 4
+
+
+def test_bert_and_transformers_vit_keep_their_families(tmp_path: Path) -> None:
+    """BERT's ``encoder.layer.N.attention.self.query`` against ViT's ``attention.attention.query``."""
+    bert = _card(fx.write_safetensors(tmp_path / "bert.safetensors", fx.bert()))
+    vit = _card(fx.write_safetensors(tmp_path / "vit.safetensors", fx.vit_hf()))
+    assert (bert.family, vit.family) == ("bert", "vit")
+
+
+@pytest.mark.parametrize("extra", [0, 5000], ids=["few", "more-block-0-lines-than-the-scan-reads"])
+def test_a_block_0_named_encoder_layer_0_is_found_however_many_keys_hold_a_block_0_mark(
+    extra: int, tmp_path: Path
+) -> None:
+    """torchvision numbers its blocks ``encoder_layer_0``: its anchor is found whether the lines
+    holding ``.0.`` (each layer's ``mlp.0``, other keys) are few or more than the card reads one by
+    one, and among other keys holding ``_0.``."""
+    junk = {f"aux.0.w{i}": (1,) for i in range(extra)} | {f"aux_0.w{i}": (1,) for i in range(extra)}
+    card = _card(fx.write_safetensors(tmp_path / "vit.safetensors", junk | fx.vit_torchvision(layers=3)))
+    assert card.family == "vit" and _value(card, "layers") == 3
+    assert card.evidence[0] == "3 blocks: encoder.layers.encoder_layer_0 … encoder.layers.encoder_layer_2"
+
+
 def test_diffusion_unet_and_vae(tmp_path: Path) -> None:
     unet = _card(fx.write_safetensors(tmp_path / "unet.safetensors", fx.unet(cross=12)))
     assert unet.family == "unet" and _value(unet, "cross_attention") == 12 and _value(unet, "layers") == 2
@@ -306,12 +497,18 @@ def test_the_read_hands_the_card_its_rows_mapped_by_key(layout: str, tmp_path: P
         ("resnet", "conv1.weight", (4,)),
         ("vit", "patch_embed.proj.weight", (32, 3)),
         ("gpt2", "transformer.h.0.attn.c_attn.weight", (5,)),
+        ("falcon", "transformer.h.0.self_attention.query_key_value.weight", (48,)),
+        ("falcon", "transformer.h.0.self_attention.dense.weight", (32,)),
+        ("phi3", "model.layers.0.self_attn.o_proj.weight", (32,)),
+        ("phi3", "model.layers.0.mlp.gate_up_proj.weight", ()),
+        ("vit_hf", "vit.embeddings.position_embeddings", (17,)),
+        ("vit_torchvision", "encoder.layers.encoder_layer_0.self_attention.out_proj.weight", (32,)),
     ],
 )
 def test_a_family_tensor_of_another_rank_gives_a_card_not_a_traceback(
     family: str, key: str, shape: tuple[int, ...], tmp_path: Path
 ) -> None:
-    shapes = {"llama": fx.llama, "t5": fx.t5, "resnet": fx.resnet18, "vit": fx.vit, "gpt2": fx.gpt2}[family]()
+    shapes: fx.Shapes = getattr(fx, "resnet18" if family == "resnet" else family)()
     card = _card(fx.write_safetensors(tmp_path / "odd.safetensors", shapes | {key: shape}))
     assert card_lines(card)[0].startswith("model card: ")
 
@@ -372,6 +569,25 @@ def test_card_of_100000_tensors_costs_about_one_walk_of_the_tree(tmp_path: Path)
     assert card.family == "llama" and _value(card, "layers") == layers
     assert card.params_by_part["blocks"] == layers * (4 + 2 + 2 + 4 + 3 * 4 + 2 * 2)  # q k v o, mlp, norms
     assert spent < 2 * walk, f"card {spent * 1000:.0f} ms, listing the tensors {walk * 1000:.0f} ms"
+
+
+@pytest.mark.parametrize("junk", ["before", "after"])
+def test_the_first_block_0_is_found_when_more_keys_hold_0_than_the_card_reads_one_by_one(
+    junk: str, tmp_path: Path
+) -> None:
+    """5,000 keys holding ``.0.`` before the model's keys (the card then searches each anchor from
+    where its reading stopped) or after them (block 0 was read already): the first stack is the one
+    the card reads, never a later copy of it."""
+    extra = {f"aux.0.w{i}": (1,) for i in range(5000)}
+    model = fx.llama(layers=2)
+    copy = {f"zzz.{k}": s for k, s in fx.llama(layers=3).items()}
+    shapes = (extra | model | copy) if junk == "before" else (model | extra | copy)
+    card = _card(fx.write_safetensors(tmp_path / "m.safetensors", shapes))
+    assert card.family == "llama" and _value(card, "layers") == 2
+    assert card.evidence[:2] == [
+        "2 blocks: model.layers.0 … model.layers.1",
+        "model.layers.0.self_attn.q_proj.weight [64, 64]",
+    ]
 
 
 def test_a_key_holding_a_newline_never_passes_for_the_keys_on_either_side_of_it(tmp_path: Path) -> None:
