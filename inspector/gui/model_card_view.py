@@ -50,6 +50,7 @@ _NAMES = {
     "token_types": QT_TRANSLATE_NOOP("ModelCardView", "Token types"),
     "stem_width": QT_TRANSLATE_NOOP("ModelCardView", "Stem width"),
     "patch_size": QT_TRANSLATE_NOOP("ModelCardView", "Patch size"),
+    "image_tokens": QT_TRANSLATE_NOOP("ModelCardView", "Image tokens"),
     "latent_channels": QT_TRANSLATE_NOOP("ModelCardView", "Latent channels"),
     "cross_attention": QT_TRANSLATE_NOOP("ModelCardView", "Cross-attention size"),
     "time_embedding": QT_TRANSLATE_NOOP("ModelCardView", "Time embedding size"),

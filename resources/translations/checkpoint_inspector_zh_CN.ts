@@ -1318,6 +1318,10 @@ Only do this for files you made or fully trust. The setting is not remembered: t
         <translation>图块大小</translation>
     </message>
     <message>
+        <source>Image tokens</source>
+        <translation>图像词元数</translation>
+    </message>
+    <message>
         <source>Latent channels</source>
         <translation>潜空间通道数</translation>
     </message>

@@ -185,3 +185,27 @@ def test_a_card_squeezed_by_a_small_window_shows_only_whole_rows(
     assert body.viewport().height() >= row
     body.verticalScrollBar().setValue(body.verticalScrollBar().maximum())  # scrolled to the end
     qtbot.waitUntil(lambda: body.viewport().height() % row == 0, timeout=WAIT_MS)
+
+
+def test_every_size_and_topic_a_family_card_names_has_a_translated_label(tmp_path: Path) -> None:
+    """The card's rows are labelled from the view's own names (translated); a size a rule gives
+    without one would show as its raw identifier."""
+    from inspector.core.model_card import build_model_card
+    from inspector.core.peek import peek
+    from inspector.gui.model_card_view import _NAMES
+
+    families = {
+        "llama": fx.llama(), "gpt2": fx.gpt2(), "bert": fx.bert(), "t5": fx.t5(), "resnet": fx.resnet18(),
+        "vit": fx.vit(), "vit_hf": fx.vit_hf(), "vit_tv": fx.vit_torchvision(), "unet": fx.unet(),
+        "vae": fx.vae(), "lora": fx.peft_lora(), "mixtral": fx.mixtral(), "qwen2_moe": fx.qwen2_moe(),
+        "opt": fx.opt(), "falcon": fx.falcon(new=True), "phi": fx.phi(), "phi3": fx.phi3(),
+        "bloom": fx.bloom(),
+    }  # fmt: skip
+    unnamed: dict[str, set[str]] = {}
+    for name, shapes in families.items():
+        card = build_model_card(peek(fx.write_safetensors(tmp_path / f"{name}.safetensors", shapes)))
+        assert card.family != "unrecognised", name
+        said = {d.name for d in card.dimensions} | {f.topic for f in card.facts}
+        if said - set(_NAMES):
+            unnamed[name] = said - set(_NAMES)
+    assert not unnamed
