@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from .dtypes import ITEMSIZE
@@ -488,17 +489,23 @@ class TreeBuilder:
         return 60 + len(text)
 
 
+_PARAMS = attrgetter("params")
+_NBYTES = attrgetter("nbytes")
+
+
 def _aggregate(root: Node) -> None:
     """Post-order sums of params and bytes, without recursion; a tensor keeps its own (the parts
-    below a sparse or nested tensor are inside it, not added to it)."""
+    below a sparse or nested tensor are inside it, not added to it). Only containers are visited;
+    their children are summed in C."""
+    tensor = NodeKind.TENSOR
     order: list[Node] = []
     stack = [root]
     while stack:
         n = stack.pop()
         order.append(n)
-        if n.kind is not NodeKind.TENSOR:
-            stack.extend(n.children)
+        if n.kind is not tensor:
+            stack.extend([c for c in n.children if c.children and c.kind is not tensor])
     for n in reversed(order):
-        if n.children and n.kind is not NodeKind.TENSOR:
-            n.params = sum(c.params for c in n.children)
-            n.nbytes = sum(c.nbytes for c in n.children)
+        if n.children and n.kind is not tensor:
+            n.params = sum(map(_PARAMS, n.children))
+            n.nbytes = sum(map(_NBYTES, n.children))
