@@ -7,13 +7,12 @@ whose probe takes its first bytes.
 
 from __future__ import annotations
 
-import gc
 import os
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import BinaryIO, Protocol, cast
 
+from .collector import collector_paused
 from .dcp_folder import DcpFolderReader
 from .errors import CheckpointError, DamagedCheckpointError, NotACheckpointError, ReaderOutOfMemory
 from .formats import Format
@@ -58,28 +57,10 @@ def peek(path: str | os.PathLike[str], *, whole_set: bool = True) -> CheckpointI
     A folder is read as a torch.distributed.checkpoint folder; a shard of a Hugging Face set (a file
     an ``*.index.json`` beside it names) is read as the whole set unless ``whole_set`` is False.
 
-    The collector is paused meanwhile (``_collector_paused``).
+    The collector is paused meanwhile (``collector_paused``).
     """
-    with _collector_paused():
+    with collector_paused():
         return _peek(path, whole_set)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic collector for a read: it allocates millions of small objects that all stay
-    alive, and collecting them repeatedly would double the time on large files. What the read made
-    then goes to the oldest generation at once (``freeze`` then ``unfreeze`` moves every tracked
-    object there without walking it): left young, the collector would walk all of it three times
-    as it ages, 6 s at 10^6 tensors. Garbage among it is still collected by the next full pass."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.unfreeze()
-        if was_enabled:
-            gc.enable()
 
 
 def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointIndex:
@@ -120,7 +101,7 @@ def peek_source(source: ByteSource, path: str, size: int) -> CheckpointIndex:
     The same readers and the same refusals as for a local path: a remote file is judged exactly
     like a local one. Raises ``CheckpointError`` with a sentence about the file.
     """
-    with _collector_paused():
+    with collector_paused():
         if size == 0:
             raise CheckpointError(f"{display_name(path)} is empty (0 bytes), not a checkpoint.")
         return read_source(source, path, size)

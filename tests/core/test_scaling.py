@@ -76,3 +76,15 @@ def test_the_rows_of_a_read_are_not_left_to_the_young_collections(
     rows = [index.root, *index.root.walk()]
     assert not [n.key for n in rows if id(n) in young]
     assert gc.isenabled()
+
+
+def test_the_records_of_a_report_are_not_left_to_the_young_collections(tmp_path: Path) -> None:
+    """``info --json`` makes a record per tensor, all kept until printed: the collector does not
+    walk the tree again and again while they are made."""
+    from inspector.core.report import index_to_json
+
+    report = index_to_json(peek(_safetensors(tmp_path / "file", SMALL)))
+    young = {id(o) for o in gc.get_objects(0)} | {id(o) for o in gc.get_objects(1)}
+    assert len(report["tensors"]) == SMALL
+    assert not [r["key"] for r in report["tensors"] if id(r) in young]
+    assert gc.isenabled()
