@@ -7,20 +7,27 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+#: Objects made by a pass past which it settles the collector with one full pass at its end.
+MANY_OBJECTS = 200_000
+
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(*, settle: bool = False) -> Iterator[None]:
     """Pause the collector meanwhile: collecting objects that all stay alive, again and again,
-    would double the time on large files. What was made then goes to the oldest generation at once
-    (``freeze`` then ``unfreeze`` moves every tracked object there without walking it): left young,
-    the collector would walk all of it three times as it ages, 6 s at 10^6 tensors. Garbage among
-    it is still collected by the next full pass."""
+    would double the time on large files. Left young afterwards, they would be walked three times
+    as they age (6 s at 10^6 tensors), so they go to the oldest generation at once (``freeze``
+    then ``unfreeze`` moves them there without walking them). With ``settle``, a pass that made
+    many objects walks them once now instead, with everything else: the full pass their number
+    would otherwise start later, at a moment nobody chose (a keystroke in the window)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
-        gc.unfreeze()
+        if settle and gc.get_count()[0] > MANY_OBJECTS:
+            gc.collect()
+        else:
+            gc.freeze()
+            gc.unfreeze()
         if was_enabled:
             gc.enable()

@@ -57,9 +57,9 @@ def peek(path: str | os.PathLike[str], *, whole_set: bool = True) -> CheckpointI
     A folder is read as a torch.distributed.checkpoint folder; a shard of a Hugging Face set (a file
     an ``*.index.json`` beside it names) is read as the whole set unless ``whole_set`` is False.
 
-    The collector is paused meanwhile (``collector_paused``).
+    The collector is paused meanwhile, and settled at the end (``collector_paused``).
     """
-    with collector_paused():
+    with collector_paused(settle=True):
         return _peek(path, whole_set)
 
 
@@ -101,7 +101,7 @@ def peek_source(source: ByteSource, path: str, size: int) -> CheckpointIndex:
     The same readers and the same refusals as for a local path: a remote file is judged exactly
     like a local one. Raises ``CheckpointError`` with a sentence about the file.
     """
-    with collector_paused():
+    with collector_paused(settle=True):
         if size == 0:
             raise CheckpointError(f"{display_name(path)} is empty (0 bytes), not a checkpoint.")
         return read_source(source, path, size)

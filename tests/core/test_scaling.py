@@ -88,3 +88,16 @@ def test_the_records_of_a_report_are_not_left_to_the_young_collections(tmp_path:
     assert len(report["tensors"]) == SMALL
     assert not [r["key"] for r in report["tensors"] if id(r) in young]
     assert gc.isenabled()
+
+
+def test_a_large_read_settles_the_collector_with_one_full_pass_before_it_returns(tmp_path: Path) -> None:
+    """The read of a large file walks its objects once, at its end, while the window still says it
+    is reading: not later, when the full pass their number calls for would stop a keystroke."""
+    from inspector.core.collector import MANY_OBJECTS
+
+    path = _safetensors(tmp_path / "large", MANY_OBJECTS // 4)  # several tracked objects per tensor
+    full_passes = gc.get_stats()[2]["collections"]
+    index = peek(path)
+    assert gc.get_stats()[2]["collections"] == full_passes + 1
+    assert sum(gc.get_count()) < gc.get_threshold()[0]  # nothing left for a later pass to catch up on
+    assert index.tensor_count == MANY_OBJECTS // 4
