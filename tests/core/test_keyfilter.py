@@ -126,3 +126,14 @@ def test_the_key_index_of_a_large_tree_costs_python_work_per_group_not_per_tenso
         sys.setprofile(None)
     assert len(index.nodes) == rows
     assert calls < rows // 10, f"{calls:,} Python calls for {rows:,} rows"
+
+
+def test_the_key_index_is_not_left_to_the_young_collections() -> None:
+    """Its lists hold a reference per row: a young pass over them would touch every row of the tree
+    on the first keystrokes of the filter."""
+    import gc
+
+    index = KeyIndex(_tree([f"blocks.{i // 100}.experts.{i % 100}.weight" for i in range(2_000)]))
+    young = {id(o) for o in gc.get_objects(0)} | {id(o) for o in gc.get_objects(1)}
+    assert not {id(index.nodes), id(index.position), id(index._keys), id(index._lower)} & young
+    assert gc.isenabled()
