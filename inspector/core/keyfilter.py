@@ -8,9 +8,10 @@ import operator
 import re
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, compress, repeat
 
+from .collector import collector_paused
 from .model import Node
 
 
@@ -60,6 +61,45 @@ _MAX_SEARCHED_HITS = 2000
 _SEPARATOR = "\x00"
 
 
+_KEY = operator.attrgetter("key")
+_CHILDREN = operator.attrgetter("children")
+
+
+def _preorder(root: Node) -> tuple[list[Node], list[int], list[int]]:
+    """Every node below ``root`` in display order, each one's parent position (-1 at the top) and
+    where its subtree ends (a subtree is a contiguous run in pre-order). The children of a row are
+    taken in one step when none of them has children of its own: the work in Python is per row
+    with children, not per tensor."""
+    nodes: list[Node] = []
+    parent_of: list[int] = []
+    end: list[int] = []
+    stack: list[tuple[int, Iterator[Node]]] = [(-1, iter(root.children))]
+    while stack:
+        parent, rest = stack[-1]
+        node = next(rest, None)
+        if node is None:
+            stack.pop()
+            if parent >= 0:
+                end[parent] = len(nodes)
+            continue
+        me = len(nodes)
+        nodes.append(node)
+        parent_of.append(parent)
+        end.append(me + 1)
+        children = node.children
+        if not children:
+            continue
+        if any(map(_CHILDREN, children)):
+            stack.append((me, iter(children)))
+            continue
+        n = len(children)
+        nodes.extend(children)
+        parent_of.extend(repeat(me, n))
+        end.extend(range(me + 2, me + 2 + n))
+        end[me] = me + 1 + n
+    return nodes, parent_of, end
+
+
 class KeyIndex:
     """Every node of a tree in display order, prepared so that a filter runs in C-speed loops.
 
@@ -70,28 +110,21 @@ class KeyIndex:
     """
 
     def __init__(self, root: Node) -> None:
+        """The collector is paused meanwhile: each of its lists holds a reference per row, and a
+        young pass over them would touch every row of the tree (a fifth of a second at 10^6
+        tensors, on the first keystrokes)."""
+        with collector_paused():
+            self._build(root)
+
+    def _build(self, root: Node) -> None:
         self.root = root
-        nodes: list[Node] = []
-        parent_of: list[int] = []
-        stack: list[tuple[Node, int]] = [(c, -1) for c in reversed(root.children)]
-        while stack:
-            node, parent = stack.pop()
-            parent_of.append(parent)
-            nodes.append(node)
-            me = len(nodes) - 1
-            stack.extend((c, me) for c in reversed(node.children))
-        # A subtree is a contiguous run in pre-order: it ends where the next sibling starts.
-        end = list(range(1, len(nodes) + 1))
-        for i in range(len(nodes) - 1, -1, -1):
-            p = parent_of[i]
-            if p >= 0 and end[i] > end[p]:
-                end[p] = end[i]
+        nodes, parent_of, end = _preorder(root)
         self.nodes = nodes
-        self.position = {id(n): i for i, n in enumerate(nodes)}
+        self.position = dict(zip(map(id, nodes), range(len(nodes)), strict=True))
         self._parent = parent_of
         self._end = end
-        self._keys = [n.key for n in nodes]
-        self._lower = [k.lower() for k in self._keys]
+        self._keys = list(map(_KEY, nodes))
+        self._lower = list(map(str.lower, self._keys))
         self._text = _SEPARATOR.join(self._lower) + _SEPARATOR
         # Where each key begins in the text (and, last, where the text ends).
         self._starts = array("q", accumulate(map(operator.add, map(len, self._lower), repeat(1)), initial=0))

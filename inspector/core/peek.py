@@ -7,12 +7,12 @@ whose probe takes its first bytes.
 
 from __future__ import annotations
 
-import gc
 import os
 import stat
 from collections.abc import Callable
 from typing import BinaryIO, Protocol, cast
 
+from .collector import collector_paused
 from .dcp_folder import DcpFolderReader
 from .errors import CheckpointError, DamagedCheckpointError, NotACheckpointError, ReaderOutOfMemory
 from .formats import Format
@@ -57,16 +57,10 @@ def peek(path: str | os.PathLike[str], *, whole_set: bool = True) -> CheckpointI
     A folder is read as a torch.distributed.checkpoint folder; a shard of a Hugging Face set (a file
     an ``*.index.json`` beside it names) is read as the whole set unless ``whole_set`` is False.
 
-    The collector is paused meanwhile: the read allocates millions of small objects that all stay
-    alive, and collecting them repeatedly would double the time on large files.
+    The collector is paused meanwhile, and settled at the end (``collector_paused``).
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused(settle=True):
         return _peek(path, whole_set)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _peek(path: str | os.PathLike[str], whole_set: bool = True) -> CheckpointIndex:
@@ -107,15 +101,10 @@ def peek_source(source: ByteSource, path: str, size: int) -> CheckpointIndex:
     The same readers and the same refusals as for a local path: a remote file is judged exactly
     like a local one. Raises ``CheckpointError`` with a sentence about the file.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused(settle=True):
         if size == 0:
             raise CheckpointError(f"{display_name(path)} is empty (0 bytes), not a checkpoint.")
         return read_source(source, path, size)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def read_source(source: ByteSource, p: str, size: int) -> CheckpointIndex:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .collector import collector_paused
 from .formatting import count_of, escape_text, format_bytes, format_params, format_shape
 from .model import CheckpointIndex, GlobalRef, Node, NodeKind, PathPart, TensorInfo
 from .model_card import ModelCard, card_lines
@@ -44,19 +45,28 @@ def index_to_json(
     index: CheckpointIndex, devices: DevicesByPath | None = None, card: ModelCard | None = None
 ) -> dict[str, Any]:
     """The object ``info --json`` prints (its fields: README, "``info --json``"); ``model_card``
-    when the card is given."""
+    when the card is given. The collector is paused meanwhile: a record per tensor, all kept."""
+    with collector_paused():
+        return _index_json(index, devices, card)
+
+
+def _index_json(
+    index: CheckpointIndex, devices: DevicesByPath | None, card: ModelCard | None
+) -> dict[str, Any]:
     tensors = []
-    for node in index.root.tensors():
+    for node in index.tensor_rows():  # the rows the read listed, in display order
         t = node.tensor
         assert t is not None
+        numel = t.numel
+        plain = t.layout_info is None  # a strided tensor: its shape and its elements' bytes
         entry: dict[str, Any] = {
             "key": node.key,
             "path": list(node.path),
-            "shape": list(t.shown_shape),
+            "shape": list(t.shape if plain else t.shown_shape),
             "dtype": t.dtype,
             "saved_device": t.saved_device,
-            "numel": t.numel,
-            "nbytes": t.nbytes,
+            "numel": numel,
+            "nbytes": numel * t.itemsize if plain else t.nbytes,
         }
         if t.layout != "strided":
             entry["layout"] = t.layout

@@ -125,7 +125,7 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
     # an entry with keys of its own, is walked for its depth (the reference reader refuses a deep
     # header before anything else, so a failed check asks first whether the header was too deep).
     try:
-        entries, top, totals = _checked_entries(header, name, size - 8 - n)
+        top, totals, spans = _checked_entries(header, name, 8 + n, size - 8 - n)
     except CheckpointError:
         if _too_deep(header):
             raise deep from None
@@ -146,15 +146,15 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
     # own, unless the tree was cut short and shows fewer.
     shown = None if builder.warnings else totals
     index = finish_index(path, Format.SAFETENSORS, root, [], size, builder.warnings, shown)
-    index.storage_spans = {key: (8 + n + begin, end - begin) for begin, end, key in entries}
+    index.storage_spans = spans
     return index
 
 
 def _checked_entries(
-    header: object, name: str, data_len: int
-) -> tuple[list[tuple[int, int, str]], PDict, TensorTotals]:
-    """The header's tensor entries checked as the reference reader checks them: (begin, end, key)
-    in data order, the tensors as a ``PDict`` for the tree, and their totals."""
+    header: object, name: str, data_start: int, data_len: int
+) -> tuple[PDict, TensorTotals, dict[str, tuple[int, int]]]:
+    """The header's tensor entries checked as the reference reader checks them: the tensors as a
+    ``PDict`` for the tree, their totals, and each one's bytes in the file (first byte, count)."""
     if not isinstance(header, dict):
         raise CheckpointError(f"{name} has a safetensors header that is not a JSON object.")
     metadata = header.get("__metadata__")
@@ -171,6 +171,7 @@ def _checked_entries(
             "the safetensors library refuses it."
         )
     entries: list[tuple[int, int, str]] = []
+    spans: dict[str, tuple[int, int]] = {}
     top = PDict()
     dtypes: dict[str, tuple[str, int, int]] = {}  # code → (dtype, bits per element, itemsize), once per code
     add = top.items.append
@@ -227,6 +228,7 @@ def _checked_entries(
             shape = [*shape[:-1], shape[-1] // packed]
             numel //= packed
         entries.append((begin, end, key))
+        spans[key] = (data_start + begin, end - begin)
         itemsize = known[2]
         params += numel
         nbytes += numel * itemsize
@@ -253,4 +255,4 @@ def _checked_entries(
         raise CheckpointError(
             f"{name}: its data section has {count_of(data_len - expected, 'byte')} no tensor uses."
         )
-    return entries, top, TensorTotals(params, nbytes, len(entries))
+    return top, TensorTotals(params, nbytes, len(entries)), spans

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from .dtypes import ITEMSIZE
@@ -283,74 +284,102 @@ class TreeBuilder:
         node.entries = count
         groups: dict[str, Node] = {}
         grouping = node.kind is not NodeKind.LIST and not isinstance(obj, _Fold)  # a fold names submodules
-        for i, (key, value) in enumerate(pairs):
-            self.rows += 1
-            if type(value) is _Placed:
-                part: PathPart = key
-                child_path = (*path, *value.rel)
-                child_key = f"{key_base}.{value.key}" if key_base else value.key
-                value = value.value
-            else:
-                part = key if key.__class__ is str and len(key) <= _MAX_KEY_CHARS else _key_part(key)
-                child_path = (*path, part)
-                child_key = f"{key_base}.{part}" if key_base else str(part)
-            self.spent += _LEAF_BYTES + 8 * len(child_path) + len(child_key)  # ``_charge``, inline
-            if self.spent > self.max_bytes:
-                node.add(Node(name="…", kind=NodeKind.VALUE, key=child_key, path=child_path,
-                              value=f"… {count_of(count - i, 'more item')} not shown"))  # fmt: skip
-                stack.clear()
-                raise _BudgetSpent
-            parent = node
-            name = str(part)
-            if grouping and isinstance(part, str) and "." in part:
-                cut = _group_prefix(part)
-                if cut >= 0:
-                    prefix = part[:cut]
-                    parent = groups.get(prefix) or self._group(node, groups, prefix, path, key_base)
-                    name = part[cut + 1 :]
-                    self._charge(len(name))
-            if value.__class__ is TensorRef and not value.parts:  # the common leaf, added at once
-                info = _tensor_info(value)
-            elif value.__class__ is TensorInfo:  # already read (safetensors headers, shard sets)
-                info = value
-            else:
-                info = None
-            if info is not None:
-                numel = info.numel
-                nbytes = info.layout_info.nbytes if info.layout_info is not None else None
-                nbytes = numel * info.itemsize if nbytes is None else nbytes
-                siblings = parent.children  # added as ``add`` would, without the call
-                siblings.append(Node(name, NodeKind.TENSOR, child_key, child_path, parent, [], info, None,
-                                     numel, nbytes, len(siblings)))  # fmt: skip
-                if self.spent > self.max_bytes:
+        # The bytes spent and the rows made are kept in locals while the loop makes tensor rows
+        # (10^6 of them in a large file); the builder's own are brought up to date around each call.
+        spent, limit, done = self.spent, self.max_bytes, 0
+        dot_base = f"{key_base}." if key_base else ""
+        try:
+            for key, value in pairs:
+                done += 1
+                if type(value) is _Placed:
+                    part: PathPart = key
+                    child_path = (*path, *value.rel)
+                    child_key = dot_base + value.key
+                    value = value.value
+                else:
+                    part = key if key.__class__ is str and len(key) <= _MAX_KEY_CHARS else _key_part(key)
+                    child_path = (*path, part)
+                    child_key = dot_base + part if part.__class__ is str else f"{dot_base}{part}"
+                spent += _LEAF_BYTES + 8 * len(child_path) + len(child_key)  # ``_charge``, inline
+                if spent > limit:
+                    left = count_of(count - done + 1, "more item")
+                    node.add(Node(name="…", kind=NodeKind.VALUE, key=child_key, path=child_path,
+                                  value=f"… {left} not shown"))  # fmt: skip
+                    stack.clear()
                     raise _BudgetSpent
-                continue
-            sub = _container_kind(value)
-            if sub is None or _is_simple(value):
-                self._charge(self._leaf(parent, name, child_path, value, child_key))
-                continue
-            oid = id(value)
-            if oid in seen:
-                parent.add(Node(name=name, kind=NodeKind.REF, key=child_key,
-                                path=child_path, value=seen[oid] or "(root)"))  # fmt: skip
-                continue
-            if depth + 1 > MAX_DEPTH:
-                parent.add(Node(name=name, kind=NodeKind.VALUE, key=child_key,
-                                path=child_path, value="… (nested too deeply to show)"))  # fmt: skip
-                self._deep_warning()
-                continue
-            seen[oid] = child_key
-            keepalive.append(value)
-            self._charge(_CONTAINER_BYTES)
-            child = parent.add(Node(name=name, kind=sub, key=child_key, path=child_path))
-            if isinstance(value, (Call, Instance)):
-                child.value = _class_name(value)
-            elif isinstance(value, _Attributes) or (isinstance(value, PDict) and value.cls != "dict"):
-                child.value = value.cls
-            # A fold's entries keep the keys of the module it belongs to.
-            stack.append(
-                (child, value, child_path, depth + 1, key_base if isinstance(value, _Fold) else child_key)
-            )
+                parent = node
+                name = part if part.__class__ is str else str(part)
+                if grouping and isinstance(part, str) and "." in part:
+                    cut = _group_prefix(part)
+                    if cut >= 0:
+                        prefix = part[:cut]
+                        found = groups.get(prefix)
+                        if found is None:
+                            self.spent = spent
+                            found = self._group(node, groups, prefix, path, key_base)
+                            spent = self.spent
+                        parent = found
+                        name = part[cut + 1 :]
+                        spent += len(name)
+                        if spent > limit:
+                            raise _BudgetSpent
+                if value.__class__ is TensorRef and not value.parts:  # the common leaf, added at once
+                    info = _tensor_info(value)
+                elif value.__class__ is TensorInfo:  # already read (safetensors headers, shard sets)
+                    info = value
+                else:
+                    info = None
+                if info is not None:
+                    numel = info.numel
+                    layout = info.layout_info
+                    nbytes = layout.nbytes if layout is not None else None
+                    siblings = parent.children  # added as ``add`` would, without the call
+                    siblings.append(Node(name, NodeKind.TENSOR, child_key, child_path, parent, [], info, None,
+                                         numel, numel * info.itemsize if nbytes is None else nbytes,
+                                         len(siblings)))  # fmt: skip
+                    continue
+                self.spent = spent
+                self._add_entry(
+                    stack, seen, keepalive, parent, name, child_path, child_key, value, depth, key_base
+                )
+                spent = self.spent
+        finally:
+            self.spent = max(spent, self.spent)
+            self.rows += done
+
+    def _add_entry(
+        self, stack: list[tuple[Node, Any, tuple[PathPart, ...], int, str]], seen: dict[int, str],
+        keepalive: list[Any], parent: Node, name: str, child_path: tuple[PathPart, ...], child_key: str,
+        value: Any, depth: int, key_base: str,
+    ) -> None:  # fmt: skip
+        """Add the row of an entry that is not a plain tensor: a value, a reference, or a container
+        put on the stack to be expanded."""
+        sub = _container_kind(value)
+        if sub is None or _is_simple(value):
+            self._charge(self._leaf(parent, name, child_path, value, child_key))
+            return
+        oid = id(value)
+        if oid in seen:
+            parent.add(Node(name=name, kind=NodeKind.REF, key=child_key,
+                            path=child_path, value=seen[oid] or "(root)"))  # fmt: skip
+            return
+        if depth + 1 > MAX_DEPTH:
+            parent.add(Node(name=name, kind=NodeKind.VALUE, key=child_key,
+                            path=child_path, value="… (nested too deeply to show)"))  # fmt: skip
+            self._deep_warning()
+            return
+        seen[oid] = child_key
+        keepalive.append(value)
+        self._charge(_CONTAINER_BYTES)
+        child = parent.add(Node(name=name, kind=sub, key=child_key, path=child_path))
+        if isinstance(value, (Call, Instance)):
+            child.value = _class_name(value)
+        elif isinstance(value, _Attributes) or (isinstance(value, PDict) and value.cls != "dict"):
+            child.value = value.cls
+        # A fold's entries keep the keys of the module it belongs to.
+        stack.append(
+            (child, value, child_path, depth + 1, key_base if isinstance(value, _Fold) else child_key)
+        )
 
     def _deep_warning(self) -> None:
         if not any("nested" in w for w in self.warnings):
@@ -460,17 +489,23 @@ class TreeBuilder:
         return 60 + len(text)
 
 
+_PARAMS = attrgetter("params")
+_NBYTES = attrgetter("nbytes")
+
+
 def _aggregate(root: Node) -> None:
     """Post-order sums of params and bytes, without recursion; a tensor keeps its own (the parts
-    below a sparse or nested tensor are inside it, not added to it)."""
+    below a sparse or nested tensor are inside it, not added to it). Only containers are visited;
+    their children are summed in C."""
+    tensor = NodeKind.TENSOR
     order: list[Node] = []
     stack = [root]
     while stack:
         n = stack.pop()
         order.append(n)
-        if n.kind is not NodeKind.TENSOR:
-            stack.extend(n.children)
+        if n.kind is not tensor:
+            stack.extend([c for c in n.children if c.children and c.kind is not tensor])
     for n in reversed(order):
-        if n.children and n.kind is not NodeKind.TENSOR:
-            n.params = sum(c.params for c in n.children)
-            n.nbytes = sum(c.nbytes for c in n.children)
+        if n.children and n.kind is not tensor:
+            n.params = sum(map(_PARAMS, n.children))
+            n.nbytes = sum(map(_NBYTES, n.children))

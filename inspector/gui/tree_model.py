@@ -109,29 +109,30 @@ def _summarize(devices: set[str]) -> str:
     return _MIXED
 
 
-def _device_summary(root: Node, device_of: Callable[[Node], str | None]) -> dict[int, str]:
+def _device_summary(root: Node, device_of: Callable[[Node], str | None] | None = None) -> dict[int, str]:
     """For every container, the one device of all tensors below it, or "mixed" (no recursion; one
-    visit per row)."""
-    order: list[Node] = []
+    visit per row). ``device_of`` gives a tensor row's device; without it, the device it was saved
+    on, read without a call per tensor."""
+    order: list[tuple[Node, list[Node]]] = []  # each container with the containers among its children
     stack = [root]
+    tensor = NodeKind.TENSOR
     while stack:
         node = stack.pop()
-        order.append(node)
-        stack.extend([c for c in node.children if c.children and c.kind is not NodeKind.TENSOR])
+        inner = [c for c in node.children if c.children and c.kind is not tensor]
+        order.append((node, inner))
+        stack.extend(inner)
     below: dict[int, set[str]] = {}
-    tensor = NodeKind.TENSOR
-    for node in reversed(order):  # children before their parents
+    for node, inner in reversed(order):  # children before their parents
         children = node.children
-        found = {d for d in map(device_of, [c for c in children if c.kind is tensor]) if d}
-        for child in children:
-            if child.children and child.kind is not tensor:
-                found |= below[id(child)]
+        if device_of is None:
+            found = {c.tensor.saved_device for c in children if c.kind is tensor and c.tensor is not None}
+            found.discard("")
+        else:
+            found = {d for d in map(device_of, [c for c in children if c.kind is tensor]) if d}
+        for child in inner:
+            found |= below[id(child)]
         below[id(node)] = found
     return {key: _summarize(found) for key, found in below.items()} if root.children else {}
-
-
-def _saved_device(node: Node) -> str | None:
-    return node.tensor.saved_device if node.tensor is not None else None
 
 
 class CheckpointTreeModel(QAbstractItemModel):
@@ -144,7 +145,7 @@ class CheckpointTreeModel(QAbstractItemModel):
     def __init__(self, root: Node, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._root = root
-        self._saved_summary = _device_summary(root, _saved_device)
+        self._saved_summary = _device_summary(root)
         self._loaded: dict[int, str] = {}
         self._loaded_summary: dict[int, str] = {}
         self._italic = QFont()

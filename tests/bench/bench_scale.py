@@ -10,7 +10,8 @@ run): ``checkpoint-inspector info --json`` (process start to the whole tree prin
 RSS, and the baseline — ``torch.load(mmap=True)`` for the ``.pth`` up to 10^5 tensors (beyond, it
 takes minutes), ``safetensors.safe_open(...).keys()`` for the ``.safetensors``. With ``--gui`` the
 window (offscreen) is measured too: tree shown, its peak RSS and the filter keystrokes. Each figure
-is the median of ``--repeat`` runs (1 run for 10^6 tensors, said in the table). Prints Markdown.
+is the median of ``--repeat`` runs (1 run for 10^6 tensors, said in the table), with the machine's
+load average (1 minute) when the row was done: the machine may be shared. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ def main() -> int:
             }  # fmt: skip
             if args.gui:
                 row.update({f"gui_{k}": v for k, v in gui_run(path, env, repeat).items()})
+            row["load"] = os.getloadavg()[0]
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     print(
@@ -208,6 +210,8 @@ def main() -> int:
     if args.gui:
         head += " window: tree shown | window peak RSS | slowest filter keystroke |"
         sep += "---:|---:|---:|"
+    head += " load |"
+    sep += "---:|"
     print(head)
     print(sep)
     for r in rows:
@@ -220,6 +224,7 @@ def main() -> int:
         )
         if args.gui:
             line += f" {r['gui_tree_s']:.2f} s | {r['gui_rss_mb']:.0f} MB | {r['gui_filter_ms']:.0f} ms |"
+        line += f" {r['load']:.1f} |"
         print(line)
     return 0
 

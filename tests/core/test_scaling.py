@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import struct
 import sys
@@ -62,3 +63,41 @@ def test_reading_costs_the_same_per_tensor_at_four_times_the_tensors(
     small = _calls_of_peek(make(tmp_path / "small", SMALL))
     large = _calls_of_peek(make(tmp_path / "large", LARGE))
     assert large <= SLACK * (LARGE / SMALL) * small, f"{small:,} calls for {SMALL:,}, {large:,} for {LARGE:,}"
+
+
+@pytest.mark.parametrize("make", [_pth, _safetensors], ids=["torch zip", "safetensors"])
+def test_the_rows_of_a_read_are_not_left_to_the_young_collections(
+    tmp_path: Path, make: Callable[[Path, int], Path]
+) -> None:
+    """The read pauses the collector; what it made stays alive, so it goes to the oldest generation
+    at once: left young, the collector would walk all of it three times as it ages (6 s at 10^6)."""
+    index = peek(make(tmp_path / "file", SMALL))
+    young = {id(o) for o in gc.get_objects(0)} | {id(o) for o in gc.get_objects(1)}
+    rows = [index.root, *index.root.walk()]
+    assert not [n.key for n in rows if id(n) in young]
+    assert gc.isenabled()
+
+
+def test_the_records_of_a_report_are_not_left_to_the_young_collections(tmp_path: Path) -> None:
+    """``info --json`` makes a record per tensor, all kept until printed: the collector does not
+    walk the tree again and again while they are made."""
+    from inspector.core.report import index_to_json
+
+    report = index_to_json(peek(_safetensors(tmp_path / "file", SMALL)))
+    young = {id(o) for o in gc.get_objects(0)} | {id(o) for o in gc.get_objects(1)}
+    assert len(report["tensors"]) == SMALL
+    assert not [r["key"] for r in report["tensors"] if id(r) in young]
+    assert gc.isenabled()
+
+
+def test_a_large_read_settles_the_collector_with_one_full_pass_before_it_returns(tmp_path: Path) -> None:
+    """The read of a large file walks its objects once, at its end, while the window still says it
+    is reading: not later, when the full pass their number calls for would stop a keystroke."""
+    from inspector.core.collector import MANY_OBJECTS
+
+    path = _safetensors(tmp_path / "large", MANY_OBJECTS // 4)  # several tracked objects per tensor
+    full_passes = gc.get_stats()[2]["collections"]
+    index = peek(path)
+    assert gc.get_stats()[2]["collections"] == full_passes + 1
+    assert sum(gc.get_count()) < gc.get_threshold()[0]  # nothing left for a later pass to catch up on
+    assert index.tensor_count == MANY_OBJECTS // 4
