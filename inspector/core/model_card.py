@@ -207,6 +207,7 @@ class _Survey:
     dtypes: dict[str, int] = field(default_factory=dict)
     anchors: dict[str, str] = field(default_factory=dict)  # an ANCHORS name → the first key ending in it
     lora: list[str] = field(default_factory=list)
+    lines: str | None = None  # the keys, each between newlines, where no key holds one
 
 
 def _note_anchors(anchors: dict[str, str], key: str, names: Sequence[str] = ANCHORS) -> None:
@@ -268,6 +269,7 @@ def _survey(rows: Sequence[Node], by_key: dict[str, Node] | None, dtypes: dict[s
     joined = "\n".join(keys) + "\n"
     if joined.count("\n") == len(keys):  # no key holds a newline: each line of the text is a key
         out.anchors = _find_anchors(joined)
+        out.lines = "\n" + joined
     else:
         endings = tuple(ANCHORS)
         for key in [k for k in keys if k.endswith(endings)]:
@@ -468,7 +470,7 @@ def build_model_card(
     for key in added:
         _note_anchors(survey.anchors, key)
 
-    keys = ModelKeys(by_key, base, settings, survey.anchors, added)
+    keys = ModelKeys(by_key, base, settings, survey.anchors, added, survey.lines)
     found = next((d for rule in RULES if (d := _apply(rule, keys)) is not None), None)
     if found is not None:
         card.family, card.label, card.evidence = found.family, found.label, found.evidence

@@ -598,3 +598,27 @@ def test_a_key_holding_a_newline_never_passes_for_the_keys_on_either_side_of_it(
     assert card.family == "llama" and _value(card, "layers") == 2
     cited = [e for e in card.evidence if "[" in e]
     assert cited and all(e.split(" [")[0] in shapes for e in cited), card.evidence
+
+
+@pytest.mark.parametrize(
+    ("order", "layers"),
+    [((0, 1, 2, 3), 4), ((2, 0, 3, 1), 4), ((0, 1, 3), 2), ((1, 2, 3), 0)],
+    ids=["in-order", "out-of-order", "a-gap", "no-block-0"],
+)
+def test_blocks_are_counted_from_0_until_one_is_missing_in_any_storage_order(
+    tmp_path: Path, order: tuple[int, ...], layers: int
+) -> None:
+    """The count walks the keys' text where blocks are stored in order and looks keys up where
+    they are not: either way it is the blocks 0, 1, … present before the first missing one."""
+    one = {k.removeprefix("model.layers.0."): s for k, s in fx.llama(layers=1).items() if ".layers.0." in k}
+    shapes = {"model.embed_tokens.weight": (100, 64)}
+    for i in order:
+        shapes |= {f"model.layers.{i}.{name}": shape for name, shape in one.items()}
+    torch.save({k: torch.zeros(s) for k, s in shapes.items()}, tmp_path / "m.pth")  # keeps the order
+    index = peek(tmp_path / "m.pth")
+    assert [n.key for n in index.tensor_rows()] == list(shapes)
+    card = build_model_card(index)
+    if layers:
+        assert card.family == "llama" and _value(card, "layers") == layers
+    else:
+        assert card.family != "llama"
