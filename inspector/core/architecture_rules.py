@@ -479,6 +479,13 @@ def phi(keys: ModelKeys) -> Detection | None:
     ]
     k = f"{block}self_attn.k_proj.weight"
     d.dimensions += _heads(keys, q, k if keys.has(k) else None, f"{block}self_attn.q_layernorm.weight")
+    _layers_decoder_ends(keys, d, p, block)
+    return d
+
+
+def _layers_decoder_ends(keys: ModelKeys, d: Detection, p: str, block: str) -> None:
+    """What a decoder of ``{p}layers.N`` blocks states after its sizes: block 0's norm and rotary
+    facts, its vocabulary, embedding and head (``_decoder_ends``), and its stack of blocks."""
     for fact in (
         _norm(keys, f"{block}input_layernorm.weight"),
         _rotary(keys, f"{block}self_attn.rotary_emb.inv_freq"),
@@ -487,7 +494,6 @@ def phi(keys: ModelKeys) -> Detection | None:
             d.facts.append(fact)
     _decoder_ends(keys, d, f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight")
     d.block_prefixes = (keys.base + f"{p}layers.",)
-    return d
 
 
 def _decoder_ends(keys: ModelKeys, d: Detection, embed: str, head: str) -> None:
@@ -529,14 +535,7 @@ def phi3(keys: ModelKeys) -> Detection | None:
     d.dimensions += heads
     if fused is not None:
         d.facts.append(fused)
-    for fact in (
-        _norm(keys, f"{block}input_layernorm.weight"),
-        _rotary(keys, f"{block}self_attn.rotary_emb.inv_freq"),
-    ):
-        if fact is not None:
-            d.facts.append(fact)
-    _decoder_ends(keys, d, f"{p}embed_tokens.weight", f"{_parent(p, 'model.')}lm_head.weight")
-    d.block_prefixes = (keys.base + f"{p}layers.",)
+    _layers_decoder_ends(keys, d, p, block)
     return d
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.terminal import json_blocks
+from tests.call_counts import python_calls
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
 _VALUES = st.recursive(
@@ -69,20 +70,8 @@ def _record(i: int) -> dict[str, Any]:
             "numel": 8, "nbytes": 32}  # fmt: skip
 
 
-def _python_calls(run: Any) -> int:
-    calls = 0
-
-    def count(frame: object, event: str, arg: object) -> None:
-        nonlocal calls
-        if event == "call":
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return calls
+def _python_calls(run: Callable[[], object]) -> int:
+    return python_calls(run)[1]
 
 
 def test_each_tensor_record_costs_one_python_call() -> None:

@@ -11,6 +11,7 @@ from inspector.core.keyfilter import KeyIndex, KeyMatcher, MatchMode
 from inspector.core.model import Node, NodeKind
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import PDict
+from tests.call_counts import python_calls
 
 
 def _tree(keys: list[str]) -> Node:
@@ -108,22 +109,9 @@ def test_a_key_holding_the_separator_or_changing_length_when_lowered_is_matched_
 def test_the_key_index_of_a_large_tree_costs_python_work_per_group_not_per_tensor() -> None:
     """The filter is ready soon after a tree of 10^6 tensors is shown: the index takes the tensors
     of a group in one step (10,000 tensors under 100 groups here)."""
-    import sys
-
     root = _tree([f"blocks.{i // 100}.experts.{i % 100}.weight" for i in range(10_000)])
     rows = sum(1 for _ in root.walk())
-    calls = 0
-
-    def count(frame: object, event: str, arg: object) -> None:
-        nonlocal calls
-        if event == "call":
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        index = KeyIndex(root)
-    finally:
-        sys.setprofile(None)
+    index, calls = python_calls(lambda: KeyIndex(root))
     assert len(index.nodes) == rows
     assert calls < rows // 10, f"{calls:,} Python calls for {rows:,} rows"
 

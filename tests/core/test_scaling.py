@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import json
 import struct
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 import torch
 
 from inspector.core.peek import peek
+from tests.call_counts import python_calls
 
 SMALL, LARGE = 1_000, 4_000
 #: Calls per tensor may vary a little (longer keys, a second memo opcode width past 256 entries);
@@ -40,18 +40,7 @@ def _safetensors(path: Path, count: int) -> Path:
 
 def _calls_of_peek(path: Path) -> int:
     """Function calls (Python and built-in) made while reading ``path``."""
-    calls = 0
-
-    def count(frame: object, event: str, arg: object) -> None:
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        index = peek(path)
-    finally:
-        sys.setprofile(None)
+    index, calls = python_calls(lambda: peek(path), c_calls=True)
     assert index.tensor_count in (SMALL, LARGE)
     return calls
 

@@ -12,6 +12,7 @@ from inspector.core.keyfilter import MatchMode
 from inspector.core.model import Node, NodeKind, TensorInfo
 from inspector.gui.filter_proxy import CheckpointFilterProxy
 from inspector.gui.tree_model import CheckpointTreeModel, Column
+from tests.call_counts import python_calls
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 BLOCKS, EXPERTS = 1000, 100  # 100,000 tensors under 1,000 groups
@@ -123,21 +124,8 @@ def test_a_keystroke_that_keeps_the_same_rows_judges_no_row_again(qtbot: Any) ->
 def test_opening_the_model_of_100000_tensors_makes_no_python_call_per_tensor() -> None:
     """The "Saved on" of every group (one device, or "mixed") is found when the tree opens, without
     a function call per tensor row: 10^6 tensors open in a fraction of a second."""
-    import sys
-
     root = _big_tree()
-    calls = 0
-
-    def count(frame: object, event: str, arg: object) -> None:
-        nonlocal calls
-        if event == "call":
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        model = CheckpointTreeModel(root)
-    finally:
-        sys.setprofile(None)
+    model, calls = python_calls(lambda: CheckpointTreeModel(root))
     assert calls < BLOCKS * EXPERTS // 10, f"{calls:,} Python calls for {BLOCKS * EXPERTS:,} tensors"
     top = model.index(0, Column.SAVED_ON)
     assert model.data(top) == "cpu"
