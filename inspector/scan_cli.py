@@ -15,7 +15,7 @@ from inspector.core.peek import peek
 from inspector.core.safety import TORCHSCRIPT_CODE
 from inspector.core.scan_set import FAIL_ON, FileScan, SetScan, scan_paths
 from inspector.remote.locations import is_url, shown_form
-from inspector.remote.static_read import peek_location
+from inspector.remote.static_read import peek_location, remote_json
 from inspector.terminal import fail, print_json, print_text
 
 if TYPE_CHECKING:
@@ -139,8 +139,6 @@ def _one_file(scan: FileScan, fmt: str, fail_on: str, transfer: Transfer | None 
     if fmt == "json":
         report = scan.to_json()
         if transfer is not None:
-            from inspector.remote.static_read import remote_json
-
             report["remote"] = remote_json(transfer)
         print_json(report)
     else:

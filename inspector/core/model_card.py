@@ -221,38 +221,39 @@ def _note_anchors(anchors: dict[str, str], key: str, names: Sequence[str] = ANCH
 _BLOCK_0_LINES = 4096
 
 
-def _first_anchored(joined: str, name: str, start: int = 0) -> str | None:
-    """The first line of ``joined`` (keys, each followed by a newline) from the line starting at
+def _first_anchored(lines: str, name: str, start: int = 0) -> str | None:
+    """The first line of ``lines`` (keys, each between newlines) from the line starting at
     ``start`` on that is anchored to ``name``."""
     needle = name + "\n"
-    at = joined.find(needle, start)
+    at = lines.find(needle, start)
     while at >= 0:
-        if at == 0 or joined[at - 1] in ".\n":
-            return joined[joined.rfind("\n", 0, at) + 1 : at + len(name)]
-        at = joined.find(needle, at + 1)
+        if lines[at - 1] in ".\n":
+            return lines[lines.rfind("\n", 0, at) + 1 : at + len(name)]
+        at = lines.find(needle, at + 1)
     return None
 
 
-def _find_anchors(joined: str) -> dict[str, str]:
-    """The first line of ``joined`` anchored to each ``ANCHORS`` name. The few that name a numbered
-    block (``encoder_layer_0.``) are searched for by name. The others hold ``.0.``, so only lines
-    holding ``.0.`` can end in one: those lines are read in one search of the text where they are
-    few (a model's first blocks), else each anchor not found yet is searched for after the lines read."""
+def _find_anchors(lines: str) -> dict[str, str]:
+    """The first line of ``lines`` (keys, each between newlines) anchored to each ``ANCHORS``
+    name. The few that name a numbered block (``encoder_layer_0.``) are searched for by name. The
+    others hold ``.0.``, so only lines holding ``.0.`` can end in one: those lines are read in one
+    search of the text where they are few (a model's first blocks), else each anchor not found yet
+    is searched for after the lines read."""
     listed = [n for n in ANCHORS if BLOCK_0 in n]
     endings = tuple(listed)
-    found = {n: k for n in ANCHORS if BLOCK_0 not in n and (k := _first_anchored(joined, n)) is not None}
-    lines = 0
-    at = joined.find(BLOCK_0)
+    found = {n: k for n in ANCHORS if BLOCK_0 not in n and (k := _first_anchored(lines, n)) is not None}
+    read = 0
+    at = lines.find(BLOCK_0)
     while at >= 0:
-        lines += 1
-        start = joined.rfind("\n", 0, at) + 1
-        if lines > _BLOCK_0_LINES:
+        read += 1
+        start = lines.rfind("\n", 0, at) + 1
+        if read > _BLOCK_0_LINES:
             rest = (n for n in listed if n not in found)
-            return found | {n: k for n in rest if (k := _first_anchored(joined, n, start)) is not None}
-        end = joined.find("\n", at)
-        if (line := joined[start:end]).endswith(endings):
+            return found | {n: k for n in rest if (k := _first_anchored(lines, n, start)) is not None}
+        end = lines.find("\n", at)
+        if (line := lines[start:end]).endswith(endings):
             _note_anchors(found, line, listed)
-        at = joined.find(BLOCK_0, end)
+        at = lines.find(BLOCK_0, end)
     return found
 
 
@@ -266,15 +267,16 @@ def _survey(rows: Sequence[Node], by_key: dict[str, Node] | None, dtypes: dict[s
     out.by_key, out.dtypes = by_key, dtypes
     # no key names two rows: the map's keys are the rows' keys, joined without a pass over the rows
     keys: Collection[str] = by_key if len(by_key) == len(rows) else [node.key for node in rows]
-    joined = "\n".join(keys) + "\n"
-    if joined.count("\n") == len(keys):  # no key holds a newline: each line of the text is a key
-        out.anchors = _find_anchors(joined)
-        out.lines = "\n" + joined
+    joined = "\n".join(keys)
+    text = f"\n{joined}\n"  # each key between newlines, made with one copy of the joined keys
+    if text.count("\n") == len(keys) + 1:  # no key holds a newline: each line of the text is a key
+        out.anchors = _find_anchors(text)
+        out.lines = text
     else:
         endings = tuple(ANCHORS)
         for key in [k for k in keys if k.endswith(endings)]:
             _note_anchors(out.anchors, key)
-    out.lora = [k for k in keys if _LORA in k] if _LORA in joined else []
+    out.lora = [k for k in keys if _LORA in k] if _LORA in text else []
     return out
 
 
