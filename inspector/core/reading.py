@@ -27,7 +27,13 @@ from .model import (
     list_tensors,
     tensor_totals,
 )
-from .numpy_pickles import array_call_problem, builds_dtype, dtype_state_problem, implied_globals
+from .numpy_pickles import (
+    JUDGED_CALLS,
+    array_call_problem,
+    builds_dtype,
+    dtype_state_problem,
+    implied_globals,
+)
 from .torch_pickle import TorchPickleReader
 from .tree import TreeBuilder
 from .unpickler import Budget, Call, Global, Instance, Limits, NeedMoreData, PickleError, SafeUnpickler
@@ -45,6 +51,8 @@ _NESTED_LOADS = frozenset(
      "cloudpickle.loads", "torch.load", "torch.serialization.load", "marshal.loads"}
 )  # fmt: skip
 _MAX_NESTING = 4
+#: The calls the read looks at before torch's hooks do: a nested pickle, or a numpy array or dtype.
+_WATCHED_CALLS = _NESTED_LOADS | JUDGED_CALLS
 
 
 class ByteSource(Protocol):
@@ -144,9 +152,13 @@ class ReadState:
         hooks = self.torch if torch else TorchPickleReader()
 
         def reduce_hook(func: Any, args: Any) -> Any:
+            if isinstance(func, Global) and func.qualname in _WATCHED_CALLS:
+                watched(func, args)
+            return hooks.reduce_hook(func, args)
+
+        def watched(func: Global, args: Any) -> None:
             if (
-                isinstance(func, Global)
-                and func.qualname in _NESTED_LOADS
+                func.qualname in _NESTED_LOADS
                 and isinstance(args, tuple)
                 and args
                 and isinstance(args[0], (bytes, bytearray))
@@ -158,17 +170,16 @@ class ReadState:
                                    self.nested_warnings)  # fmt: skip
                 finally:
                     self._depth -= 1
-            if isinstance(func, Global):  # what torch needs for this call, named or not
-                for module, name in implied_globals(func.qualname, args):
-                    self.record(Global(module, name, func.offset), which)
-                self.check_call(func, args, which)
-            return hooks.reduce_hook(func, args)
+            # what torch needs for this call, named or not
+            for module, name in implied_globals(func.qualname, args):
+                self.record(Global(module, name, func.offset), which)
+            self.check_call(func, args, which)
 
         def on_build(obj: Call | Instance, state: Any, pos: int) -> None:
             self.check_build(obj, state, f"{which} byte {pos}")
 
         def on_new(obj: Instance) -> None:
-            if isinstance(obj.cls, Global):
+            if isinstance(obj.cls, Global) and obj.cls.qualname in JUDGED_CALLS:
                 self.check_call(obj.cls, obj.args, which)
 
         up = SafeUnpickler(
