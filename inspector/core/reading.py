@@ -22,6 +22,7 @@ from .model import (
     GlobalClass,
     GlobalRef,
     Node,
+    TensorInfo,
     TensorTotals,
     key_and_dtype_rows,
     list_tensors,
@@ -304,13 +305,8 @@ def finish_index(
     rows, only_tensors = list_tensors(root)
     by_key, dtypes = key_and_dtype_rows(rows)
     if totals is None:
-        beyond: list[str] = []
-        for node in rows:
-            t = node.tensor
-            assert t is not None
-            extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
-            if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
-                beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
+        beyond = [f"{node.key or 'the tensor'} reaches beyond the end of its storage"
+                  for node in rows if _beyond_storage(node.tensor)]  # fmt: skip
         warnings.extend(limited(beyond, "tensors reach beyond the end of their storage"))
         totals = tensor_totals(rows)
     return CheckpointIndex(
@@ -318,6 +314,19 @@ def finish_index(
         total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count, listed_rows=rows,
         counted_dtypes=dtypes, only_tensors=only_tensors, keyed_rows=by_key,
     )  # fmt: skip
+
+
+def _beyond_storage(t: TensorInfo | None) -> bool:
+    """Whether a tensor's last element lies past the end of the storage it views."""
+    assert t is not None
+    shape, stride = t.shape, t.stride
+    if len(shape) == 1 and len(stride) == 1:  # most tensors: the sum below, at once
+        extent = t.storage_offset + (shape[0] - 1) * stride[0]
+    elif len(shape) == 2 and len(stride) == 2:
+        extent = t.storage_offset + (shape[0] - 1) * stride[0] + (shape[1] - 1) * stride[1]
+    else:
+        extent = t.storage_offset + sum((s - 1) * st for s, st in zip(shape, stride, strict=True))
+    return bool(t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes)
 
 
 def read_growing(f: BinaryIO, size: int, parse: Callable[[bytes], Any], name: str) -> Any:
