@@ -65,7 +65,7 @@ def _find_data_pkl(archive: ZipArchive) -> tuple[str, str] | None:
 def _is_pickle_member(name: str) -> bool:
     """A member some reader would unpickle, by its name (torch's reader ignores case)."""
     tail = name[-10:]
-    if "." not in tail:  # every name below ends in one (a storage record's never does)
+    if "." not in tail:  # each ending below has one; a storage record's name has none
         return False
     tail = tail.lower()
     if tail.endswith((".pkl", ".pickle", ".debug_pkl")):
