@@ -6,6 +6,7 @@ Plain data only: no torch, no Qt. A ``CheckpointIndex`` is what one peek of one 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -154,10 +155,7 @@ class TensorInfo:
         """Elements, as torch's ``numel()`` counts them (a sparse tensor's dense size)."""
         if self.layout_info is not None and self.layout_info.numel is not None:
             return self.layout_info.numel
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -368,23 +366,34 @@ def tensor_totals(tensors: Iterable[Node]) -> TensorTotals:
     """
     views: set[tuple[object, ...]] = set()
     storages: dict[str, int] = {}
+    first_view: dict[str, TensorInfo | None] = {}  # a storage's first row, None once its view is in views
     params = count = 0
     for node in tensors:
         info = node.tensor
         assert info is not None
         count += 1
-        view: tuple[object, ...]
-        if info.storage_key:
-            view = (info.storage_key, info.storage_offset, info.shape, info.stride, info.dtype)
-            storages[info.storage_key] = info.storage_nbytes
-        elif info.layout_info is not None:
-            view = (id(info.layout_info),)
+        key = info.storage_key
+        if key:
+            storages[key] = info.storage_nbytes
+            if key not in first_view:  # the first row of its storage: a view not seen before
+                first_view[key] = info
+                params += info.numel
+            else:  # views of one storage are told apart by all they are
+                first = first_view[key]
+                if first is not None:
+                    views.add((key, first.storage_offset, first.shape, first.stride, first.dtype))
+                    first_view[key] = None
+                view = (key, info.storage_offset, info.shape, info.stride, info.dtype)
+                if view not in views:
+                    views.add(view)
+                    params += info.numel
         else:
-            view = (id(node),)
-        if view not in views:
-            views.add(view)
-            params += info.numel
-        for part in node.children:
-            if part.tensor is not None and part.tensor.storage_key:
-                storages[part.tensor.storage_key] = part.tensor.storage_nbytes
+            other = (id(info.layout_info),) if info.layout_info is not None else (id(node),)
+            if other not in views:
+                views.add(other)
+                params += info.numel
+        if node.children:
+            for part in node.children:
+                if part.tensor is not None and part.tensor.storage_key:
+                    storages[part.tensor.storage_key] = part.tensor.storage_nbytes
     return TensorTotals(params, sum(storages.values()), count)

@@ -175,6 +175,9 @@ def dtype_state_problem(qualname: str, args: Any, state: Any, previous: Any = No
 
 #: numpy's array builder as its pickles name it (numpy 2.x, and numpy 1.x's name).
 _RECONSTRUCT = frozenset({"numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct"})
+#: The globals whose calls ``implied_globals`` and ``array_call_problem`` may say anything about:
+#: for every other call both say nothing, so a reader may skip asking them.
+JUDGED_CALLS = frozenset({"numpy.dtype", "numpy.ndarray", *_RECONSTRUCT})
 
 
 def array_call_problem(qualname: str, args: Any) -> str | None:

@@ -22,12 +22,19 @@ from .model import (
     GlobalClass,
     GlobalRef,
     Node,
+    TensorInfo,
     TensorTotals,
     key_and_dtype_rows,
     list_tensors,
     tensor_totals,
 )
-from .numpy_pickles import array_call_problem, builds_dtype, dtype_state_problem, implied_globals
+from .numpy_pickles import (
+    JUDGED_CALLS,
+    array_call_problem,
+    builds_dtype,
+    dtype_state_problem,
+    implied_globals,
+)
 from .torch_pickle import TorchPickleReader
 from .tree import TreeBuilder
 from .unpickler import Budget, Call, Global, Instance, Limits, NeedMoreData, PickleError, SafeUnpickler
@@ -45,6 +52,8 @@ _NESTED_LOADS = frozenset(
      "cloudpickle.loads", "torch.load", "torch.serialization.load", "marshal.loads"}
 )  # fmt: skip
 _MAX_NESTING = 4
+#: The calls the read looks at before torch's hooks do: a nested pickle, or a numpy array or dtype.
+_WATCHED_CALLS = _NESTED_LOADS | JUDGED_CALLS
 
 
 class ByteSource(Protocol):
@@ -144,9 +153,13 @@ class ReadState:
         hooks = self.torch if torch else TorchPickleReader()
 
         def reduce_hook(func: Any, args: Any) -> Any:
+            if isinstance(func, Global) and func.qualname in _WATCHED_CALLS:
+                watched(func, args)
+            return hooks.reduce_hook(func, args)
+
+        def watched(func: Global, args: Any) -> None:
             if (
-                isinstance(func, Global)
-                and func.qualname in _NESTED_LOADS
+                func.qualname in _NESTED_LOADS
                 and isinstance(args, tuple)
                 and args
                 and isinstance(args[0], (bytes, bytearray))
@@ -158,17 +171,16 @@ class ReadState:
                                    self.nested_warnings)  # fmt: skip
                 finally:
                     self._depth -= 1
-            if isinstance(func, Global):  # what torch needs for this call, named or not
-                for module, name in implied_globals(func.qualname, args):
-                    self.record(Global(module, name, func.offset), which)
-                self.check_call(func, args, which)
-            return hooks.reduce_hook(func, args)
+            # what torch needs for this call, named or not
+            for module, name in implied_globals(func.qualname, args):
+                self.record(Global(module, name, func.offset), which)
+            self.check_call(func, args, which)
 
         def on_build(obj: Call | Instance, state: Any, pos: int) -> None:
             self.check_build(obj, state, f"{which} byte {pos}")
 
         def on_new(obj: Instance) -> None:
-            if isinstance(obj.cls, Global):
+            if isinstance(obj.cls, Global) and obj.cls.qualname in JUDGED_CALLS:
                 self.check_call(obj.cls, obj.args, which)
 
         up = SafeUnpickler(
@@ -293,13 +305,8 @@ def finish_index(
     rows, only_tensors = list_tensors(root)
     by_key, dtypes = key_and_dtype_rows(rows)
     if totals is None:
-        beyond: list[str] = []
-        for node in rows:
-            t = node.tensor
-            assert t is not None
-            extent = t.storage_offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride, strict=True))
-            if t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes:
-                beyond.append(f"{node.key or 'the tensor'} reaches beyond the end of its storage")
+        beyond = [f"{node.key or 'the tensor'} reaches beyond the end of its storage"
+                  for node in rows if _beyond_storage(node.tensor)]  # fmt: skip
         warnings.extend(limited(beyond, "tensors reach beyond the end of their storage"))
         totals = tensor_totals(rows)
     return CheckpointIndex(
@@ -307,6 +314,19 @@ def finish_index(
         total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count, listed_rows=rows,
         counted_dtypes=dtypes, only_tensors=only_tensors, keyed_rows=by_key,
     )  # fmt: skip
+
+
+def _beyond_storage(t: TensorInfo | None) -> bool:
+    """Whether a tensor's last element lies past the end of the storage it views."""
+    assert t is not None
+    shape, stride = t.shape, t.stride
+    if len(shape) == 1 and len(stride) == 1:  # most tensors: the sum below, at once
+        extent = t.storage_offset + (shape[0] - 1) * stride[0]
+    elif len(shape) == 2 and len(stride) == 2:
+        extent = t.storage_offset + (shape[0] - 1) * stride[0] + (shape[1] - 1) * stride[1]
+    else:
+        extent = t.storage_offset + sum((s - 1) * st for s, st in zip(shape, stride, strict=True))
+    return bool(t.numel and t.storage_key and (extent + 1) * t.itemsize > t.storage_nbytes)
 
 
 def read_growing(f: BinaryIO, size: int, parse: Callable[[bytes], Any], name: str) -> Any:

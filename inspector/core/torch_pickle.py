@@ -95,6 +95,49 @@ def _int_tuple(v: Any, what: str) -> tuple[int, ...]:
     return out
 
 
+_REBUILD_TENSOR_V2 = "torch._utils._rebuild_tensor_v2"
+
+
+def plain_tensor(args: tuple[Any, ...]) -> TensorRef | None:
+    """The tensor of the ``_rebuild_tensor_v2`` arguments torch.save writes for a dense tensor of at
+    most two dimensions (a storage record, an int offset, int tuples, a bool), answered at once; None
+    for any other arguments, which ``TorchPickleReader._tensor`` then reads as it reads every call."""
+    storage, offset, size, stride, grad = args[0], args[1], args[2], args[3], args[4]
+    if (
+        storage.__class__ is not StorageRef
+        or offset.__class__ is not int
+        or size.__class__ is not tuple
+        or stride.__class__ is not tuple
+        or (grad is not False and grad is not True)
+    ):
+        return None
+    dims = len(size)
+    if dims != len(stride):
+        return None
+    if dims == 1:
+        a, sa = size[0], stride[0]
+        if a.__class__ is not int or sa.__class__ is not int or a < 0 or sa < 0:
+            return None
+    elif dims == 2:
+        a, b, sa, sb = size[0], size[1], stride[0], stride[1]
+        if (
+            a.__class__ is not int
+            or b.__class__ is not int
+            or sa.__class__ is not int
+            or sb.__class__ is not int
+            or a < 0
+            or b < 0
+            or sa < 0
+            or sb < 0
+        ):
+            return None
+    elif dims:
+        return None
+    return TensorRef(
+        storage, offset + storage.view_offset, size, stride, storage.dtype, storage.location, grad
+    )
+
+
 def _numel(t: TensorRef) -> int:
     n = 1
     for s in t.shape:
@@ -265,6 +308,10 @@ class TorchPickleReader:
         q = func.qualname
         if q not in _TORCH_REDUCERS:
             return SafeUnpickler.NOT_HANDLED
+        if q == _REBUILD_TENSOR_V2 and len(args) == 6:
+            plain = plain_tensor(args)
+            if plain is not None:
+                return plain
         try:
             if q in ("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor"):
                 return self._tensor(args[0], args[1], args[2], args[3], None, args[4:5])

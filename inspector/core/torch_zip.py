@@ -64,7 +64,10 @@ def _find_data_pkl(archive: ZipArchive) -> tuple[str, str] | None:
 
 def _is_pickle_member(name: str) -> bool:
     """A member some reader would unpickle, by its name (torch's reader ignores case)."""
-    tail = name[-10:].lower()
+    tail = name[-10:]
+    if "." not in tail:  # each ending below has one; a storage record's name has none
+        return False
+    tail = tail.lower()
     if tail.endswith((".pkl", ".pickle", ".debug_pkl")):
         return True
     return tail.endswith(".metadata") and (len(name) == 9 or name[-10] in "/\\")
@@ -367,8 +370,9 @@ def _check_zip_storages(
     exact = archive.by_name
     fast = archive.reader != "torch" or not archive.case_aliases()
     folder = archive.folder
+    records = prefix + "data/"
     for key, st in storages.items():
-        name = f"{prefix}data/{key}"
+        name = records + key
         member = exact.get(name) if fast and name.isascii() else None
         if member is None and archive.reader == "torch":
             member = archive.locate(folder + b"/data/" + key.encode("utf-8", "surrogatepass"))

@@ -217,6 +217,8 @@ def _strtol(line: bytes) -> int | None:
     return value if -(1 << 63) <= value < 1 << 63 else None
 
 
+_U32 = struct.Struct("<I")
+
 Hook = Callable[[Any, Any], Any]
 _NOT_HANDLED = object()
 
@@ -393,6 +395,9 @@ class SafeUnpickler:
         check_every = max(1, min(1 << 14, max_opcodes + 1))
         next_check = min(check_every, max_opcodes + 1)
         unpack_from = struct.unpack_from
+        u32 = _U32.unpack_from  # the most frequent argument, its format parsed once
+        reduce = self._reduce
+        persistent_load = self.persistent_load
         push = stack.append
         err = self._error
         limit = self._limit
@@ -435,7 +440,7 @@ class SafeUnpickler:
                         raise limit(f"its objects would need more than {max_bytes >> 20:,} MB", opos)
                 # Most frequent opcodes of torch.save output first, bounds checked inline.
                 if op == 0x72:  # LONG_BINPUT
-                    memo[unpack_from("<I", data, pos)[0]] = stack[-1]
+                    memo[u32(data, pos)[0]] = stack[-1]
                     pos += 4
                 elif op == 0x68:  # BINGET
                     try:
@@ -453,7 +458,7 @@ class SafeUnpickler:
                     if len(marks) > max_marks:
                         raise limit(f"containers nested deeper than {max_marks:,}", opos)
                 elif op == 0x58:  # BINUNICODE
-                    n = unpack_from("<I", data, pos)[0]
+                    n = u32(data, pos)[0]
                     pos += 4 + n
                     if pos > end:
                         raise NeedMoreData(pos)
@@ -494,13 +499,13 @@ class SafeUnpickler:
                         raise err("REDUCE needs a callable and arguments", opos)
                     args = stack.pop()
                     made += _CALL
-                    stack[-1] = self._reduce(stack[-1], args, opos)
+                    stack[-1] = reduce(stack[-1], args, opos)
                 elif op == 0x51:  # BINPERSID
                     if not stack:
                         raise err("BINPERSID on an empty stack", opos)
                     pid = stack[-1]
                     made += _BOX
-                    stack[-1] = self.persistent_load(pid) if self.persistent_load else PersistentRef(pid)
+                    stack[-1] = persistent_load(pid) if persistent_load else PersistentRef(pid)
                 elif op == 0x89:  # NEWFALSE
                     push(False)
                 elif op == 0x88:  # NEWTRUE
@@ -520,7 +525,7 @@ class SafeUnpickler:
                 elif op == 0x6A:  # LONG_BINGET
                     pos = _u(data, pos, 4, end)
                     try:
-                        push(memo[unpack_from("<I", data, pos - 4)[0]])
+                        push(memo[u32(data, pos - 4)[0]])
                     except KeyError:
                         raise err("GET of a memo entry that was never stored", opos) from None
 
@@ -741,7 +746,7 @@ class SafeUnpickler:
                     line, pos = readline(pos)
                     pid = line.decode("ascii", "replace")
                     made += _BOX + len(line)
-                    push(self.persistent_load(pid) if self.persistent_load else PersistentRef(pid))
+                    push(persistent_load(pid) if persistent_load else PersistentRef(pid))
                 elif op == 0x49:  # INT
                     line, pos = readline(pos)
                     made += _OBJ + len(line)

@@ -24,7 +24,9 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_EOCD = b"PK\x06\x06"
 _CENTRAL = b"PK\x01\x02"
 _LOCAL = b"PK\x03\x04"
-_CENTRAL_FMT = struct.Struct("<4s6H3I5H2I")
+#: A directory record's fixed 46 bytes, the fields the readers use: signature, flags, method, time,
+#: compressed and real size, name, extra and comment lengths, disk, external attributes, offset.
+_CENTRAL_FMT = struct.Struct("<4s4x3H6x2I4H2x2I")
 _EOCD_LEN = 22
 _LOCATOR_LEN = 20
 _ZIP64_EOCD_LEN = 56
@@ -368,8 +370,7 @@ class ZipArchive:
                 if miniz:
                     raise self._fail("its directory has fewer records than it declares")
                 raise self._fail("a directory record is cut short")
-            (sig, _vm, _vn, flags, method, mtime, _d, _crc, csize, usize, nlen, xlen, clen, disk, _ia,
-             ext_attr, hoff) = unpack(cd, p)  # fmt: skip
+            (sig, flags, method, mtime, csize, usize, nlen, xlen, clen, disk, ext_attr, hoff) = unpack(cd, p)
             if sig != _CENTRAL:
                 raise self._fail("a directory record is corrupt")
             total = 46 + nlen + xlen + clen
@@ -420,6 +421,10 @@ class ZipArchive:
             raise self._fail(_miniz_error("its directory is encrypted"))
 
     def _index_names(self) -> None:
+        unique = {m.name: m for m in self.members}
+        if len(unique) == len(self.members) and not self.by_name:  # no name twice: either reader's pick
+            self.by_name = unique
+            return
         by_name = self.by_name
         last_wins = self.reader != "torch"
         for m in self.members:

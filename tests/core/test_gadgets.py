@@ -31,7 +31,7 @@ from inspector.core.formats import Format
 from inspector.core.globals_policy import Family, judge, judge_qualname, torch_lookup
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import GlobalClass, GlobalRef
-from inspector.core.numpy_pickles import implied_globals
+from inspector.core.numpy_pickles import JUDGED_CALLS, array_call_problem, implied_globals
 from inspector.core.peek import peek
 from inspector.core.safety import (
     TORCHSCRIPT_CODE,
@@ -147,6 +147,20 @@ def test_a_numpy_dtype_implies_its_dtype_class(code: str, dtype_class: str) -> N
 
 def test_a_dtype_argument_numpy_would_refuse_implies_no_class() -> None:
     assert implied_globals("numpy.dtype", ("<not a dtype>", False, True)) == []
+
+
+@pytest.mark.parametrize(
+    "qualname",
+    ["numpy.dtype", "numpy.ndarray", "numpy._core.multiarray._reconstruct",
+     "numpy.core.multiarray._reconstruct", "numpy.dtypes.Float32DType", "numpy.core.multiarray.scalar",
+     "numpy.array", "pickle.loads",
+     "torch._utils._rebuild_tensor_v2", "collections.OrderedDict", "builtins.exec"],
+)  # fmt: skip
+def test_only_the_judged_numpy_calls_are_worth_asking_about(qualname: str) -> None:
+    """The read skips the numpy checks for any other call: they must say nothing about one."""
+    calls = [(), ("f4", False, True), ("O8", False, True), (None, (1,), b"b"), ("U3",), (b"x",)]
+    said = any(implied_globals(qualname, args) or array_call_problem(qualname, args) for args in calls)
+    assert said == (qualname in JUDGED_CALLS)
 
 
 def test_a_name_without_a_module_is_judged_dangerous() -> None:
