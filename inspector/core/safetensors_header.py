@@ -125,7 +125,7 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
     # an entry with keys of its own, is walked for its depth (the reference reader refuses a deep
     # header before anything else, so a failed check asks first whether the header was too deep).
     try:
-        top, totals, spans = _checked_entries(header, name, 8 + n, size - 8 - n)
+        top, totals, spans = _checked_entries(header, name, 8 + n, size - 8 - n, escaped="\\" in text)
     except CheckpointError:
         if _too_deep(header):
             raise deep from None
@@ -151,10 +151,12 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
 
 
 def _checked_entries(
-    header: object, name: str, data_start: int, data_len: int
+    header: object, name: str, data_start: int, data_len: int, *, escaped: bool = True
 ) -> tuple[PDict, TensorTotals, dict[str, tuple[int, int]]]:
     """The header's tensor entries checked as the reference reader checks them: the tensors as a
-    ``PDict`` for the tree, their totals, and each one's bytes in the file (first byte, count)."""
+    ``PDict`` for the tree, their totals, and each one's bytes in the file (first byte, count).
+    ``escaped``: whether the header's text has an escape (a backslash): JSON read from strict UTF-8
+    holds a lone surrogate only through a ``\\udXXX`` escape."""
     if not isinstance(header, dict):
         raise CheckpointError(f"{name} has a safetensors header that is not a JSON object.")
     metadata = header.get("__metadata__")
@@ -164,8 +166,7 @@ def _checked_entries(
         raise CheckpointError(
             f"{name} has a __metadata__ that is not a map of strings; the safetensors library refuses it."
         )
-    texts = [*header, *(metadata or {}), *(metadata or {}).values()]
-    if _has_surrogate(texts):
+    if escaped and _has_surrogate([*header, *(metadata or {}), *(metadata or {}).values()]):
         raise CheckpointError(
             f"{name} has a safetensors header with an unpaired surrogate escape (\\udXXX) in a name; "
             "the safetensors library refuses it."
