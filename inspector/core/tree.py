@@ -290,7 +290,7 @@ class TreeBuilder:
         dot_base = f"{key_base}." if key_base else ""
         dot_len = len(dot_base)
         leaf_bytes = _LEAF_BYTES + 8 * (len(path) + 1)  # a leaf's row and path tuple, before its key text
-        tensor, itemsizes = NodeKind.TENSOR, ITEMSIZE
+        tensor, itemsizes, new_node = NodeKind.TENSOR, ITEMSIZE, object.__new__
         # The group of the previous grouped key (keys of one group mostly follow each other), and the
         # elements of the previous plain tensor's shape (tensors of one shape often follow each other).
         last_cut, last_prefix, last_group = -1, "", node
@@ -373,9 +373,23 @@ class TreeBuilder:
                     else:
                         numel = info.numel
                         nbytes = layout.nbytes if layout.nbytes is not None else numel * info.itemsize
-                    siblings = parent.children  # added as ``add`` would, without the call
-                    siblings.append(Node(name, tensor, child_key, child_path, parent, [], info, None, numel,
-                                         nbytes, len(siblings)))  # fmt: skip
+                    # ``parent.add(Node(name, tensor, child_key, child_path, tensor=info, params=numel,
+                    # nbytes=nbytes))`` without the two calls: every field set here, in its order
+                    row = new_node(Node)
+                    row.name = name
+                    row.kind = tensor
+                    row.key = child_key
+                    row.path = child_path
+                    row.parent = parent
+                    row.children = []
+                    row.tensor = info
+                    row.value = None
+                    row.params = numel
+                    row.nbytes = nbytes
+                    siblings = parent.children
+                    row.row = len(siblings)
+                    row.entries = 0
+                    siblings.append(row)
                     continue
                 self.spent = spent
                 self._add_entry(

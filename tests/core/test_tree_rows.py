@@ -5,7 +5,7 @@ group's bytes charged to the budget in the order the rows are made, sums of elem
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hypothesis import given, settings
@@ -29,6 +29,7 @@ class _Row:
     nbytes: int = 0
     tensor: TensorInfo | None = None
     children: list[_Row] = field(default_factory=list)
+    entries: int = 0
 
 
 class _Spent(Exception):
@@ -61,6 +62,7 @@ class _Model:
 
     def expand(self, todo: list[Any], row: _Row, obj: PDict, path: tuple[Any, ...], base: str) -> None:
         groups: dict[str, _Row] = {}
+        row.entries = len(obj.items)
         for done, (key, value) in enumerate(obj.items, 1):
             self.rows += 1
             child_path, child_key = (*path, key), f"{base}.{key}" if base else key
@@ -109,7 +111,7 @@ def _listed(node: Node | _Row) -> list[tuple[Any, ...]]:
     out, stack = [], [(node, 0)]
     while stack:
         n, depth = stack.pop()
-        out.append((depth, n.name, n.kind, n.key, n.path, n.value, n.params, n.nbytes, n.tensor))
+        out.append((depth, n.name, n.kind, n.key, n.path, n.value, n.params, n.nbytes, n.tensor, n.entries))
         stack.extend((c, depth + 1) for c in reversed(n.children))
     return out
 
@@ -169,8 +171,11 @@ def test_the_rows_of_a_dict_of_tensors_are_those_of_the_plain_model(top: PDict, 
     assert builder.warnings == warnings
     if not warnings:
         assert builder.spent == model.spent
+    names = [f.name for f in fields(Node)]
     for node in root.walk():
         assert node.parent is not None and node.parent.children[node.row] is node
+        assert all(hasattr(node, name) for name in names)  # every field of every row is set
+        assert all(node.children is not other.children for other in node.parent.children if other is not node)
 
 
 def test_a_tensor_pickled_in_a_dict_is_read_as_a_tensor_alone() -> None:
