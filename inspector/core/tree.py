@@ -497,11 +497,8 @@ class TreeBuilder:
     def _group(
         self, node: Node, groups: dict[str, Node], prefix: str, path: tuple[PathPart, ...], key_base: str
     ) -> Node:
-        """The group row for a dotted prefix, made with the groups above it that are missing; one
-        lookup when it exists, so grouping costs time linear in the keys' length."""
-        found = groups.get(prefix)
-        if found is not None:
-            return found
+        """The group row for a dotted prefix not made yet, made with the groups above it that are
+        missing (found by one lookup each), so grouping costs time linear in the keys' length."""
         missing = [prefix]
         parent = node
         above = prefix
@@ -515,10 +512,15 @@ class TreeBuilder:
                 parent = found
                 break
             missing.append(above)
+        group = NodeKind.GROUP
         for pre in reversed(missing):
             key = f"{key_base}.{pre}" if key_base else pre
             self._charge(_GROUP_BYTES + len(key) + len(pre))
-            parent = parent.add(Node(name=pre[pre.rfind(".") + 1 :], kind=NodeKind.GROUP, key=key, path=path))
+            siblings = parent.children  # ``parent.add(Node(…))``, without the call
+            parent = Node(
+                pre[pre.rfind(".") + 1 :], group, key, path, parent, [], None, None, 0, 0, len(siblings)
+            )
+            siblings.append(parent)
             groups[pre] = parent
         return parent
 
