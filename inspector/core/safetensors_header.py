@@ -223,7 +223,7 @@ def _checked_entries(
         if begin != expected:
             in_order = False
         expected = end
-        spans[key] = (data_start + begin, end - begin)
+        spans[key] = (data_start + begin, need)  # (need is end - begin, checked)
         params += numel
         nbytes += size
         # Each tensor is its own storage, contiguous from its start: what the tree shows of it.
