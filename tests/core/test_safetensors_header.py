@@ -271,7 +271,6 @@ _F32_14 = {"dtype": "F32", "shape": [1, 4], "data_offsets": [0, 16]}
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16]}, "invalid data offsets"),
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [32, 16]}, "points outside"),
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16, 64]}, "points outside"),
-        ({"dtype": "F4", "shape": [1, 3], "data_offsets": [16, 16]}, "do not fill whole bytes"),
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [8, 24]}, "overlaps the one before it"),
     ],
 )
