@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .dtypes import DTYPES, ITEMSIZE, SAFETENSORS_DTYPE, SAFETENSORS_WITHOUT_TORCH, safetensors_bits
 from .errors import CheckpointError
@@ -125,7 +125,7 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
     # an entry with keys of its own, is walked for its depth (the reference reader refuses a deep
     # header before anything else, so a failed check asks first whether the header was too deep).
     try:
-        top, totals, spans = _checked_entries(header, name, 8 + n, size - 8 - n)
+        top, totals, spans = _checked_entries(header, name, 8 + n, size - 8 - n, escaped="\\" in text)
     except CheckpointError:
         if _too_deep(header):
             raise deep from None
@@ -151,10 +151,12 @@ def read_safetensors(f: BinaryIO, path: str, size: int, name: str) -> Checkpoint
 
 
 def _checked_entries(
-    header: object, name: str, data_start: int, data_len: int
+    header: object, name: str, data_start: int, data_len: int, *, escaped: bool = True
 ) -> tuple[PDict, TensorTotals, dict[str, tuple[int, int]]]:
     """The header's tensor entries checked as the reference reader checks them: the tensors as a
-    ``PDict`` for the tree, their totals, and each one's bytes in the file (first byte, count)."""
+    ``PDict`` for the tree, their totals, and each one's bytes in the file (first byte, count).
+    ``escaped``: whether the header's text has an escape (a backslash): JSON read from strict UTF-8
+    holds a lone surrogate only through a ``\\udXXX`` escape."""
     if not isinstance(header, dict):
         raise CheckpointError(f"{name} has a safetensors header that is not a JSON object.")
     metadata = header.get("__metadata__")
@@ -164,19 +166,25 @@ def _checked_entries(
         raise CheckpointError(
             f"{name} has a __metadata__ that is not a map of strings; the safetensors library refuses it."
         )
-    texts = [*header, *(metadata or {}), *(metadata or {}).values()]
-    if _has_surrogate(texts):
+    if escaped and _has_surrogate([*header, *(metadata or {}), *(metadata or {}).values()]):
         raise CheckpointError(
             f"{name} has a safetensors header with an unpaired surrogate escape (\\udXXX) in a name; "
             "the safetensors library refuses it."
         )
-    entries: list[tuple[int, int, str]] = []
     spans: dict[str, tuple[int, int]] = {}
     top = PDict()
     dtypes: dict[str, tuple[str, int, int]] = {}  # code → (dtype, bits per element, itemsize), once per code
+    # (code, header shape) → (dtype, shape, stride, numel, bytes the header needs, bytes torch counts,
+    # itemsize): an entry of a code and shape already accepted needs only its offsets checked.
+    accepted: dict[
+        tuple[str, tuple[int, ...]], tuple[str, tuple[int, ...], tuple[int, ...], int, int, int, int]
+    ]
+    accepted = {}
     add = top.items.append
     irregular: list[dict[str, object]] = []  # entries with keys of their own: walked for their depth
     params = nbytes = 0
+    expected = 0  # where the next entry's data starts, while each starts where the one before ends
+    in_order = True
     for key, spec in header.items():
         if key == "__metadata__":
             continue
@@ -184,75 +192,123 @@ def _checked_entries(
             raise CheckpointError(f"{name}: the header entry for {_shown(key)} is not an object.")
         if len(spec) != 3:
             irregular.append(spec)
-        shape = spec.get("shape")
-        offs = spec.get("data_offsets")
+        shape: Any = spec.get("shape")
+        offs: Any = spec.get("data_offsets")
         code = spec.get("dtype", "")
-        known = dtypes.get(code) if code.__class__ is str else None
-        if known is None:
-            dtype = _torch_dtype(code, _shown(key), name)
-            known = dtypes[code] = (dtype, safetensors_bits(code) or 8, ITEMSIZE.get(dtype, 1))
-        dtype = known[0]
-        if shape.__class__ is not list:
-            raise CheckpointError(f"{name}: tensor {_shown(key)} has an invalid shape.")
-        numel = 1
-        for s in shape:
-            if s.__class__ is not int or s < 0:
-                raise CheckpointError(f"{name}: tensor {_shown(key)} has an invalid shape.")
-            numel *= s
-        if not (
-            offs.__class__ is list and len(offs) == 2 and offs[0].__class__ is int
-            and offs[1].__class__ is int and offs[0] >= 0 and offs[1] >= 0
-        ):  # fmt: skip
-            raise CheckpointError(f"{name}: tensor {_shown(key)} has invalid data offsets.")
-        begin, end = offs
-        if end < begin or end > data_len:
-            raise CheckpointError(f"{name}: tensor {_shown(key)} points outside the file's data.")
-        bits = numel * known[1]
-        if bits % 8:
-            raise CheckpointError(
-                f"{name}: tensor {_shown(key)} has {count_of(numel, 'element')} of {code}, which do not fill "
-                "whole bytes; the safetensors library refuses it."
+        seen = None
+        if shape.__class__ is list and code.__class__ is str:
+            for s in shape:  # ints only: True and 1.0 are equal to 1 as keys, and refused below
+                if s.__class__ is not int:
+                    break
+            else:
+                seen = accepted.get((code, tuple(shape)))
+        if seen is not None:
+            dtype, shown_shape, stride, numel, need, size, itemsize = seen
+            if not (  # ``_checked_offsets``, inline
+                offs.__class__ is list and len(offs) == 2 and offs[0].__class__ is int
+                and offs[1].__class__ is int and offs[0] >= 0 and offs[1] >= 0
+            ):  # fmt: skip
+                _checked_offsets(key, offs, name, data_len)  # (says why)
+            begin, end = offs
+            if end < begin or end > data_len:
+                _checked_offsets(key, offs, name, data_len)
+            if need != end - begin:
+                raise _wrong_size(key, name, end - begin, need)
+        else:
+            dtype, shown_shape, stride, numel, need, size, itemsize = _checked_entry(
+                key, code, shape, offs, name, data_len, dtypes
             )
-        if bits // 8 != end - begin:
-            raise CheckpointError(
-                f"{name}: tensor {_shown(key)} is {count_of(end - begin, 'byte')} but its shape and dtype "
-                f"need {bits // 8:,}."
-            )
-        packed = DTYPES[dtype].packed
-        if packed > 1:  # torch counts packed elements: the last dimension holds `packed` values each
-            if not shape or shape[-1] % packed:
-                raise CheckpointError(
-                    f"{name}: tensor {_shown(key)} is {code} with a last dimension torch's {dtype} cannot "
-                    f"hold (it packs {packed} values per element)."
-                )
-            shape = [*shape[:-1], shape[-1] // packed]
-            numel //= packed
-        entries.append((begin, end, key))
-        spans[key] = (data_start + begin, end - begin)
-        itemsize = known[2]
+            begin, end = offs
+            accepted[(code, tuple(shape))] = (dtype, shown_shape, stride, numel, need, size, itemsize)
+        if begin != expected:
+            in_order = False
+        expected = end
+        spans[key] = (data_start + begin, need)  # (need is end - begin, checked)
         params += numel
-        nbytes += numel * itemsize
+        nbytes += size
         # Each tensor is its own storage, contiguous from its start: what the tree shows of it.
-        if len(shape) == 1:
-            add((key, TensorInfo((shape[0],), dtype, "cpu", key, 0, (1,), numel * itemsize, itemsize)))
-            continue
-        stride: list[int] = []
-        acc = 1
-        for s in reversed(shape):
-            stride.insert(0, acc)
-            acc *= s
-        add((key, TensorInfo(tuple(shape), dtype, "cpu", key, 0, tuple(stride), numel * itemsize, itemsize)))
+        add((key, TensorInfo(shown_shape, dtype, "cpu", key, 0, stride, size, itemsize)))
     if irregular and _too_deep(irregular):  # a list of entries nests as deep as the header
         raise CheckpointError("too deep")  # (the caller names it)
-    entries.sort()
-    expected = 0
-    for begin, end, key in entries:
-        if begin != expected:
-            what = "overlaps the one before it" if begin < expected else "leaves a gap before it"
-            raise CheckpointError(f"{name}: the data of tensor {escape_text(key[:200])} {what}.")
-        expected = end
+    if not in_order:  # the data in the order of the file, checked for gaps and overlaps
+        entries = sorted(
+            (start - data_start, start - data_start + n, key) for key, (start, n) in spans.items()
+        )
+        expected = 0
+        for begin, end, key in entries:
+            if begin != expected:
+                what = "overlaps the one before it" if begin < expected else "leaves a gap before it"
+                raise CheckpointError(f"{name}: the data of tensor {escape_text(key[:200])} {what}.")
+            expected = end
+    # Entries that each start where the one before ends are, sorted, in that same order.
     if expected != data_len:
         raise CheckpointError(
             f"{name}: its data section has {count_of(data_len - expected, 'byte')} no tensor uses."
         )
-    return top, TensorTotals(params, nbytes, len(entries)), spans
+    return top, TensorTotals(params, nbytes, len(spans)), spans
+
+
+def _checked_offsets(key: str, offs: object, name: str, data_len: int) -> tuple[int, int]:
+    """An entry's data offsets (first byte, end) as the reference reader accepts them."""
+    if not (
+        type(offs) is list and len(offs) == 2 and type(offs[0]) is int and type(offs[1]) is int
+        and offs[0] >= 0 and offs[1] >= 0
+    ):  # fmt: skip
+        raise CheckpointError(f"{name}: tensor {_shown(key)} has invalid data offsets.")
+    begin, end = offs
+    if end < begin or end > data_len:
+        raise CheckpointError(f"{name}: tensor {_shown(key)} points outside the file's data.")
+    return begin, end
+
+
+def _wrong_size(key: str, name: str, size: int, need: int) -> CheckpointError:
+    return CheckpointError(
+        f"{name}: tensor {_shown(key)} is {count_of(size, 'byte')} but its shape and dtype need {need:,}."
+    )
+
+
+def _checked_entry(
+    key: str, code: object, shape: object, offs: object, name: str, data_len: int,
+    dtypes: dict[str, tuple[str, int, int]],
+) -> tuple[str, tuple[int, ...], tuple[int, ...], int, int, int, int]:  # fmt: skip
+    """One header entry checked as the reference reader checks it: its dtype, the shape and stride
+    torch shows, its elements, the bytes its header shape needs and torch counts, and its itemsize."""
+    known = dtypes.get(code) if type(code) is str else None
+    if known is None:
+        dtype = _torch_dtype(code, _shown(key), name)
+        assert isinstance(code, str)  # (any other is refused above)
+        known = dtypes[code] = (dtype, safetensors_bits(code) or 8, ITEMSIZE.get(dtype, 1))
+    dtype = known[0]
+    if type(shape) is not list:
+        raise CheckpointError(f"{name}: tensor {_shown(key)} has an invalid shape.")
+    numel = 1
+    for s in shape:
+        if type(s) is not int or s < 0:
+            raise CheckpointError(f"{name}: tensor {_shown(key)} has an invalid shape.")
+        numel *= s
+    begin, end = _checked_offsets(key, offs, name, data_len)
+    bits = numel * known[1]
+    if bits % 8:
+        raise CheckpointError(
+            f"{name}: tensor {_shown(key)} has {count_of(numel, 'element')} of {code}, which do not fill "
+            "whole bytes; the safetensors library refuses it."
+        )
+    if bits // 8 != end - begin:
+        raise _wrong_size(key, name, end - begin, bits // 8)
+    dims: list[int] = shape
+    packed = DTYPES[dtype].packed
+    if packed > 1:  # torch counts packed elements: the last dimension holds `packed` values each
+        if not dims or dims[-1] % packed:
+            raise CheckpointError(
+                f"{name}: tensor {_shown(key)} is {code} with a last dimension torch's {dtype} cannot "
+                f"hold (it packs {packed} values per element)."
+            )
+        dims = [*dims[:-1], dims[-1] // packed]
+        numel //= packed
+    itemsize = known[2]
+    stride: list[int] = []
+    acc = 1
+    for s in reversed(dims):
+        stride.insert(0, acc)
+        acc *= s
+    return dtype, tuple(dims), tuple(stride), numel, bits // 8, numel * itemsize, itemsize

@@ -288,6 +288,14 @@ class TreeBuilder:
         # (10^6 of them in a large file); the builder's own are brought up to date around each call.
         spent, limit, done = self.spent, self.max_bytes, 0
         dot_base = f"{key_base}." if key_base else ""
+        dot_len = len(dot_base)
+        leaf_bytes = _LEAF_BYTES + 8 * (len(path) + 1)  # a leaf's row and path tuple, before its key text
+        tensor, itemsizes, new_node = NodeKind.TENSOR, ITEMSIZE, object.__new__
+        # The group of the previous grouped key (keys of one group mostly follow each other), and the
+        # elements of the previous plain tensor's shape (tensors of one shape often follow each other).
+        last_cut, last_prefix, last_group = -1, "", node
+        last_shape: tuple[int, ...] | None = None
+        last_numel = 0
         try:
             for key, value in pairs:
                 done += 1
@@ -296,11 +304,17 @@ class TreeBuilder:
                     child_path = (*path, *value.rel)
                     child_key = dot_base + value.key
                     value = value.value
+                    spent += _LEAF_BYTES + 8 * len(child_path) + len(child_key)  # ``_charge``, inline
+                elif key.__class__ is str and (size := len(key)) <= _MAX_KEY_CHARS:  # the common key
+                    part = key
+                    child_path = path + (key,)  # noqa: RUF005 (one tuple made, not a list and a tuple)
+                    child_key = dot_base + key
+                    spent += leaf_bytes + dot_len + size
                 else:
-                    part = key if key.__class__ is str and len(key) <= _MAX_KEY_CHARS else _key_part(key)
+                    part = _key_part(key)
                     child_path = (*path, part)
                     child_key = dot_base + part if part.__class__ is str else f"{dot_base}{part}"
-                spent += _LEAF_BYTES + 8 * len(child_path) + len(child_key)  # ``_charge``, inline
+                    spent += leaf_bytes + len(child_key)
                 if spent > limit:
                     left = count_of(count - done + 1, "more item")
                     node.add(Node(name="…", kind=NodeKind.VALUE, key=child_key, path=child_path,
@@ -309,34 +323,73 @@ class TreeBuilder:
                     raise _BudgetSpent
                 parent = node
                 name = part if part.__class__ is str else str(part)
-                if grouping and isinstance(part, str) and "." in part:
-                    cut = _group_prefix(part)
+                if grouping and isinstance(part, str):
+                    # ``_group_prefix``, inline: the dot before the last two components
+                    last = part.rfind(".")
+                    cut = part.rfind(".", 0, last) if last > 0 else -1
                     if cut >= 0:
-                        prefix = part[:cut]
-                        found = groups.get(prefix)
-                        if found is None:
-                            self.spent = spent
-                            found = self._group(node, groups, prefix, path, key_base)
-                            spent = self.spent
-                        parent = found
+                        if cut >= MAX_GROUP_DEPTH and part.count(".", 0, cut) >= MAX_GROUP_DEPTH:
+                            cut = _group_prefix(part)
+                        if cut == last_cut and part.startswith(last_prefix):
+                            parent = last_group
+                        else:
+                            prefix = part[:cut]
+                            found = groups.get(prefix)
+                            if found is None:
+                                self.spent = spent
+                                found = self._group(node, groups, prefix, path, key_base)
+                                spent = self.spent
+                            parent = last_group = found
+                            last_cut, last_prefix = cut, prefix
                         name = part[cut + 1 :]
                         spent += len(name)
                         if spent > limit:
                             raise _BudgetSpent
                 if value.__class__ is TensorRef and not value.parts:  # the common leaf, added at once
-                    info = _tensor_info(value)
+                    st = value.storage  # ``_tensor_info``, inline
+                    dtype = value.dtype
+                    info = TensorInfo(
+                        value.shape, dtype, value.device, st.key if st else "", value.offset, value.stride,
+                        st.numel * itemsizes.get(st.dtype, 1) if st else 0, itemsizes.get(dtype, 1),
+                        value.requires_grad, value.is_parameter,
+                        value.layout if value.subclass is None else f"{value.layout} ({value.subclass})",
+                        "", (), value.layout_info,
+                    )  # fmt: skip
                 elif value.__class__ is TensorInfo:  # already read (safetensors headers, shard sets)
                     info = value
                 else:
                     info = None
                 if info is not None:
-                    numel = info.numel
                     layout = info.layout_info
-                    nbytes = layout.nbytes if layout is not None else None
-                    siblings = parent.children  # added as ``add`` would, without the call
-                    siblings.append(Node(name, NodeKind.TENSOR, child_key, child_path, parent, [], info, None,
-                                         numel, numel * info.itemsize if nbytes is None else nbytes,
-                                         len(siblings)))  # fmt: skip
+                    if layout is None:  # ``info.numel`` and ``info.nbytes``, inline
+                        shape = info.shape
+                        if shape is not last_shape:
+                            last_numel = 1
+                            for s in shape:
+                                last_numel *= s
+                            last_shape = shape
+                        numel = last_numel
+                        nbytes = numel * info.itemsize
+                    else:
+                        numel = info.numel
+                        nbytes = layout.nbytes if layout.nbytes is not None else numel * info.itemsize
+                    # ``parent.add(Node(name, tensor, child_key, child_path, tensor=info, params=numel,
+                    # nbytes=nbytes))`` without the two calls: every field set here, in its order
+                    row = new_node(Node)
+                    row.name = name
+                    row.kind = tensor
+                    row.key = child_key
+                    row.path = child_path
+                    row.parent = parent
+                    row.children = []
+                    row.tensor = info
+                    row.value = None
+                    row.params = numel
+                    row.nbytes = nbytes
+                    siblings = parent.children
+                    row.row = len(siblings)
+                    row.entries = 0
+                    siblings.append(row)
                     continue
                 self.spent = spent
                 self._add_entry(
@@ -444,11 +497,8 @@ class TreeBuilder:
     def _group(
         self, node: Node, groups: dict[str, Node], prefix: str, path: tuple[PathPart, ...], key_base: str
     ) -> Node:
-        """The group row for a dotted prefix, made with the groups above it that are missing; one
-        lookup when it exists, so grouping costs time linear in the keys' length."""
-        found = groups.get(prefix)
-        if found is not None:
-            return found
+        """The group row for a dotted prefix not made yet, made with the groups above it that are
+        missing (found by one lookup each), so grouping costs time linear in the keys' length."""
         missing = [prefix]
         parent = node
         above = prefix
@@ -462,10 +512,15 @@ class TreeBuilder:
                 parent = found
                 break
             missing.append(above)
+        group = NodeKind.GROUP
         for pre in reversed(missing):
             key = f"{key_base}.{pre}" if key_base else pre
             self._charge(_GROUP_BYTES + len(key) + len(pre))
-            parent = parent.add(Node(name=pre[pre.rfind(".") + 1 :], kind=NodeKind.GROUP, key=key, path=path))
+            siblings = parent.children  # ``parent.add(Node(…))``, without the call
+            parent = Node(
+                pre[pre.rfind(".") + 1 :], group, key, path, parent, [], None, None, 0, 0, len(siblings)
+            )
+            siblings.append(parent)
             groups[pre] = parent
         return parent
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import safetensors.torch as st_torch
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -235,3 +237,119 @@ def test_the_totals_of_a_header_are_those_of_its_tree(tmp_path: Path) -> None:
             counted.params, counted.nbytes, counted.count,
         )  # fmt: skip
     assert peek(path).total_params == 15 + 7 + 0 + 8 and peek(packed).total_bytes == 6
+
+
+def _shown_read(path: Path) -> dict[str, Any] | str:
+    """What the JSON report of the file shows (its rows sorted by key), or the sentence refusing it;
+    the file's folder is left out."""
+    from inspector.core.report import index_to_json
+
+    try:
+        index = peek(path)
+    except CheckpointError as exc:
+        return exc.message.replace(path.parent.name, "")
+    shown = index_to_json(index)
+    shown["tensors"].sort(key=lambda row: row["key"])
+    del shown["path"]
+    return shown
+
+
+_F32_14 = {"dtype": "F32", "shape": [1, 4], "data_offsets": [0, 16]}
+
+
+@pytest.mark.parametrize(
+    ("second", "match"),
+    [
+        ({"dtype": "F32", "shape": [True, 4]}, "invalid shape"),  # True == 1: never taken for the shape seen
+        ({"dtype": "F32", "shape": [1.0, 4]}, "invalid shape"),
+        ({"dtype": "F32", "shape": [1, 4.0]}, "invalid shape"),
+        (
+            {"dtype": "F32", "shape": [1, 4], "data_offsets": [16, 40]},
+            "is 24 bytes but its shape and dtype need 16",
+        ),
+        ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16, 16.0]}, "invalid data offsets"),
+        ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16]}, "invalid data offsets"),
+        ({"dtype": "F32", "shape": [1, 4], "data_offsets": [32, 16]}, "points outside"),
+        ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16, 64]}, "points outside"),
+        ({"dtype": "F32", "shape": [1, 4], "data_offsets": [8, 24]}, "overlaps the one before it"),
+    ],
+)
+def test_an_entry_of_a_dtype_and_shape_seen_before_is_checked_as_the_first_one(
+    tmp_path: Path, second: dict[str, Any], match: str
+) -> None:
+    """The checks an entry of a dtype and shape already accepted skips are those it passes: an
+    entry refused after an accepted one of equal dtype and shape is refused with the sentence it
+    gets when it comes first, as the library refuses it."""
+    entry = {"data_offsets": [16, 32], **second}
+    (tmp_path / "after").mkdir()
+    (tmp_path / "first").mkdir()
+    after = _write(tmp_path / "after" / "m.safetensors", {"a": _F32_14, "b": entry}, 48)
+    first = _write(tmp_path / "first" / "m.safetensors", {"b": entry, "a": _F32_14}, 48)
+    assert _library_refuses(after)
+    with pytest.raises(CheckpointError, match=match) as refused_after:
+        peek(after)
+    with pytest.raises(CheckpointError) as refused_first:
+        peek(first)
+    assert refused_after.value.message == refused_first.value.message
+
+
+_CODES = {"F32": 32, "F16": 16, "BF16": 16, "I8": 8, "U8": 8, "BOOL": 8, "F8_E4M3": 8, "I64": 64, "F4": 4}
+
+
+@st.composite
+def _entries(draw: st.DrawFn) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+    """Header entries of few dtypes and shapes (repeated, empty, zero-sized, packed), their data
+    laid out in order, and how long the data section is."""
+    shapes = st.lists(st.integers(0, 3), max_size=3) | st.sampled_from([[2, 4], [4], [1, 2, 2]])
+    specs = draw(st.lists(st.tuples(st.sampled_from(sorted(_CODES)), shapes), min_size=1, max_size=12))
+    entries, offset = [], 0
+    for i, (code, shape) in enumerate(specs):
+        n = 1
+        for s in shape:
+            n *= s
+        size = n * _CODES[code] // 8 + draw(st.sampled_from([0] * 12 + [1, -1]))  # a few of the wrong size
+        if draw(st.integers(0, 15)) == 0:
+            offset += draw(st.sampled_from([-1, 1]))  # a gap or an overlap
+        entries.append(
+            (f"t.{i % 3}.{i}", {"dtype": code, "shape": shape, "data_offsets": [offset, offset + size]})
+        )
+        offset += size
+    return entries, offset
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(layout=_entries(), order=st.randoms(use_true_random=False))
+def test_a_header_reads_the_same_in_any_order_of_its_entries(
+    tmp_path: Path, layout: tuple[list[tuple[str, dict[str, Any]]], int], order: Any
+) -> None:
+    """Entries in the order of their data and the same entries in any other order give the same
+    tree, report and totals, or the same refusal, and the library agrees on which files it reads;
+    whether an entry's dtype and shape were seen before changes nothing either."""
+    entries, data = layout
+    shuffled = list(entries)
+    order.shuffle(shuffled)
+    for folder in ("in_order", "shuffled"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+    in_order = _write(tmp_path / "in_order" / "m.safetensors", dict(entries), max(data, 0))
+    other = _write(tmp_path / "shuffled" / "m.safetensors", dict(shuffled), max(data, 0))
+    read = _shown_read(in_order)
+    reshuffled = _shown_read(other)
+    if isinstance(read, str) and "the data of tensor" not in read and isinstance(reshuffled, str):
+        # an entry refused for itself: the first such entry in each order is named
+        assert reshuffled.split(" tensor ")[0] == read.split(" tensor ")[0]
+    else:
+        assert reshuffled == read
+    assert _library_refuses(in_order) == isinstance(read, str)
+    for key, spec in entries:  # each entry alone, its dtype and shape met for the first time
+        alone = {
+            "dtype": spec["dtype"],
+            "shape": spec["shape"],
+            "data_offsets": [0, spec["data_offsets"][1] - spec["data_offsets"][0]],
+        }
+        size = alone["data_offsets"][1]
+        if size < 0 or isinstance(read, str):
+            continue
+        single = _shown_read(_write(tmp_path / "alone.safetensors", {key: alone}, size))
+        assert not isinstance(single, str)
+        assert single["tensors"] == [r for r in read["tensors"] if r["key"] == key]
