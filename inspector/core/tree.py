@@ -290,7 +290,7 @@ class TreeBuilder:
         dot_base = f"{key_base}." if key_base else ""
         dot_len = len(dot_base)
         leaf_bytes = _LEAF_BYTES + 8 * (len(path) + 1)  # a leaf's row and path tuple, before its key text
-        tensor, itemsizes, new_node = NodeKind.TENSOR, ITEMSIZE, object.__new__
+        tensor, new_node = NodeKind.TENSOR, object.__new__
         # The group of the previous grouped key (keys of one group mostly follow each other), and the
         # elements of the previous plain tensor's shape (tensors of one shape often follow each other).
         last_cut, last_prefix, last_group = -1, "", node
@@ -346,15 +346,7 @@ class TreeBuilder:
                         if spent > limit:
                             raise _BudgetSpent
                 if value.__class__ is TensorRef and not value.parts:  # the common leaf, added at once
-                    st = value.storage  # ``_tensor_info``, inline
-                    dtype = value.dtype
-                    info = TensorInfo(
-                        value.shape, dtype, value.device, st.key if st else "", value.offset, value.stride,
-                        st.numel * itemsizes.get(st.dtype, 1) if st else 0, itemsizes.get(dtype, 1),
-                        value.requires_grad, value.is_parameter,
-                        value.layout if value.subclass is None else f"{value.layout} ({value.subclass})",
-                        "", (), value.layout_info,
-                    )  # fmt: skip
+                    info = _tensor_info(value)
                 elif value.__class__ is TensorInfo:  # already read (safetensors headers, shard sets)
                     info = value
                 else:
