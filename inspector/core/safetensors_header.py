@@ -204,14 +204,7 @@ def _checked_entries(
                 seen = accepted.get((code, tuple(shape)))
         if seen is not None:
             dtype, shown_shape, stride, numel, need, size, itemsize = seen
-            if not (  # ``_checked_offsets``, inline
-                offs.__class__ is list and len(offs) == 2 and offs[0].__class__ is int
-                and offs[1].__class__ is int and offs[0] >= 0 and offs[1] >= 0
-            ):  # fmt: skip
-                _checked_offsets(key, offs, name, data_len)  # (says why)
-            begin, end = offs
-            if end < begin or end > data_len:
-                _checked_offsets(key, offs, name, data_len)
+            begin, end = _checked_offsets(key, offs, name, data_len)
             if need != end - begin:
                 raise _wrong_size(key, name, end - begin, need)
         else:

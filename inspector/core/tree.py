@@ -11,6 +11,7 @@ charged to one byte budget.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -215,7 +216,7 @@ def _group_prefix(part: str) -> int:
     cut = part.rfind(".", 0, last) if last > 0 else -1
     if cut < 0:
         return -1
-    if part.count(".", 0, cut) >= MAX_GROUP_DEPTH:
+    if cut >= MAX_GROUP_DEPTH and part.count(".", 0, cut) >= MAX_GROUP_DEPTH:  # (a shorter prefix has fewer)
         cut = -1
         for _ in range(MAX_GROUP_DEPTH):
             cut = part.index(".", cut + 1)
@@ -324,12 +325,8 @@ class TreeBuilder:
                 parent = node
                 name = part if part.__class__ is str else str(part)
                 if grouping and isinstance(part, str):
-                    # ``_group_prefix``, inline: the dot before the last two components
-                    last = part.rfind(".")
-                    cut = part.rfind(".", 0, last) if last > 0 else -1
+                    cut = _group_prefix(part)
                     if cut >= 0:
-                        if cut >= MAX_GROUP_DEPTH and part.count(".", 0, cut) >= MAX_GROUP_DEPTH:
-                            cut = _group_prefix(part)
                         if cut == last_cut and part.startswith(last_prefix):
                             parent = last_group
                         else:
@@ -356,10 +353,7 @@ class TreeBuilder:
                     if layout is None:  # ``info.numel`` and ``info.nbytes``, inline
                         shape = info.shape
                         if shape is not last_shape:
-                            last_numel = 1
-                            for s in shape:
-                                last_numel *= s
-                            last_shape = shape
+                            last_numel, last_shape = math.prod(shape), shape
                         numel = last_numel
                         nbytes = numel * info.itemsize
                     else:
