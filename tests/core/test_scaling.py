@@ -115,3 +115,17 @@ def test_a_large_read_kept_frozen_is_walked_only_when_its_owner_lets_it_go(tmp_p
     assert not [o for o in gc.get_objects() if type(o) is Node and id(o) in rows]
     release_frozen()  # nothing kept: nothing to do
     assert gc.get_stats()[2]["collections"] == full_passes + 1
+
+
+def test_info_of_a_large_file_makes_no_pass_of_the_collector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``info`` prints the tree and ends: the read's objects are left frozen, not walked once more."""
+    from inspector.cli import main
+    from inspector.core.collector import MANY_OBJECTS
+
+    path = _safetensors(tmp_path / "large", MANY_OBJECTS // 4)
+    full_passes = gc.get_stats()[2]["collections"]
+    assert main(["info", "--json", str(path)]) == 0
+    assert gc.get_stats()[2]["collections"] == full_passes
+    assert len(json.loads(capsys.readouterr().out)["tensors"]) == MANY_OBJECTS // 4
