@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from inspector import __version__
+from inspector.core.collector import kept_frozen
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text, format_bytes
 from inspector.core.host_memory import DeviceMemory
@@ -131,7 +132,8 @@ def _info(args: argparse.Namespace) -> int:
         return fail(f"--download fetches a URL; {args.file} is a local file, which --load loads as it is.")
     if args.load and is_url(args.file) and not args.download:
         return fail(LOAD_NEEDS_DOWNLOAD)
-    index, transfer = peek_location(args.file)
+    with kept_frozen():  # the tree is printed, then the process ends: no pass of the collector walks it
+        index, transfer = peek_location(args.file)
     load_path = _download(args.file, index) if args.download else args.file
     devices: dict[tuple[PathPart, ...], str] | None = None
     accelerators: list[DeviceMemory] = []

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ import pytest
 # fixtures below import torch and NumPy, so numbers computed here add up as the worker's do.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from inspector.core.collector import release_frozen
 from tests.checkpoints import BuiltCheckpoint, TorchView, build_all, write_all_broken
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +133,13 @@ class CliRunner:
         assert report.exists(), f"the import probe did not finish:\n{proc.stderr}"
         facts = json.loads(report.read_text(encoding="utf-8"))
         return CliResult(argv, facts["status"], proc.stdout, proc.stderr, tuple(facts["torch"]))
+
+
+@pytest.fixture(autouse=True)
+def _collector_released() -> Iterator[None]:
+    """A tree a test's window or ``info`` left frozen goes back to the collector after the test."""
+    yield
+    release_frozen()
 
 
 @pytest.fixture(scope="session")

@@ -191,6 +191,18 @@ _MEMO_ENTRY = 100  # a memo dict slot and its key
 _GLOBAL = 600  # a Global, and the record its caller keeps of it
 
 
+def _memo_put(memo: list[Any] | dict[int, Any], i: int, value: Any) -> list[Any] | dict[int, Any]:
+    """Store a memo entry that is not the next in order: over an entry of the list, or in the dict
+    the list becomes (with every entry it held) when the index leaves a gap or is negative."""
+    if memo.__class__ is list:
+        if 0 <= i < len(memo):
+            memo[i] = value
+            return memo
+        memo = dict(enumerate(memo))
+    memo[i] = value
+    return memo
+
+
 def _printable_int(value: int, description: str) -> Any:
     """``value``, or its description when its decimal text would be longer than Python prints."""
     return value if abs(value) < _TEN_TO_MAX_DIGITS else OpaqueValue(description)
@@ -376,7 +388,13 @@ class SafeUnpickler:
         pos = self.start
         stack: list[Any] = []
         marks: list[int] = []
-        memo: dict[int, Any] = {}
+        # The memo: a list while the puts number its entries 0, 1, 2 … in order, as pickle and
+        # torch.save write them (a pointer an entry, no key objects: 10^6 tensors put ~8 M entries),
+        # a dict from the first put that does not (``_memo_put``). Lookups read either the same way.
+        entries: list[Any] = []
+        memo: list[Any] | dict[int, Any] = entries
+        listed = True
+        memo_append = entries.append
         limits = self.limits
         budget = self.budget
         max_marks = limits.max_marks
@@ -440,12 +458,18 @@ class SafeUnpickler:
                         raise limit(f"its objects would need more than {max_bytes >> 20:,} MB", opos)
                 # Most frequent opcodes of torch.save output first, bounds checked inline.
                 if op == 0x72:  # LONG_BINPUT
-                    memo[u32(data, pos)[0]] = stack[-1]
+                    i = u32(data, pos)[0]
+                    if listed and i == len(memo):
+                        memo_append(stack[-1])
+                    else:
+                        memo = _memo_put(memo, i, stack[-1])
+                        listed = memo.__class__ is list
                     pos += 4
                 elif op == 0x68:  # BINGET
+                    i = data[pos]
                     try:
-                        push(memo[data[pos]])
-                    except KeyError:
+                        push(memo[i])
+                    except LookupError:
                         raise err("GET of a memo entry that was never stored", opos) from None
                     pos += 1
 
@@ -520,19 +544,28 @@ class SafeUnpickler:
                     pos = _u(data, pos, 2, end)
                     push(unpack_from("<H", data, pos - 2)[0])
                 elif op == 0x71:  # BINPUT
-                    memo[data[pos]] = stack[-1]
+                    i = data[pos]
+                    if listed and i == len(memo):
+                        memo_append(stack[-1])
+                    else:
+                        memo = _memo_put(memo, i, stack[-1])
+                        listed = memo.__class__ is list
                     pos += 1
                 elif op == 0x6A:  # LONG_BINGET
                     pos = _u(data, pos, 4, end)
+                    i = u32(data, pos - 4)[0]
                     try:
-                        push(memo[u32(data, pos - 4)[0]])
-                    except KeyError:
+                        push(memo[i])
+                    except LookupError:
                         raise err("GET of a memo entry that was never stored", opos) from None
 
                 elif op == 0x94:  # MEMOIZE
                     if not stack:
                         raise err("MEMOIZE on an empty stack", opos)
-                    memo[len(memo)] = stack[-1]
+                    if listed:
+                        memo_append(stack[-1])
+                    else:
+                        memo[len(memo)] = stack[-1]
                 elif op == 0x8C:  # SHORT_BINUNICODE
                     pos = _u(data, pos, 1, end)
                     n = data[pos - 1]
@@ -786,16 +819,20 @@ class SafeUnpickler:
                     push(line.decode("raw_unicode_escape"))
                 elif op == 0x67:  # GET
                     line, pos = readline(pos)
+                    i = self._memo_index(line, opos)
                     try:
-                        push(memo[self._memo_index(line, opos)])
-                    except KeyError:
+                        if listed and i < 0:  # a list holds no negative index
+                            raise KeyError(i)
+                        push(memo[i])
+                    except LookupError:
                         raise err("GET of a memo entry that was never stored", opos) from None
 
                 elif op == 0x70:  # PUT
                     line, pos = readline(pos)
                     if not stack:
                         raise err("PUT on an empty stack", opos)
-                    memo[self._memo_index(line, opos)] = stack[-1]
+                    memo = _memo_put(memo, self._memo_index(line, opos), stack[-1])
+                    listed = memo.__class__ is list
                 elif op in (0x97, 0x98):  # NEXT_BUFFER, READONLY_BUFFER
                     if op == 0x97:
                         raise err("out-of-band buffers are not part of a checkpoint", opos)

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.collector import kept_frozen, release_frozen
 from inspector.core.errors import CheckpointError
 from inspector.core.formatting import escape_text, format_bytes, format_count, format_params
 from inspector.core.keyfilter import KeyIndex, MatchMode
@@ -186,6 +187,12 @@ def _regex_reason(exc: ValueError) -> str:
     return str(cause) if cause is not None else str(exc)
 
 
+def _release_trees_later() -> None:
+    """Once a tab or a tree model is deleted: the trees it let go are freed by one pass of the
+    collector (the read left them frozen, so no pass walked them while they were shown)."""
+    QTimer.singleShot(0, release_frozen)
+
+
 def default_peek(path: str) -> CheckpointIndex:
     """Core's static reader (or, for a URL, the same reader over ranged reads), imported on first
     use so the window starts without it."""
@@ -326,6 +333,7 @@ class CheckpointTab(QWidget):
             start_download=self._start_download if self.remote and _one_file(path) else None,
         )
         self.model: CheckpointTreeModel | None = None
+        self.destroyed.connect(_release_trees_later)
         self.proxy = CheckpointFilterProxy(self)
         self.filter_error: str | None = None
         self.optimizer_maps: list[OptimizerMap] = []
@@ -683,7 +691,7 @@ class CheckpointTab(QWidget):
         path, peek_fn = self._doc.path, self._peek_fn
 
         def read() -> CheckpointIndex:
-            with reading(cancel):
+            with reading(cancel), kept_frozen():  # the tab frees its tree when it lets it go
                 return peek_fn(path)
 
         self._runner.start(
@@ -1039,8 +1047,11 @@ class CheckpointTab(QWidget):
     def _show_tree(self, index: CheckpointIndex) -> None:
         self._shown_index = index
         self._shown_devices = None
-        self.model = CheckpointTreeModel(index.root, self)
+        old, self.model = self.model, CheckpointTreeModel(index.root, self)
         self.proxy.setSourceModel(self.model)
+        if old is not None:  # the file read again: the tree shown before goes with its model
+            old.destroyed.connect(_release_trees_later)
+            old.deleteLater()
         self.summary_label.setText(summary_text(index))
         self.summary_label.setToolTip(escape_text(index.path))
         self.summary_label.show()

@@ -26,12 +26,14 @@ class Task(QRunnable):
     def __init__(self, fn: Callable[[], Any]) -> None:
         super().__init__()
         self.setAutoDelete(False)  # the runner owns it until the result is delivered
-        self.fn = fn
+        self.fn: Callable[[], Any] | None = fn
         self.signals = TaskSignals()
 
     def run(self) -> None:
+        fn = self.fn
+        assert fn is not None  # (dropped only once its result is delivered)
         try:
-            result = self.fn()
+            result = fn()
         except Exception as exc:  # delivered to the caller, which turns it into a sentence
             self.signals.failed.emit(self, exc)
         else:
@@ -75,11 +77,13 @@ class TaskRunner(QObject):
         self._tasks.clear()
 
     def _on_task_finished(self, task: Task, result: Any) -> None:
+        task.fn = None  # Qt's pool keeps the task object: what its work captured (a tree) is let go
         callbacks = self._tasks.pop(task, None)
         if callbacks is not None:
             callbacks[0](result)
 
     def _on_task_failed(self, task: Task, exc: Exception) -> None:
+        task.fn = None
         callbacks = self._tasks.pop(task, None)
         if callbacks is not None:
             callbacks[1](exc)

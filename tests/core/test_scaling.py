@@ -90,3 +90,42 @@ def test_a_large_read_settles_the_collector_with_one_full_pass_before_it_returns
     assert gc.get_stats()[2]["collections"] == full_passes + 1
     assert sum(gc.get_count()) < gc.get_threshold()[0]  # nothing left for a later pass to catch up on
     assert index.tensor_count == MANY_OBJECTS // 4
+
+
+def test_a_large_read_kept_frozen_is_walked_only_when_its_owner_lets_it_go(tmp_path: Path) -> None:
+    """The window keeps a large read's objects frozen: no pass of the collector walks them while
+    the tree is shown (not even the one at the read's end); when the window lets the tree go, one
+    pass frees it, cycles between rows and their parents included."""
+    from inspector.core.collector import MANY_OBJECTS, kept_frozen, release_frozen
+    from inspector.core.model import Node
+
+    path = _safetensors(tmp_path / "large", MANY_OBJECTS // 4)
+    full_passes = gc.get_stats()[2]["collections"]
+    with kept_frozen():
+        index = peek(path)
+    assert gc.get_stats()[2]["collections"] == full_passes
+    assert gc.get_freeze_count() > index.tensor_count
+    assert gc.isenabled()
+    walked = {id(o) for o in gc.get_objects()}  # every generation the collector walks
+    rows = {id(n) for n in index.root.walk()}
+    assert not rows & walked
+    del index
+    release_frozen()
+    assert gc.get_freeze_count() == 0
+    assert not [o for o in gc.get_objects() if type(o) is Node and id(o) in rows]
+    release_frozen()  # nothing kept: nothing to do
+    assert gc.get_stats()[2]["collections"] == full_passes + 1
+
+
+def test_info_of_a_large_file_makes_no_pass_of_the_collector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``info`` prints the tree and ends: the read's objects are left frozen, not walked once more."""
+    from inspector.cli import main
+    from inspector.core.collector import MANY_OBJECTS
+
+    path = _safetensors(tmp_path / "large", MANY_OBJECTS // 4)
+    full_passes = gc.get_stats()[2]["collections"]
+    assert main(["info", "--json", str(path)]) == 0
+    assert gc.get_stats()[2]["collections"] == full_passes
+    assert len(json.loads(capsys.readouterr().out)["tensors"]) == MANY_OBJECTS // 4

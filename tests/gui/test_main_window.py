@@ -373,3 +373,61 @@ def test_drop_files_opens_them(qtbot: Any, make_window: MakeWindow, training: Pa
     assert tab is not None and tab.path == str(training)
     with qtbot.waitSignal(tab.tree_shown, timeout=WAIT_MS):
         pass
+
+
+def _many_tensors(path: Path, count: int) -> Path:
+    """A safetensors file of ``count`` small tensors (its tree makes several objects each)."""
+    import json
+    import struct
+
+    header = {f"many.{i // 100}.experts.{i % 100}.weight": {
+        "dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]} for i in range(count)}  # fmt: skip
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(4 * count))
+    return path
+
+
+def _rows_walked(prefix: str) -> int:
+    """Tree rows the collector walks (a frozen one is in none of its generations)."""
+    import gc
+
+    from inspector.core.model import Node
+
+    return sum(1 for o in gc.get_objects() if type(o) is Node and o.key.startswith(prefix))
+
+
+def test_a_large_tree_is_left_to_no_pass_of_the_collector_and_freed_when_its_tab_closes(
+    qtbot: Any, make_window: MakeWindow, runner: Any, tmp_path: Path
+) -> None:
+    """A large file's rows are never walked by the collector while its tab shows them (its pass
+    would stop a keystroke); once the file is read again, or its tab closed, the tree it let go is
+    back with the collector, nothing keeps it alive, and its pass frees it."""
+    import gc
+
+    from inspector.core.collector import MANY_OBJECTS
+
+    count = MANY_OBJECTS // 4
+    window = make_window()
+    window.open_path(str(_many_tensors(tmp_path / "many.safetensors", count)))
+
+    def tab() -> CheckpointTab:  # (the test keeps no reference of its own)
+        current = window.tabs.currentWidget()
+        assert isinstance(current, CheckpointTab)
+        return current
+
+    qtbot.waitUntil(lambda: tab().is_tree_shown, timeout=WAIT_MS)
+    first_id = id(tab().model)
+    assert gc.get_freeze_count() > count
+    assert _rows_walked("many.") == 0
+    tab().open(tab().options)  # the file read again: a new tree, the old one let go
+    qtbot.waitUntil(lambda: tab().is_tree_shown and id(tab().model) != first_id, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: gc.get_freeze_count() == 0 and runner.active_count() == 0, timeout=WAIT_MS)
+    gc.collect()
+    model = tab().model
+    assert model is not None
+    shown = sum(1 for n in model.root.walk() if n.key.startswith("many."))
+    del model
+    assert _rows_walked("many.") == shown > count  # the new tree's rows; the old tree's were freed
+    window.close_current_tab()
+    qtbot.waitUntil(lambda: runner.active_count() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: gc.collect() >= 0 and _rows_walked("many.") == 0, timeout=WAIT_MS)
