@@ -9,7 +9,8 @@ never with the file's claims, and none is stricter than CPython's own unpickler 
 meaning depends on it (integer digits, line lengths, nesting): a pickle CPython reads to a payload
 is read to it here too. Where a resource limit of this reader does stop it, the rest of the
 pickle is still scanned for globals (without building anything), so what it names past that point
-is listed too.
+is listed too. The bulk of a checkpoint's pickle, ``torch.save``'s entries of plain tensors, is read
+one entry at a time, with exactly the effects its opcodes have one by one.
 """
 
 from __future__ import annotations
