@@ -9,13 +9,15 @@ never with the file's claims, and none is stricter than CPython's own unpickler 
 meaning depends on it (integer digits, line lengths, nesting): a pickle CPython reads to a payload
 is read to it here too. Where a resource limit of this reader does stop it, the rest of the
 pickle is still scanned for globals (without building anything), so what it names past that point
-is listed too.
+is listed too. The bulk of a checkpoint's pickle, ``torch.save``'s entries of plain tensors, is read
+one entry at a time, with exactly the effects its opcodes have one by one.
 """
 
 from __future__ import annotations
 
 import codecs
 import copyreg
+import re
 import struct
 import time
 from collections.abc import Callable
@@ -231,8 +233,224 @@ def _strtol(line: bytes) -> int | None:
 
 _U32 = struct.Struct("<I")
 
+#: Whether one torch.save tensor entry is done at once (the same effects as its opcodes one by one).
+TENSOR_ENTRIES = True
+
 Hook = Callable[[Any, Any], Any]
 _NOT_HANDLED = object()
+
+
+# The bytes ``torch.save`` writes for one ``key: tensor`` entry of a state dict, after the key's
+# BINUNICODE: the key's memo put, the rebuild function's BINGET, the persistent id ``('storage',
+# <storage class>, key, location, numel)``, offset, size and stride, requires_grad, the empty
+# OrderedDict of backward hooks, and the rebuild call, each memo put and get of either width.
+# Its groups say which width (or form) each part has, and so where every argument lies.
+_PUT = rb"(?:q|(r)...)."
+_GET = rb"(?:h|(j)...)."
+_INT = rb"(?:K|(M).|(J)...)."
+_SIZE = rb"(?:(\))|" + _INT + rb"(?:(\x85)|" + _INT + rb"(?:(\x86)|" + _INT + rb"\x87))" + _PUT + rb")"
+_DIGITS = b"|".join(b"(?<=\\x%02x\\x00\\x00\\x00)[0-9]{%d}" % (n, n) for n in range(1, 10))
+_STORAGE_KEY = rb"(?:X([\x01-\x09])\x00\x00\x00(?:" + _DIGITS + rb")" + _PUT + rb"|" + _GET + rb")"
+_ENTRY_PARTS = (
+    "put", "get", "marks", "get", "get", "key", "get", "int", "tuple", "put", "persid", "int", "size", "size",
+    "grad", "get", "hooks", "put", "tuple", "put", "reduce", "put",
+)  # fmt: skip
+#: Each part of fixed form: its pattern, its struct format, its opcodes.
+_FIXED_PARTS = {
+    "marks": (rb"\(\(", "2x", 2),
+    "tuple": (b"t", "x", 1),
+    "persid": (b"Q", "x", 1),
+    "grad": (rb"[\x88\x89]", "B", 1),
+    "hooks": (rb"\)R", "2x", 2),
+    "reduce": (b"R", "x", 1),
+}
+_PART_PATTERN = {
+    "put": _PUT, "get": _GET, "int": _INT, "size": _SIZE, "key": _STORAGE_KEY,
+    **{name: part[0] for name, part in _FIXED_PARTS.items()},
+}  # fmt: skip
+_TENSOR_ENTRY = re.compile(b"".join(_PART_PATTERN[p] for p in _ENTRY_PARTS), re.DOTALL)
+#: The most opcodes such an entry has after its key's BINUNICODE (three-dimensional sizes).
+_TENSOR_ENTRY_OPS = 33
+_MISSING = object()
+_INDEX = {None: "xB", b"r": "xI", b"j": "xI"}  # BINPUT/BINGET, LONG_BINPUT/LONG_BINGET
+_MAX_ENTRY_LAYOUTS = 1024
+
+#: (unpack, length, opcodes, bytes made, new storage key, size end, stride start, stride end,
+#: after BINPERSID, after the hooks' REDUCE, after the rebuild REDUCE, offsets of the memo gets,
+#: the pattern of exactly this layout)
+EntryLayout = tuple[
+    Callable[[Any, int], tuple[Any, ...]], int, int, int, bool, int, int, int, int, int, int, tuple[int, ...],
+    Callable[[Any, int], Any],
+]  # fmt: skip
+_ENTRY_LAYOUTS: dict[tuple[Any, ...], EntryLayout] = {}
+_WIDE = {"put": (rb"q.", rb"r...."), "get": (rb"h.", rb"j....")}
+
+
+def _entry_layout(groups: tuple[Any, ...]) -> EntryLayout | None:
+    """Where the arguments of an entry whose widths and forms ``groups`` gives lie (one struct reads
+    them all), with its opcodes and the bytes they make; None past the number of layouts kept."""
+    if len(_ENTRY_LAYOUTS) >= _MAX_ENTRY_LAYOUTS:
+        return None
+    fmt = "<"
+    exact = b""
+    ops = 0
+    made = 0
+    fields = 0
+    after: dict[str, int] = {}
+    gets: list[int] = []
+    ends: list[int] = []
+    g = iter(groups)
+
+    def index(part: str, wide: Any) -> str:
+        nonlocal exact
+        exact += _WIDE[part][wide is not None]
+        return _INDEX[wide]
+
+    def integer(mid: Any, wide: Any) -> str:
+        nonlocal made, exact
+        made += _OBJ if wide else 0
+        exact += rb"J...." if wide else rb"M.." if mid else rb"K."
+        return "xi" if wide else "xH" if mid else "xB"
+
+    for part in _ENTRY_PARTS:
+        at = struct.calcsize(fmt)
+        if part in ("put", "get"):
+            if part == "get":
+                gets.append(at)
+            fmt += index(part, next(g))
+            ops += 1
+            fields += 1
+        elif part == "int":
+            fmt += integer(next(g), next(g))
+            ops += 1
+            fields += 1
+        elif part == "key":
+            n, put, get = next(g), next(g), next(g)
+            if n is not None:  # BINUNICODE and its put
+                exact += b"X" + re.escape(n + b"\x00\x00\x00") + b"[0-9]{%d}" % n[0]
+                fmt += f"x4x{n[0]}s" + index("put", put)
+                made += _OBJ + n[0]
+                ops += 2
+            else:  # a BINGET of a key met before (a shared storage); "0s" keeps the fields in place
+                gets.append(at)
+                fmt += index("get", get) + "0s"
+                ops += 1
+            fields += 2
+        elif part == "size":
+            empty, m1, j1, one, m2, j2, two, m3, j3, put = (next(g) for _ in range(10))
+            if empty:
+                fmt += "x"
+                exact += rb"\)"
+                ops += 1
+            else:
+                ints = [integer(m1, j1)]
+                if not one:
+                    ints.append(integer(m2, j2))
+                    if not two:
+                        ints.append(integer(m3, j3))
+                exact += rb"\x%02x" % (0x84 + len(ints))
+                fmt += "".join(ints) + "x" + index("put", put)
+                ops += len(ints) + 2
+                made += _OBJ
+                fields += len(ints)
+            ends.append(fields)
+            fields += 0 if empty else 1
+        else:
+            exact += _FIXED_PARTS[part][0]
+            fmt += _FIXED_PARTS[part][1]
+            ops += _FIXED_PARTS[part][2]
+            fields += part == "grad"
+            after[part] = struct.calcsize(fmt)
+    made += 2 * _REF + (_OBJ + 5 * _REF) + _BOX + _CALL + (_OBJ + 6 * _REF) + _CALL
+    size_end, stride_end = ends
+    layout = (
+        struct.Struct(fmt).unpack_from, struct.calcsize(fmt), ops, made, groups[4] is not None,
+        size_end, size_end + (size_end > 10), stride_end, after["persid"], after["hooks"],
+        after["reduce"], tuple(gets), re.compile(exact, re.DOTALL).match,
+    )  # fmt: skip
+    _ENTRY_LAYOUTS[groups] = layout
+    return layout
+
+
+def _entry_at(data: Any, pos: int, recent: list[EntryLayout]) -> EntryLayout | None:
+    """The layout of the tensor entry at ``pos``, or None where there is none: one of the two met
+    last when its exact pattern matches (the cheap test), else the one the general pattern finds."""
+    if recent:
+        first = recent[0]
+        if first[12](data, pos) is not None:
+            return first
+        if len(recent) > 1:
+            second = recent[1]
+            if second[12](data, pos) is not None:
+                recent[0], recent[1] = second, first
+                return second
+    entry = _TENSOR_ENTRY.match(data, pos)
+    if entry is None:
+        return None
+    groups = entry.groups()
+    layout = _ENTRY_LAYOUTS.get(groups) or _entry_layout(groups)
+    if layout is not None:
+        recent.insert(0, layout)
+        del recent[2:]
+    return layout
+
+
+def _tensor_entry(
+    data: Any,
+    pos: int,
+    key: str,
+    layout: EntryLayout,
+    memo: dict[int, Any],
+    persistent_load: Callable[[Any], Any] | None,
+    reduce: Callable[[Any, Any, int], Any],
+    err: Callable[[str, int], PickleError],
+    at: list[int],
+) -> tuple[Any, int, int, int]:
+    """What the opcodes of one entry of ``layout`` at ``pos`` do, in their order (memo puts and gets,
+    hook calls): the tensor's value, the offset after the entry, its opcodes and the bytes they make.
+    ``at[0]`` is kept at the offset the opcode-by-opcode loop would be at while a hook runs."""
+    unpack, length, ops, made, new_key, size_end, stride_start, stride_end, at_q, at_r1, at_r2, gets, _ = (
+        layout
+    )
+    f = unpack(data, pos)
+    get = memo.get
+    missing = _MISSING
+    memo[f[0]] = key
+    func = get(f[1], missing)
+    tag = get(f[2], missing)
+    stype = get(f[3], missing)
+    if new_key:
+        skey = str(f[4], "ascii")
+        memo[f[5]] = skey
+    else:
+        skey = get(f[4], missing)
+    location = get(f[6], missing)
+    if func is missing or tag is missing or stype is missing or skey is missing or location is missing:
+        found = (func, tag, stype) + ((location,) if new_key else (skey, location))
+        first = next(i for i, value in enumerate(found) if value is missing)
+        raise err("GET of a memo entry that was never stored", pos + gets[first])
+    pid = (tag, stype, skey, location, f[7])
+    memo[f[8]] = pid
+    at[0] = pos + at_q
+    storage = persistent_load(pid) if persistent_load else PersistentRef(pid)
+    size = f[10:size_end]
+    if size:
+        memo[f[size_end]] = size
+    stride = f[stride_start:stride_end]
+    if stride:
+        memo[f[stride_end]] = stride
+    hooks_func = get(f[-4], missing)
+    if hooks_func is missing:
+        raise err("GET of a memo entry that was never stored", pos + gets[-1])
+    at[0] = pos + at_r1
+    hooks = reduce(hooks_func, (), pos + at_r1 - 1)
+    memo[f[-3]] = hooks
+    args = (storage, f[9], size, stride, f[-5] == 0x88, hooks)
+    memo[f[-2]] = args
+    at[0] = pos + at_r2
+    value = reduce(func, args, pos + at_r2 - 1)
+    memo[f[-1]] = value
+    return value, pos + length, ops, made
 
 
 def _u(data: bytes, pos: int, n: int, end: int) -> int:
@@ -421,6 +639,10 @@ class SafeUnpickler:
         limit = self._limit
         self._long_text = False  # a string long enough to be charged as a key has been made
         self._used = 0
+        entries = TENSOR_ENTRIES
+        entry_at = _entry_at
+        recent: list[EntryLayout] = []  # the layouts of the last tensor entries
+        at = [pos]  # where a hook called for a whole tensor entry was called
 
         def pop_mark(p: int) -> list[Any]:
             if not marks:
@@ -491,7 +713,26 @@ class SafeUnpickler:
                         if n > 1 << 16:
                             self._charge(n, opos)
                     made += _OBJ + n
-                    push(str(data[pos - n : pos], "utf-8", "surrogatepass"))
+                    text = str(data[pos - n : pos], "utf-8", "surrogatepass")
+                    if (
+                        entries
+                        and count + _TENSOR_ENTRY_OPS < next_check
+                        and len(marks) + 2 <= max_marks
+                        and (layout := entry_at(data, pos, recent)) is not None
+                    ):  # a state dict's key and its tensor, as torch.save writes them
+                        push(text)
+                        try:
+                            value, pos, ops, more = _tensor_entry(
+                                data, pos, text, layout, memo, persistent_load, reduce, err, at
+                            )
+                        except BaseException:
+                            pos = at[0]
+                            raise
+                        push(value)
+                        count += ops
+                        made += more
+                    else:
+                        push(text)
                 elif op == 0x74:  # TUPLE
                     if not marks:
                         raise err("TUPLE needs a MARK that is missing", opos)
