@@ -400,28 +400,40 @@ def _tensor_entry(
     pos: int,
     key: str,
     layout: EntryLayout,
-    memo: dict[int, Any],
+    memo: list[Any],
     persistent_load: Callable[[Any], Any] | None,
     reduce: Callable[[Any, Any, int], Any],
     err: Callable[[str, int], PickleError],
     at: list[int],
-) -> tuple[Any, int, int, int]:
+) -> tuple[Any, int, int, int] | None:
     """What the opcodes of one entry of ``layout`` at ``pos`` do, in their order (memo puts and gets,
     hook calls): the tensor's value, the offset after the entry, its opcodes and the bytes they make.
-    ``at[0]`` is kept at the offset the opcode-by-opcode loop would be at while a hook runs."""
+    ``at[0]`` is kept at the offset the opcode-by-opcode loop would be at while a hook runs. None,
+    with nothing done, when its memo puts are not the next entries of the memo list, in order."""
     unpack, length, ops, made, new_key, size_end, stride_start, stride_end, at_q, at_r1, at_r2, gets, _ = (
         layout
     )
     f = unpack(data, pos)
-    get = memo.get
+    size = f[10:size_end]
+    stride = f[stride_start:stride_end]
+    n = len(memo)
+    puts = (f[0], *((f[5],) if new_key else ()), f[8], *((f[size_end],) if size else ()),
+            *((f[stride_end],) if stride else ()), f[-3], f[-2], f[-1])  # fmt: skip
+    if puts != tuple(range(n, n + len(puts))):
+        return None
+    put = memo.append
     missing = _MISSING
-    memo[f[0]] = key
+
+    def get(i: int, missing: Any) -> Any:
+        return memo[i] if i < len(memo) else missing
+
+    put(key)
     func = get(f[1], missing)
     tag = get(f[2], missing)
     stype = get(f[3], missing)
     if new_key:
         skey = str(f[4], "ascii")
-        memo[f[5]] = skey
+        put(skey)
     else:
         skey = get(f[4], missing)
     location = get(f[6], missing)
@@ -430,26 +442,24 @@ def _tensor_entry(
         first = next(i for i, value in enumerate(found) if value is missing)
         raise err("GET of a memo entry that was never stored", pos + gets[first])
     pid = (tag, stype, skey, location, f[7])
-    memo[f[8]] = pid
+    put(pid)
     at[0] = pos + at_q
     storage = persistent_load(pid) if persistent_load else PersistentRef(pid)
-    size = f[10:size_end]
     if size:
-        memo[f[size_end]] = size
-    stride = f[stride_start:stride_end]
+        put(size)
     if stride:
-        memo[f[stride_end]] = stride
+        put(stride)
     hooks_func = get(f[-4], missing)
     if hooks_func is missing:
         raise err("GET of a memo entry that was never stored", pos + gets[-1])
     at[0] = pos + at_r1
     hooks = reduce(hooks_func, (), pos + at_r1 - 1)
-    memo[f[-3]] = hooks
+    put(hooks)
     args = (storage, f[9], size, stride, f[-5] == 0x88, hooks)
-    memo[f[-2]] = args
+    put(args)
     at[0] = pos + at_r2
     value = reduce(func, args, pos + at_r2 - 1)
-    memo[f[-1]] = value
+    put(value)
     return value, pos + length, ops, made
 
 
@@ -609,10 +619,10 @@ class SafeUnpickler:
         # The memo: a list while the puts number its entries 0, 1, 2 … in order, as pickle and
         # torch.save write them (a pointer an entry, no key objects: 10^6 tensors put ~8 M entries),
         # a dict from the first put that does not (``_memo_put``). Lookups read either the same way.
-        entries: list[Any] = []
-        memo: list[Any] | dict[int, Any] = entries
+        memo_list: list[Any] = []
+        memo: list[Any] | dict[int, Any] = memo_list
         listed = True
-        memo_append = entries.append
+        memo_append = memo_list.append
         limits = self.limits
         budget = self.budget
         max_marks = limits.max_marks
@@ -714,25 +724,26 @@ class SafeUnpickler:
                             self._charge(n, opos)
                     made += _OBJ + n
                     text = str(data[pos - n : pos], "utf-8", "surrogatepass")
+                    push(text)
                     if (
                         entries
+                        and listed
                         and count + _TENSOR_ENTRY_OPS < next_check
                         and len(marks) + 2 <= max_marks
                         and (layout := entry_at(data, pos, recent)) is not None
                     ):  # a state dict's key and its tensor, as torch.save writes them
-                        push(text)
                         try:
-                            value, pos, ops, more = _tensor_entry(
-                                data, pos, text, layout, memo, persistent_load, reduce, err, at
+                            done = _tensor_entry(
+                                data, pos, text, layout, memo_list, persistent_load, reduce, err, at
                             )
                         except BaseException:
                             pos = at[0]
                             raise
-                        push(value)
-                        count += ops
-                        made += more
-                    else:
-                        push(text)
+                        if done is not None:
+                            value, pos, ops, more = done
+                            push(value)
+                            count += ops
+                            made += more
                 elif op == 0x74:  # TUPLE
                     if not marks:
                         raise err("TUPLE needs a MARK that is missing", opos)
