@@ -188,7 +188,7 @@ class KeyIndex:
         return bytes(map(keep.__getitem__, map(position.__getitem__, map(id, parent.children))))
 
     def node_at(self, node_id: int) -> Node:
-        """The node whose ``id`` is ``node_id``; the root for 0 (the invalid index's)."""
+        """The node whose ``id`` is ``node_id``; the root for 0 (how a view names the top level)."""
         return self.nodes[self.position[node_id]] if node_id else self.root
 
     def visible(self, matcher: KeyMatcher, also: Iterable[int] = ()) -> bytearray:
