@@ -181,6 +181,16 @@ class KeyIndex:
             found.extend(compress(rest, map(operator.contains, self._lower[stop:], repeat(needle))))
         return found
 
+    def kept_children(self, keep: bytearray, parent: Node) -> bytes:
+        """The bytes of ``keep`` (from ``visible``) for ``parent``'s children, in their order: what
+        a view asks row by row, answered for all of them at once."""
+        position = self.position
+        return bytes(map(keep.__getitem__, map(position.__getitem__, map(id, parent.children))))
+
+    def node_at(self, node_id: int) -> Node:
+        """The node whose ``id`` is ``node_id``; the root for 0 (how a view names the top level)."""
+        return self.nodes[self.position[node_id]] if node_id else self.root
+
     def visible(self, matcher: KeyMatcher, also: Iterable[int] = ()) -> bytearray:
         """One byte per node, 1 where the filter keeps it: matches, their subtrees, their ancestors.
 

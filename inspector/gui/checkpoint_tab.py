@@ -1213,10 +1213,11 @@ class CheckpointTab(QWidget):
             for node in self.model.folded_nodes():  # a module's attributes stay folded away
                 self.tree.collapse(self.proxy.mapFromSource(self.model.index_of(node)))
             return
+        assert self.model is not None
         for row in range(self.proxy.rowCount()):
             top = self.proxy.index(row, 0)
-            if self.proxy.rowCount(top) <= _WIDE_LIMIT:
-                self.tree.expand(top)
+            if self.model.rowCount(self.proxy.mapToSource(top)) <= _WIDE_LIMIT:  # (the proxy's count
+                self.tree.expand(top)  # would map a closed row's children; no filter is on here)
 
     def _reveal(self, nodes: list[Node]) -> None:
         """Expand the ancestors of ``nodes`` only: expanding a 100,000-key tree costs seconds."""

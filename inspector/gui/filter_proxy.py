@@ -29,12 +29,27 @@ def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
+class _KeptRows(dict[int, tuple[bool, ...]]):
+    """By the source parent's ``internalId`` (its node's ``id``, 0 for the root): the kept flags of
+    its children, judged by core for all of them on the first row Qt asks about."""
+
+    def __init__(self, keys: KeyIndex, visible: bytearray) -> None:
+        super().__init__()
+        self._keys = keys
+        self._visible = visible
+
+    def __missing__(self, parent_id: int) -> tuple[bool, ...]:
+        parent = self._keys.node_at(parent_id)
+        flags = self[parent_id] = tuple(map(bool, self._keys.kept_children(self._visible, parent)))
+        return flags
+
+
 class CheckpointFilterProxy(QSortFilterProxyModel):
     """Keeps rows whose full key matches (and their parents); sorts on ``ItemRole.SortRole``.
 
     The kept set is computed by core in one pass when the filter changes, so ``filterAcceptsRow``
-    is a set lookup and runs only for rows a view maps. Qt's recursive filtering would call back
-    into Python for every row of the checkpoint on each keystroke (about 1 s at 100,000 keys).
+    is a lookup and runs only under the rows a view has opened. Qt's recursive filtering would call
+    back into Python for every row of the checkpoint on each keystroke (about 1 s at 100,000 keys).
     """
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -42,7 +57,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self._matcher: KeyMatcher | None = None
         self._keys: KeyIndex | None = None
         self._visible: bytearray | None = None  # one byte per node of the key index; None: every row
-        self._row_flags: dict[int, bytes] = {}  # id(parent node) → its children's bytes of _visible
+        self._kept: _KeptRows | None = None  # the rows asked for so far, by parent; None: every row
         self._labels: dict[str, str] = {}  # key → the label shown after its name (optimizer slots)
         self._label_positions: list[tuple[int, str]] | None = None
         self.setRecursiveFilteringEnabled(False)
@@ -53,7 +68,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self._keys = None  # built on the first filter of the new tree
         self._matcher = None
         self._visible = None
-        self._row_flags = {}
+        self._kept = None
         self._labels = {}
         self._label_positions = None
         super().setSourceModel(model)
@@ -95,7 +110,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         self.beginFilterChange()
         self._matcher = matcher
         self._visible = visible
-        self._row_flags = {}
+        self._kept = None if visible is None or self._keys is None else _KeptRows(self._keys, visible)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def _label_hits(self, matcher: KeyMatcher) -> list[int]:
@@ -119,18 +134,22 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         hits = sorted({*self._keys.first_hits(self._matcher, limit), *self._label_hits(self._matcher)})
         return [self._keys.nodes[i] for i in hits[:limit]]
 
+    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        """A kept row keeps a child when it has one (a match keeps its subtree, an ancestor the path
+        to a match), so the source answers: Qt's own answer maps the children of every row a view
+        shows, closed ones too, and each keystroke would judge them all again (10,000 under one row)."""
+        source = self._tree_model()
+        if source is None or not parent.isValid():
+            return super().hasChildren(parent)
+        if parent.column() > 0:
+            return False
+        return bool(source.node(self.mapToSource(parent)).children)
+
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
-        visible = self._visible
-        if visible is None:
-            return True
-        assert self._keys is not None
-        parent: Node = source_parent.internalPointer() or self._keys.root  # None: the invalid index
-        flags = self._row_flags.get(id(parent))
-        if flags is None:  # the proxy asks row by row: judge all of this parent's children at once
-            position = self._keys.position
-            flags = bytes(map(visible.__getitem__, map(position.__getitem__, map(id, parent.children))))
-            self._row_flags[id(parent)] = flags
-        return bool(flags[source_row])
+        """Qt asks row by row, from C++, for every row under each parent it maps: one lookup here
+        (an attribute of a Qt object costs as much as the rest)."""
+        kept = self._kept
+        return True if kept is None else kept[source_parent.internalId()][source_row]
 
     def lessThan(self, source_left: AnyIndex, source_right: AnyIndex) -> bool:
         role = self.sortRole()

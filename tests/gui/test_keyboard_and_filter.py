@@ -197,3 +197,38 @@ def test_menu_shortcuts_work_while_typing_in_the_filter_box(
     assert getattr(window, "export_dialog", None) is not None and window.export_dialog.isVisible()
     assert tab.filter_edit.text() == "head"
     window.export_dialog.close()
+
+
+def test_typing_on_a_large_file_judges_no_row_under_its_closed_wide_row(
+    qtbot: Any, make_window: MakeWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file opens with its wide top row closed; the keystrokes of a broad filter and of
+    clearing it judge none of the rows below it (they are judged when it is opened)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from inspector.gui.filter_proxy import CheckpointFilterProxy
+
+    count = 6000
+    path = tmp_path / "wide.safetensors"
+    save_file({f"blocks.{i}.weight": torch.zeros(1) for i in range(count)}, str(path))
+    judged = [0]
+    real = CheckpointFilterProxy.filterAcceptsRow
+
+    def counting(self: CheckpointFilterProxy, source_row: int, source_parent: QModelIndex) -> bool:
+        judged[0] += 1
+        return real(self, source_row, source_parent)
+
+    monkeypatch.setattr(CheckpointFilterProxy, "filterAcceptsRow", counting)
+    tab = _open(qtbot, make_window(), path)
+    blocks = tab.proxy.index(0, 0)
+    assert not tab.tree.isExpanded(blocks) and tab.proxy.hasChildren(blocks)
+    judged[0] = 0
+    for text in ("blocks.5", "", "blocks.6"):  # each matches more rows than are revealed
+        tab.filter_edit.setText(text)
+        tab.apply_filter()
+        assert tab.proxy.rowCount() == 1 and not tab.tree.isExpanded(tab.proxy.index(0, 0)), text
+    assert judged[0] < count, judged[0]
+    tab.tree.expand(tab.proxy.index(0, 0))
+    shown = {f"blocks.{i}.weight" for i in (6, *range(60, 70), *range(600, 700))}
+    assert _shown_keys(tab) == {"blocks", *shown}

@@ -129,3 +129,31 @@ def test_opening_the_model_of_100000_tensors_makes_no_python_call_per_tensor() -
     assert calls < BLOCKS * EXPERTS // 10, f"{calls:,} Python calls for {BLOCKS * EXPERTS:,} tensors"
     top = model.index(0, Column.SAVED_ON)
     assert model.data(top) == "cpu"
+
+
+def test_a_keystroke_judges_no_row_under_a_closed_row(qtbot: Any) -> None:
+    """A view shows a closed row with its expand arrow without the rows below it being judged, so a
+    keystroke does not judge them again either (10,000 under one row cost most of a keystroke)."""
+    root = Node(name="", kind=NodeKind.DICT, key="", path=())
+    root.add(top := Node(name="blocks", kind=NodeKind.GROUP, key="blocks", path=()))
+    for b in range(BLOCKS):
+        key = f"blocks.{b}.weight"
+        info = TensorInfo((4,), "float32", "cpu", str(b), 0, (1,), 16, 4)
+        top.add(Node(name=f"{b}.weight", kind=NodeKind.TENSOR, key=key, path=(key,), tensor=info))
+    proxy = CountingProxy()
+    proxy.setSourceModel(CheckpointTreeModel(root))
+    view = QTreeView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.show()
+    qtbot.waitExposed(view)
+    view.repaint()
+    blocks = proxy.index(0, 0)
+    assert proxy.hasChildren(blocks) and not view.isExpanded(blocks)
+    proxy.judged = 0
+    proxy.set_filter("blocks.57.w")
+    view.repaint()
+    assert proxy.judged < BLOCKS and proxy.hasChildren(blocks), proxy.judged
+    view.expand(blocks)
+    assert [proxy.index(r, 0, blocks).data() for r in range(proxy.rowCount(blocks))] == ["57.weight"]
+    assert not proxy.hasChildren(proxy.index(0, 0, blocks))
