@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -14,6 +15,7 @@ MANY_OBJECTS = 200_000
 #: Set by ``kept_frozen``: a large read's objects stay frozen until ``release_frozen``.
 _KEEP: ContextVar[bool] = ContextVar("keep_frozen", default=False)
 _kept = False  # objects are frozen for their owner to release
+_lock = threading.RLock()  # the flag and the collector's generations change together (reads run on threads)
 
 
 @contextmanager
@@ -31,17 +33,19 @@ def collector_paused(*, settle: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        many = gc.get_count()[0] > MANY_OBJECTS
-        if settle and many and _KEEP.get():
-            gc.freeze()
-            _kept = True
-        elif settle and many:
-            gc.collect()
-        elif _kept:  # what is frozen stays frozen until it is released
-            gc.freeze()
-        else:
-            gc.freeze()
-            gc.unfreeze()
+        with _lock:
+            many = gc.get_count()[0] > MANY_OBJECTS
+            if settle and many and _KEEP.get():
+                gc.freeze()
+                _kept = True
+            elif settle and many:
+                gc.collect()
+            elif _kept:  # what is frozen stays frozen until it is released; a few objects stay young
+                if many:
+                    gc.freeze()
+            else:
+                gc.freeze()
+                gc.unfreeze()
         if was_enabled:
             gc.enable()
 
@@ -63,7 +67,8 @@ def release_frozen() -> None:
     the moment its owner chose, and frees what is no longer used (a tree's rows hold their parents,
     so only the collector frees them)."""
     global _kept
-    if _kept:
-        _kept = False
-        gc.unfreeze()
-        gc.collect()
+    with _lock:
+        if _kept:
+            _kept = False
+            gc.unfreeze()
+            gc.collect()

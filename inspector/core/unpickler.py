@@ -194,9 +194,12 @@ _GLOBAL = 600  # a Global, and the record its caller keeps of it
 
 
 def _memo_put(memo: list[Any] | dict[int, Any], i: int, value: Any) -> list[Any] | dict[int, Any]:
-    """Store a memo entry that is not the next in order: over an entry of the list, or in the dict
-    the list becomes (with every entry it held) when the index leaves a gap or is negative."""
+    """Store a memo entry: at the end of the list or over one of its entries, or in the dict the
+    list becomes (with every entry it held) when the index leaves a gap or is negative."""
     if memo.__class__ is list:
+        if i == len(memo):  # (a protocol-0 PUT numbers its entries in order too)
+            memo.append(value)
+            return memo
         if 0 <= i < len(memo):
             memo[i] = value
             return memo
@@ -286,11 +289,12 @@ _ENTRY_LAYOUTS: dict[tuple[Any, ...], EntryLayout] = {}
 _WIDE = {"put": (rb"q.", rb"r...."), "get": (rb"h.", rb"j....")}
 
 
-def _entry_layout(groups: tuple[Any, ...]) -> EntryLayout | None:
+def _entry_layout(groups: tuple[Any, ...]) -> EntryLayout:
     """Where the arguments of an entry whose widths and forms ``groups`` gives lie (one struct reads
-    them all), with its opcodes and the bytes they make; None past the number of layouts kept."""
+    them all), with its opcodes and the bytes they make. The layouts kept start over past their
+    number (a file of many odd layouts leaves the next file none of its own)."""
     if len(_ENTRY_LAYOUTS) >= _MAX_ENTRY_LAYOUTS:
-        return None
+        _ENTRY_LAYOUTS.clear()
     fmt = "<"
     exact = b""
     ops = 0

@@ -419,6 +419,8 @@ class CheckpointTab(QWidget):
         self.tree = QTreeView()
         self.tree.setObjectName("checkpointTree")
         self.tree.setUniformRowHeights(True)
+        self._all_open = False  # every row of the filtered tree open since the filter last changed
+        self.tree.collapsed.connect(self._row_closed)
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -739,6 +741,7 @@ class CheckpointTab(QWidget):
 
     def _on_peek_finished(self, ticket: int, index: CheckpointIndex) -> None:
         if not self._is_current(ticket) or not self._doc.peek_finished(ticket, index):
+            _release_trees_later()  # a read cancelled or outrun by another: its tree is let go
             return
         self._runner.start(
             lambda: KeyIndex(index.root),
@@ -752,6 +755,7 @@ class CheckpointTab(QWidget):
         )
 
     def _on_peek_failed(self, ticket: int, exc: Exception) -> None:
+        _release_trees_later()  # what the failed read made is let go
         if self._is_current(ticket):
             self._doc.peek_failed(ticket, exc)
 
@@ -1047,6 +1051,7 @@ class CheckpointTab(QWidget):
     def _show_tree(self, index: CheckpointIndex) -> None:
         self._shown_index = index
         self._shown_devices = None
+        self._all_open = False
         old, self.model = self.model, CheckpointTreeModel(index.root, self)
         self.proxy.setSourceModel(self.model)
         if old is not None:  # the file read again: the tree shown before goes with its model
@@ -1145,6 +1150,10 @@ class CheckpointTab(QWidget):
 
     def collapse_all(self) -> None:
         self.tree.collapseAll()
+        self._all_open = False
+
+    def _row_closed(self, _index: QModelIndex) -> None:
+        self._all_open = False
 
     def focus_filter(self) -> None:
         """Put the cursor in the filter box with its text selected (View ▸ Filter Keys, Ctrl+F)."""
@@ -1166,7 +1175,7 @@ class CheckpointTab(QWidget):
         text = self.filter_edit.text()
         mode = self.filter_mode_combo.currentData()
         try:
-            self.proxy.set_filter(text, mode)
+            changed = self.proxy.set_filter(text, mode)
         except ValueError as exc:
             self.filter_error = str(exc)
             self.filter_edit.setStyleSheet(_INVALID_FILTER_STYLE)
@@ -1189,10 +1198,12 @@ class CheckpointTab(QWidget):
         else:
             self._show_filter_message("")
         if not text:
-            self.tree.collapseAll()
+            self.collapse_all()
             self._expand_initial()
         elif self.index.tensor_count <= _EXPAND_LIMIT:
-            self.tree.expandAll()
+            if changed or not self._all_open:  # (the same rows, all open: expanding costs a walk of them)
+                self.tree.expandAll()
+                self._all_open = True
         else:
             hits = self.proxy.first_hits(_REVEAL_LIMIT + 1)
             if len(hits) <= _REVEAL_LIMIT:  # a broad filter (the first letters typed) opens nothing

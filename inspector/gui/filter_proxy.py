@@ -93,8 +93,9 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
     def matcher(self) -> KeyMatcher | None:
         return self._matcher
 
-    def set_filter(self, pattern: str, mode: MatchMode = MatchMode.SUBSTRING) -> None:
-        """Apply a filter; an invalid regex raises ValueError (a sentence) and keeps the old one."""
+    def set_filter(self, pattern: str, mode: MatchMode = MatchMode.SUBSTRING) -> bool:
+        """Apply a filter; whether it changed the rows kept. An invalid regex raises ValueError (a
+        sentence) and keeps the old one."""
         matcher = KeyMatcher(pattern, mode) if pattern else None
         source = self._tree_model()
         visible: bytearray | None = None
@@ -106,12 +107,13 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
                 visible = None
         if visible == self._visible:  # the same rows stay: nothing for the view to redo
             self._matcher = matcher
-            return
+            return False
         self.beginFilterChange()
         self._matcher = matcher
         self._visible = visible
         self._kept = None if visible is None or self._keys is None else _KeptRows(self._keys, visible)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        return True
 
     def _label_hits(self, matcher: KeyMatcher) -> list[int]:
         """Positions of the rows whose label matches."""

@@ -60,6 +60,7 @@ _CONTAINERS = (NodeKind.DICT, NodeKind.LIST, NodeKind.GROUP, NodeKind.OBJECT)
 #: Columns by number and Qt's roles as plain ints: ``data()`` runs for every painted cell, and
 #: constructing enums there costs more than the rest of it.
 _COLUMNS = tuple(Column)
+_COLUMN_COUNT = len(_COLUMNS)
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
@@ -169,9 +170,19 @@ class CheckpointTreeModel(QAbstractItemModel):
         return self._root
 
     def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
-        if not self.hasIndex(row, column, parent):
+        """``hasIndex``'s checks (a row and a column inside, a parent in the first column), without
+        its two calls back into Python: a view asks this for every row it lays out."""
+        if row < 0 or not 0 <= column < _COLUMN_COUNT:
             return QModelIndex()
-        return self.createIndex(row, column, self.node(parent).children[row])
+        if parent.isValid():
+            if parent.column() > 0:
+                return QModelIndex()
+            children = parent.internalPointer().children
+        else:
+            children = self._root.children
+        if row >= len(children):
+            return QModelIndex()
+        return self.createIndex(row, column, children[row])
 
     @overload
     def parent(self) -> QObject: ...
@@ -201,7 +212,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         return len(self.node(parent).children)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return len(Column)
+        return _COLUMN_COUNT
 
     def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
         return self.rowCount(parent) > 0

@@ -232,3 +232,48 @@ def test_typing_on_a_large_file_judges_no_row_under_its_closed_wide_row(
     tab.tree.expand(tab.proxy.index(0, 0))
     shown = {f"blocks.{i}.weight" for i in (6, *range(60, 70), *range(600, 700))}
     assert _shown_keys(tab) == {"blocks", *shown}
+
+
+def _all_rows_open(tab: CheckpointTab) -> bool:
+    stack = [QModelIndex()]
+    while stack:
+        parent = stack.pop()
+        if parent.isValid() and tab.proxy.hasChildren(parent) and not tab.tree.isExpanded(parent):
+            return False
+        stack.extend(tab.proxy.index(row, 0, parent) for row in range(tab.proxy.rowCount(parent)))
+    return True
+
+
+def test_a_keystroke_that_keeps_the_same_rows_open_does_not_walk_them_again(
+    qtbot: Any, make_window: MakeWindow, tmp_path: Path
+) -> None:
+    """On an ordinary file the filter opens every row it keeps; the next letter, keeping the same
+    rows all open, costs no walk over them; a row the user closed opens again on the next letter."""
+    import torch
+    from safetensors.torch import save_file
+
+    from inspector.gui.tree_model import CheckpointTreeModel
+    from tests.call_counts import python_calls
+
+    path = tmp_path / "layers.safetensors"
+    save_file({f"layers.{i // 10}.part.{i % 10}.weight": torch.zeros(1) for i in range(1000)}, str(path))
+    tab = _open(qtbot, make_window(), path)
+
+    def type_in(text: str) -> int:
+        """The Python calls the keystroke made into the tree model (the view walking its rows)."""
+        tab.filter_edit.setText(text)
+        _, calls = python_calls(tab.apply_filter)
+        return calls
+
+    first = type_in("l")  # every key holds an "l": all 1,111 rows kept, and opened
+    assert _all_rows_open(tab) and tab.proxy.rowCount() == 1
+    assert type_in("la") < first / 20  # the same rows, all open already
+    assert _all_rows_open(tab)
+    layer = tab.proxy.index(0, 0, tab.proxy.index(0, 0))
+    tab.tree.collapse(layer)
+    type_in("lay")
+    assert tab.tree.isExpanded(layer) and _all_rows_open(tab)
+    type_in("layers.5")  # other rows kept: those open too
+    assert _all_rows_open(tab) and _shown_keys(tab) >= {"layers.5.part.0.weight", "layers.59.part.9.weight"}
+    assert "layers.6.part.0.weight" not in _shown_keys(tab)
+    assert isinstance(tab.model, CheckpointTreeModel)

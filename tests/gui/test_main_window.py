@@ -431,3 +431,20 @@ def test_a_large_tree_is_left_to_no_pass_of_the_collector_and_freed_when_its_tab
     window.close_current_tab()
     qtbot.waitUntil(lambda: runner.active_count() == 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: gc.collect() >= 0 and _rows_walked("many.") == 0, timeout=WAIT_MS)
+
+
+def test_a_cancelled_read_of_a_large_file_leaves_nothing_frozen(
+    qtbot: Any, make_window: MakeWindow, runner: Any, tmp_path: Path
+) -> None:
+    """Cancel while a large file is read: the read still ends on its thread, and the tree it made,
+    which nobody shows, goes back to the collector."""
+    import gc
+
+    from inspector.core.collector import MANY_OBJECTS
+
+    window = make_window()
+    tab = window.open_path(str(_many_tensors(tmp_path / "many.safetensors", MANY_OBJECTS // 4)))
+    tab.cancel()
+    qtbot.waitUntil(lambda: runner.active_count() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: gc.get_freeze_count() == 0, timeout=WAIT_MS)
+    assert not tab.is_tree_shown

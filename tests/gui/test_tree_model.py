@@ -268,3 +268,19 @@ def test_the_summary_shows_the_model_and_every_tensor(tmp_path: Path) -> None:
     path = tmp_path / "sd.pt"
     torch.save({"w": torch.zeros(10), "b": torch.zeros(2)}, path)
     assert "12 params" in summary_text(peek(path)) and "all tensors" not in summary_text(peek(path))
+
+
+def test_index_answers_as_has_index_does(sample_tree: Node) -> None:
+    """A row or column outside, or a parent past the first column, gives an invalid index, as Qt's
+    ``hasIndex`` says; every other one names the child in that row."""
+    model = CheckpointTreeModel(sample_tree)
+    parents = [QModelIndex(), model.index(0, 0), model.index(0, 1), model.index(1, 0)]
+    for parent in parents:
+        rows = model.rowCount(parent)
+        for row in (-1, 0, rows - 1, rows, rows + 5):
+            for column in (-1, 0, len(Column) - 1, len(Column)):
+                index = model.index(row, column, parent)
+                assert index.isValid() == model.hasIndex(row, column, parent), (row, column)
+                if index.isValid():
+                    assert model.node(index) is model.node(parent).children[row]
+                    assert (index.row(), index.column()) == (row, column)
