@@ -275,6 +275,7 @@ _TENSOR_ENTRY = re.compile(b"".join(_PART_PATTERN[p] for p in _ENTRY_PARTS), re.
 #: The most opcodes such an entry has after its key's BINUNICODE (three-dimensional sizes).
 _TENSOR_ENTRY_OPS = 33
 _MISSING = object()
+_NEVER_STORED = "GET of a memo entry that was never stored"
 _INDEX = {None: "xB", b"r": "xI", b"j": "xI"}  # BINPUT/BINGET, LONG_BINPUT/LONG_BINGET
 _MAX_ENTRY_LAYOUTS = 1024
 
@@ -428,23 +429,23 @@ def _tensor_entry(
     put = memo.append
     missing = _MISSING
 
-    def get(i: int, missing: Any) -> Any:
+    def get(i: int) -> Any:  # (a BINGET's index is never negative)
         return memo[i] if i < len(memo) else missing
 
     put(key)
-    func = get(f[1], missing)
-    tag = get(f[2], missing)
-    stype = get(f[3], missing)
+    func = get(f[1])
+    tag = get(f[2])
+    stype = get(f[3])
     if new_key:
         skey = str(f[4], "ascii")
         put(skey)
     else:
-        skey = get(f[4], missing)
-    location = get(f[6], missing)
+        skey = get(f[4])
+    location = get(f[6])
     if func is missing or tag is missing or stype is missing or skey is missing or location is missing:
         found = (func, tag, stype) + ((location,) if new_key else (skey, location))
         first = next(i for i, value in enumerate(found) if value is missing)
-        raise err("GET of a memo entry that was never stored", pos + gets[first])
+        raise err(_NEVER_STORED, pos + gets[first])
     pid = (tag, stype, skey, location, f[7])
     put(pid)
     at[0] = pos + at_q
@@ -453,9 +454,9 @@ def _tensor_entry(
         put(size)
     if stride:
         put(stride)
-    hooks_func = get(f[-4], missing)
+    hooks_func = get(f[-4])
     if hooks_func is missing:
-        raise err("GET of a memo entry that was never stored", pos + gets[-1])
+        raise err(_NEVER_STORED, pos + gets[-1])
     at[0] = pos + at_r1
     hooks = reduce(hooks_func, (), pos + at_r1 - 1)
     put(hooks)
@@ -706,7 +707,7 @@ class SafeUnpickler:
                     try:
                         push(memo[i])
                     except LookupError:
-                        raise err("GET of a memo entry that was never stored", opos) from None
+                        raise err(_NEVER_STORED, opos) from None
                     pos += 1
 
                 elif op == 0x4B:  # BININT1
@@ -813,7 +814,7 @@ class SafeUnpickler:
                     try:
                         push(memo[i])
                     except LookupError:
-                        raise err("GET of a memo entry that was never stored", opos) from None
+                        raise err(_NEVER_STORED, opos) from None
 
                 elif op == 0x94:  # MEMOIZE
                     if not stack:
@@ -1081,7 +1082,7 @@ class SafeUnpickler:
                             raise KeyError(i)
                         push(memo[i])
                     except LookupError:
-                        raise err("GET of a memo entry that was never stored", opos) from None
+                        raise err(_NEVER_STORED, opos) from None
 
                 elif op == 0x70:  # PUT
                     line, pos = readline(pos)

@@ -143,9 +143,7 @@ class CheckpointFilterProxy(QSortFilterProxyModel):
         source = self._tree_model()
         if source is None or not parent.isValid():
             return super().hasChildren(parent)
-        if parent.column() > 0:
-            return False
-        return bool(source.node(self.mapToSource(parent)).children)
+        return source.hasChildren(self.mapToSource(parent))
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         """Qt asks row by row, from C++, for every row under each parent it maps: one lookup here

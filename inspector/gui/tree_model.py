@@ -172,14 +172,9 @@ class CheckpointTreeModel(QAbstractItemModel):
     def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
         """``hasIndex``'s checks (a row and a column inside, a parent in the first column), without
         its two calls back into Python: a view asks this for every row it lays out."""
-        if row < 0 or not 0 <= column < _COLUMN_COUNT:
+        if row < 0 or not 0 <= column < _COLUMN_COUNT or parent.column() > 0:  # (-1: the invalid index)
             return QModelIndex()
-        if parent.isValid():
-            if parent.column() > 0:
-                return QModelIndex()
-            children = parent.internalPointer().children
-        else:
-            children = self._root.children
+        children = self.node(parent).children
         if row >= len(children):
             return QModelIndex()
         return self.createIndex(row, column, children[row])
