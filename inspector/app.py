@@ -245,18 +245,7 @@ def _run_window(
     window.open_paths(paths)
     first = window.current_tab()
     if first is not None:
-        tab = first
-
-        class AfterFirstPaint(QObject):
-            """Runs ``after_first_paint`` once the first tab's tree has been painted."""
-
-            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-                if event.type() == QEvent.Type.Paint and tab.is_tree_shown:
-                    watched.removeEventFilter(self)
-                    QTimer.singleShot(0, after_first_paint)
-                return False
-
-        first.tree.viewport().installEventFilter(AfterFirstPaint(first))
+        first.tree_painted.connect(after_first_paint)
     QTimer.singleShot(0 if first is None else _AFTER_PAINT_AT_THE_LATEST_MS, after_first_paint)
     try:
         return int(app.exec())

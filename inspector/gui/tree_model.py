@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, overload
 
 from PySide6.QtCore import (
@@ -136,6 +136,19 @@ def _device_summary(root: Node, device_of: Callable[[Node], str | None] | None =
     return {key: _summarize(found) for key, found in below.items()} if root.children else {}
 
 
+def _holds_tensor(container: Node) -> bool:
+    """Whether any tensor row lies below ``container`` (depth first: it stops at the first one)."""
+    stack = [container]
+    tensor = NodeKind.TENSOR
+    while stack:
+        children = stack.pop().children
+        for child in children:
+            if child.kind is tensor:
+                return True
+        stack.extend(reversed(children))
+    return False
+
+
 class CheckpointTreeModel(QAbstractItemModel):
     """Rows are core ``Node`` objects (``internalPointer`` holds the node, nothing else).
 
@@ -143,10 +156,16 @@ class CheckpointTreeModel(QAbstractItemModel):
     ``set_loaded_devices`` once the engine has loaded the file.
     """
 
-    def __init__(self, root: Node, parent: QObject | None = None) -> None:
+    def __init__(
+        self, root: Node, parent: QObject | None = None, saved_devices: Collection[str] | None = None
+    ) -> None:
+        """``saved_devices``: the devices the tensors were saved on, where the read counted them; when
+        there is one, a container's "Saved on" is found when it is first shown, not for all at once."""
         super().__init__(parent)
         self._root = root
-        self._saved_summary = _device_summary(root)
+        one = saved_devices is not None and len(saved_devices) == 1
+        self._one_saved = next(iter(saved_devices)) if saved_devices is not None and one else None
+        self._saved_summary = _device_summary(root) if self._one_saved is None else {}
         self._loaded: dict[int, str] = {}
         self._loaded_summary: dict[int, str] = {}
         self._italic = QFont()
@@ -286,7 +305,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         if column is Column.SAVED_ON:
             if tensor is not None:
                 return tensor.saved_device
-            return self._saved_summary.get(id(node), "") if kind in _CONTAINERS else ""
+            return self._saved_below(node) if kind in _CONTAINERS else ""
         if column is Column.LOADED_ON:
             if tensor is not None:
                 return self._loaded.get(id(node), "")
@@ -381,6 +400,16 @@ class CheckpointTreeModel(QAbstractItemModel):
         for _ in range(depth + 1):
             level = [c for n in level for c in n.children if c.kind is not NodeKind.TENSOR]
             found += [n for n in level if n.kind is NodeKind.GROUP and n.name == MODULE_ATTRIBUTES]
+        return found
+
+    def _saved_below(self, container: Node) -> str:
+        """A container's "Saved on": the one device of every tensor below it, "mixed", or ""."""
+        found = self._saved_summary.get(id(container))
+        if found is None:
+            if self._one_saved is None:  # (every container is summarized; one without rows holds none)
+                return ""
+            found = self._one_saved if _holds_tensor(container) else ""
+            self._saved_summary[id(container)] = found
         return found
 
     # -- "Loaded on" -------------------------------------------------------------------------

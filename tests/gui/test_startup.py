@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import Qt
 
 from inspector.gui.instance_channel import listen_address
 from inspector.gui.single_instance import InstanceServer
@@ -44,10 +44,8 @@ def _display_reads(qtbot: Any, make_window: Any, monkeypatch: pytest.MonkeyPatch
     window.show()
     qtbot.waitExposed(window)
     tab = window.open_path(str(path))
-    qtbot.waitUntil(lambda: tab.is_tree_shown, timeout=WAIT_MS)
-    tab.tree.viewport().repaint()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
-    QCoreApplication.processEvents()
+    with qtbot.waitSignal(tab.tree_painted, timeout=WAIT_MS):  # laid out and painted once
+        pass
     monkeypatch.setattr(CheckpointTreeModel, "data", data)
     window.close()
     return reads["n"]

@@ -284,3 +284,35 @@ def test_index_answers_as_has_index_does(sample_tree: Node) -> None:
                 if index.isValid():
                     assert model.node(index) is model.node(parent).children[row]
                     assert (index.row(), index.column()) == (row, column)
+
+
+def _saved_on_column(model: CheckpointTreeModel) -> dict[str, str]:
+    """Every row's key → its "Saved on" text, walking the model as a view does."""
+    shown: dict[str, str] = {}
+    stack = [QModelIndex()]
+    while stack:
+        parent = stack.pop()
+        for row in range(model.rowCount(parent)):
+            index = model.index(row, 0, parent)
+            saved_on = index.siblingAtColumn(Column.SAVED_ON).data()
+            shown[f"{index.data(ItemRole.KeyRole)}/{row}"] = str(saved_on)
+            stack.append(index)
+    return shown
+
+
+def test_saved_on_of_one_device_is_found_per_row_shown_and_matches_the_full_summary(tmp_path: Path) -> None:
+    """A file saved on one device: each container's "Saved on" is found when it is shown (no pass
+    over every row when the tree opens), and is what the summary of every row gives: the device
+    where a tensor lies below, nothing where none does (an optimizer's param_groups, an empty dict)."""
+    from tests import checkpoints
+
+    index = peek(str(checkpoints.build_training(tmp_path).path))
+    assert index.counted_devices == {"cpu": index.tensor_count}  # counted by the read's own pass
+    full = CheckpointTreeModel(index.root)
+    lazy = CheckpointTreeModel(index.root, saved_devices=index.saved_devices())
+    assert lazy._saved_summary == {}  # nothing found before a row is shown
+    expected = _saved_on_column(full)
+    assert _saved_on_column(lazy) == expected
+    assert {"cpu", ""} <= set(expected.values())
+    mixed = CheckpointTreeModel(index.root, saved_devices={"cpu": 1, "cuda:0": 1})
+    assert mixed._saved_summary  # several devices: every container summarized at once
