@@ -51,7 +51,6 @@ from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.loading_code import loading_code
 from inspector.core.model import CheckpointIndex, Node, PathPart
-from inspector.core.model_card import ModelCard, read_model_card
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
 from inspector.core.safety import Verdict, unique_names
 from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest, StatsAllReply
@@ -68,6 +67,7 @@ from inspector.gui.detail_panel import DetailPanel
 from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, EngineJob
 from inspector.gui.filter_proxy import CheckpointFilterProxy
+from inspector.gui.first_paint import after_paint
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.load_options_bar import map_location_label
 from inspector.gui.model_card_view import ModelCardView
@@ -81,17 +81,16 @@ from inspector.remote.cancelling import ReadCancel, reading
 from inspector.remote.locations import is_url, shown_form
 
 if TYPE_CHECKING:  # read on first download, so the window starts without the readers
+    from inspector.core.model_card import ModelCard  # (read once the tree is on screen)
     from inspector.remote.download_cache import CachedCopy
 
 PeekFunction = Callable[[str], CheckpointIndex]
-_OnFailed = Callable[[Exception], None]
 
 #: Trees with more tensors than this open collapsed below the first level and filter-expand less.
 _REVEAL_LIMIT = 50  # on a large tree, the parents of at most this many matches open
 _WIDE_LIMIT = 200  # on large trees, rows with more children than this start closed
 _EXPAND_LIMIT = 5000
 _FILTER_DELAY_MS = 150
-_PAINT_WAIT_MS = 300  # the tree's background tasks wait at most this long for its first paint
 _INVALID_FILTER_STYLE = "QLineEdit { background: #ffd7d7; color: #000000; }"
 
 _MODES = (
@@ -292,37 +291,11 @@ class _DownloadRelay(QObject):
     moved = Signal(int, object, object)  # download ticket, bytes written, bytes in all
 
 
-class _AfterPaint(QObject):
-    """Calls ``done`` once, just after the first paint of the widget it watches (or after
-    ``_PAINT_WAIT_MS`` if none comes: a minimised window paints nothing)."""
-
-    def __init__(self, widget: QWidget, done: Callable[[], None]) -> None:
-        super().__init__(widget)
-        self._widget = widget
-        self._done: Callable[[], None] | None = done
-        widget.installEventFilter(self)
-        QTimer.singleShot(_PAINT_WAIT_MS, self, self._finish)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint:
-            QTimer.singleShot(0, self, self._finish)  # after this paint is done
-        return False
-
-    def _finish(self) -> None:
-        if self._done is not None and shiboken6.isValid(self._widget):
-            self._widget.removeEventFilter(self)
-            done, self._done = self._done, None
-            done()
-            self.deleteLater()
-
-
 class CheckpointTab(QWidget):
     """Shows one checkpoint; asks the window (by signal) to change options, never the reverse."""
 
     state_changed = Signal()  # the document moved: tree shown, busy changed, error shown
     tree_shown = Signal()
-    #: The tree just shown has been painted (or a moment passed without a paint: a hidden window).
-    tree_painted = Signal()
     load_finished = Signal()  # "Loaded on" filled in
     load_failed = Signal(str)  # the engine's error kind
     stats_all_finished = Signal(object)  # the StatsAllReply, after the tree's columns filled in
@@ -378,9 +351,6 @@ class CheckpointTab(QWidget):
         self._status_text = ""
         self._focus_question = False
         self._signals: list[Callable[[], None]] = []  # emitted once a drawing is complete
-        # Pool tasks started once the tree is painted (``_start_after_paint``).
-        self._after_paint: list[tuple[Callable[[], Any], Callable[[Any], None], _OnFailed]] = []
-        self._paint_pending = False  # a tree was shown and its first paint has not come yet
 
         self._build_header()
         self._build_filter_row()
@@ -774,43 +744,22 @@ class CheckpointTab(QWidget):
         if not self._is_current(ticket) or not self._doc.peek_finished(ticket, index):
             _release_trees_later()  # a read cancelled or outrun by another: its tree is let go
             return
-        self._start_after_paint(
+        self._after_tree_painted(lambda: self._index_keys(ticket, index))
+
+    def _index_keys(self, ticket: int, index: CheckpointIndex) -> None:
+        """The filter's key index and the optimizer rows' notes, off the GUI thread."""
+        if not self._is_current(ticket):
+            return
+        self._runner.start(
             lambda: KeyIndex(index.root),
             lambda keys: self._on_key_index(ticket, keys),
             lambda _exc: None,  # the filter builds its own on first use
         )
-        self._start_after_paint(
+        self._runner.start(
             lambda: map_optimizers(index),
             lambda maps: self._on_optimizer_maps(ticket, maps),
             lambda _exc: None,  # no notes in the tree; the breakdown computes its own
         )
-
-    def _start_after_paint(
-        self, fn: Callable[[], Any], on_finished: Callable[[Any], None], on_failed: _OnFailed
-    ) -> None:
-        """Start a task once the tree just shown is painted: a pool thread running Python beside the
-        GUI thread takes the interpreter from it at every call into Qt, which made the first paint wait."""
-        if self._paint_pending:
-            self._after_paint.append((fn, on_finished, on_failed))
-        else:
-            self._runner.start(fn, on_finished, on_failed)
-
-    def _watch_first_paint(self) -> None:
-        """Note the first paint of the tree just shown: ``tree_painted``, then the tasks held for it."""
-        if self._paint_pending:
-            return
-        self._paint_pending = True
-        if self.isVisible():  # the tree shown in it is painted next
-            _AfterPaint(self.tree.viewport(), self._on_tree_painted)
-        else:  # a tab behind another: nothing is painted now
-            QTimer.singleShot(0, self, self._on_tree_painted)
-
-    def _on_tree_painted(self) -> None:
-        tasks, self._after_paint, self._paint_pending = self._after_paint, [], False
-        if shiboken6.isValid(self) and not self._doc.closed:
-            for fn, on_finished, on_failed in tasks:
-                self._runner.start(fn, on_finished, on_failed)
-            self.tree_painted.emit()
 
     def _on_peek_failed(self, ticket: int, exc: Exception) -> None:
         _release_trees_later()  # what the failed read made is let go
@@ -1120,12 +1069,9 @@ class CheckpointTab(QWidget):
         self.summary_label.show()
         self.notes_label.setText("; ".join(index.warnings))
         self.notes_label.setVisible(bool(index.warnings))
-        self._watch_first_paint()
-        self._start_after_paint(  # off the GUI thread: the card passes over every tensor row
-            lambda: read_model_card(index), lambda card: self._on_model_card(index, card), lambda _exc: None
-        )
         self._stretch.hide()
         self.tree_area.show()
+        self._after_tree_painted(lambda: self._read_card(index))
         self._expand_initial()
         for column in (Column.NONFINITE, Column.NORM):  # shown once statistics are computed
             self.columns.set_hidden(column, True)
@@ -1133,6 +1079,24 @@ class CheckpointTab(QWidget):
         self.columns.apply(self.model)
         self.code_files_button.setVisible(index.format.holds_code)
         self._signals.append(self.tree_shown.emit)
+
+    def _after_tree_painted(self, work: Callable[[], None]) -> None:
+        """``work`` once the tree just shown is on screen (at once when this tab is not), so what it
+        starts costs the tree's first paint nothing."""
+        if self.tree.isVisible():
+            after_paint(self.tree.viewport(), work)
+        else:
+            work()
+
+    def _read_card(self, index: CheckpointIndex) -> None:
+        """The model card, off the GUI thread: it passes over every tensor row."""
+
+        def read() -> ModelCard:
+            from inspector.core.model_card import read_model_card
+
+            return read_model_card(index)
+
+        self._runner.start(read, lambda card: self._on_model_card(index, card), lambda _exc: None)
 
     def _on_model_card(self, index: CheckpointIndex, card: ModelCard) -> None:
         if shiboken6.isValid(self) and self._shown_index is index:

@@ -450,43 +450,6 @@ def test_a_cancelled_read_of_a_large_file_leaves_nothing_frozen(
     assert not tab.is_tree_shown
 
 
-def test_the_tree_is_painted_before_its_background_work_starts(
-    qtbot: Any, make_window: MakeWindow, runner: Any, training: Path
-) -> None:
-    """The key index, the optimizer maps and the model card run on pool threads; a thread running
-    Python beside the GUI thread slows every call the first paint makes, so none starts before the
-    tree shown is painted. They still all run: the model card fills."""
-    from PySide6.QtCore import QEvent, QObject
-
-    events: list[str] = []
-    start = runner.start
-
-    def recording_start(fn: Any, on_finished: Any, on_failed: Any) -> Any:
-        events.append("task")
-        return start(fn, on_finished, on_failed)
-
-    runner.start = recording_start
-    window = make_window()
-    window.resize(900, 600)
-    window.show()
-    qtbot.waitExposed(window)
-    tab = window.open_path(str(training))
-
-    class Paints(QObject):
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            if event.type() == QEvent.Type.Paint and tab.model is not None:
-                events.append("paint")
-            return False
-
-    paints = Paints()
-    tab.tree.viewport().installEventFilter(paints)
-    with qtbot.waitSignal(tab.tree_shown, timeout=WAIT_MS):
-        events.clear()  # the static read's own task has started by now
-    qtbot.waitUntil(lambda: events.count("task") == 3, timeout=WAIT_MS)  # keys, optimizer maps, card
-    qtbot.waitUntil(lambda: tab.model_card.card is not None and tab.proxy._keys is not None, timeout=WAIT_MS)
-    assert events.index("paint") < events.index("task")
-
-
 def test_a_tab_behind_another_still_gets_its_background_work(
     qtbot: Any, make_window: MakeWindow, runner: Any, training: Path, tmp_path: Path
 ) -> None:
