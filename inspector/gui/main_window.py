@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QStackedWidget,
-    QStyle,
     QTabBar,
     QTabWidget,
     QToolBar,
@@ -425,12 +424,9 @@ class MainWindow(QMainWindow):
             tab.focus_filter()
 
     def _update_title(self) -> None:
-        warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        danger = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)
         for row, each in enumerate(self.tab_widgets()):
             verdict = each.verdict
-            dangerous = verdict is Verdict.DANGEROUS
-            self.tabs.setTabIcon(row, danger if dangerous else warning if each.has_error else QIcon())
+            self.tabs.setTabIcon(row, self._tab_icon(verdict is Verdict.DANGEROUS, each.has_error))
             scan = (
                 "\n" + self.tr("Scan: {verdict}").format(verdict=verdict_label(verdict))
                 if verdict is not None
@@ -442,6 +438,19 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{tab.display_name} — {APP_NAME}")
         else:
             self.setWindowTitle(APP_NAME)
+
+    def _tab_icon(self, dangerous: bool, has_error: bool) -> QIcon:
+        """A tab's icon: the style's critical sign for a dangerous file, its warning for an error."""
+        if not dangerous and not has_error:
+            return QIcon()
+        from PySide6.QtWidgets import QStyle  # (its tables are built once a tab shows one of its signs)
+
+        pixmap = (
+            QStyle.StandardPixmap.SP_MessageBoxCritical
+            if dangerous
+            else QStyle.StandardPixmap.SP_MessageBoxWarning
+        )
+        return self.style().standardIcon(pixmap)
 
     # -- options and engine ------------------------------------------------------------------
 
