@@ -45,7 +45,8 @@ def _display_reads(qtbot: Any, make_window: Any, monkeypatch: pytest.MonkeyPatch
     window.show()
     qtbot.waitExposed(window)
     tab = window.open_path(str(path))
-    qtbot.waitUntil(lambda: tab.is_tree_shown, timeout=WAIT_MS)
+    # the card, read once the tree is painted, shows above the tree: both sizes count that repaint
+    qtbot.waitUntil(lambda: tab.is_tree_shown and tab.model_card.card is not None, timeout=WAIT_MS)
     tab.tree.viewport().repaint()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     QCoreApplication.processEvents()
