@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -192,6 +191,13 @@ def _release_trees_later() -> None:
     """Once a tab or a tree model is deleted: the trees it let go are freed by one pass of the
     collector (the read left them frozen, so no pass walked them while they were shown)."""
     QTimer.singleShot(0, release_frozen)
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """What an unexpected error's details show (its module is imported for such an error only)."""
+    import traceback
+
+    return "".join(traceback.format_exception(exc))
 
 
 def default_peek(path: str) -> CheckpointIndex:
@@ -922,7 +928,7 @@ class CheckpointTab(QWidget):
             message = self.tr("{name} could not be read because of an unexpected error.").format(
                 name=self.display_name
             )
-            return message, "".join(traceback.format_exception(exc))
+            return message, _traceback_text(exc)
         if state is DocumentState.OPEN_CANCELLED:
             return self.tr("Opening {name} was cancelled.").format(name=self.display_name), None
         if state is DocumentState.DOWNLOAD_CANCELLED:
@@ -935,7 +941,7 @@ class CheckpointTab(QWidget):
             message = self.tr("{name} could not be downloaded because of an unexpected error.").format(
                 name=self.display_name
             )
-            return message, "".join(traceback.format_exception(doc.download_error))
+            return message, _traceback_text(doc.download_error)
         if state is DocumentState.CANCELLED:
             return self.tr("Loading with torch was cancelled."), None
         if state is DocumentState.REFUSED and doc.refusal is not None:

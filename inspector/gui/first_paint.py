@@ -15,16 +15,22 @@ AT_THE_LATEST_MS = 1000
 class _AfterPaint(QObject):
     """Runs its work once, just after the first paint of ``widget`` that ``ready`` accepts."""
 
-    def __init__(self, widget: QWidget, work: Callable[[], None], ready: Callable[[], bool]) -> None:
+    def __init__(
+        self, widget: QWidget, work: Callable[[], None], ready: Callable[[], bool], latest_ms: int
+    ) -> None:
         super().__init__(widget)
         self._widget = widget
         self._work: Callable[[], None] | None = work
         self._ready = ready
+        self._timer = QTimer(self)  # goes with this object, and so with the widget
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.run)
+        self._timer.start(latest_ms)
         widget.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint and self._work is not None and self._ready():
-            QTimer.singleShot(0, self, self.run)  # once this paint is done
+            self._timer.start(0)  # once this paint is done
         return False
 
     def run(self) -> None:
@@ -43,5 +49,4 @@ def after_paint(
 ) -> None:
     """Run ``work`` once: just after ``widget``'s next paint for which ``ready()`` holds, or after
     ``latest_ms`` if no such paint came (a window never exposed)."""
-    waiting = _AfterPaint(widget, work, ready)
-    QTimer.singleShot(latest_ms, waiting, waiting.run)
+    _AfterPaint(widget, work, ready, latest_ms)

@@ -19,7 +19,6 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -297,6 +296,8 @@ class MainWindow(QMainWindow):
         return folder if folder and os.path.isdir(folder) else os.path.expanduser("~")
 
     def open_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # (its tables are built once a dialog opens)
+
         file_filter = self.tr(FILE_FILTER).format(patterns=" ".join(OPEN_PATTERNS))
         paths, _ = QFileDialog.getOpenFileNames(
             self, self.tr("Open checkpoint"), self.last_folder(), file_filter
@@ -305,6 +306,8 @@ class MainWindow(QMainWindow):
 
     def open_folder_dialog(self) -> None:
         """A torch.distributed.checkpoint folder or a folder holding a Hugging Face shard set."""
+        from PySide6.QtWidgets import QFileDialog
+
         folder = QFileDialog.getExistingDirectory(self, self.tr("Open checkpoint folder"), self.last_folder())
         if folder:
             self.open_path(folder)
