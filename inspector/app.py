@@ -23,10 +23,6 @@ APP_ORGANIZATION = "CheckpointInspector"
 APP_NAME = "Checkpoint Inspector"
 APP_ID = "io.github.checkpointinspector.CheckpointInspector"
 
-#: A window whose first tree is not painted by then (a slow or failed read) gets its icon and takes
-#: later launches' files anyway.
-_AFTER_PAINT_AT_THE_LATEST_MS = 1000
-
 NO_WINDOW = (
     "Checkpoint Inspector cannot open its window: {reason}. In a terminal, use "
     "`checkpoint-inspector info FILE` or `checkpoint-inspector scan FILE` "
@@ -57,12 +53,12 @@ def _create_application(argv: list[str]) -> QApplication:
     from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
-    from inspector.terminal import fail
-
     said: list[str] = []
 
     def on_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
         if kind == QtMsgType.QtFatalMsg:
+            from inspector.terminal import fail
+
             qt_said = "; ".join(m.strip().rstrip(".") for m in said if m.strip())
             fail(NO_WINDOW.format(reason=f"Qt could not start a display ({qt_said or message.strip()})"))
             sys.stderr.flush()
@@ -158,6 +154,10 @@ def run_gui(
             early = EarlyEngine(client_factory)
         except ImportError:  # a GUI without the engine still shows every static tree
             client_factory = None
+    # The static reader is imported before Qt: PySide's import hook reads the source of every module
+    # imported after it (to see whether it uses PySide), about 0.5 ms for each of the reader's modules.
+    import inspector.remote.static_read  # noqa: F401
+
     try:
         return _run_window(paths, argv, new_window, handed, early, client_factory, on_window)
     finally:
@@ -194,7 +194,6 @@ def _run_window(
             except ImportError:
                 early = None
 
-    from inspector.desktop import ICONS
     from inspector.gui.i18n import UiLanguage
     from inspector.gui.main_window import MainWindow
 
@@ -218,8 +217,11 @@ def _run_window(
 
     def after_first_paint() -> None:
         """The window's icon (rendering its SVG), and taking later launches' files: once the first
-        tree is painted (or a second has passed), so they cost the first paint nothing."""
+        tree is painted (or, for a slow or failed read, ``first_paint.AT_THE_LATEST_MS`` has
+        passed), so they cost the first paint nothing."""
         if app.windowIcon().isNull():
+            from inspector.desktop import ICONS
+
             app.setWindowIcon(QIcon(str(ICONS / "checkpoint-inspector.svg")))
         if servers or new_window:
             return
@@ -244,20 +246,13 @@ def _run_window(
         app.installEventFilter(FileOpenFilter(app))
     window.open_paths(paths)
     first = window.current_tab()
-    if first is not None:
+    if first is None:
+        QTimer.singleShot(0, after_first_paint)
+    else:
+        from inspector.gui.first_paint import after_paint
+
         tab = first
-
-        class AfterFirstPaint(QObject):
-            """Runs ``after_first_paint`` once the first tab's tree has been painted."""
-
-            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-                if event.type() == QEvent.Type.Paint and tab.is_tree_shown:
-                    watched.removeEventFilter(self)
-                    QTimer.singleShot(0, after_first_paint)
-                return False
-
-        first.tree.viewport().installEventFilter(AfterFirstPaint(first))
-    QTimer.singleShot(0 if first is None else _AFTER_PAINT_AT_THE_LATEST_MS, after_first_paint)
+        after_paint(tab.tree.viewport(), after_first_paint, ready=lambda: tab.is_tree_shown)
     try:
         return int(app.exec())
     finally:

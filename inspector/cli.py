@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import sys
@@ -104,6 +103,8 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
 
 
 def _not_a_command(word: str) -> str:
+    import difflib
+
     close = difflib.get_close_matches(word, SUBCOMMANDS, n=1)
     hint = f"; did you mean {close[0]}?" if close else "."
     return (
@@ -254,13 +255,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = [a for a in argv if not a.startswith("-")]
         if files and _COMMAND_LIKE.fullmatch(files[0]) and not os.path.lexists(files[0]):
             return fail(_not_a_command(files[0]))
-    window_args = _build_parser().parse_args(opts)  # --help, --version, unknown options exit here
-    if window_args.install_desktop or window_args.uninstall_desktop:
-        return _desktop(install=window_args.install_desktop)
+    new_window = False
+    if opts:  # (a double-click has none: the parser, with every subcommand's for --help, is not built)
+        window_args = _build_parser().parse_args(opts)  # --help, --version, unknown options exit here
+        if window_args.install_desktop or window_args.uninstall_desktop:
+            return _desktop(install=window_args.install_desktop)
+        new_window = window_args.new_window
     from inspector.app import run_gui
 
     located = [f if is_url(f) else os.path.abspath(f) for f in files]  # a URL opens where it lives
-    return run_gui(located, [sys.argv[0]], new_window=window_args.new_window)
+    return run_gui(located, [sys.argv[0]], new_window=new_window)
 
 
 def _unexpected(args: argparse.Namespace, exc: Exception) -> str:

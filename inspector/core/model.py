@@ -233,17 +233,19 @@ def list_tensors(root: Node) -> tuple[tuple[Node, ...], bool]:
     return tuple(rows), only
 
 
-def key_and_dtype_rows(rows: Iterable[Node]) -> tuple[dict[str, Node], dict[str, int]]:
-    """Tensor rows by key (the last row of a key that several share) and their count per dtype in
-    the order first seen, in one pass: the read makes both when it lists the rows."""
+def key_and_dtype_rows(rows: Iterable[Node]) -> tuple[dict[str, Node], dict[str, int], dict[str, int]]:
+    """Tensor rows by key (the last row of a key that several share), their count per dtype and per
+    saved device in the order first seen, in one pass: the read makes them when it lists the rows."""
     by_key: dict[str, Node] = {}
     dtypes: dict[str, int] = {}
+    devices: dict[str, int] = {}
     for node in rows:
         t = node.tensor
         assert t is not None
         by_key[node.key] = node
         dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
-    return by_key, dtypes
+        devices[t.saved_device] = devices.get(t.saved_device, 0) + 1
+    return by_key, dtypes, devices
 
 
 @dataclass
@@ -282,6 +284,8 @@ class CheckpointIndex:
     only_tensors: bool | None = field(default=None, repr=False, compare=False)
     #: The tensor rows by key (the last row of a key that several share), made once when first asked.
     keyed_rows: dict[str, Node] | None = field(default=None, repr=False, compare=False)
+    #: Tensor count per saved device in the order first seen, counted with ``counted_dtypes``.
+    counted_devices: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def unsafe_globals(self) -> list[GlobalRef]:
@@ -298,11 +302,14 @@ class CheckpointIndex:
             self.listed_rows, self.only_tensors = list_tensors(self.root)
         return self.listed_rows
 
+    def _count_rows(self) -> tuple[dict[str, Node], dict[str, int], dict[str, int]]:
+        counted = key_and_dtype_rows(self.tensor_rows())
+        self.keyed_rows, self.counted_dtypes, self.counted_devices = counted
+        return counted
+
     def tensors_by_key(self) -> dict[str, Node]:
         """Every tensor row by its key, in display order; the last row of a key that several share."""
-        if self.keyed_rows is None:
-            self.keyed_rows, self.counted_dtypes = key_and_dtype_rows(self.tensor_rows())
-        return self.keyed_rows
+        return self.keyed_rows if self.keyed_rows is not None else self._count_rows()[0]
 
     def holds_only_tensors(self) -> bool:
         """A state_dict: every entry below the root is a tensor (dotted keys may be grouped)."""
@@ -315,19 +322,15 @@ class CheckpointIndex:
 
     def dtype_counts(self) -> dict[str, int]:
         """Tensor count per dtype, in the order first seen; counted once per index."""
-        if self.counted_dtypes is None:
-            self.keyed_rows, self.counted_dtypes = key_and_dtype_rows(self.tensor_rows())
-        return self.counted_dtypes
+        return self.counted_dtypes if self.counted_dtypes is not None else self._count_rows()[1]
 
     def dtype_mix(self) -> dict[str, int]:
         """Tensor count per dtype, most common first."""
         return dict(sorted(self.dtype_counts().items(), key=lambda kv: (-kv[1], kv[0])))
 
     def saved_devices(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for node in self.tensor_rows():
-            assert node.tensor is not None
-            counts[node.tensor.saved_device] = counts.get(node.tensor.saved_device, 0) + 1
+        """Tensor count per saved device, most common first; counted once per index."""
+        counts = self.counted_devices if self.counted_devices is not None else self._count_rows()[2]
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

@@ -263,7 +263,7 @@ def _survey(rows: Sequence[Node], by_key: dict[str, Node] | None, dtypes: dict[s
     statement runs per row: the keys are searched joined into one text."""
     out = _Survey()
     if by_key is None or dtypes is None:
-        by_key, dtypes = key_and_dtype_rows(rows)
+        by_key, dtypes, _ = key_and_dtype_rows(rows)
     out.by_key, out.dtypes = by_key, dtypes
     # no key names two rows: the map's keys are the rows' keys, joined without a pass over the rows
     keys: Collection[str] = by_key if len(by_key) == len(rows) else [node.key for node in rows]

@@ -9,7 +9,6 @@ archive appended to a pickle stream is read for its globals too.
 
 from __future__ import annotations
 
-import pickletools
 from collections.abc import Callable
 from typing import Any
 
@@ -27,14 +26,18 @@ _TEXT_OPCODES = (b"(", b"c", b"}", b"]", b")", b"N")
 _FIRST_OPCODES = (b"(", b"}", b"]", b")", b"c", b"q")
 
 
-#: Every byte that is a pickle opcode.
-_OPCODES = frozenset(op.code.encode("latin-1")[0] for op in pickletools.opcodes)
+#: Every byte that is a pickle opcode (protocols 0 to 5, as ``pickletools.opcodes`` lists them: a
+#: literal, so that telling a file's kind does not import pickletools and pickle).
+OPCODES = frozenset(
+    b"().012BCFGIJKLMNPQRSTUVX]abcdeghijlopqrstu}\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b"
+    b"\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98"
+)
 
 
 def protocol_2_or_later(head: bytes, size: int) -> bool:
     """The PROTO opcode of pickle protocols 2 to 5, then an opcode: a file whose third byte is none
     (a safetensors header of 128 bytes starts 0x80 0x00 0x00) is no pickle any unpickler reads."""
-    return len(head) >= 2 and head[0] == 0x80 and head[1] <= 5 and (len(head) < 3 or head[2] in _OPCODES)
+    return len(head) >= 2 and head[0] == 0x80 and head[1] <= 5 and (len(head) < 3 or head[2] in OPCODES)
 
 
 def text_pickle(head: bytes, size: int) -> bool:

@@ -17,6 +17,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import mmap
 import os
 import secrets
 import threading
@@ -34,6 +35,7 @@ PROVENANCE_KEY = "checkpoint_inspector.provenance"
 SIDECAR_SUFFIX = ".provenance.json"
 _MAX_SIDECAR_BYTES = 1 << 20
 _BLOCK = 1 << 20
+_MAPPED_BLOCK = 8 << 20
 
 
 def sidecar_path(target: str) -> str:
@@ -46,17 +48,46 @@ def _file_facts(path: str) -> dict[str, Any]:
 
 
 def _hash_file(path: str, stop: threading.Event) -> tuple[int, str]:
-    """The size and sha256 of one file, read in blocks into one buffer (hashlib and the reads let
-    other threads run); ``stop`` ends it early (the digest is then meaningless)."""
+    """The size and sha256 of one file, hashed from a read-only map of it where its pages can be
+    handed back (no copy into a buffer), else read in blocks into one buffer (hashlib and the reads
+    let other threads run); ``stop`` ends it early (the digest is then meaningless)."""
     digest = hashlib.sha256()
     size = 0
-    buffer = bytearray(_BLOCK)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as f:
+        if hasattr(mmap, "MADV_DONTNEED"):
+            size = _hash_mapped(f.fileno(), digest, stop)
+            if size < 0:  # it shrank while it was read
+                return -size, digest.hexdigest()
+            f.seek(size)  # what a file that grew has beyond the map is read as before
+        buffer = bytearray(_BLOCK)
+        view = memoryview(buffer)
         while not stop.is_set() and (n := f.readinto(buffer)):
             digest.update(view[:n])
             size += n
     return size, digest.hexdigest()
+
+
+def _hash_mapped(fd: int, digest: Any, stop: threading.Event) -> int:
+    """Feed ``digest`` the file ``fd`` from a read-only map, a block at a time, each block's pages
+    handed back once hashed; the bytes hashed, negative when the file shrank meanwhile (its missing
+    pages are never touched: the size is checked before each block)."""
+    size = os.fstat(fd).st_size
+    if not size:
+        return 0
+    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            for start in range(0, size, _MAPPED_BLOCK):
+                if stop.is_set():
+                    return start
+                if os.fstat(fd).st_size < size:
+                    return -start
+                end = min(size, start + _MAPPED_BLOCK)
+                digest.update(view[start:end])
+                mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
+        finally:
+            view.release()
+    return size
 
 
 def _source_files(source: str) -> list[str]:

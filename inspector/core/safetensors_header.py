@@ -204,7 +204,13 @@ def _checked_entries(
                 seen = accepted.get((code, tuple(shape)))
         if seen is not None:
             dtype, shown_shape, stride, numel, need, size, itemsize = seen
-            begin, end = _checked_offsets(key, offs, name, data_len)
+            # ``_checked_offsets``, inline for the common entry: two ints in order inside the data
+            if offs.__class__ is list and len(offs) == 2:
+                begin, end = offs
+                if not (begin.__class__ is int and end.__class__ is int and 0 <= begin <= end <= data_len):
+                    begin, end = _checked_offsets(key, offs, name, data_len)
+            else:
+                begin, end = _checked_offsets(key, offs, name, data_len)
             if need != end - begin:
                 raise _wrong_size(key, name, end - begin, need)
         else:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -44,8 +43,6 @@ from .protocol import (
     encode,
     read_message,
 )
-
-log = logging.getLogger(__name__)
 
 #: How often a worker may die before saying it is ready, before the client stops restarting it.
 MAX_START_FAILURES = 3
@@ -459,7 +456,11 @@ class EngineClient:
             try:
                 self._on_event(event)
             except Exception:
-                log.exception("the engine event handler failed on %s", type(event).__name__)
+                import logging  # (only for a handler's failure: the window starts without it)
+
+                logging.getLogger(__name__).exception(
+                    "the engine event handler failed on %s", type(event).__name__
+                )
 
 
 def _describe_exit(returncode: int, stopped_because: str | None = None) -> str:

@@ -8,7 +8,6 @@ file and leaves the target as it was. A single-file export writes one; a shard s
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 from inspector.core.errors import CheckpointError
 from inspector.core.export_plan import ExportPlan, KeyMapping
@@ -25,6 +24,7 @@ from .export_results import (
 from .export_source import ExportSource
 from .export_verification import verify_file, verify_sealed_header
 from .file_safety import (
+    BackgroundSync,
     discard_partial,
     disk_full,
     fsync_path,
@@ -53,25 +53,27 @@ def write_verified(
     done = [0]
     total = max(1, mapping.estimated_bytes)
 
-    def step(nbytes: int) -> None:
+    def step(nbytes: int, disk: BackgroundSync | None = None) -> None:
         if cancel is not None and cancel():
             raise ExportCancelled()
         done[0] += nbytes
+        if nbytes and disk is not None:
+            disk.written()
         if progress is not None:
             progress(min(done[0], total), total)
 
     try:
         step(0)
-        if plan.format == "safetensors":
-            facts = write_safetensors(plan, mapping, source, temp, step)
-        else:
-            from .torch_writer import write_torch  # torch: only a torch-format file needs it
+        # The disk writes the copy while it is made, and finishes while the copy is read back from
+        # the page cache; both are done before the rename.
+        with BackgroundSync(temp) as disk:
+            if plan.format == "safetensors":
+                facts = write_safetensors(plan, mapping, source, temp, lambda n: step(n, disk))
+            else:
+                from .torch_writer import write_torch  # torch: only a torch-format file needs it
 
-            facts = write_torch(plan, mapping, source, temp, step)
-        # The disk finishes writing while the copy is read back from the page cache; both are done
-        # before the rename.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            synced = pool.submit(fsync_path, temp)
+                facts = write_torch(plan, mapping, source, temp, lambda n: step(n, disk))
+            synced = disk.fsync()
             verify_file(plan, mapping, source, temp, facts, lambda: step(0))
             synced.result()
         step(0)

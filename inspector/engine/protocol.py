@@ -16,14 +16,16 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import IO, Any, ClassVar, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from inspector.core.export_plan import ExportPlan, discard_partial
 from inspector.core.host_memory import DeviceMemory
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import PathPart
 from inspector.core.stats_options import DEFAULT_BINS
 from inspector.core.value_text import Cell
+
+if TYPE_CHECKING:  # the export plan is imported by the export's own messages, so a window starts without it
+    from inspector.core.export_plan import ExportPlan
 
 #: Raised on either side when the other speaks another version; bump on any change to a message.
 PROTOCOL_VERSION = 3
@@ -240,6 +242,8 @@ class ExportRequest(_RequestBase):
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ExportRequest:
+        from inspector.core.export_plan import ExportPlan
+
         return cls(ExportPlan.from_json(_object(body, "plan")))
 
     def reply(self, data: Mapping[str, Any]) -> ExportReply:
@@ -249,6 +253,8 @@ class ExportRequest(_RequestBase):
         return f"exporting “{_file_name(self.plan.source)}”"
 
     def discard_leftovers(self) -> None:
+        from inspector.core.export_plan import discard_partial
+
         discard_partial(self.plan)  # the temporary file or shard-set folder, never the target
 
 

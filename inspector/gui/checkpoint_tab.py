@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -51,7 +50,6 @@ from inspector.core.keyfilter import KeyIndex, MatchMode
 from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.loading_code import loading_code
 from inspector.core.model import CheckpointIndex, Node, PathPart
-from inspector.core.model_card import ModelCard, read_model_card
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
 from inspector.core.safety import Verdict, unique_names
 from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest, StatsAllReply
@@ -68,6 +66,7 @@ from inspector.gui.detail_panel import DetailPanel
 from inspector.gui.durations import Clock, wait_text
 from inspector.gui.engine_bridge import EngineBridge, EngineJob
 from inspector.gui.filter_proxy import CheckpointFilterProxy
+from inspector.gui.first_paint import after_paint
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
 from inspector.gui.load_options_bar import map_location_label
 from inspector.gui.model_card_view import ModelCardView
@@ -81,6 +80,7 @@ from inspector.remote.cancelling import ReadCancel, reading
 from inspector.remote.locations import is_url, shown_form
 
 if TYPE_CHECKING:  # read on first download, so the window starts without the readers
+    from inspector.core.model_card import ModelCard  # (read once the tree is on screen)
     from inspector.remote.download_cache import CachedCopy
 
 PeekFunction = Callable[[str], CheckpointIndex]
@@ -191,6 +191,13 @@ def _release_trees_later() -> None:
     """Once a tab or a tree model is deleted: the trees it let go are freed by one pass of the
     collector (the read left them frozen, so no pass walked them while they were shown)."""
     QTimer.singleShot(0, release_frozen)
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """What an unexpected error's details show (its module is imported for such an error only)."""
+    import traceback
+
+    return "".join(traceback.format_exception(exc))
 
 
 def default_peek(path: str) -> CheckpointIndex:
@@ -743,6 +750,12 @@ class CheckpointTab(QWidget):
         if not self._is_current(ticket) or not self._doc.peek_finished(ticket, index):
             _release_trees_later()  # a read cancelled or outrun by another: its tree is let go
             return
+        self._after_tree_painted(lambda: self._index_keys(ticket, index))
+
+    def _index_keys(self, ticket: int, index: CheckpointIndex) -> None:
+        """The filter's key index and the optimizer rows' notes, off the GUI thread."""
+        if not self._is_current(ticket):
+            return
         self._runner.start(
             lambda: KeyIndex(index.root),
             lambda keys: self._on_key_index(ticket, keys),
@@ -915,7 +928,7 @@ class CheckpointTab(QWidget):
             message = self.tr("{name} could not be read because of an unexpected error.").format(
                 name=self.display_name
             )
-            return message, "".join(traceback.format_exception(exc))
+            return message, _traceback_text(exc)
         if state is DocumentState.OPEN_CANCELLED:
             return self.tr("Opening {name} was cancelled.").format(name=self.display_name), None
         if state is DocumentState.DOWNLOAD_CANCELLED:
@@ -928,7 +941,7 @@ class CheckpointTab(QWidget):
             message = self.tr("{name} could not be downloaded because of an unexpected error.").format(
                 name=self.display_name
             )
-            return message, "".join(traceback.format_exception(doc.download_error))
+            return message, _traceback_text(doc.download_error)
         if state is DocumentState.CANCELLED:
             return self.tr("Loading with torch was cancelled."), None
         if state is DocumentState.REFUSED and doc.refusal is not None:
@@ -1052,7 +1065,7 @@ class CheckpointTab(QWidget):
         self._shown_index = index
         self._shown_devices = None
         self._all_open = False
-        old, self.model = self.model, CheckpointTreeModel(index.root, self)
+        old, self.model = self.model, CheckpointTreeModel(index.root, self, index.saved_devices())
         self.proxy.setSourceModel(self.model)
         if old is not None:  # the file read again: the tree shown before goes with its model
             old.destroyed.connect(_release_trees_later)
@@ -1062,11 +1075,9 @@ class CheckpointTab(QWidget):
         self.summary_label.show()
         self.notes_label.setText("; ".join(index.warnings))
         self.notes_label.setVisible(bool(index.warnings))
-        self._runner.start(  # off the GUI thread: the card passes over every tensor row
-            lambda: read_model_card(index), lambda card: self._on_model_card(index, card), lambda _exc: None
-        )
         self._stretch.hide()
         self.tree_area.show()
+        self._after_tree_painted(lambda: self._read_card(index))
         self._expand_initial()
         for column in (Column.NONFINITE, Column.NORM):  # shown once statistics are computed
             self.columns.set_hidden(column, True)
@@ -1074,6 +1085,24 @@ class CheckpointTab(QWidget):
         self.columns.apply(self.model)
         self.code_files_button.setVisible(index.format.holds_code)
         self._signals.append(self.tree_shown.emit)
+
+    def _after_tree_painted(self, work: Callable[[], None]) -> None:
+        """``work`` once the tree just shown is on screen (at once when this tab is not), so what it
+        starts costs the tree's first paint nothing."""
+        if self.tree.isVisible():
+            after_paint(self.tree.viewport(), work)
+        else:
+            work()
+
+    def _read_card(self, index: CheckpointIndex) -> None:
+        """The model card, off the GUI thread: it passes over every tensor row."""
+
+        def read() -> ModelCard:
+            from inspector.core.model_card import read_model_card
+
+            return read_model_card(index)
+
+        self._runner.start(read, lambda card: self._on_model_card(index, card), lambda _exc: None)
 
     def _on_model_card(self, index: CheckpointIndex, card: ModelCard) -> None:
         if shiboken6.isValid(self) and self._shown_index is index:

@@ -8,10 +8,8 @@ client in ``inspector.gui.single_instance`` does the hand-over.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 import sys
 import tempfile
 from typing import Any
@@ -26,6 +24,8 @@ def server_name() -> str:
     override = os.environ.get("CHECKPOINT_INSPECTOR_INSTANCE")
     if override:
         return override
+    import getpass
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -34,8 +34,8 @@ def server_name() -> str:
 
 
 def unix_sockets() -> bool:
-    """True where the channel is a socket file (everywhere but Windows)."""
-    return sys.platform != "win32" and hasattr(socket, "AF_UNIX")
+    """True where the channel is a socket file (everywhere but Windows, where Python has no AF_UNIX)."""
+    return sys.platform != "win32"
 
 
 def listen_address(name: str | None = None) -> str:
@@ -76,6 +76,8 @@ def hand_over(paths: list[str], name: str | None = None) -> bool | None:
         return False  # no socket file: no app is running
     if hasattr(os, "getuid") and owner != os.getuid():
         return False  # another user's socket under this name gets no file names
+    import socket  # only when an app may be listening: a first launch needs none
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(_TIMEOUT_S)
         try:

@@ -19,12 +19,10 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
     QStackedWidget,
-    QStyle,
     QTabBar,
     QTabWidget,
     QToolBar,
@@ -298,6 +296,8 @@ class MainWindow(QMainWindow):
         return folder if folder and os.path.isdir(folder) else os.path.expanduser("~")
 
     def open_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # (its tables are built once a dialog opens)
+
         file_filter = self.tr(FILE_FILTER).format(patterns=" ".join(OPEN_PATTERNS))
         paths, _ = QFileDialog.getOpenFileNames(
             self, self.tr("Open checkpoint"), self.last_folder(), file_filter
@@ -306,6 +306,8 @@ class MainWindow(QMainWindow):
 
     def open_folder_dialog(self) -> None:
         """A torch.distributed.checkpoint folder or a folder holding a Hugging Face shard set."""
+        from PySide6.QtWidgets import QFileDialog
+
         folder = QFileDialog.getExistingDirectory(self, self.tr("Open checkpoint folder"), self.last_folder())
         if folder:
             self.open_path(folder)
@@ -425,12 +427,9 @@ class MainWindow(QMainWindow):
             tab.focus_filter()
 
     def _update_title(self) -> None:
-        warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        danger = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)
         for row, each in enumerate(self.tab_widgets()):
             verdict = each.verdict
-            dangerous = verdict is Verdict.DANGEROUS
-            self.tabs.setTabIcon(row, danger if dangerous else warning if each.has_error else QIcon())
+            self.tabs.setTabIcon(row, self._tab_icon(verdict is Verdict.DANGEROUS, each.has_error))
             scan = (
                 "\n" + self.tr("Scan: {verdict}").format(verdict=verdict_label(verdict))
                 if verdict is not None
@@ -442,6 +441,19 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{tab.display_name} — {APP_NAME}")
         else:
             self.setWindowTitle(APP_NAME)
+
+    def _tab_icon(self, dangerous: bool, has_error: bool) -> QIcon:
+        """A tab's icon: the style's critical sign for a dangerous file, its warning for an error."""
+        if not dangerous and not has_error:
+            return QIcon()
+        from PySide6.QtWidgets import QStyle  # (its tables are built once a tab shows one of its signs)
+
+        pixmap = (
+            QStyle.StandardPixmap.SP_MessageBoxCritical
+            if dangerous
+            else QStyle.StandardPixmap.SP_MessageBoxWarning
+        )
+        return self.style().standardIcon(pixmap)
 
     # -- options and engine ------------------------------------------------------------------
 

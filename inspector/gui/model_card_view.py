@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt, Signal
 from PySide6.QtWidgets import (
@@ -30,9 +31,11 @@ from PySide6.QtWidgets import (
 from inspector.core.formatting import escape_text, format_bytes, format_params
 from inspector.core.load_options import LoadOptions
 from inspector.core.model import CheckpointIndex
-from inspector.core.model_card import UNRECOGNISED, ModelCard, device_fits, host_and
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
+
+if TYPE_CHECKING:  # the card's module is imported by the read of a card, after the tree is shown
+    from inspector.core.model_card import ModelCard
 
 #: The card's names of sizes and topics, translated where shown (core's sentences stay English).
 _NAMES = {
@@ -156,6 +159,8 @@ class ModelCardView(QFrame):
 
     def show_card(self, index: CheckpointIndex, card: ModelCard, options: LoadOptions | None = None) -> None:
         """Show ``card`` (of ``index``); ``options`` are the tab's answers the export must keep."""
+        from inspector.core.model_card import UNRECOGNISED
+
         self._index, self.card, self._options = index, card, options
         key, default = _FOLDING[card.family != UNRECOGNISED]
         stored = self._settings.value(key, default) if self._settings is not None else default
@@ -171,11 +176,15 @@ class ModelCardView(QFrame):
 
     def _remember(self, expanded: bool) -> None:
         if self._settings is not None and self.card is not None:
+            from inspector.core.model_card import UNRECOGNISED
+
             self._settings.setValue(_FOLDING[self.card.family != UNRECOGNISED][0], expanded)
 
     def _refit(self) -> None:
         """The fit lines with this computer's memory now and the accelerators' the engine reported."""
         if self.card is not None and self._engine is not None:
+            from inspector.core.model_card import device_fits, host_and
+
             self.card.fits = device_fits(self.card.stored_bytes, host_and(self._engine.device_memory))
 
     def _on_engine_ready(self, _devices: list[str], _torch_version: str) -> None:

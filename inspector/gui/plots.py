@@ -15,7 +15,6 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEvent, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -147,6 +146,8 @@ class PlotPane(QWidget):
         self.saved.emit(path)
 
     def _ask_save(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # (its tables are built once a dialog opens)
+
         path, _ = QFileDialog.getSaveFileName(self, self.tr("Save plot"), self.suggested_path, "PNG (*.png)")
         if path:
             self.save_png(path if path.lower().endswith(".png") else path + ".png")

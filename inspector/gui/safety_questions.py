@@ -9,6 +9,7 @@ while it waits. Both only answer, once, by ``answered``; the tab's document deci
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QKeyEvent
@@ -20,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +28,9 @@ from PySide6.QtWidgets import (
 from inspector.core.formatting import escape_text
 from inspector.core.model import GlobalClass
 from inspector.gui.i18n import QT_TRANSLATE_NOOP
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QStyle
 
 #: The answers a question gives (``answered``'s argument).
 ALLOW = "allow"
@@ -132,6 +135,8 @@ class TrustFileQuestion(_Question):
         *,
         holds_code: bool = False,
     ) -> None:
+        from PySide6.QtWidgets import QStyle  # (its tables are built once a question is asked)
+
         super().__init__("trustFileQuestion", "#c62828", QStyle.StandardPixmap.SP_MessageBoxWarning, parent)
         self.will_run = [qualname for qualname, _ in will_run]
         self.heading.setText(self.tr("Trust {name}?").format(name=name))
@@ -209,6 +214,8 @@ class AllowGlobalsQuestion(_Question):
         refused: list[str],
         parent: QWidget | None = None,
     ) -> None:
+        from PySide6.QtWidgets import QStyle
+
         super().__init__(
             "allowGlobalsQuestion", "#d9822b", QStyle.StandardPixmap.SP_MessageBoxQuestion, parent
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, overload
 
 from PySide6.QtCore import (
@@ -136,6 +136,20 @@ def _device_summary(root: Node, device_of: Callable[[Node], str | None] | None =
     return {key: _summarize(found) for key, found in below.items()} if root.children else {}
 
 
+def _holds_tensor(container: Node, paths: Mapping[tuple[PathPart, ...], str] | None = None) -> bool:
+    """Whether any tensor row lies below ``container`` (with ``paths``: any whose path is in it),
+    depth first: it stops at the first one."""
+    stack = [container]
+    tensor = NodeKind.TENSOR
+    while stack:
+        children = stack.pop().children
+        for child in children:
+            if child.kind is tensor and (paths is None or tuple(child.path) in paths):
+                return True
+        stack.extend(reversed([c for c in children if c.kind is not tensor]))
+    return False
+
+
 class CheckpointTreeModel(QAbstractItemModel):
     """Rows are core ``Node`` objects (``internalPointer`` holds the node, nothing else).
 
@@ -143,12 +157,20 @@ class CheckpointTreeModel(QAbstractItemModel):
     ``set_loaded_devices`` once the engine has loaded the file.
     """
 
-    def __init__(self, root: Node, parent: QObject | None = None) -> None:
+    def __init__(
+        self, root: Node, parent: QObject | None = None, saved_devices: Collection[str] | None = None
+    ) -> None:
+        """``saved_devices``: the devices the tensors were saved on, where the read counted them; when
+        there is one, a container's "Saved on" is found when it is first shown, not for all at once."""
         super().__init__(parent)
         self._root = root
-        self._saved_summary = _device_summary(root)
+        one = saved_devices is not None and len(saved_devices) == 1
+        self._one_saved = next(iter(saved_devices)) if saved_devices is not None and one else None
+        self._saved_summary = _device_summary(root) if self._one_saved is None else {}
         self._loaded: dict[int, str] = {}
         self._loaded_summary: dict[int, str] = {}
+        self._devices: Mapping[tuple[PathPart, ...], str] = {}  # the engine's answer
+        self._one_loaded: str | None = None  # the one device every loaded tensor is on
         self._italic = QFont()
         self._italic.setItalic(True)
         self._stats: dict[int, dict[str, Any]] = {}  # id(tensor node) → the engine's statistics
@@ -286,11 +308,11 @@ class CheckpointTreeModel(QAbstractItemModel):
         if column is Column.SAVED_ON:
             if tensor is not None:
                 return tensor.saved_device
-            return self._saved_summary.get(id(node), "") if kind in _CONTAINERS else ""
+            return self._saved_below(node) if kind in _CONTAINERS else ""
         if column is Column.LOADED_ON:
             if tensor is not None:
-                return self._loaded.get(id(node), "")
-            return self._loaded_summary.get(id(node), "") if kind in _CONTAINERS else ""
+                return self.loaded_device(node) or ""
+            return self._loaded_below(node) if kind in _CONTAINERS else ""
         if column is Column.PARAMS:
             if tensor is not None:
                 return format_params(tensor.numel)
@@ -383,12 +405,26 @@ class CheckpointTreeModel(QAbstractItemModel):
             found += [n for n in level if n.kind is NodeKind.GROUP and n.name == MODULE_ATTRIBUTES]
         return found
 
+    def _saved_below(self, container: Node) -> str:
+        """A container's "Saved on": the one device of every tensor below it, "mixed", or ""."""
+        found = self._saved_summary.get(id(container))
+        if found is None:
+            if self._one_saved is None:  # (every container is summarized; one without rows holds none)
+                return ""
+            found = self._one_saved if _holds_tensor(container) else ""
+            self._saved_summary[id(container)] = found
+        return found
+
     # -- "Loaded on" -------------------------------------------------------------------------
 
     def set_loaded_devices(self, devices: Mapping[tuple[PathPart, ...], str]) -> None:
-        """Fill "Loaded on" from the engine's answer (tensor path → device); {} clears it."""
+        """Fill "Loaded on" from the engine's answer (tensor path → device); {} clears it. When every
+        tensor went to one device, each row's is found when it is shown, not for all at once."""
+        self._devices = devices
+        found = set(devices.values())
+        self._one_loaded = next(iter(found)) if len(found) == 1 else None
         by_id: dict[int, str] = {}
-        if devices:
+        if self._one_loaded is None and devices:
             for tensor in self._root.tensors():
                 dev = devices.get(tuple(tensor.path))
                 if dev is not None:
@@ -398,7 +434,20 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._emit_column_changed(Column.LOADED_ON)
 
     def loaded_device(self, node: Node) -> str | None:
+        if self._one_loaded is not None:
+            return self._devices.get(tuple(node.path))
         return self._loaded.get(id(node))
+
+    def _loaded_below(self, container: Node) -> str:
+        """A container's "Loaded on": the one device of every tensor below it, "mixed", or ""."""
+        found = self._loaded_summary.get(id(container))
+        if found is None:
+            one = self._one_loaded
+            if one is None:  # (summarized at once, or nothing loaded)
+                return ""
+            found = one if _holds_tensor(container, self._devices) else ""
+            self._loaded_summary[id(container)] = found
+        return found
 
     # -- statistics and notes ----------------------------------------------------------------
 

@@ -150,3 +150,47 @@ def test_every_option_of_every_command_has_help(command: str) -> None:
     undocumented = [a.option_strings or [a.dest] for a in parser._actions if not (a.help or "").strip()]
     assert undocumented == []
     assert parser.format_help().count("\n") > 5
+
+
+_OPEN_PROBE = r"""
+import json, sys
+import inspector.app
+
+def run_gui(paths, argv, new_window=False):
+    later = ("inspector.scan_cli", "inspector.export_cli", "inspector.inspect_cli")
+    print(json.dumps({"paths": paths, "new_window": new_window,
+                      "parsers": sorted(m for m in later if m in sys.modules)}))
+    return 0
+
+inspector.app.run_gui = run_gui
+from inspector.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("options", [[], ["--new-window"]], ids=["double-click", "--new-window"])
+def test_opening_a_file_builds_the_subcommands_parsers_only_for_options(
+    small: Path, tmp_path: Path, options: list[str]
+) -> None:
+    """A double-click starts the window without the parsers of ``info``, ``scan``, ``export`` …"""
+    probe = tmp_path / "probe.py"
+    probe.write_text(_OPEN_PROBE)
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    )
+    proc = subprocess.run(
+        [sys.executable, str(probe), *options, str(small)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    opened = json.loads(proc.stdout)
+    assert opened["paths"] == [str(small)] and opened["new_window"] is bool(options)
+    # --new-window is an option: the whole parser reads it (its --help lists every subcommand)
+    assert opened["parsers"] == (
+        [] if not options else ["inspector.export_cli", "inspector.inspect_cli", "inspector.scan_cli"]
+    )

@@ -249,3 +249,16 @@ def test_peek_never_imports_torch(built_checkpoints: dict[str, BuiltCheckpoint])
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_pickle_of_protocol_2_to_5_is_told_by_any_opcode_the_standard_library_knows() -> None:
+    """The reader's table of opcode bytes is the one ``pickletools`` lists: a pickle starting with any of
+    them is read as one, and a third byte that is no opcode is not."""
+    import pickletools
+
+    from inspector.core.pickle_stream import OPCODES, protocol_2_or_later
+
+    known = {op.code.encode("latin-1")[0] for op in pickletools.opcodes}
+    assert known == OPCODES
+    assert all(protocol_2_or_later(bytes([0x80, 2, code]), 3) for code in known)
+    assert not any(protocol_2_or_later(bytes([0x80, 2, code]), 3) for code in set(range(256)) - known)

@@ -269,6 +269,8 @@ _F32_14 = {"dtype": "F32", "shape": [1, 4], "data_offsets": [0, 16]}
         ),
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16, 16.0]}, "invalid data offsets"),
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16]}, "invalid data offsets"),
+        ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16, True]}, "invalid data offsets"),
+        ({"dtype": "F32", "shape": [1, 4], "data_offsets": [-16, 0]}, "invalid data offsets"),
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [32, 16]}, "points outside"),
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [16, 64]}, "points outside"),
         ({"dtype": "F32", "shape": [1, 4], "data_offsets": [8, 24]}, "overlaps the one before it"),

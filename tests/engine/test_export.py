@@ -21,7 +21,7 @@ from safetensors import safe_open
 from inspector.core.export_plan import ExportPlan, KeyRule, discard_partial, map_keys
 from inspector.core.peek import peek
 from inspector.core.provenance import PROVENANCE_KEY
-from inspector.engine import export_verification, file_safety, safetensors_writer, torch_writer
+from inspector.engine import export_file, export_verification, file_safety, safetensors_writer, torch_writer
 from inspector.engine.export import ExportError, export_checkpoint
 from tests.checkpoints import CASE_IDS, BuiltCheckpoint, TinyNet, walk
 
@@ -275,6 +275,89 @@ def test_a_crash_mid_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(ExportError, match="simulated writer crash"):
         export_checkpoint(ExportPlan(str(source), str(target)))
     assert len(calls) == 3 and not target.exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_byte_changed_after_it_was_written_fails_verification_and_nothing_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """The copy is read back from what was written, not trusted: one flipped value byte is caught."""
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((1024,), 1.5 + i) for i in range(4)}, source)
+    pattern = torch.full((256,), 3.5).numpy().tobytes()  # inside w2's bytes, in any format
+    target = tmp_path / f"out{SUFFIX[fmt]}"
+
+    def flip_a_byte_of_w2(write: Any) -> Any:
+        def written(*args: Any) -> Any:
+            facts = write(*args)
+            temp = Path(args[3])
+            data = bytearray(temp.read_bytes())
+            at = data.index(pattern) + 512
+            data[at] ^= 0x01
+            temp.write_bytes(bytes(data))
+            return facts
+
+        return written
+
+    monkeypatch.setattr(
+        export_file, "write_safetensors", flip_a_byte_of_w2(safetensors_writer.write_safetensors)
+    )
+    monkeypatch.setattr(torch_writer, "write_torch", flip_a_byte_of_w2(torch_writer.write_torch))
+    with pytest.raises(ExportError) as caught:
+        export_checkpoint(ExportPlan(str(source), str(target), fmt))
+    assert caught.value.kind == "verify-failed"
+    assert "values of w2 differ from the source" in caught.value.message
+    assert not target.exists() and _leftovers(tmp_path) == []
+
+
+def test_the_disk_is_asked_to_write_the_copy_while_it_is_made_and_fsyncs_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing to the disk starts during the copy; the fsync, which makes it durable, comes after
+    the last byte and before the rename."""
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((4096,), float(i)) for i in range(8)}, source)
+    target = tmp_path / "out.safetensors"
+    events: list[str] = []
+
+    def sync_file_range(fd: int, offset: int, nbytes: int, flags: int) -> int:
+        events.append("write back")
+        return 0
+
+    real_fsync, real_write, real_move = (
+        file_safety.fsync_path,
+        export_file.write_safetensors,
+        export_file.move_into_place,
+    )
+
+    def write(*args: Any) -> Any:
+        facts = real_write(*args)
+        events.append("written")
+        return facts
+
+    def fsync(path: str) -> None:
+        events.append(f"fsync {os.path.getsize(path)}")
+        real_fsync(path)
+
+    def move(*args: str) -> None:
+        events.append("rename")
+        real_move(*args)
+
+    real_asked = file_safety.BackgroundSync.written
+
+    def asked(self: file_safety.BackgroundSync) -> None:
+        events.append("asked")
+        real_asked(self)
+
+    monkeypatch.setattr(file_safety, "_sync_file_range", lambda: sync_file_range)
+    monkeypatch.setattr(file_safety.BackgroundSync, "written", asked)
+    monkeypatch.setattr(file_safety, "fsync_path", fsync)
+    monkeypatch.setattr(export_file, "write_safetensors", write)
+    monkeypatch.setattr(export_file, "move_into_place", move)
+    export_checkpoint(ExportPlan(str(source), str(target), "safetensors", provenance=False))
+    fsynced = events.index(f"fsync {target.stat().st_size}")
+    assert events.index("asked") < events.index("written") < fsynced < events.index("rename")
+    assert "write back" in events[:fsynced] and "write back" not in events[fsynced:]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -136,3 +136,57 @@ def test_the_copy_is_verified_while_the_source_is_still_being_hashed(
     target = tmp_path / "out.safetensors"
     export_checkpoint(ExportPlan(str(source), str(target), "safetensors"))
     assert _record(target)["source"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()  # type: ignore[index]
+
+
+_SHA256 = hashlib.sha256
+
+
+class _ChangingDigest:
+    """sha256 that changes the file it hashes after its first block (grows or truncates it)."""
+
+    def __init__(self, path: Path, change: str) -> None:
+        self._digest = _SHA256()
+        self._path, self._change, self._blocks = path, change, 0
+
+    def update(self, data: memoryview) -> None:
+        self._digest.update(data)
+        self._blocks += 1
+        if self._blocks == 1:
+            with open(self._path, "r+b") as f:
+                if self._change == "shrink":
+                    f.truncate(len(data))
+                else:
+                    f.seek(0, 2)
+                    f.write(b"\0" * 100)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def test_the_source_is_hashed_whole_across_many_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "model.bin"
+    source.write_bytes(bytes(range(256)) * 1000 + b"tail")
+    monkeypatch.setattr(provenance, "_MAPPED_BLOCK", 4096)
+    monkeypatch.setattr(provenance, "_BLOCK", 4096)
+    digests = provenance.SourceDigests(str(source))
+    facts = digests.facts
+    assert digests.filled(json.dumps(facts)) == json.dumps(
+        {**facts, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    )
+
+
+@pytest.mark.parametrize("change", ["shrink", "grow"])
+def test_a_source_that_changes_size_while_it_is_hashed_fails_with_a_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A file cut short is never read past its new end (that would end the process)."""
+    source = tmp_path / "model.bin"
+    source.write_bytes(b"\1" * 40000)
+    monkeypatch.setattr(provenance, "_MAPPED_BLOCK", 4096)
+    monkeypatch.setattr(provenance.hashlib, "sha256", lambda: _ChangingDigest(source, change))
+    digests = provenance.SourceDigests(str(source))
+    with pytest.raises(provenance.CheckpointError, match="changed size while it was read"):
+        digests.wait()
+    digests.close()

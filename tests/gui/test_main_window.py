@@ -448,3 +448,20 @@ def test_a_cancelled_read_of_a_large_file_leaves_nothing_frozen(
     qtbot.waitUntil(lambda: runner.active_count() == 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: gc.get_freeze_count() == 0, timeout=WAIT_MS)
     assert not tab.is_tree_shown
+
+
+def test_a_tab_behind_another_still_gets_its_background_work(
+    qtbot: Any, make_window: MakeWindow, runner: Any, training: Path, tmp_path: Path
+) -> None:
+    """A tab opened behind another is not painted: its background work starts anyway."""
+    window = make_window()
+    window.show()
+    qtbot.waitExposed(window)
+    first = window.open_path(str(training))
+    second = window.open_path(str(_many_tensors(tmp_path / "many.safetensors", 100)))
+    assert window.tabs.currentWidget() is second
+    qtbot.waitUntil(lambda: first.is_tree_shown and second.is_tree_shown, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: all(t.proxy._keys is not None and t.model_card.card is not None for t in (first, second)),
+        timeout=WAIT_MS,
+    )

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import torch
 
+from inspector.core import model_card
 from inspector.core.formatting import escape_text
 from inspector.core.host_memory import DeviceMemory
 from inspector.core.model_card import ModelCard, read_model_card
-from inspector.gui import checkpoint_tab
 from inspector.gui.checkpoint_tab import CheckpointTab
 from inspector.gui.engine_bridge import EngineBridge
 from inspector.gui.main_window import MainWindow
@@ -106,7 +106,8 @@ def test_the_card_is_built_off_the_gui_thread(
         threads.append(threading.current_thread())
         return read_model_card(*args)
 
-    monkeypatch.setattr(checkpoint_tab, "read_model_card", recording)
+    # (the tab imports the card's module when it reads a card, once the tree is on screen)
+    monkeypatch.setattr(model_card, "read_model_card", recording)
     tab = _open(qtbot, make_window, fx.write_safetensors(tmp_path / "m.safetensors", fx.llama()))
     assert threads and threads[0] is not threading.main_thread()
     assert tab.model_card.card is not None and tab.model_card.card.family == "llama"

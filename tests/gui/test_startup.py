@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 import torch
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 
+from inspector.gui.first_paint import after_paint
 from inspector.gui.instance_channel import listen_address
 from inspector.gui.single_instance import InstanceServer
+from inspector.gui.tasks import TaskRunner
 from inspector.gui.tree_model import CheckpointTreeModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,13 +46,19 @@ def _display_reads(qtbot: Any, make_window: Any, monkeypatch: pytest.MonkeyPatch
     window.show()
     qtbot.waitExposed(window)
     tab = window.open_path(str(path))
-    qtbot.waitUntil(lambda: tab.is_tree_shown, timeout=WAIT_MS)
-    tab.tree.viewport().repaint()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
-    QCoreApplication.processEvents()
+    # Up to the tree's first paint, laid out: what arrives later (the card moves the tree down when
+    # it comes) would make the count depend on timing.
+    painted: list[int] = []
+    after_paint(
+        tab.tree.viewport(),
+        lambda: painted.append(reads["n"]),
+        ready=lambda: tab.is_tree_shown,
+        latest_ms=WAIT_MS,
+    )
+    qtbot.waitUntil(lambda: bool(painted), timeout=WAIT_MS)
     monkeypatch.setattr(CheckpointTreeModel, "data", data)
     window.close()
-    return reads["n"]
+    return painted[0]
 
 
 def test_opening_a_tab_reads_no_more_rows_for_twenty_times_the_tensors(
@@ -63,6 +71,40 @@ def test_opening_a_tab_reads_no_more_rows_for_twenty_times_the_tensors(
     assert large <= small * 1.2 + 20, (small, large)
 
 
+def test_the_tree_is_painted_before_the_tab_starts_its_work_over_it(
+    qtbot: Any, make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card, the filter's key index and the optimizer notes pass over every row: they start once
+    the tree is on screen, and still arrive."""
+    example = ROOT / "resources" / "examples" / "tiny_transformer_training.pth"
+    events: list[str] = []
+    start = TaskRunner.start
+
+    def recorded(self: TaskRunner, fn: Any, on_finished: Any, on_failed: Any) -> Any:
+        events.append("task")
+        return start(self, fn, on_finished, on_failed)
+
+    monkeypatch.setattr(TaskRunner, "start", recorded)
+    window = make_window(None)
+    window.resize(1000, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    tab = window.open_path(str(example))
+    assert events == ["task"]  # the static read
+
+    class Paints(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint and tab.is_tree_shown:
+                events.append("paint")
+            return False
+
+    paints = Paints(tab)
+    tab.tree.viewport().installEventFilter(paints)
+    qtbot.waitUntil(lambda: tab.model_card.card is not None and tab.proxy._keys is not None, timeout=WAIT_MS)
+    assert events[:2] == ["task", "paint"] and events.count("task") == 4, events
+    assert tab.model_card.isVisible()
+
+
 _PROBE = r"""
 import json, os, sys
 from inspector.app import run_gui
@@ -72,7 +114,7 @@ from inspector.engine.protocol import EngineFailed
 facts = {"started": False, "shown_with_worker": None}
 #: What the window needs only once a plot, a dialog or a load asks for it.
 LATER = ("torch", "numpy", "pyqtgraph", "inspector.gui.export_dialog", "inspector.gui.diff_window",
-         "inspector.gui.code_files_dialog")
+         "inspector.gui.code_files_dialog", "inspector.core.export_plan", "inspector.core.model_card")
 
 class RecordingClient:
     ready, devices, torch_version, pickle_modules, pid = False, [], None, ["pickle"], None
@@ -110,13 +152,15 @@ def on_window(window):
             tab.tree_shown.connect(
                 lambda: facts.setdefault("network_at_tree", "PySide6.QtNetwork" in sys.modules)
             )
+            tab.tree_shown.connect(
+                lambda: facts.setdefault("imported", sorted(m for m in LATER if m in sys.modules))
+            )
     window.tabs.currentChanged.connect(on_tab)
     def check():
         facts["status_line"] = window.statusBar().currentMessage()
         tab = window.current_tab()
         if facts["status_line"] and (tab is None or tab.is_tree_shown):
             facts["title"] = window.windowTitle()
-            facts["imported"] = sorted(m for m in LATER if m in sys.modules)
             QApplication.instance().quit()
     timer = QTimer(window)
     timer.timeout.connect(check)

@@ -284,3 +284,74 @@ def test_index_answers_as_has_index_does(sample_tree: Node) -> None:
                 if index.isValid():
                     assert model.node(index) is model.node(parent).children[row]
                     assert (index.row(), index.column()) == (row, column)
+
+
+def _shown_rows(model: CheckpointTreeModel) -> dict[str, QModelIndex]:
+    """Every row, walked as a view walks the model, by its key and row number."""
+    shown: dict[str, QModelIndex] = {}
+    stack = [QModelIndex()]
+    while stack:
+        parent = stack.pop()
+        for row in range(model.rowCount(parent)):
+            index = model.index(row, 0, parent)
+            shown[f"{index.data(ItemRole.KeyRole)}/{row}"] = index
+            stack.append(index)
+    return shown
+
+
+def _column_texts(model: CheckpointTreeModel, column: Column) -> dict[str, str]:
+    return {key: str(index.siblingAtColumn(column).data()) for key, index in _shown_rows(model).items()}
+
+
+def test_saved_on_of_one_device_is_found_per_row_shown_and_matches_the_full_summary(tmp_path: Path) -> None:
+    """A file saved on one device: each container's "Saved on" is found when it is shown (no pass
+    over every row when the tree opens), and is what the summary of every row gives: the device
+    where a tensor lies below, nothing where none does (an optimizer's param_groups, an empty dict)."""
+    from tests import checkpoints
+
+    index = peek(str(checkpoints.build_training(tmp_path).path))
+    assert index.counted_devices == {"cpu": index.tensor_count}  # counted by the read's own pass
+    full = CheckpointTreeModel(index.root)
+    lazy = CheckpointTreeModel(index.root, saved_devices=index.saved_devices())
+    assert lazy._saved_summary == {}  # nothing found before a row is shown
+    expected = _column_texts(full, Column.SAVED_ON)
+    assert _column_texts(lazy, Column.SAVED_ON) == expected
+    assert {"cpu", ""} <= set(expected.values())
+    mixed = CheckpointTreeModel(index.root, saved_devices={"cpu": 1, "cuda:0": 1})
+    assert mixed._saved_summary  # several devices: every container summarized at once
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5], ids=["every tensor", "half of them"])
+def test_loaded_on_one_device_is_found_per_row_shown_and_matches_the_full_summary(
+    tmp_path: Path, share: float
+) -> None:
+    """The engine loaded the tensors (all, or only some of them) on one device: each row's "Loaded
+    on" is found when it is shown, and is what the summary of every row gives; tensors on two
+    devices are summarized at once, "mixed" where they meet."""
+    from inspector.gui.tree_model import _device_summary
+    from tests import checkpoints
+
+    index = peek(str(checkpoints.build_training(tmp_path).path))
+    rows = index.tensor_rows()
+    devices = {tuple(n.path): "cuda:0" for n in rows[: int(len(rows) * share)]}
+    model = CheckpointTreeModel(index.root, saved_devices=index.saved_devices())
+    model.set_loaded_devices(devices)
+    assert model._loaded == {} and model._loaded_summary == {}  # nothing found before a row is shown
+    summary = _device_summary(index.root, lambda n: devices.get(tuple(n.path)))
+
+    def expected(node: Node) -> str:
+        if node.tensor is not None:
+            return devices.get(tuple(node.path), "")
+        return summary.get(id(node), "") if node.children else ""
+
+    shown = _column_texts(model, Column.LOADED_ON)
+    rows_shown = _shown_rows(model)
+    assert shown == {k: expected(i.data(ItemRole.NodeRole)) for k, i in rows_shown.items()}
+    unloaded = [
+        k for k, i in rows_shown.items() if i.data(ItemRole.NodeRole).tensor is not None and not shown[k]
+    ]
+    assert "cuda:0" in shown.values() and bool(unloaded) is (share < 1.0)
+    assert model.loaded_device(rows[0]) == "cuda:0"
+    devices[tuple(rows[0].path)] = "cpu"
+    model.set_loaded_devices(devices)
+    assert "mixed" in _column_texts(model, Column.LOADED_ON).values()
