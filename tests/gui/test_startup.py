@@ -30,6 +30,15 @@ def _many_tensors(path: Path, count: int) -> Path:
     return path
 
 
+def _shown_window(qtbot: Any, make_window: Any) -> Any:
+    """A window without an engine, on screen."""
+    window = make_window(None)
+    window.resize(1000, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
 def _display_reads(qtbot: Any, make_window: Any, monkeypatch: pytest.MonkeyPatch, path: Path) -> int:
     """How many texts the model is asked for while a tab opens ``path`` and paints its tree."""
     reads = {"n": 0}
@@ -41,10 +50,7 @@ def _display_reads(qtbot: Any, make_window: Any, monkeypatch: pytest.MonkeyPatch
         return data(self, index, role)
 
     monkeypatch.setattr(CheckpointTreeModel, "data", counted)
-    window = make_window(None)
-    window.resize(1000, 700)
-    window.show()
-    qtbot.waitExposed(window)
+    window = _shown_window(qtbot, make_window)
     tab = window.open_path(str(path))
     # Up to the tree's first paint, laid out: what arrives later (the card moves the tree down when
     # it comes) would make the count depend on timing.
@@ -85,10 +91,7 @@ def test_the_tree_is_painted_before_the_tab_starts_its_work_over_it(
         return start(self, fn, on_finished, on_failed)
 
     monkeypatch.setattr(TaskRunner, "start", recorded)
-    window = make_window(None)
-    window.resize(1000, 700)
-    window.show()
-    qtbot.waitExposed(window)
+    window = _shown_window(qtbot, make_window)
     tab = window.open_path(str(example))
     assert events == ["task"]  # the static read
 
