@@ -395,7 +395,12 @@ class TreeBuilder:
         put on the stack to be expanded."""
         sub = _container_kind(value)
         if sub is None or _is_simple(value):
-            self._charge(self._leaf(parent, name, child_path, value, child_key))
+            kept = self._leaf(parent, name, child_path, value, child_key)
+            try:
+                self._charge(kept)
+            except _BudgetSpent:
+                parent.children.pop()  # the row whose text passes the budget is not shown
+                raise
             return
         oid = id(value)
         if oid in seen:

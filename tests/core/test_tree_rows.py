@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from inspector.core.formatting import count_of
@@ -155,8 +155,14 @@ def _dicts(draw: st.DrawFn) -> PDict:
     return PDict([(draw(keys), value(i, True)) for i in range(draw(st.integers(0, 25)))])
 
 
+_VALUE_PAST_THE_BUDGET = PDict(
+    [("", TensorRef(None, 0, (), (), "float32", "cpu", False)), ("", 0), ("", PDict([])), ("", PDict([]))]
+)
+
+
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(top=_dicts(), budget=st.none() | st.integers(0, 12_000))
+@example(top=_VALUE_PAST_THE_BUDGET, budget=716)  # a value row whose text passes the budget: not shown
 def test_the_rows_of_a_dict_of_tensors_are_those_of_the_plain_model(top: PDict, budget: int | None) -> None:
     """Names, keys, paths, groups, elements and bytes of every row, and where a small budget cuts
     the tree short (its last row and sentence), are those the plain model gives."""
