@@ -150,6 +150,25 @@ def _holds_tensor(container: Node, paths: Mapping[tuple[PathPart, ...], str] | N
     return False
 
 
+def _the_one(devices: Collection[str]) -> str | None:
+    """The device, where all of ``devices`` are one; None for none or several."""
+    return next(iter(devices)) if len(devices) == 1 else None
+
+
+def _found_below(
+    summary: dict[int, str], one: str | None, container: Node,
+    paths: Mapping[tuple[PathPart, ...], str] | None = None,
+) -> str:  # fmt: skip
+    """A container's device from ``summary``; where every tensor is on ``one`` device, found (and
+    kept in ``summary``) when first asked: that device if a tensor lies below it, else ""."""
+    found = summary.get(id(container))
+    if found is None:
+        if one is None:  # (every container is summarized at once; one without rows holds none)
+            return ""
+        found = summary[id(container)] = one if _holds_tensor(container, paths) else ""
+    return found
+
+
 class CheckpointTreeModel(QAbstractItemModel):
     """Rows are core ``Node`` objects (``internalPointer`` holds the node, nothing else).
 
@@ -164,8 +183,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         there is one, a container's "Saved on" is found when it is first shown, not for all at once."""
         super().__init__(parent)
         self._root = root
-        one = saved_devices is not None and len(saved_devices) == 1
-        self._one_saved = next(iter(saved_devices)) if saved_devices is not None and one else None
+        self._one_saved = _the_one(saved_devices) if saved_devices is not None else None
         self._saved_summary = _device_summary(root) if self._one_saved is None else {}
         self._loaded: dict[int, str] = {}
         self._loaded_summary: dict[int, str] = {}
@@ -407,13 +425,7 @@ class CheckpointTreeModel(QAbstractItemModel):
 
     def _saved_below(self, container: Node) -> str:
         """A container's "Saved on": the one device of every tensor below it, "mixed", or ""."""
-        found = self._saved_summary.get(id(container))
-        if found is None:
-            if self._one_saved is None:  # (every container is summarized; one without rows holds none)
-                return ""
-            found = self._one_saved if _holds_tensor(container) else ""
-            self._saved_summary[id(container)] = found
-        return found
+        return _found_below(self._saved_summary, self._one_saved, container)
 
     # -- "Loaded on" -------------------------------------------------------------------------
 
@@ -421,8 +433,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         """Fill "Loaded on" from the engine's answer (tensor path → device); {} clears it. When every
         tensor went to one device, each row's is found when it is shown, not for all at once."""
         self._devices = devices
-        found = set(devices.values())
-        self._one_loaded = next(iter(found)) if len(found) == 1 else None
+        self._one_loaded = _the_one(set(devices.values()))
         by_id: dict[int, str] = {}
         if self._one_loaded is None and devices:
             for tensor in self._root.tensors():
@@ -440,14 +451,7 @@ class CheckpointTreeModel(QAbstractItemModel):
 
     def _loaded_below(self, container: Node) -> str:
         """A container's "Loaded on": the one device of every tensor below it, "mixed", or ""."""
-        found = self._loaded_summary.get(id(container))
-        if found is None:
-            one = self._one_loaded
-            if one is None:  # (summarized at once, or nothing loaded)
-                return ""
-            found = one if _holds_tensor(container, self._devices) else ""
-            self._loaded_summary[id(container)] = found
-        return found
+        return _found_below(self._loaded_summary, self._one_loaded, container, self._devices)
 
     # -- statistics and notes ----------------------------------------------------------------
 
