@@ -219,8 +219,7 @@ def read_archive(archive: ZipArchive, state: ReadState, warnings: list[str]) -> 
         )
     pkl_name = pkl.name
     extra = _zip_differentials(archive, prefix, pkl, state) if torch_view else []
-    same_name = [m for m in archive.members if m.raw.lower() == pkl.raw.lower()] if torch_view else (
-        [m for m in archive.members if m.name == pkl_name])  # fmt: skip
+    same_name = archive.same_name(pkl) if torch_view else [m for m in archive.members if m.name == pkl_name]
     if len(same_name) > 1:
         for i, m in enumerate(same_name, 1):
             with contextlib.suppress(CheckpointError):  # the refusal below says enough
@@ -259,7 +258,8 @@ def read_archive(archive: ZipArchive, state: ReadState, warnings: list[str]) -> 
             f"the archive holds {len(others) + 1} data.pkl files ({pkl_name}, {', '.join(others[:3])}); "
             f"the tree shows {pkl_name}, the globals of all are listed"
         )
-    code = [m.name for m in archive.members if m.name.startswith(prefix + "code/") and m.name.endswith(".py")]
+    code_folder = prefix + "code/"
+    code = [m.name for m in archive.members if m.name.startswith(code_folder) and m.name.endswith(".py")]
     is_script = _has_constants(archive, prefix) or bool(code)
     _check_members(archive, prefix, is_script, warnings)
     if archive.prefix_offset:

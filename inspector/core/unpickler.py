@@ -22,6 +22,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from .errors import CheckpointError
@@ -274,17 +275,16 @@ _PART_PATTERN = {
 _TENSOR_ENTRY = re.compile(b"".join(_PART_PATTERN[p] for p in _ENTRY_PARTS), re.DOTALL)
 #: The most opcodes such an entry has after its key's BINUNICODE (three-dimensional sizes).
 _TENSOR_ENTRY_OPS = 33
-_MISSING = object()
 _NEVER_STORED = "GET of a memo entry that was never stored"
 _INDEX = {None: "xB", b"r": "xI", b"j": "xI"}  # BINPUT/BINGET, LONG_BINPUT/LONG_BINGET
 _MAX_ENTRY_LAYOUTS = 1024
 
 #: (unpack, length, opcodes, bytes made, new storage key, size end, stride start, stride end,
 #: after BINPERSID, after the hooks' REDUCE, after the rebuild REDUCE, offsets of the memo gets,
-#: the pattern of exactly this layout)
+#: the pattern of exactly this layout, the indexes its memo puts give, their number)
 EntryLayout = tuple[
     Callable[[Any, int], tuple[Any, ...]], int, int, int, bool, int, int, int, int, int, int, tuple[int, ...],
-    Callable[[Any, int], Any],
+    Callable[[Any, int], Any], Callable[[tuple[Any, ...]], tuple[int, ...]], int,
 ]  # fmt: skip
 _ENTRY_LAYOUTS: dict[tuple[Any, ...], EntryLayout] = {}
 _WIDE = {"put": (rb"q.", rb"r...."), "get": (rb"h.", rb"j....")}
@@ -368,10 +368,14 @@ def _entry_layout(groups: tuple[Any, ...]) -> EntryLayout:
             after[part] = struct.calcsize(fmt)
     made += 2 * _REF + (_OBJ + 5 * _REF) + _BOX + _CALL + (_OBJ + 6 * _REF) + _CALL
     size_end, stride_end = ends
+    new_key = groups[4] is not None
+    stride_start = size_end + (size_end > 10)
+    puts = [0, *([5] if new_key else []), 8, *([size_end] if size_end > 10 else []),
+            *([stride_end] if stride_end > stride_start else []), -3, -2, -1]  # fmt: skip
     layout = (
-        struct.Struct(fmt).unpack_from, struct.calcsize(fmt), ops, made, groups[4] is not None,
-        size_end, size_end + (size_end > 10), stride_end, after["persid"], after["hooks"],
-        after["reduce"], tuple(gets), re.compile(exact, re.DOTALL).match,
+        struct.Struct(fmt).unpack_from, struct.calcsize(fmt), ops, made, new_key,
+        size_end, stride_start, stride_end, after["persid"], after["hooks"],
+        after["reduce"], tuple(gets), re.compile(exact, re.DOTALL).match, itemgetter(*puts), len(puts),
     )  # fmt: skip
     _ENTRY_LAYOUTS[groups] = layout
     return layout
@@ -415,37 +419,31 @@ def _tensor_entry(
     hook calls): the tensor's value, the offset after the entry, its opcodes and the bytes they make.
     ``at[0]`` is kept at the offset the opcode-by-opcode loop would be at while a hook runs. None,
     with nothing done, when its memo puts are not the next entries of the memo list, in order."""
-    unpack, length, ops, made, new_key, size_end, stride_start, stride_end, at_q, at_r1, at_r2, gets, _ = (
-        layout
-    )
+    (unpack, length, ops, made, new_key, size_end, stride_start, stride_end, at_q, at_r1, at_r2, gets, _,
+     puts_of, puts) = layout  # fmt: skip
     f = unpack(data, pos)
+    n = len(memo)
+    if puts_of(f) != tuple(range(n, n + puts)):
+        return None
     size = f[10:size_end]
     stride = f[stride_start:stride_end]
-    n = len(memo)
-    puts = (f[0], *((f[5],) if new_key else ()), f[8], *((f[size_end],) if size else ()),
-            *((f[stride_end],) if stride else ()), f[-3], f[-2], f[-1])  # fmt: skip
-    if puts != tuple(range(n, n + len(puts))):
-        return None
     put = memo.append
-    missing = _MISSING
-
-    def get(i: int) -> Any:  # (a BINGET's index is never negative)
-        return memo[i] if i < len(memo) else missing
-
     put(key)
-    func = get(f[1])
-    tag = get(f[2])
-    stype = get(f[3])
-    if new_key:
-        skey = str(f[4], "ascii")
-        put(skey)
-    else:
-        skey = get(f[4])
-    location = get(f[6])
-    if func is missing or tag is missing or stype is missing or skey is missing or location is missing:
-        found = (func, tag, stype) + ((location,) if new_key else (skey, location))
-        first = next(i for i, value in enumerate(found) if value is missing)
-        raise err(_NEVER_STORED, pos + gets[first])
+    try:  # (a BINGET's index is never negative: one past the memo's end raises)
+        func = memo[f[1]]
+        tag = memo[f[2]]
+        stype = memo[f[3]]
+        if new_key:
+            skey = str(f[4], "ascii")
+            put(skey)
+        else:
+            skey = memo[f[4]]
+        location = memo[f[6]]
+    except IndexError:  # the first get, in their order, of an entry not yet stored
+        got = (f[1], f[2], f[3]) + ((f[6],) if new_key else (f[4], f[6]))
+        stored = [n + 1] * 3 + ([n + 2] if new_key else [n + 1] * 2)
+        first = next(i for i, (index, end) in enumerate(zip(got, stored, strict=True)) if index >= end)
+        raise err(_NEVER_STORED, pos + gets[first]) from None
     pid = (tag, stype, skey, location, f[7])
     put(pid)
     at[0] = pos + at_q
@@ -454,9 +452,9 @@ def _tensor_entry(
         put(size)
     if stride:
         put(stride)
-    hooks_func = get(f[-4])
-    if hooks_func is missing:
+    if f[-4] >= len(memo):
         raise err(_NEVER_STORED, pos + gets[-1])
+    hooks_func = memo[f[-4]]
     at[0] = pos + at_r1
     hooks = reduce(hooks_func, (), pos + at_r1 - 1)
     put(hooks)

@@ -468,6 +468,14 @@ class ZipArchive:
             self._by_lower = index
         return self._by_lower
 
+    def same_name(self, member: ZipMember) -> list[ZipMember]:
+        """The records whose names equal ``member``'s ignoring ASCII case, ``member`` among them."""
+        key = member.raw.lower()
+        self._lower_index()
+        if key not in self._shared:
+            return [member]
+        return [m for m in self.members if m.raw.lower() == key]
+
     def case_aliases(self) -> list[list[ZipMember]]:
         """Groups of records whose names are equal ignoring ASCII case (exact duplicates too)."""
         self._lower_index()
