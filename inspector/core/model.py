@@ -381,6 +381,11 @@ def tensor_totals(tensors: Iterable[Node]) -> TensorTotals:
     ):  # each row its own storage, dense, with no parts (most files): every row counts once
         params = sum(map(math.prod, map(_SHAPE, infos)))
         return TensorTotals(params, sum(map(_STORAGE_NBYTES, infos)), len(rows))
+    return viewed_totals(rows)
+
+
+def viewed_totals(rows: Iterable[Node]) -> TensorTotals:
+    """``tensor_totals`` row by row, telling the views of each storage apart (any set of rows)."""
     views: set[tuple[object, ...]] = set()
     storages: dict[str, int] = {}
     first_view: dict[str, TensorInfo | None] = {}  # a storage's first row, None once its view is in views
