@@ -236,12 +236,23 @@ def list_tensors(root: Node) -> tuple[tuple[Node, ...], bool]:
 
 
 def key_and_dtype_rows(rows: Iterable[Node]) -> tuple[dict[str, Node], dict[str, int], dict[str, int]]:
-    """Tensor rows by key (the last row of a key that several share), their count per dtype and per
-    saved device in the order first seen: the read makes them when it lists the rows."""
+    """Tensor rows by key (``rows_by_key``), their count per dtype and per saved device
+    (``dtype_and_device_counts``)."""
     rows = rows if isinstance(rows, (list, tuple)) else list(rows)
+    return (rows_by_key(rows), *dtype_and_device_counts(rows))
+
+
+def rows_by_key(rows: Iterable[Node]) -> dict[str, Node]:
+    """Tensor rows by key: the last row of a key that several share."""
+    rows = rows if isinstance(rows, (list, tuple)) else list(rows)
+    return dict(zip(map(_KEY, rows), rows, strict=True))
+
+
+def dtype_and_device_counts(rows: Iterable[Node]) -> tuple[dict[str, int], dict[str, int]]:
+    """Tensor rows counted per dtype and per saved device, each in the order first seen: the read
+    counts them when it lists the rows (the summary line and "Saved on" show them at once)."""
     infos = list(map(_TENSOR, rows))
-    by_key = dict(zip(map(_KEY, rows), rows, strict=True))
-    return by_key, dict(Counter(map(_DTYPE, infos))), dict(Counter(map(_SAVED_DEVICE, infos)))
+    return dict(Counter(map(_DTYPE, infos))), dict(Counter(map(_SAVED_DEVICE, infos)))
 
 
 # What the passes over every tensor row read, each fetched in C (10^6 rows in a large file).
@@ -305,14 +316,17 @@ class CheckpointIndex:
             self.listed_rows, self.only_tensors = list_tensors(self.root)
         return self.listed_rows
 
-    def _count_rows(self) -> tuple[dict[str, Node], dict[str, int], dict[str, int]]:
-        counted = key_and_dtype_rows(self.tensor_rows())
-        self.keyed_rows, self.counted_dtypes, self.counted_devices = counted
+    def _count_rows(self) -> tuple[dict[str, int], dict[str, int]]:
+        counted = dtype_and_device_counts(self.tensor_rows())
+        self.counted_dtypes, self.counted_devices = counted
         return counted
 
     def tensors_by_key(self) -> dict[str, Node]:
-        """Every tensor row by its key, in display order; the last row of a key that several share."""
-        return self.keyed_rows if self.keyed_rows is not None else self._count_rows()[0]
+        """Every tensor row by its key, in display order; the last row of a key that several share.
+        Made on the first call (the filter's key index, the model card), not by the read."""
+        if self.keyed_rows is None:
+            self.keyed_rows = rows_by_key(self.tensor_rows())
+        return self.keyed_rows
 
     def holds_only_tensors(self) -> bool:
         """A state_dict: every entry below the root is a tensor (dotted keys may be grouped)."""
@@ -325,7 +339,7 @@ class CheckpointIndex:
 
     def dtype_counts(self) -> dict[str, int]:
         """Tensor count per dtype, in the order first seen; counted once per index."""
-        return self.counted_dtypes if self.counted_dtypes is not None else self._count_rows()[1]
+        return self.counted_dtypes if self.counted_dtypes is not None else self._count_rows()[0]
 
     def dtype_mix(self) -> dict[str, int]:
         """Tensor count per dtype, most common first."""
@@ -333,7 +347,7 @@ class CheckpointIndex:
 
     def saved_devices(self) -> dict[str, int]:
         """Tensor count per saved device, most common first; counted once per index."""
-        counts = self.counted_devices if self.counted_devices is not None else self._count_rows()[2]
+        counts = self.counted_devices if self.counted_devices is not None else self._count_rows()[1]
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

@@ -24,7 +24,7 @@ from .model import (
     Node,
     TensorInfo,
     TensorTotals,
-    key_and_dtype_rows,
+    dtype_and_device_counts,
     list_tensors,
     tensor_totals,
 )
@@ -303,7 +303,7 @@ def finish_index(
     """The index of a read tree: its totals, and a warning for each tensor past its storage's end.
     ``totals``: the reader's own, when each tensor is its own storage, filled exactly (safetensors)."""
     rows, only_tensors = list_tensors(root)
-    by_key, dtypes, devices = key_and_dtype_rows(rows)
+    dtypes, devices = dtype_and_device_counts(rows)
     if totals is None:
         beyond = [f"{node.key or 'the tensor'} reaches beyond the end of its storage"
                   for node in rows if _beyond_storage(node.tensor)]  # fmt: skip
@@ -312,7 +312,7 @@ def finish_index(
     return CheckpointIndex(
         path=path, format=fmt, root=root, globals=globals_, file_size=size, warnings=warnings,
         total_params=totals.params, total_bytes=totals.nbytes, tensor_count=totals.count, listed_rows=rows,
-        counted_dtypes=dtypes, only_tensors=only_tensors, keyed_rows=by_key, counted_devices=devices,
+        counted_dtypes=dtypes, only_tensors=only_tensors, counted_devices=devices,
     )  # fmt: skip
 
 

@@ -463,8 +463,8 @@ def test_shard_sets_and_dcp_folders_get_the_same_card(layout: str, tmp_path: Pat
 
 @pytest.mark.parametrize("layout", ["pth", "safetensors", "hf-sharded", "dcp"])
 def test_the_read_hands_the_card_its_rows_mapped_by_key(layout: str, tmp_path: Path) -> None:
-    """The read's one pass over the tensor rows maps them by key and counts their dtypes, so the
-    card looks its names up without a pass of its own over 10^5 rows."""
+    """The read counts the rows' dtypes as it lists them; the rows by key are made once, on the
+    first call (the card's, after the tree is shown), and shared by every later one."""
     state = {k: torch.zeros(s) for k, s in fx.llama(layers=3).items()}
     state["model.norm.weight"] = state["model.norm.weight"].half()
     if layout == "pth":
@@ -478,9 +478,12 @@ def test_the_read_hands_the_card_its_rows_mapped_by_key(layout: str, tmp_path: P
             else write_dcp(tmp_path / "d", state)
         )
     index = peek(path)
-    assert index.keyed_rows is not None and index.counted_dtypes is not None
+    assert index.counted_dtypes is not None
+    assert index.keyed_rows is None  # not made before the tree is shown
     rows = list(index.root.tensors())
-    assert list(index.keyed_rows.items()) == [(n.key, n) for n in rows]
+    by_key = index.tensors_by_key()
+    assert list(by_key.items()) == [(n.key, n) for n in rows]
+    assert index.tensors_by_key() is by_key
     assert sum(index.counted_dtypes.values()) == len(rows) == len(state)
     if layout != "safetensors":  # the fixture writer stores one dtype
         assert index.counted_dtypes["float16"] == 1
