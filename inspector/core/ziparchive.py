@@ -122,6 +122,7 @@ class ZipArchive:
         self.alternatives: list[Alternative] = []
         self.directory: Directory
         self._by_lower: dict[bytes, ZipMember | None] | None = None  # None value: two records share it
+        self._groups: dict[bytes, list[ZipMember]] | None = None  # the records of each shared name
         self._shared: set[bytes] = set()
         self._has_nul = False
         self._sorted: list[int] | None = None
@@ -468,25 +469,27 @@ class ZipArchive:
             self._by_lower = index
         return self._by_lower
 
+    def _alias_groups(self) -> dict[bytes, list[ZipMember]]:
+        """The records of each lower-case name that two or more records share, in directory order
+        (found once per archive)."""
+        if self._groups is None:
+            self._lower_index()
+            groups: dict[bytes, list[ZipMember]] = {}
+            if self._shared:
+                for m in self.members:
+                    key = m.raw.lower()
+                    if key in self._shared:
+                        groups.setdefault(key, []).append(m)
+            self._groups = groups
+        return self._groups
+
     def same_name(self, member: ZipMember) -> list[ZipMember]:
         """The records whose names equal ``member``'s ignoring ASCII case, ``member`` among them."""
-        key = member.raw.lower()
-        self._lower_index()
-        if key not in self._shared:
-            return [member]
-        return [m for m in self.members if m.raw.lower() == key]
+        return list(self._alias_groups().get(member.raw.lower(), [member]))
 
     def case_aliases(self) -> list[list[ZipMember]]:
         """Groups of records whose names are equal ignoring ASCII case (exact duplicates too)."""
-        self._lower_index()
-        if not self._shared:
-            return []
-        groups: dict[bytes, list[ZipMember]] = {}
-        for m in self.members:
-            key = m.raw.lower()
-            if key in self._shared:
-                groups.setdefault(key, []).append(m)
-        return list(groups.values())
+        return [list(group) for group in self._alias_groups().values()]
 
     def locate(self, name: str | bytes) -> ZipMember | None:
         """The record the reader returns for ``name`` (a full name, folder included)."""
