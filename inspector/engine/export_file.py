@@ -22,7 +22,7 @@ from .export_results import (
     WrittenFacts,
 )
 from .export_source import ExportSource
-from .export_verification import verify_file, verify_sealed_header
+from .export_verification import ValuesReadBack, verify_file, verify_sealed_header
 from .file_safety import (
     BackgroundSync,
     discard_partial,
@@ -62,19 +62,23 @@ def write_verified(
         if progress is not None:
             progress(min(done[0], total), total)
 
+    read_back = ValuesReadBack(source, temp, os.path.basename(plan.target))
     try:
         step(0)
         # The disk writes the copy while it is made, and finishes while the copy is read back from
-        # the page cache; both are done before the rename.
+        # the page cache; both are done before the rename. A safetensors copy's tensors that the
+        # kernel copies are read back meanwhile, each once it is written.
         with BackgroundSync(temp) as disk:
             if plan.format == "safetensors":
-                facts = write_safetensors(plan, mapping, source, temp, lambda n: step(n, disk))
+                facts = write_safetensors(
+                    plan, mapping, source, temp, lambda n: step(n, disk), read_back.copied
+                )
             else:
                 from .torch_writer import write_torch  # torch: only a torch-format file needs it
 
                 facts = write_torch(plan, mapping, source, temp, lambda n: step(n, disk))
             synced = disk.fsync()
-            verify_file(plan, mapping, source, temp, facts, lambda: step(0))
+            verify_file(plan, mapping, source, temp, facts, lambda: step(0), read_back)
             synced.result()
         step(0)
         if digests is not None:  # a record that cannot be completed keeps the copy from being kept
@@ -84,6 +88,7 @@ def write_verified(
                 verify_sealed_header(plan, temp, facts)
         move_into_place(temp, plan.target)
     except BaseException as exc:
+        read_back.close()
         discard_partial(plan)
         if isinstance(exc, ExportError):
             raise

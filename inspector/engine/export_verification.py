@@ -12,7 +12,9 @@ import contextlib
 import json
 import mmap
 import os
+import queue
 import struct
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +36,123 @@ if TYPE_CHECKING:
     import torch
 
 
+#: Bytes of the copy mapped at once by the read-back thread (tensors beyond it wait for the next map).
+_READ_BACK_BYTES = 64 << 20
+
+
+class ValuesReadBack:
+    """The values of a safetensors copy read back on a thread while it is still being written: each
+    tensor the kernel copied from the source is compared with the source, bit for bit, as soon as
+    it is in the file, while the writer's thread waits in the kernel for the next one.
+
+    The writer only ever appends and checks that each tensor ends where the header says, so what
+    is read here is what the finished file holds; ``finish`` hands over the tensors compared (and
+    the first that differs, or what failed, is raised there). The copy's header, keys, shapes and
+    dtypes are still checked once it is whole, and the other tensors compared then."""
+
+    def __init__(self, source: ExportSource, temp: str, name: str) -> None:
+        self._source, self._temp, self._name = source, temp, name
+        self._queue: queue.SimpleQueue[MappedTensor | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._compared: set[str] = set()
+        self._differs: str | None = None
+        self._failed: BaseException | None = None
+        self._stop = threading.Event()
+
+    def copied(self, t: MappedTensor) -> None:
+        """``t``'s bytes are in the file: compare them (the thread starts with the first). What the
+        thread found already (a value that differs, a failure) stops the writer here."""
+        self._raise_found()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="export read-back", daemon=True)
+            self._thread.start()
+        self._queue.put(t)
+
+    def finish(self, check: Callable[[], None]) -> set[str]:
+        """The output keys whose values were compared and equal, once every queued one is done
+        (``check()`` meanwhile: a cancel stops the wait)."""
+        thread = self._thread
+        if thread is None:
+            return set()
+        self._queue.put(None)
+        while thread.is_alive():
+            check()
+            thread.join(0.05)
+        self._thread = None
+        self._raise_found()
+        return self._compared
+
+    def _raise_found(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+        if self._differs is not None:
+            raise _unverified(self._name, f"the values of {self._differs} differ from the source")
+
+    def close(self) -> None:
+        """Stop the thread without waiting for what is queued (the export failed or is done)."""
+        thread = self._thread
+        if thread is not None:
+            self._stop.set()
+            self._queue.put(None)
+            thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        try:
+            with open(self._temp, "rb") as fh:
+                (header_len,) = struct.unpack("<Q", fh.read(8))
+                header = json.loads(fh.read(header_len))
+                data_start = 8 + header_len
+                end = False
+                while not end and not self._stop.is_set():
+                    batch = [self._queue.get()]
+                    spans = []
+                    while batch[-1] is not None:
+                        t = batch[-1]
+                        begin, stop = header[t.output_key]["data_offsets"]
+                        spans.append((t, data_start + begin, stop - begin))
+                        if spans[-1][1] + spans[-1][2] - spans[0][1] >= _READ_BACK_BYTES:
+                            break
+                        try:
+                            batch.append(self._queue.get_nowait())
+                        except queue.Empty:
+                            break
+                    end = batch[-1] is None
+                    if spans and not self._compare(fh.fileno(), spans):
+                        return
+        except BaseException as exc:  # raised by ``finish`` on the export's thread
+            self._failed = exc
+
+    def _compare(self, fd: int, spans: list[tuple[MappedTensor, int, int]]) -> bool:
+        """Compare the tensors of one map of the copy; False at the first that differs."""
+        first = spans[0][1] - spans[0][1] % mmap.ALLOCATIONGRANULARITY
+        last = spans[-1][1] + spans[-1][2]
+        mapped = mmap.mmap(fd, last - first, access=mmap.ACCESS_READ, offset=first)
+        try:
+            for t, at, nbytes in spans:
+                if self._stop.is_set():
+                    return False
+                written = np.frombuffer(mapped, dtype=np.uint8, count=nbytes, offset=at - first)
+                ok = _same_written(written, self._source, t)
+                del written
+                self._source.done_with(t, None)
+                if not ok:
+                    self._differs = t.output_key
+                    return False
+                self._compared.add(t.output_key)
+        finally:
+            with contextlib.suppress(BufferError):
+                mapped.close()
+        return True
+
+
 def verify_file(
     plan: ExportPlan, mapping: KeyMapping, source: ExportSource, temp: str, facts: WrittenFacts,
-    check: Callable[[], None],
+    check: Callable[[], None], read_back: ValuesReadBack | None = None,
 ) -> None:  # fmt: skip
     """Re-open the written file with core's reader and with the writing library; compare all
-    (``check()`` runs before each tensor's values: a cancel stops there)."""
+    (``check()`` runs before each tensor's values: a cancel stops there). ``read_back``: the
+    tensors already compared while the file was written."""
     name = os.path.basename(plan.target)
     try:
         index = peek(temp)
@@ -68,7 +181,7 @@ def verify_file(
                 raise _unverified(name, f"{', '.join(t.output_key for t in group)} no longer share storage")
         _verify_torch_values(plan, mapping, source, temp, name, index, check)
     else:
-        _verify_safetensors_values(mapping, source, temp, name, facts, check)
+        _verify_safetensors_values(mapping, source, temp, name, facts, check, read_back)
 
 
 def verify_sealed_header(plan: ExportPlan, temp: str, facts: WrittenFacts) -> None:
@@ -208,11 +321,12 @@ def _verify_torch_values(
 
 def _verify_safetensors_values(
     mapping: KeyMapping, source: ExportSource, temp: str, name: str, facts: WrittenFacts,
-    check: Callable[[], None],
+    check: Callable[[], None], read_back: ValuesReadBack | None,
 ) -> None:  # fmt: skip
     """Keys, metadata, dtypes and shapes through ``safe_open``; values through a private mapping of
     the file (safe_open maps the whole file for as long as it is open, which would keep every page
-    resident), compared bit for bit with the converted source."""
+    resident), compared bit for bit with the converted source: those ``read_back`` compared while
+    the file was written, the others now."""
     from safetensors import safe_open
 
     try:
@@ -237,6 +351,7 @@ def _verify_safetensors_values(
         raise
     except Exception as exc:
         raise _unverified(name, f"safetensors cannot read it: {exc}") from None
+    compared = read_back.finish(check) if read_back is not None else set()
     with open(temp, "rb") as fh:
         (header_len,) = struct.unpack("<Q", fh.read(8))
         header = json.loads(fh.read(header_len))
@@ -244,7 +359,7 @@ def _verify_safetensors_values(
         mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         for t in mapping.tensors:
-            if t.alias_of is not None or not t.nbytes:
+            if t.alias_of is not None or not t.nbytes or t.output_key in compared:
                 continue
             check()
             begin, end = header[t.output_key]["data_offsets"]

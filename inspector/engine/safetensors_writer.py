@@ -24,10 +24,20 @@ from .tensor_bytes import array_blocks, output_blocks
 
 
 def write_safetensors(
-    plan: ExportPlan, mapping: KeyMapping, source: ExportSource, temp: str, step: Callable[[int], None]
+    plan: ExportPlan,
+    mapping: KeyMapping,
+    source: ExportSource,
+    temp: str,
+    step: Callable[[int], None],
+    copied: Callable[[MappedTensor], None] | None = None,
 ) -> WrittenFacts:
     """Write ``mapping``'s stored tensors and metadata from ``source`` into ``temp``; ``step(n)``
-    after each tensor of ``n`` bytes."""
+    after each tensor of ``n`` bytes. ``copied(t)`` after each tensor the kernel copied from a
+    source file (its pages are then the source's to read back; the writer does not touch them).
+
+    The file is only ever appended to, and each tensor ends exactly where the header says: bytes
+    once written are never written again, so a tensor read back as soon as it is written is read
+    as the finished file holds it."""
     facts = WrittenFacts()
     metadata = plan.effective_metadata()
     for alias, kept in mapping.aliases().items():
@@ -59,22 +69,30 @@ def write_safetensors(
     with open(temp, "wb", buffering=0) as f:
         write_all(f, struct.pack("<Q", len(raw)))
         write_all(f, raw)
+        end = 8 + len(raw)
         for t in stored:
+            kernel = False
             if t.converted or source.direct is None:
                 original = source.tensor(t)  # torch converts
                 for block in output_blocks(original, t.output_dtype):
                     write_all(f, block.numpy().data)
                 del original
             else:
-                _write_stored(f, source, t)
-            source.done_with(t, None)
+                kernel = _write_stored(f, source, t)
+            end += t.nbytes
+            if os.lseek(f.fileno(), 0, os.SEEK_CUR) != end:
+                raise RuntimeError(f"the bytes of {t.output_key} did not end where the header says")
+            if kernel and copied is not None:
+                copied(t)
+            else:
+                source.done_with(t, None)
             step(t.nbytes)
     return facts
 
 
-def _write_stored(f: Any, source: ExportSource, t: MappedTensor) -> None:
-    """``t``'s bytes as stored: copied by the kernel where they lie in a source file as they are,
-    else from the mapped source, a strided view block by block."""
+def _write_stored(f: Any, source: ExportSource, t: MappedTensor) -> bool:
+    """``t``'s bytes as stored: copied by the kernel where they lie in a source file as they are
+    (True), else from the mapped source, a strided view block by block."""
     array = source.array(t)
     where = source.file_range(t) if t.nbytes else None
     if where is not None and array.contiguous:
@@ -82,9 +100,10 @@ def _write_stored(f: Any, source: ExportSource, t: MappedTensor) -> None:
         copy_range(
             f.fileno(), source.data_file(path).fileno(), start + array.offset * array.itemsize, t.nbytes
         )
-        return
+        return True
     for block in array_blocks(array):
         write_all(f, block.data)
+    return False
 
 
 def seal_record(temp: str, facts: WrittenFacts, digests: SourceDigests) -> bool:

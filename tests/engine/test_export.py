@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -277,14 +278,16 @@ def test_a_crash_mid_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(calls) == 3 and not target.exists() and _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("fmt", "dtype"), [("pth", None), ("pth-legacy", None), ("safetensors", "float16")])
 def test_a_byte_changed_after_it_was_written_fails_verification_and_nothing_is_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, dtype: str | None
 ) -> None:
-    """The copy is read back from what was written, not trusted: one flipped value byte is caught."""
+    """The copy is read back from what was written, not trusted: one byte flipped once the whole
+    file is written is caught (torch formats, and safetensors values converted by torch)."""
     source = tmp_path / "model.pth"
     torch.save({f"w{i}": torch.full((1024,), 1.5 + i) for i in range(4)}, source)
-    pattern = torch.full((256,), 3.5).numpy().tobytes()  # inside w2's bytes, in any format
+    # inside w2's bytes, in any format and either dtype
+    pattern = torch.full((256,), 3.5, dtype=getattr(torch, dtype or "float32")).numpy().tobytes()
     target = tmp_path / f"out{SUFFIX[fmt]}"
 
     def flip_a_byte_of_w2(write: Any) -> Any:
@@ -304,9 +307,94 @@ def test_a_byte_changed_after_it_was_written_fails_verification_and_nothing_is_k
     )
     monkeypatch.setattr(torch_writer, "write_torch", flip_a_byte_of_w2(torch_writer.write_torch))
     with pytest.raises(ExportError) as caught:
-        export_checkpoint(ExportPlan(str(source), str(target), fmt))
+        export_checkpoint(ExportPlan(str(source), str(target), fmt, dtype=dtype))
     assert caught.value.kind == "verify-failed"
     assert "values of w2 differ from the source" in caught.value.message
+    assert not target.exists() and _leftovers(tmp_path) == []
+
+
+def _kernel_copies(monkeypatch: pytest.MonkeyPatch, after: Any) -> None:
+    """``after(out_fd, nbytes)`` once the kernel copied each tensor into a safetensors copy."""
+    real = safetensors_writer.copy_range
+
+    def copy_range(out_fd: int, in_fd: int, offset: int, count: int) -> None:
+        real(out_fd, in_fd, offset, count)
+        after(out_fd, count)
+
+    monkeypatch.setattr(safetensors_writer, "copy_range", copy_range)
+
+
+def test_a_byte_the_kernel_copied_wrong_fails_verification_and_nothing_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A safetensors copy's tensors are read back while the file is written: a byte of w2 that
+    reached the file otherwise than the source holds it is caught, and the export stops there."""
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((1024,), 1.5 + i) for i in range(6)}, source)
+    target = tmp_path / "out.safetensors"
+    copies: list[int] = []
+
+    def flip_in_w2(out_fd: int, count: int) -> None:
+        copies.append(count)
+        if len(copies) == 3:  # w2 (3.5 = 00 00 60 40): its 513th value's low byte becomes 01
+            os.pwrite(out_fd, b"\x01", os.lseek(out_fd, 0, os.SEEK_CUR) - count // 2)
+
+    _kernel_copies(monkeypatch, flip_in_w2)
+    with pytest.raises(ExportError) as caught:
+        export_checkpoint(ExportPlan(str(source), str(target), "safetensors", provenance=False))
+    assert caught.value.kind == "verify-failed"
+    assert "values of w2 differ from the source" in caught.value.message
+    assert not target.exists() and _leftovers(tmp_path) == []
+
+
+def test_a_safetensors_copy_is_compared_while_it_is_still_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The comparison of the first tensors does not wait for the last one to be copied: the last
+    copy waits until w0 was compared (it would wait in vain if the read-back came after the write)."""
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((4096,), float(i)) for i in range(6)}, source)
+    target = tmp_path / "out.safetensors"
+    compared = threading.Event()
+    real_same = export_verification._same_written
+
+    def same_written(written: Any, src: Any, t: Any) -> bool:
+        ok = real_same(written, src, t)
+        if t.output_key == "w0" and threading.current_thread() is not threading.main_thread():
+            compared.set()
+        return ok
+
+    copies: list[int] = []
+
+    def last_waits_for_w0(out_fd: int, count: int) -> None:
+        copies.append(count)
+        if len(copies) == 6 and not compared.wait(timeout=30):
+            raise OSError(errno.EDEADLK, "w0 was not compared while the copy was written")
+
+    monkeypatch.setattr(export_verification, "_same_written", same_written)
+    _kernel_copies(monkeypatch, last_waits_for_w0)
+    report = export_checkpoint(ExportPlan(str(source), str(target), "safetensors", provenance=False))
+    assert report.tensors == 6 and len(copies) == 6
+    with safe_open(str(target), framework="pt") as f:
+        assert all(torch.equal(f.get_tensor(f"w{i}"), torch.full((4096,), float(i))) for i in range(6))
+
+
+def test_a_tensor_that_does_not_end_where_the_header_says_fails_and_nothing_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes once written are never written again, so a tensor read back early is read as the
+    finished file holds it: a write that leaves the file elsewhere than planned stops the export."""
+    source = tmp_path / "model.pth"
+    torch.save({f"w{i}": torch.full((1024,), float(i)) for i in range(4)}, source)
+    target = tmp_path / "out.safetensors"
+
+    def one_byte_back(out_fd: int, count: int) -> None:
+        os.lseek(out_fd, -1, os.SEEK_CUR)
+
+    _kernel_copies(monkeypatch, one_byte_back)
+    with pytest.raises(ExportError) as caught:
+        export_checkpoint(ExportPlan(str(source), str(target), "safetensors", provenance=False))
+    assert "did not end where the header says" in caught.value.message
     assert not target.exists() and _leftovers(tmp_path) == []
 
 
