@@ -7,7 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from inspector import __version__
 from inspector.core.collector import kept_frozen
@@ -34,7 +34,9 @@ class CommandLineParser(argparse.ArgumentParser):
         self.exit(2)
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line's parser; with ``only``, just that subcommand's (a command started
+    imports what its own options need, not every other command's module)."""
     parser = CommandLineParser(
         prog="checkpoint-inspector",
         description="See every tensor of a PyTorch checkpoint, safely. "
@@ -51,6 +53,24 @@ def _build_parser() -> argparse.ArgumentParser:
         "--uninstall-desktop", action="store_true", help="remove what --install-desktop added"
     )
     sub = parser.add_subparsers(dest="command")
+    if only in (None, "info"):
+        _add_info_parser(sub)
+    if only in (None, "scan"):
+        from inspector.scan_cli import add_scan_parser
+
+        add_scan_parser(sub)
+    if only in (None, "export"):
+        from inspector.export_cli import add_export_parser
+
+        add_export_parser(sub)
+    if only in (None, "diff", "stats"):
+        from inspector.inspect_cli import add_inspect_parsers
+
+        add_inspect_parsers(sub)
+    return parser
+
+
+def _add_info_parser(sub: Any) -> None:
     info = sub.add_parser("info", help="print the tree of a checkpoint (static read; no code runs)")
     info.add_argument("file", help="a checkpoint file, an HF shard set's index or folder, or a DCP folder")
     info.add_argument("--json", action="store_true", help="one JSON object instead of text")
@@ -83,21 +103,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "($CHECKPOINT_INSPECTOR_CACHE, else ~/.cache/checkpoint-inspector/downloads), or use the copy "
         "of that version already there, and load the copy (progress on stderr); torch is never handed a URL",
     )
-    from inspector.scan_cli import add_scan_parser
-
-    add_scan_parser(sub)
-    from inspector.export_cli import add_export_parser
-
-    add_export_parser(sub)
-    from inspector.inspect_cli import add_inspect_parsers
-
-    add_inspect_parsers(sub)
-    return parser
 
 
 def _command_parser(command: str) -> argparse.ArgumentParser:
     """The parser of one subcommand (its ``prog`` is ``checkpoint-inspector COMMAND``)."""
-    sub = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in _build_parser(command)._actions if isinstance(a, argparse._SubParsersAction))
     parser: argparse.ArgumentParser = sub.choices[command]
     return parser
 
