@@ -7,6 +7,8 @@ Uses ``bench_open.make_llm_bf16`` (the file is kept in DIR, default ``bench-data
 path in the CLI: write, fsync, verify (re-read with the project's reader and with torch or
 safetensors, every value compared) and rename. The baselines run in the same session, interleaved
 with the exports: ``shutil.copyfile`` alone, and followed by an fsync (which the export always does).
+Before each run the page cache's dirty pages are written out (``os.sync``, not timed), so no run
+waits on the disk for what the run before it wrote.
 Every row is the median of ``--repeat`` runs (at least 3); the page cache is warm for every run and
 bytecode caching is on (``PYTHONDONTWRITEBYTECODE`` is removed from the children's environment, as
 an installed app has its ``.pyc`` files). Prints a Markdown table with each row's ratio to copy + fsync.
@@ -79,6 +81,7 @@ def main() -> int:
         measure(runs[2][1], env)  # and the first CLI run compiles the bytecode
         for _ in range(repeat):  # interleaved, so a noisy moment hits every row alike
             for label, cmd in runs:
+                os.sync()  # no run pays for writing back what the one before it left dirty
                 result = measure(cmd, env)
                 if result["rc"] != 0:
                     raise RuntimeError(f"{label} failed: {result['stderr']}")
