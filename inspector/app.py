@@ -83,6 +83,7 @@ class EarlyEngine:
         self._lock = threading.Lock()
         self._held: list[Event] = []
         self._target: EventCallback | None = None
+        self._factory = client_factory
         self.client: EngineClientLike = client_factory(self._deliver)
         self.client.start()
 
@@ -101,6 +102,8 @@ class EarlyEngine:
         callbacks: list[EventCallback] = []
 
         def adopt(on_event: EventCallback) -> EngineClientLike:
+            if callbacks:  # the bridge's second worker: a client of its own
+                return self._factory(on_event)
             callbacks.append(on_event)
             return self.client
 

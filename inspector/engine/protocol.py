@@ -198,6 +198,9 @@ class _RequestBase:
     kind: ClassVar[str]
     #: True when the worker checks for a cancel between tensors, so cancelling need not restart it.
     checks_for_cancel: ClassVar[bool] = False
+    #: True for a request about one tensor's values, which a user waits for while looking at it:
+    #: the window runs it in a second worker rather than behind a load, export or diff.
+    beside_long_jobs: ClassVar[bool] = False
 
     def subject(self) -> str:
         """What the engine was doing, for a sentence about a crash ("while loading “x.pth”")."""
@@ -264,6 +267,7 @@ class StatsRequest(_RequestBase):
 
     kind: ClassVar[str] = "stats"
     checks_for_cancel: ClassVar[bool] = True
+    beside_long_jobs: ClassVar[bool] = True
     path: str
     tensor_path: TensorPath | None = None
     key: str | None = None
@@ -292,6 +296,7 @@ class SliceRequest(_RequestBase):
     ``index`` the position on every other axis."""
 
     kind: ClassVar[str] = "slice"
+    beside_long_jobs: ClassVar[bool] = True
     path: str
     tensor_path: TensorPath | None = None
     key: str | None = None

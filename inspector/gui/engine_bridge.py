@@ -1,10 +1,15 @@
-"""The window's side of the engine: one client, and a handle per job, routed by id in one place.
+"""The window's side of the engine: its clients, and a handle per job, routed by id in one place.
 
 ``EngineBridge.submit`` returns an ``EngineJob``; widgets connect to its signals and hold it, not
-an id. The client reports from its reader thread; the bridge hands every event to the GUI thread
+an id. A client reports from its reader thread; the bridge hands every event to the GUI thread
 (a queued signal) and there, in ``_dispatch``, finds the job it belongs to. A job ends exactly once
 — ``finished`` with its typed reply, ``failed`` with a ``Failure``, or ``cancelled`` — and a job
 whose owner widget is destroyed is cancelled and tells no one.
+
+Jobs run in one worker, one at a time, except that a request about one tensor's values
+(``beside_long_jobs``: statistics, a page of values) asked for while a load, export or diff holds
+that worker runs in a second worker, started for it then and kept for the next such request: the
+statistics of a tensor in one tab never wait minutes behind a million-tensor load in another.
 """
 
 from __future__ import annotations
@@ -70,9 +75,10 @@ class EngineJob(QObject):
     cancelled = Signal()
     progress = Signal(object)  # a ``Progress`` (bytes done and total may exceed 2**31)
 
-    def __init__(self, bridge: EngineBridge, job_id: int, request: Request) -> None:
+    def __init__(self, bridge: EngineBridge, job_id: int, request: Request, lane: int = 0) -> None:
         super().__init__()  # no parent: the bridge holds it until it ends
-        self.id = job_id
+        self.id = job_id  # the id its worker's client gave it
+        self.lane = lane  # which worker runs it: 0 the first, 1 the one beside long jobs
         self.request = request
         self._bridge = bridge
         self.state = JobState.RUNNING
@@ -129,25 +135,33 @@ class EngineJob(QObject):
 
 
 class EngineBridge(QObject):
-    """Owns one engine client and the jobs it runs; emits only on the GUI thread."""
+    """Owns the engine's clients and the jobs they run; emits only on the GUI thread."""
 
     engine_ready = Signal(list, str)  # devices, torch version
     engine_failed = Signal(str)  # a sentence: the worker could not start
-    _delivered = Signal(object)  # an event from the client's thread, handed to the GUI thread
+    _delivered = Signal(object)  # (lane, event) from a client's thread, handed to the GUI thread
 
     def __init__(self, client_factory: ClientFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._delivered.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
+        self._factory = client_factory
         self._client = client_factory(self._on_event)
+        self._beside: EngineClientLike | None = None  # the second worker's client, once needed
         self._started = False
         self._closed = False
-        self._jobs: dict[int, EngineJob] = {}  # running jobs, by id: strong references until they end
+        #: running jobs by (lane, id): strong references until they end
+        self._jobs: dict[tuple[int, int], EngineJob] = {}
         #: Each accelerator's free and total memory, as the worker said when it was ready.
         self.device_memory: tuple[DeviceMemory, ...] = ()
 
     @property
     def client(self) -> EngineClientLike:
         return self._client
+
+    @property
+    def second_client(self) -> EngineClientLike | None:
+        """The client of the worker beside long jobs (None until a request needed it)."""
+        return self._beside
 
     @property
     def devices(self) -> list[str]:
@@ -175,42 +189,65 @@ class EngineBridge(QObject):
     def submit(self, request: Request, owner: QObject | None = None) -> EngineJob:
         """Run ``request`` in the engine; the job is cancelled if ``owner`` is destroyed first."""
         self.start()
-        job = EngineJob(self, self._client.submit(request), request)
-        self._jobs[job.id] = job
+        lane = 1 if request.beside_long_jobs and self._long_job_running() else 0
+        job = EngineJob(self, self._lane_client(lane).submit(request), request, lane)
+        self._jobs[(lane, job.id)] = job
         if owner is not None:
             job._watch(owner)
         return job
 
+    def _long_job_running(self) -> bool:
+        """Whether the first worker runs or has queued a job other than one about a tensor's values."""
+        return any(lane == 0 and not job.request.beside_long_jobs for (lane, _), job in self._jobs.items())
+
+    def _lane_client(self, lane: int) -> EngineClientLike:
+        if lane == 0:
+            return self._client
+        if self._beside is None:
+            self._beside = self._factory(self._on_beside_event)
+            self._beside.start()
+        return self._beside
+
     def _cancel(self, job: EngineJob) -> None:
-        if job.id in self._jobs and not self._closed:
-            self._client.cancel(job.id)
+        if (job.lane, job.id) in self._jobs and not self._closed:
+            self._lane_client(job.lane).cancel(job.id)
 
     def close(self) -> None:
-        """Stop the worker and the reader thread; no signal is emitted afterwards."""
+        """Stop the workers and the reader threads; no signal is emitted afterwards."""
         if not self._closed:
             self._closed = True
             self._client.close()
+            if self._beside is not None:
+                self._beside.close()
             self._jobs.clear()
 
     def _on_event(self, event: Event) -> None:
         # Runs on the client's thread: only hand the event over, touch nothing else.
         if not self._closed:
-            self._delivered.emit(event)
+            self._delivered.emit((0, event))
 
-    def _dispatch(self, event: Event) -> None:
-        """The one place events reach jobs and the window (on the GUI thread)."""
+    def _on_beside_event(self, event: Event) -> None:
+        if not self._closed:
+            self._delivered.emit((1, event))
+
+    def _dispatch(self, delivered: tuple[int, Event]) -> None:
+        """The one place events reach jobs and the window (on the GUI thread). The window hears
+        of the first worker only: the second one's jobs say how each of them ends."""
+        lane, event = delivered
         if self._closed:
             return
         if isinstance(event, Ready):
-            self.device_memory = event.memory
-            self.engine_ready.emit(list(event.devices), event.torch_version)
+            if lane == 0:
+                self.device_memory = event.memory
+                self.engine_ready.emit(list(event.devices), event.torch_version)
         elif isinstance(event, EngineFailed):
-            self.engine_failed.emit(event.message or self.tr("The loader could not start."))
+            if lane == 0:
+                self.engine_failed.emit(event.message or self.tr("The loader could not start."))
         elif isinstance(event, Progress):
-            job = self._jobs.get(event.job)
+            job = self._jobs.get((lane, event.job))
             if job is not None:
                 job._progress(event)
         elif isinstance(event, (Result, Failure, Cancelled)):
-            ended = self._jobs.pop(event.job, None)
+            ended = self._jobs.pop((lane, event.job), None)
             if ended is not None:
                 ended._end(event)

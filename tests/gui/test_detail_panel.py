@@ -225,6 +225,43 @@ def test_selecting_a_tensor_in_the_window_and_statistics_for_all(
     assert cube.siblingAtColumn(Column.NONFINITE).data() == "none"
 
 
+def test_statistics_in_one_tab_do_not_wait_for_a_long_load_in_another(
+    qtbot: Any, make_window: Any, engine: EngineBridge, fake_client: dict[str, Any],
+    sample: tuple[Path, dict[str, torch.Tensor]], tmp_path: Path,
+) -> None:  # fmt: skip
+    """Two files open; the engine is still loading them (as with a million-tensor file). Selecting
+    a tensor of the second shows its statistics at once, and the loads go on."""
+    import threading
+
+    from inspector.engine.protocol import LoadRequest
+    from inspector.engine.worker import answer
+
+    path, _ = sample
+    big = tmp_path / "big.pth"
+    torch.save({f"w{i}": torch.zeros(2) for i in range(50)}, big)
+    gate = threading.Event()
+
+    def respond(request: Any, control: Any) -> Any:
+        if isinstance(request, LoadRequest):
+            gate.wait(WAIT_MS / 1000)
+        return answer(request, control)
+
+    fake_client["responder"] = respond
+    window = make_window(engine)
+    window.show()
+    first, tab = window.open_path(str(big)), window.open_path(str(path))
+    qtbot.waitUntil(lambda: first.is_tree_shown and tab.is_tree_shown, timeout=WAIT_MS)
+    with qtbot.waitSignal(tab.detail.stats_shown, timeout=30_000):  # the loads wait up to 120 s
+        tab.tree.setCurrentIndex(_find(tab.proxy, "model.labels"))
+    assert tab.detail.node is not None and tab.detail.node.key == "model.labels"
+    assert tab.detail.stat_labels["max"].text() == "7"
+    assert [t.is_loading for t in (first, tab)] == [True, True]  # both loads still wait
+    loads = [r for _, r in engine.client.submitted if isinstance(r, LoadRequest)]  # type: ignore[attr-defined]
+    assert len(loads) == 2
+    gate.set()
+    qtbot.waitUntil(lambda: not engine.running_jobs, timeout=WAIT_MS)
+
+
 def test_std_is_labelled_as_the_sample_std_torch_gives(
     qtbot: Any, engine: EngineBridge, sample: tuple[Path, dict[str, torch.Tensor]]
 ) -> None:

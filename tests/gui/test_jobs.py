@@ -229,3 +229,116 @@ def test_the_window_asks_of_the_client_exactly_what_it_offers() -> None:
             assert isinstance(offered[name], property), name
         else:
             assert inspect.signature(offered[name]) == inspect.signature(member), name
+
+
+def _load_held_until(gate: threading.Event) -> Callable[[Any, Any], Any]:
+    """A responder whose loads wait for ``gate`` (a long load); every other job answers at once."""
+
+    def respond(request: Any, control: Any) -> Any:
+        if isinstance(request, LoadRequest):
+            gate.wait(WAIT_MS / 1000)
+        return answer(request, control)
+
+    return respond
+
+
+def test_a_tensors_statistics_do_not_wait_behind_a_long_load(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    """While a load holds the worker, statistics run in a second worker and come back at once;
+    the load is not disturbed and ends with its own answer."""
+    gate = threading.Event()
+    fake_client["responder"] = _load_held_until(gate)
+    load = engine.submit(LoadRequest(str(weights)))
+    stats = engine.submit(StatsRequest(str(weights), key="w"))
+    ends = Ends(stats)
+    with qtbot.waitSignal(stats.finished, timeout=WAIT_MS):
+        pass
+    assert load.running  # the load still holds the first worker
+    assert ends.seen[0][1].stats["max"] == 5.0
+    second = engine.second_client
+    assert second is not None and [type(r) for _, r in second.submitted] == [StatsRequest]  # type: ignore[attr-defined]
+    assert [type(r) for _, r in engine.client.submitted] == [LoadRequest]  # type: ignore[attr-defined]
+    with qtbot.waitSignal(load.finished, timeout=WAIT_MS):
+        gate.set()
+    assert engine.running_jobs == []
+
+
+def test_without_a_long_job_every_job_runs_in_the_one_worker(
+    qtbot: Any, engine: EngineBridge, weights: Path
+) -> None:
+    """No second worker is started while nothing long runs (it costs a process and torch's import)."""
+    first = engine.submit(StatsRequest(str(weights), key="w"))
+    with qtbot.waitSignal(first.finished, timeout=WAIT_MS):
+        pass
+    load = engine.submit(LoadRequest(str(weights)))
+    with qtbot.waitSignal(load.finished, timeout=WAIT_MS):
+        pass
+    later = engine.submit(StatsRequest(str(weights), key="b"))
+    with qtbot.waitSignal(later.finished, timeout=WAIT_MS):
+        pass
+    assert engine.second_client is None
+    assert [type(r) for _, r in engine.client.submitted] == [StatsRequest, LoadRequest, StatsRequest]  # type: ignore[attr-defined]
+
+
+def test_a_job_beside_a_long_one_is_cancelled_in_its_own_worker(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    """Cancelling statistics asked for beside a load reaches the second worker, never the load."""
+    gate = threading.Event()
+
+    def respond(request: Any, control: Any) -> Any:
+        if isinstance(request, LoadRequest):
+            gate.wait(WAIT_MS / 1000)
+        else:
+            control.cancelled.wait(WAIT_MS / 1000)
+        return answer(request, control)
+
+    fake_client["responder"] = respond
+    load = engine.submit(LoadRequest(str(weights)))
+    stats = engine.submit(StatsRequest(str(weights), key="w"))
+    second = engine.second_client
+    assert second is not None
+    with qtbot.waitSignal(stats.cancelled, timeout=WAIT_MS):
+        stats.cancel()
+    assert second.cancelled == [stats.id] and engine.client.cancelled == []  # type: ignore[attr-defined]
+    assert load.running
+    with qtbot.waitSignal(load.finished, timeout=WAIT_MS):
+        gate.set()
+
+
+def test_the_worker_started_before_the_window_is_the_first_and_the_second_has_its_own_client(
+    qtbot: Any, weights: Path
+) -> None:
+    """The worker the app starts before Qt becomes the bridge's first; the second worker, beside a
+    long load, is a client of its own made by the same factory."""
+    from inspector.app import EarlyEngine
+    from tests.gui.conftest import FakeEngineClient
+
+    gate = threading.Event()
+    config: dict[str, Any] = {"responder": _load_held_until(gate)}
+    made: list[FakeEngineClient] = []
+
+    def factory(on_event: Any) -> FakeEngineClient:
+        made.append(FakeEngineClient(on_event, config))
+        return made[-1]
+
+    early = EarlyEngine(factory)
+    bridge = early.bridge()
+    try:
+        assert bridge.client is early.client is made[0] and bridge.second_client is None
+        load = bridge.submit(LoadRequest(str(weights)))
+        stats = bridge.submit(StatsRequest(str(weights), key="w"))
+        with qtbot.waitSignal(stats.finished, timeout=WAIT_MS):
+            pass
+        assert len(made) == 2 and bridge.second_client is made[1] and made[1].started
+        assert load.running
+        with qtbot.waitSignal(load.finished, timeout=WAIT_MS):
+            gate.set()
+    finally:
+        gate.set()
+        bridge.close()
+        import inspector.engine.inspect_jobs as jobs
+
+        jobs.close_mapped_files()  # the files the in-process jobs mapped
+    assert made[0].closed and made[1].closed
