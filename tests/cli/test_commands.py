@@ -194,3 +194,33 @@ def test_opening_a_file_builds_the_subcommands_parsers_only_for_options(
     assert opened["parsers"] == (
         [] if not options else ["inspector.export_cli", "inspector.inspect_cli", "inspector.scan_cli"]
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "module"),
+    [("info", None), ("scan", "inspector.scan_cli"), ("export", "inspector.export_cli"),
+     ("stats", "inspector.inspect_cli"), ("diff", "inspector.inspect_cli")],
+)  # fmt: skip
+def test_a_command_builds_only_its_own_parser(command: str, module: str | None) -> None:
+    """``stats`` or ``export`` parses its options without importing the other commands' modules
+    (``scan``'s alone cost a tenth of ``stats``' start-up); its parser is the one ``--help`` shows."""
+    code = (
+        "import json, sys\n"
+        "from inspector.cli import _build_parser, _command_parser\n"
+        f"parser = _command_parser({command!r})\n"
+        "later = ('inspector.scan_cli', 'inspector.export_cli', 'inspector.inspect_cli')\n"
+        "print(json.dumps({'imported': [m for m in later if m in sys.modules], 'prog': parser.prog,\n"
+        f"                  'same': parser.format_help() == _build_parser()._subparsers._group_actions[0]"
+        f".choices[{command!r}].format_help()}}))\n"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    facts = json.loads(proc.stdout)
+    assert facts["prog"] == f"checkpoint-inspector {command}" and facts["same"] is True
+    # (the whole parser, built after it for the comparison, imports the rest only then)
+    assert facts["imported"] == ([module] if module else [])
