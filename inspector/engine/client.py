@@ -169,6 +169,16 @@ class EngineClient:
         self._emit(events)
         return job.id
 
+    def withdraw(self, job_id: int) -> bool:
+        """Take back a job the worker has not started: True, and it ends here without any event
+        (to be run elsewhere); False when it is running or ended, and it goes on as it would."""
+        with self._lock:
+            queued = next((job for job in self._queue if job.id == job_id), None)
+            if queued is None:
+                return False
+            self._queue.remove(queued)
+            return True
+
     def cancel(self, job_id: int) -> None:
         """Stop a job: drop it if queued, ask a running one to stop, or end its worker; the job then
         ends with ``Cancelled`` (or its own answer, if that was already on the way)."""

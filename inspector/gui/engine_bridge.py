@@ -6,10 +6,13 @@ an id. A client reports from its reader thread; the bridge hands every event to 
 — ``finished`` with its typed reply, ``failed`` with a ``Failure``, or ``cancelled`` — and a job
 whose owner widget is destroyed is cancelled and tells no one.
 
-Jobs run in one worker, one at a time, except that a request about one tensor's values
-(``beside_long_jobs``: statistics, a page of values) asked for while a load, export or diff holds
-that worker runs in a second worker, started for it then and kept for the next such request: the
-statistics of a tensor in one tab never wait minutes behind a million-tensor load in another.
+Jobs run in one worker, one at a time, except a request about one tensor's values
+(``beside_long_jobs``: statistics, a page of values) that would wait behind a load, export or
+diff: one still waiting after ``MOVE_AFTER_MS`` in a worker that is ready (not still importing
+torch, which a second worker would have to do too) is taken back and run in a second worker,
+started for it then and kept; once that one runs, such requests go to it at once while the first
+is busy. The statistics of a tensor in one tab never wait minutes behind a million-tensor load
+in another, and a short load never costs a second process.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 import shiboken6
-from PySide6.QtCore import QMetaObject, QObject, Qt, Signal
+from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Signal
 
 from inspector.core.host_memory import DeviceMemory
 from inspector.engine.protocol import (
@@ -53,11 +56,17 @@ class EngineClientLike(Protocol):
 
     def start(self) -> None: ...
     def submit(self, request: Request) -> int: ...
+    def withdraw(self, job_id: int) -> bool: ...
     def cancel(self, job_id: int) -> None: ...
     def close(self) -> None: ...
 
 
 ClientFactory = Callable[[EventCallback], EngineClientLike]
+
+
+#: How long a request about a tensor's values may wait behind another job before it moves to the
+#: second worker (about what a short load takes; the second worker's own start takes seconds).
+MOVE_AFTER_MS = 1000
 
 
 class JobState(Enum):
@@ -189,12 +198,29 @@ class EngineBridge(QObject):
     def submit(self, request: Request, owner: QObject | None = None) -> EngineJob:
         """Run ``request`` in the engine; the job is cancelled if ``owner`` is destroyed first."""
         self.start()
-        lane = 1 if request.beside_long_jobs and self._long_job_running() else 0
+        waits = request.beside_long_jobs and self._long_job_running()
+        lane = 1 if waits and self._beside is not None else 0
         job = EngineJob(self, self._lane_client(lane).submit(request), request, lane)
         self._jobs[(lane, job.id)] = job
         if owner is not None:
             job._watch(owner)
+        if waits and lane == 0:
+            QTimer.singleShot(MOVE_AFTER_MS, self, lambda: self._move_if_waiting(job))
         return job
+
+    def _move_if_waiting(self, job: EngineJob) -> None:
+        """Run ``job`` in the second worker if the first has still not started it (asked again later
+        while the first is still importing torch)."""
+        if self._closed or not job.running or job.lane != 0 or (0, job.id) not in self._jobs:
+            return
+        if not self._client.ready:
+            QTimer.singleShot(MOVE_AFTER_MS, self, lambda: self._move_if_waiting(job))
+            return
+        if not self._client.withdraw(job.id):
+            return  # it runs there now
+        del self._jobs[(0, job.id)]
+        job.id, job.lane = self._lane_client(1).submit(job.request), 1
+        self._jobs[(1, job.id)] = job
 
     def _long_job_running(self) -> bool:
         """Whether the first worker runs or has queued a job other than one about a tensor's values."""

@@ -155,6 +155,25 @@ def test_cancel_a_queued_job_drops_it(engine: Any, files: dict[str, Path]) -> No
     assert engine.events.ends_of(stuck) == [Cancelled(stuck)]
 
 
+def test_a_queued_job_withdrawn_ends_without_a_word_and_a_running_one_cannot_be(
+    engine: Any, files: dict[str, Path]
+) -> None:
+    """A job the worker has not started is taken back (to run elsewhere): no event ever comes for
+    it. The running one is not, and goes on as it would."""
+    engine.ready()
+    pid = engine.client.pid
+    stuck = engine.client.submit(_load(files["stuck"]))
+    queued = engine.client.submit(_load(files["plain"]))
+    assert engine.client.withdraw(queued) is True
+    assert engine.client.withdraw(queued) is False  # once
+    assert engine.client.withdraw(stuck) is False  # running
+    engine.client.cancel(stuck)
+    assert engine.events.wait_job(stuck) == Cancelled(stuck)
+    assert isinstance(engine.load(files["plain"]), Result)  # the next job runs
+    assert engine.events.ends_of(queued) == []
+    assert engine.client.pid != pid  # the stuck load was ended, as a cancel of a load is
+
+
 def test_cancel_a_running_load_restarts_the_worker(engine: Any, files: dict[str, Path], reaped: Any) -> None:
     """torch.load cannot stop half-way: a running load is cancelled by ending its process."""
     engine.ready()

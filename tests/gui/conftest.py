@@ -57,6 +57,7 @@ class FakeEngineClient:
         self._ended: set[int] = set()
         self.submitted: list[tuple[int, Request]] = []
         self.cancelled: list[int] = []
+        self.withdrawn: list[int] = []
         self.ready = False
         self.devices: list[str] = []
         self.torch_version: str | None = None
@@ -77,6 +78,14 @@ class FakeEngineClient:
         self._flags[job] = CancelFlag()
         self._spawn(lambda: self._answer(job, request))
         return job
+
+    def withdraw(self, job_id: int) -> bool:
+        with self._state:
+            if job_id in self._running or job_id in self._ended or job_id not in self._flags:
+                return False
+            self._ended.add(job_id)  # its thread returns without a word
+        self.withdrawn.append(job_id)
+        return True
 
     def cancel(self, job_id: int) -> None:
         self.cancelled.append(job_id)

@@ -29,6 +29,7 @@ from inspector.engine.protocol import (
     StatsRequest,
 )
 from inspector.engine.worker import answer
+from inspector.gui import engine_bridge
 from inspector.gui.engine_bridge import EngineBridge, EngineClientLike, EngineJob, JobState
 
 WAIT_MS = 20_000
@@ -242,13 +243,27 @@ def _load_held_until(gate: threading.Event) -> Callable[[Any, Any], Any]:
     return respond
 
 
+@pytest.fixture
+def move_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request about a tensor's values moves to the second worker as soon as it waits."""
+    monkeypatch.setattr(engine_bridge, "MOVE_AFTER_MS", 0)
+
+
+def _types(client: Any) -> list[type]:
+    return [type(r) for _, r in client.submitted]
+
+
+@pytest.mark.usefixtures("move_at_once")
 def test_a_tensors_statistics_do_not_wait_behind_a_long_load(
     qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
 ) -> None:
-    """While a load holds the worker, statistics run in a second worker and come back at once;
-    the load is not disturbed and ends with its own answer."""
+    """While a load holds the worker, statistics waiting behind it are taken back and run in a
+    second worker; the load is not disturbed and ends with its own answer. The next such request
+    goes to the second worker at once."""
     gate = threading.Event()
     fake_client["responder"] = _load_held_until(gate)
+    engine.start()
+    qtbot.waitUntil(lambda: engine.is_ready, timeout=WAIT_MS)
     load = engine.submit(LoadRequest(str(weights)))
     stats = engine.submit(StatsRequest(str(weights), key="w"))
     ends = Ends(stats)
@@ -257,15 +272,36 @@ def test_a_tensors_statistics_do_not_wait_behind_a_long_load(
     assert load.running  # the load still holds the first worker
     assert ends.seen[0][1].stats["max"] == 5.0
     second = engine.second_client
-    assert second is not None and [type(r) for _, r in second.submitted] == [StatsRequest]  # type: ignore[attr-defined]
-    assert [type(r) for _, r in engine.client.submitted] == [LoadRequest]  # type: ignore[attr-defined]
+    assert second is not None and _types(second) == [StatsRequest]
+    assert _types(engine.client) == [LoadRequest, StatsRequest]
+    assert engine.client.withdrawn == [2]  # type: ignore[attr-defined]
+    again = engine.submit(StatsRequest(str(weights), key="b"))
+    with qtbot.waitSignal(again.finished, timeout=WAIT_MS):
+        pass
+    assert _types(second) == [StatsRequest, StatsRequest] and len(engine.client.submitted) == 2  # type: ignore[attr-defined]
     with qtbot.waitSignal(load.finished, timeout=WAIT_MS):
         gate.set()
     assert engine.running_jobs == []
 
 
+def test_a_request_that_waits_less_than_the_move_delay_stays_in_the_one_worker(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A short load ahead (here ended by hand long before the delay) costs no second process."""
+    monkeypatch.setattr(engine_bridge, "MOVE_AFTER_MS", 600_000)
+    gate = threading.Event()
+    fake_client["responder"] = _load_held_until(gate)
+    load = engine.submit(LoadRequest(str(weights)))
+    stats = engine.submit(StatsRequest(str(weights), key="w"))
+    gate.set()
+    qtbot.waitUntil(lambda: not load.running and not stats.running, timeout=WAIT_MS)
+    assert stats.state is JobState.FINISHED and engine.second_client is None
+    assert _types(engine.client) == [LoadRequest, StatsRequest]
+
+
 def test_without_a_long_job_every_job_runs_in_the_one_worker(
-    qtbot: Any, engine: EngineBridge, weights: Path
+    qtbot: Any, engine: EngineBridge, weights: Path, move_at_once: None
 ) -> None:
     """No second worker is started while nothing long runs (it costs a process and torch's import)."""
     first = engine.submit(StatsRequest(str(weights), key="w"))
@@ -278,9 +314,63 @@ def test_without_a_long_job_every_job_runs_in_the_one_worker(
     with qtbot.waitSignal(later.finished, timeout=WAIT_MS):
         pass
     assert engine.second_client is None
-    assert [type(r) for _, r in engine.client.submitted] == [StatsRequest, LoadRequest, StatsRequest]  # type: ignore[attr-defined]
+    assert _types(engine.client) == [StatsRequest, LoadRequest, StatsRequest]
 
 
+def test_a_request_waiting_for_the_worker_to_import_torch_is_not_moved(
+    qtbot: Any, weights: Path, move_at_once: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the first worker still imports torch, a second one would have to as well: the request
+    stays and runs there once it is ready."""
+    from tests.gui.conftest import FakeEngineClient
+
+    made: list[FakeEngineClient] = []
+    starting = threading.Event()
+
+    class Starting(FakeEngineClient):
+        """A worker still importing torch: not ready, and running nothing yet."""
+
+        def _announce(self) -> None:
+            starting.wait(WAIT_MS / 1000)
+            super()._announce()
+
+        def _answer(self, job: int, request: Any) -> None:
+            starting.wait(WAIT_MS / 1000)
+            super()._answer(job, request)
+
+    def factory(on_event: Any) -> FakeEngineClient:
+        made.append(Starting(on_event) if not made else FakeEngineClient(on_event))
+        return made[-1]
+
+    asked: list[int] = []
+    real_move = EngineBridge._move_if_waiting
+
+    def move(self: EngineBridge, job: EngineJob) -> None:
+        asked.append(job.id)
+        real_move(self, job)
+
+    monkeypatch.setattr(EngineBridge, "_move_if_waiting", move)
+    bridge = EngineBridge(factory)
+    try:
+        bridge.submit(LoadRequest(str(weights)))
+        stats = bridge.submit(StatsRequest(str(weights), key="w"))
+        # the move is asked again and again while the worker is not ready, and never made
+        qtbot.waitUntil(lambda: len(asked) >= 3, timeout=WAIT_MS)
+        assert stats.running and stats.lane == 0 and bridge.second_client is None
+        assert made[0].withdrawn == [] and len(made) == 1
+        starting.set()
+        with qtbot.waitSignal(stats.finished, timeout=WAIT_MS) as shown:
+            pass
+        assert shown.args[0].stats["max"] == 5.0
+    finally:
+        starting.set()
+        bridge.close()
+        import inspector.engine.inspect_jobs as jobs
+
+        jobs.close_mapped_files()
+
+
+@pytest.mark.usefixtures("move_at_once")
 def test_a_job_beside_a_long_one_is_cancelled_in_its_own_worker(
     qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
 ) -> None:
@@ -295,8 +385,11 @@ def test_a_job_beside_a_long_one_is_cancelled_in_its_own_worker(
         return answer(request, control)
 
     fake_client["responder"] = respond
+    engine.start()
+    qtbot.waitUntil(lambda: engine.is_ready, timeout=WAIT_MS)
     load = engine.submit(LoadRequest(str(weights)))
     stats = engine.submit(StatsRequest(str(weights), key="w"))
+    qtbot.waitUntil(lambda: engine.second_client is not None and stats.lane == 1, timeout=WAIT_MS)
     second = engine.second_client
     assert second is not None
     with qtbot.waitSignal(stats.cancelled, timeout=WAIT_MS):
@@ -308,7 +401,7 @@ def test_a_job_beside_a_long_one_is_cancelled_in_its_own_worker(
 
 
 def test_the_worker_started_before_the_window_is_the_first_and_the_second_has_its_own_client(
-    qtbot: Any, weights: Path
+    qtbot: Any, weights: Path, move_at_once: None
 ) -> None:
     """The worker the app starts before Qt becomes the bridge's first; the second worker, beside a
     long load, is a client of its own made by the same factory."""
@@ -327,6 +420,8 @@ def test_the_worker_started_before_the_window_is_the_first_and_the_second_has_it
     bridge = early.bridge()
     try:
         assert bridge.client is early.client is made[0] and bridge.second_client is None
+        bridge.start()
+        qtbot.waitUntil(lambda: bridge.is_ready, timeout=WAIT_MS)
         load = bridge.submit(LoadRequest(str(weights)))
         stats = bridge.submit(StatsRequest(str(weights), key="w"))
         with qtbot.waitSignal(stats.finished, timeout=WAIT_MS):
