@@ -48,7 +48,9 @@ class ValuesReadBack:
     The writer only ever appends and checks that each tensor ends where the header says, so what
     is read here is what the finished file holds; ``finish`` hands over the tensors compared (and
     the first that differs, or what failed, is raised there). The copy's header, keys, shapes and
-    dtypes are still checked once it is whole, and the other tensors compared then."""
+    dtypes are still checked once it is whole, and the other tensors compared then. The writer has
+    located each tensor's bytes in the source (and so cached where they lie) before it hands it
+    over, so this thread never reads the source's directory while the writer does."""
 
     def __init__(self, source: ExportSource, temp: str, name: str) -> None:
         self._source, self._temp, self._name = source, temp, name
