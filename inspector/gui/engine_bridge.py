@@ -10,13 +10,15 @@ Jobs run in one worker, one at a time, except a request about one tensor's value
 (``beside_long_jobs``: statistics, a page of values) that would wait behind a load, export or
 diff: one still waiting after ``MOVE_AFTER_MS`` in a worker that is ready (not still importing
 torch, which a second worker would have to do too) is taken back and run in a second worker,
-started for it then and kept; once that one runs, such requests go to it at once while the first
-is busy. The statistics of a tensor in one tab never wait minutes behind a million-tensor load
-in another, and a short load never costs a second process.
+started for it then; while the first is busy, such requests go to the second at once, and once
+nothing long is left the second worker ends (with what it read). The statistics of a tensor in
+one tab never wait minutes behind a million-tensor load in another, and a short load never costs
+a second process.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, Protocol
@@ -87,7 +89,7 @@ class EngineJob(QObject):
     def __init__(self, bridge: EngineBridge, job_id: int, request: Request, lane: int = 0) -> None:
         super().__init__()  # no parent: the bridge holds it until it ends
         self.id = job_id  # the id its worker's client gave it
-        self.lane = lane  # which worker runs it: 0 the first, 1 the one beside long jobs
+        self.lane = lane  # which worker runs it: 0 the first, above 0 a second one beside long jobs
         self.request = request
         self._bridge = bridge
         self.state = JobState.RUNNING
@@ -155,7 +157,9 @@ class EngineBridge(QObject):
         self._delivered.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
         self._factory = client_factory
         self._client = client_factory(self._on_event)
-        self._beside: EngineClientLike | None = None  # the second worker's client, once needed
+        self._beside: EngineClientLike | None = None  # the second worker's client, while needed
+        self._beside_lane = 0  # its lane: each second worker started gets the next number
+        self._retiring: threading.Thread | None = None  # closing the last second worker
         self._started = False
         self._closed = False
         #: running jobs by (lane, id): strong references until they end
@@ -199,7 +203,7 @@ class EngineBridge(QObject):
         """Run ``request`` in the engine; the job is cancelled if ``owner`` is destroyed first."""
         self.start()
         waits = request.beside_long_jobs and self._long_job_running()
-        lane = 1 if waits and self._beside is not None else 0
+        lane = self._beside_lane if waits and self._beside is not None else 0
         job = EngineJob(self, self._lane_client(lane).submit(request), request, lane)
         self._jobs[(lane, job.id)] = job
         if owner is not None:
@@ -219,8 +223,9 @@ class EngineBridge(QObject):
         if not self._client.withdraw(job.id):
             return  # it runs there now
         del self._jobs[(0, job.id)]
-        job.id, job.lane = self._lane_client(1).submit(job.request), 1
-        self._jobs[(1, job.id)] = job
+        client = self._second_client()
+        job.id, job.lane = client.submit(job.request), self._beside_lane
+        self._jobs[(job.lane, job.id)] = job
 
     def _long_job_running(self) -> bool:
         """Whether the first worker runs or has queued a job other than one about a tensor's values."""
@@ -229,10 +234,29 @@ class EngineBridge(QObject):
     def _lane_client(self, lane: int) -> EngineClientLike:
         if lane == 0:
             return self._client
+        assert self._beside is not None and lane == self._beside_lane
+        return self._beside
+
+    def _second_client(self) -> EngineClientLike:
+        """The second worker's client, started now if there is none."""
         if self._beside is None:
-            self._beside = self._factory(self._on_beside_event)
+            self._beside_lane += 1
+            lane = self._beside_lane
+            self._beside = self._factory(lambda event: self._on_beside_event(lane, event))
             self._beside.start()
         return self._beside
+
+    def _retire_second_worker(self) -> None:
+        """End the second worker once nothing runs in it and nothing long in the first: what it
+        read (a large file's index, its maps) is not kept for a moment that may never come."""
+        if self._beside is None or self._long_job_running():
+            return
+        if any(lane == self._beside_lane for lane, _ in self._jobs):
+            return
+        beside, self._beside = self._beside, None
+        # idle, its worker ends on end of input; the wait for that is not the GUI thread's
+        self._retiring = threading.Thread(target=beside.close, name="second-worker-close", daemon=True)
+        self._retiring.start()
 
     def _cancel(self, job: EngineJob) -> None:
         if (job.lane, job.id) in self._jobs and not self._closed:
@@ -245,6 +269,8 @@ class EngineBridge(QObject):
             self._client.close()
             if self._beside is not None:
                 self._beside.close()
+            if self._retiring is not None:
+                self._retiring.join()
             self._jobs.clear()
 
     def _on_event(self, event: Event) -> None:
@@ -252,9 +278,9 @@ class EngineBridge(QObject):
         if not self._closed:
             self._delivered.emit((0, event))
 
-    def _on_beside_event(self, event: Event) -> None:
+    def _on_beside_event(self, lane: int, event: Event) -> None:
         if not self._closed:
-            self._delivered.emit((1, event))
+            self._delivered.emit((lane, event))
 
     def _dispatch(self, delivered: tuple[int, Event]) -> None:
         """The one place events reach jobs and the window (on the GUI thread). The window hears
@@ -277,3 +303,4 @@ class EngineBridge(QObject):
             ended = self._jobs.pop((lane, event.job), None)
             if ended is not None:
                 ended._end(event)
+                self._retire_second_worker()

@@ -437,3 +437,28 @@ def test_the_worker_started_before_the_window_is_the_first_and_the_second_has_it
 
         jobs.close_mapped_files()  # the files the in-process jobs mapped
     assert made[0].closed and made[1].closed
+
+
+@pytest.mark.usefixtures("move_at_once")
+def test_the_second_worker_ends_once_nothing_long_is_left_and_a_new_one_starts_when_needed(
+    qtbot: Any, engine: EngineBridge, fake_client: dict[str, Any], weights: Path
+) -> None:
+    """What the second worker read is not kept after the long job that called for it; the next
+    long job gets a fresh second worker, whose answers reach their own jobs (its ids start over)."""
+    seconds: list[Any] = []
+    for key in ("w", "b"):
+        gate = threading.Event()
+        fake_client["responder"] = _load_held_until(gate)
+        engine.start()
+        qtbot.waitUntil(lambda: engine.is_ready, timeout=WAIT_MS)
+        load = engine.submit(LoadRequest(str(weights)))
+        stats = engine.submit(StatsRequest(str(weights), key=key))
+        with qtbot.waitSignal(stats.finished, timeout=WAIT_MS) as shown:
+            pass
+        assert shown.args[0].key == key and stats.id == 1  # the first job of its worker
+        seconds.append(engine.second_client)
+        assert seconds[-1] is not None and not seconds[-1].closed
+        with qtbot.waitSignal(load.finished, timeout=WAIT_MS):
+            gate.set()
+        qtbot.waitUntil(lambda: engine.second_client is None and seconds[-1].closed, timeout=WAIT_MS)
+    assert seconds[0] is not seconds[1]
