@@ -102,9 +102,7 @@ class ValuesReadBack:
     def _run(self) -> None:
         try:
             with open(self._temp, "rb") as fh:
-                (header_len,) = struct.unpack("<Q", fh.read(8))
-                header = json.loads(fh.read(header_len))
-                data_start = 8 + header_len
+                header, data_start = _written_header(fh)
                 end = False
                 while not end and not self._stop.is_set():
                     batch = [self._queue.get()]
@@ -134,11 +132,7 @@ class ValuesReadBack:
             for t, at, nbytes in spans:
                 if self._stop.is_set():
                     return False
-                written = np.frombuffer(mapped, dtype=np.uint8, count=nbytes, offset=at - first)
-                ok = _same_written(written, self._source, t)
-                del written
-                self._source.done_with(t, None)
-                if not ok:
+                if not _written_matches(mapped, at - first, nbytes, self._source, t):
                     self._differs = t.output_key
                     return False
                 self._compared.add(t.output_key)
@@ -355,9 +349,7 @@ def _verify_safetensors_values(
         raise _unverified(name, f"safetensors cannot read it: {exc}") from None
     compared = read_back.finish(check) if read_back is not None else set()
     with open(temp, "rb") as fh:
-        (header_len,) = struct.unpack("<Q", fh.read(8))
-        header = json.loads(fh.read(header_len))
-        data_start = 8 + header_len
+        header, data_start = _written_header(fh)
         mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         for t in mapping.tensors:
@@ -365,16 +357,29 @@ def _verify_safetensors_values(
                 continue
             check()
             begin, end = header[t.output_key]["data_offsets"]
-            written = np.frombuffer(mapped, dtype=np.uint8, count=end - begin, offset=data_start + begin)
-            ok = _same_written(written, source, t)
-            del written
+            ok = _written_matches(mapped, data_start + begin, end - begin, source, t)
             _drop_range(mapped, data_start + begin, end - begin)
-            source.done_with(t, None)
             if not ok:
                 raise _unverified(name, f"the values of {t.output_key} differ from the source")
     finally:
         with contextlib.suppress(BufferError):
             mapped.close()
+
+
+def _written_header(fh: Any) -> tuple[dict[str, Any], int]:
+    """The written safetensors header of the open copy ``fh``, and where its data starts."""
+    (header_len,) = struct.unpack("<Q", fh.read(8))
+    return json.loads(fh.read(header_len)), 8 + header_len
+
+
+def _written_matches(mapped: mmap.mmap, at: int, nbytes: int, source: ExportSource, t: MappedTensor) -> bool:
+    """The ``nbytes`` at ``at`` of a map of the copy are ``t``'s, as planned; the source's pages
+    this read touched are handed back."""
+    written = np.frombuffer(mapped, dtype=np.uint8, count=nbytes, offset=at)
+    ok = _same_written(written, source, t)
+    del written
+    source.done_with(t, None)
+    return ok
 
 
 def _same_written(written: np.ndarray[Any, Any], source: ExportSource, t: MappedTensor) -> bool:

@@ -159,7 +159,7 @@ class EngineBridge(QObject):
         self._client = client_factory(self._on_event)
         self._beside: EngineClientLike | None = None  # the second worker's client, while needed
         self._beside_lane = 0  # its lane: each second worker started gets the next number
-        self._retiring: threading.Thread | None = None  # closing the last second worker
+        self._retiring: list[threading.Thread] = []  # closing second workers that are done
         self._started = False
         self._closed = False
         #: running jobs by (lane, id): strong references until they end
@@ -255,8 +255,9 @@ class EngineBridge(QObject):
             return
         beside, self._beside = self._beside, None
         # idle, its worker ends on end of input; the wait for that is not the GUI thread's
-        self._retiring = threading.Thread(target=beside.close, name="second-worker-close", daemon=True)
-        self._retiring.start()
+        self._retiring = [t for t in self._retiring if t.is_alive()]
+        self._retiring.append(threading.Thread(target=beside.close, name="second-worker-close", daemon=True))
+        self._retiring[-1].start()
 
     def _cancel(self, job: EngineJob) -> None:
         if (job.lane, job.id) in self._jobs and not self._closed:
@@ -269,8 +270,8 @@ class EngineBridge(QObject):
             self._client.close()
             if self._beside is not None:
                 self._beside.close()
-            if self._retiring is not None:
-                self._retiring.join()
+            for closing in self._retiring:
+                closing.join()
             self._jobs.clear()
 
     def _on_event(self, event: Event) -> None:
