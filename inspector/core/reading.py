@@ -186,7 +186,8 @@ class ReadState:
         up = SafeUnpickler(
             data, start, name=which, on_global=lambda g: self.record(g, which), on_build=on_build,
             on_new=on_new,
-            reduce_hook=reduce_hook, persistent_load=hooks.persistent_load, limits=limits,
+            reduce_hook=reduce_hook, hooked_calls=_WATCHED_CALLS | hooks.REDUCED_CALLS,
+            persistent_load=hooks.persistent_load, limits=limits,
             budget=self.budget,
         )  # fmt: skip
         try:

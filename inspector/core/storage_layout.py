@@ -206,7 +206,8 @@ def chunk_record(f: SeekableFile, start: int, length: int, what: str) -> ChunkRe
 
     up = SafeUnpickler(
         data, 0, name=what, on_global=on_global, reduce_hook=hooks.reduce_hook,
-        persistent_load=hooks.persistent_load, limits=Limits(max_opcodes=10_000),
+        hooked_calls=hooks.REDUCED_CALLS, persistent_load=hooks.persistent_load,
+        limits=Limits(max_opcodes=10_000),
     )  # fmt: skip
     try:
         top, _ = up.load()

@@ -230,6 +230,10 @@ def _layout_name(v: Any) -> str:
 class TorchPickleReader:
     """Hooks for ``SafeUnpickler`` that understand torch's storages and tensors."""
 
+    #: The calls ``reduce_hook`` acts on (``SafeUnpickler``'s ``hooked_calls``): of any other, it
+    #: makes nothing.
+    REDUCED_CALLS = _TORCH_REDUCERS
+
     def __init__(self) -> None:
         self.storages: dict[str, StorageRef] = {}
         self.problems: list[str] = []

@@ -487,10 +487,14 @@ class SafeUnpickler:
         on_build: Callable[[Call | Instance, Any, int], None] | None = None,
         on_new: Callable[[Instance], None] | None = None,
         reduce_hook: Hook | None = None,
+        hooked_calls: frozenset[str] | None = None,
         persistent_load: Callable[[Any], Any] | None = None,
         limits: Limits | None = None,
         budget: Budget | None = None,
     ) -> None:
+        """``hooked_calls``: the qualnames of the globals whose calls ``reduce_hook`` acts on; a call
+        of any other function (or of anything but a global) skips the hook, which promises to have
+        returned ``NOT_HANDLED`` for it without any effect. None: the hook sees every call."""
         self.data = data
         self.start = start
         self.name = name
@@ -498,6 +502,7 @@ class SafeUnpickler:
         self.on_build = on_build  # sees each BUILD of a call's result before its state is set
         self.on_new = on_new  # sees each object NEWOBJ, NEWOBJ_EX, INST or OBJ makes
         self.reduce_hook = reduce_hook
+        self._hooked_calls = hooked_calls
         self.persistent_load = persistent_load
         self.limits = limits or Limits.for_pickle(max(len(data) - start, 0))
         self.budget = budget
@@ -550,7 +555,10 @@ class SafeUnpickler:
         return g
 
     def _reduce(self, func: Any, args: Any, pos: int) -> Any:
-        if self.reduce_hook is not None:
+        hooked = self._hooked_calls
+        if self.reduce_hook is not None and (
+            hooked is None or (func.__class__ is Global and func.qualname in hooked)
+        ):
             result = self.reduce_hook(func, args)
             if result is not _NOT_HANDLED:
                 return result

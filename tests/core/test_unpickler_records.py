@@ -68,8 +68,11 @@ class Dump:
         return ("other", type(obj).__name__, repr(obj))
 
 
-def read(data: bytes, fast: bool, limits: Limits | None = None) -> tuple[Any, ...]:
-    """Everything a caller sees of one read of ``data`` by the torch hooks."""
+def read(
+    data: bytes, fast: bool, limits: Limits | None = None, hooked: frozenset[str] | None = None
+) -> tuple[Any, ...]:
+    """Everything a caller sees of one read of ``data`` by the torch hooks (shown the calls of
+    ``hooked`` only, when given)."""
     dump = Dump()
     seen: list[Any] = []
     hooks = TorchPickleReader()
@@ -94,6 +97,7 @@ def read(data: bytes, fast: bool, limits: Limits | None = None) -> tuple[Any, ..
             data,
             on_global=lambda g: seen.append(("global", g.qualname, g.offset)),
             reduce_hook=reduce_hook,
+            hooked_calls=hooked,
             persistent_load=persistent_load,
             limits=limits,
             budget=budget,
@@ -110,9 +114,11 @@ def read(data: bytes, fast: bool, limits: Limits | None = None) -> tuple[Any, ..
     return outcome, seen, budget.opcodes, budget.nbytes, hooks.all_problems()
 
 
-def assert_same(data: bytes, limits: Limits | None = None) -> tuple[Any, ...]:
-    slow = read(data, fast=False, limits=limits)
-    fast = read(data, fast=True, limits=limits)
+def assert_same(
+    data: bytes, limits: Limits | None = None, hooked: frozenset[str] | None = None
+) -> tuple[Any, ...]:
+    slow = read(data, fast=False, limits=limits, hooked=hooked)
+    fast = read(data, fast=True, limits=limits, hooked=hooked)
     assert fast[0] == slow[0]  # the object graph, end offset, or the error
     assert fast[1] == slow[1]  # the hook calls and globals, in order, with their arguments
     assert fast[2:] == slow[2:]  # opcodes and bytes charged, problems noted
@@ -229,5 +235,54 @@ def test_every_cut_and_every_changed_byte_reads_the_same() -> None:
     data = data_pkl(sd)
     for cut in range(len(data)):
         assert_same(data[:cut])
+        assert_same(data[:cut], hooked=TorchPickleReader.REDUCED_CALLS)
     for at in range(len(data)):
         assert_same(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :])
+
+
+def test_calls_the_hooks_do_not_act_on_skip_them_and_read_the_same() -> None:
+    """Shown only the calls it acts on (``hooked_calls``), the torch hook no longer sees the empty
+    ``OrderedDict`` of every tensor's hooks, nor sets, dicts or other calls; the object graph, the
+    end, the globals with their offsets, the budget and the problems are what they are when it sees
+    every call."""
+    sd = OrderedDict(
+        a=torch.zeros(3), b=torch.nn.Parameter(torch.zeros(2)), c={"x": torch.zeros(1)},
+        d={1, 2}, e=OrderedDict(f=torch.zeros(2, 2).t()), g=torch.zeros(4)[1:],
+    )  # fmt: skip
+    data = data_pkl(sd)
+
+    def graph(hooked: frozenset[str] | None) -> tuple[Any, ...]:
+        hooks, shown, found = TorchPickleReader(), [], []
+
+        def hook(func: Any, args: Any) -> Any:
+            shown.append(func.qualname if isinstance(func, Global) else repr(func))
+            return hooks.reduce_hook(func, args)
+
+        budget = Budget()
+        obj, end = SafeUnpickler(
+            data, on_global=lambda g: found.append((g.qualname, g.offset)), reduce_hook=hook,
+            hooked_calls=hooked, persistent_load=hooks.persistent_load, budget=budget,
+        ).load()  # fmt: skip
+        return Dump()(obj), end, found, budget.opcodes, budget.nbytes, hooks.all_problems(), shown
+
+    every, listed = graph(None), graph(TorchPickleReader.REDUCED_CALLS)
+    assert listed[:-1] == every[:-1]
+    assert "collections.OrderedDict" in every[-1] and "torch._utils._rebuild_parameter" in listed[-1]
+    assert listed[-1] == [q for q in every[-1] if q in TorchPickleReader.REDUCED_CALLS]
+    assert_same(data, hooked=TorchPickleReader.REDUCED_CALLS)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.one_of(st.text(max_size=20), st.sampled_from(["torch._utils", "collections", "builtins", "torch"])),
+    st.one_of(st.text(max_size=30), st.sampled_from(["OrderedDict", "_rebuild_tensor_v4", "Size", "set"])),
+    st.one_of(st.tuples(), st.tuples(st.integers(), st.text()), st.none(), st.lists(st.integers())),
+)
+def test_the_torch_hooks_make_nothing_of_a_call_outside_their_list(module: str, name: str, args: Any) -> None:
+    """The promise ``hooked_calls`` rests on: for a call of any global not in ``REDUCED_CALLS``
+    (or of anything but a global) the torch hook answers NOT_HANDLED and records nothing."""
+    hooks = TorchPickleReader()
+    if f"{module}.{name}" not in TorchPickleReader.REDUCED_CALLS:
+        assert hooks.reduce_hook(Global(module, name, 7), args) is SafeUnpickler.NOT_HANDLED
+    assert hooks.reduce_hook(f"{module}.{name}", args) is SafeUnpickler.NOT_HANDLED
+    assert hooks.storages == {} and hooks.all_problems() == []
