@@ -20,6 +20,7 @@ from .formatting import display_name
 from .hf_shard_set import HfShardSetReader
 from .layout import Layout, LayoutKind, resolve_layout
 from .model import CheckpointIndex
+from .read_progress import START, report
 from .readers import reader_for
 from .reading import ByteSource, OpenedFile, ReadState
 
@@ -110,6 +111,7 @@ def peek_source(source: ByteSource, path: str, size: int) -> CheckpointIndex:
 def read_source(source: ByteSource, p: str, size: int) -> CheckpointIndex:
     """One file's bytes, read by the first reader whose probe takes them."""
     name = display_name(p)
+    report(START)
     try:
         f = cast(BinaryIO, source)  # the readers only seek and read (``ByteSource``)
         f.seek(0)

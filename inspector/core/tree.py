@@ -20,6 +20,7 @@ from typing import Any
 from .dtypes import ITEMSIZE
 from .formatting import count_of
 from .model import MODULE_ATTRIBUTES, Node, NodeKind, OpaqueValue, PathPart, TensorInfo, join_key, path_part
+from .read_progress import TREE, report
 from .torch_pickle import StorageRef, TensorRef
 from .unpickler import Call, Global, Instance, PDict, PersistentRef, PSet
 
@@ -33,6 +34,9 @@ MAX_GROUP_DEPTH = 32
 _LEAF_BYTES = 350  # measured: a row with its key text and path tuple
 _CONTAINER_BYTES = 300  # a container row also keeps a seen entry, an empty child list, a stack slot
 _GROUP_BYTES = 400  # a group row, its child list and its entry in the prefix table
+#: The tree tells the read's watcher how far it has come each time its rows pass this many bytes
+#: (about 10,000 rows): the budget's own test in the loop does it, at no cost per row.
+_REPORT_BYTES = 4 << 20
 _MAX_VALUE_CHARS = 200
 _MAX_KEY_CHARS = 1000
 
@@ -242,6 +246,7 @@ class TreeBuilder:
             raise _BudgetSpent
 
     def build(self, top: Any) -> Node:
+        report(TREE)
         root = Node(name="", kind=NodeKind.DICT, key="", path=())
         top_kind = _container_kind(top)
         if top_kind is None or _is_simple(top):
@@ -287,7 +292,8 @@ class TreeBuilder:
         grouping = node.kind is not NodeKind.LIST and not isinstance(obj, _Fold)  # a fold names submodules
         # The bytes spent and the rows made are kept in locals while the loop makes tensor rows
         # (10^6 of them in a large file); the builder's own are brought up to date around each call.
-        spent, limit, done = self.spent, self.max_bytes, 0
+        spent, done = self.spent, 0
+        limit = min(self.max_bytes, spent + _REPORT_BYTES)  # the budget, or the next report before it
         dot_base = f"{key_base}." if key_base else ""
         dot_len = len(dot_base)
         leaf_bytes = _LEAF_BYTES + 8 * (len(path) + 1)  # a leaf's row and path tuple, before its key text
@@ -316,7 +322,7 @@ class TreeBuilder:
                     child_path = (*path, part)
                     child_key = dot_base + part if part.__class__ is str else f"{dot_base}{part}"
                     spent += leaf_bytes + len(child_key)
-                if spent > limit:
+                if spent > limit and (limit := self._next_report(spent, done)) < spent:
                     left = count_of(count - done + 1, "more item")
                     node.add(Node(name="…", kind=NodeKind.VALUE, key=child_key, path=child_path,
                                   value=f"… {left} not shown"))  # fmt: skip
@@ -340,7 +346,7 @@ class TreeBuilder:
                             last_cut, last_prefix = cut, prefix
                         name = part[cut + 1 :]
                         spent += len(name)
-                        if spent > limit:
+                        if spent > limit and (limit := self._next_report(spent, done)) < spent:
                             raise _BudgetSpent
                 if value.__class__ is TensorRef and not value.parts:  # the common leaf, added at once
                     info = _tensor_info(value)
@@ -385,6 +391,14 @@ class TreeBuilder:
         finally:
             self.spent = max(spent, self.spent)
             self.rows += done
+
+    def _next_report(self, spent: int, done: int) -> int:
+        """Past a report point (not the budget): tell the read's watcher, and the next point's bytes
+        (the budget's once it is nearer). Returns the budget itself once ``spent`` passes it."""
+        if spent > self.max_bytes:
+            return self.max_bytes
+        report(TREE, self.rows + done)  # (its watcher may stop the read)
+        return min(self.max_bytes, spent + _REPORT_BYTES)
 
     def _add_entry(
         self, stack: list[tuple[Node, Any, tuple[PathPart, ...], int, str]], seen: dict[int, str],

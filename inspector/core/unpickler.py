@@ -27,6 +27,7 @@ from typing import Any
 
 from .errors import CheckpointError
 from .model import OpaqueValue
+from .read_progress import PICKLE, report
 
 
 class PickleError(CheckpointError):
@@ -693,6 +694,7 @@ class SafeUnpickler:
                         raise limit(f"more than {max_opcodes:,} opcodes{shared}", opos)
                     if time.monotonic() > deadline:
                         raise limit("reading took longer than the time this reader allows", opos)
+                    report(PICKLE, pos - self.start, end - self.start)  # (its watcher may stop the read)
                     if len(stack) > max_stack:
                         raise limit("the stack grew too large", opos)
                     if len(memo) > max_memo:
@@ -1204,8 +1206,10 @@ def scan_globals(
     try:
         while pos < end:
             count += 1
-            if count & 0x3FFF == 0 and (count > allowed or time.monotonic() > deadline):
-                return pos
+            if count & 0x3FFF == 0:
+                if count > allowed or time.monotonic() > deadline:
+                    return pos
+                report(PICKLE, pos - start, end - start)
             op = data[pos]
             kind = args.get(op)
             if kind is None:

@@ -169,6 +169,8 @@ class CheckpointDocument:
         self.remote = remote  # read where it lives, never handed to torch, until its copy is here
         self.download_error: Exception | None = None  # why the download failed (DOWNLOAD_FAILED)
         self.download_progress: tuple[int, int] = (0, 0)  # bytes written, bytes in all
+        #: the static read's stage (``read_progress``), and its bytes done of its bytes where known
+        self.read_progress: tuple[str, int, int] = ("", 0, 0)
         self.local_copy: CachedCopy | None = None  # the downloaded copy the file is loaded from
         self._download_ticket = 0
         self._on_change = on_change
@@ -278,10 +280,17 @@ class CheckpointDocument:
         self._discard_job()
         self._peek_ticket += 1
         self.read_error = self.failure = None
+        self.read_progress = ("", 0, 0)
         self.state = DocumentState.PEEKING
         self._changed()
         self._start_peek(self._peek_ticket)
         return self._peek_ticket
+
+    def read_moved(self, ticket: int, stage: str, done: int, total: int) -> None:
+        """Where the static read named by ``ticket`` has come (a ``read_progress`` stage)."""
+        if self.is_current(ticket) and self.state is DocumentState.PEEKING:
+            self.read_progress = (stage, done, total)
+            self._changed()
 
     def peek_finished(self, ticket: int, index: CheckpointIndex) -> bool:
         """The static read's tree; then the load (or the policy's refusal). False when stale."""

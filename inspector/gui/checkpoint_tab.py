@@ -51,6 +51,7 @@ from inspector.core.load_options import LoadOptions, format_map_location
 from inspector.core.loading_code import loading_code
 from inspector.core.model import CheckpointIndex, Node, PathPart
 from inspector.core.optimizer_map import OptimizerMap, map_optimizers
+from inspector.core.read_progress import PICKLE, TREE, ReadStopped, watched
 from inspector.core.safety import Verdict, unique_names
 from inspector.engine.protocol import ErrorKind, Failure, LoadReply, LoadRequest, StatsAllReply
 from inspector.gui.checkpoint_document import (
@@ -90,6 +91,8 @@ _REVEAL_LIMIT = 50  # on a large tree, the parents of at most this many matches 
 _WIDE_LIMIT = 200  # on large trees, rows with more children than this start closed
 _EXPAND_LIMIT = 5000
 _FILTER_DELAY_MS = 150
+#: The busy bar is told of a static read's progress this often at most (seconds).
+READ_PROGRESS_S = 0.1
 _INVALID_FILTER_STYLE = "QLineEdit { background: #ffd7d7; color: #000000; }"
 
 _MODES = (
@@ -291,10 +294,12 @@ def summary_text(index: CheckpointIndex) -> str:
     return "  ·  ".join(parts)
 
 
-class _DownloadRelay(QObject):
-    """Carries a download's progress from the task pool's thread to the tab's (a queued signal)."""
+class _ProgressRelay(QObject):
+    """Carries a download's or a static read's progress from the task pool's thread to the tab's
+    (queued signals)."""
 
     moved = Signal(int, object, object)  # download ticket, bytes written, bytes in all
+    read_moved = Signal(int, str, object, object)  # read ticket, its stage, done, total
 
 
 class CheckpointTab(QWidget):
@@ -327,8 +332,9 @@ class CheckpointTab(QWidget):
         self._engine = engine
         self._peek_fn = peek_fn
         self._read_cancel: ReadCancel | None = None  # stops the remote read or download under way
-        self._relay = _DownloadRelay(self)
+        self._relay = _ProgressRelay(self)
         self._relay.moved.connect(self._on_download_moved)
+        self._relay.read_moved.connect(self._on_read_moved)
         self._doc = CheckpointDocument(
             path,
             self.display_name,
@@ -697,10 +703,21 @@ class CheckpointTab(QWidget):
         """Run the document's static read on the task pool (a remote one stops when cancelled); its
         answer carries ``ticket``."""
         cancel = self._read_cancel = ReadCancel()
-        path, peek_fn = self._doc.path, self._peek_fn
+        path, peek_fn, relay = self._doc.path, self._peek_fn, self._relay
+        told: list[Any] = [0.0, ""]  # when the busy bar was last told, and of which stage
+
+        def watch(stage: str, done: int, total: int) -> None:
+            """The read's progress, for the busy bar (a new stage at once, else ten times a second
+            at most); a read the tab no longer wants (cancelled, closed) stops here."""
+            if cancel.cancelled:
+                raise ReadStopped
+            now = time.monotonic()
+            if stage != told[1] or now - told[0] >= READ_PROGRESS_S:
+                told[0], told[1] = now, stage
+                relay.read_moved.emit(ticket, stage, done, total)
 
         def read() -> CheckpointIndex:
-            with reading(cancel), kept_frozen():  # the tab frees its tree when it lets it go
+            with reading(cancel), kept_frozen(), watched(watch):  # the tab frees its tree when it lets it go
                 return peek_fn(path)
 
         self._runner.start(
@@ -729,6 +746,10 @@ class CheckpointTab(QWidget):
             lambda copy: self._on_download_finished(ticket, copy),
             lambda exc: self._on_download_failed(ticket, exc),
         )
+
+    def _on_read_moved(self, ticket: int, stage: str, done: int, total: int) -> None:
+        if shiboken6.isValid(self):
+            self._doc.read_moved(ticket, stage, done, total)
 
     def _on_download_moved(self, ticket: int, done: int, total: int) -> None:
         if shiboken6.isValid(self):
@@ -813,13 +834,18 @@ class CheckpointTab(QWidget):
 
     def _render_busy(self) -> None:
         doc = self._doc
-        if doc.state is DocumentState.PEEKING and doc.remote:
-            host = escape_text(urlsplit(self.shown_path).hostname or self.shown_path)
-            self.busy.show_busy(
-                self.tr("Reading {name} from {host}…").format(name=self.display_name, host=host)
-            )
-        elif doc.state is DocumentState.PEEKING:
-            self.busy.show_busy(self.tr("Reading {name}…").format(name=self.display_name))
+        if doc.state is DocumentState.PEEKING:
+            stage, done, total = doc.read_progress
+            if doc.remote:
+                host = escape_text(urlsplit(self.shown_path).hostname or self.shown_path)
+                text = self.tr("Reading {name} from {host}…").format(name=self.display_name, host=host)
+            elif stage == PICKLE:
+                text = self.tr("Reading {name}: its pickle…").format(name=self.display_name)
+            elif stage == TREE:
+                text = self.tr("Reading {name}: laying out its tree…").format(name=self.display_name)
+            else:
+                text = self.tr("Reading {name}…").format(name=self.display_name)
+            self.busy.show_busy(text, done, total if stage == PICKLE else 0)
         elif doc.state is DocumentState.DOWNLOADING:
             done, total = doc.download_progress
             self.busy.show_busy(

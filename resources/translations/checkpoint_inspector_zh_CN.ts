@@ -59,7 +59,7 @@
     <name>CheckpointTab</name>
     <message>
         <source>Substring</source>
-        <extracomment>Trees with more tensors than this open collapsed below the first level and filter-expand less.</extracomment>
+        <extracomment>Trees with more tensors than this open collapsed below the first level and filter-expand less. The busy bar is told of a static read&apos;s progress this often at most (seconds).</extracomment>
         <translation>子串</translation>
     </message>
     <message>
@@ -199,6 +199,14 @@
     <message>
         <source>Reading {name} from {host}…</source>
         <translation>正在从 {host} 读取 {name}…</translation>
+    </message>
+    <message>
+        <source>Reading {name}: its pickle…</source>
+        <translation>正在读取 {name}：它的 pickle…</translation>
+    </message>
+    <message>
+        <source>Reading {name}: laying out its tree…</source>
+        <translation>正在读取 {name}：排列它的树…</translation>
     </message>
     <message>
         <source>Reading {name}…</source>
@@ -858,7 +866,7 @@
     <name>EngineBridge</name>
     <message>
         <source>The loader could not start.</source>
-        <extracomment>Each accelerator&apos;s free and total memory, as the worker said when it was ready.</extracomment>
+        <extracomment>How long a request about a tensor&apos;s values may wait behind another job before it moves to the second worker (about what a short load takes; the second worker&apos;s own start takes seconds). running jobs by (lane, id): strong references until they end Each accelerator&apos;s free and total memory, as the worker said when it was ready.</extracomment>
         <translation>加载器无法启动。</translation>
     </message>
 </context>
@@ -1263,6 +1271,7 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <name>ModelCardView</name>
     <message>
         <source>Layers</source>
+        <extracomment>The card&apos;s names of sizes and topics, translated where shown (core&apos;s sentences stay English).</extracomment>
         <translation>层数</translation>
     </message>
     <message>
@@ -1662,6 +1671,7 @@ Only do this for files you made or fully trust. The setting is not remembered: t
     <name>TrustFileQuestion</name>
     <message>
         <source>dangerous: can run commands, touch files or reach the network</source>
+        <extracomment>The answers a question gives (``answered``&apos;s argument).</extracomment>
         <translation>危险：可执行命令、读写文件或访问网络</translation>
     </message>
     <message>
