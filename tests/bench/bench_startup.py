@@ -6,8 +6,8 @@ Each run is a fresh process started the way a double-click starts it, timed from
 spawned: the app (``tests/bench/gui_driver.py --startup``: ``inspector.app.run_gui``) until the
 first paint of its tree with the window titled after the file, and until "Loaded on" is filled; the
 bare window (``tests/bench/bare_qt_window.py``: a ``QMainWindow`` and one ``QTreeView``) until its
-first paint, and the same window reading the file and showing its top-level rows
-(``tests/bench/reading_qt_window.py``: the least any window showing the file's tree must do);
+first paint, and the same window reading the file and showing its top-level rows (``--read``: the
+least any window showing the file's tree must do);
 ``python -c "import torch"``. The CPU time each window process spent until that paint
 is shown too: unlike wall time, it hardly moves with the machine's load. The runs are interleaved
 and each figure is the median of ``--repeat``; bytecode caching is on (``PYTHONDONTWRITEBYTECODE``
@@ -57,7 +57,8 @@ def one_round(path: Path, tmp: str, index: int) -> dict[str, float]:
     start, bare = run_json([sys.executable, str(ROOT / "tests/bench/bare_qt_window.py"), str(path)], env)
     row = {"bare_s": float(bare["tree_painted_at"]) - start}  # type: ignore[arg-type]
     row["bare_cpu_s"] = float(bare["cpu_at_paint"])  # type: ignore[arg-type]
-    start, least = run_json([sys.executable, str(ROOT / "tests/bench/reading_qt_window.py"), str(path)], env)
+    reading = [sys.executable, str(ROOT / "tests/bench/bare_qt_window.py"), str(path), "--read"]
+    start, least = run_json(reading, env)
     row["reading_s"] = float(least["tree_painted_at"]) - start  # type: ignore[arg-type]
     row["reading_cpu_s"] = float(least["cpu_at_paint"])  # type: ignore[arg-type]
     start, app = run_json(
