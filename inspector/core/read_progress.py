@@ -2,9 +2,10 @@
 it there.
 
 The read reports its stage as it enters it, and while a pickle is interpreted the bytes done of its
-bytes, every 16,384 opcodes; while the tree is laid out, every 16,384 rows. A watcher that no
-longer wants the read raises ``ReadStopped`` from its call and the read ends at once. When nobody
-watches (the command line, the Python API) a report costs one context-variable lookup.
+bytes, every 16,384 opcodes; while the tree is laid out, the rows made, every 4 MB of rows (about
+10,000). A watcher that no longer wants the read raises ``ReadStopped`` from its call and the read
+ends at once. When nobody watches (the command line, the Python API) a report costs one
+context-variable lookup.
 """
 
 from __future__ import annotations

@@ -331,7 +331,7 @@ class CheckpointTab(QWidget):
         self._runner = runner
         self._engine = engine
         self._peek_fn = peek_fn
-        self._read_cancel: ReadCancel | None = None  # stops the remote read or download under way
+        self._read_cancel: ReadCancel | None = None  # stops the static read or download under way
         self._relay = _ProgressRelay(self)
         self._relay.moved.connect(self._on_download_moved)
         self._relay.read_moved.connect(self._on_read_moved)
@@ -609,8 +609,8 @@ class CheckpointTab(QWidget):
         self._doc.reload(options)
 
     def cancel(self) -> None:
-        """Stop what runs now: a remote read or download stops at once (its partial copy removed), a
-        local peek's result is dropped, a load is cancelled in the engine."""
+        """Stop what runs now: a static read stops at its next report (a remote one at once), a
+        download at once (its partial copy removed), a load is cancelled in the engine."""
         if self._read_cancel is not None and self._doc.state in (
             DocumentState.PEEKING, DocumentState.DOWNLOADING
         ):  # fmt: skip
@@ -700,8 +700,9 @@ class CheckpointTab(QWidget):
     # -- the static read and the engine, on the document's behalf ----------------------------
 
     def _start_peek(self, ticket: int) -> None:
-        """Run the document's static read on the task pool (a remote one stops when cancelled); its
-        answer carries ``ticket``."""
+        """Run the document's static read on the task pool: it tells the busy bar how far it has
+        come and stops when cancelled (a remote one also between its requests); its answer carries
+        ``ticket``."""
         cancel = self._read_cancel = ReadCancel()
         path, peek_fn, relay = self._doc.path, self._peek_fn, self._relay
         told: list[Any] = [0.0, ""]  # when the busy bar was last told, and of which stage
