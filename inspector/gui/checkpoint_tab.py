@@ -705,16 +705,17 @@ class CheckpointTab(QWidget):
         ``ticket``."""
         cancel = self._read_cancel = ReadCancel()
         path, peek_fn, relay = self._doc.path, self._peek_fn, self._relay
-        told: list[Any] = [0.0, ""]  # when the busy bar was last told, and of which stage
+        told_at, told_stage = 0.0, ""  # when the busy bar was last told, and of which stage
 
         def watch(stage: str, done: int, total: int) -> None:
             """The read's progress, for the busy bar (a new stage at once, else ten times a second
             at most); a read the tab no longer wants (cancelled, closed) stops here."""
+            nonlocal told_at, told_stage
             if cancel.cancelled:
                 raise ReadStopped
             now = time.monotonic()
-            if stage != told[1] or now - told[0] >= READ_PROGRESS_S:
-                told[0], told[1] = now, stage
+            if stage != told_stage or now - told_at >= READ_PROGRESS_S:
+                told_at, told_stage = now, stage
                 relay.read_moved.emit(ticket, stage, done, total)
 
         def read() -> CheckpointIndex:

@@ -242,7 +242,7 @@ class EngineBridge(QObject):
         if self._beside is None:
             self._beside_lane += 1
             lane = self._beside_lane
-            self._beside = self._factory(lambda event: self._on_beside_event(lane, event))
+            self._beside = self._factory(lambda event: self._on_event(event, lane))
             self._beside.start()
         return self._beside
 
@@ -274,12 +274,8 @@ class EngineBridge(QObject):
                 closing.join()
             self._jobs.clear()
 
-    def _on_event(self, event: Event) -> None:
-        # Runs on the client's thread: only hand the event over, touch nothing else.
-        if not self._closed:
-            self._delivered.emit((0, event))
-
-    def _on_beside_event(self, lane: int, event: Event) -> None:
+    def _on_event(self, event: Event, lane: int = 0) -> None:
+        # Runs on a client's thread (``lane``'s worker): only hand the event over, touch nothing else.
         if not self._closed:
             self._delivered.emit((lane, event))
 
